@@ -1,0 +1,42 @@
+# Everything a new user needs: `make demo` and `make test` set themselves up.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-stamp
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+.PHONY: help install test lint demo serve migrate clean
+
+help:
+	@echo "make demo   - a whole simulated call with barge-in (SQLite, in-memory layer)"
+	@echo "make test   - the test suite"
+	@echo "make lint   - ruff and mypy"
+	@echo "make serve  - the ASGI server on $(HOST):$(PORT)"
+
+$(STAMP): requirements.txt requirements-dev.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	touch $(STAMP)
+
+install: $(STAMP)
+
+test: $(STAMP)
+	$(PY) -m pytest
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+
+migrate: $(STAMP)
+	$(PY) manage.py migrate --no-input
+
+demo: migrate
+	@echo "make demo: not yet (the simulators arrive with issue 5)"
+
+serve: migrate
+	$(VENV)/bin/daphne -b $(HOST) -p $(PORT) config.asgi:application
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

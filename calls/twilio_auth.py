@@ -1,0 +1,50 @@
+"""Twilio request signatures, checked against the configured public URL."""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse, HttpResponseForbidden
+from twilio.request_validator import RequestValidator
+
+logger = logging.getLogger(__name__)
+
+
+def public_url(path: str) -> str:
+    """The URL Twilio called, as Twilio sees it (behind proxies and tunnels)."""
+    return f"{settings.PUBLIC_BASE_URL}{path}"
+
+
+def stream_url() -> str:
+    """The media-stream URL put in the TwiML: Twilio requires wss and no query."""
+    host = settings.PUBLIC_BASE_URL.split("://", 1)[-1]
+    return f"wss://{host}/twilio/media-stream/"
+
+
+def signature_valid(url: str, params: Mapping[str, Any], signature: str) -> bool:
+    if not signature or not settings.TWILIO_AUTH_TOKEN:
+        return False
+    return bool(RequestValidator(settings.TWILIO_AUTH_TOKEN).validate(url, params, signature))
+
+
+def twilio_signed(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """Refuse a request whose X-Twilio-Signature does not match (403, nothing done)."""
+
+    @functools.wraps(view)
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        signature = request.headers.get("X-Twilio-Signature", "")
+        url = public_url(request.get_full_path())
+        if not signature_valid(url, request.POST, signature):
+            logger.warning(
+                "rejected Twilio request to %s: %s signature",
+                request.path,
+                "bad" if signature else "missing",
+            )
+            return HttpResponseForbidden("invalid signature")
+        return view(request, *args, **kwargs)
+
+    return wrapper

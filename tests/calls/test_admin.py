@@ -1,0 +1,98 @@
+"""Admin review pages render for staff with real rows and refuse anonymous users."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.contrib.auth.models import User
+from django.test import Client
+from django.utils import timezone
+
+from calls.models import BargeInEvent, CallSession, CallStatus, PlayoutKind, PlayoutLog
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def call() -> CallSession:
+    call = CallSession.objects.create(
+        call_sid="CA" + "c" * 32,
+        from_number="+15550001111",
+        to_number="+15550002222",
+        status=CallStatus.COMPLETED,
+    )
+    now = timezone.now()
+    CallSession.objects.filter(pk=call.pk).update(ended_at=now + timedelta(seconds=30))
+    BargeInEvent.objects.create(
+        call=call,
+        occurred_at=now,
+        offset_ms=4200,
+        playout_remaining_ms=4300,
+        audio_end_ms=2000,
+        reaction_ms=0.4,
+    )
+    PlayoutLog.objects.create(
+        call=call,
+        kind=PlayoutKind.BARGE_IN,
+        occurred_at=now,
+        offset_ms=4200,
+        playout_status="playout_active_4300ms",
+    )
+    PlayoutLog.objects.create(
+        call=call,
+        kind=PlayoutKind.USER_SPEECH_AI_SILENT,
+        occurred_at=now,
+        offset_ms=9000,
+        playout_status="playout_ended_1200ms_ago",
+    )
+    return call
+
+
+@pytest.fixture
+def staff_client(client: Client) -> Client:
+    user = User.objects.create_user("reviewer", password="pw-for-tests-only", is_staff=True)
+    user.is_superuser = True
+    user.save()
+    client.force_login(user)
+    return client
+
+
+def test_list_shows_calls_with_counts(staff_client: Client, call: CallSession) -> None:
+    response = staff_client.get("/admin/calls/callsession/")
+
+    assert response.status_code == 200
+    row = response.context["cl"].result_list[0]
+    assert row.call_sid == call.call_sid
+    assert (row.barge_in_count, row.ai_silent_count) == (1, 1)
+    assert call.call_sid in response.content.decode()
+
+
+def test_list_search_and_filter(staff_client: Client, call: CallSession) -> None:
+    CallSession.objects.create(call_sid="CA" + "d" * 32, from_number="+15557770000")
+
+    found = staff_client.get("/admin/calls/callsession/", {"q": "+1555000111"})
+    filtered = staff_client.get("/admin/calls/callsession/", {"status__exact": "ringing"})
+
+    assert [c.call_sid for c in found.context["cl"].result_list] == [call.call_sid]
+    assert [c.call_sid for c in filtered.context["cl"].result_list] == ["CA" + "d" * 32]
+
+
+def test_detail_shows_barge_ins_and_playout_log(staff_client: Client, call: CallSession) -> None:
+    response = staff_client.get(f"/admin/calls/callsession/{call.pk}/change/")
+
+    assert response.status_code == 200
+    body = response.content.decode()
+    assert "playout_active_4300ms" in body
+    assert "playout_ended_1200ms_ago" in body
+    assert body.index("playout_active_4300ms") < body.index("playout_ended_1200ms_ago")
+
+
+@pytest.mark.parametrize(
+    "path", ["/admin/calls/callsession/", "/admin/calls/callsession/1/change/"]
+)
+def test_anonymous_users_are_sent_to_login(client: Client, call: CallSession, path: str) -> None:
+    response = client.get(path)
+
+    assert response.status_code == 302
+    assert "/admin/login/" in response["Location"]

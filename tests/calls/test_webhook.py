@@ -1,0 +1,137 @@
+"""The voice webhook and the status callback, through Django's test client."""
+
+from __future__ import annotations
+
+import time
+import xml.etree.ElementTree as ET
+
+import pytest
+from django.test import Client
+
+from calls.models import CallSession, CallStatus
+from calls.tokens import verify_stream_token
+from tests.conftest import TEST_PUBLIC_BASE_URL, twilio_signature
+
+pytestmark = pytest.mark.django_db
+
+CALL_SID = "CA" + "1" * 32
+VOICE_PARAMS = {
+    "CallSid": CALL_SID,
+    "AccountSid": "AC" + "2" * 32,
+    "From": "+15550001111",
+    "To": "+15550002222",
+    "CallStatus": "ringing",
+    "Direction": "inbound",
+}
+
+
+def post_signed(client: Client, path: str, params: dict[str, str], signature: str | None = None):
+    sig = twilio_signature(TEST_PUBLIC_BASE_URL + path, params) if signature is None else signature
+    return client.post(path, params, HTTP_X_TWILIO_SIGNATURE=sig)
+
+
+def test_valid_webhook_answers_connect_stream_with_token(client: Client) -> None:
+    response = post_signed(client, "/twilio/voice/", VOICE_PARAMS)
+
+    assert response.status_code == 200
+    assert response["Content-Type"].startswith("application/xml")
+    root = ET.fromstring(response.content)
+    stream = root.find("./Connect/Stream")
+    assert stream is not None
+    assert stream.get("url") == "wss://calls.example.test/twilio/media-stream/"
+    params = {p.get("name"): p.get("value") for p in stream.findall("Parameter")}
+    assert verify_stream_token(params["token"], CALL_SID, time.time()) is None
+    call = CallSession.objects.get()
+    assert (call.call_sid, call.from_number, call.to_number, call.direction) == (
+        CALL_SID,
+        "+15550001111",
+        "+15550002222",
+        "inbound",
+    )
+    assert call.status == CallStatus.RINGING
+
+
+@pytest.mark.parametrize("signature", ["", "forged0000signature0000000000="])
+def test_missing_or_forged_signature_is_refused_and_records_nothing(
+    client: Client, signature: str
+) -> None:
+    response = post_signed(client, "/twilio/voice/", VOICE_PARAMS, signature=signature)
+
+    assert response.status_code == 403
+    assert not CallSession.objects.exists()
+
+
+def test_signature_over_other_params_is_refused(client: Client) -> None:
+    signature = twilio_signature(
+        TEST_PUBLIC_BASE_URL + "/twilio/voice/", {**VOICE_PARAMS, "From": "+15559999999"}
+    )
+    response = post_signed(client, "/twilio/voice/", VOICE_PARAMS, signature=signature)
+
+    assert response.status_code == 403
+    assert not CallSession.objects.exists()
+
+
+def test_signature_must_be_over_public_url_not_local_host(client: Client) -> None:
+    signature = twilio_signature("http://testserver/twilio/voice/", VOICE_PARAMS)
+    response = post_signed(client, "/twilio/voice/", VOICE_PARAMS, signature=signature)
+
+    assert response.status_code == 403
+
+
+def test_retry_of_same_call_sid_reuses_the_row(client: Client) -> None:
+    first = post_signed(client, "/twilio/voice/", VOICE_PARAMS)
+    second = post_signed(client, "/twilio/voice/", VOICE_PARAMS)
+
+    assert first.status_code == second.status_code == 200
+    assert CallSession.objects.count() == 1
+
+
+def test_missing_call_sid_is_bad_request(client: Client) -> None:
+    params = {k: v for k, v in VOICE_PARAMS.items() if k != "CallSid"}
+    response = post_signed(client, "/twilio/voice/", params)
+
+    assert response.status_code == 400
+    assert not CallSession.objects.exists()
+
+
+def test_get_is_not_allowed(client: Client) -> None:
+    assert client.get("/twilio/voice/").status_code == 405
+
+
+def test_status_callback_records_final_status_and_end(client: Client) -> None:
+    post_signed(client, "/twilio/voice/", VOICE_PARAMS)
+    params = {"CallSid": CALL_SID, "CallStatus": "completed", "CallDuration": "12"}
+
+    response = post_signed(client, "/twilio/status/", params)
+
+    assert response.status_code == 204
+    call = CallSession.objects.get()
+    assert call.status == CallStatus.COMPLETED
+    assert call.ended_at is not None
+    assert call.end_reason == "twilio_completed"
+
+
+def test_status_callback_keeps_an_end_reason_already_recorded(client: Client) -> None:
+    post_signed(client, "/twilio/voice/", VOICE_PARAMS)
+    CallSession.objects.update(end_reason="agent_hangup")
+
+    post_signed(client, "/twilio/status/", {"CallSid": CALL_SID, "CallStatus": "completed"})
+
+    assert CallSession.objects.get().end_reason == "agent_hangup"
+
+
+def test_status_callback_forged_is_refused(client: Client) -> None:
+    post_signed(client, "/twilio/voice/", VOICE_PARAMS)
+    params = {"CallSid": CALL_SID, "CallStatus": "completed"}
+
+    response = post_signed(client, "/twilio/status/", params, signature="nope")
+
+    assert response.status_code == 403
+    assert CallSession.objects.get().status == CallStatus.RINGING
+
+
+def test_status_callback_for_unknown_call_creates_nothing(client: Client) -> None:
+    response = post_signed(client, "/twilio/status/", {"CallSid": CALL_SID, "CallStatus": "failed"})
+
+    assert response.status_code == 404
+    assert not CallSession.objects.exists()

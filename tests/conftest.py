@@ -1,0 +1,23 @@
+"""Shared fixtures: Twilio signing with the test auth token."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import pytest
+from twilio.request_validator import RequestValidator
+
+TEST_AUTH_TOKEN = "test-auth-token-0123456789abcdef"
+TEST_PUBLIC_BASE_URL = "https://calls.example.test"
+
+
+@pytest.fixture(autouse=True)
+def _twilio_settings(settings: Any) -> None:
+    settings.TWILIO_AUTH_TOKEN = TEST_AUTH_TOKEN
+    settings.PUBLIC_BASE_URL = TEST_PUBLIC_BASE_URL
+    settings.TWILIO_ACCOUNT_SID = ""
+
+
+def twilio_signature(url: str, params: Mapping[str, str]) -> str:
+    return RequestValidator(TEST_AUTH_TOKEN).compute_signature(url, dict(params))
