@@ -2,11 +2,34 @@
 
 from __future__ import annotations
 
-from django.contrib import admin
-from django.db.models import QuerySet
-from django.http import HttpRequest
+from typing import Any
 
+from django.contrib import admin
+from django.contrib.admin.views.main import ChangeList
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse
+from django.utils import timezone
+from django.utils.html import format_html
+
+from calls.diagnostics import CALL_FIELDS, diagnose_call_rows
+from calls.findings import (
+    DRAIN_BEFORE_FINAL_MARK,
+    MISSED_BARGE_IN,
+    MISSING_ENDED_AT,
+    SLOW_REACTION,
+    CallDiagnostics,
+    Thresholds,
+)
 from calls.models import BargeInEvent, CallSession, PlayoutLog
+from calls.timeline import build_timeline
+
+# Short enough for a list column; the full rule names are in the tooltip.
+SUSPECT_LABELS = {
+    MISSED_BARGE_IN: "missed barge-in",
+    DRAIN_BEFORE_FINAL_MARK: "drain cut",
+    SLOW_REACTION: "slow reaction",
+    MISSING_ENDED_AT: "no ended_at",
+}
 
 
 class ReadOnlyInline(admin.TabularInline):
@@ -44,10 +67,29 @@ class PlayoutLogInline(ReadOnlyInline):
     ordering = ["offset_ms", "id"]
 
 
+def _diagnose(calls: list[CallSession]) -> list[CallDiagnostics]:
+    """Findings for these calls in two queries, whatever their number."""
+    rows = [{name: getattr(call, name) for name in CALL_FIELDS} for call in calls]
+    return diagnose_call_rows(rows, [call.pk for call in calls], Thresholds(), timezone.now())
+
+
+class ReviewChangeList(ChangeList):
+    """The call list; each page's suspects are found for the whole page at once."""
+
+    def get_results(self, request: HttpRequest) -> None:
+        super().get_results(request)
+        # Evaluates the page's queryset once; the template reuses these instances.
+        calls = list(self.result_list)
+        if calls:
+            for call, found in zip(calls, _diagnose(calls), strict=True):
+                call.suspect_rules = sorted({suspect.rule for suspect in found.suspects})
+
+
 @admin.register(CallSession)
 class CallSessionAdmin(admin.ModelAdmin):
     list_display = [
         "call_sid",
+        "suspects",
         "from_number",
         "to_number",
         "status",
@@ -65,8 +107,29 @@ class CallSessionAdmin(admin.ModelAdmin):
     def get_queryset(self, request: HttpRequest) -> QuerySet[CallSession]:
         return CallSession.objects.with_counts()
 
+    def get_changelist(self, request: HttpRequest, **kwargs: Any) -> type[ChangeList]:
+        return ReviewChangeList
+
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
+
+    def render_change_form(
+        self,
+        request: HttpRequest,
+        context: dict[str, Any],
+        add: bool = False,
+        change: bool = False,
+        form_url: str = "",
+        obj: CallSession | None = None,
+    ) -> HttpResponse:
+        """Add the call's timeline picture and findings above the fields."""
+        if obj is not None and obj.pk is not None:
+            rows = obj.playout_logs.order_by("offset_ms", "id").values_list(
+                "kind", "offset_ms", "playout_status", "details"
+            )
+            context["timeline"] = build_timeline(list(rows))
+            context["findings"] = _diagnose([obj])[0]
+        return super().render_change_form(request, context, add, change, form_url, obj)
 
     @admin.display(description="duration (s)")
     def duration(self, obj: CallSession) -> float | None:
@@ -79,3 +142,15 @@ class CallSessionAdmin(admin.ModelAdmin):
     @admin.display(description="AI silent", ordering="ai_silent_count")
     def ai_silent_count(self, obj: CallSession) -> int:
         return obj.ai_silent_count  # type: ignore[attr-defined, no-any-return]
+
+    @admin.display(description="suspects")
+    def suspects(self, obj: CallSession) -> str:
+        rules: list[str] | None = getattr(obj, "suspect_rules", None)
+        if not rules:
+            return ""
+        return format_html(
+            '<strong class="suspect-flag" style="white-space:nowrap" title="{}">'
+            "&#9888; {}</strong>",
+            ", ".join(rules),
+            " · ".join(SUSPECT_LABELS.get(rule, rule) for rule in rules),
+        )

@@ -1,0 +1,295 @@
+"""Per-call findings from plain rows: barge-ins, drains, estimate quality, suspect rules.
+
+Pure: no queries and no clock; `calls.diagnostics` loads the rows and passes
+`now`. Durations are integer milliseconds unless a name says otherwise.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import statistics
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field, replace
+from datetime import datetime, timedelta
+from typing import Any
+
+from calls.models import FINAL_STATUSES, CallStatus, PlayoutKind
+
+BARGE_IN_FIELDS = (
+    "call_id",
+    "offset_ms",
+    "response_id",
+    "playout_remaining_ms",
+    "audio_end_ms",
+    "reaction_ms",
+    "pending_ms",
+    "unplayed_ms",
+    "response_cancelled",
+)
+
+# Suspect rules, as they appear in the table, the JSON and the admin list.
+MISSED_BARGE_IN = "missed_barge_in"
+DRAIN_BEFORE_FINAL_MARK = "drain_before_final_mark"
+SLOW_REACTION = "slow_reaction"
+MISSING_ENDED_AT = "missing_ended_at"
+
+_ENDED_AGO = re.compile(r"^playout_ended_(\d+)ms_ago$")
+_ACTIVE = re.compile(r"^playout_active_(\d+)ms$")
+
+LogRow = tuple[int, str, int, str, Mapping[str, Any]]
+"""(call_id, kind, offset_ms, playout_status, details), as `values_list` yields it."""
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """What counts as suspect. Durations in milliseconds."""
+
+    suspect_window_ms: int = 1500
+    slow_reaction_ms: float = 50.0
+    stale_streaming: timedelta = timedelta(hours=1)
+
+
+@dataclass(frozen=True)
+class BargeIn:
+    """A barge-in as its `BargeInEvent` row recorded it; `reaction_ms` may be fractional."""
+
+    offset_ms: int
+    response_id: str
+    playout_remaining_ms: int
+    audio_end_ms: int | None
+    reaction_ms: float
+    pending_ms: int
+    unplayed_ms: int
+    response_cancelled: bool
+
+
+@dataclass(frozen=True)
+class SilentSpeech:
+    """Caller speech the bridge judged to be over silence."""
+
+    offset_ms: int
+    playout_status: str
+    ms_since_playout_end: int | None
+    playout_active: bool
+
+
+@dataclass(frozen=True)
+class Drain:
+    """One hangup drain; `outcome` is "completed", "cancelled" or "incomplete"."""
+
+    started_offset_ms: int | None
+    ended_offset_ms: int | None
+    outcome: str
+    expected_wait_ms: int | None
+    actual_wait_ms: int | None
+    final_mark_echoed: bool | None
+    cut_off_ms: int | None
+    cancel_reason: str = ""
+
+
+@dataclass(frozen=True)
+class EstimateQuality:
+    """Playout estimate vs mark echoes. Error = echo time minus estimated end, in ms."""
+
+    marks: int
+    median_error_ms: float | None
+    p95_abs_error_ms: int | None
+    median_round_trip_ms: float | None
+    p95_round_trip_ms: int | None
+
+
+@dataclass(frozen=True)
+class Suspect:
+    """A likely fault: one of the rule names above, where in the call, and why."""
+
+    rule: str
+    offset_ms: int | None
+    message: str
+
+
+@dataclass(frozen=True)
+class CallDiagnostics:
+    """Everything the review shows for one call; lists are in offset order."""
+
+    call_sid: str
+    status: str
+    started_at: datetime
+    ended_at: datetime | None
+    end_reason: str
+    responses: int
+    ai_audio_ms: int
+    barge_ins: list[BargeIn] = field(default_factory=list)
+    silent_speech: list[SilentSpeech] = field(default_factory=list)
+    drains: list[Drain] = field(default_factory=list)
+    quality: EstimateQuality | None = None
+    suspects: list[Suspect] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-ready dict: datetimes as ISO 8601 strings, everything else as is."""
+        data = asdict(self)
+        data["started_at"] = self.started_at.isoformat()
+        data["ended_at"] = self.ended_at.isoformat() if self.ended_at else None
+        return data
+
+
+def diagnose_call(
+    call: Mapping[str, Any],
+    barge_in_rows: Sequence[Mapping[str, Any]],
+    log_rows: Sequence[LogRow],
+    thresholds: Thresholds,
+    now: datetime,
+) -> CallDiagnostics:
+    """Figures and suspects for one call; pure.
+
+    `call` has the `calls.diagnostics.CALL_FIELDS` keys, `barge_in_rows` the
+    `BARGE_IN_FIELDS` keys, and both row lists must be in offset order.
+    """
+    barge_ins = [BargeIn(**{k: row[k] for k in BARGE_IN_FIELDS[1:]}) for row in barge_in_rows]
+    silent = [
+        _silent_speech(offset, status, details)
+        for _, kind, offset, status, details in log_rows
+        if kind == PlayoutKind.USER_SPEECH_AI_SILENT
+    ]
+    drains = _drains(log_rows)
+    diagnostics = CallDiagnostics(
+        call_sid=call["call_sid"],
+        status=call["status"],
+        started_at=call["started_at"],
+        ended_at=call["ended_at"],
+        end_reason=call["end_reason"],
+        responses=call["responses"],
+        ai_audio_ms=call["ai_audio_ms"],
+        barge_ins=barge_ins,
+        silent_speech=silent,
+        drains=drains,
+        quality=_quality(
+            details for _, kind, _, _, details in log_rows if kind == PlayoutKind.MARK_STATS
+        ),
+    )
+    return replace(diagnostics, suspects=list(_suspects(call, diagnostics, thresholds, now)))
+
+
+def _silent_speech(offset_ms: int, status: str, details: Mapping[str, Any]) -> SilentSpeech:
+    since_end = details.get("ms_since_playout_end")
+    if since_end is None and (match := _ENDED_AGO.match(status)):
+        since_end = int(match[1])
+    return SilentSpeech(
+        offset_ms=offset_ms,
+        playout_status=status,
+        ms_since_playout_end=since_end,
+        playout_active=bool(_ACTIVE.match(status)),
+    )
+
+
+def _drains(log_rows: Sequence[LogRow]) -> list[Drain]:
+    drains: list[Drain] = []
+    started: tuple[int, Mapping[str, Any]] | None = None
+    for _, kind, offset, _, details in log_rows:
+        if kind == PlayoutKind.DRAIN_STARTED:
+            if started is not None:
+                drains.append(_drain(started, None, "incomplete", {}))
+            started = (offset, details)
+        elif kind == PlayoutKind.DRAIN_COMPLETED:
+            drains.append(_drain(started, offset, "completed", details))
+            started = None
+        elif kind == PlayoutKind.HANGUP_CANCELLED and started is not None:
+            drains.append(_drain(started, offset, "cancelled", details))
+            started = None
+    if started is not None:
+        drains.append(_drain(started, None, "incomplete", {}))
+    return drains
+
+
+def _drain(
+    started: tuple[int, Mapping[str, Any]] | None,
+    ended_offset_ms: int | None,
+    outcome: str,
+    details: Mapping[str, Any],
+) -> Drain:
+    start_offset, start_details = started if started else (None, {})
+    completed = outcome == "completed"
+    return Drain(
+        started_offset_ms=start_offset,
+        ended_offset_ms=ended_offset_ms,
+        outcome=outcome,
+        expected_wait_ms=details.get("expected_wait_ms", start_details.get("expected_wait_ms")),
+        actual_wait_ms=details.get("actual_wait_ms") if completed else None,
+        final_mark_echoed=details.get("final_mark_echoed") if completed else None,
+        cut_off_ms=details.get("cut_off_ms") if completed else None,
+        cancel_reason=details.get("reason", "") if outcome == "cancelled" else "",
+    )
+
+
+def _quality(stats: Iterable[Mapping[str, Any]]) -> EstimateQuality | None:
+    errors: list[int] = []
+    round_trips: list[int] = []
+    for details in stats:
+        errors.extend(details.get("estimate_error_ms") or ())
+        round_trips.extend(details.get("round_trip_ms") or ())
+    if not errors and not round_trips:
+        return None
+    return EstimateQuality(
+        marks=max(len(errors), len(round_trips)),
+        median_error_ms=statistics.median(errors) if errors else None,
+        p95_abs_error_ms=percentile([abs(e) for e in errors], 95),
+        median_round_trip_ms=statistics.median(round_trips) if round_trips else None,
+        p95_round_trip_ms=percentile(round_trips, 95),
+    )
+
+
+def percentile(values: Sequence[int], pct: float) -> int | None:
+    """Nearest-rank percentile (a value that occurred); None for no values."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(pct / 100 * len(ordered)) - 1)]
+
+
+def _suspects(
+    call: Mapping[str, Any], diag: CallDiagnostics, thresholds: Thresholds, now: datetime
+) -> Iterable[Suspect]:
+    for speech in diag.silent_speech:
+        if speech.playout_active:
+            yield Suspect(
+                MISSED_BARGE_IN,
+                speech.offset_ms,
+                f"speech judged AI silent while the estimate said {speech.playout_status}",
+            )
+        elif (
+            speech.ms_since_playout_end is not None
+            and speech.ms_since_playout_end <= thresholds.suspect_window_ms
+        ):
+            yield Suspect(
+                MISSED_BARGE_IN,
+                speech.offset_ms,
+                f"speech judged AI silent {speech.ms_since_playout_end} ms after playout ended",
+            )
+    for drain in diag.drains:
+        if drain.outcome == "completed" and drain.final_mark_echoed is False:
+            yield Suspect(
+                DRAIN_BEFORE_FINAL_MARK,
+                drain.ended_offset_ms,
+                f"drain ended before the final mark echo ({drain.cut_off_ms or 0} ms cut off)",
+            )
+    for barge_in in diag.barge_ins:
+        if barge_in.reaction_ms > thresholds.slow_reaction_ms:
+            yield Suspect(
+                SLOW_REACTION,
+                barge_in.offset_ms,
+                f"barge-in reaction {barge_in.reaction_ms:.1f} ms "
+                f"(> {thresholds.slow_reaction_ms:g} ms)",
+            )
+    if call["ended_at"] is None:
+        opened = call["stream_started_at"] or call["started_at"]
+        if call["status"] in FINAL_STATUSES:
+            yield Suspect(MISSING_ENDED_AT, None, f"status {call['status']} but no ended_at")
+        elif call["status"] == CallStatus.STREAMING and now - opened > thresholds.stale_streaming:
+            yield Suspect(
+                MISSING_ENDED_AT, None, f"still streaming {_age(now - opened)} after it started"
+            )
+
+
+def _age(delta: timedelta) -> str:
+    hours = delta.total_seconds() / 3600
+    return f"{hours:.1f} h" if hours < 48 else f"{hours / 24:.1f} d"

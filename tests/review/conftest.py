@@ -1,0 +1,163 @@
+"""Review fixtures: calls with the playout-log rows the media-stream bridge writes."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+import pytest
+from django.contrib.auth.models import User
+from django.test import Client
+from django.utils import timezone
+
+from calls.models import BargeInEvent, CallSession, CallStatus, PlayoutKind, PlayoutLog
+
+GOODBYE_SID = "CA" + "a" * 32
+
+
+class CallBuilder:
+    """Writes one call's rows the way the bridge does: a log row per event, offsets in ms."""
+
+    def __init__(self, call: CallSession) -> None:
+        self.call = call
+        self.rows: list[PlayoutLog] = []
+
+    def log(self, kind: str, offset_ms: int, status: str = "", **details: Any) -> CallBuilder:
+        base = self.call.stream_started_at or self.call.started_at
+        self.rows.append(
+            PlayoutLog(
+                call=self.call,
+                kind=kind,
+                occurred_at=base + timedelta(milliseconds=offset_ms),
+                offset_ms=offset_ms,
+                playout_status=status,
+                details=details,
+            )
+        )
+        return self
+
+    def playout(self, response_id: str, start_ms: int, end_ms: int) -> CallBuilder:
+        self.log(PlayoutKind.RESPONSE_STARTED, start_ms - 100, response_id=response_id)
+        self.log(PlayoutKind.PLAYOUT_STARTED, start_ms, response_id=response_id, item_id="it")
+        return self.log(
+            PlayoutKind.PLAYOUT_ENDED,
+            end_ms,
+            response_id=response_id,
+            audio_end_offset_ms=end_ms,
+            audio_ms=end_ms - start_ms,
+        )
+
+    def barge_in(self, offset_ms: int, remaining_ms: int, reaction_ms: float = 0.4) -> CallBuilder:
+        figures = {
+            "playout_remaining_ms": remaining_ms,
+            "audio_end_ms": 3000,
+            "reaction_ms": reaction_ms,
+            "pending_ms": 1200,
+            "unplayed_ms": remaining_ms - 1200,
+            "response_cancelled": True,
+            "speech_onset_offset_ms": offset_ms - 200,
+            "heard_at_onset_ms": 2800,
+        }
+        BargeInEvent.objects.create(
+            call=self.call,
+            occurred_at=timezone.now(),
+            offset_ms=offset_ms,
+            response_id="resp_1",
+            item_id="item_1",
+            **figures,
+        )
+        return self.log(
+            PlayoutKind.BARGE_IN,
+            offset_ms,
+            f"playout_active_{remaining_ms}ms",
+            response_id="resp_1",
+            item_id="item_1",
+            deleted_item_ids=[],
+            **figures,
+        )
+
+    def ai_silent(self, offset_ms: int, ms_since_end: int | None) -> CallBuilder:
+        status = "no_playout_ts" if ms_since_end is None else f"playout_ended_{ms_since_end}ms_ago"
+        return self.log(
+            PlayoutKind.USER_SPEECH_AI_SILENT,
+            offset_ms,
+            status,
+            ms_since_playout_end=ms_since_end,
+            pending_frames=0,
+        )
+
+    def drain(self, start_ms: int, actual_ms: int, echoed: bool, cut_off_ms: int) -> CallBuilder:
+        self.log(PlayoutKind.DRAIN_STARTED, start_ms, expected_wait_ms=1500, pending_ms=900)
+        return self.log(
+            PlayoutKind.DRAIN_COMPLETED,
+            start_ms + actual_ms,
+            expected_wait_ms=1500,
+            actual_wait_ms=actual_ms,
+            final_mark_echoed=echoed,
+            cut_off_ms=cut_off_ms,
+        )
+
+    def save(self) -> CallSession:
+        PlayoutLog.objects.bulk_create(self.rows)
+        return self.call
+
+
+def new_call(
+    sid: str,
+    *,
+    status: str = CallStatus.COMPLETED,
+    started_at: datetime | None = None,
+    ended: bool = True,
+) -> CallBuilder:
+    started = started_at or timezone.now() - timedelta(minutes=5)
+    call = CallSession.objects.create(
+        call_sid=sid, status=status, from_number="+15550001111", to_number="+15550002222"
+    )
+    CallSession.objects.filter(pk=call.pk).update(
+        started_at=started,
+        stream_started_at=started + timedelta(seconds=1),
+        ended_at=started + timedelta(seconds=20) if ended else None,
+        end_reason="caller_goodbye" if ended else "",
+        responses=3,
+        ai_audio_ms=9100,
+    )
+    call.refresh_from_db()
+    return CallBuilder(call)
+
+
+def goodbye_call(sid: str = GOODBYE_SID) -> CallSession:
+    """A call with one real barge-in, one likely missed barge-in and a cut-off goodbye."""
+    return (
+        new_call(sid)
+        .log(PlayoutKind.STREAM_STARTED, 0)
+        .playout("resp_1", 600, 4201)
+        .barge_in(4200, remaining_ms=4300)
+        .log(PlayoutKind.CANCELLED, 4202, response_id="resp_1")
+        .log(PlayoutKind.SPEECH_STOPPED, 5600, audio_end_ms=5400)
+        .log(PlayoutKind.RESPONSE_DONE, 5700, response_id="resp_1", status="cancelled")
+        .playout("resp_2", 6000, 8900)
+        .ai_silent(9000, ms_since_end=100)
+        .log(PlayoutKind.SPEECH_STOPPED, 10200, audio_end_ms=10000)
+        .log(
+            PlayoutKind.MARK_STATS,
+            10300,
+            response_id="resp_2",
+            count=3,
+            estimate_error_ms=[10, -5, 30],
+            round_trip_ms=[80, 90, 120],
+        )
+        .playout("resp_3", 10600, 13400)
+        .log(PlayoutKind.END_CALL_REQUESTED, 12000, call_id="fc_1")
+        .drain(12100, actual_ms=1500, echoed=False, cut_off_ms=300)
+        .log(PlayoutKind.STREAM_ENDED, 13700, end_reason="hangup")
+        .save()
+    )
+
+
+@pytest.fixture
+def staff_client(client: Client) -> Client:
+    user = User.objects.create_user("reviewer", password="pw-for-tests-only", is_staff=True)
+    user.is_superuser = True
+    user.save()
+    client.force_login(user)
+    return client
