@@ -1,0 +1,82 @@
+"""Sans-IO conversation item store: what truncate and delete may act on, and their errors."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+ONLY_MODEL_AUDIO = "Only model output audio messages can be truncated"
+
+
+@dataclass
+class Item:
+    """A conversation item as the server tracks it."""
+
+    id: str
+    type: str
+    role: str | None = None
+    has_audio: bool = False
+    audio_ms: int = 0
+    """Assistant audio generated (sent as deltas) for this item so far."""
+    truncated_at_ms: int | None = None
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Rejection:
+    """Why a client request on an item was refused: becomes an `error` event."""
+
+    code: str
+    message: str
+    param: str | None = None
+
+
+class Conversation:
+    """Items in conversation order, with the rules the service applies to them."""
+
+    def __init__(self) -> None:
+        self.items: dict[str, Item] = {}
+        self.deleted: list[str] = []
+
+    @property
+    def last_item_id(self) -> str | None:
+        return next(reversed(self.items), None)
+
+    def add(self, item: Item) -> str | None:
+        """Append `item`; return the id of the item before it (`previous_item_id`)."""
+        previous = self.last_item_id
+        self.items[item.id] = item
+        return previous
+
+    def truncate(self, item_id: str, content_index: int, audio_end_ms: int) -> Rejection | None:
+        """Record a truncation, or say why it is refused."""
+        item = self.items.get(item_id)
+        if item is None:
+            return Rejection(
+                "item_truncate_invalid_item_id",
+                f"Item with item_id not found: {item_id}",
+                "item_id",
+            )
+        if item.role != "assistant" or not item.has_audio or audio_end_ms <= 0:
+            return Rejection("invalid_value", ONLY_MODEL_AUDIO, "item_id")
+        if content_index != 0:
+            return Rejection(
+                "invalid_value", f"Content index {content_index} is invalid", "content_index"
+            )
+        if audio_end_ms > item.audio_ms:
+            return Rejection(
+                "invalid_value",
+                f"Audio content of {item.audio_ms}ms is already shorter than {audio_end_ms}ms",
+                "audio_end_ms",
+            )
+        item.truncated_at_ms = audio_end_ms
+        return None
+
+    def delete(self, item_id: str) -> Rejection | None:
+        """Remove an item, or say why not."""
+        if self.items.pop(item_id, None) is None:
+            return Rejection(
+                "item_delete_invalid_item_id", f"Item with item_id not found: {item_id}", "item_id"
+            )
+        self.deleted.append(item_id)
+        return None

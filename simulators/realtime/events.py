@@ -1,0 +1,193 @@
+"""Builders for Realtime server event and object shapes, in GA or older beta naming."""
+
+from __future__ import annotations
+
+import itertools
+import secrets
+import time
+from dataclasses import dataclass
+from typing import Any
+
+Event = dict[str, Any]
+
+_counter = itertools.count(1)
+_run_prefix = secrets.token_hex(3)
+
+
+def new_id(prefix: str) -> str:
+    """A unique id in the service's style, e.g. `item_3f9a2c000001`."""
+    return f"{prefix}_{_run_prefix}{next(_counter):014d}"
+
+
+@dataclass(frozen=True)
+class EventNames:
+    """Event and content names that differ between the GA and the beta protocol."""
+
+    audio_delta: str
+    audio_done: str
+    transcript_delta: str
+    transcript_done: str
+    item_added: str
+    item_done: str | None
+    output_audio_content: str
+
+
+GA_NAMES = EventNames(
+    audio_delta="response.output_audio.delta",
+    audio_done="response.output_audio.done",
+    transcript_delta="response.output_audio_transcript.delta",
+    transcript_done="response.output_audio_transcript.done",
+    item_added="conversation.item.added",
+    item_done="conversation.item.done",
+    output_audio_content="output_audio",
+)
+BETA_NAMES = EventNames(
+    audio_delta="response.audio.delta",
+    audio_done="response.audio.done",
+    transcript_delta="response.audio_transcript.delta",
+    transcript_done="response.audio_transcript.done",
+    item_added="conversation.item.created",
+    item_done=None,
+    output_audio_content="audio",
+)
+
+DEFAULT_TURN_DETECTION: dict[str, Any] = {
+    "type": "server_vad",
+    "threshold": 0.5,
+    "prefix_padding_ms": 300,
+    "silence_duration_ms": 200,
+    "idle_timeout_ms": None,
+    "create_response": True,
+    "interrupt_response": True,
+}
+
+
+def event(event_type: str, **fields: Any) -> Event:
+    """A server event with a fresh `event_id`."""
+    return {"type": event_type, "event_id": new_id("event"), **fields}
+
+
+def error_event(
+    code: str,
+    message: str,
+    *,
+    error_type: str = "invalid_request_error",
+    param: str | None = None,
+    client_event_id: str | None = None,
+) -> Event:
+    """An `error` event; the connection stays open after it, as with the real service."""
+    return event(
+        "error",
+        error={
+            "type": error_type,
+            "code": code,
+            "message": message,
+            "param": param,
+            "event_id": client_event_id,
+        },
+    )
+
+
+def default_session(model: str) -> dict[str, Any]:
+    """The session the service reports in `session.created` before any update."""
+    return {
+        "type": "realtime",
+        "object": "realtime.session",
+        "id": new_id("sess"),
+        "model": model,
+        "output_modalities": ["audio"],
+        "instructions": "",
+        "tools": [],
+        "tool_choice": "auto",
+        "max_output_tokens": "inf",
+        "tracing": None,
+        "truncation": "auto",
+        "prompt": None,
+        "expires_at": int(time.time()) + 3600,
+        "include": None,
+        "audio": {
+            "input": {
+                "format": {"type": "audio/pcm", "rate": 24000},
+                "transcription": None,
+                "noise_reduction": None,
+                "turn_detection": dict(DEFAULT_TURN_DETECTION),
+            },
+            "output": {
+                "format": {"type": "audio/pcm", "rate": 24000},
+                "voice": "alloy",
+                "speed": 1.0,
+            },
+        },
+    }
+
+
+def merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
+    """Deep-merge a partial `session.update` into the current session (nested dicts merge)."""
+    merged = dict(base)
+    for key, value in update.items():
+        current = merged.get(key)
+        if isinstance(value, dict) and isinstance(current, dict) and key != "format":
+            merged[key] = merge(current, value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def assistant_item(item_id: str, status: str, content: list[dict[str, Any]]) -> dict[str, Any]:
+    return {
+        "id": item_id,
+        "object": "realtime.item",
+        "type": "message",
+        "status": status,
+        "role": "assistant",
+        "content": content,
+    }
+
+
+def user_audio_item(item_id: str) -> dict[str, Any]:
+    return {
+        "id": item_id,
+        "object": "realtime.item",
+        "type": "message",
+        "status": "completed",
+        "role": "user",
+        "content": [{"type": "input_audio", "transcript": None}],
+    }
+
+
+def function_call_item(
+    item_id: str, status: str, call_id: str, name: str, arguments: str
+) -> dict[str, Any]:
+    return {
+        "id": item_id,
+        "object": "realtime.item",
+        "type": "function_call",
+        "status": status,
+        "call_id": call_id,
+        "name": name,
+        "arguments": arguments,
+    }
+
+
+def response_object(
+    response_id: str,
+    status: str,
+    output: list[dict[str, Any]],
+    *,
+    status_details: dict[str, Any] | None = None,
+    output_format: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    done = status != "in_progress"
+    return {
+        "object": "realtime.response",
+        "id": response_id,
+        "status": status,
+        "status_details": status_details,
+        "output": output,
+        "conversation_id": "conv_simulated",
+        "output_modalities": ["audio"],
+        "max_output_tokens": "inf",
+        "audio": {"output": {"format": output_format or {"type": "audio/pcmu"}, "voice": "marin"}},
+        "usage": ({"total_tokens": 0, "input_tokens": 0, "output_tokens": 0} if done else None),
+        "metadata": None,
+    }

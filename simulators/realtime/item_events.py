@@ -1,0 +1,93 @@
+"""Handlers for the client's `conversation.item.*` events (create, truncate, delete, retrieve)."""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+from simulators.realtime import events
+from simulators.realtime.conversation import Conversation, Item, Rejection
+from simulators.realtime.events import Event, EventNames
+from simulators.realtime.recording import SessionRecording
+
+
+class ItemHost(Protocol):
+    """What the handlers need from their session."""
+
+    names: EventNames
+    conversation: Conversation
+    recording: SessionRecording
+
+    async def send(self, event: Event, audio_bytes: int | None = None) -> None: ...
+
+    async def error(
+        self, code: str, message: str, *, param: str | None = None, client_event_id: Any = None
+    ) -> None: ...
+
+
+class ItemEvents:
+    """Applies item events to the session's conversation and answers them."""
+
+    def __init__(self, host: ItemHost) -> None:
+        self.host = host
+
+    async def _reject(self, rejection: Rejection, payload: dict[str, Any]) -> None:
+        await self.host.error(
+            rejection.code,
+            rejection.message,
+            param=rejection.param,
+            client_event_id=payload.get("event_id"),
+        )
+
+    async def create(self, payload: dict[str, Any]) -> None:
+        self.host.recording.record_received(payload)
+        item = dict(payload["item"])
+        item.setdefault("id", events.new_id("item"))
+        item.setdefault("object", "realtime.item")
+        item.setdefault("status", "completed")
+        previous = self.host.conversation.add(
+            Item(item["id"], str(item["type"]), item.get("role"), data=item)
+        )
+        await self.host.send(
+            events.event(self.host.names.item_added, previous_item_id=previous, item=item)
+        )
+        if self.host.names.item_done is not None:
+            await self.host.send(
+                events.event(self.host.names.item_done, previous_item_id=previous, item=item)
+            )
+
+    async def truncate(self, payload: dict[str, Any]) -> None:
+        self.host.recording.record_received(payload)
+        item_id, index = str(payload["item_id"]), int(payload.get("content_index", 0))
+        audio_end_ms = int(payload["audio_end_ms"])
+        rejection = self.host.conversation.truncate(item_id, index, audio_end_ms)
+        if rejection is not None:
+            await self._reject(rejection, payload)
+            return
+        await self.host.send(
+            events.event(
+                "conversation.item.truncated",
+                item_id=item_id,
+                content_index=index,
+                audio_end_ms=audio_end_ms,
+            )
+        )
+
+    async def delete(self, payload: dict[str, Any]) -> None:
+        self.host.recording.record_received(payload)
+        item_id = str(payload["item_id"])
+        rejection = self.host.conversation.delete(item_id)
+        if rejection is not None:
+            await self._reject(rejection, payload)
+            return
+        await self.host.send(events.event("conversation.item.deleted", item_id=item_id))
+
+    async def retrieve(self, payload: dict[str, Any]) -> None:
+        self.host.recording.record_received(payload)
+        item = self.host.conversation.items.get(str(payload["item_id"]))
+        if item is None:
+            await self.host.error(
+                "item_retrieve_invalid_item_id", "Item not found", param="item_id"
+            )
+            return
+        data = item.data or {"id": item.id, "type": item.type, "role": item.role}
+        await self.host.send(events.event("conversation.item.retrieved", item=data))

@@ -1,0 +1,79 @@
+"""Declarative scripts for one simulated Realtime session: replies, pacing and faults."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Reply:
+    """One model response: `audio_ms` of the response's tone, a transcript, maybe a tool call.
+
+    With `end_call` the response also carries an `end_call` function call after its audio.
+    """
+
+    audio_ms: int
+    transcript: str = "This is a simulated reply."
+    end_call: bool = False
+    end_call_arguments: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Disconnect:
+    """Drop the connection after `after_responses` responses have completed.
+
+    With `after_deltas` set, drop during the next response instead, once that many audio
+    deltas were sent. `close_code` None aborts the TCP connection with no close frame;
+    otherwise a close frame with that code (e.g. 1011) is sent.
+    """
+
+    after_responses: int = 0
+    after_deltas: int | None = None
+    close_code: int | None = None
+    reason: str = "simulated server fault"
+
+
+@dataclass(frozen=True)
+class SendError:
+    """Send an unsolicited `error` event after `after_responses` responses have completed."""
+
+    after_responses: int = 0
+    code: str = "server_error"
+    message: str = "The server had an error while processing your request."
+    error_type: str = "server_error"
+
+
+Fault = Disconnect | SendError
+
+
+@dataclass(frozen=True)
+class RealtimeScript:
+    """What one session does.
+
+    Each response (from the client's `response.create`, or automatic after the caller stops
+    speaking) takes the next reply in `replies`; after the last one, `default_reply` is used.
+    """
+
+    replies: tuple[Reply, ...] = ()
+    default_reply: Reply = Reply(audio_ms=600, transcript="Anything else?")
+    speed: float = 6.0
+    """How much faster than real time audio is produced (the real service bursts too)."""
+    delta_ms_range: tuple[int, int] = (40, 240)
+    """Audio deltas vary in duration between these bounds (multiples of 20 ms)."""
+    late_deltas_after_cancel: int = 2
+    """Already-produced deltas still sent after a cancel, before `response.done`."""
+    speech_detect_ms: int = 160
+    """How long speech must persist in the input before `speech_started` fires."""
+    faults: tuple[Fault, ...] = ()
+    seed: int = 7
+
+    def reply_for(self, response_index: int) -> Reply:
+        """Reply for the 1-based index of a response in the session."""
+        if response_index <= len(self.replies):
+            return self.replies[response_index - 1]
+        return self.default_reply
+
+
+ScriptFactory = Callable[[], RealtimeScript]

@@ -1,0 +1,136 @@
+"""`RealtimeSimulator`: a local WebSocket server that speaks the OpenAI Realtime protocol."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from http import HTTPStatus
+from types import TracebackType
+from typing import TypeVar
+from urllib.parse import parse_qs, urlsplit
+
+from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.http11 import Request, Response
+
+from simulators.realtime.events import BETA_NAMES, GA_NAMES
+from simulators.realtime.recording import SessionRecording
+from simulators.realtime.script import RealtimeScript, ScriptFactory
+from simulators.realtime.session import RealtimeSession
+from simulators.waiting import DEFAULT_TIMEOUT_S, Notifier
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+REALTIME_PATH = "/v1/realtime"
+
+
+class RealtimeSimulator:
+    """Serves Realtime sessions on 127.0.0.1; each connection gets its own script.
+
+    Use as `async with RealtimeSimulator(script_factory=...) as sim:` and point the SDK at
+    `sim.websocket_base_url`. Every connection is kept in `sessions`, in connect order.
+    """
+
+    def __init__(
+        self,
+        script_factory: ScriptFactory | None = None,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        beta_names: bool = False,
+        api_key: str | None = None,
+        keep_input_audio: bool = True,
+    ) -> None:
+        self._script_factory: ScriptFactory = script_factory or RealtimeScript
+        self._host = host
+        self._requested_port = port
+        self._names = BETA_NAMES if beta_names else GA_NAMES
+        self._api_key = api_key
+        self._keep_input_audio = keep_input_audio
+        self._server: Server | None = None
+        self.notifier = Notifier()
+        self.sessions: list[RealtimeSession] = []
+        self.rejected_handshakes = 0
+
+    @property
+    def port(self) -> int:
+        if self._server is None:
+            raise RuntimeError("simulator not started")
+        return int(next(iter(self._server.sockets)).getsockname()[1])
+
+    @property
+    def websocket_base_url(self) -> str:
+        """What to pass as the SDK's `websocket_base_url`."""
+        return f"ws://{self._host}:{self.port}/v1"
+
+    async def start(self) -> None:
+        self._server = await serve(
+            self._handle,
+            self._host,
+            self._requested_port,
+            process_request=self._check_request,
+            max_size=None,
+            compression=None,
+        )
+        logger.info("realtime sim listening on %s", self.websocket_base_url)
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+            self._server = None
+
+    async def __aenter__(self) -> RealtimeSimulator:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.stop()
+
+    def _check_request(self, connection: ServerConnection, request: Request) -> Response | None:
+        path = urlsplit(request.path).path.rstrip("/")
+        if path != REALTIME_PATH:
+            self.rejected_handshakes += 1
+            return connection.respond(HTTPStatus.NOT_FOUND, "Not found\n")
+        authorization = request.headers.get("Authorization", "")
+        key = authorization.removeprefix("Bearer ").strip()
+        if (
+            not authorization.startswith("Bearer ")
+            or not key
+            or (self._api_key is not None and key != self._api_key)
+        ):
+            self.rejected_handshakes += 1
+            return connection.respond(HTTPStatus.UNAUTHORIZED, "Missing or invalid API key\n")
+        return None
+
+    async def _handle(self, connection: ServerConnection) -> None:
+        query = parse_qs(urlsplit(connection.request.path).query) if connection.request else {}
+        model = query.get("model", ["gpt-realtime"])[0]
+        recording = SessionRecording(self.notifier, keep_input_audio=self._keep_input_audio)
+        session = RealtimeSession(connection, self._script_factory(), self._names, recording, model)
+        self.sessions.append(session)
+        self.notifier.notify()
+        try:
+            await session.serve()
+        finally:
+            self.notifier.notify()
+
+    async def wait_for(
+        self, predicate: Callable[[], T | None], timeout_s: float = DEFAULT_TIMEOUT_S
+    ) -> T:
+        """Return the first truthy `predicate()`, re-checked whenever any session changes."""
+        return await self.notifier.wait_for(predicate, timeout_s)
+
+    async def wait_for_session(
+        self, index: int = 0, timeout_s: float = DEFAULT_TIMEOUT_S
+    ) -> RealtimeSession:
+        """The `index`-th connection (0-based), once it has connected."""
+        return await self.wait_for(
+            lambda: self.sessions[index] if len(self.sessions) > index else None, timeout_s
+        )

@@ -1,0 +1,300 @@
+"""One simulated Realtime connection: dispatches client events, runs VAD, responses and faults."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from websockets.asyncio.server import ServerConnection
+from websockets.exceptions import ConnectionClosed
+
+from simulators.realtime import events
+from simulators.realtime.conversation import Conversation, Item
+from simulators.realtime.events import Event, EventNames
+from simulators.realtime.item_events import ItemEvents
+from simulators.realtime.recording import SessionRecording
+from simulators.realtime.responder import ResponseRun
+from simulators.realtime.script import Disconnect, Fault, RealtimeScript, SendError
+from simulators.realtime.vad import EnergyVad, SpeechStarted, VadConfig, VadEvent
+
+logger = logging.getLogger(__name__)
+
+Handler = Callable[[dict[str, Any]], Awaitable[None]]
+
+
+class RealtimeSession:
+    """The server side of one connection; state is inspectable by tests."""
+
+    def __init__(
+        self,
+        connection: ServerConnection,
+        script: RealtimeScript,
+        names: EventNames,
+        recording: SessionRecording,
+        model: str,
+    ) -> None:
+        self.connection = connection
+        self.script = script
+        self.names = names
+        self.recording = recording
+        self.model = model
+        self.session: dict[str, Any] = events.default_session(model)
+        self.conversation = Conversation()
+        self.vad = EnergyVad(self._vad_config())
+        self.responses: list[ResponseRun] = []
+        self.active: ResponseRun | None = None
+        self.completed_responses = 0
+        self.faults_applied: list[Fault] = []
+        self.closed = False
+        self._speech_item_id: str | None = None
+        self._auto_response_pending = False
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._handlers: dict[str, Handler] = {
+            "session.update": self._session_update,
+            "input_audio_buffer.append": self._append,
+            "input_audio_buffer.commit": self._commit,
+            "input_audio_buffer.clear": self._clear,
+            "response.create": self._response_create,
+            "response.cancel": self._response_cancel,
+        }
+        items = ItemEvents(self)
+        self._handlers.update(
+            {
+                "conversation.item.create": items.create,
+                "conversation.item.truncate": items.truncate,
+                "conversation.item.delete": items.delete,
+                "conversation.item.retrieve": items.retrieve,
+            }
+        )
+
+    @property
+    def turn_detection(self) -> dict[str, Any] | None:
+        detection = self.session.get("audio", {}).get("input", {}).get("turn_detection")
+        return detection if isinstance(detection, dict) else None
+
+    def _vad_config(self) -> VadConfig:
+        td = self.turn_detection or {}
+        return VadConfig(
+            threshold=float(td.get("threshold") or 0.5),
+            prefix_padding_ms=int(td.get("prefix_padding_ms") or 0),
+            silence_duration_ms=int(td.get("silence_duration_ms") or 200),
+            detect_ms=self.script.speech_detect_ms,
+        )
+
+    async def send(self, event: Event, audio_bytes: int | None = None) -> None:
+        """Send one server event and record it."""
+        await self.connection.send(json.dumps(event))
+        self.recording.record_sent(event, audio_bytes)
+
+    async def serve(self) -> None:
+        """Run the connection until it closes."""
+        try:
+            await self.send(events.event("session.created", session=self.session))
+            await self._after_responses()
+            async for message in self.connection:
+                await self._dispatch(message)
+        except ConnectionClosed:
+            pass
+        finally:
+            self.closed = True
+            if self.active is not None:
+                self.active.cancel("client_disconnected")
+            for task in list(self._tasks):
+                task.cancel()
+            self.recording.record_received({"type": "<closed>"})
+
+    async def _dispatch(self, message: str | bytes) -> None:
+        try:
+            payload = json.loads(message)
+            if not isinstance(payload, dict):
+                raise ValueError("not a JSON object")
+        except (ValueError, UnicodeDecodeError) as exc:
+            self.recording.record_received({"type": "<malformed>", "raw": str(message)[:200]})
+            await self.error("invalid_json", f"Invalid JSON in client event: {exc}")
+            return
+        event_type = payload.get("type")
+        handler = self._handlers.get(str(event_type))
+        if handler is None:
+            self.recording.record_received(payload)
+            await self.error(
+                "invalid_value",
+                f"Invalid value: '{event_type}'. Not a supported client event type.",
+                param="type",
+                client_event_id=payload.get("event_id"),
+            )
+            return
+        try:
+            await handler(payload)
+        except (KeyError, TypeError, ValueError) as exc:
+            await self.error(
+                "missing_required_parameter",
+                f"Missing or invalid parameter: {exc}",
+                client_event_id=payload.get("event_id"),
+            )
+
+    async def error(
+        self, code: str, message: str, *, param: str | None = None, client_event_id: Any = None
+    ) -> None:
+        await self.send(
+            events.error_event(code, message, param=param, client_event_id=client_event_id)
+        )
+
+    async def _session_update(self, payload: dict[str, Any]) -> None:
+        self.recording.record_received(payload)
+        update = payload["session"]
+        if not isinstance(update, dict):
+            raise TypeError("session must be an object")
+        self.session = events.merge(self.session, update)
+        self.vad.reconfigure(self._vad_config())
+        output_format = self.session.get("audio", {}).get("output", {}).get("format", {})
+        if output_format.get("type") != "audio/pcmu":
+            logger.warning("realtime sim: output format %s; sending mu-law anyway", output_format)
+        await self.send(events.event("session.updated", session=self.session))
+
+    async def _append(self, payload: dict[str, Any]) -> None:
+        try:
+            audio = base64.b64decode(payload["audio"], validate=True)
+        except (binascii.Error, TypeError) as exc:
+            self.recording.record_received(payload)
+            raise ValueError(f"audio is not valid base64: {exc}") from exc
+        self.recording.record_received(payload, len(audio))
+        self.recording.add_input_audio(audio)
+        for decision in self.vad.feed(audio):
+            if self.turn_detection is not None:
+                await self._on_vad(decision)
+
+    async def _on_vad(self, decision: VadEvent) -> None:
+        td = self.turn_detection or {}
+        if isinstance(decision, SpeechStarted):
+            self._speech_item_id = events.new_id("item")
+            await self.send(
+                events.event(
+                    "input_audio_buffer.speech_started",
+                    audio_start_ms=decision.audio_start_ms,
+                    item_id=self._speech_item_id,
+                )
+            )
+            active = self.active
+            if td.get("interrupt_response", True) and active is not None and not active.cancelled:
+                active.cancel("turn_detected")
+            return
+        item_id = self._speech_item_id or events.new_id("item")
+        self._speech_item_id = None
+        await self.send(
+            events.event(
+                "input_audio_buffer.speech_stopped",
+                audio_end_ms=decision.audio_end_ms,
+                item_id=item_id,
+            )
+        )
+        await self._commit_user_audio(item_id)
+        if td.get("create_response", True):
+            if self.active is None:
+                self._start_response()
+            else:
+                self._auto_response_pending = True
+
+    async def _commit_user_audio(self, item_id: str) -> None:
+        previous = self.conversation.add(Item(item_id, "message", "user"))
+        await self.send(
+            events.event("input_audio_buffer.committed", previous_item_id=previous, item_id=item_id)
+        )
+        item = events.user_audio_item(item_id)
+        await self.send(events.event(self.names.item_added, previous_item_id=previous, item=item))
+        if self.names.item_done is not None:
+            await self.send(
+                events.event(self.names.item_done, previous_item_id=previous, item=item)
+            )
+
+    async def _commit(self, payload: dict[str, Any]) -> None:
+        self.recording.record_received(payload)
+        await self._commit_user_audio(events.new_id("item"))
+
+    async def _clear(self, payload: dict[str, Any]) -> None:
+        self.recording.record_received(payload)
+        await self.send(events.event("input_audio_buffer.cleared"))
+
+    async def _response_create(self, payload: dict[str, Any]) -> None:
+        self.recording.record_received(payload)
+        if self.active is not None:
+            await self.error(
+                "conversation_already_has_active_response",
+                f"Conversation already has an active response in progress: {self.active.id}.",
+                client_event_id=payload.get("event_id"),
+            )
+            return
+        self._start_response()
+
+    async def _response_cancel(self, payload: dict[str, Any]) -> None:
+        self.recording.record_received(payload)
+        active = self.active
+        wanted = payload.get("response_id")
+        if active is None or active.cancelled or (wanted and wanted != active.id):
+            await self.error(
+                "response_cancel_not_active",
+                "Cancellation failed: no active response found",
+                client_event_id=payload.get("event_id"),
+            )
+            return
+        active.cancel("client_cancelled")
+
+    def _start_response(self) -> None:
+        self._auto_response_pending = False
+        index = len(self.responses) + 1
+        run = ResponseRun(self, index, self.script.reply_for(index))
+        self.responses.append(run)
+        self.active = run
+        task = asyncio.create_task(self._drive(run))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _drive(self, run: ResponseRun) -> None:
+        try:
+            await run.run()
+        except ConnectionClosed:
+            return
+        finally:
+            if self.active is run:
+                self.active = None
+        self.completed_responses += 1
+        await self._after_responses()
+        if self._auto_response_pending and self.active is None and not self.closed:
+            self._start_response()
+
+    async def on_delta_sent(self, deltas_sent: int) -> None:
+        """Apply a mid-response fault scheduled for this point."""
+        for fault in self.script.faults:
+            if (
+                isinstance(fault, Disconnect)
+                and fault.after_deltas == deltas_sent
+                and fault.after_responses == self.completed_responses
+            ):
+                await self._apply(fault)
+
+    async def _after_responses(self) -> None:
+        for fault in self.script.faults:
+            if fault.after_responses != self.completed_responses:
+                continue
+            if isinstance(fault, SendError) or fault.after_deltas is None:
+                await self._apply(fault)
+
+    async def _apply(self, fault: Fault) -> None:
+        if fault in self.faults_applied:
+            return
+        self.faults_applied.append(fault)
+        logger.info("realtime sim: applying fault %s", fault)
+        if isinstance(fault, SendError):
+            await self.send(
+                events.error_event(fault.code, fault.message, error_type=fault.error_type)
+            )
+        elif fault.close_code is None:
+            self.connection.transport.abort()
+            raise ConnectionClosed(None, None)
+        else:
+            await self.connection.close(fault.close_code, fault.reason)
+            raise ConnectionClosed(None, None)

@@ -1,0 +1,1 @@
+"""Tests for the local Twilio and OpenAI Realtime simulators."""
