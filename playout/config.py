@@ -1,0 +1,67 @@
+"""Playout configuration: the tunable durations, validated once at construction."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+
+#: G.711 mu-law at 8 kHz: one byte per sample, so 8 bytes per millisecond.
+BYTES_PER_MS = 8
+BYTES_PER_SECOND = BYTES_PER_MS * 1000
+
+
+@dataclass(frozen=True, slots=True)
+class PlayoutConfig:
+    """Durations (all integer milliseconds) that shape pacing and the speaking truth.
+
+    - `frame_ms`: size of the frames sent to Twilio (20 ms = 160 bytes).
+    - `grace_ms`: network and buffer grace after the estimated playout end.
+    - `lead_ms`: most unplayed audio Twilio may hold, per the estimate; must be
+      at least `frame_ms`, or pacing could not send a frame before the
+      previous one finished and playback would have gaps.
+    - `mark_interval_ms`: a mark follows at least every this much sent audio.
+    - `recent_output_ms`: the legacy fallback: model audio this recent means speaking.
+    - `echo_wait_ms`: how long past deadline + grace unechoed marks keep the
+      AI speaking (bounds the effect of a lost echo).
+    - `drain_margin_ms`: how long a hangup waits past the deadline for the final echo.
+
+    Raises `ValueError` on a value that is not an int, is negative, or breaks
+    the relations above.
+    """
+
+    frame_ms: int = 20
+    grace_ms: int = 250
+    lead_ms: int = 300
+    mark_interval_ms: int = 100
+    recent_output_ms: int = 400
+    echo_wait_ms: int = 1000
+    drain_margin_ms: int = 400
+
+    def __post_init__(self) -> None:
+        for field in fields(self):
+            value = getattr(self, field.name)
+            # bool is an int subclass; True as a duration is always a mistake.
+            if not isinstance(value, int) or isinstance(value, bool):
+                raise ValueError(f"PlayoutConfig.{field.name} must be an int, got {value!r}")
+            if value < 0:
+                raise ValueError(f"PlayoutConfig.{field.name} must be >= 0, got {value}")
+        if self.frame_ms <= 0:
+            raise ValueError(f"PlayoutConfig.frame_ms must be > 0, got {self.frame_ms}")
+        if self.mark_interval_ms <= 0:
+            raise ValueError(
+                f"PlayoutConfig.mark_interval_ms must be > 0, got {self.mark_interval_ms}"
+            )
+        if self.lead_ms < self.frame_ms:
+            raise ValueError(
+                f"PlayoutConfig.lead_ms ({self.lead_ms}) must be >= frame_ms ({self.frame_ms}),"
+                " or playback would have gaps between frames"
+            )
+
+    @property
+    def frame_bytes(self) -> int:
+        """Bytes in one full frame."""
+        return self.frame_ms * BYTES_PER_MS
+
+    @property
+    def mark_interval_bytes(self) -> int:
+        """Bytes of sent audio between interval marks."""
+        return self.mark_interval_ms * BYTES_PER_MS

@@ -1,0 +1,65 @@
+"""The playout deadline: when the audio sent, and the audio queued behind it, will have played."""
+
+from __future__ import annotations
+
+from playout.config import BYTES_PER_SECOND
+
+
+class PlayoutDeadline:
+    """Send-time and echo-based estimate of the end of playout, in monotonic seconds.
+
+    `sent_end` (when everything sent so far finishes) is what pacing uses:
+    a frame sent at `now` starts when the previous one ends, or at `now` if
+    the buffer had run dry. A mark echo at `t` for axis position `P` says the
+    rest plays from `t`; it is taken only if it moves the end later, so both
+    `sent_end` and `deadline` only move forward until `reset` (a cancel).
+
+    `deadline` also covers audio held locally, but only while audio is
+    playing: pacing sends it on back-to-back, so it extends the playout.
+    """
+
+    def __init__(self) -> None:
+        # The audio after axis position `_run_pos` plays back-to-back from
+        # `_run_at`; an anchor, not a running sum, so float error cannot pile up.
+        self._run_at: float | None = None
+        self._run_pos = 0
+        self.deadline: float | None = None
+
+    def sent_end(self, sent_pos: int) -> float | None:
+        """When the audio sent up to axis `sent_pos` finishes (None: nothing sent since reset)."""
+        if self._run_at is None:
+            return None
+        return self._run_at + (sent_pos - self._run_pos) / BYTES_PER_SECOND
+
+    def frame_start(self, now: float, sent_pos: int) -> float:
+        """When a frame sent at `now` would start playing."""
+        end = self.sent_end(sent_pos)
+        return now if end is None or end < now else end
+
+    def on_send(self, now: float, sent_pos: int) -> None:
+        """A frame is about to be appended at axis `sent_pos` at `now`."""
+        end = self.sent_end(sent_pos)
+        if end is None or end < now:  # dry: this frame starts playing now
+            self._run_at, self._run_pos = now, sent_pos
+
+    def on_echo(self, now: float, mark_pos: int, sent_pos: int) -> None:
+        """Evidence: audio up to `mark_pos` finished at `now`; later only, never earlier."""
+        corrected = now + (sent_pos - mark_pos) / BYTES_PER_SECOND
+        end = self.sent_end(sent_pos)
+        if end is None or corrected > end:
+            self._run_at, self._run_pos = now, mark_pos
+
+    def extend(self, now: float, sent_pos: int, pending_bytes: int) -> None:
+        """Move the deadline forward to cover what was sent and, while playing, what is held."""
+        end = self.sent_end(sent_pos)
+        if end is None:
+            return
+        if now < end:
+            end += pending_bytes / BYTES_PER_SECOND
+        if self.deadline is None or end > self.deadline:
+            self.deadline = end
+
+    def reset(self) -> None:
+        """A cancel: nothing is playing any more."""
+        self._run_at = None
+        self.deadline = None

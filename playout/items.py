@@ -1,0 +1,85 @@
+"""Per-response and per-item audio bookkeeping records (mutable, internal)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from playout.config import BYTES_PER_MS
+from playout.reports import Truncation
+
+
+@dataclass(slots=True, eq=False)
+class AxisRun:
+    """A stretch [start, end) of the sent-audio axis (bytes) occupied by one item."""
+
+    start: int
+    end: int
+    item: ItemAudio
+
+
+@dataclass(slots=True, eq=False)
+class ItemAudio:
+    """One output item's audio: received, held, sent, and where it lies on the axis.
+
+    Identity matters (`eq=False`): pending segments and axis runs point at
+    the same record.
+    """
+
+    item_id: str
+    response_id: str
+    generation: int
+    received_bytes: int = 0
+    pending_bytes: int = 0
+    sent_bytes: int = 0
+    # The model declared its audio complete (audio_done or response_done).
+    done: bool = False
+    runs: list[AxisRun] = field(default_factory=list)
+
+    @property
+    def axis_end(self) -> int:
+        """Axis position just after this item's last sent byte (0 if none sent)."""
+        return self.runs[-1].end if self.runs else 0
+
+    def heard_bytes(self, heard_pos: int) -> int:
+        """Bytes of this item lying before axis position `heard_pos`."""
+        total = 0
+        for run in self.runs:
+            if heard_pos <= run.start:
+                break
+            total += min(heard_pos, run.end) - run.start
+        return total
+
+
+@dataclass(slots=True, eq=False)
+class ResponseAudio:
+    """One model response: its generation, and how much audio it produced."""
+
+    response_id: str
+    generation: int
+    received_bytes: int = 0
+    done: bool = False
+    items: list[ItemAudio] = field(default_factory=list)
+
+
+def judge_items(
+    items: list[ItemAudio], heard_pos: int, playing: ItemAudio | None
+) -> tuple[Truncation | None, tuple[str, ...]]:
+    """At a cancel: the item to truncate to what was heard, and the unheard ones to delete.
+
+    `heard_pos` is the axis position heard at the cancel; `playing` the item
+    of its last heard byte. Items whose audio was complete and fully heard
+    need neither. An item heard for less than 1 ms is deleted: the API
+    rejects a truncate to 0 ms. Should two unfinished items both have been
+    heard (only if their audio interleaved), the playing one is truncated.
+    """
+    truncate: Truncation | None = None
+    deletes: list[str] = []
+    for item in items:
+        if item.done and item.pending_bytes == 0 and item.axis_end <= heard_pos:
+            continue
+        heard_ms = item.heard_bytes(heard_pos) // BYTES_PER_MS
+        if heard_ms == 0:
+            deletes.append(item.item_id)
+        elif truncate is None or item is playing:
+            truncate = Truncation(item.item_id, heard_ms)
+    return truncate, tuple(deletes)

@@ -1,0 +1,142 @@
+"""Frozen answers the tracker gives: cancel outcome, drain status, echo verdicts, snapshots."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+
+class SpeakingReason(enum.StrEnum):
+    """Which rule of `is_speaking` fired, in priority order."""
+
+    PLAYOUT = "playout"  # now < deadline + grace
+    AWAITING_ECHO = "awaiting_echo"  # marks unechoed, within the echo-wait bound
+    PENDING_AUDIO = "pending_audio"  # audio held locally, model audio within grace
+    RECENT_OUTPUT = "recent_output"  # legacy fallback: model audio within recent_output_ms
+
+
+class EchoResult(enum.StrEnum):
+    """Verdict on one mark echo from Twilio."""
+
+    ACCEPTED = "accepted"
+    UNKNOWN = "unknown"  # not ours, or already echoed (or implied by a later echo)
+    CLEARED_BY_CANCEL = "cleared_by_cancel"  # returned by `clear`: not evidence of playback
+    STALE_GENERATION = "stale_generation"  # ours, from a cancelled generation
+
+
+@dataclass(frozen=True, slots=True)
+class Truncation:
+    """`conversation.item.truncate` arguments: the caller heard `audio_end_ms` (> 0) of it."""
+
+    item_id: str
+    audio_end_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class CancelOutcome:
+    """What a cancel (Twilio `clear`) did, and what to tell the model.
+
+    - `truncate`: the item the caller was hearing, cut to what was heard;
+      None when no unfinished item had been heard for at least 1 ms.
+    - `delete_item_ids`: items with audio received or sent but 0 ms heard
+      (the API rejects a truncate to 0 ms), in first-audio order.
+    - `response_id`: the response of the truncated item, else the latest
+      response of the cancelled generation, else None.
+    - `cancelled_response_ids`: every response of the cancelled generation.
+    - `generation`: the new, live generation; `cancelled_generation` the dead one.
+    - Evidence, computed before anything was dropped: `was_speaking`,
+      `speaking_reason`, `playout_remaining_ms`, `pending_ms` (held locally,
+      dropped), `unplayed_ms` (sent, not yet played per estimate, dropped by
+      Twilio's clear), `marks_cleared` (outstanding marks whose echoes are now
+      ignored).
+    """
+
+    truncate: Truncation | None
+    delete_item_ids: tuple[str, ...]
+    response_id: str | None
+    cancelled_response_ids: tuple[str, ...]
+    generation: int
+    cancelled_generation: int
+    was_speaking: bool
+    speaking_reason: str | None
+    playout_remaining_ms: int
+    pending_ms: int
+    unplayed_ms: int
+    marks_cleared: int
+
+
+@dataclass(frozen=True, slots=True)
+class DrainStatus:
+    """Whether the audio is all heard, for a hangup that must not cut the goodbye.
+
+    `deadline` is when the last audio will have played (monotonic seconds,
+    None if nothing was sent since start or the last cancel);
+    `safety_deadline` = deadline + drain_margin_ms, the bound for when echoes
+    never come. `done` = no pending audio, no item whose audio is still open
+    (deltas seen, no audio_done/response_done), and either the final mark
+    (at the end of everything sent) echoed or now >= safety_deadline.
+    `expected_wait_ms` is until the deadline, `safety_wait_ms` until the safety
+    deadline (both >= 0).
+    """
+
+    done: bool
+    pending_bytes: int
+    pending_ms: int
+    open_items: int
+    deadline: float | None
+    final_mark_echoed: bool
+    safety_deadline: float | None
+    expected_wait_ms: int
+    safety_wait_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class MarkEcho:
+    """Verdict on a mark echo.
+
+    For accepted echoes: `estimate_error_ms` = echo time minus when the
+    estimate (at the time the mark was sent) said the audio before the mark
+    would finish playing (positive: playback is behind the estimate);
+    `round_trip_ms` = echo time minus when the mark was sent. Both are 0 when
+    not accepted. `position_ms` is the mark's place on the sent-audio axis.
+    """
+
+    name: str
+    result: EchoResult
+    generation: int | None = None
+    response_id: str | None = None
+    item_id: str | None = None
+    position_ms: int = 0
+    estimate_error_ms: int = 0
+    round_trip_ms: int = 0
+
+    @property
+    def accepted(self) -> bool:
+        return self.result is EchoResult.ACCEPTED
+
+
+@dataclass(frozen=True, slots=True)
+class PlayoutSnapshot:
+    """Evidence for logs, cheap to take.
+
+    Durations in integer ms. `pending_*` is audio held locally; `unplayed_ms`
+    is sent but not yet played per the heard-position estimate; `sent_ms` is
+    sent since start or the last cancel. `deadline` is monotonic seconds (None:
+    nothing sent since start/last cancel) and `deadline_offset_ms` = deadline -
+    now. `next_send_at` is when the next frame may go out (None: nothing
+    sendable). `model_audio_age_ms` is since the last accepted model audio.
+    """
+
+    generation: int
+    pending_frames: int
+    pending_ms: int
+    unplayed_ms: int
+    sent_ms: int
+    outstanding_marks: int
+    deadline: float | None
+    deadline_offset_ms: int | None
+    playout_remaining_ms: int
+    playout_status: str
+    next_send_at: float | None
+    model_audio_age_ms: int | None
+    speaking_reason: str | None

@@ -1,0 +1,397 @@
+"""The playout truth of one call: is the AI being heard right now, and how much of each answer."""
+
+from __future__ import annotations
+
+from playout.config import BYTES_PER_MS, BYTES_PER_SECOND, PlayoutConfig
+from playout.deadline import PlayoutDeadline
+from playout.estimate import HeardEstimate
+from playout.items import ItemAudio, ResponseAudio, judge_items
+from playout.ledger import SentLedger
+from playout.marks import MarkBook
+from playout.outbound import AudioFrame, MarkOut, Outbound
+from playout.pending import PendingAudio
+from playout.reports import (
+    CancelOutcome,
+    DrainStatus,
+    MarkEcho,
+    PlayoutSnapshot,
+    SpeakingReason,
+)
+from playout.rules import Timing, drain_done, next_wakeup, speaking_reason
+from playout.status import format_playout_status, seconds_to_ms
+
+# Float slack when comparing a computed send time with the `now` the shell
+# woke at, so waking exactly at `next_deadline()` always sends.
+_EPSILON_S = 1e-9
+
+
+class PlayoutTracker:
+    """Sans-IO state machine of the audio between the model and the caller's ear.
+
+    Every input and query takes `now`, monotonic seconds from the shell's
+    clock; inputs must come with non-decreasing `now` (an earlier value is
+    treated as the latest seen). Queries (`is_speaking`, `heard_ms`, ...)
+    change nothing. The shell calls `poll(now)` whenever an input arrives and
+    at `next_deadline()`, and sends what it returns, in order.
+
+    The *deadline* is when all audio already sent, plus the audio held here
+    queued behind it, will have finished playing to the caller (assuming
+    pacing continues, which `next_deadline()` makes possible). It exists once
+    something was sent since start or the last cancel, only moves forward,
+    and is reset (None) by `cancel`. Audio held while nothing is playing does
+    not count until its first frame goes out.
+    """
+
+    def __init__(self, config: PlayoutConfig | None = None) -> None:
+        self.config = config if config is not None else PlayoutConfig()
+        cfg = self.config
+        self._timing = Timing.of(cfg)
+        self._generation = 0
+        self._now = float("-inf")
+        self._responses: dict[str, ResponseAudio] = {}
+        self._items: dict[str, ItemAudio] = {}
+        # The live generation's responses and items, in the order first seen.
+        self._gen_responses: list[ResponseAudio] = []
+        self._gen_items: list[ItemAudio] = []
+        self._pending = PendingAudio(cfg.frame_bytes)
+        self._ledger = SentLedger()
+        self._heard = HeardEstimate(float("-inf"), 0)
+        self._marks = MarkBook()
+        self._end = PlayoutDeadline()
+        self._last_audio_at: float | None = None
+        # Axis positions: where the live generation began, the furthest echoed
+        # mark, and the last mark placed.
+        self._gen_start_pos = 0
+        self._confirmed_pos = 0
+        self._mark_pos = 0
+        self._end_mark_due = False
+
+    # --- model-side inputs ---------------------------------------------------
+
+    @property
+    def generation(self) -> int:
+        """The live generation (bumped by each cancel)."""
+        return self._generation
+
+    def is_live(self, generation: int) -> bool:
+        """Whether output of `generation` may still be sent."""
+        return generation == self._generation
+
+    def response_started(self, response_id: str, now: float) -> int:
+        """`response.created`: returns the response's generation (known ones keep theirs)."""
+        self._advance(now)
+        response = self._responses.get(response_id)
+        if response is None:
+            response = self._new_response(response_id)
+        return response.generation
+
+    def audio_delta(self, response_id: str, item_id: str, audio: bytes, now: float) -> bool:
+        """Model audio (mu-law bytes, any size). False: dropped, its generation is dead.
+
+        A response never announced is taken as a new response of the live generation.
+        """
+        now = self._advance(now)
+        response = self._responses.get(response_id)
+        if response is None:
+            response = self._new_response(response_id)
+        if response.generation != self._generation:
+            return False
+        item = self._items.get(item_id)
+        if item is not None and item.generation != self._generation:
+            return False
+        if not audio:
+            return True
+        if item is None:
+            item = ItemAudio(item_id, response_id, self._generation)
+            self._items[item_id] = item
+            response.items.append(item)
+            self._gen_items.append(item)
+        item.received_bytes += len(audio)
+        response.received_bytes += len(audio)
+        self._pending.push(item, audio)
+        self._last_audio_at = now
+        self._end.extend(now, self._ledger.sent_pos, self._pending.held_bytes)
+        return True
+
+    def audio_done(self, response_id: str, item_id: str, now: float) -> None:
+        """The item's audio is complete: its partial frame may go, then its end mark."""
+        self._advance(now)
+        item = self._items.get(item_id)
+        if item is not None and item.generation == self._generation:
+            self._close_item(item)
+
+    def response_done(self, response_id: str, now: float) -> None:
+        """`response.done`: every item of the response is complete, whatever its status."""
+        self._advance(now)
+        response = self._responses.get(response_id)
+        if response is None or response.generation != self._generation:
+            return
+        response.done = True
+        for item in response.items:
+            self._close_item(item)
+
+    def response_audio_ms(self, response_id: str) -> int:
+        """Audio accepted from the model for the response, in ms (0 if unknown)."""
+        response = self._responses.get(response_id)
+        return 0 if response is None else response.received_bytes // BYTES_PER_MS
+
+    # --- Twilio side -----------------------------------------------------------
+
+    def poll(self, now: float) -> list[Outbound]:
+        """Frames and marks to send now, in order.
+
+        Frames go out while, after sending, the estimate says Twilio holds at
+        most `lead_ms` of unplayed audio. A mark follows each `mark_interval_ms`
+        of sent audio and the end of each completed item's audio.
+        """
+        now = self._advance(now)
+        out: list[Outbound] = []
+        if self._end_mark_due:
+            self._place_mark(now, out)
+        while size := self._pending.next_frame_size():
+            sent_pos = self._ledger.sent_pos
+            start = self._end.frame_start(now, sent_pos)
+            if start + size / BYTES_PER_SECOND - now > self._timing.lead_s + _EPSILON_S:
+                break
+            self._end.on_send(now, sent_pos)
+            item, payload, item_ended = self._pending.pop_frame()
+            self._heard.on_send(now, size)
+            self._ledger.append(item, size)
+            out.append(AudioFrame(payload, item.generation, item.response_id, item.item_id))
+            since_mark = self._ledger.sent_pos - self._mark_pos
+            if item_ended or since_mark >= self.config.mark_interval_bytes:
+                self._place_mark(now, out)
+        self._end.extend(now, self._ledger.sent_pos, self._pending.held_bytes)
+        return out
+
+    def mark_echoed(self, name: str, now: float) -> MarkEcho:
+        """Twilio echoed mark `name`: evidence that the audio before it has played.
+
+        Echoes of marks outstanding at a cancel (Twilio's `clear` returns them
+        all at once) and of dead generations are not evidence and change nothing.
+        """
+        now = self._advance(now)
+        result, mark = self._marks.echo(name, self._generation)
+        if mark is None:
+            return MarkEcho(name, result)
+        self._confirmed_pos = max(self._confirmed_pos, mark.pos)
+        self._heard.on_echo(now, mark.pos)
+        self._end.on_echo(now, mark.pos, self._ledger.sent_pos)
+        self._end.extend(now, self._ledger.sent_pos, self._pending.held_bytes)
+        return MarkEcho(
+            name,
+            result,
+            generation=mark.generation,
+            response_id=mark.response_id,
+            item_id=mark.item_id,
+            position_ms=mark.pos // BYTES_PER_MS,
+            estimate_error_ms=seconds_to_ms(now - mark.expected_at),
+            round_trip_ms=seconds_to_ms(now - mark.sent_at),
+        )
+
+    def cancel(self, now: float) -> CancelOutcome:
+        """Barge-in: the shell sends Twilio `clear`. Everything unheard is gone.
+
+        Drops pending audio, takes sent-but-unplayed audio as never heard,
+        turns outstanding marks into cleared ones, bumps the generation and
+        resets the deadline. The outcome says what to truncate and delete.
+        """
+        now = self._advance(now)
+        reason = self.speaking_reason(now)
+        remaining_ms = self.playout_remaining_ms(now)
+        heard_pos = self._heard.position(now)
+        sent_pos = self._ledger.sent_pos
+        pending_ms = self._pending.held_bytes // BYTES_PER_MS
+        playing = self._ledger.item_at(heard_pos - 1) if heard_pos > self._gen_start_pos else None
+        truncate, deletes = judge_items(self._gen_items, heard_pos, playing)
+        response_id: str | None = None
+        if truncate is not None:
+            response_id = self._items[truncate.item_id].response_id
+        elif self._gen_responses:
+            response_id = self._gen_responses[-1].response_id
+        cancelled = tuple(response.response_id for response in self._gen_responses)
+
+        marks_cleared = self._marks.clear()
+        self._pending.clear()
+        self._ledger.drop_after(heard_pos)
+        old_generation = self._generation
+        self._generation += 1
+        self._gen_responses = []
+        self._gen_items = []
+        self._heard.reset(now, sent_pos)
+        self._end.reset()
+        self._last_audio_at = None
+        self._gen_start_pos = self._confirmed_pos = self._mark_pos = sent_pos
+        self._end_mark_due = False
+        return CancelOutcome(
+            truncate=truncate,
+            delete_item_ids=deletes,
+            response_id=response_id,
+            cancelled_response_ids=cancelled,
+            generation=self._generation,
+            cancelled_generation=old_generation,
+            was_speaking=reason is not None,
+            speaking_reason=reason,
+            playout_remaining_ms=remaining_ms,
+            pending_ms=pending_ms,
+            unplayed_ms=(sent_pos - heard_pos) // BYTES_PER_MS,
+            marks_cleared=marks_cleared,
+        )
+
+    # --- queries (change nothing) ----------------------------------------------
+
+    def speaking_reason(self, now: float) -> SpeakingReason | None:
+        """Which rule says the AI is being heard at `now` (see `rules.speaking_reason`)."""
+        return speaking_reason(
+            self._timing,
+            now,
+            self._end.deadline,
+            self._marks.outstanding,
+            self._pending.held_bytes,
+            self._last_audio_at,
+        )
+
+    def is_speaking(self, now: float) -> bool:
+        """Whether the caller is (or may still be) hearing the AI at `now`."""
+        return self.speaking_reason(now) is not None
+
+    def deadline_offset_ms(self, now: float) -> int | None:
+        """deadline - now in ms: > 0 still playing, <= 0 ended that long ago; None: no deadline."""
+        if self._end.deadline is None:
+            return None
+        return seconds_to_ms(self._end.deadline - now)
+
+    def playout_remaining_ms(self, now: float) -> int:
+        """Ms until the deadline (0 if passed or none)."""
+        offset = self.deadline_offset_ms(now)
+        return 0 if offset is None else max(0, offset)
+
+    def playout_status(self, now: float) -> str:
+        """`playout_active_<N>ms`, `playout_ended_<N>ms_ago` or `no_playout_ts` (see `status`)."""
+        return format_playout_status(self.deadline_offset_ms(now))
+
+    def heard_ms(self, item_id: str, now: float) -> int:
+        """Ms of the item's audio the caller had heard by `now` (0 for an unknown item).
+
+        `now` may lie in the past, back to the last cancel; audio a cancel
+        threw away never counts.
+        """
+        item = self._items.get(item_id)
+        if item is None:
+            return 0
+        return item.heard_bytes(self._heard.position(now)) // BYTES_PER_MS
+
+    def playing_item(self, now: float) -> str | None:
+        """The item of the last audio heard by `now` in the live generation, None if none."""
+        pos = self._heard.position(now)
+        if pos <= self._gen_start_pos:
+            return None
+        item = self._ledger.item_at(pos - 1)
+        return None if item is None else item.item_id
+
+    def next_send_at(self) -> float | None:
+        """When the next frame may go out (None: nothing sendable; it may be in the past)."""
+        size = self._pending.next_frame_size()
+        if not size:
+            return None
+        sent_end = self._end.sent_end(self._ledger.sent_pos)
+        if sent_end is None:
+            return self._now
+        return sent_end + size / BYTES_PER_SECOND - self._timing.lead_s
+
+    def next_deadline(self) -> float | None:
+        """The next time the shell should call `poll` (and re-check its queries).
+
+        Relative to the latest `now` any input carried; equal to it when a
+        frame is due at once; None when nothing will change without input.
+        """
+        return next_wakeup(
+            self._timing,
+            self._now,
+            self.next_send_at(),
+            self._end.deadline,
+            self._marks.outstanding,
+            self._pending.held_bytes,
+            self._last_audio_at,
+        )
+
+    def drain_status(self, now: float) -> DrainStatus:
+        """Whether a hangup may go ahead without cutting the last audio (see `DrainStatus`)."""
+        pending = self._pending.held_bytes
+        open_items = sum(1 for item in self._gen_items if not item.done)
+        deadline = self._end.deadline
+        safety = None if deadline is None else deadline + self._timing.drain_margin_s
+        final_echoed = self._confirmed_pos >= self._ledger.sent_pos
+        return DrainStatus(
+            done=drain_done(now, pending, open_items, final_echoed, safety),
+            pending_bytes=pending,
+            pending_ms=pending // BYTES_PER_MS,
+            open_items=open_items,
+            deadline=deadline,
+            final_mark_echoed=final_echoed,
+            safety_deadline=safety,
+            # Before the first frame goes out there is no deadline yet, but the
+            # held audio will still take its own length to play.
+            expected_wait_ms=max(self.playout_remaining_ms(now), pending // BYTES_PER_MS),
+            safety_wait_ms=0 if safety is None else max(0, seconds_to_ms(safety - now)),
+        )
+
+    def snapshot(self, now: float) -> PlayoutSnapshot:
+        """Evidence for logs (see `PlayoutSnapshot`)."""
+        sent_pos = self._ledger.sent_pos
+        offset = self.deadline_offset_ms(now)
+        last_audio = self._last_audio_at
+        return PlayoutSnapshot(
+            generation=self._generation,
+            pending_frames=self._pending.frame_count(),
+            pending_ms=self._pending.held_bytes // BYTES_PER_MS,
+            unplayed_ms=(sent_pos - self._heard.position(now)) // BYTES_PER_MS,
+            sent_ms=(sent_pos - self._gen_start_pos) // BYTES_PER_MS,
+            outstanding_marks=self._marks.outstanding,
+            deadline=self._end.deadline,
+            deadline_offset_ms=offset,
+            playout_remaining_ms=0 if offset is None else max(0, offset),
+            playout_status=format_playout_status(offset),
+            next_send_at=self.next_send_at(),
+            model_audio_age_ms=None if last_audio is None else seconds_to_ms(now - last_audio),
+            speaking_reason=self.speaking_reason(now),
+        )
+
+    # --- internals ---------------------------------------------------------------
+
+    def _advance(self, now: float) -> float:
+        if now > self._now:
+            self._now = now
+        return self._now
+
+    def _new_response(self, response_id: str) -> ResponseAudio:
+        response = ResponseAudio(response_id, self._generation)
+        self._responses[response_id] = response
+        self._gen_responses.append(response)
+        return response
+
+    def _close_item(self, item: ItemAudio) -> None:
+        if item.done:
+            return
+        item.done = True
+        # With audio still held, the end mark follows its last frame in `poll`.
+        if item.pending_bytes == 0 and item.sent_bytes > 0:
+            self._end_mark_due = True
+
+    def _place_mark(self, now: float, out: list[Outbound]) -> None:
+        self._end_mark_due = False
+        pos = self._ledger.sent_pos
+        sent_end = self._end.sent_end(pos)
+        if pos == self._mark_pos or sent_end is None:
+            return  # a mark already follows the last byte sent
+        item = self._ledger.item_at(pos - 1)
+        mark = self._marks.place(
+            self._generation,
+            pos,
+            now,
+            sent_end,
+            item.response_id if item else "",
+            item.item_id if item else "",
+        )
+        self._mark_pos = pos
+        out.append(MarkOut(mark.name, mark.generation))

@@ -1,0 +1,152 @@
+"""A reference real-time player (Twilio's buffer as the tests model it) and a driving shell."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from playout import AudioFrame, CancelOutcome, MarkEcho, PlayoutConfig, PlayoutTracker
+
+BYTES_PER_S = 8000
+EPS = 1e-6
+
+
+@dataclass
+class Played:
+    """One frame's playback: from `start` to `end` (seconds), cut short by a clear."""
+
+    start: float
+    end: float
+    item_id: str
+
+
+class ReferencePlayer:
+    """A FIFO played at 8 bytes/ms; marks echo when reached; `clear` returns them all at once.
+
+    `delay_s` models a player that starts each buffer run that much after the
+    audio arrives (network latency the tracker cannot see).
+    """
+
+    def __init__(self, delay_s: float = 0.0) -> None:
+        self.delay_s = delay_s
+        self.play_end = float("-inf")
+        # The current run of back-to-back audio: its start and bytes so far (no float drift).
+        self._run_start = float("-inf")
+        self._run_bytes = 0
+        self.played: list[Played] = []
+        self.marks: list[tuple[float, str]] = []
+        self.payload = bytearray()
+
+    def receive_frame(self, now: float, frame: AudioFrame) -> None:
+        if now + self.delay_s >= self.play_end:
+            self._run_start, self._run_bytes = now + self.delay_s, 0
+        start = self._run_start + self._run_bytes / BYTES_PER_S
+        self._run_bytes += len(frame.payload)
+        self.play_end = self._run_start + self._run_bytes / BYTES_PER_S
+        self.played.append(Played(start, self.play_end, frame.item_id))
+        self.payload += frame.payload
+
+    def receive_mark(self, now: float, name: str) -> None:
+        self.marks.append((max(self.play_end, now + self.delay_s), name))
+
+    def next_echo_at(self) -> float | None:
+        return self.marks[0][0] if self.marks else None
+
+    def due_echoes(self, now: float) -> list[str]:
+        due = [name for at, name in self.marks if at <= now]
+        self.marks = self.marks[len(due) :]
+        return due
+
+    def clear(self, now: float) -> list[str]:
+        names = [name for _, name in self.marks]
+        self.marks = []
+        for played in self.played:
+            played.end = min(played.end, max(played.start, now))
+        self.play_end = min(self.play_end, now)
+        self._run_start, self._run_bytes = float("-inf"), 0
+        return names
+
+    def heard_ms(self, item_id: str, now: float) -> float:
+        total = 0.0
+        for played in self.played:
+            if played.item_id == item_id and now > played.start:
+                total += min(now, played.end) - played.start
+        return total * 1000
+
+    def buffered_s(self, now: float) -> float:
+        return max(0.0, self.play_end - now)
+
+
+class Shell:
+    """Drives a tracker like the asyncio shell would: wakes at `next_deadline()`, sends at once.
+
+    Echoes are delivered at the exact time the player reaches each mark.
+    Records every violation of pacing (lead above lead_ms, a gap while a
+    frame was sendable) and of deadline monotonicity.
+    """
+
+    def __init__(self, config: PlayoutConfig | None = None, delay_s: float = 0.0) -> None:
+        self.config = config or PlayoutConfig()
+        self.tracker = PlayoutTracker(self.config)
+        self.player = ReferencePlayer(delay_s)
+        self.now = 0.0
+        self.frames: list[AudioFrame] = []
+        self.echoes: list[MarkEcho] = []
+        self.max_lead_s = 0.0
+        self.gaps: list[float] = []
+        self.deadline_regressions: list[tuple[float, float]] = []
+        self._sendable = False
+        self._last_deadline: float | None = None
+
+    def advance(self, t: float) -> None:
+        """Move the clock to `t`, checking that playback did not run dry while a frame waited."""
+        assert t >= self.now
+        if self._sendable and self.player.play_end + EPS < t:
+            self.gaps.append(self.player.play_end)
+        self.now = t
+
+    def poll(self) -> None:
+        for name in self.player.due_echoes(self.now):
+            self.echoes.append(self.tracker.mark_echoed(name, self.now))
+        for out in self.tracker.poll(self.now):
+            assert self.tracker.is_live(out.generation)
+            if isinstance(out, AudioFrame):
+                self.frames.append(out)
+                self.player.receive_frame(self.now, out)
+            else:
+                self.player.receive_mark(self.now, out.name)
+        lead = self.player.buffered_s(self.now) - self.player.delay_s
+        self.max_lead_s = max(self.max_lead_s, lead)
+        self._sendable = self.tracker.next_send_at() is not None
+        self.check_deadline()
+
+    def check_deadline(self) -> None:
+        deadline = self.tracker.snapshot(self.now).deadline
+        last = self._last_deadline
+        if last is not None and (deadline is None or deadline < last - EPS):
+            self.deadline_regressions.append((last, -1.0 if deadline is None else deadline))
+        self._last_deadline = deadline
+
+    def run_until(self, t: float) -> None:
+        """Advance to `t`, waking at every tracker deadline and echo on the way."""
+        self.poll()
+        while True:
+            candidates = [self.tracker.next_deadline(), self.player.next_echo_at()]
+            due = [c for c in candidates if c is not None]
+            wake = min(due) if due else None
+            if wake is None or wake > t:
+                break
+            self.advance(max(wake, self.now))
+            self.poll()
+            if wake <= self.now and self.tracker.next_deadline() == self.now:
+                raise AssertionError(f"tracker asks to be woken at {self.now} again")
+        self.advance(t)
+        self.poll()
+
+    def cancel(self) -> CancelOutcome:
+        outcome = self.tracker.cancel(self.now)
+        self._last_deadline = None
+        for name in self.player.clear(self.now):
+            self.echoes.append(self.tracker.mark_echoed(name, self.now))
+        self._sendable = False
+        self.poll()
+        return outcome

@@ -1,0 +1,125 @@
+"""Cancel (Twilio clear): what the model is told, and late output of the dead generation."""
+
+from __future__ import annotations
+
+from playout import AudioFrame, CancelOutcome, PlayoutTracker, SpeakingReason, Truncation
+
+from .harness import Shell
+
+
+def speaking_shell() -> Shell:
+    """Response r1: item a (500 ms, done) then item b (1000 ms, still arriving), paced."""
+    shell = Shell()
+    tracker = shell.tracker
+    tracker.response_started("r1", 0.0)
+    tracker.audio_delta("r1", "a", b"\x01" * (500 * 8), 0.0)
+    tracker.audio_done("r1", "a", 0.0)
+    tracker.audio_delta("r1", "b", b"\x02" * (1000 * 8), 0.0)
+    tracker.audio_delta("r1", "c", b"\x03" * (200 * 8), 0.0)
+    return shell
+
+
+def test_cancel_truncates_the_heard_item_and_deletes_the_unheard() -> None:
+    shell = speaking_shell()
+    shell.run_until(0.7)
+    outcome = shell.cancel()
+    assert isinstance(outcome, CancelOutcome)
+    assert outcome.truncate == Truncation("b", 200)
+    assert outcome.delete_item_ids == ("c",)
+    assert outcome.response_id == "r1"
+    assert outcome.cancelled_response_ids == ("r1",)
+    assert (outcome.cancelled_generation, outcome.generation) == (0, 1)
+    assert outcome.was_speaking
+    assert outcome.speaking_reason == SpeakingReason.PLAYOUT
+    assert outcome.playout_remaining_ms == 1000  # 200 ms of b sent-unplayed... plus held audio
+    assert outcome.unplayed_ms == 300
+    assert outcome.pending_ms == 700
+    assert outcome.marks_cleared > 0
+    tracker = shell.tracker
+    assert not tracker.is_speaking(0.7)
+    assert tracker.playout_status(0.7) == "no_playout_ts"
+    assert tracker.heard_ms("a", 0.7) == 500
+    assert tracker.heard_ms("b", 5.0) == 200  # the dropped rest never counts
+    assert tracker.snapshot(0.7).pending_frames == 0
+
+
+def test_item_heard_for_0ms_goes_to_delete() -> None:
+    tracker = PlayoutTracker()
+    tracker.audio_delta("r1", "a", b"\x01" * 1600, 0.0)
+    tracker.poll(0.0)
+    outcome = tracker.cancel(0.0)  # sent, not a millisecond heard
+    assert outcome.truncate is None
+    assert outcome.delete_item_ids == ("a",)
+
+
+def test_fully_heard_complete_item_needs_nothing() -> None:
+    shell = Shell()
+    shell.tracker.audio_delta("r1", "a", b"\x01" * 800, 0.0)
+    shell.tracker.audio_done("r1", "a", 0.0)
+    shell.run_until(0.2)
+    outcome = shell.cancel()
+    assert outcome.truncate is None
+    assert outcome.delete_item_ids == ()
+
+
+def test_nothing_known_cancel() -> None:
+    outcome = PlayoutTracker().cancel(1.0)
+    assert outcome.truncate is None
+    assert outcome.delete_item_ids == ()
+    assert outcome.response_id is None
+    assert not outcome.was_speaking
+    assert outcome.generation == 1
+
+
+def test_late_deltas_frames_and_marks_of_a_cancelled_generation_are_ignored() -> None:
+    shell = speaking_shell()
+    tracker = shell.tracker
+    shell.run_until(0.3)
+    shell.cancel()
+    # The model keeps sending a little after the cancel.
+    assert not tracker.audio_delta("r1", "b", b"\x02" * 800, 0.31)
+    assert not tracker.audio_delta("r1", "new-item", b"\x02" * 800, 0.31)
+    tracker.audio_done("r1", "b", 0.31)
+    tracker.response_done("r1", 0.32)
+    shell.run_until(1.0)
+    assert all(f.generation == 0 for f in shell.frames)
+    assert tracker.snapshot(1.0).pending_ms == 0
+    assert not tracker.is_live(0)
+    # A new response after the cancel plays in the new generation.
+    assert tracker.response_started("r2", 1.0) == 1
+    assert tracker.audio_delta("r2", "d", b"\x04" * 1600, 1.0)
+    shell.run_until(1.1)
+    new = [f for f in shell.frames if f.generation == 1]
+    assert [f.item_id for f in new] == ["d"] * 10
+    assert tracker.heard_ms("d", 1.1) == 100
+
+
+def test_delta_of_unannounced_response_is_a_new_live_response() -> None:
+    tracker = PlayoutTracker()
+    tracker.cancel(0.0)
+    assert tracker.audio_delta("never-announced", "x", b"\x01" * 160, 0.1)
+    (frame,) = tracker.poll(0.1)
+    assert isinstance(frame, AudioFrame)
+    assert frame.generation == 1
+    assert tracker.response_audio_ms("never-announced") == 20
+
+
+def test_cancel_resets_the_deadline_then_it_is_monotonic_again() -> None:
+    shell = speaking_shell()
+    shell.run_until(0.5)
+    assert shell.deadline_regressions == []
+    shell.cancel()
+    shell.tracker.audio_delta("r2", "z", b"\x05" * 800, 0.5)
+    shell.run_until(2.0)
+    assert shell.deadline_regressions == []
+
+
+def test_playing_item_and_heard_in_the_recent_past() -> None:
+    shell = speaking_shell()
+    shell.run_until(0.9)
+    tracker = shell.tracker
+    assert tracker.playing_item(0.3) == "a"
+    assert tracker.heard_ms("a", 0.3) == 300
+    assert tracker.playing_item(0.6) == "b"
+    assert tracker.heard_ms("b", 0.6) == 100
+    assert tracker.playing_item(0.9) == "b"
