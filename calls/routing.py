@@ -1,5 +1,9 @@
 """WebSocket routes: the Twilio media stream."""
 
-from django.urls import URLPattern
+from django.urls import path
 
-websocket_urlpatterns: list[URLPattern] = []
+from calls.consumers import MediaStreamConsumer
+
+websocket_urlpatterns = [
+    path("twilio/media-stream/", MediaStreamConsumer.as_asgi()),
+]

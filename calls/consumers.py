@@ -1,0 +1,200 @@
+"""The Channels consumer for Twilio's media stream: authentication and dispatch.
+
+Channels hands this consumer one message at a time, so nothing here waits on
+anything slow once the stream is up: caller audio is queued for the uplink
+task, marks go straight into the playout tracker. The per-call work lives in
+`calls.bridge.CallBridge`.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncWebsocketConsumer
+from django.utils import timezone
+
+from calls.bridge import CallBridge, CallIdentity
+from calls.logcontext import bind_call
+from calls.models import CallSession, CallStatus
+from calls.protocol.twilio import (
+    Connected,
+    Dtmf,
+    Mark,
+    Media,
+    Start,
+    Stop,
+    TwilioProtocolError,
+    Unknown,
+    parse_twilio_message,
+)
+from calls.realtime_client import RealtimeConnection, open_realtime
+from calls.recorder import CallRecorder
+from calls.settings import BridgeSettings
+from calls.tokens import verify_stream_token
+from calls.twilio_auth import signature_valid, stream_url
+
+logger = logging.getLogger(__name__)
+
+# Close codes (4000-4999 are the application's).
+CLOSE_BAD_SIGNATURE = 4403
+CLOSE_BAD_TOKEN = 4401
+CLOSE_UNKNOWN_CALL = 4404
+CLOSE_PROTOCOL = 4400
+
+# A stream that keeps sending garbage is not a phone call.
+MAX_PROTOCOL_ERRORS = 50
+
+
+async def connect_realtime(settings: BridgeSettings) -> RealtimeConnection:
+    return await open_realtime(
+        api_key=settings.openai_api_key,
+        websocket_base_url=settings.openai_websocket_base_url,
+        model=settings.model,
+    )
+
+
+@database_sync_to_async
+def _begin_stream(call_sid: str, start: Start) -> CallSession | None:
+    call = CallSession.objects.filter(call_sid=call_sid).first()
+    if call is None:
+        return None
+    call.stream_sid = start.stream_sid
+    call.status = CallStatus.STREAMING
+    call.stream_started_at = timezone.now()
+    if start.account_sid and not call.account_sid:
+        call.account_sid = start.account_sid
+    call.save(update_fields=["stream_sid", "status", "stream_started_at", "account_sid"])
+    return call
+
+
+class MediaStreamConsumer(AsyncWebsocketConsumer):
+    """One Twilio media stream: `connected`, `start`, media and marks, `stop`."""
+
+    # Overridable for tests and simulators, like Channels' own hooks.
+    connect_realtime = staticmethod(connect_realtime)
+
+    async def connect(self) -> None:
+        self.bridge: CallBridge | None = None
+        self.closing = False
+        self.protocol_errors = 0
+        headers = dict(self.scope.get("headers", []))
+        signature = headers.get(b"x-twilio-signature", b"").decode("latin-1")
+        await self.accept()
+        if not signature_valid(stream_url(), {}, signature):
+            logger.warning(
+                "media stream refused: %s handshake signature", "bad" if signature else "missing"
+            )
+            await self._refuse(CLOSE_BAD_SIGNATURE)
+
+    async def _refuse(self, code: int) -> None:
+        self.closing = True
+        await self.close(code=code)
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        if self.closing:
+            return
+        if text_data is None:
+            await self._protocol_error("binary frame")
+            return
+        try:
+            message = parse_twilio_message(text_data)
+        except TwilioProtocolError as exc:
+            await self._protocol_error(exc.reason)
+            return
+        bridge = self.bridge
+        if isinstance(message, Media):
+            if bridge is None:
+                await self._protocol_error("media before start")
+            else:
+                bridge.on_media(message)
+        elif isinstance(message, Mark):
+            if bridge is not None:
+                bridge.on_mark(message)
+        elif isinstance(message, Start):
+            await self._start(message)
+        elif isinstance(message, Stop):
+            logger.info("stop received")
+            if bridge is not None:
+                await bridge.end("caller_hangup")
+            else:
+                await self._refuse(1000)
+        elif isinstance(message, Dtmf):
+            if bridge is not None:
+                bridge.on_dtmf(message)
+        elif isinstance(message, Connected):
+            logger.debug("connected: protocol=%s", message.protocol)
+        elif isinstance(message, Unknown):
+            await self._protocol_error(f"unknown event {message.event!r}")
+
+    async def _start(self, start: Start) -> None:
+        if self.bridge is not None:
+            await self._protocol_error("second start")
+            return
+        bind_call(start.call_sid, start.stream_sid)
+        problem = verify_stream_token(
+            start.custom_parameters.get("token", ""), start.call_sid, time.time()
+        )
+        if problem is not None:
+            logger.warning("media stream refused: stream token %s", problem)
+            await self._refuse(CLOSE_BAD_TOKEN)
+            return
+        started_mono = time.monotonic()
+        started_wall = timezone.now()
+        call = await _begin_stream(start.call_sid, start)
+        if call is None:
+            logger.warning("media stream refused: no such call")
+            await self._refuse(CLOSE_UNKNOWN_CALL)
+            return
+        logger.info("media stream started")
+        self.bridge = CallBridge(
+            CallIdentity(call.pk, call.call_sid, start.stream_sid),
+            twilio=self,
+            settings=BridgeSettings.from_django(),
+            connect=self.connect_realtime,
+            recorder=CallRecorder(call.pk, started_wall, started_mono),
+        )
+        self.bridge.start()
+
+    async def _protocol_error(self, reason: str) -> None:
+        self.protocol_errors += 1
+        if self.protocol_errors <= 5:
+            logger.warning("twilio message skipped: %s", reason)
+            if self.bridge is not None:
+                self.bridge.protocol_error(reason)
+        if self.protocol_errors >= MAX_PROTOCOL_ERRORS:
+            logger.error("too many malformed messages; ending the call")
+            if self.bridge is not None:
+                await self.bridge.end("protocol_errors")
+            else:
+                await self._refuse(CLOSE_PROTOCOL)
+
+    async def disconnect(self, code: int) -> None:
+        self.closing = True
+        if self.bridge is not None:
+            await self.bridge.end("twilio_socket_closed")
+
+    # --- TwilioSide, for the bridge ------------------------------------------------
+
+    async def send_text(self, text: str) -> None:
+        if not self.closing:
+            await self.send(text_data=text)
+
+    async def close_stream(self, code: int) -> None:
+        if not self.closing:
+            self.closing = True
+            await self.close(code=code)
+
+    async def websocket_receive(self, message: dict[str, Any]) -> None:
+        # Channels decodes for us; keep its behaviour but never let one bad frame
+        # escape as an exception that would kill the consumer without cleanup.
+        try:
+            await super().websocket_receive(message)
+        except Exception:
+            logger.exception("unexpected error handling a Twilio message")
+            if self.bridge is not None:
+                await self.bridge.end("internal_error")
+            else:
+                await self._refuse(1011)

@@ -1,0 +1,1 @@
+"""Wire formats of Twilio Media Streams and OpenAI Realtime, as pure functions."""

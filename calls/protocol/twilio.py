@@ -1,0 +1,155 @@
+"""Twilio Media Streams messages: parsed into frozen dataclasses, built as JSON text."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+
+class TwilioProtocolError(ValueError):
+    """A message that is not valid Media Streams JSON; `reason` is safe to log."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass(frozen=True, slots=True)
+class Connected:
+    protocol: str
+
+
+@dataclass(frozen=True, slots=True)
+class Start:
+    stream_sid: str
+    call_sid: str
+    account_sid: str
+    custom_parameters: dict[str, str] = field(default_factory=dict)
+    encoding: str = "audio/x-mulaw"
+    sample_rate: int = 8000
+
+
+@dataclass(frozen=True, slots=True)
+class Media:
+    """Caller audio. `payload_b64` is kept as received: it goes to the model unchanged."""
+
+    payload_b64: str
+    audio_bytes: int
+    timestamp_ms: int
+    track: str
+
+
+@dataclass(frozen=True, slots=True)
+class Mark:
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class Dtmf:
+    digit: str
+
+
+@dataclass(frozen=True, slots=True)
+class Stop:
+    call_sid: str
+
+
+@dataclass(frozen=True, slots=True)
+class Unknown:
+    event: str
+
+
+_SID = re.compile(r"[A-Za-z0-9]{2,64}")
+
+TwilioMessage = Connected | Start | Media | Mark | Dtmf | Stop | Unknown
+
+
+def _obj(value: Any, name: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise TwilioProtocolError(f"{name} is not an object")
+    return value
+
+
+def _str(value: Any, name: str) -> str:
+    if not isinstance(value, str):
+        raise TwilioProtocolError(f"{name} is not a string")
+    return value
+
+
+def _parse_media(msg: dict[str, Any]) -> Media:
+    media = _obj(msg.get("media"), "media")
+    payload = _str(media.get("payload"), "media.payload")
+    try:
+        audio = base64.b64decode(payload, validate=True)
+    except (binascii.Error, ValueError):
+        raise TwilioProtocolError("media.payload is not base64") from None
+    timestamp = media.get("timestamp", "0")
+    try:
+        timestamp_ms = int(timestamp)
+    except (TypeError, ValueError):
+        raise TwilioProtocolError("media.timestamp is not a number") from None
+    return Media(payload, len(audio), timestamp_ms, str(media.get("track", "inbound")))
+
+
+def _parse_start(msg: dict[str, Any]) -> Start:
+    start = _obj(msg.get("start"), "start")
+    params = start.get("customParameters", {})
+    if params is None:
+        params = {}
+    if not isinstance(params, dict):
+        raise TwilioProtocolError("start.customParameters is not an object")
+    media_format = start.get("mediaFormat") or {}
+    stream_sid = _str(start.get("streamSid", msg.get("streamSid")), "start.streamSid")
+    call_sid = _str(start.get("callSid"), "start.callSid")
+    if not (_SID.fullmatch(stream_sid) and _SID.fullmatch(call_sid)):
+        raise TwilioProtocolError("start has a malformed SID")
+    return Start(
+        stream_sid=stream_sid,
+        call_sid=call_sid,
+        account_sid=str(start.get("accountSid", "")),
+        custom_parameters={str(k): str(v) for k, v in params.items()},
+        encoding=str(media_format.get("encoding", "audio/x-mulaw")),
+        sample_rate=int(media_format.get("sampleRate", 8000)),
+    )
+
+
+def parse_twilio_message(text: str) -> TwilioMessage:
+    """Parse one text frame from Twilio; raises TwilioProtocolError if malformed."""
+    try:
+        msg = json.loads(text)
+    except (json.JSONDecodeError, RecursionError):
+        raise TwilioProtocolError("not JSON") from None
+    msg = _obj(msg, "message")
+    event = msg.get("event")
+    if event == "media":
+        return _parse_media(msg)
+    if event == "mark":
+        return Mark(_str(_obj(msg.get("mark"), "mark").get("name"), "mark.name"))
+    if event == "start":
+        return _parse_start(msg)
+    if event == "connected":
+        return Connected(str(msg.get("protocol", "")))
+    if event == "dtmf":
+        return Dtmf(str(_obj(msg.get("dtmf"), "dtmf").get("digit", "")))
+    if event == "stop":
+        return Stop(str(_obj(msg.get("stop") or {}, "stop").get("callSid", "")))
+    if not isinstance(event, str):
+        raise TwilioProtocolError("event is missing")
+    return Unknown(event[:40])
+
+
+def media_message(stream_sid: str, audio: bytes) -> str:
+    payload = base64.b64encode(audio).decode("ascii")
+    return f'{{"event":"media","streamSid":"{stream_sid}","media":{{"payload":"{payload}"}}}}'
+
+
+def mark_message(stream_sid: str, name: str) -> str:
+    return json.dumps({"event": "mark", "streamSid": stream_sid, "mark": {"name": name}})
+
+
+def clear_message(stream_sid: str) -> str:
+    return json.dumps({"event": "clear", "streamSid": stream_sid})

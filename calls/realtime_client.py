@@ -1,0 +1,33 @@
+"""The OpenAI Realtime connection: one shared SDK client per process."""
+
+from __future__ import annotations
+
+import functools
+from typing import Protocol
+
+from openai import AsyncOpenAI
+
+
+class RealtimeConnection(Protocol):
+    """What the bridge uses of the SDK's AsyncRealtimeConnection."""
+
+    async def send_raw(self, data: bytes | str) -> None: ...
+
+    async def recv_bytes(self) -> bytes: ...
+
+    async def close(self, *, code: int = 1000, reason: str = "") -> None: ...
+
+
+@functools.cache
+def _client(api_key: str, websocket_base_url: str | None) -> AsyncOpenAI:
+    # One client per process: creating one per call builds a TLS context each time.
+    return AsyncOpenAI(api_key=api_key, websocket_base_url=websocket_base_url)
+
+
+async def open_realtime(
+    *, api_key: str, websocket_base_url: str | None, model: str
+) -> RealtimeConnection:
+    """Connect a Realtime session; the caller owns (and must close) the connection."""
+    manager = _client(api_key, websocket_base_url).realtime.connect(model=model)
+    connection: RealtimeConnection = await manager.enter()
+    return connection

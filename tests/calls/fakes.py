@@ -1,0 +1,249 @@
+"""Test doubles on real sockets: a scripted Realtime server and a Twilio stream driver.
+
+`FakeRealtime` is a WebSocket server the official SDK connects to; each test
+decides exactly which server events to send and when, and reads what the
+bridge sent. `TwilioStream` drives the project's real ASGI application through
+Channels' WebsocketCommunicator, as Twilio would.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import json
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from channels.db import database_sync_to_async
+from channels.testing import WebsocketCommunicator
+from websockets.asyncio.server import ServerConnection, serve
+
+from calls.models import CallSession
+from calls.tokens import mint_stream_token
+from calls.twilio_auth import stream_url
+from tests.conftest import twilio_signature
+
+TIMEOUT = 5
+
+
+class FakeSession:
+    """One Realtime connection as the server sees it."""
+
+    def __init__(self, ws: ServerConnection) -> None:
+        self.ws = ws
+        self.received: list[dict[str, Any]] = []
+        self.audio_in = bytearray()
+        self._changed = asyncio.Condition()
+
+    async def serve(self) -> None:
+        await self.send({"type": "session.created", "session": {"id": "sess_1"}})
+        async for raw in self.ws:
+            event = json.loads(raw)
+            if event.get("type") == "input_audio_buffer.append":
+                self.audio_in += base64.b64decode(event["audio"])
+            async with self._changed:
+                self.received.append(event)
+                self._changed.notify_all()
+
+    def of_type(self, kind: str) -> list[dict[str, Any]]:
+        return [event for event in self.received if event.get("type") == kind]
+
+    async def expect(self, kind: str, count: int = 1) -> dict[str, Any]:
+        """The `count`-th received event of `kind` (awaits it)."""
+        async with asyncio.timeout(TIMEOUT), self._changed:
+            await self._changed.wait_for(lambda: len(self.of_type(kind)) >= count)
+            return self.of_type(kind)[count - 1]
+
+    async def expect_audio(self, size: int) -> bytes:
+        async with asyncio.timeout(TIMEOUT), self._changed:
+            await self._changed.wait_for(lambda: len(self.audio_in) >= size)
+            return bytes(self.audio_in)
+
+    async def send(self, event: dict[str, Any]) -> None:
+        await self.ws.send(json.dumps(event))
+
+    # Scripting helpers in the GA protocol.
+
+    async def response_created(self, response_id: str) -> None:
+        await self.send({"type": "response.created", "response": {"id": response_id}})
+
+    async def audio(self, response_id: str, item_id: str, audio: bytes, beta: bool = False) -> None:
+        kind = "response.audio.delta" if beta else "response.output_audio.delta"
+        await self.send(
+            {
+                "type": kind,
+                "response_id": response_id,
+                "item_id": item_id,
+                "output_index": 0,
+                "content_index": 0,
+                "delta": base64.b64encode(audio).decode(),
+            }
+        )
+
+    async def audio_done(self, response_id: str, item_id: str) -> None:
+        await self.send(
+            {"type": "response.output_audio.done", "response_id": response_id, "item_id": item_id}
+        )
+
+    async def response_done(
+        self, response_id: str, status: str = "completed", output: list[Any] | None = None
+    ) -> None:
+        await self.send(
+            {
+                "type": "response.done",
+                "response": {"id": response_id, "status": status, "output": output or []},
+            }
+        )
+
+    async def speech_started(self, audio_start_ms: int = 0) -> None:
+        await self.send(
+            {
+                "type": "input_audio_buffer.speech_started",
+                "audio_start_ms": audio_start_ms,
+                "item_id": "item_user",
+            }
+        )
+
+
+class FakeRealtime:
+    """A Realtime server on 127.0.0.1 whose every move the test scripts."""
+
+    def __init__(self) -> None:
+        self.sessions: list[FakeSession] = []
+        self._new_session = asyncio.Condition()
+        self._server: Any = None
+        self.port = 0
+
+    async def __aenter__(self) -> FakeRealtime:
+        self._server = await serve(self._handle, "127.0.0.1", 0)
+        self.port = self._server.sockets[0].getsockname()[1]
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self._server.close()
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self._server.wait_closed(), TIMEOUT)
+
+    @property
+    def websocket_base_url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}/v1"
+
+    async def _handle(self, ws: ServerConnection) -> None:
+        session = FakeSession(ws)
+        async with self._new_session:
+            self.sessions.append(session)
+            self._new_session.notify_all()
+        with contextlib.suppress(Exception):
+            await session.serve()
+
+    async def session(self, index: int = 0) -> FakeSession:
+        async with asyncio.timeout(TIMEOUT), self._new_session:
+            await self._new_session.wait_for(lambda: len(self.sessions) > index)
+            return self.sessions[index]
+
+
+@dataclass
+class TwilioStream:
+    """Plays Twilio's part of a media stream against the real ASGI application."""
+
+    communicator: WebsocketCommunicator
+    call_sid: str
+    stream_sid: str = "MZ" + "5" * 32
+    audio_out: bytearray = field(default_factory=bytearray)
+    marks: list[str] = field(default_factory=list)
+    events: list[tuple[float, dict[str, Any]]] = field(default_factory=list)
+    sequence: int = 0
+
+    @classmethod
+    def open(cls, call_sid: str, signature: str | None = None) -> TwilioStream:
+        from config.asgi import application
+
+        signature = twilio_signature(stream_url(), {}) if signature is None else signature
+        headers = [(b"x-twilio-signature", signature.encode())] if signature else []
+        communicator = WebsocketCommunicator(application, "/twilio/media-stream/", headers=headers)
+        return cls(communicator, call_sid)
+
+    async def send(self, message: dict[str, Any]) -> None:
+        self.sequence += 1
+        await self.communicator.send_json_to({"sequenceNumber": str(self.sequence), **message})
+
+    async def start(self, token: str | None = None) -> None:
+        connected, _ = await self.communicator.connect(timeout=TIMEOUT)
+        assert connected
+        await self.send({"event": "connected", "protocol": "Call", "version": "1.0.0"})
+        token = mint_stream_token(self.call_sid, time.time()) if token is None else token
+        await self.send(
+            {
+                "event": "start",
+                "streamSid": self.stream_sid,
+                "start": {
+                    "streamSid": self.stream_sid,
+                    "accountSid": "AC" + "0" * 32,
+                    "callSid": self.call_sid,
+                    "tracks": ["inbound"],
+                    "customParameters": {"token": token},
+                    "mediaFormat": {"encoding": "audio/x-mulaw", "sampleRate": 8000, "channels": 1},
+                },
+            }
+        )
+
+    async def media(self, audio: bytes, timestamp_ms: int = 0) -> None:
+        await self.send(
+            {
+                "event": "media",
+                "streamSid": self.stream_sid,
+                "media": {
+                    "track": "inbound",
+                    "chunk": str(self.sequence),
+                    "timestamp": str(timestamp_ms),
+                    "payload": base64.b64encode(audio).decode(),
+                },
+            }
+        )
+
+    async def echo_mark(self, name: str) -> None:
+        await self.send({"event": "mark", "streamSid": self.stream_sid, "mark": {"name": name}})
+
+    async def receive(self) -> dict[str, Any]:
+        """The next message from the application, recorded with its arrival time."""
+        output = await self.communicator.receive_output(timeout=TIMEOUT)
+        if output["type"] == "websocket.close":
+            raise ConnectionClosedByApp(output.get("code", 1000))
+        message: dict[str, Any] = json.loads(output["text"])
+        self.events.append((time.monotonic(), message))
+        if message["event"] == "media":
+            self.audio_out += base64.b64decode(message["media"]["payload"])
+        elif message["event"] == "mark":
+            self.marks.append(message["mark"]["name"])
+        return message
+
+    async def receive_until(self, event: str) -> dict[str, Any]:
+        while True:
+            message = await self.receive()
+            if message["event"] == event:
+                return message
+
+    async def receive_audio(self, size: int) -> None:
+        while len(self.audio_out) < size:
+            await self.receive()
+
+    async def wait_closed(self) -> int:
+        """Read until the application closes the socket; returns the close code."""
+        while True:
+            try:
+                await self.receive()
+            except ConnectionClosedByApp as closed:
+                return closed.code
+
+
+class ConnectionClosedByApp(Exception):
+    def __init__(self, code: int) -> None:
+        super().__init__(code)
+        self.code = code
+
+
+@database_sync_to_async
+def make_call(call_sid: str) -> CallSession:
+    return CallSession.objects.create(call_sid=call_sid, from_number="+15550001111")

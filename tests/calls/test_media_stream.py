@@ -1,0 +1,512 @@
+"""The media-stream bridge, driven through the real ASGI app against a Realtime server.
+
+Twilio's side is played with Channels' WebsocketCommunicator; the Realtime
+side is a scripted server on a real local socket, reached through the
+official SDK. Tests await the events that prove a state; none sleeps for it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+import logging
+import socket
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from channels.db import database_sync_to_async
+
+from calls.bridge import LIVE_BRIDGES, CallBridge
+from calls.models import BargeInEvent, CallSession, PlayoutLog
+from calls.tokens import mint_stream_token
+from tests.calls.fakes import FakeRealtime, FakeSession, TwilioStream, make_call
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+CALL_SID = "CA" + "7" * 32
+FRAME = 160
+
+
+@pytest.fixture
+async def realtime(settings: Any) -> AsyncIterator[FakeRealtime]:
+    async with FakeRealtime() as server:
+        settings.OPENAI_WEBSOCKET_BASE_URL = server.websocket_base_url
+        settings.OPENAI_API_KEY = "sk-test"
+        settings.AGENT_GREETING = ""
+        yield server
+
+
+@pytest.fixture
+async def call() -> CallSession:
+    return await make_call(CALL_SID)
+
+
+class Call:
+    """A started call: Twilio's stream, the model's session, and the bridge between."""
+
+    def __init__(self, twilio: TwilioStream, model: FakeSession, bridge: CallBridge) -> None:
+        self.twilio = twilio
+        self.model = model
+        self.bridge = bridge
+
+    def speaking(self) -> bool:
+        return self.bridge.tracker.is_speaking(time.monotonic())
+
+
+@pytest.fixture
+async def live(realtime: FakeRealtime, call: CallSession) -> AsyncIterator[Call]:
+    twilio = TwilioStream.open(CALL_SID)
+    await twilio.start()
+    model = await realtime.session()
+    await model.expect("session.update")
+    bridge = LIVE_BRIDGES[CALL_SID]
+    yield Call(twilio, model, bridge)
+    await twilio.communicator.disconnect()
+    assert CALL_SID not in LIVE_BRIDGES
+    assert all(task.done() for task in bridge.tasks)
+
+
+def tone(value: int, ms: int) -> bytes:
+    return bytes([value]) * (ms * 8)
+
+
+@database_sync_to_async
+def rows(kind: str) -> list[PlayoutLog]:
+    return list(PlayoutLog.objects.filter(call__call_sid=CALL_SID, kind=kind))
+
+
+@database_sync_to_async
+def barge_ins() -> list[BargeInEvent]:
+    return list(BargeInEvent.objects.filter(call__call_sid=CALL_SID))
+
+
+@database_sync_to_async
+def call_row() -> CallSession:
+    return CallSession.objects.get(call_sid=CALL_SID)
+
+
+# --- connection and authentication ---------------------------------------------------
+
+
+async def test_missing_signature_is_refused_before_any_model_session(
+    realtime: FakeRealtime, call: CallSession
+) -> None:
+    twilio = TwilioStream.open(CALL_SID, signature="")
+    connected, _ = await twilio.communicator.connect()
+    assert connected
+    assert await twilio.wait_closed() == 4403
+    assert realtime.sessions == []
+
+
+async def test_forged_signature_is_refused(realtime: FakeRealtime, call: CallSession) -> None:
+    twilio = TwilioStream.open(CALL_SID, signature="Zm9yZ2VkIHNpZ25hdHVyZQ==")
+    await twilio.communicator.connect()
+    assert await twilio.wait_closed() == 4403
+    assert realtime.sessions == []
+
+
+@pytest.mark.parametrize(
+    "token",
+    [
+        "",
+        "123.deadbeef",
+        mint_stream_token("CA" + "8" * 32, time.time()),  # another call's token
+        mint_stream_token(CALL_SID, time.time() - 3600),  # expired
+    ],
+)
+async def test_bad_stream_token_is_refused(
+    realtime: FakeRealtime, call: CallSession, token: str
+) -> None:
+    twilio = TwilioStream.open(CALL_SID)
+    await twilio.start(token=token)
+    assert await twilio.wait_closed() == 4401
+    assert realtime.sessions == []
+    assert (await call_row()).status == "ringing"
+
+
+async def test_stream_for_unknown_call_is_refused_and_records_nothing(
+    realtime: FakeRealtime,
+) -> None:
+    twilio = TwilioStream.open(CALL_SID)
+    await twilio.start()
+    assert await twilio.wait_closed() == 4404
+    assert realtime.sessions == []
+    assert not await database_sync_to_async(CallSession.objects.exists)()
+
+
+async def test_start_marks_the_call_streaming_and_configures_the_session(live: Call) -> None:
+    update = live.model.of_type("session.update")[0]["session"]
+
+    assert update["audio"]["input"]["format"] == {"type": "audio/pcmu"}
+    assert update["audio"]["output"]["format"] == {"type": "audio/pcmu"}
+    assert update["audio"]["input"]["turn_detection"]["interrupt_response"] is True
+    assert update["tools"][0]["name"] == "end_call"
+    row = await call_row()
+    assert (row.status, row.stream_sid) == ("streaming", live.twilio.stream_sid)
+    assert live.model.of_type("response.create") == []  # no greeting configured
+
+
+async def test_greeting_is_requested_when_configured(
+    settings: Any, realtime: FakeRealtime, call: CallSession
+) -> None:
+    settings.AGENT_GREETING = "Hello, how can I help?"
+    twilio = TwilioStream.open(CALL_SID)
+    await twilio.start()
+    model = await realtime.session()
+
+    create = await model.expect("response.create")
+
+    assert "Hello, how can I help?" in create["response"]["instructions"]
+    await twilio.communicator.disconnect()
+
+
+# --- audio paths ---------------------------------------------------------------------------
+
+
+async def test_caller_audio_reaches_the_model_byte_for_byte_in_order(live: Call) -> None:
+    sent = bytes(range(256)) * 25  # 6400 bytes: 40 frames of distinct content
+    for i in range(0, len(sent), FRAME):
+        await live.twilio.media(sent[i : i + FRAME], timestamp_ms=i // 8)
+
+    assert await live.model.expect_audio(len(sent)) == sent
+
+
+async def test_model_audio_is_reframed_paced_and_marked(live: Call) -> None:
+    audio = bytes(range(1, 250)) * 20  # 4980 bytes = 622.5 ms, odd sizes below
+    await live.model.response_created("resp_1")
+    for start, end in [(0, 100), (100, 433), (433, 1433), (1433, len(audio))]:
+        await live.model.audio("resp_1", "item_1", audio[start:end])
+    await live.model.audio_done("resp_1", "item_1")
+
+    await live.twilio.receive_audio(len(audio))
+    await live.twilio.receive_until("mark")  # the mark at the item's end
+
+    assert bytes(live.twilio.audio_out) == audio
+    media = [m for _, m in live.twilio.events if m["event"] == "media"]
+    assert all(len(m["media"]["payload"]) == 216 for m in media[:-1])  # 160 bytes, base64
+    assert live.twilio.events[-1][1]["event"] == "mark"
+    assert len(live.twilio.marks) >= len(audio) // 8 // 100
+    # Pacing: Twilio is never handed more than the lead (300 ms) beyond real time.
+    first = live.twilio.events[0][0]
+    sent = 0
+    for at, message in live.twilio.events:
+        if message["event"] == "media":
+            sent += 160
+            played_ms = (at - first) * 1000
+            assert sent / 8 - played_ms <= 300 + 20 + 40  # one frame, scheduling slack
+
+
+async def test_beta_event_names_are_accepted(live: Call) -> None:
+    await live.model.response_created("resp_1")
+    await live.model.audio("resp_1", "item_1", tone(0x55, 100), beta=True)
+    await live.model.send(
+        {"type": "response.audio.done", "response_id": "resp_1", "item_id": "item_1"}
+    )
+
+    await live.twilio.receive_audio(800)
+
+    assert bytes(live.twilio.audio_out) == tone(0x55, 100)
+
+
+# --- barge-in ----------------------------------------------------------------------------------
+
+
+async def test_barge_in_mid_generation_clears_cancels_and_truncates(live: Call) -> None:
+    await live.model.response_created("resp_1")
+    await live.model.audio("resp_1", "item_1", tone(0x11, 1000))
+    await live.twilio.receive_audio(4000)  # 500 ms handed over: about 200 ms played
+
+    await live.model.speech_started(audio_start_ms=0)
+    await live.twilio.receive_until("clear")
+
+    await live.model.expect("response.cancel")
+    truncate = await live.model.expect("conversation.item.truncate")
+    assert truncate["item_id"] == "item_1"
+    assert 0 < truncate["audio_end_ms"] <= len(live.twilio.audio_out) // 8
+    # Late deltas of the cancelled response never reach Twilio: the next
+    # audio the caller gets is the next response's.
+    await live.model.audio("resp_1", "item_1", tone(0x11, 200))
+    await live.model.response_done("resp_1", status="cancelled")
+    await live.model.response_created("resp_2")
+    await live.model.audio("resp_2", "item_2", tone(0x22, 100))
+    heard_before = len(live.twilio.audio_out)
+    message = await live.twilio.receive_until("media")
+    assert set(live.twilio.audio_out[heard_before:]) == {0x22}, message
+
+    await live.twilio.communicator.disconnect()
+    [event] = await barge_ins()
+    assert event.response_cancelled is True
+    assert event.playout_remaining_ms > 0
+    assert event.audio_end_ms == truncate["audio_end_ms"]
+    assert event.reaction_ms < 50
+    [log] = await rows("barge_in")
+    assert log.playout_status.startswith("playout_active_")
+
+
+async def test_barge_in_in_the_playout_tail(live: Call, caplog: pytest.LogCaptureFixture) -> None:
+    """The original bug: the model is done, but the caller is still hearing it."""
+    caplog.set_level(logging.INFO)
+    await live.model.response_created("resp_1")
+    for _ in range(4):
+        await live.model.audio("resp_1", "item_1", tone(0x33, 500))
+    await live.model.audio_done("resp_1", "item_1")
+    await live.model.response_done("resp_1")
+    await live.twilio.receive_audio(8 * 1000)  # about 700 ms into playback
+
+    await live.model.speech_started()
+    await live.twilio.receive_until("clear")
+
+    truncate = await live.model.expect("conversation.item.truncate")
+    assert 0 < truncate["audio_end_ms"] < 1000
+    await live.twilio.communicator.disconnect()
+    assert live.model.of_type("response.cancel") == []  # nothing was generating
+    [event] = await barge_ins()
+    assert event.playout_remaining_ms > 700
+    assert event.response_cancelled is False
+    assert "[EARLY_BARGE_IN] Triggered on speech START! playout_remaining_ms=" in caplog.text
+    assert "AI silent" not in caplog.text
+
+
+async def test_speech_after_playout_ended_is_not_a_barge_in(
+    live: Call, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+    await live.model.response_created("resp_1")
+    await live.model.audio("resp_1", "item_1", tone(0x44, 100))
+    await live.model.audio_done("resp_1", "item_1")
+    await live.model.response_done("resp_1")
+    await live.twilio.receive_audio(800)
+    final_mark = await live.twilio.receive_until("mark")
+    for name in live.twilio.marks:
+        await live.twilio.echo_mark(name)
+    assert final_mark["mark"]["name"] == live.twilio.marks[-1]
+    await live.bridge.wait_until(lambda: not live.speaking())
+
+    await live.model.speech_started()
+    await live.model.send({"type": "input_audio_buffer.speech_stopped", "audio_end_ms": 900})
+    await live.bridge.wait_until(lambda: bool(live.bridge.recorder.pending_rows))
+
+    assert await live.twilio.communicator.receive_nothing(timeout=0.2)
+    await live.twilio.communicator.disconnect()
+    assert live.model.of_type("response.cancel") == []
+    assert live.model.of_type("conversation.item.truncate") == []
+    assert await barge_ins() == []
+    [log] = await rows("user_speech_ai_silent")
+    assert log.playout_status.startswith("playout_ended_")
+    assert "[USER_SPEECH] AI silent - playout_status=playout_ended_" in caplog.text
+
+
+# --- hangup with drain ------------------------------------------------------------------------
+
+
+async def say_goodbye(live: Call, ms: int) -> None:
+    await live.model.response_created("resp_bye")
+    await live.model.audio("resp_bye", "item_bye", tone(0x66, ms))
+    await live.model.audio_done("resp_bye", "item_bye")
+    await live.model.send(
+        {
+            "type": "response.function_call_arguments.done",
+            "response_id": "resp_bye",
+            "item_id": "item_fc",
+            "call_id": "call_1",
+            "name": "end_call",
+            "arguments": "{}",
+        }
+    )
+    output = [{"type": "function_call", "name": "end_call", "call_id": "call_1", "arguments": "{}"}]
+    await live.model.response_done("resp_bye", output=output)
+
+
+async def test_end_call_drains_the_goodbye_then_closes(live: Call) -> None:
+    await say_goodbye(live, 400)
+    await live.twilio.receive_audio(400 * 8)
+    await live.twilio.receive_until("mark")
+
+    # Every frame is with Twilio but not yet played: the call stays up.
+    assert await live.twilio.communicator.receive_nothing(timeout=0.1)
+    for name in live.twilio.marks:
+        await live.twilio.echo_mark(name)
+
+    assert await live.twilio.wait_closed() == 1000
+    await live.bridge.wait_until(lambda: live.bridge.ended)
+    row = await call_row()
+    assert row.end_reason == "agent_hangup"
+    assert row.ended_at is not None
+    [done] = await rows("drain_completed")
+    assert done.details["final_mark_echoed"] is True
+    assert done.details["cut_off_ms"] == 0
+    assert len(await rows("drain_started")) == 1
+
+
+async def test_goodbye_interrupted_by_the_caller_keeps_the_call(live: Call) -> None:
+    await say_goodbye(live, 1000)
+    await live.twilio.receive_audio(2400)
+
+    await live.model.speech_started()
+    await live.twilio.receive_until("clear")
+
+    output = await live.model.expect("conversation.item.create")
+    assert output["item"]["call_id"] == "call_1"
+    assert not live.bridge.ended
+    assert await live.twilio.communicator.receive_nothing(timeout=0.1)
+    await live.twilio.communicator.disconnect()
+    assert len(await rows("hangup_cancelled")) == 1
+    assert await rows("drain_completed") == []
+    assert (await call_row()).end_reason == "twilio_socket_closed"
+
+
+# --- ends and faults ---------------------------------------------------------------------------
+
+
+async def test_stop_ends_the_call_and_closes_the_model_session(live: Call) -> None:
+    await live.twilio.send({"event": "stop", "stop": {"callSid": CALL_SID}})
+
+    assert await live.twilio.wait_closed() == 1000
+    row = await call_row()
+    assert (row.status, row.end_reason) == ("completed", "caller_hangup")
+    assert row.ended_at is not None
+    assert CALL_SID not in LIVE_BRIDGES
+    assert all(task.done() for task in live.bridge.tasks)
+
+
+async def test_socket_closed_without_stop_ends_the_call(live: Call) -> None:
+    await live.model.response_created("resp_1")
+    await live.twilio.communicator.disconnect()
+
+    row = await call_row()
+    assert row.end_reason == "twilio_socket_closed"
+    assert [r.kind for r in await rows("response_started")] == ["response_started"]
+    assert len(await rows("stream_ended")) == 1
+
+
+async def test_realtime_dropping_ends_the_call(live: Call) -> None:
+    live.model.ws.transport.abort()
+
+    assert await live.twilio.wait_closed() == 1000
+    row = await call_row()
+    assert row.end_reason == "model_disconnected"
+    assert len(await rows("model_error")) == 1
+
+
+async def test_error_event_is_recorded_and_the_call_goes_on(live: Call) -> None:
+    await live.model.send(
+        {
+            "type": "error",
+            "error": {"type": "invalid_request_error", "code": "bad_thing", "message": "x"},
+        }
+    )
+    await live.model.response_created("resp_1")
+    await live.model.audio("resp_1", "item_1", tone(0x12, 40))
+
+    await live.twilio.receive_audio(320)
+    await live.twilio.communicator.disconnect()
+
+    [error] = await rows("model_error")
+    assert error.details["code"] == "bad_thing"
+
+
+async def test_malformed_twilio_messages_are_skipped(live: Call) -> None:
+    communicator = live.twilio.communicator
+    await communicator.send_to(text_data="{not json")
+    await communicator.send_to(bytes_data=b"\x00\x01")
+    await communicator.send_to(text_data='{"event":"surprise"}')
+    await communicator.send_to(text_data='{"event":"media","media":{"payload":"%%%"}}')
+    await live.twilio.send({"event": "dtmf", "dtmf": {"track": "inbound_track", "digit": "5"}})
+    await live.twilio.media(tone(0x21, 20))
+
+    assert await live.model.expect_audio(160) == tone(0x21, 20)
+    await communicator.disconnect()
+    reasons = [r.details["reason"] for r in await rows("protocol_error")]
+    assert reasons == [
+        "not JSON",
+        "binary frame",
+        "unknown event 'surprise'",
+        "media.payload is not base64",
+    ]
+    [dtmf] = await rows("dtmf")
+    assert dtmf.details == {"digit": "5"}
+
+
+async def test_media_before_start_is_skipped(realtime: FakeRealtime, call: CallSession) -> None:
+    twilio = TwilioStream.open(CALL_SID)
+    await twilio.communicator.connect()
+    await twilio.media(tone(0x21, 20))
+    await twilio.start()
+    model = await realtime.session()
+    await twilio.media(tone(0x22, 20))
+
+    assert await model.expect_audio(160) == tone(0x22, 20)
+    await twilio.communicator.disconnect()
+
+
+async def test_realtime_unreachable_ends_the_call(settings: Any, call: CallSession) -> None:
+    settings.OPENAI_WEBSOCKET_BASE_URL = f"ws://127.0.0.1:{unused_port()}/v1"
+    settings.OPENAI_API_KEY = "sk-test"
+    twilio = TwilioStream.open(CALL_SID)
+    await twilio.start()
+
+    assert await twilio.wait_closed() == 1000
+    await twilio.communicator.disconnect()
+    row = await call_row()
+    assert row.end_reason == "model_connect_failed"
+    [error] = await rows("model_error")
+    assert error.details["code"] == "connect_failed"
+
+
+async def test_agent_hangup_completes_the_call_through_the_rest_api(
+    settings: Any, live: Call
+) -> None:
+    requests: list[bytes] = []
+    received = asyncio.Event()
+
+    async def twilio_api(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head = await reader.readuntil(b"\r\n\r\n")
+        length = int(
+            next(
+                line.split(b":")[1]
+                for line in head.split(b"\r\n")
+                if line.lower().startswith(b"content-length")
+            )
+        )
+        requests.append(head + await reader.readexactly(length))
+        body = json.dumps({"sid": CALL_SID, "status": "completed"}).encode()
+        writer.write(
+            b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: "
+            + str(len(body)).encode()
+            + b"\r\nConnection: close\r\n\r\n"
+            + body
+        )
+        await writer.drain()
+        writer.close()
+        received.set()
+
+    server = await asyncio.start_server(twilio_api, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    live.bridge.settings = dataclasses.replace(
+        live.bridge.settings,
+        twilio_account_sid="AC" + "3" * 32,
+        twilio_api_base_url=f"http://127.0.0.1:{port}",
+    )
+    async with server:
+        await say_goodbye(live, 40)
+        await live.twilio.receive_until("mark")
+        for name in live.twilio.marks:
+            await live.twilio.echo_mark(name)
+        assert await live.twilio.wait_closed() == 1000
+        async with asyncio.timeout(5):
+            await received.wait()
+
+    [request] = requests
+    assert request.startswith(
+        f"POST /2010-04-01/Accounts/AC{'3' * 32}/Calls/{CALL_SID}.json".encode()
+    )
+    assert b"Status=completed" in request
+
+
+def unused_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])

@@ -1,0 +1,164 @@
+"""Wire formats: Twilio Media Streams parsing and building, Realtime client events."""
+
+from __future__ import annotations
+
+import base64
+import json
+
+import pytest
+
+from calls.protocol import realtime as rt
+from calls.protocol.twilio import (
+    Connected,
+    Dtmf,
+    Mark,
+    Media,
+    Start,
+    Stop,
+    TwilioProtocolError,
+    Unknown,
+    clear_message,
+    mark_message,
+    media_message,
+    parse_twilio_message,
+)
+
+STREAM = "MZ" + "0" * 32
+CALL = "CA" + "1" * 32
+
+
+def test_parse_start_with_custom_parameters() -> None:
+    text = json.dumps(
+        {
+            "event": "start",
+            "sequenceNumber": "1",
+            "streamSid": STREAM,
+            "start": {
+                "streamSid": STREAM,
+                "accountSid": "AC" + "2" * 32,
+                "callSid": CALL,
+                "tracks": ["inbound"],
+                "customParameters": {"token": "123.abc"},
+                "mediaFormat": {"encoding": "audio/x-mulaw", "sampleRate": 8000, "channels": 1},
+            },
+        }
+    )
+    assert parse_twilio_message(text) == Start(
+        stream_sid=STREAM,
+        call_sid=CALL,
+        account_sid="AC" + "2" * 32,
+        custom_parameters={"token": "123.abc"},
+    )
+
+
+def test_parse_media_keeps_payload_and_counts_bytes() -> None:
+    payload = base64.b64encode(b"\xff" * 160).decode()
+    text = json.dumps(
+        {
+            "event": "media",
+            "sequenceNumber": "3",
+            "streamSid": STREAM,
+            "media": {"track": "inbound", "chunk": "1", "timestamp": "20", "payload": payload},
+        }
+    )
+    assert parse_twilio_message(text) == Media(payload, 160, 20, "inbound")
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ('{"event":"connected","protocol":"Call","version":"1.0.0"}', Connected("Call")),
+        ('{"event":"mark","streamSid":"MZ1","mark":{"name":"g1-m3"}}', Mark("g1-m3")),
+        ('{"event":"dtmf","dtmf":{"track":"inbound_track","digit":"7"}}', Dtmf("7")),
+        ('{"event":"stop","stop":{"accountSid":"AC1","callSid":"CA9"}}', Stop("CA9")),
+        ('{"event":"stop"}', Stop("")),
+        ('{"event":"surprise"}', Unknown("surprise")),
+    ],
+)
+def test_parse_other_events(text: str, expected: object) -> None:
+    assert parse_twilio_message(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        ("{not json", "not JSON"),
+        ("[1, 2]", "message is not an object"),
+        ('{"sequenceNumber":"1"}', "event is missing"),
+        ('{"event":"media","media":{"payload":"%%%"}}', "media.payload is not base64"),
+        ('{"event":"media","media":{"payload":"/w==","timestamp":"x"}}', "not a number"),
+        ('{"event":"media"}', "media is not an object"),
+        ('{"event":"mark","mark":{}}', "mark.name is not a string"),
+        ('{"event":"start","start":{"streamSid":"MZ1","callSid":"CA\\"x"}}', "malformed SID"),
+        (
+            '{"event":"start","start":{"streamSid":"MZ1","callSid":"CA1","customParameters":[]}}',
+            "customParameters",
+        ),
+    ],
+)
+def test_malformed_messages_raise_with_a_loggable_reason(text: str, reason: str) -> None:
+    with pytest.raises(TwilioProtocolError) as error:
+        parse_twilio_message(text)
+    assert reason in error.value.reason
+
+
+def test_outbound_messages_are_twilio_json() -> None:
+    assert json.loads(media_message(STREAM, b"\x01\x02")) == {
+        "event": "media",
+        "streamSid": STREAM,
+        "media": {"payload": base64.b64encode(b"\x01\x02").decode()},
+    }
+    assert json.loads(mark_message(STREAM, "g2-m7")) == {
+        "event": "mark",
+        "streamSid": STREAM,
+        "mark": {"name": "g2-m7"},
+    }
+    assert json.loads(clear_message(STREAM)) == {"event": "clear", "streamSid": STREAM}
+
+
+def test_session_update_is_mulaw_both_ways_with_vad_and_end_call() -> None:
+    config = rt.SessionConfig(instructions="Be brief.", voice="marin", prefix_padding_ms=300)
+    session = json.loads(rt.session_update(config))["session"]
+
+    assert session["audio"]["input"]["format"] == {"type": "audio/pcmu"}
+    assert session["audio"]["output"] == {"format": {"type": "audio/pcmu"}, "voice": "marin"}
+    vad = session["audio"]["input"]["turn_detection"]
+    assert vad["type"] == "server_vad"
+    assert vad["create_response"] is vad["interrupt_response"] is True
+    assert vad["prefix_padding_ms"] == 300
+    assert [tool["name"] for tool in session["tools"]] == ["end_call"]
+    assert session["instructions"] == "Be brief."
+
+
+def test_client_events() -> None:
+    assert json.loads(rt.input_audio_append("AAAA")) == {
+        "type": "input_audio_buffer.append",
+        "audio": "AAAA",
+    }
+    assert json.loads(rt.response_cancel()) == {"type": "response.cancel"}
+    assert json.loads(rt.item_truncate("item_1", 1234)) == {
+        "type": "conversation.item.truncate",
+        "item_id": "item_1",
+        "content_index": 0,
+        "audio_end_ms": 1234,
+    }
+    assert json.loads(rt.item_delete("item_2")) == {
+        "type": "conversation.item.delete",
+        "item_id": "item_2",
+    }
+    assert json.loads(rt.response_create("Say hi")) == {
+        "type": "response.create",
+        "response": {"instructions": "Say hi"},
+    }
+
+
+def test_end_call_ids_from_response_done() -> None:
+    response = {
+        "output": [
+            {"type": "message", "id": "item_1"},
+            {"type": "function_call", "name": "end_call", "call_id": "call_9", "arguments": "{}"},
+            {"type": "function_call", "name": "other", "call_id": "call_8"},
+        ]
+    }
+    assert rt.end_call_ids(response) == ["call_9"]
+    assert rt.end_call_ids({}) == []
