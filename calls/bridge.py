@@ -107,6 +107,8 @@ class CallBridge:
         self.hangup = Hangup.NONE
         self._hangup_call_ids: list[str] = []
         self._drain_started_at = 0.0
+        self._drain_end_reason = "agent_hangup"
+        self._model_lost = False
         self._drain_expected_ms = 0
         self._barge_in = BargeInHandler(self)
         self._waiters: list[asyncio.Future[None]] = []
@@ -164,11 +166,6 @@ class CallBridge:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-        if self._rt is not None:
-            try:
-                await asyncio.wait_for(self._rt.close(), timeout=2)
-            except Exception:  # the model side may already be gone
-                logger.debug("realtime close failed", exc_info=True)
         now = self._clock()
         self._flush_mark_stats()
         self.recorder.log("stream_ended", now, self.tracker.playout_status(now), end_reason=reason)
@@ -179,6 +176,7 @@ class CallBridge:
             responses=self._responses_seen,
             ai_audio_ms=self._audio_sent_bytes // 8,
         )
+        # Records first: once either socket closes, the call's record is complete.
         await self.recorder.close()
         logger.info(
             "call ended: reason=%s responses=%d ai_audio_ms=%d",
@@ -186,6 +184,11 @@ class CallBridge:
             self._responses_seen,
             self._audio_sent_bytes // 8,
         )
+        if self._rt is not None:
+            try:
+                await asyncio.wait_for(self._rt.close(), timeout=2)
+            except Exception:  # the model side may already be gone
+                logger.debug("realtime close failed", exc_info=True)
         try:
             await self._twilio.close_stream(1000)
         except Exception:
@@ -279,15 +282,21 @@ class CallBridge:
             raise ModelGone from exc
 
     def _model_closed(self, exc: BaseException) -> None:
+        if self._model_lost:
+            return
+        self._model_lost = True
+        now = self._clock()
         clean = isinstance(exc, ConnectionClosedOK)
         logger.warning("Realtime connection closed (%s)", "clean" if clean else "abnormal")
         self.recorder.log(
             "model_error",
-            self._clock(),
+            now,
             code="connection_closed",
             message="closed cleanly" if clean else "closed abnormally",
         )
-        self.request_end("model_disconnected")
+        # What the caller was already hearing plays out; then the call ends.
+        if self.hangup is not Hangup.DRAINING:
+            self._start_drain(now, "model_disconnected")
 
     # --- model events -----------------------------------------------------------
 
@@ -419,10 +428,16 @@ class CallBridge:
             "end_call_requested", now, self.tracker.playout_status(now), call_id=call_id
         )
 
-    def _start_drain(self, now: float) -> None:
+    def _start_drain(self, now: float, end_reason: str = "agent_hangup") -> None:
+        for response_id in list(self.generating):
+            # Nothing more will come for these: their held audio may all go out.
+            self.tracker.response_done(response_id, now)
+        self.generating.clear()
         status = self.tracker.drain_status(now)
         snapshot = self.tracker.snapshot(now)
         self.hangup = Hangup.DRAINING
+        self._drain_end_reason = end_reason
+        self.wake_pacer()
         self._drain_started_at = now
         self._drain_expected_ms = status.expected_wait_ms
         logger.info(
@@ -438,6 +453,7 @@ class CallBridge:
             expected_wait_ms=status.expected_wait_ms,
             pending_ms=snapshot.pending_ms,
             unplayed_ms=snapshot.unplayed_ms,
+            end_reason=end_reason,
         )
 
     def cancel_hangup(self, now: float, reason: str) -> None:
@@ -474,7 +490,7 @@ class CallBridge:
             final_mark_echoed=status.final_mark_echoed,
             cut_off_ms=cut_off_ms,
         )
-        self.request_end("agent_hangup")
+        self.request_end(self._drain_end_reason)
 
     # --- pacer --------------------------------------------------------------------
 
