@@ -6,10 +6,11 @@ STAMP := $(VENV)/.installed-stamp
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: help install test lint demo serve migrate clean
+.PHONY: help install test lint demo demo-all serve migrate clean
 
 help:
-	@echo "make demo   - a whole simulated call with barge-in (SQLite, in-memory layer)"
+	@echo "make demo   - simulated calls with barge-in through the real stack (SQLite)"
+	@echo "make demo-all - every scenario, with a summary"
 	@echo "make test   - the test suite"
 	@echo "make lint   - ruff and mypy"
 	@echo "make serve  - the ASGI server on $(HOST):$(PORT)"
@@ -33,7 +34,10 @@ migrate: $(STAMP)
 	$(PY) manage.py migrate --no-input
 
 demo: migrate
-	@echo "make demo: not yet (the simulators arrive with issue 5)"
+	$(PY) manage.py simulate_call --demo
+
+demo-all: migrate
+	$(PY) manage.py simulate_call --all
 
 serve: migrate
 	$(VENV)/bin/daphne -b $(HOST) -p $(PORT) config.asgi:application

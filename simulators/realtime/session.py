@@ -262,7 +262,10 @@ class RealtimeSession:
             if self.active is run:
                 self.active = None
         self.completed_responses += 1
-        await self._after_responses()
+        try:
+            await self._after_responses()
+        except ConnectionClosed:
+            return  # a scripted fault closed the connection
         if self._auto_response_pending and self.active is None and not self.closed:
             self._start_response()
 

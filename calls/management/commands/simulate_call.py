@@ -1,0 +1,125 @@
+"""Run simulated calls through the real stack and print what happened."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Any
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import connection
+
+from calls.simulation import ScenarioResult, database_url, describe, run_scenario
+from simulators.scenarios import BY_NAME, DEMO, GREETING, SCENARIOS, Scenario
+from simulators.stack import LocalStack, StackError
+
+
+class Command(BaseCommand):
+    help = (
+        "Run named call scenarios end to end: the project served by Daphne on a local port, "
+        "a simulated Twilio caller and a simulated OpenAI Realtime server on real sockets. "
+        "Prints each call's timeline and a verdict, and leaves the calls in the database."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        choice = parser.add_mutually_exclusive_group(required=True)
+        choice.add_argument(
+            "--scenario", action="append", choices=sorted(BY_NAME), help="repeatable"
+        )
+        choice.add_argument("--all", action="store_true", help="every scenario, with a summary")
+        choice.add_argument("--demo", action="store_true", help="the barge-in demo set")
+        choice.add_argument("--list", action="store_true", help="list the scenarios and exit")
+        parser.add_argument("--server", choices=["daphne", "uvicorn"], default="daphne")
+        parser.add_argument("--quiet", action="store_true", help="verdicts only, no timelines")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        if options["verbosity"] < 2:
+            # The simulators narrate every step; the timeline below says what matters.
+            logging.getLogger("simulators").setLevel(logging.WARNING)
+        if options["list"]:
+            for scenario in SCENARIOS:
+                self.stdout.write(f"{scenario.name:<22} {scenario.title}")
+            return
+        if options["all"]:
+            chosen = list(SCENARIOS)
+        elif options["demo"]:
+            chosen = [BY_NAME[name] for name in DEMO]
+        else:
+            chosen = [BY_NAME[name] for name in options["scenario"]]
+        try:
+            url = database_url(connection.settings_dict)
+        except ValueError as exc:
+            raise CommandError(str(exc)) from None
+        try:
+            results = asyncio.run(self._run(chosen, url, options["server"], options["quiet"]))
+        except StackError as exc:
+            raise CommandError(str(exc)) from None
+        if len(results) > 1:
+            self._summary(results)
+        self._admin_hint(results)
+        if not all(result.passed for result in results):
+            raise CommandError("some scenarios failed; see the checks above")
+
+    async def _run(
+        self, chosen: list[Scenario], url: str, server: str, quiet: bool
+    ) -> list[ScenarioResult]:
+        self.stdout.write(f"Starting the stack ({server} on a local port, Realtime simulator)...")
+        results = []
+        async with LocalStack(
+            database_url=url,
+            server=server,
+            env={"AGENT_GREETING": GREETING},  # type: ignore[arg-type]
+        ) as stack:
+            for number, scenario in enumerate(chosen, 1):
+                self.stdout.write(
+                    self.style.MIGRATE_HEADING(f"\n[{number}/{len(chosen)}] {scenario.title}")
+                    + f"  ({scenario.name})"
+                )
+                self.stdout.write(f"  {scenario.story}")
+                started = time.monotonic()
+                result = await run_scenario(stack, scenario)
+                results.append(result)
+                if not quiet:
+                    self.stdout.write("\n".join(describe(result)))
+                self._verdict(result, time.monotonic() - started)
+        return results
+
+    def _verdict(self, result: ScenarioResult, elapsed_s: float) -> None:
+        for check in result.checks:
+            mark = self.style.SUCCESS("ok  ") if check.ok else self.style.ERROR("FAIL")
+            self.stdout.write(f"    {mark} {check.name}: {check.detail}")
+        verdict = self.style.SUCCESS("PASS") if result.passed else self.style.ERROR("FAIL")
+        self.stdout.write(f"  verdict: {verdict}  (call {result.call_sid}, {elapsed_s:.1f} s)")
+
+    def _summary(self, results: list[ScenarioResult]) -> None:
+        self.stdout.write(self.style.MIGRATE_HEADING("\nSummary"))
+        self.stdout.write(
+            f"  {'scenario':<22} {'verdict':<8} {'barge-ins':>9} {'remaining':>10} {'end':<22}"
+        )
+        for result in results:
+            event = result.barge_ins[0] if result.barge_ins else None
+            remaining = f"{event.playout_remaining_ms} ms" if event else "-"
+            end = result.call.end_reason if result.call else "?"
+            verdict = "PASS" if result.passed else "FAIL"
+            self.stdout.write(
+                f"  {result.scenario.name:<22} {verdict:<8} {len(result.barge_ins):>9} "
+                f"{remaining:>10} {end:<22}"
+            )
+        passed = sum(result.passed for result in results)
+        self.stdout.write(f"  {passed} of {len(results)} scenarios passed")
+
+    def _admin_hint(self, results: list[ScenarioResult]) -> None:
+        calls = [result.call for result in results if result.call is not None]
+        if not calls:
+            return
+        self.stdout.write(self.style.MIGRATE_HEADING("\nReview the calls in the admin"))
+        self.stdout.write("  .venv/bin/python manage.py createsuperuser   # once")
+        self.stdout.write("  make serve                                  # then open:")
+        self.stdout.write("  http://127.0.0.1:8000/admin/calls/callsession/")
+        for call in calls[:3]:
+            self.stdout.write(f"  http://127.0.0.1:8000/admin/calls/callsession/{call.pk}/change/")
+        self.stdout.write("  .venv/bin/python manage.py drain_diagnostics --last 5")
+        if settings.DEBUG is False:
+            self.stdout.write("  (DJANGO_DEBUG is off: serve static files to style the admin)")

@@ -1,0 +1,196 @@
+"""Named call scenarios: what the model says, what the caller does, and what must happen.
+
+Each scenario pairs a Realtime script with a caller script and states the
+expected outcome; `calls.simulation` runs it over real sockets and judges the
+result against these expectations. Response k of a call carries tone k, so
+what the caller heard can be attributed to the response it came from.
+Audio is kept short so the whole set runs in well under a minute.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from simulators.realtime import Disconnect, RealtimeScript, Reply
+from simulators.twilio import CallerScript, Silence, SpeakWhenHeard
+
+GREETING = "Hello, thanks for calling. How can I help?"
+
+
+@dataclass(frozen=True)
+class Expect:
+    """The outcome a scenario must show."""
+
+    end_reason: str
+    closed_by: str
+    barge_ins: int = 0
+    interrupted_tone: int | None = None  # the response the caller cut off
+    model_still_generating: bool | None = None  # was response.cancel due at the barge-in?
+    ai_silent_speech: int = 0  # caller turns judged "AI silent" (not barge-ins)
+    heard_in_full: tuple[int, ...] = ()  # tones the caller must hear to the end
+    goodbye_tone: int | None = None  # the call must end right after this tone played
+    hangup_cancelled: bool = False
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    title: str
+    story: str
+    realtime: RealtimeScript
+    caller: CallerScript
+    expect: Expect
+
+    def reply_ms(self, tone: int) -> int:
+        return self.realtime.reply_for(tone).audio_ms
+
+
+SCENARIOS: tuple[Scenario, ...] = (
+    Scenario(
+        name="greeting_answer",
+        title="Greeting, a question, an answer",
+        story="The AI greets; the caller asks once the greeting has played; the AI answers.",
+        realtime=RealtimeScript(replies=(Reply(1200, GREETING), Reply(1200, "Sure, it is open."))),
+        caller=CallerScript(
+            segments=(SpeakWhenHeard(tone=1, after_ms=1600, speech_ms=700), Silence(3200)),
+            hangup="stop",
+        ),
+        expect=Expect(
+            end_reason="caller_hangup",
+            closed_by="caller",
+            ai_silent_speech=1,
+            heard_in_full=(1, 2),
+        ),
+    ),
+    Scenario(
+        name="barge_in_generating",
+        title="Barge-in while the model is still generating",
+        story=(
+            "A long answer is still streaming from the model when the caller cuts in: "
+            "Twilio's buffer is cleared, the response cancelled and truncated."
+        ),
+        # At 6x real time a 12 s answer is still streaming 2 s in.
+        realtime=RealtimeScript(replies=(Reply(12000, "A long story..."), Reply(600))),
+        caller=CallerScript(
+            segments=(SpeakWhenHeard(tone=1, after_ms=700, speech_ms=600), Silence(2000)),
+            hangup="stop",
+        ),
+        expect=Expect(
+            end_reason="caller_hangup",
+            closed_by="caller",
+            barge_ins=1,
+            interrupted_tone=1,
+            model_still_generating=True,
+            heard_in_full=(2,),
+        ),
+    ),
+    Scenario(
+        name="barge_in_tail",
+        title="Barge-in in the playout tail (the original bug)",
+        story=(
+            "The model has finished sending a 6 s answer; it is still playing in the "
+            "caller's ear when the caller speaks 2 s into it. A bridge that trusts the "
+            "model's last delta calls this 'AI silent'; the playout truth catches it."
+        ),
+        realtime=RealtimeScript(
+            replies=(Reply(6000, "A six second answer."), Reply(600)), speed=30
+        ),
+        caller=CallerScript(
+            segments=(SpeakWhenHeard(tone=1, after_ms=2000, speech_ms=600), Silence(2000)),
+            hangup="stop",
+        ),
+        expect=Expect(
+            end_reason="caller_hangup",
+            closed_by="caller",
+            barge_ins=1,
+            interrupted_tone=1,
+            model_still_generating=False,
+            heard_in_full=(2,),
+        ),
+    ),
+    Scenario(
+        name="speech_after_playout",
+        title="Speech after the AI has finished (not a barge-in)",
+        story="The greeting has fully played when the caller starts to talk: no clear, no cut.",
+        realtime=RealtimeScript(replies=(Reply(800, GREETING), Reply(600))),
+        caller=CallerScript(
+            segments=(SpeakWhenHeard(tone=1, after_ms=1800, speech_ms=600), Silence(2000)),
+            hangup="stop",
+        ),
+        expect=Expect(
+            end_reason="caller_hangup",
+            closed_by="caller",
+            ai_silent_speech=1,
+            heard_in_full=(1, 2),
+        ),
+    ),
+    Scenario(
+        name="goodbye_drain",
+        title="Goodbye with end_call, drained before hanging up",
+        story=(
+            "The model says goodbye and calls end_call as its audio is still queued: "
+            "the call ends right after the goodbye has played, not before, not seconds later."
+        ),
+        realtime=RealtimeScript(
+            replies=(Reply(600, GREETING), Reply(1500, "Goodbye!", end_call=True)), speed=10
+        ),
+        caller=CallerScript(segments=(SpeakWhenHeard(tone=1, after_ms=900, speech_ms=500),)),
+        expect=Expect(
+            end_reason="agent_hangup",
+            closed_by="server",
+            ai_silent_speech=1,
+            heard_in_full=(1, 2),
+            goodbye_tone=2,
+        ),
+    ),
+    Scenario(
+        name="goodbye_interrupted",
+        title="The caller interrupts the goodbye",
+        story="The caller speaks over the goodbye: the hangup is cancelled and the call goes on.",
+        realtime=RealtimeScript(
+            replies=(
+                Reply(600, GREETING),
+                Reply(3000, "Goodbye then!", end_call=True),
+                Reply(700, "Of course, go ahead."),
+            ),
+            speed=10,
+        ),
+        caller=CallerScript(
+            segments=(
+                SpeakWhenHeard(tone=1, after_ms=900, speech_ms=500),
+                SpeakWhenHeard(tone=2, after_ms=800, speech_ms=500),
+                Silence(2200),
+            ),
+            hangup="stop",
+        ),
+        expect=Expect(
+            end_reason="caller_hangup",
+            closed_by="caller",
+            barge_ins=1,
+            interrupted_tone=2,
+            model_still_generating=False,
+            ai_silent_speech=1,
+            heard_in_full=(1, 3),
+            hangup_cancelled=True,
+        ),
+    ),
+    Scenario(
+        name="model_drops",
+        title="The Realtime connection drops mid-call",
+        story="The model's socket dies without a close frame: the call ends cleanly, recorded.",
+        realtime=RealtimeScript(replies=(Reply(600, GREETING),), faults=(Disconnect(1),)),
+        caller=CallerScript(segments=(Silence(5000),), hangup="stop"),
+        expect=Expect(end_reason="model_disconnected", closed_by="server", heard_in_full=(1,)),
+    ),
+    Scenario(
+        name="caller_vanishes",
+        title="The caller vanishes without a stop",
+        story="The caller's network drops mid-answer: the call ends and nothing recorded is lost.",
+        realtime=RealtimeScript(replies=(Reply(3000, GREETING),)),
+        caller=CallerScript(segments=(Silence(1200),), hangup="drop"),
+        expect=Expect(end_reason="twilio_socket_closed", closed_by="caller"),
+    ),
+)
+
+BY_NAME = {scenario.name: scenario for scenario in SCENARIOS}
+DEMO = ("barge_in_tail", "barge_in_generating", "speech_after_playout", "goodbye_drain")

@@ -1,0 +1,192 @@
+"""The whole call stack on this machine: the project under a real ASGI server, plus the sims.
+
+The project's ASGI application runs in a child process under Daphne (or
+Uvicorn, for comparison), configured only through environment variables, as
+in production. The Realtime simulator runs in this process; each new Realtime
+connection takes the next queued script, so scenarios run one after another
+against one server. Callers are `TwilioCaller`s pointed at the child.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import logging
+import os
+import socket
+import sys
+import tempfile
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+from simulators.realtime import RealtimeScript, RealtimeSimulator
+from simulators.twilio import CallerScript, TwilioCaller
+
+logger = logging.getLogger(__name__)
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+PUBLIC_BASE_URL = "https://calls.simulated.test"
+AUTH_TOKEN = "simulated-twilio-auth-token"
+Server = Literal["daphne", "uvicorn"]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class StackError(RuntimeError):
+    """The server process did not start or died; the message says where its log is."""
+
+
+class LocalStack:
+    """Runs the project under `server` on a free port, with a Realtime simulator.
+
+    `database_url` must name a database both processes can open (a SQLite
+    file, or PostgreSQL). `env` adds settings for the child (for example
+    `AGENT_GREETING`).
+    """
+
+    def __init__(
+        self,
+        *,
+        database_url: str,
+        server: Server = "daphne",
+        env: Mapping[str, str] | None = None,
+        default_script: RealtimeScript | None = None,
+        log_path: Path | None = None,
+    ) -> None:
+        self.database_url = database_url
+        self.server = server
+        self.extra_env = dict(env or {})
+        self.default_script = default_script or RealtimeScript()
+        self.port = 0
+        self.realtime = RealtimeSimulator(script_factory=self._next_script)
+        self._scripts: collections.deque[RealtimeScript] = collections.deque()
+        self._process: asyncio.subprocess.Process | None = None
+        self._log_path = log_path
+        self._log_file: Any = None
+
+    @property
+    def local_base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def log_path(self) -> Path | None:
+        return self._log_path
+
+    def queue_script(self, script: RealtimeScript) -> None:
+        """The next Realtime connection will follow `script`."""
+        self._scripts.append(script)
+
+    def _next_script(self) -> RealtimeScript:
+        return self._scripts.popleft() if self._scripts else self.default_script
+
+    def caller(self, script: CallerScript, **options: Any) -> TwilioCaller:
+        return TwilioCaller(
+            public_base_url=PUBLIC_BASE_URL,
+            local_base_url=self.local_base_url,
+            auth_token=AUTH_TOKEN,
+            script=script,
+            **options,
+        )
+
+    def child_env(self) -> dict[str, str]:
+        env = {
+            key: value
+            for key, value in os.environ.items()
+            if not key.startswith(("OPENAI_", "TWILIO_", "AGENT_", "DATABASE_URL"))
+        }
+        env.update(
+            {
+                "DJANGO_SETTINGS_MODULE": "config.settings",
+                "DATABASE_URL": self.database_url,
+                "PUBLIC_BASE_URL": PUBLIC_BASE_URL,
+                "TWILIO_AUTH_TOKEN": AUTH_TOKEN,
+                "OPENAI_API_KEY": "sk-simulated",
+                "OPENAI_WEBSOCKET_BASE_URL": self.realtime.websocket_base_url,
+                "PYTHONUNBUFFERED": "1",
+            }
+        )
+        env.update(self.extra_env)
+        return env
+
+    def _command(self) -> list[str]:
+        if self.server == "uvicorn":
+            return [
+                sys.executable, "-m", "uvicorn", "config.asgi:application",
+                "--host", "127.0.0.1", "--port", str(self.port),
+                "--log-level", "warning", "--no-access-log",
+            ]  # fmt: skip
+        return [
+            sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port),
+            "config.asgi:application",
+        ]  # fmt: skip
+
+    async def start(self, timeout_s: float = 30.0) -> None:
+        await self.realtime.start()
+        self.port = free_port()
+        if self._log_path is None:
+            handle, name = tempfile.mkstemp(prefix=f"callbridge-{self.server}-", suffix=".log")
+            os.close(handle)
+            self._log_path = Path(name)
+        self._log_file = self._log_path.open("wb")
+        self._process = await asyncio.create_subprocess_exec(
+            *self._command(),
+            cwd=PROJECT_ROOT,
+            env=self.child_env(),
+            stdout=self._log_file,
+            stderr=asyncio.subprocess.STDOUT,
+        )
+        await self._wait_listening(timeout_s)
+
+    async def _wait_listening(self, timeout_s: float) -> None:
+        # Start-up of another process has no event to await: poll its port, bounded.
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            assert self._process is not None
+            if self._process.returncode is not None:
+                raise StackError(f"{self.server} exited at start-up; see {self._log_path}")
+            try:
+                _, writer = await asyncio.open_connection("127.0.0.1", self.port)
+            except OSError:
+                await asyncio.sleep(0.05)
+                continue
+            writer.close()
+            with contextlib.suppress(OSError):
+                await writer.wait_closed()
+            return
+        raise StackError(
+            f"{self.server} did not listen within {timeout_s:.0f} s; see {self._log_path}"
+        )
+
+    async def stop(self) -> None:
+        if self._process is not None and self._process.returncode is None:
+            self._process.terminate()
+            try:
+                await asyncio.wait_for(self._process.wait(), 10)
+            except TimeoutError:
+                self._process.kill()
+                await self._process.wait()
+        if self._log_file is not None:
+            self._log_file.close()
+        await self.realtime.stop()
+
+    @property
+    def pid(self) -> int | None:
+        return None if self._process is None else self._process.pid
+
+    async def __aenter__(self) -> LocalStack:
+        try:
+            await self.start()
+        except BaseException:
+            await self.stop()
+            raise
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()

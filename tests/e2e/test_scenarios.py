@@ -1,0 +1,95 @@
+"""End to end: every scenario over real sockets, the project served by Daphne.
+
+The server is a child process on the test database; the simulated caller and
+Realtime server run here. Verdicts rest on what the caller heard and what the
+model was told, never on the bridge's own view of itself.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+import pytest_asyncio
+from django.db import connection
+
+from calls.simulation import (
+    HEARD_TOLERANCE_MS,
+    ScenarioResult,
+    database_url,
+    describe,
+    run_scenario,
+)
+from simulators.scenarios import BY_NAME, GREETING, SCENARIOS
+from simulators.stack import LocalStack
+
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.asyncio(loop_scope="module"),
+]
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def stack(django_db_setup: Any, django_db_blocker: Any) -> AsyncIterator[LocalStack]:
+    with django_db_blocker.unblock():
+        url = database_url(connection.settings_dict)
+    async with LocalStack(database_url=url, env={"AGENT_GREETING": GREETING}) as running:
+        yield running
+
+
+def explain(result: ScenarioResult) -> str:
+    failed = [f"{c.name}: {c.detail}" for c in result.checks if not c.ok]
+    return "\n".join(["failed checks:", *failed, "timeline:", *describe(result)])
+
+
+@pytest.mark.parametrize("name", [scenario.name for scenario in SCENARIOS])
+async def test_scenario_meets_its_expectations(stack: LocalStack, name: str) -> None:
+    result = await run_scenario(stack, BY_NAME[name])
+
+    assert result.passed, explain(result)
+
+
+async def test_the_tail_barge_in_is_caught_with_the_playout_still_remaining(
+    stack: LocalStack,
+) -> None:
+    """The original bug: 6 s answer fully sent, caller speaks 2 s into playback."""
+    result = await run_scenario(stack, BY_NAME["barge_in_tail"])
+
+    [event] = result.barge_ins
+    # Speech begins 2 s in and the VAD needs ~160 ms: about 3.8 s of 6 s remain.
+    assert 3300 <= event.playout_remaining_ms <= 4200, explain(result)
+    heard = result.timeline.heard_ms_by_tone()[1]
+    assert abs(event.audio_end_ms - heard) <= HEARD_TOLERANCE_MS
+    assert result.logs_of("user_speech_ai_silent") == []
+    [row] = result.logs_of("barge_in")
+    assert row.playout_status.startswith("playout_active_")
+    assert event.reaction_ms < 5
+    assert event.speech_onset_offset_ms is not None
+    assert event.heard_at_onset_ms is not None
+    assert 1800 <= event.heard_at_onset_ms <= 2200
+
+
+async def test_speech_after_playout_is_logged_as_ai_silent_with_its_status(
+    stack: LocalStack,
+) -> None:
+    result = await run_scenario(stack, BY_NAME["speech_after_playout"])
+
+    assert result.timeline.clears == []
+    assert result.model_received("conversation.item.truncate") == []
+    [row, *_] = result.logs_of("user_speech_ai_silent")
+    assert row.playout_status.startswith("playout_ended_"), row.playout_status
+    assert row.details["ms_since_playout_end"] >= 700
+
+
+async def test_goodbye_plays_in_full_and_the_call_ends_right_after(stack: LocalStack) -> None:
+    result = await run_scenario(stack, BY_NAME["goodbye_drain"])
+
+    last_audio = result.timeline.last_heard(2)
+    assert last_audio is not None
+    assert result.timeline.closed_at is not None
+    assert 0 <= result.timeline.closed_at - last_audio <= 0.5, explain(result)
+    [drain] = result.logs_of("drain_completed")
+    assert drain.details["cut_off_ms"] == 0
+    assert result.call is not None
+    assert result.call.end_reason == "agent_hangup"
