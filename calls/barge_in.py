@@ -29,7 +29,7 @@ class BargeInHandler:
         bridge = self._bridge
         tracker = bridge.tracker
         if not tracker.is_speaking(now):
-            self._ai_silent(now)
+            self._ai_silent(event, now)
             return
 
         # Evidence, before the cancel changes it.
@@ -95,7 +95,7 @@ class BargeInHandler:
         )
         bridge.recorder.barge_in(now, **figures, details={"speaking_reason": speaking_reason})
 
-    def _ai_silent(self, now: float) -> None:
+    def _ai_silent(self, event: dict[str, Any], now: float) -> None:
         bridge = self._bridge
         tracker = bridge.tracker
         playout_status = tracker.playout_status(now)
@@ -105,12 +105,17 @@ class BargeInHandler:
             playout_status,
             snapshot.pending_frames,
         )
-        since_end = tracker.deadline_offset_ms(now)
+        until_end = tracker.deadline_offset_ms(now)
+        onset = self._speech_onset(event)
+        # The VAD reports speech late: did it really begin after the AI stopped?
+        onset_until_end = tracker.deadline_offset_ms(onset) if onset is not None else None
         bridge.recorder.log(
             "user_speech_ai_silent",
             now,
             playout_status,
-            ms_since_playout_end=None if since_end is None else max(0, -since_end),
+            ms_since_playout_end=None if until_end is None else max(0, -until_end),
+            onset_ms_after_playout_end=None if onset_until_end is None else -onset_until_end,
+            speech_onset_offset_ms=None if onset is None else bridge.recorder.offset_ms(onset),
             pending_frames=snapshot.pending_frames,
         )
 

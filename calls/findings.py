@@ -45,7 +45,9 @@ LogRow = tuple[int, str, int, str, Mapping[str, Any]]
 class Thresholds:
     """What counts as suspect. Durations in milliseconds."""
 
-    suspect_window_ms: int = 1500
+    # Without a known speech onset: the VAD reports speech a few hundred ms after
+    # it began, so speech reported this soon after the end may have begun before it.
+    suspect_window_ms: int = 500
     slow_reaction_ms: float = 50.0
     stale_streaming: timedelta = timedelta(hours=1)
 
@@ -72,6 +74,9 @@ class SilentSpeech:
     playout_status: str
     ms_since_playout_end: int | None
     playout_active: bool
+    # Where the caller's speech really began, relative to the playout end
+    # (negative: while the AI was still heard); None when the onset is unknown.
+    onset_ms_after_playout_end: int | None = None
 
 
 @dataclass(frozen=True)
@@ -179,6 +184,7 @@ def _silent_speech(offset_ms: int, status: str, details: Mapping[str, Any]) -> S
         playout_status=status,
         ms_since_playout_end=since_end,
         playout_active=bool(_ACTIVE.match(status)),
+        onset_ms_after_playout_end=details.get("onset_ms_after_playout_end"),
     )
 
 
@@ -256,6 +262,14 @@ def _suspects(
                 speech.offset_ms,
                 f"speech judged AI silent while the estimate said {speech.playout_status}",
             )
+        elif speech.onset_ms_after_playout_end is not None:
+            if speech.onset_ms_after_playout_end < 0:
+                yield Suspect(
+                    MISSED_BARGE_IN,
+                    speech.offset_ms,
+                    f"speech began {-speech.onset_ms_after_playout_end} ms before playout "
+                    "ended but was judged AI silent",
+                )
         elif (
             speech.ms_since_playout_end is not None
             and speech.ms_since_playout_end <= thresholds.suspect_window_ms

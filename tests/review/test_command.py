@@ -74,6 +74,7 @@ def test_json_has_every_figure() -> None:
             "playout_status": "playout_ended_100ms_ago",
             "ms_since_playout_end": 100,
             "playout_active": False,
+            "onset_ms_after_playout_end": None,
         }
     ]
     (drain,) = call["drains"]
@@ -94,8 +95,8 @@ def test_json_has_every_figure() -> None:
 
 
 def test_missed_barge_in_only_within_the_window() -> None:
-    new_call("CA-near").ai_silent(3000, ms_since_end=1400).save()
-    new_call("CA-far").ai_silent(3000, ms_since_end=1600).save()
+    new_call("CA-near").ai_silent(3000, ms_since_end=400).save()
+    new_call("CA-far").ai_silent(3000, ms_since_end=600).save()
     new_call("CA-none").ai_silent(3000, ms_since_end=None).save()
     new_call("CA-active").log("user_speech_ai_silent", 3000, "playout_active_800ms").save()
 
@@ -107,6 +108,25 @@ def test_missed_barge_in_only_within_the_window() -> None:
     assert rules(report, "CA-none") == []
     assert rules(report, "CA-active") == ["missed_barge_in"]
     assert rules(wide, "CA-far") == ["missed_barge_in"]
+
+
+def test_a_known_speech_onset_decides_over_the_window() -> None:
+    """The VAD reports speech late; where it really began is the better evidence."""
+    began_before = {"onset_ms_after_playout_end": -120}
+    began_after = {"onset_ms_after_playout_end": 80}
+    new_call("CA-overlap").log(
+        "user_speech_ai_silent", 3000, "playout_ended_900ms_ago", ms_since_playout_end=900,
+        **began_before,
+    ).save()  # fmt: skip
+    new_call("CA-turn").log(
+        "user_speech_ai_silent", 3000, "playout_ended_300ms_ago", ms_since_playout_end=300,
+        **began_after,
+    ).save()  # fmt: skip
+
+    report = run_json()
+
+    assert rules(report, "CA-overlap") == ["missed_barge_in"]
+    assert rules(report, "CA-turn") == []
 
 
 def test_drain_that_ended_before_the_final_mark() -> None:

@@ -60,11 +60,11 @@ def test_drains_pair_starts_with_completions_cancels_and_leftovers() -> None:
 
 
 def test_ai_silent_falls_back_to_the_logged_status() -> None:
-    rows: list[LogRow] = [(1, "user_speech_ai_silent", 500, "playout_ended_900ms_ago", {})]
+    rows: list[LogRow] = [(1, "user_speech_ai_silent", 500, "playout_ended_400ms_ago", {})]
 
     (speech,) = diagnose(rows).silent_speech
 
-    assert speech.ms_since_playout_end == 900
+    assert speech.ms_since_playout_end == 400
     assert [s.rule for s in diagnose(rows).suspects] == ["missed_barge_in"]
 
 
