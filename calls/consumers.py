@@ -76,8 +76,21 @@ class MediaStreamConsumer(AsyncWebsocketConsumer):
     # Overridable for tests and simulators, like Channels' own hooks.
     connect_realtime = staticmethod(connect_realtime)
 
+    bridge: CallBridge | None = None
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            # Whatever ends this consumer (its channel layer failing included), the
+            # call must not outlive it: no model session or task left running.
+            if self.bridge is not None and not self.bridge.ended:
+                logger.error("media stream consumer stopped abnormally; ending the call")
+                self.closing = True
+                await self.bridge.end("internal_error")
+
     async def connect(self) -> None:
-        self.bridge: CallBridge | None = None
+        self.bridge = None
         self.closing = False
         self.protocol_errors = 0
         headers = dict(self.scope.get("headers", []))

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from channels.db import database_sync_to_async
+from channels.layers import InMemoryChannelLayer
 from channels.testing import WebsocketCommunicator
 from websockets.asyncio.server import ServerConnection, serve
 
@@ -247,3 +248,14 @@ class ConnectionClosedByApp(Exception):
 @database_sync_to_async
 def make_call(call_sid: str) -> CallSession:
     return CallSession.objects.create(call_sid=call_sid, from_number="+15550001111")
+
+
+class FailingChannelLayer(InMemoryChannelLayer):
+    """An in-memory layer whose receive fails once `fail` is set, like a Redis outage."""
+
+    fail: asyncio.Event | None = None
+
+    async def receive(self, channel: str) -> dict[str, Any]:
+        assert FailingChannelLayer.fail is not None
+        await FailingChannelLayer.fail.wait()
+        raise ConnectionError("channel layer unavailable")

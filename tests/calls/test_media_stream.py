@@ -8,6 +8,7 @@ official SDK. Tests await the events that prove a state; none sleeps for it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import json
 import logging
@@ -22,7 +23,13 @@ from channels.db import database_sync_to_async
 from calls.bridge import LIVE_BRIDGES, CallBridge
 from calls.models import BargeInEvent, CallSession, PlayoutLog
 from calls.tokens import mint_stream_token
-from tests.calls.fakes import FakeRealtime, FakeSession, TwilioStream, make_call
+from tests.calls.fakes import (
+    FailingChannelLayer,
+    FakeRealtime,
+    FakeSession,
+    TwilioStream,
+    make_call,
+)
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -510,3 +517,24 @@ def unused_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+async def test_a_failing_channel_layer_still_ends_the_call_cleanly(
+    settings: Any, realtime: FakeRealtime, call: CallSession
+) -> None:
+    FailingChannelLayer.fail = asyncio.Event()
+    settings.CHANNEL_LAYERS = {"default": {"BACKEND": "tests.calls.fakes.FailingChannelLayer"}}
+    twilio = TwilioStream.open(CALL_SID)
+    await twilio.start()
+    model = await realtime.session()
+    await model.expect("session.update")
+    bridge = LIVE_BRIDGES[CALL_SID]
+
+    FailingChannelLayer.fail.set()
+    async with asyncio.timeout(5):
+        await bridge.wait_until(lambda: CALL_SID not in LIVE_BRIDGES)
+
+    with contextlib.suppress(Exception):
+        await twilio.communicator.wait()
+    assert all(task.done() for task in bridge.tasks)
+    assert (await call_row()).end_reason == "internal_error"
