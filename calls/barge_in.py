@@ -57,8 +57,8 @@ class BargeInHandler:
             await bridge.send_model(rt.item_truncate(truncate.item_id, truncate.audio_end_ms))
         for item_id in outcome.delete_item_ids:
             await bridge.send_model(rt.item_delete(item_id))
-        bridge.playout_interrupted(now)
-        bridge.cancel_hangup(now, "barge_in")
+        bridge.pacer.interrupted(now)
+        bridge.goodbye.cancel(now, "barge_in")
 
         logger.info(
             "[EARLY_BARGE_IN] Triggered on speech START! playout_remaining_ms=%d "

@@ -7,8 +7,9 @@ tasks per call, each cancelled and awaited on every way out:
 - uplink: caller audio to the model, in order, none dropped (queued while the
   Realtime session connects);
 - model: the Realtime event reader (audio deltas in, barge-in, hangup);
-- pacer: model audio out to Twilio in 20 ms frames with marks, so Twilio holds
-  at most PLAYOUT_LEAD_MS of unplayed audio, and the hangup drain.
+- pacer (`calls.pacer`): model audio out to Twilio in 20 ms frames with marks,
+  so Twilio holds at most PLAYOUT_LEAD_MS of unplayed audio; it also notices
+  when the goodbye (`calls.goodbye`) has drained.
 
 Nothing on the audio path awaits the database: `CallRecorder` buffers rows.
 """
@@ -18,7 +19,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
-import enum
 import json
 import logging
 import time
@@ -29,13 +29,15 @@ from typing import Any, Protocol
 from websockets.exceptions import ConnectionClosed, ConnectionClosedOK
 
 from calls.barge_in import BargeInHandler
+from calls.goodbye import Goodbye, Hangup
 from calls.input_clock import InputClock
+from calls.pacer import Pacer
 from calls.protocol import realtime as rt
-from calls.protocol.twilio import Dtmf, Mark, Media, clear_message, mark_message, media_message
+from calls.protocol.twilio import Dtmf, Mark, Media, clear_message
 from calls.realtime_client import RealtimeConnection
 from calls.recorder import CallRecorder
 from calls.settings import BridgeSettings
-from playout import AudioFrame, PlayoutTracker
+from playout import PlayoutTracker
 
 logger = logging.getLogger(__name__)
 
@@ -50,12 +52,6 @@ class TwilioSide(Protocol):
 
 class ModelGone(Exception):
     """The Realtime socket closed under us; the call is already ending."""
-
-
-class Hangup(enum.Enum):
-    NONE = "none"
-    REQUESTED = "requested"  # end_call received; the response is still running
-    DRAINING = "draining"  # waiting for the goodbye to be heard
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,38 +84,29 @@ class CallBridge:
         self.tracker = PlayoutTracker(settings.playout)
         self.recorder = recorder
         self.input_clock = InputClock()
+        self.clock = clock
         self._twilio = twilio
         self._connect = connect
-        self._clock = clock
-        self.clock = clock
         self._rt: RealtimeConnection | None = None
         self._uplink: asyncio.Queue[str] = asyncio.Queue()
         self._tasks: list[asyncio.Task[None]] = []
         self._ending: asyncio.Future[None] | None = None
-        self._wake_pacer: asyncio.Future[None] | None = None
+        self._waiters: list[asyncio.Future[None]] = []
         # Responses the model is still generating (created, not yet done).
         self.generating: set[str] = set()
         self._responses_seen = 0
-        self._audio_sent_bytes = 0
-        self._audible_responses: dict[str, int] = {}  # response_id -> bytes sent
-        self._playing = False
-        self._mark_errors: dict[str, tuple[list[int], list[int]]] = {}
-        self.hangup = Hangup.NONE
-        self._hangup_call_ids: list[str] = []
-        self._drain_started_at = 0.0
-        self._drain_end_reason = "agent_hangup"
         self._model_lost = False
-        self._drain_expected_ms = 0
+        self.pacer = Pacer(self)
+        self.goodbye = Goodbye(self)
         self._barge_in = BargeInHandler(self)
-        self._waiters: list[asyncio.Future[None]] = []
 
     # --- lifecycle -----------------------------------------------------------
 
     def start(self) -> None:
         LIVE_BRIDGES[self.call.call_sid] = self
-        self.recorder.log("stream_started", self._clock())
+        self.recorder.log("stream_started", self.clock())
         self._spawn(self._run_uplink(), "uplink")
-        self._spawn(self._run_pacer(), "pacer")
+        self._spawn(self.pacer.run(), "pacer")
         self._spawn(self.recorder.run(), "recorder")
 
     def _spawn(self, work: Coroutine[Any, Any, None], role: str) -> None:
@@ -166,15 +153,16 @@ class CallBridge:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-        now = self._clock()
-        self._flush_mark_stats()
+        now = self.clock()
+        ai_audio_ms = self.pacer.audio_sent_bytes // 8
+        self.pacer.flush_mark_stats(now)
         self.recorder.log("stream_ended", now, self.tracker.playout_status(now), end_reason=reason)
         self.recorder.update_call(
             status="completed",
             ended_at=self.recorder.wall(now),
             end_reason=reason,
             responses=self._responses_seen,
-            ai_audio_ms=self._audio_sent_bytes // 8,
+            ai_audio_ms=ai_audio_ms,
         )
         # Records first: once either socket closes, the call's record is complete.
         await self.recorder.close()
@@ -182,7 +170,7 @@ class CallBridge:
             "call ended: reason=%s responses=%d ai_audio_ms=%d",
             reason,
             self._responses_seen,
-            self._audio_sent_bytes // 8,
+            ai_audio_ms,
         )
         if self._rt is not None:
             try:
@@ -197,7 +185,7 @@ class CallBridge:
             await self._complete_call_via_rest()
         if LIVE_BRIDGES.get(self.call.call_sid) is self:
             del LIVE_BRIDGES[self.call.call_sid]
-        self._pulse()
+        self.pulse()
 
     # --- observation -----------------------------------------------------------------
 
@@ -213,7 +201,8 @@ class CallBridge:
             self._waiters.append(waiter)
             await waiter
 
-    def _pulse(self) -> None:
+    def pulse(self) -> None:
+        """Wake `wait_until` callers: the call has moved a step."""
         if self._waiters:
             waiters, self._waiters = self._waiters, []
             for waiter in waiters:
@@ -235,25 +224,20 @@ class CallBridge:
     # --- caller side (called by the consumer, one message at a time) ---------
 
     def on_media(self, media: Media) -> None:
-        self.input_clock.record(media.audio_bytes, self._clock())
+        self.input_clock.record(media.audio_bytes, self.clock())
         self._uplink.put_nowait(rt.input_audio_append(media.payload_b64))
 
     def on_mark(self, mark: Mark) -> None:
-        now = self._clock()
-        echo = self.tracker.mark_echoed(mark.name, now)
-        if echo.accepted and echo.response_id:
-            errors, trips = self._mark_errors.setdefault(echo.response_id, ([], []))
-            errors.append(echo.estimate_error_ms)
-            trips.append(echo.round_trip_ms)
-        self.wake_pacer()
+        self.pacer.note_echo(self.tracker.mark_echoed(mark.name, self.clock()))
+        self.pacer.wake()
 
     def on_dtmf(self, dtmf: Dtmf) -> None:
-        now = self._clock()
+        now = self.clock()
         logger.info("DTMF digit received")
         self.recorder.log("dtmf", now, self.tracker.playout_status(now), digit=dtmf.digit)
 
     def protocol_error(self, reason: str) -> None:
-        self.recorder.log("protocol_error", self._clock(), reason=reason)
+        self.recorder.log("protocol_error", self.clock(), reason=reason)
 
     # --- uplink ----------------------------------------------------------------
 
@@ -262,7 +246,7 @@ class CallBridge:
             self._rt = await self._connect(self.settings)
         except Exception as exc:
             logger.error("could not open the Realtime session: %s", type(exc).__name__)
-            self.recorder.log("model_error", self._clock(), code="connect_failed", message=str(exc))
+            self.recorder.log("model_error", self.clock(), code="connect_failed", message=str(exc))
             self.request_end("model_connect_failed")
             return
         await self.send_model(rt.session_update(self.settings.session))
@@ -271,6 +255,10 @@ class CallBridge:
         self._spawn(self._run_model(), "model")
         while True:
             await self.send_model(await self._uplink.get())
+
+    def queue_model(self, text: str) -> None:
+        """Send a client event after the caller audio already queued."""
+        self._uplink.put_nowait(text)
 
     async def send_model(self, text: str) -> None:
         """Send a client event; raises ModelGone (and ends the call) if the socket is closed."""
@@ -285,7 +273,7 @@ class CallBridge:
         if self._model_lost:
             return
         self._model_lost = True
-        now = self._clock()
+        now = self.clock()
         clean = isinstance(exc, ConnectionClosedOK)
         logger.warning("Realtime connection closed (%s)", "clean" if clean else "abnormal")
         self.recorder.log(
@@ -295,8 +283,8 @@ class CallBridge:
             message="closed cleanly" if clean else "closed abnormally",
         )
         # What the caller was already hearing plays out; then the call ends.
-        if self.hangup is not Hangup.DRAINING:
-            self._start_drain(now, "model_disconnected")
+        if self.goodbye.state is not Hangup.DRAINING:
+            self.goodbye.start(now, "model_disconnected")
 
     # --- model events -----------------------------------------------------------
 
@@ -308,7 +296,7 @@ class CallBridge:
             except ConnectionClosed as exc:
                 self._model_closed(exc)
                 return
-            now = self._clock()
+            now = self.clock()
             try:
                 event = json.loads(raw)
                 kind = event["type"]
@@ -318,7 +306,7 @@ class CallBridge:
             handler = self._handlers.get(kind)
             if handler is not None:
                 await handler(self, event, now)
-                self._pulse()
+                self.pulse()
 
     async def _on_response_created(self, event: dict[str, Any], now: float) -> None:
         response_id = str((event.get("response") or {}).get("id", ""))
@@ -341,13 +329,13 @@ class CallBridge:
             return
         response_id = str(event.get("response_id", ""))
         if self.tracker.audio_delta(response_id, str(event.get("item_id", "")), audio, now):
-            self.wake_pacer()
+            self.pacer.wake()
 
     async def _on_audio_done(self, event: dict[str, Any], now: float) -> None:
         self.tracker.audio_done(
             str(event.get("response_id", "")), str(event.get("item_id", "")), now
         )
-        self.wake_pacer()
+        self.pacer.wake()
 
     async def _on_response_done(self, event: dict[str, Any], now: float) -> None:
         response = event.get("response") or {}
@@ -364,14 +352,13 @@ class CallBridge:
             audio_ms=self.tracker.response_audio_ms(response_id),
         )
         for call_id in rt.end_call_ids(response):
-            self._hangup_requested(call_id, now)
-        if self.hangup is Hangup.REQUESTED and not self.generating:
-            self._start_drain(now)
-        self.wake_pacer()
+            self.goodbye.requested(call_id, now)
+        self.goodbye.response_done(now)
+        self.pacer.wake()
 
     async def _on_function_call_done(self, event: dict[str, Any], now: float) -> None:
         if event.get("name") == rt.END_CALL_TOOL:
-            self._hangup_requested(str(event.get("call_id", "")), now)
+            self.goodbye.requested(str(event.get("call_id", "")), now)
 
     async def _on_speech_started(self, event: dict[str, Any], now: float) -> None:
         await self._barge_in.on_speech_started(event, now)
@@ -415,186 +402,10 @@ class CallBridge:
         "error": _on_error,
     }
 
-    # --- hangup and drain -------------------------------------------------------
+    # --- Twilio output --------------------------------
 
-    def _hangup_requested(self, call_id: str, now: float) -> None:
-        if call_id in self._hangup_call_ids:
-            return
-        self._hangup_call_ids.append(call_id)
-        if self.hangup is Hangup.NONE:
-            self.hangup = Hangup.REQUESTED
-            logger.info("model asked to end the call")
-        self.recorder.log(
-            "end_call_requested", now, self.tracker.playout_status(now), call_id=call_id
-        )
-
-    def _start_drain(self, now: float, end_reason: str = "agent_hangup") -> None:
-        for response_id in list(self.generating):
-            # Nothing more will come for these: their held audio may all go out.
-            self.tracker.response_done(response_id, now)
-        self.generating.clear()
-        status = self.tracker.drain_status(now)
-        snapshot = self.tracker.snapshot(now)
-        self.hangup = Hangup.DRAINING
-        self._drain_end_reason = end_reason
-        self.wake_pacer()
-        self._drain_started_at = now
-        self._drain_expected_ms = status.expected_wait_ms
-        logger.info(
-            "[AUDIO DRAIN] waiting %dms (pending_ms=%d unplayed_ms=%d)",
-            status.expected_wait_ms,
-            snapshot.pending_ms,
-            snapshot.unplayed_ms,
-        )
-        self.recorder.log(
-            "drain_started",
-            now,
-            self.tracker.playout_status(now),
-            expected_wait_ms=status.expected_wait_ms,
-            pending_ms=snapshot.pending_ms,
-            unplayed_ms=snapshot.unplayed_ms,
-            end_reason=end_reason,
-        )
-
-    def cancel_hangup(self, now: float, reason: str) -> None:
-        """The caller spoke over the goodbye: the conversation goes on."""
-        if self.hangup is Hangup.NONE:
-            return
-        logger.info("hangup cancelled: %s", reason)
-        self.hangup = Hangup.NONE
-        self.recorder.log("hangup_cancelled", now, reason=reason)
-        # Tell the model its end_call did not happen, so its memory matches the call.
-        for call_id in self._hangup_call_ids:
-            self._uplink.put_nowait(
-                rt.function_call_output(call_id, {"ended": False, "reason": reason})
-            )
-        self._hangup_call_ids.clear()
-
-    def _finish_drain(self, now: float) -> None:
-        status = self.tracker.drain_status(now)
-        actual_ms = round((now - self._drain_started_at) * 1000)
-        # An echoed final mark is Twilio's word that everything played.
-        cut_off_ms = 0 if status.final_mark_echoed else self.tracker.playout_remaining_ms(now)
-        logger.info(
-            "[AUDIO DRAIN] done: expected_ms=%d actual_ms=%d final_mark_echoed=%s",
-            self._drain_expected_ms,
-            actual_ms,
-            status.final_mark_echoed,
-        )
-        self.recorder.log(
-            "drain_completed",
-            now,
-            self.tracker.playout_status(now),
-            expected_wait_ms=self._drain_expected_ms,
-            actual_wait_ms=actual_ms,
-            final_mark_echoed=status.final_mark_echoed,
-            cut_off_ms=cut_off_ms,
-        )
-        self.request_end(self._drain_end_reason)
-
-    # --- pacer --------------------------------------------------------------------
-
-    def wake_pacer(self) -> None:
-        if self._wake_pacer is not None and not self._wake_pacer.done():
-            self._wake_pacer.set_result(None)
-
-    async def _sleep_until(self, deadline: float | None) -> None:
-        loop = asyncio.get_running_loop()
-        self._wake_pacer = loop.create_future()
-        handle = None
-        if deadline is not None:
-            delay = max(0.0, deadline - self._clock())
-            handle = loop.call_later(delay, self.wake_pacer)
-        try:
-            await self._wake_pacer
-        finally:
-            if handle is not None:
-                handle.cancel()
-            self._wake_pacer = None
-
-    async def _run_pacer(self) -> None:
-        stream_sid = self.call.stream_sid
-        while True:
-            now = self._clock()
-            for out in self.tracker.poll(now):
-                # A barge-in may have cancelled this generation while we awaited a send.
-                if not self.tracker.is_live(out.generation):
-                    continue
-                if isinstance(out, AudioFrame):
-                    self._note_audible(out, now)
-                    await self._twilio.send_text(media_message(stream_sid, out.payload))
-                    self._audio_sent_bytes += len(out.payload)
-                else:
-                    await self._twilio.send_text(mark_message(stream_sid, out.name))
-            now = self._clock()
-            self._note_playout_end(now)
-            if self.hangup is Hangup.DRAINING and self.tracker.drain_status(now).done:
-                self._finish_drain(now)
-                return
-            self._pulse()
-            await self._sleep_until(self.tracker.next_deadline())
-
-    def _note_audible(self, frame: AudioFrame, now: float) -> None:
-        sent = self._audible_responses.get(frame.response_id)
-        if sent is None:
-            self.recorder.log(
-                "playout_started",
-                now,
-                self.tracker.playout_status(now),
-                response_id=frame.response_id,
-                item_id=frame.item_id,
-            )
-            sent = 0
-        self._audible_responses[frame.response_id] = sent + len(frame.payload)
-        self._playing = True
-
-    def _note_playout_end(self, now: float) -> None:
-        if not self._playing or self.tracker.is_speaking(now):
-            return
-        self._playing = False
-        ended_ago_ms = max(0, -self.tracker.deadline_offset_ms(now))
-        for response_id, sent in self._audible_responses.items():
-            self.recorder.log(
-                "playout_ended",
-                now,
-                self.tracker.playout_status(now),
-                response_id=response_id,
-                audio_end_offset_ms=self.recorder.offset_ms(now) - ended_ago_ms,
-                audio_ms=sent // 8,
-            )
-        self._audible_responses.clear()
-        self._flush_mark_stats()
-
-    def playout_interrupted(self, now: float) -> None:
-        """A barge-in cut the audio: close the playout intervals at `now`."""
-        for response_id, sent in self._audible_responses.items():
-            self.recorder.log(
-                "playout_ended",
-                now,
-                "no_playout_ts",
-                response_id=response_id,
-                audio_end_offset_ms=self.recorder.offset_ms(now),
-                audio_ms=sent // 8,
-                interrupted=True,
-            )
-        self._audible_responses.clear()
-        self._playing = False
-        self._flush_mark_stats()
-
-    def _flush_mark_stats(self) -> None:
-        now = self._clock()
-        for response_id, (errors, trips) in self._mark_errors.items():
-            self.recorder.log(
-                "mark_stats",
-                now,
-                response_id=response_id,
-                count=len(errors),
-                estimate_error_ms=errors,
-                round_trip_ms=trips,
-            )
-        self._mark_errors.clear()
-
-    # --- Twilio output used by the barge-in handler --------------------------------
+    async def send_twilio(self, text: str) -> None:
+        await self._twilio.send_text(text)
 
     async def send_clear(self) -> None:
         await self._twilio.send_text(clear_message(self.call.stream_sid))
