@@ -34,7 +34,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -91,6 +91,13 @@ class Usage:
     machine_busy_pct: float
     loop_lag_p99_ms: float
     loop_lag_max_ms: float
+    loop_lag_max_at_s: float
+    """When the worst loop stall happened, in s since the calls started."""
+    started_at: float
+    peak_cpu_pct: float
+    """The server's highest CPU % of one core over any 0.5 s of the run."""
+    peak_cpu_at_s: float
+    """Monotonic time the calls started (the callers' timelines use the same clock)."""
 
 
 @dataclass
@@ -111,13 +118,39 @@ async def _call(stack: LocalStack, script: CallerScript, timeout_s: float) -> Ca
     return CallOutcome(caller.call_sid, timeline)
 
 
-async def _watch_loop_lag(lags: list[float], interval_s: float = 0.01) -> None:
-    """How late this process's event loop wakes up: the simulators' own scheduling delay."""
+async def _watch_loop_lag(lags: list[tuple[float, float]], interval_s: float = 0.01) -> None:
+    """How late this process's event loop wakes up: the simulators' own scheduling delay.
+
+    Appends (monotonic time, lag in ms); a stall here delays what the callers hear and send.
+    """
     loop = asyncio.get_running_loop()
     while True:
         planned = loop.time() + interval_s
         await asyncio.sleep(interval_s)
-        lags.append((loop.time() - planned) * 1000)
+        lags.append((loop.time(), (loop.time() - planned) * 1000))
+
+
+async def _sample_cpu(pid: int, samples: list[tuple[float, float]], every_s: float) -> None:
+    """(monotonic time, server tree CPU s) every `every_s`: shows bursts an average hides."""
+    loop = asyncio.get_running_loop()
+    while True:
+        samples.append((loop.time(), tree_cpu_s(pid)))
+        await asyncio.sleep(every_s)
+
+
+def peak_window(samples: list[tuple[float, float]], window_s: float) -> tuple[float, float]:
+    """Highest CPU % of one core over any `window_s` between samples, and when it began."""
+    best = (0.0, samples[0][0] if samples else 0.0)
+    end = 0
+    for start, (t0, cpu0) in enumerate(samples):
+        end = max(end, start + 1)
+        while end < len(samples) and samples[end][0] - t0 < window_s - 1e-3:
+            end += 1
+        if end == len(samples):
+            break
+        t1, cpu1 = samples[end]
+        best = max(best, (100 * (cpu1 - cpu0) / (t1 - t0), t0))
+    return best
 
 
 async def _wait_sessions_closed(stack: LocalStack, first: int, timeout_s: float) -> None:
@@ -153,8 +186,12 @@ async def run_calls(
         for index in range(args.calls):
             stack.queue_script(realtime_script(index, args.goodbye_every))
         script = caller_script(args.seconds)
-        lags: list[float] = []
-        watcher = asyncio.create_task(_watch_loop_lag(lags))
+        lags: list[tuple[float, float]] = []
+        cpu_samples: list[tuple[float, float]] = []
+        watchers = [
+            asyncio.create_task(_watch_loop_lag(lags)),
+            asyncio.create_task(_sample_cpu(pid, cpu_samples, 0.1)),
+        ]
         cpu_before, sim_before = tree_cpu_s(pid), _own_cpu_s()
         machine_before, started = MachineTicks.read(), time.monotonic()
         outcomes = await asyncio.gather(
@@ -164,15 +201,22 @@ async def run_calls(
         wall_s = time.monotonic() - started
         cpu_s, sim_s = tree_cpu_s(pid) - cpu_before, _own_cpu_s() - sim_before
         machine_busy = MachineTicks.read().busy_pct_since(machine_before)
-        watcher.cancel()
+        for watcher in watchers:
+            watcher.cancel()
+        peak_pct, peak_at = peak_window(cpu_samples, 0.5)
+        worst = max(lags, key=lambda sample: sample[1], default=(started, 0.0))
         usage = Usage(
             cpu_s=cpu_s,
             wall_s=wall_s,
             peak_rss_mb=tree_peak_rss_mb(pid),
             sim_cpu_s=sim_s,
             machine_busy_pct=machine_busy,
-            loop_lag_p99_ms=percentile(lags, 99),
-            loop_lag_max_ms=max(lags, default=0.0),
+            loop_lag_p99_ms=percentile([lag for _, lag in lags], 99),
+            loop_lag_max_ms=worst[1],
+            loop_lag_max_at_s=worst[0] - started,
+            started_at=started,
+            peak_cpu_pct=peak_pct,
+            peak_cpu_at_s=peak_at - started,
         )
     return usage, outcomes
 
@@ -204,18 +248,20 @@ class RunFigures:
     repeat: int
     usage: Usage
     calls: int
-    failed: int
-    call_s: float
-    reaction_ms: list[float]
-    underruns: int
-    calls_with_underruns: int
-    worst_gap_ms: float
-    barge_ins_caught: int
-    barge_ins_extra: int
-    answers_heard_in_full: int
-    truncate_err_ms: list[float]
-    goodbyes: int
-    goodbye_lag_ms: list[float]
+    failed: int = 0
+    call_s: float = 0.0
+    """Sum of the calls' lengths, stream start to close."""
+    reaction_ms: list[float] = field(default_factory=list)
+    underruns: int = 0
+    calls_with_underruns: int = 0
+    worst_gap_ms: float = 0.0
+    underrun_notes: list[str] = field(default_factory=list)
+    barge_ins_caught: int = 0
+    barge_ins_extra: int = 0
+    answers_heard_in_full: int = 0
+    truncate_err_ms: list[float] = field(default_factory=list)
+    goodbyes: int = 0
+    goodbye_lag_ms: list[float] = field(default_factory=list)
 
     @property
     def cpu_pct(self) -> float:
@@ -236,8 +282,7 @@ def judge_run(server: str, repeat: int, usage: Usage, outcomes: list[CallOutcome
             call_sid__in=[o.call_sid for o in outcomes]
         ).prefetch_related("barge_ins")
     }
-    figures = RunFigures(server, repeat, usage, len(outcomes), 0, 0.0, [], 0, 0, 0.0, 0, 0, 0,
-                         [], 0, [])  # fmt: skip
+    figures = RunFigures(server, repeat, usage, len(outcomes))
     for outcome in outcomes:
         timeline = outcome.timeline
         call = rows.get(outcome.call_sid)
@@ -250,6 +295,11 @@ def judge_run(server: str, repeat: int, usage: Usage, outcomes: list[CallOutcome
         figures.calls_with_underruns += bool(timeline.underruns)
         for gap in timeline.underruns:
             figures.worst_gap_ms = max(figures.worst_gap_ms, gap.gap_ms)
+            into_ms = (gap.at - timeline.tone_started_at.get(gap.tone, gap.at)) * 1000
+            figures.underrun_notes.append(
+                f"{gap.gap_ms:.0f} ms gap {into_ms:.0f} ms into response {gap.tone}, "
+                f"+{gap.at - usage.started_at:.2f} s into the run"
+            )
         heard = timeline.heard_ms_by_tone()
         figures.answers_heard_in_full += heard.get(2, 0.0) >= ANSWER_MS - FULL_TOLERANCE_MS
         barge_ins = list(call.barge_ins.all())
@@ -272,7 +322,8 @@ def progress_line(f: RunFigures) -> str:
     lines = [
         f"  {f.server} #{f.repeat}: {f.calls} calls in {u.wall_s:.1f} s, {f.failed} failed; "
         f"server CPU {u.cpu_s:.2f} s ({f.cpu_pct:.0f}% of a core, "
-        f"{f.cpu_ms_per_call_s:.1f} ms per call-second), peak RSS {u.peak_rss_mb:.0f} MB",
+        f"{f.cpu_ms_per_call_s:.1f} ms per call-second), peak RSS {u.peak_rss_mb:.0f} MB; "
+        f"busiest 0.5 s: {u.peak_cpu_pct:.0f}% of a core at +{u.peak_cpu_at_s:.1f} s",
         f"    barge-ins caught {f.barge_ins_caught}/{f.calls} (+{f.barge_ins_extra} extra), "
         f"reaction median {median(f.reaction_ms):.2f} ms, p95 "
         f"{percentile(f.reaction_ms, 95):.2f} ms; truncate error median "
@@ -283,8 +334,10 @@ def progress_line(f: RunFigures) -> str:
         f"{max(f.goodbye_lag_ms, default=float('nan')):.0f} ms",
         f"    simulators' CPU {u.sim_cpu_s:.2f} s ({100 * u.sim_cpu_s / u.wall_s:.0f}% of a "
         f"core), machine busy {u.machine_busy_pct:.0f}% of {os.cpu_count()} cores, sim loop "
-        f"lag p99 {u.loop_lag_p99_ms:.1f} ms, max {u.loop_lag_max_ms:.1f} ms",
+        f"lag p99 {u.loop_lag_p99_ms:.1f} ms, max {u.loop_lag_max_ms:.1f} ms "
+        f"(at +{u.loop_lag_max_at_s:.2f} s)",
     ]
+    lines += [f"    underrun: {note}" for note in f.underrun_notes[:5]]
     return "\n".join(lines)
 
 
