@@ -147,6 +147,8 @@ class MediaStreamConsumer(AsyncWebsocketConsumer):
             await self._protocol_error("second start")
             return
         bind_call(start.call_sid, start.stream_sid)
+        # Wall clock on purpose: the token was minted by another process (the
+        # webhook), and monotonic clocks are not comparable across processes.
         problem = verify_stream_token(
             start.custom_parameters.get("token", ""), start.call_sid, time.time()
         )

@@ -49,6 +49,7 @@ def voice_webhook(request: HttpRequest) -> HttpResponse:
         response = VoiceResponse()
         connect = Connect()
         stream = Stream(url=stream_url())
+        # Wall clock: the media stream that checks it may run in another process.
         stream.parameter(name="token", value=mint_stream_token(call.call_sid, time.time()))
         connect.append(stream)
         response.append(connect)
