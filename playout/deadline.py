@@ -11,8 +11,11 @@ class PlayoutDeadline:
     `sent_end` (when everything sent so far finishes) is what pacing uses:
     a frame sent at `now` starts when the previous one ends, or at `now` if
     the buffer had run dry. A mark echo at `t` for axis position `P` says the
-    rest plays from `t`; it is taken only if it moves the end later, so both
-    `sent_end` and `deadline` only move forward until `reset` (a cancel).
+    rest plays from `t`. Pacing follows the latest echo either way: one echo
+    delayed by the network must not hold pacing back for the rest of an
+    answer (that leaves a gap in the caller's ear), and the next timely echo
+    pulls it back. `deadline` takes the furthest end ever seen, so it only
+    moves forward until `reset` (a cancel).
 
     `deadline` also covers audio held locally, but only while audio is
     playing: pacing sends it on back-to-back, so it extends the playout.
@@ -42,11 +45,9 @@ class PlayoutDeadline:
         if end is None or end < now:  # dry: this frame starts playing now
             self._run_at, self._run_pos = now, sent_pos
 
-    def on_echo(self, now: float, mark_pos: int, sent_pos: int) -> None:
-        """Evidence: audio up to `mark_pos` finished at `now`; later only, never earlier."""
-        corrected = now + (sent_pos - mark_pos) / BYTES_PER_SECOND
-        end = self.sent_end(sent_pos)
-        if end is None or corrected > end:
+    def on_echo(self, now: float, mark_pos: int) -> None:
+        """Evidence: audio up to `mark_pos` finished by `now`; the rest plays from `now`."""
+        if self._run_at is not None:
             self._run_at, self._run_pos = now, mark_pos
 
     def extend(self, now: float, sent_pos: int, pending_bytes: int) -> None:

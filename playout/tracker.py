@@ -176,7 +176,7 @@ class PlayoutTracker:
             return MarkEcho(name, result)
         self._confirmed_pos = max(self._confirmed_pos, mark.pos)
         self._heard.on_echo(now, mark.pos)
-        self._end.on_echo(now, mark.pos, self._ledger.sent_pos)
+        self._end.on_echo(now, mark.pos)
         self._end.extend(now, self._ledger.sent_pos, self._pending.held_bytes)
         return MarkEcho(
             name,

@@ -106,3 +106,46 @@ def test_an_echo_settles_earlier_unechoed_marks() -> None:
     assert echo.round_trip_ms == 300
     assert tracker.snapshot(0.3).outstanding_marks == 0
     assert tracker.drain_status(0.3).final_mark_echoed
+
+
+def test_a_stalled_batch_of_echoes_does_not_hold_pacing_back() -> None:
+    """Echoes delayed together by a network stall must not leave the caller in silence.
+
+    The stalled echoes arrive late in one batch (in order, as over TCP); the
+    last of them is timely again and must bring pacing back to the truth.
+    """
+    from .harness import EPS, ReferencePlayer
+
+    tracker = PlayoutTracker(PlayoutConfig())
+    player = ReferencePlayer()
+    tracker.audio_delta("r1", "i1", b"\x10" * (4000 * 8), 0.0)
+    tracker.audio_done("r1", "i1", 0.0)
+    stall_from, stall_until = 1.0, 1.5
+    held: list[str] = []
+    now, gaps = 0.0, []
+    while now < 4.5:
+        for name in player.due_echoes(now):
+            if stall_from <= now < stall_until:
+                held.append(name)
+            else:
+                for late in [*held, name]:
+                    tracker.mark_echoed(late, now)
+                held.clear()
+        if now >= stall_until and held:
+            for late in held:
+                tracker.mark_echoed(late, now)
+            held.clear()
+        sendable = tracker.next_send_at() is not None
+        for out in tracker.poll(now):
+            if isinstance(out, MarkOut):
+                player.receive_mark(now, out.name)
+            else:
+                player.receive_frame(now, out)
+        step = 0.005
+        if sendable and player.play_end + EPS < now + step:
+            gaps.append(round(now, 3))
+        now = round(now + step, 6)
+
+    assert held == []
+    assert tracker.heard_ms("i1", 4.5) == 4000
+    assert gaps == [], f"playback ran dry while audio waited, at {gaps[:5]}"
