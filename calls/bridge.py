@@ -107,7 +107,7 @@ class CallBridge:
         self.recorder.log("stream_started", self.clock())
         self._spawn(self._run_uplink(), "uplink")
         self._spawn(self.pacer.run(), "pacer")
-        self._spawn(self.recorder.run(), "recorder")
+        self.recorder.start()
 
     def _spawn(self, work: Coroutine[Any, Any, None], role: str) -> None:
         if self.ended:

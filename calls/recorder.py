@@ -46,6 +46,9 @@ class CallRecorder:
         self._call_fields: dict[str, Any] = {}
         self._write_lock = asyncio.Lock()
         self._wake = asyncio.Event()
+        self._stopping = False
+        self._task: asyncio.Task[None] | None = None
+        self._writes: set[asyncio.Future[None]] = set()
         self.rows_written = 0
 
     def offset_ms(self, at: float) -> int:
@@ -85,9 +88,14 @@ class CallRecorder:
     def pending_rows(self) -> int:
         return len(self._logs) + len(self._barge_ins) + (1 if self._call_fields else 0)
 
-    async def run(self) -> None:
-        """Flush periodically until cancelled (the owner then calls `close`)."""
-        while True:
+    def start(self) -> None:
+        """Start writing in the background; `close` stops it."""
+        self._task = asyncio.create_task(self._run(), name="call-recorder")
+
+    async def _run(self) -> None:
+        # Never cancelled: a write cancelled half-way could lose its rows, so
+        # `close` asks the loop to stop and waits for the write in progress.
+        while not self._stopping:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self._flush_interval_s)
             self._wake.clear()
@@ -100,8 +108,15 @@ class CallRecorder:
                 return True
             logs, barge_ins, fields = self._logs, self._barge_ins, self._call_fields
             self._logs, self._barge_ins, self._call_fields = [], [], {}
+            write = asyncio.ensure_future(
+                database_sync_to_async(self._write)(logs, barge_ins, fields)
+            )
+            self._writes.add(write)
+            write.add_done_callback(self._writes.discard)
             try:
-                await database_sync_to_async(self._write)(logs, barge_ins, fields)
+                # Shielded: if our caller is cancelled, the write still completes
+                # (its thread cannot be stopped anyway) and its rows are not lost.
+                await asyncio.shield(write)
             except Exception:
                 logger.exception(
                     "could not write %d call records; keeping them for the next attempt",
@@ -115,7 +130,13 @@ class CallRecorder:
             return True
 
     async def close(self) -> None:
-        """Final write; logs loudly what could not be written."""
+        """Stop the background writer, then a final write; logs loudly what is lost."""
+        self._stopping = True
+        self._wake.set()
+        if self._task is not None:
+            await asyncio.wait([self._task])
+        if self._writes:  # a write whose caller was cancelled still finishes first
+            await asyncio.wait(list(self._writes))
         if not await self.flush():
             logger.error("call records lost at close: %d rows", self.pending_rows)
 
