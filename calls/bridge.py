@@ -352,13 +352,14 @@ class CallBridge:
             audio_ms=self.tracker.response_audio_ms(response_id),
         )
         for call_id in rt.end_call_ids(response):
-            self.goodbye.requested(call_id, now)
+            self.goodbye.requested(call_id, response_id, now)
         self.goodbye.response_done(now)
         self.pacer.wake()
 
     async def _on_function_call_done(self, event: dict[str, Any], now: float) -> None:
         if event.get("name") == rt.END_CALL_TOOL:
-            self.goodbye.requested(str(event.get("call_id", "")), now)
+            call_id, response_id = str(event.get("call_id", "")), str(event.get("response_id", ""))
+            self.goodbye.requested(call_id, response_id, now)
 
     async def _on_speech_started(self, event: dict[str, Any], now: float) -> None:
         await self._barge_in.on_speech_started(event, now)

@@ -31,15 +31,22 @@ class Goodbye:
     def __init__(self, bridge: CallBridge) -> None:
         self._bridge = bridge
         self.state = Hangup.NONE
+        # Every end_call seen, never forgotten: a response.done that repeats a
+        # call already cancelled by a barge-in must not hang up after all.
+        self._seen: set[str] = set()
         self._call_ids: list[str] = []
         self._started_at = 0.0
         self._expected_ms = 0
         self._end_reason = "agent_hangup"
 
-    def requested(self, call_id: str, now: float) -> None:
-        """The model called end_call (seen once per call_id, from either event)."""
-        if call_id in self._call_ids:
+    def requested(self, call_id: str, response_id: str, now: float) -> None:
+        """The model called end_call (taken once per call_id, from either event).
+
+        An end_call from a response the caller already interrupted is void.
+        """
+        if call_id in self._seen or not self._bridge.tracker.is_live_response(response_id):
             return
+        self._seen.add(call_id)
         self._call_ids.append(call_id)
         if self.state is Hangup.NONE:
             self.state = Hangup.REQUESTED

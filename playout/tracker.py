@@ -77,6 +77,11 @@ class PlayoutTracker:
         """Whether output of `generation` may still be sent."""
         return generation == self._generation
 
+    def is_live_response(self, response_id: str) -> bool:
+        """Whether the response belongs to the live generation (an unknown one does)."""
+        response = self._responses.get(response_id)
+        return response is None or response.generation == self._generation
+
     def response_started(self, response_id: str, now: float) -> int:
         """`response.created`: returns the response's generation (known ones keep theirs)."""
         self._advance(now)

@@ -538,3 +538,40 @@ async def test_a_failing_channel_layer_still_ends_the_call_cleanly(
         await twilio.communicator.wait()
     assert all(task.done() for task in bridge.tasks)
     assert (await call_row()).end_reason == "internal_error"
+
+
+async def test_a_goodbye_interrupted_before_its_response_is_done_never_hangs_up(
+    live: Call,
+) -> None:
+    """end_call arrives, the caller cuts in, then response.done repeats the end_call."""
+    await live.model.response_created("resp_bye")
+    await live.model.audio("resp_bye", "item_bye", tone(0x66, 1000))
+    await live.model.send(
+        {
+            "type": "response.function_call_arguments.done",
+            "response_id": "resp_bye",
+            "call_id": "call_1",
+            "name": "end_call",
+            "arguments": "{}",
+        }
+    )
+    await live.twilio.receive_audio(4000)
+
+    await live.model.speech_started()
+    await live.twilio.receive_until("clear")
+    await live.model.expect("conversation.item.create")  # the model hears the call goes on
+    output = [{"type": "function_call", "name": "end_call", "call_id": "call_1", "arguments": "{}"}]
+    await live.model.response_done("resp_bye", status="cancelled", output=output)
+    await live.model.response_created("resp_2")
+    await live.model.audio("resp_2", "item_2", tone(0x22, 100))
+    await live.model.audio_done("resp_2", "item_2")
+    await live.model.response_done("resp_2")
+    await live.twilio.receive_until("mark")
+    for name in live.twilio.marks:
+        await live.twilio.echo_mark(name)
+
+    assert await live.twilio.communicator.receive_nothing(timeout=0.3)
+    assert not live.bridge.ended
+    await live.twilio.communicator.disconnect()
+    assert (await call_row()).end_reason == "twilio_socket_closed"
+    assert await rows("drain_started") == []
