@@ -38,6 +38,7 @@ class Goodbye:
         self._started_at = 0.0
         self._expected_ms = 0
         self._end_reason = "agent_hangup"
+        self.hard_deadline: float | None = None
 
     def requested(self, call_id: str, response_id: str, now: float) -> None:
         """The model called end_call (taken once per call_id, from either event).
@@ -63,9 +64,8 @@ class Goodbye:
     def start(self, now: float, end_reason: str = "agent_hangup") -> None:
         bridge = self._bridge
         tracker = bridge.tracker
-        for response_id in bridge.generating:
-            # Nothing more will come for these: their held audio may all go out.
-            tracker.response_done(response_id, now)
+        # Nothing more will be played than what is here now: all of it may go out.
+        tracker.close_all(now)
         bridge.generating.clear()
         status = tracker.drain_status(now)
         snapshot = tracker.snapshot(now)
@@ -73,6 +73,9 @@ class Goodbye:
         self._end_reason = end_reason
         self._started_at = now
         self._expected_ms = status.expected_wait_ms
+        # However the evidence behaves, the call ends: the expected wait, the
+        # safety margin, and as much again.
+        self.hard_deadline = now + 2 * (status.safety_wait_ms + status.expected_wait_ms) / 1000 + 1
         logger.info(
             "[AUDIO DRAIN] waiting %dms (pending_ms=%d unplayed_ms=%d)",
             status.expected_wait_ms,
@@ -96,6 +99,7 @@ class Goodbye:
             return
         logger.info("hangup cancelled: %s", reason)
         self.state = Hangup.NONE
+        self.hard_deadline = None
         self._bridge.recorder.log("hangup_cancelled", now, reason=reason)
         # Tell the model its end_call did not happen, so its memory matches the call.
         for call_id in self._call_ids:
@@ -110,8 +114,11 @@ class Goodbye:
             return False
         tracker = self._bridge.tracker
         status = tracker.drain_status(now)
-        if not status.done:
+        timed_out = self.hard_deadline is not None and now >= self.hard_deadline
+        if not (status.done or timed_out):
             return False
+        if timed_out and not status.done:
+            logger.warning("drain gave up waiting: %s", status)
         actual_ms = round((now - self._started_at) * 1000)
         # An echoed final mark is Twilio's word that everything played.
         cut_off_ms = 0 if status.final_mark_echoed else tracker.playout_remaining_ms(now)

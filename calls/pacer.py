@@ -23,11 +23,14 @@ class Pacer:
     def __init__(self, bridge: CallBridge) -> None:
         self._bridge = bridge
         self._wake: asyncio.Future[None] | None = None
+        # A wake while the loop is busy sending is kept, not lost.
+        self._poked = False
         self.audio_sent_bytes = 0
         self._audible: dict[str, int] = {}  # response_id -> bytes sent this interval
         self._mark_errors: dict[str, tuple[list[int], list[int]]] = {}
 
     def wake(self) -> None:
+        self._poked = True
         if self._wake is not None and not self._wake.done():
             self._wake.set_result(None)
 
@@ -52,9 +55,16 @@ class Pacer:
             if bridge.goodbye.finished(now):
                 return
             bridge.pulse()
-            await self._sleep_until(tracker.next_deadline())
+            wake_at = tracker.next_deadline()
+            give_up = bridge.goodbye.hard_deadline
+            if give_up is not None:
+                wake_at = give_up if wake_at is None else min(wake_at, give_up)
+            await self._sleep_until(wake_at)
 
     async def _sleep_until(self, deadline: float | None) -> None:
+        if self._poked:
+            self._poked = False
+            return
         loop = asyncio.get_running_loop()
         self._wake = loop.create_future()
         handle = None
@@ -66,6 +76,7 @@ class Pacer:
             if handle is not None:
                 handle.cancel()
             self._wake = None
+            self._poked = False
 
     def note_echo(self, echo: MarkEcho) -> None:
         if echo.accepted and echo.response_id:

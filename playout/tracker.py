@@ -135,6 +135,14 @@ class PlayoutTracker:
         for item in response.items:
             self._close_item(item)
 
+    def close_all(self, now: float) -> None:
+        """No more audio will come (a hangup, the model lost): every open item is complete."""
+        self._advance(now)
+        for response in self._gen_responses:
+            response.done = True
+        for item in self._gen_items:
+            self._close_item(item)
+
     def response_audio_ms(self, response_id: str) -> int:
         """Audio accepted from the model for the response, in ms (0 if unknown)."""
         response = self._responses.get(response_id)
@@ -310,6 +318,8 @@ class PlayoutTracker:
         Relative to the latest `now` any input carried; equal to it when a
         frame is due at once; None when nothing will change without input.
         """
+        if self._end_mark_due:
+            return self._now  # an end mark is ready to go
         return next_wakeup(
             self._timing,
             self._now,

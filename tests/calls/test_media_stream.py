@@ -575,3 +575,20 @@ async def test_a_goodbye_interrupted_before_its_response_is_done_never_hangs_up(
     await live.twilio.communicator.disconnect()
     assert (await call_row()).end_reason == "twilio_socket_closed"
     assert await rows("drain_started") == []
+
+
+async def test_model_lost_with_an_unannounced_response_still_drains_and_ends(live: Call) -> None:
+    """Deltas without response.created, then the model's socket dies: no endless drain."""
+    await live.model.audio("resp_x", "item_x", tone(0x31, 200))
+    await live.twilio.receive_audio(1600)
+    await live.twilio.receive_until("mark")
+    for name in live.twilio.marks:
+        await live.twilio.echo_mark(name)
+
+    live.model.ws.transport.abort()
+
+    assert await live.twilio.wait_closed() == 1000
+    row = await call_row()
+    assert row.end_reason == "model_disconnected"
+    [drain] = await rows("drain_completed")
+    assert drain.details["final_mark_echoed"] is True

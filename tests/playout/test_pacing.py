@@ -97,3 +97,15 @@ def test_frames_carry_their_generation_and_ids() -> None:
     (frame,) = frames(tracker.poll(0.0))
     assert (frame.generation, frame.response_id, frame.item_id) == (0, "r1", "i1")
     assert tracker.is_live(0)
+
+
+def test_a_ready_end_mark_makes_the_next_deadline_now() -> None:
+    """audio_done after the last frame went out: the end mark is due at once."""
+    tracker = PlayoutTracker(PlayoutConfig())
+    tracker.audio_delta("r1", "i1", b"\x10" * 8 * 40, 0.0)  # two frames, no mark yet
+    tracker.poll(0.0)
+    tracker.audio_done("r1", "i1", 0.01)
+
+    assert tracker.next_deadline() == 0.01
+    assert [type(out).__name__ for out in tracker.poll(0.01)] == ["MarkOut"]
+    assert tracker.next_deadline() != 0.01
