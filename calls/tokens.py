@@ -35,7 +35,10 @@ def verify_stream_token(
     """
     ttl = settings.STREAM_TOKEN_TTL_S if ttl_s is None else ttl_s
     issued_text, sep, digest = token.partition(".")
-    if not sep or not issued_text.isdigit() or not digest:
+    # isdigit() alone accepts characters like "²" that int() refuses.
+    if not sep or not digest or not (issued_text.isascii() and issued_text.isdigit()):
+        return "malformed"
+    if len(issued_text) > 12:
         return "malformed"
     issued_at = int(issued_text)
     if not constant_time_compare(digest, _digest(call_sid, issued_at)):

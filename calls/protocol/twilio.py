@@ -102,7 +102,11 @@ def _parse_start(msg: dict[str, Any]) -> Start:
         params = {}
     if not isinstance(params, dict):
         raise TwilioProtocolError("start.customParameters is not an object")
-    media_format = start.get("mediaFormat") or {}
+    media_format = _obj(start.get("mediaFormat") or {}, "start.mediaFormat")
+    try:
+        sample_rate = int(media_format.get("sampleRate", 8000))
+    except (TypeError, ValueError):
+        raise TwilioProtocolError("start.mediaFormat.sampleRate is not a number") from None
     stream_sid = _str(start.get("streamSid", msg.get("streamSid")), "start.streamSid")
     call_sid = _str(start.get("callSid"), "start.callSid")
     if not (_SID.fullmatch(stream_sid) and _SID.fullmatch(call_sid)):
@@ -113,7 +117,7 @@ def _parse_start(msg: dict[str, Any]) -> Start:
         account_sid=str(start.get("accountSid", "")),
         custom_parameters={str(k): str(v) for k, v in params.items()},
         encoding=str(media_format.get("encoding", "audio/x-mulaw")),
-        sample_rate=int(media_format.get("sampleRate", 8000)),
+        sample_rate=sample_rate,
     )
 
 

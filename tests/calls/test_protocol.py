@@ -91,6 +91,20 @@ def test_parse_other_events(text: str, expected: object) -> None:
         ('{"event":"mark","mark":{}}', "mark.name is not a string"),
         ('{"event":"start","start":{"streamSid":"MZ1","callSid":"CA\\"x"}}', "malformed SID"),
         (
+            '{"event":"start","start":{"streamSid":"MZ1","callSid":"CA1",'
+            '"mediaFormat":{"sampleRate":"x"}}}',
+            "sampleRate is not a number",
+        ),
+        (
+            '{"event":"start","start":{"streamSid":"MZ1","callSid":"CA1",'
+            '"mediaFormat":{"sampleRate":null}}}',
+            "sampleRate is not a number",
+        ),
+        (
+            '{"event":"start","start":{"streamSid":"MZ1","callSid":"CA1","mediaFormat":"pcm"}}',
+            "mediaFormat is not an object",
+        ),
+        (
             '{"event":"start","start":{"streamSid":"MZ1","callSid":"CA1","customParameters":[]}}',
             "customParameters",
         ),

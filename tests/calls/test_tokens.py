@@ -34,6 +34,8 @@ def test_token_expires() -> None:
         lambda t: t.replace(".", ""),
         lambda t: "",
         lambda t: "abc.def",
+        lambda t: "\u00b2." + t.split(".")[1],  # a digit to isdigit(), not to int()
+        lambda t: "9" * 5000 + "." + t.split(".")[1],
     ],
 )
 def test_altered_token_fails(mutate) -> None:
