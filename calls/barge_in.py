@@ -10,6 +10,8 @@ from calls.protocol import realtime as rt
 if TYPE_CHECKING:
     from calls.bridge import CallBridge
 
+from calls.errors import ModelGone
+
 logger = logging.getLogger(__name__)
 
 
@@ -50,13 +52,17 @@ class BargeInHandler:
         reaction_ms = (bridge.clock() - now) * 1000
 
         response_cancelled = bool(bridge.generating)
-        if response_cancelled:
-            await bridge.send_model(rt.response_cancel())
         truncate = outcome.truncate
-        if truncate is not None:
-            await bridge.send_model(rt.item_truncate(truncate.item_id, truncate.audio_end_ms))
-        for item_id in outcome.delete_item_ids:
-            await bridge.send_model(rt.item_delete(item_id))
+        try:
+            if response_cancelled:
+                await bridge.send_model(rt.response_cancel())
+            if truncate is not None:
+                await bridge.send_model(rt.item_truncate(truncate.item_id, truncate.audio_end_ms))
+            for item_id in outcome.delete_item_ids:
+                await bridge.send_model(rt.item_delete(item_id))
+        except ModelGone:
+            # The caller was still cut off (the clear went out): record it all the same.
+            logger.warning("Realtime connection lost during a barge-in")
         bridge.pacer.interrupted(now)
         bridge.goodbye.cancel(now, "barge_in")
 

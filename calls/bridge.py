@@ -29,6 +29,7 @@ from typing import Any, Protocol
 from websockets.exceptions import ConnectionClosed, ConnectionClosedOK
 
 from calls.barge_in import BargeInHandler
+from calls.errors import ModelGone
 from calls.goodbye import Goodbye, Hangup
 from calls.input_clock import InputClock
 from calls.pacer import Pacer
@@ -48,10 +49,6 @@ class TwilioSide(Protocol):
     async def send_text(self, text: str) -> None: ...
 
     async def close_stream(self, code: int) -> None: ...
-
-
-class ModelGone(Exception):
-    """The Realtime socket closed under us; the call is already ending."""
 
 
 @dataclass(frozen=True, slots=True)
