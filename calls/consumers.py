@@ -14,6 +14,7 @@ from typing import Any
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
+from django.db import transaction
 from django.utils import timezone
 
 from calls.bridge import CallBridge, CallIdentity
@@ -43,6 +44,7 @@ CLOSE_BAD_SIGNATURE = 4403
 CLOSE_BAD_TOKEN = 4401
 CLOSE_UNKNOWN_CALL = 4404
 CLOSE_PROTOCOL = 4400
+CLOSE_STREAM_EXISTS = 4409
 
 # A stream that keeps sending garbage is not a phone call.
 MAX_PROTOCOL_ERRORS = 50
@@ -57,17 +59,26 @@ async def connect_realtime(settings: BridgeSettings) -> RealtimeConnection:
 
 
 @database_sync_to_async
-def _begin_stream(call_sid: str, start: Start) -> CallSession | None:
-    call = CallSession.objects.filter(call_sid=call_sid).first()
-    if call is None:
-        return None
+def _begin_stream(call_sid: str, start: Start) -> CallSession | int:
+    """The call, now streaming; or the close code that refuses this stream."""
+    with transaction.atomic():
+        call = CallSession.objects.select_for_update().filter(call_sid=call_sid).first()
+        if call is None:
+            return CLOSE_UNKNOWN_CALL
+        if call.stream_sid or call.ended_at is not None:
+            # One stream per call: a replayed token must not open a second session.
+            return CLOSE_STREAM_EXISTS
+        _mark_streaming(call, start)
+    return call
+
+
+def _mark_streaming(call: CallSession, start: Start) -> None:
     call.stream_sid = start.stream_sid
     call.status = CallStatus.STREAMING
     call.stream_started_at = timezone.now()
     if start.account_sid and not call.account_sid:
         call.account_sid = start.account_sid
     call.save(update_fields=["stream_sid", "status", "stream_started_at", "account_sid"])
-    return call
 
 
 class MediaStreamConsumer(AsyncWebsocketConsumer):
@@ -159,9 +170,12 @@ class MediaStreamConsumer(AsyncWebsocketConsumer):
         started_mono = time.monotonic()
         started_wall = timezone.now()
         call = await _begin_stream(start.call_sid, start)
-        if call is None:
-            logger.warning("media stream refused: no such call")
-            await self._refuse(CLOSE_UNKNOWN_CALL)
+        if isinstance(call, int):
+            logger.warning(
+                "media stream refused: %s",
+                "no such call" if call == CLOSE_UNKNOWN_CALL else "the call already had a stream",
+            )
+            await self._refuse(call)
             return
         logger.info("media stream started")
         self.bridge = CallBridge(

@@ -592,3 +592,17 @@ async def test_model_lost_with_an_unannounced_response_still_drains_and_ends(liv
     assert row.end_reason == "model_disconnected"
     [drain] = await rows("drain_completed")
     assert drain.details["final_mark_echoed"] is True
+
+
+async def test_a_second_stream_for_the_same_call_is_refused(
+    live: Call, realtime: FakeRealtime
+) -> None:
+    """A replayed TwiML token must not open a second model session for the call."""
+    second = TwilioStream.open(CALL_SID)
+    await second.start()
+
+    assert await second.wait_closed() == 4409
+    assert len(realtime.sessions) == 1
+    assert LIVE_BRIDGES[CALL_SID] is live.bridge
+    await live.twilio.media(tone(0x21, 20))
+    assert await live.model.expect_audio(160) == tone(0x21, 20)
