@@ -56,6 +56,13 @@ def voice_webhook(request: HttpRequest) -> HttpResponse:
         return HttpResponse(str(response), content_type=_TWIML)
 
 
+def _stage(status: str) -> int:
+    """Ringing, then streaming, then a final status (which is never replaced)."""
+    if status in FINAL_STATUSES:
+        return 2
+    return 1 if status == CallStatus.STREAMING else 0
+
+
 @csrf_exempt
 @require_POST
 @twilio_signed
@@ -74,14 +81,18 @@ def status_callback(request: HttpRequest) -> HttpResponse:
             if call is None:
                 logger.warning("status callback for an unknown call")
                 return HttpResponse(status=404)
-            call.status = reported
-            fields = ["status"]
+            fields = []
+            # Callbacks can arrive out of order: a call's status never moves back.
+            if _stage(reported) > _stage(call.status):
+                call.status = reported
+                fields.append("status")
             if reported in FINAL_STATUSES and call.ended_at is None:
                 call.ended_at = timezone.now()
                 fields.append("ended_at")
             if reported in FINAL_STATUSES and not call.end_reason:
                 call.end_reason = f"twilio_{reported}"
                 fields.append("end_reason")
-            call.save(update_fields=fields)
+            if fields:
+                call.save(update_fields=fields)
         logger.info("status callback: %s", reported)
         return HttpResponse(status=204)

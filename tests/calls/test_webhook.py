@@ -135,3 +135,15 @@ def test_status_callback_for_unknown_call_creates_nothing(client: Client) -> Non
 
     assert response.status_code == 404
     assert not CallSession.objects.exists()
+
+
+def test_a_late_callback_never_moves_the_status_back(client: Client) -> None:
+    post_signed(client, "/twilio/voice/", VOICE_PARAMS)
+    post_signed(client, "/twilio/status/", {"CallSid": CALL_SID, "CallStatus": "completed"})
+
+    late = post_signed(client, "/twilio/status/", {"CallSid": CALL_SID, "CallStatus": "ringing"})
+    failed = post_signed(client, "/twilio/status/", {"CallSid": CALL_SID, "CallStatus": "failed"})
+
+    assert (late.status_code, failed.status_code) == (204, 204)
+    call = CallSession.objects.get()
+    assert call.status == CallStatus.COMPLETED
