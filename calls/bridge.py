@@ -60,6 +60,9 @@ class CallIdentity:
 
 Connector = Callable[[BridgeSettings], Awaitable[RealtimeConnection]]
 
+# How long a call's end may wait for its last records to be written.
+RECORDS_TIMEOUT_S = 15
+
 # The calls this process is bridging right now, by call SID.
 LIVE_BRIDGES: dict[str, CallBridge] = {}
 
@@ -136,6 +139,12 @@ class CallBridge:
         if self._ending is None:
             self._ending = asyncio.ensure_future(self._shutdown(reason))
 
+    async def wait_ended(self) -> None:
+        """Return once the call has fully ended: tasks stopped, records written."""
+        await self.wait_until(lambda: self._ending is not None)
+        assert self._ending is not None
+        await asyncio.shield(self._ending)
+
     @property
     def ended(self) -> bool:
         return self._ending is not None
@@ -161,23 +170,27 @@ class CallBridge:
             responses=self._responses_seen,
             ai_audio_ms=ai_audio_ms,
         )
-        # Records first: once either socket closes, the call's record is complete.
-        await self.recorder.close()
+        # The caller first: hanging up must not wait on the database.
+        try:
+            await self._twilio.close_stream(1000)
+        except Exception:
+            logger.debug("twilio close failed", exc_info=True)
+        try:
+            await asyncio.wait_for(self.recorder.close(), RECORDS_TIMEOUT_S)
+        except TimeoutError:
+            logger.error("call records not written within %d s", RECORDS_TIMEOUT_S)
         logger.info(
             "call ended: reason=%s responses=%d ai_audio_ms=%d",
             reason,
             self._responses_seen,
             ai_audio_ms,
         )
+        # The model's socket last: once it closes, the call's record is complete.
         if self._rt is not None:
             try:
                 await asyncio.wait_for(self._rt.close(), timeout=2)
             except Exception:  # the model side may already be gone
                 logger.debug("realtime close failed", exc_info=True)
-        try:
-            await self._twilio.close_stream(1000)
-        except Exception:
-            logger.debug("twilio close failed", exc_info=True)
         if reason == "agent_hangup":
             await self._complete_call_via_rest()
         if LIVE_BRIDGES.get(self.call.call_sid) is self:

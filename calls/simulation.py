@@ -8,6 +8,8 @@ recording (what the bridge told the model), and the rows the server persisted.
 
 from __future__ import annotations
 
+import asyncio
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -68,13 +70,24 @@ def _load_rows(
     return call, list(call.barge_ins.order_by("offset_ms")), list(call.playout_logs.all())
 
 
+async def _wait_recorded(call_sid: str, timeout_s: float) -> None:
+    # The server is another process, with no event to await: poll its row, bounded.
+    ended = database_sync_to_async(
+        lambda: CallSession.objects.filter(call_sid=call_sid, ended_at__isnull=False).exists()
+    )
+    deadline = time.monotonic() + timeout_s
+    while not await ended() and time.monotonic() < deadline:  # noqa: ASYNC110
+        await asyncio.sleep(0.02)
+
+
 async def run_scenario(
     stack: LocalStack, scenario: Scenario, timeout_s: float = 30
 ) -> ScenarioResult:
     """One call, start to end; returns once the server has recorded the whole call.
 
-    The server writes its last rows before it closes either socket, so the
-    call is complete once both the caller's and the model's sockets closed.
+    The server writes its last rows before it closes the model's socket, so
+    the call is complete once that socket closed, unless the model's side
+    closed first (a fault scenario): then we wait for the row's end time.
     """
     stack.queue_script(scenario.realtime)
     sessions_before = len(stack.realtime.sessions)
@@ -90,6 +103,8 @@ async def run_scenario(
     )
     if session is not None:
         await stack.realtime.wait_for(lambda: session.closed, timeout_s)
+    if session is None or session.faults_applied:
+        await _wait_recorded(caller.call_sid, timeout_s)
     call, barge_ins, logs = await _load_rows(caller.call_sid)
     result = ScenarioResult(scenario, caller.call_sid, timeline, session, call, barge_ins, logs)
     result.checks = judge(result)

@@ -338,7 +338,7 @@ async def test_end_call_drains_the_goodbye_then_closes(live: Call) -> None:
         await live.twilio.echo_mark(name)
 
     assert await live.twilio.wait_closed() == 1000
-    await live.bridge.wait_until(lambda: live.bridge.ended)
+    await live.bridge.wait_ended()
     row = await call_row()
     assert row.end_reason == "agent_hangup"
     assert row.ended_at is not None
@@ -372,6 +372,7 @@ async def test_stop_ends_the_call_and_closes_the_model_session(live: Call) -> No
     await live.twilio.send({"event": "stop", "stop": {"callSid": CALL_SID}})
 
     assert await live.twilio.wait_closed() == 1000
+    await live.bridge.wait_ended()
     row = await call_row()
     assert (row.status, row.end_reason) == ("completed", "caller_hangup")
     assert row.ended_at is not None
@@ -393,6 +394,7 @@ async def test_realtime_dropping_ends_the_call(live: Call) -> None:
     live.model.ws.transport.abort()
 
     assert await live.twilio.wait_closed() == 1000
+    await live.bridge.wait_ended()
     row = await call_row()
     assert row.end_reason == "model_disconnected"
     assert len(await rows("model_error")) == 1
@@ -588,6 +590,7 @@ async def test_model_lost_with_an_unannounced_response_still_drains_and_ends(liv
     live.model.ws.transport.abort()
 
     assert await live.twilio.wait_closed() == 1000
+    await live.bridge.wait_ended()
     row = await call_row()
     assert row.end_reason == "model_disconnected"
     [drain] = await rows("drain_completed")
