@@ -124,7 +124,8 @@ def judge(result: ScenarioResult) -> list[Check]:
         Check("closed by", timeline.closed_by == expect.closed_by,
               f"{timeline.closed_by}, expected {expect.closed_by}"),
         Check("no underruns", not timeline.underruns,
-              ", ".join(f"{u.gap_ms:.0f} ms in tone {u.tone}" for u in timeline.underruns)),
+              ", ".join(f"{u.gap_ms:.0f} ms in tone {u.tone}" for u in timeline.underruns)
+              or "none"),
         Check("barge-ins", len(result.barge_ins) == expect.barge_ins,
               f"{len(result.barge_ins)}, expected {expect.barge_ins}"),
         Check("speech while AI silent", silent == expect.ai_silent_speech,
