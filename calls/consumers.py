@@ -14,7 +14,7 @@ from typing import Any
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
-from django.db import transaction
+from django.db.models import Case, F, Value, When
 from django.utils import timezone
 
 from calls.bridge import CallBridge, CallIdentity
@@ -60,25 +60,25 @@ async def connect_realtime(settings: BridgeSettings) -> RealtimeConnection:
 
 @database_sync_to_async
 def _begin_stream(call_sid: str, start: Start) -> CallSession | int:
-    """The call, now streaming; or the close code that refuses this stream."""
-    with transaction.atomic():
-        call = CallSession.objects.select_for_update().filter(call_sid=call_sid).first()
-        if call is None:
-            return CLOSE_UNKNOWN_CALL
-        if call.stream_sid or call.ended_at is not None:
-            # One stream per call: a replayed token must not open a second session.
-            return CLOSE_STREAM_EXISTS
-        _mark_streaming(call, start)
-    return call
+    """The call, now streaming; or the close code that refuses this stream.
 
-
-def _mark_streaming(call: CallSession, start: Start) -> None:
-    call.stream_sid = start.stream_sid
-    call.status = CallStatus.STREAMING
-    call.stream_started_at = timezone.now()
-    if start.account_sid and not call.account_sid:
-        call.account_sid = start.account_sid
-    call.save(update_fields=["stream_sid", "status", "stream_started_at", "account_sid"])
+    One stream per call: a replayed token must not open a second session. The
+    check and the claim are one conditional UPDATE, atomic on every database.
+    """
+    claimed = CallSession.objects.filter(
+        call_sid=call_sid, stream_sid="", ended_at__isnull=True
+    ).update(
+        stream_sid=start.stream_sid,
+        status=CallStatus.STREAMING,
+        stream_started_at=timezone.now(),
+        account_sid=Case(
+            When(account_sid="", then=Value(start.account_sid)), default=F("account_sid")
+        ),
+    )
+    call = CallSession.objects.filter(call_sid=call_sid).first()
+    if call is None:
+        return CLOSE_UNKNOWN_CALL
+    return call if claimed else CLOSE_STREAM_EXISTS
 
 
 class MediaStreamConsumer(AsyncWebsocketConsumer):

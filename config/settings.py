@@ -72,7 +72,12 @@ DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("DJANGO_CONN_MAX_AGE", d
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
     # The simulated stack runs the server in a child process on the same file:
     # wait for each other's writes, and keep the test database in a file too.
-    DATABASES["default"].setdefault("OPTIONS", {}).setdefault("timeout", 20)
+    options = DATABASES["default"].setdefault("OPTIONS", {})
+    options.setdefault("timeout", 20)
+    # Take the write lock when a transaction begins: a read-then-write
+    # transaction otherwise fails at once with "database is locked" when
+    # another connection writes, whatever the timeout.
+    options.setdefault("transaction_mode", "IMMEDIATE")
     DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / ".test-db.sqlite3")}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

@@ -7,13 +7,16 @@ model was told, never on the bridge's own view of itself.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 import pytest_asyncio
+from channels.db import database_sync_to_async
 from django.db import connection
 
+from calls.models import CallSession
 from calls.simulation import (
     HEARD_TOLERANCE_MS,
     ScenarioResult,
@@ -21,8 +24,10 @@ from calls.simulation import (
     describe,
     run_scenario,
 )
+from simulators.realtime import RealtimeScript, Reply
 from simulators.scenarios import BY_NAME, GREETING, SCENARIOS
 from simulators.stack import LocalStack
+from simulators.twilio import CallerScript, Silence
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
@@ -93,3 +98,25 @@ async def test_goodbye_plays_in_full_and_the_call_ends_right_after(stack: LocalS
     assert drain.details["cut_off_ms"] == 0
     assert result.call is not None
     assert result.call.end_reason == "agent_hangup"
+
+
+async def test_calls_starting_together_all_stream_and_end_cleanly(stack: LocalStack) -> None:
+    """Concurrent stream starts race for the database inside the server process."""
+    script = RealtimeScript(replies=(Reply(400, GREETING),))
+    callers = []
+    for _ in range(10):
+        stack.queue_script(script)
+        callers.append(stack.caller(CallerScript(segments=(Silence(1200),), hangup="stop")))
+
+    timelines = await asyncio.gather(*(caller.run(timeout_s=30) for caller in callers))
+    sessions = list(stack.realtime.sessions[-10:])
+    await stack.realtime.wait_for(lambda: all(s.closed for s in sessions), 30)
+
+    assert all(t.heard_ms_by_tone().get(1, 0) >= 400 - 25 for t in timelines)
+    sids = [caller.call_sid for caller in callers]
+    ends = await database_sync_to_async(
+        lambda: list(
+            CallSession.objects.filter(call_sid__in=sids).values_list("end_reason", flat=True)
+        )
+    )()
+    assert ends == ["caller_hangup"] * 10
