@@ -57,6 +57,9 @@ FULL_TOLERANCE_MS = 25  # as in calls.simulation
 # --- What one call does ------------------------------------------------------------------
 
 
+EXPECTED_ENDS = ("caller_hangup", "agent_hangup")
+
+
 def realtime_script(index: int, goodbye_every: int) -> RealtimeScript:
     goodbye = goodbye_every > 0 and index % goodbye_every == goodbye_every - 1
     answer = "Your booking is confirmed. Goodbye!" if goodbye else "Sure, it is open until six."
@@ -286,7 +289,8 @@ def judge_run(server: str, repeat: int, usage: Usage, outcomes: list[CallOutcome
     for outcome in outcomes:
         timeline = outcome.timeline
         call = rows.get(outcome.call_sid)
-        if timeline is None or call is None:
+        # A call refused or broken on the server still has a timeline: its end says so.
+        if timeline is None or call is None or call.end_reason not in EXPECTED_ENDS:
             figures.failed += 1
             continue
         if timeline.stream_started_at is not None and timeline.closed_at is not None:
