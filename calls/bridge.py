@@ -6,7 +6,8 @@ tasks per call, each cancelled and awaited on every way out:
 
 - uplink: caller audio to the model, in order, none dropped (queued while the
   Realtime session connects);
-- model: the Realtime event reader (audio deltas in, barge-in, hangup);
+- model (`calls.model_events`): the Realtime event reader (audio deltas in,
+  barge-in, hangup);
 - pacer (`calls.pacer`): model audio out to Twilio in 20 ms frames with marks,
   so Twilio holds at most PLAYOUT_LEAD_MS of unplayed audio; it also notices
   when the goodbye (`calls.goodbye`) has drained.
@@ -17,9 +18,6 @@ Nothing on the audio path awaits the database: `CallRecorder` buffers rows.
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
-import json
 import logging
 import time
 from collections.abc import Awaitable, Callable, Coroutine
@@ -28,10 +26,10 @@ from typing import Any, Protocol
 
 from websockets.exceptions import ConnectionClosed, ConnectionClosedOK
 
-from calls.barge_in import BargeInHandler
 from calls.errors import ModelGone
 from calls.goodbye import Goodbye, Hangup
 from calls.input_clock import InputClock
+from calls.model_events import ModelEvents
 from calls.pacer import Pacer
 from calls.protocol import realtime as rt
 from calls.protocol.twilio import Dtmf, Mark, Media, clear_message
@@ -94,11 +92,10 @@ class CallBridge:
         self._waiters: list[asyncio.Future[None]] = []
         # Responses the model is still generating (created, not yet done).
         self.generating: set[str] = set()
-        self._responses_seen = 0
         self._model_lost = False
         self.pacer = Pacer(self)
         self.goodbye = Goodbye(self)
-        self._barge_in = BargeInHandler(self)
+        self.model_events = ModelEvents(self)
 
     # --- lifecycle -----------------------------------------------------------
 
@@ -167,7 +164,7 @@ class CallBridge:
             status="completed",
             ended_at=self.recorder.wall(now),
             end_reason=reason,
-            responses=self._responses_seen,
+            responses=self.model_events.responses_seen,
             ai_audio_ms=ai_audio_ms,
         )
         # The caller first: hanging up must not wait on the database.
@@ -182,7 +179,7 @@ class CallBridge:
         logger.info(
             "call ended: reason=%s responses=%d ai_audio_ms=%d",
             reason,
-            self._responses_seen,
+            self.model_events.responses_seen,
             ai_audio_ms,
         )
         # The model's socket last: once it closes, the call's record is complete.
@@ -262,7 +259,7 @@ class CallBridge:
         await self.send_model(rt.session_update(self.settings.session))
         if self.settings.greeting:
             await self.send_model(rt.response_create(self.settings.greeting_instructions))
-        self._spawn(self._run_model(), "model")
+        self._spawn(self.model_events.run(self._rt), "model")
         while True:
             await self.send_model(await self._uplink.get())
 
@@ -276,10 +273,11 @@ class CallBridge:
         try:
             await self._rt.send_raw(text)
         except ConnectionClosed as exc:
-            self._model_closed(exc)
+            self.model_closed(exc)
             raise ModelGone from exc
 
-    def _model_closed(self, exc: BaseException) -> None:
+    def model_closed(self, exc: BaseException) -> None:
+        """The Realtime socket closed: what the caller hears plays out, then the call ends."""
         if self._model_lost:
             return
         self._model_lost = True
@@ -295,123 +293,6 @@ class CallBridge:
         # What the caller was already hearing plays out; then the call ends.
         if self.goodbye.state is not Hangup.DRAINING:
             self.goodbye.start(now, "model_disconnected")
-
-    # --- model events -----------------------------------------------------------
-
-    async def _run_model(self) -> None:
-        assert self._rt is not None
-        while True:
-            try:
-                raw = await self._rt.recv_bytes()
-            except ConnectionClosed as exc:
-                self._model_closed(exc)
-                return
-            now = self.clock()
-            try:
-                event = json.loads(raw)
-                kind = event["type"]
-            except (ValueError, TypeError, KeyError):
-                logger.warning("unreadable Realtime event skipped")
-                continue
-            handler = self._handlers.get(kind)
-            if handler is not None:
-                await handler(self, event, now)
-                self.pulse()
-
-    async def _on_response_created(self, event: dict[str, Any], now: float) -> None:
-        response_id = str((event.get("response") or {}).get("id", ""))
-        generation = self.tracker.response_started(response_id, now)
-        self.generating.add(response_id)
-        self._responses_seen += 1
-        self.recorder.log(
-            "response_started",
-            now,
-            self.tracker.playout_status(now),
-            response_id=response_id,
-            generation=generation,
-        )
-
-    async def _on_audio_delta(self, event: dict[str, Any], now: float) -> None:
-        try:
-            audio = base64.b64decode(event.get("delta", ""), validate=True)
-        except (binascii.Error, ValueError):
-            logger.warning("audio delta with bad base64 skipped")
-            return
-        response_id = str(event.get("response_id", ""))
-        if self.tracker.audio_delta(response_id, str(event.get("item_id", "")), audio, now):
-            self.pacer.wake()
-
-    async def _on_audio_done(self, event: dict[str, Any], now: float) -> None:
-        self.tracker.audio_done(
-            str(event.get("response_id", "")), str(event.get("item_id", "")), now
-        )
-        self.pacer.wake()
-
-    async def _on_response_done(self, event: dict[str, Any], now: float) -> None:
-        response = event.get("response") or {}
-        response_id = str(response.get("id", ""))
-        status = str(response.get("status", ""))
-        self.generating.discard(response_id)
-        self.tracker.response_done(response_id, now)
-        self.recorder.log(
-            "response_done",
-            now,
-            self.tracker.playout_status(now),
-            response_id=response_id,
-            status=status,
-            audio_ms=self.tracker.response_audio_ms(response_id),
-        )
-        for call_id in rt.end_call_ids(response):
-            self.goodbye.requested(call_id, response_id, now)
-        self.goodbye.response_done(now)
-        self.pacer.wake()
-
-    async def _on_function_call_done(self, event: dict[str, Any], now: float) -> None:
-        if event.get("name") == rt.END_CALL_TOOL:
-            call_id, response_id = str(event.get("call_id", "")), str(event.get("response_id", ""))
-            self.goodbye.requested(call_id, response_id, now)
-
-    async def _on_speech_started(self, event: dict[str, Any], now: float) -> None:
-        await self._barge_in.on_speech_started(event, now)
-
-    async def _on_speech_stopped(self, event: dict[str, Any], now: float) -> None:
-        self.recorder.log(
-            "speech_stopped",
-            now,
-            self.tracker.playout_status(now),
-            audio_end_ms=event.get("audio_end_ms"),
-        )
-
-    async def _on_truncated(self, event: dict[str, Any], now: float) -> None:
-        self.recorder.log(
-            "truncated",
-            now,
-            item_id=event.get("item_id"),
-            audio_end_ms=event.get("audio_end_ms"),
-        )
-
-    async def _on_error(self, event: dict[str, Any], now: float) -> None:
-        error = event.get("error") or {}
-        code = str(error.get("code") or error.get("type") or "unknown")
-        message = str(error.get("message", ""))[:300]
-        if code == "response_cancel_not_active":
-            # The server's own interrupt_response won the race: nothing to cancel.
-            logger.info("response.cancel found no active response")
-        else:
-            logger.warning("Realtime error event: code=%s message=%s", code, message)
-        self.recorder.log("model_error", now, code=code, message=message)
-
-    _handlers: dict[str, Callable[[CallBridge, dict[str, Any], float], Awaitable[None]]] = {
-        "response.created": _on_response_created,
-        **dict.fromkeys(rt.AUDIO_DELTA, _on_audio_delta),
-        **dict.fromkeys(rt.AUDIO_DONE, _on_audio_done),
-        "response.done": _on_response_done,
-        "response.function_call_arguments.done": _on_function_call_done,
-        "input_audio_buffer.speech_started": _on_speech_started,
-        "input_audio_buffer.speech_stopped": _on_speech_stopped,
-        "conversation.item.truncated": _on_truncated,
-        "error": _on_error,
-    }
 
     # --- Twilio output --------------------------------
 
