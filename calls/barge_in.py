@@ -34,11 +34,11 @@ class BargeInHandler:
             self._ai_silent(event, now)
             return
 
-        # Evidence, before the cancel changes it.
-        playout_status = tracker.playout_status(now)
-        remaining_ms = tracker.playout_remaining_ms(now)
-        speaking_reason = tracker.speaking_reason(now)
+        # Evidence, before the cancel changes it: one snapshot holds all of it.
         snapshot = tracker.snapshot(now)
+        playout_status = snapshot.playout_status
+        remaining_ms = snapshot.playout_remaining_ms
+        speaking_reason = snapshot.speaking_reason
         onset = self._speech_onset(event)
         onset_item = tracker.playing_item(onset) if onset is not None else None
         heard_at_onset = (
@@ -104,14 +104,14 @@ class BargeInHandler:
     def _ai_silent(self, event: dict[str, Any], now: float) -> None:
         bridge = self._bridge
         tracker = bridge.tracker
-        playout_status = tracker.playout_status(now)
         snapshot = tracker.snapshot(now)
+        playout_status = snapshot.playout_status
         logger.info(
             "[USER_SPEECH] AI silent - playout_status=%s tx_q=%d",
             playout_status,
             snapshot.pending_frames,
         )
-        until_end = tracker.deadline_offset_ms(now)
+        until_end = snapshot.deadline_offset_ms
         onset = self._speech_onset(event)
         # The VAD reports speech late: did it really begin after the AI stopped?
         onset_until_end = tracker.deadline_offset_ms(onset) if onset is not None else None
