@@ -36,6 +36,7 @@ class ModelEvents:
         self._barge_in = BargeInHandler(bridge)
         self.responses_seen = 0
         self._handlers: dict[str, Handler] = {
+            "session.created": self._session_created,
             "response.created": self._response_created,
             **dict.fromkeys(rt.AUDIO_DELTA, self._audio_delta),
             **dict.fromkeys(rt.AUDIO_DONE, self._audio_done),
@@ -66,6 +67,12 @@ class ModelEvents:
             if handler is not None:
                 await handler(event, now)
                 bridge.pulse()
+
+    async def _session_created(self, event: dict[str, Any], now: float) -> None:
+        session = event.get("session")
+        session_id = session.get("id") if isinstance(session, dict) else None
+        if isinstance(session_id, str):
+            self._bridge.recorder.update_call(model_session_id=session_id[:64])
 
     async def _response_created(self, event: dict[str, Any], now: float) -> None:
         bridge = self._bridge

@@ -61,6 +61,8 @@ class CallSession(models.Model):
     # aggregation over the playout log for the headline figures.
     responses = models.PositiveIntegerField(default=0)
     ai_audio_ms = models.PositiveIntegerField("AI audio sent (ms)", default=0)
+    # The Realtime session's own id (`session.created`): what OpenAI support asks for.
+    model_session_id = models.CharField("model session ID", max_length=64, blank=True)
 
     objects = CallSessionQuerySet.as_manager()
 
