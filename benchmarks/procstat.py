@@ -38,18 +38,27 @@ def tree_cpu_s(pid: int) -> float:
     return ticks / _TICKS_PER_S
 
 
-def tree_peak_rss_mb(pid: int) -> float:
-    """VmHWM (peak resident set) of `pid` plus that of its live descendants, in MiB."""
+def _tree_status_mb(pid: int, key: str) -> float:
     total_kb = 0
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
+        if line.startswith(key):
             total_kb = int(line.split()[1])
     for child in _children(pid):
         try:
-            total_kb += round(tree_peak_rss_mb(child) * 1024)
+            total_kb += round(_tree_status_mb(child, key) * 1024)
         except OSError:
             continue
     return total_kb / 1024
+
+
+def tree_peak_rss_mb(pid: int) -> float:
+    """VmHWM (peak resident set) of `pid` plus that of its live descendants, in MiB."""
+    return _tree_status_mb(pid, "VmHWM:")
+
+
+def tree_rss_mb(pid: int) -> float:
+    """VmRSS (resident set now) of `pid` plus that of its live descendants, in MiB."""
+    return _tree_status_mb(pid, "VmRSS:")
 
 
 @dataclass(frozen=True)

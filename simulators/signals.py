@@ -114,12 +114,14 @@ def rms(samples: list[int]) -> float:
     return math.sqrt(sum(s * s for s in samples) / len(samples))
 
 
+@lru_cache(maxsize=8192)
 def detect_tone(frame: bytes) -> int:
     """Which response tone a mu-law frame (typically 20 ms) carries.
 
     Returns the tone number (1..MAX_TONE), `SILENCE`, or `UNKNOWN`. The frequency is
     estimated from the span between the first and last zero crossing, so a frame that
     is only partly filled with a tone (its start or end) is still attributed.
+    Cached: response tones are periodic, so the same frames come back again and again.
     """
     samples = mulaw.decode(frame)
     if rms(samples) < _SILENCE_RMS:

@@ -1,10 +1,10 @@
 """The whole call stack on this machine: the project under a real ASGI server, plus the sims.
 
-The project's ASGI application runs in a child process under Daphne (or
-Uvicorn, for comparison), configured only through environment variables, as
-in production. The Realtime simulator runs in this process; each new Realtime
-connection takes the next queued script, so scenarios run one after another
-against one server. Callers are `TwilioCaller`s pointed at the child.
+The project's ASGI application runs in a child process (`ServerProcess`) under
+Daphne or Uvicorn, configured only through environment variables, as in
+production. `LocalStack` adds a Realtime simulator in this process; each new
+Realtime connection takes the next queued script, so scenarios run one after
+another against one server. Callers are `TwilioCaller`s pointed at the child.
 """
 
 from __future__ import annotations
@@ -43,30 +43,30 @@ class StackError(RuntimeError):
     """The server process did not start or died; the message says where its log is."""
 
 
-class LocalStack:
-    """Runs the project under `server` on a free port, with a Realtime simulator.
+class ServerProcess:
+    """The project under `server` in a child process on a free port, set up from `env` only.
 
-    `database_url` must name a database both processes can open (a SQLite
-    file, or PostgreSQL). `env` adds settings for the child (for example
-    `AGENT_GREETING`).
+    `realtime_url` is the Realtime endpoint it talks to (the SDK's
+    `websocket_base_url`). `cpus` (a `taskset` list such as "0") pins it, so a
+    benchmark can measure what one core holds while its load runs elsewhere.
     """
 
     def __init__(
         self,
         *,
         database_url: str,
+        realtime_url: str,
         server: Server = "daphne",
         env: Mapping[str, str] | None = None,
-        default_script: RealtimeScript | None = None,
         log_path: Path | None = None,
+        cpus: str | None = None,
     ) -> None:
         self.database_url = database_url
+        self.realtime_url = realtime_url
         self.server = server
         self.extra_env = dict(env or {})
-        self.default_script = default_script or RealtimeScript()
+        self.cpus = cpus
         self.port = 0
-        self.realtime = RealtimeSimulator(script_factory=self._next_script)
-        self._scripts: collections.deque[RealtimeScript] = collections.deque()
         self._process: asyncio.subprocess.Process | None = None
         self._log_path = log_path
         self._log_file: Any = None
@@ -79,21 +79,9 @@ class LocalStack:
     def log_path(self) -> Path | None:
         return self._log_path
 
-    def queue_script(self, script: RealtimeScript) -> None:
-        """The next Realtime connection will follow `script`."""
-        self._scripts.append(script)
-
-    def _next_script(self) -> RealtimeScript:
-        return self._scripts.popleft() if self._scripts else self.default_script
-
-    def caller(self, script: CallerScript, **options: Any) -> TwilioCaller:
-        return TwilioCaller(
-            public_base_url=PUBLIC_BASE_URL,
-            local_base_url=self.local_base_url,
-            auth_token=AUTH_TOKEN,
-            script=script,
-            **options,
-        )
+    @property
+    def pid(self) -> int | None:
+        return None if self._process is None else self._process.pid
 
     def child_env(self) -> dict[str, str]:
         env = {
@@ -108,27 +96,28 @@ class LocalStack:
                 "PUBLIC_BASE_URL": PUBLIC_BASE_URL,
                 "TWILIO_AUTH_TOKEN": AUTH_TOKEN,
                 "OPENAI_API_KEY": "sk-simulated",
-                "OPENAI_WEBSOCKET_BASE_URL": self.realtime.websocket_base_url,
+                "OPENAI_WEBSOCKET_BASE_URL": self.realtime_url,
                 "PYTHONUNBUFFERED": "1",
             }
         )
         env.update(self.extra_env)
         return env
 
-    def _command(self) -> list[str]:
+    def command(self) -> list[str]:
         if self.server == "uvicorn":
-            return [
+            command = [
                 sys.executable, "-m", "uvicorn", "config.asgi:application",
                 "--host", "127.0.0.1", "--port", str(self.port),
-                "--log-level", "warning", "--no-access-log",
+                "--log-level", "warning", "--no-access-log", "--lifespan", "off",
             ]  # fmt: skip
-        return [
-            sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port),
-            "config.asgi:application",
-        ]  # fmt: skip
+        else:
+            command = [
+                sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port),
+                "config.asgi:application",
+            ]  # fmt: skip
+        return ["taskset", "-c", self.cpus, *command] if self.cpus else command
 
     async def start(self, timeout_s: float = 30.0) -> None:
-        await self.realtime.start()
         self.port = free_port()
         if self._log_path is None:
             handle, name = tempfile.mkstemp(prefix=f"callbridge-{self.server}-", suffix=".log")
@@ -136,7 +125,7 @@ class LocalStack:
             self._log_path = Path(name)
         self._log_file = self._log_path.open("wb")
         self._process = await asyncio.create_subprocess_exec(
-            *self._command(),
+            *self.command(),
             cwd=PROJECT_ROOT,
             env=self.child_env(),
             stdout=self._log_file,
@@ -174,11 +163,81 @@ class LocalStack:
                 await self._process.wait()
         if self._log_file is not None:
             self._log_file.close()
-        await self.realtime.stop()
+            self._log_file = None
+
+
+class LocalStack:
+    """Runs the project under `server` on a free port, with a Realtime simulator here.
+
+    `database_url` must name a database both processes can open (a SQLite
+    file, or PostgreSQL). `env` adds settings for the child (for example
+    `AGENT_GREETING`).
+    """
+
+    def __init__(
+        self,
+        *,
+        database_url: str,
+        server: Server = "daphne",
+        env: Mapping[str, str] | None = None,
+        default_script: RealtimeScript | None = None,
+        log_path: Path | None = None,
+    ) -> None:
+        self.default_script = default_script or RealtimeScript()
+        self.realtime = RealtimeSimulator(script_factory=self._next_script)
+        self._scripts: collections.deque[RealtimeScript] = collections.deque()
+        self._server = ServerProcess(
+            database_url=database_url,
+            realtime_url="",
+            server=server,
+            env=env,
+            log_path=log_path,
+        )
+
+    @property
+    def server(self) -> Server:
+        return self._server.server
+
+    @property
+    def port(self) -> int:
+        return self._server.port
+
+    @property
+    def local_base_url(self) -> str:
+        return self._server.local_base_url
+
+    @property
+    def log_path(self) -> Path | None:
+        return self._server.log_path
 
     @property
     def pid(self) -> int | None:
-        return None if self._process is None else self._process.pid
+        return self._server.pid
+
+    def queue_script(self, script: RealtimeScript) -> None:
+        """The next Realtime connection will follow `script`."""
+        self._scripts.append(script)
+
+    def _next_script(self) -> RealtimeScript:
+        return self._scripts.popleft() if self._scripts else self.default_script
+
+    def caller(self, script: CallerScript, **options: Any) -> TwilioCaller:
+        return TwilioCaller(
+            public_base_url=PUBLIC_BASE_URL,
+            local_base_url=self.local_base_url,
+            auth_token=AUTH_TOKEN,
+            script=script,
+            **options,
+        )
+
+    async def start(self, timeout_s: float = 30.0) -> None:
+        await self.realtime.start()
+        self._server.realtime_url = self.realtime.websocket_base_url
+        await self._server.start(timeout_s)
+
+    async def stop(self) -> None:
+        await self._server.stop()
+        await self.realtime.stop()
 
     async def __aenter__(self) -> LocalStack:
         try:

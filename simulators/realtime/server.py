@@ -41,6 +41,7 @@ class RealtimeSimulator:
         beta_names: bool = False,
         api_key: str | None = None,
         keep_input_audio: bool = True,
+        reuse_port: bool = False,
     ) -> None:
         self._script_factory: ScriptFactory = script_factory or RealtimeScript
         self._host = host
@@ -48,6 +49,8 @@ class RealtimeSimulator:
         self._names = BETA_NAMES if beta_names else GA_NAMES
         self._api_key = api_key
         self._keep_input_audio = keep_input_audio
+        # Several simulator processes may share one port (the kernel spreads connections).
+        self._reuse_port = reuse_port
         self._server: Server | None = None
         self.notifier = Notifier()
         self.sessions: list[RealtimeSession] = []
@@ -72,6 +75,7 @@ class RealtimeSimulator:
             process_request=self._check_request,
             max_size=None,
             compression=None,
+            reuse_port=self._reuse_port,
         )
         logger.info("realtime sim listening on %s", self.websocket_base_url)
 

@@ -1,0 +1,199 @@
+"""Figures of one benchmark run from independent evidence, and the summary over runs."""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from benchmarks.generators import Usage
+from benchmarks.loadgen import ANSWER_MS, ANSWER_TONE, GREETING_TONE
+
+EXPECTED_ENDS = ("caller_hangup", "agent_hangup")
+FULL_TOLERANCE_MS = 25  # as in calls.simulation
+REACTION_P99_LIMIT_MS = 10.0
+
+
+def percentile(values: Sequence[float], pct: float) -> float:
+    """Nearest-rank percentile; NaN for no values."""
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    rank = max(1, -(-len(ordered) * pct // 100))
+    return ordered[int(rank) - 1]
+
+
+def median(values: Sequence[float]) -> float:
+    return statistics.median(values) if values else float("nan")
+
+
+@dataclass
+class Evidence:
+    calls: list[dict[str, Any]]
+    sessions: list[dict[str, Any]]
+    usage: Usage
+
+
+@dataclass
+class RunFigures:
+    server: str
+    calls: int
+    repeat: int
+    usage: Usage
+    refused: str = ""
+    """Why this run gives no figures (a generator ran out of core), or empty."""
+    failed: int = 0
+    failures: list[str] = field(default_factory=list)
+    call_s: float = 0.0
+    caught: int = 0
+    extra_barge_ins: int = 0
+    reaction_ms: list[float] = field(default_factory=list)
+    server_reaction_ms: list[float] = field(default_factory=list)
+    truncate_err_ms: list[float] = field(default_factory=list)
+    setup_ms: list[float] = field(default_factory=list)
+    underruns: int = 0
+    underrun_notes: list[str] = field(default_factory=list)
+    answers_in_full: int = 0
+    goodbyes: int = 0
+
+    @property
+    def cpu_ms_per_call_s(self) -> float:
+        return 1000 * self.usage.server_cpu_s / self.call_s if self.call_s else float("nan")
+
+    @property
+    def cpu_pct(self) -> float:
+        return 100 * self.usage.server_cpu_s / self.usage.wall_s
+
+    @property
+    def rss_per_call_mb(self) -> float:
+        return (self.usage.rss_peak_mb - self.usage.rss_before_mb) / self.calls
+
+    @property
+    def holds(self) -> bool:
+        """100% caught, no underruns, reaction p99 within the limit, and a valid run."""
+        return (
+            not self.refused
+            and self.caught == self.calls
+            and self.underruns == 0
+            and percentile(self.reaction_ms, 99) <= REACTION_P99_LIMIT_MS
+        )
+
+
+def _rows(call_sids: list[str]) -> dict[str, Any]:
+    from calls.models import CallSession
+
+    return {
+        call.call_sid: call
+        for call in CallSession.objects.filter(call_sid__in=call_sids).prefetch_related("barge_ins")
+    }
+
+
+def judge(server: str, calls: int, repeat: int, evidence: Evidence, cpu_limit: float) -> RunFigures:
+    figures = RunFigures(server, calls, repeat, evidence.usage)
+    busy = [g for g in evidence.usage.generators if g.cpu_pct > cpu_limit]
+    if busy:
+        figures.refused = ", ".join(f"{g.role} at {g.cpu_pct:.0f}% of a core" for g in busy)
+    sessions = {s["session_id"]: s for s in evidence.sessions}
+    rows = _rows([call["call_sid"] for call in evidence.calls])
+    for call in evidence.calls:
+        row = rows.get(call["call_sid"])
+        if call["error"] or row is None or row.end_reason not in EXPECTED_ENDS:
+            figures.failed += 1
+            reason = call["error"] or (row.end_reason if row else "no call row")
+            figures.failures.append(f"{call['call_sid']}: {reason}")
+            continue
+        if call["start_sent_at"] is not None and call["closed_at"] is not None:
+            figures.call_s += call["closed_at"] - call["start_sent_at"]
+        session = sessions.get(row.model_session_id)
+        figures.underruns += len(call["underruns"])
+        figures.underrun_notes += [
+            f"{u['gap_ms']:.0f} ms gap {u['into_ms']:.0f} ms into response {u['tone']}"
+            for u in call["underruns"]
+        ]
+        heard = {int(tone): ms for tone, ms in call["heard_ms"].items()}
+        figures.answers_in_full += heard.get(ANSWER_TONE, 0.0) >= ANSWER_MS - FULL_TOLERANCE_MS
+        figures.goodbyes += row.end_reason == "agent_hangup"
+        barge_ins = list(row.barge_ins.all())
+        figures.server_reaction_ms += [event.reaction_ms for event in barge_ins]
+        if session is not None and session["session_update_at"] is not None:
+            figures.setup_ms.append(1000 * (session["session_update_at"] - call["start_sent_at"]))
+        if not (barge_ins and call["clears_at"]):
+            continue
+        figures.caught += 1
+        figures.extra_barge_ins += len(barge_ins) - 1
+        if session is not None and session["speech_started_at"]:
+            wire_ms = 1000 * (call["clears_at"][0] - session["speech_started_at"][0])
+            figures.reaction_ms.append(wire_ms)
+        if barge_ins[0].audio_end_ms is not None:
+            error = abs(barge_ins[0].audio_end_ms - heard.get(GREETING_TONE, 0.0))
+            figures.truncate_err_ms.append(error)
+    return figures
+
+
+def print_run(f: RunFigures) -> None:
+    u = f.usage
+    gens = ", ".join(
+        f"{g.role} {g.cpu_pct:.0f}% (lag p99 {g.loop_lag_p99_ms:.0f} ms)" for g in u.generators
+    )
+    lines = [
+        f"  {f.server} N={f.calls} #{f.repeat}: {f.failed} failed; server CPU "
+        f"{u.server_cpu_s:.2f} s ({f.cpu_pct:.0f}% of a core, {f.cpu_ms_per_call_s:.2f} ms per "
+        f"call-second), RSS {u.rss_before_mb:.0f} -> {u.rss_peak_mb:.0f} MB "
+        f"({1024 * f.rss_per_call_mb:.0f} KiB per call)",
+        f"    caught {f.caught}/{f.calls} (+{f.extra_barge_ins} extra); reaction on the wire "
+        f"p50 {median(f.reaction_ms):.1f} / p99 {percentile(f.reaction_ms, 99):.1f} ms "
+        f"(server-side p99 {percentile(f.server_reaction_ms, 99):.2f} ms); |truncation error| "
+        f"p50 {median(f.truncate_err_ms):.0f} / p95 {percentile(f.truncate_err_ms, 95):.0f} ms",
+        f"    underruns {f.underruns}; set-up p50 {median(f.setup_ms):.0f} / p95 "
+        f"{percentile(f.setup_ms, 95):.0f} ms; answers heard in full {f.answers_in_full}; "
+        f"goodbyes {f.goodbyes}",
+        f"    generators: {gens}",
+    ]
+    if f.refused:
+        lines.append(f"    NO FIGURES: load generator out of core ({f.refused})")
+    lines += [f"    failed: {note}" for note in f.failures[:5]]
+    lines += [f"    underrun: {note}" for note in f.underrun_notes[:5]]
+    print("\n".join(lines), flush=True)
+
+
+COLUMNS: list[tuple[str, Callable[[RunFigures], float], str]] = [
+    ("caught%", lambda f: 100 * f.caught / f.calls, "{:.0f}"),
+    ("react p50", lambda f: median(f.reaction_ms), "{:.1f}"),
+    ("react p99", lambda f: percentile(f.reaction_ms, 99), "{:.1f}"),
+    ("trunc p50", lambda f: median(f.truncate_err_ms), "{:.0f}"),
+    ("trunc p95", lambda f: percentile(f.truncate_err_ms, 95), "{:.0f}"),
+    ("underruns", lambda f: f.underruns, "{:.0f}"),
+    ("ms/call-s", lambda f: f.cpu_ms_per_call_s, "{:.2f}"),
+    ("KiB/call", lambda f: 1024 * f.rss_per_call_mb, "{:.0f}"),
+    ("setup p50", lambda f: median(f.setup_ms), "{:.0f}"),
+    ("setup p95", lambda f: percentile(f.setup_ms, 95), "{:.0f}"),
+    ("gen max%", lambda f: max(g.cpu_pct for g in f.usage.generators), "{:.0f}"),
+]
+
+
+def print_summary(runs: list[RunFigures]) -> None:
+    valid = [f for f in runs if not f.refused]
+    refused = len(runs) - len(valid)
+    print(
+        f"\nMedians over valid repetitions ({refused} refused: a generator out of core); "
+        "reaction and set-up in ms, truncation error in ms:"
+    )
+    print(f"  {'server':<8}{'N':>5}{'runs':>5}" + "".join(f"{n:>10}" for n, _, _ in COLUMNS))
+    best: dict[str, int] = {}
+    for server in dict.fromkeys(f.server for f in runs):
+        for calls in dict.fromkeys(f.calls for f in runs):
+            mine = [f for f in valid if f.server == server and f.calls == calls]
+            if not mine:
+                print(f"  {server:<8}{calls:>5}{0:>5}  no valid run")
+                continue
+            cells = [fmt.format(statistics.median(map(value, mine))) for _, value, fmt in COLUMNS]
+            print(f"  {server:<8}{calls:>5}{len(mine):>5}" + "".join(f"{c:>10}" for c in cells))
+            if all(f.holds for f in mine):
+                best[server] = max(best.get(server, 0), calls)
+    for server in dict.fromkeys(f.server for f in runs):
+        held = best.get(server)
+        print(
+            f"  {server}: highest N holding 100% caught, 0 underruns, reaction p99 <= "
+            f"{REACTION_P99_LIMIT_MS:.0f} ms in every valid run: {held or 'none of those tried'}"
+        )
