@@ -35,6 +35,7 @@ import logging
 import os
 import secrets
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -102,7 +103,9 @@ async def run_once(
             rss_before = tree_rss_mb(pid)
             cpu_before = tree_cpu_s(pid)
             per_proc = args.calls_per_proc
+            profiler = await start_profiler(args.py_spy, pid, workdir / f"{tag}.folded")
             window = await gens.run_callers(process.local_base_url, calls, per_proc, pid)
+            await stop_profiler(profiler)
             await gens.wait_recorded(window.call_sids, timeout_s=20)
             cpu_s = tree_cpu_s(pid) - cpu_before
             usage = window.usage(cpu_s, rss_before, tree_peak_rss_mb(pid))
@@ -110,6 +113,25 @@ async def run_once(
             await process.stop()
         realtime = await gens.stop_realtime(usage)
     return Evidence(window.calls, realtime, usage)
+
+
+async def start_profiler(
+    enabled: bool, pid: int, output: Path
+) -> asyncio.subprocess.Process | None:
+    """py-spy sampling the server (it changes nothing in it); folded stacks to `output`."""
+    if not enabled:
+        return None
+    return await asyncio.create_subprocess_exec(
+        str(Path(sys.executable).with_name("py-spy")), "record", "--pid", str(pid),
+        "--rate", "200", "--format", "raw", "--output", str(output), "--nonblocking",
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+    )  # fmt: skip
+
+
+async def stop_profiler(profiler: asyncio.subprocess.Process | None) -> None:
+    if profiler is not None:
+        profiler.send_signal(signal.SIGINT)
+        await asyncio.wait_for(profiler.wait(), 30)
 
 
 def migrate(database_url: str) -> None:
@@ -134,6 +156,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--database-url", default=os.environ.get("DATABASE_URL", ""))
     parser.add_argument("--log-level", default="WARNING", help="the server's LOG_LEVEL")
     parser.add_argument("--keep-logs", action="store_true", help="keep logs and results")
+    parser.add_argument(
+        "--py-spy", action="store_true", help="profile the server (folded stacks kept in logs)"
+    )
     return parser.parse_args()
 
 
@@ -171,7 +196,7 @@ def main() -> None:
     from django.db import connections
 
     connections.close_all()
-    if args.keep_logs:
+    if args.keep_logs or args.py_spy:
         print(f"\nLogs and results kept in {workdir}")
     else:
         shutil.rmtree(workdir, ignore_errors=True)

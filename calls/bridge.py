@@ -104,7 +104,6 @@ class CallBridge:
         self.recorder.log("stream_started", self.clock())
         self._spawn(self._run_uplink(), "uplink")
         self._spawn(self.pacer.run(), "pacer")
-        self.recorder.start()
 
     def _spawn(self, work: Coroutine[Any, Any, None], role: str) -> None:
         if self.ended:

@@ -21,3 +21,13 @@ def _twilio_settings(settings: Any) -> None:
 
 def twilio_signature(url: str, params: Mapping[str, str]) -> str:
     return RequestValidator(TEST_AUTH_TOKEN).compute_signature(url, dict(params))
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _record_writer_closed_at_the_end(django_db_setup: Any) -> Any:
+    """The process's record writer keeps a connection; it must be gone before the
+    test database is dropped (this fixture is torn down first: it depends on it)."""
+    yield
+    from calls.record_writer import record_writer
+
+    record_writer().close()

@@ -1,15 +1,25 @@
-"""The call recorder: batched writes that never lose what was recorded."""
+"""The process's record writer and a call's recorder: batched writes that never lose a row.
+
+Each test drives its own `RecordWriter` with a long interval and writes by
+calling `write_pending()` (in a thread, as the writer's own thread would), so
+nothing here depends on timing.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
+from collections.abc import AsyncIterator, Callable
+from typing import Any
 
 import pytest
 from channels.db import database_sync_to_async
+from django.db import OperationalError, connection
 from django.utils import timezone
 
 from calls.models import BargeInEvent, CallSession, PlayoutLog
+from calls.record_writer import RecordWriter, write_batch
 from calls.recorder import CallRecorder
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -17,7 +27,9 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 @database_sync_to_async
 def kinds(call_pk: int) -> list[str]:
-    return list(PlayoutLog.objects.filter(call_id=call_pk).values_list("kind", flat=True))
+    return list(
+        PlayoutLog.objects.filter(call_id=call_pk).order_by("id").values_list("kind", flat=True)
+    )
 
 
 @database_sync_to_async
@@ -25,18 +37,41 @@ def new_call(sid: str = "CA" + "4" * 32) -> CallSession:
     return CallSession.objects.create(call_sid=sid)
 
 
-def recorder_for(pk: int) -> CallRecorder:
-    return CallRecorder(pk, timezone.now(), time.monotonic(), flush_interval_s=0.01)
+_writers: list[RecordWriter] = []
+
+
+@pytest.fixture(autouse=True)
+async def _writers_closed() -> AsyncIterator[None]:
+    """Each writer's thread keeps a database connection: stop them all after the test."""
+    yield
+    while _writers:
+        await asyncio.to_thread(_writers.pop().close)
+
+
+def writer_for_test(interval_s: float, write: Callable[[Any], None] | None = None) -> RecordWriter:
+    writer = RecordWriter(interval_s=interval_s, write=write)
+    _writers.append(writer)
+    return writer
+
+
+def idle_writer(write: Callable[[Any], None] | None = None) -> RecordWriter:
+    """A writer whose thread never wakes on its own within a test."""
+    return writer_for_test(3600, write)
+
+
+async def write_now(writer: RecordWriter) -> bool:
+    return await database_sync_to_async(writer.write_pending)()
 
 
 async def test_rows_get_offsets_and_wall_times_from_one_anchor() -> None:
     call = await new_call()
-    recorder = CallRecorder(call.pk, timezone.now(), 100.0)
+    writer = idle_writer()
+    recorder = CallRecorder(call.pk, timezone.now(), 100.0, writer=writer)
 
     recorder.log("barge_in", 101.25, "playout_active_4300ms", item_id="i1")
     recorder.barge_in(101.25, playout_remaining_ms=4300, reaction_ms=0.2)
     recorder.update_call(end_reason="caller_hangup")
-    assert await recorder.flush()
+    assert await write_now(writer)
 
     log = await database_sync_to_async(PlayoutLog.objects.get)(call_id=call.pk)
     event = await database_sync_to_async(BargeInEvent.objects.get)(call_id=call.pk)
@@ -48,43 +83,125 @@ async def test_rows_get_offsets_and_wall_times_from_one_anchor() -> None:
     )
 
 
-async def test_a_flush_cancelled_mid_write_loses_nothing() -> None:
+async def test_every_calls_rows_go_in_one_transaction() -> None:
+    first, second = await new_call("CA" + "1" * 32), await new_call("CA" + "2" * 32)
+    batches: list[int] = []
+
+    def counting_write(batch: Any) -> None:
+        batches.append(len(batch))
+        write_batch(batch)
+
+    writer = idle_writer(counting_write)
+    for call in (first, second):
+        recorder = CallRecorder(call.pk, timezone.now(), time.monotonic(), writer=writer)
+        recorder.log("stream_started", time.monotonic())
+        recorder.update_call(responses=3)
+    assert await write_now(writer)
+
+    assert batches == [4]
+    assert await kinds(first.pk) == await kinds(second.pk) == ["stream_started"]
+
+
+async def test_a_waiter_cancelled_mid_write_loses_nothing() -> None:
+    """The write in progress finishes, whoever stops waiting for it."""
     call = await new_call()
-    recorder = recorder_for(call.pk)
+    started, release = threading.Event(), threading.Event()
+
+    def first_write_held(batch: Any) -> None:
+        if not started.is_set():  # the write in progress when the waiter goes
+            started.set()
+            release.wait(10)
+        write_batch(batch)
+
+    writer = idle_writer(first_write_held)
+    recorder = CallRecorder(call.pk, timezone.now(), time.monotonic(), writer=writer)
     recorder.log("response_started", time.monotonic())
     recorder.log("barge_in", time.monotonic())
-
-    flushing = asyncio.create_task(recorder.flush())
-    await asyncio.sleep(0)  # let the write start
-    flushing.cancel()
+    writing = asyncio.ensure_future(write_now(writer))
+    waiting = asyncio.ensure_future(recorder.close())
+    await asyncio.to_thread(started.wait, 10)
+    waiting.cancel()
     recorder.log("stream_ended", time.monotonic())
-    await recorder.close()
+    release.set()
+    assert await writing
 
-    assert sorted(await kinds(call.pk)) == ["barge_in", "response_started", "stream_ended"]
+    await asyncio.gather(write_now(writer), recorder.close())
+    assert await kinds(call.pk) == ["response_started", "barge_in", "stream_ended"]
+    assert waiting.cancelled()
 
 
-async def test_background_writer_and_close_write_everything_once() -> None:
+async def test_close_returns_once_the_calls_rows_are_written_by_the_thread() -> None:
     call = await new_call()
-    recorder = recorder_for(call.pk)
-    recorder.start()
+    writer = writer_for_test(0.01)
+    recorder = CallRecorder(call.pk, timezone.now(), time.monotonic(), writer=writer)
     for i in range(50):
         recorder.log("dtmf", time.monotonic(), digit=str(i % 10))
         if i % 10 == 0:
-            await asyncio.sleep(0)
-    await recorder.close()
+            await asyncio.sleep(0)  # let the thread write some while more come in
+    await asyncio.wait_for(recorder.close(), 10)
 
     assert len(await kinds(call.pk)) == 50
-    assert recorder.rows_written == 50
-    assert recorder.pending_rows == 0
+    assert writer.rows_written == 50
+    assert writer.pending_rows == 0
 
 
-async def test_a_failed_write_keeps_its_rows_for_the_next_attempt() -> None:
-    recorder = recorder_for(999_999)  # no such call yet: the foreign key fails
+async def test_a_failed_write_keeps_its_rows_in_order_for_the_next_attempt() -> None:
+    call = await new_call()
+    outage = [True]
+
+    def flaky_write(batch: Any) -> None:
+        if outage[0]:
+            raise OperationalError("the database is restarting")
+        write_batch(batch)
+
+    writer = idle_writer(flaky_write)
+    recorder = CallRecorder(call.pk, timezone.now(), time.monotonic(), writer=writer)
     recorder.log("stream_started", time.monotonic())
+    recorder.update_call(responses=1)
 
-    assert await recorder.flush() is False
-    assert recorder.pending_rows == 1
+    assert await write_now(writer) is False
+    recorder.log("stream_ended", time.monotonic())
+    recorder.update_call(responses=2)
+    assert writer.pending_rows == 3  # two logs, one call update (merged)
 
-    await database_sync_to_async(CallSession.objects.create)(pk=999_999, call_sid="CA-later")
-    assert await recorder.flush() is True
-    assert await kinds(999_999) == ["stream_started"]
+    outage[0] = False
+    assert await write_now(writer) is True
+    assert await kinds(call.pk) == ["stream_started", "stream_ended"]
+    assert (await database_sync_to_async(CallSession.objects.get)(pk=call.pk)).responses == 2
+
+
+async def test_rows_the_database_refuses_hold_back_no_other_call(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A deleted call's late rows fail for good; they are dropped, loudly, alone."""
+    call = await new_call()
+    writer = idle_writer()
+    gone = CallRecorder(999_999, timezone.now(), time.monotonic(), writer=writer)
+    alive = CallRecorder(call.pk, timezone.now(), time.monotonic(), writer=writer)
+    gone.log("stream_ended", time.monotonic())
+    alive.log("stream_started", time.monotonic())
+
+    assert await write_now(writer) is True
+
+    assert await kinds(call.pk) == ["stream_started"]
+    assert writer.rows_dropped == 1
+    assert writer.pending_rows == 0
+    assert "dropping 1 records of call 999999" in caplog.text
+
+
+async def test_the_writer_thread_uses_a_connection_of_its_own() -> None:
+    call = await new_call()
+    seen: list[int] = []
+
+    def noting_write(batch: Any) -> None:
+        seen.append(threading.get_ident())
+        assert connection.in_atomic_block is False
+        write_batch(batch)
+
+    writer = writer_for_test(0.01, noting_write)
+    recorder = CallRecorder(call.pk, timezone.now(), time.monotonic(), writer=writer)
+    recorder.log("stream_started", time.monotonic())
+    await asyncio.wait_for(recorder.close(), 10)
+
+    assert seen
+    assert all(ident != threading.get_ident() for ident in seen)

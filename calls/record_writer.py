@@ -1,0 +1,306 @@
+"""The process's one database writer for call records: every live call's rows, batched.
+
+Calls hand rows over as plain tuples (a lock and an append, nothing else on
+the event loop). A thread of the writer's own wakes every `interval_s` and
+writes everything pending, of every call, in one transaction on one kept
+connection. Nothing waits for it on the audio path, and it never queues on
+the executor that `sync_to_async` shares with the rest of Django.
+
+A failed write keeps its rows, in order, for the next attempt; `flushed()`
+lets a call that is ending await its own rows (bounded by its caller), and
+`close()` makes a last attempt when the process stops.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import contextlib
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from django.db import InterfaceError, OperationalError, connection, transaction
+
+logger = logging.getLogger(__name__)
+
+# (call_pk, kind, occurred_at, offset_ms, playout_status, details)
+LogRow = tuple[int, str, datetime, int, str, dict[str, Any]]
+# (call_pk, occurred_at, offset_ms, fields)
+BargeInRow = tuple[int, datetime, int, dict[str, Any]]
+
+
+@dataclass
+class _Pending:
+    logs: list[LogRow] = field(default_factory=list)
+    barge_ins: list[BargeInRow] = field(default_factory=list)
+    calls: dict[int, dict[str, Any]] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.logs) + len(self.barge_ins) + len(self.calls)
+
+    def by_call(self) -> dict[int, _Pending]:
+        """The same rows, one batch per call, in order."""
+        out: dict[int, _Pending] = {}
+        for row in self.logs:
+            out.setdefault(row[0], _Pending()).logs.append(row)
+        for barge_in in self.barge_ins:
+            out.setdefault(barge_in[0], _Pending()).barge_ins.append(barge_in)
+        for pk, fields in self.calls.items():
+            out.setdefault(pk, _Pending()).calls[pk] = fields
+        return out
+
+    def put_back(self, newer: _Pending) -> None:
+        """Self failed to write: it goes before `newer`, whose call fields win."""
+        self.logs += newer.logs
+        self.barge_ins += newer.barge_ins
+        for pk, fields in newer.calls.items():
+            self.calls[pk] = {**self.calls.get(pk, {}), **fields}
+
+
+Write = Callable[["_Pending"], None]
+
+
+def _transient(exc: BaseException) -> bool:
+    """A failure worth retrying as is: the database unreachable, locked or restarting.
+
+    Anything else (a constraint, a value the database refuses) would fail the
+    same way forever, and must not hold back every other call's records.
+    """
+    return isinstance(exc, OperationalError | InterfaceError)
+
+
+class RecordWriter:
+    """Batches call records of the whole process into one transaction per interval.
+
+    `write` writes one batch in one transaction (tests inject failures here).
+    """
+
+    def __init__(
+        self, interval_s: float = 0.5, retry_max_s: float = 5.0, write: Write | None = None
+    ) -> None:
+        self._write = write if write is not None else write_batch
+        self.interval_s = interval_s
+        self.retry_max_s = retry_max_s
+        self._lock = threading.Lock()
+        # Held for a whole write: `_written` may only move once the rows it covers
+        # are in the database, so writes never overlap.
+        self._write_lock = threading.Lock()
+        self._pending = _Pending()
+        # Every submission bumps `_submitted`; a write that took everything up to
+        # `seq` sets `_written` to it. A waiter for `seq` is done once written >= seq.
+        self._submitted = 0
+        self._written = 0
+        self._waiters: list[tuple[int, asyncio.AbstractEventLoop, asyncio.Future[None]]] = []
+        self._wake = threading.Event()
+        self._stopping = False
+        self._thread: threading.Thread | None = None
+        self.rows_written = 0
+        self.rows_dropped = 0
+        self.failures = 0
+
+    # --- the event loop's side -------------------------------------------------------
+
+    def log(self, row: LogRow) -> None:
+        with self._lock:
+            self._pending.logs.append(row)
+            self._submitted += 1
+        self._ensure_thread()
+
+    def barge_in(self, row: BargeInRow) -> None:
+        with self._lock:
+            self._pending.barge_ins.append(row)
+            self._submitted += 1
+        self._ensure_thread()
+        # Barge-ins are what reviewers look for first: write them promptly.
+        self._wake.set()
+
+    def update_call(self, call_pk: int, fields: dict[str, Any]) -> None:
+        with self._lock:
+            current = self._pending.calls.setdefault(call_pk, {})
+            current.update(fields)
+            self._submitted += 1
+        self._ensure_thread()
+
+    @property
+    def pending_rows(self) -> int:
+        with self._lock:
+            return len(self._pending)
+
+    async def flushed(self) -> None:
+        """Return once everything submitted so far is in the database (never gives up).
+
+        Callers bound the wait themselves (`asyncio.wait_for`); a timeout
+        leaves the rows with the writer, which keeps retrying.
+        """
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[None] = loop.create_future()
+        with self._lock:
+            target = self._submitted
+            if self._written >= target:
+                return
+            self._waiters.append((target, loop, future))
+        self._ensure_thread()
+        self._wake.set()
+        await future
+
+    # --- the writer thread ---------------------------------------------------------------
+
+    def _ensure_thread(self) -> None:
+        if self._thread is None or not self._thread.is_alive():
+            with self._lock:
+                if self._thread is None or not self._thread.is_alive():
+                    self._stopping = False
+                    self._thread = threading.Thread(
+                        target=self._run, name="call-record-writer", daemon=True
+                    )
+                    self._thread.start()
+
+    def _run(self) -> None:
+        backoff_s = 0.0
+        while True:
+            self._wake.wait(max(self.interval_s, backoff_s))
+            self._wake.clear()
+            if self.write_pending():
+                backoff_s = 0.0
+            else:
+                backoff_s = min(max(2 * backoff_s, self.interval_s), self.retry_max_s)
+            if self._stopping:
+                break
+        connection.close()
+
+    def write_pending(self) -> bool:
+        """Write what is pending now, in this thread; True when it is all written."""
+        with self._write_lock:
+            return self._write_pending()
+
+    def _write_pending(self) -> bool:
+        with self._lock:
+            batch, self._pending = self._pending, _Pending()
+            seq = self._submitted
+        if batch:
+            try:
+                self._write(batch)
+            except Exception as exc:
+                if _transient(exc):
+                    return self._keep(batch, exc)
+                left = self._write_call_by_call(batch)
+                if left is not None:
+                    return self._keep(left[0], left[1])
+            else:
+                self.rows_written += len(batch.logs) + len(batch.barge_ins)
+        with self._lock:
+            self._written = max(self._written, seq)
+            done = [w for w in self._waiters if w[0] <= self._written]
+            self._waiters = [w for w in self._waiters if w[0] > self._written]
+        for _, loop, future in done:
+            # A closed event loop raises: nobody waits there any more.
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(_resolve, future)
+        return True
+
+    def _keep(self, batch: _Pending, exc: BaseException) -> bool:
+        self.failures += 1
+        logger.error(
+            "could not write %d call records (%s: %s); keeping them for the next attempt",
+            len(batch),
+            type(exc).__name__,
+            str(exc)[:200],
+        )
+        connection.close()  # the next attempt reconnects
+        with self._lock:
+            batch.put_back(self._pending)
+            self._pending = batch
+        return False
+
+    def _write_call_by_call(self, batch: _Pending) -> tuple[_Pending, BaseException] | None:
+        """After a data error: each call on its own, so one bad call holds back no other.
+
+        Rows the database refuses for good are dropped, loudly. Returns what is
+        left to retry after a transient error, if one comes.
+        """
+        calls = list(batch.by_call().items())
+        for index, (pk, rows) in enumerate(calls):
+            try:
+                self._write(rows)
+            except Exception as exc:
+                if _transient(exc):
+                    left = _Pending()
+                    for _, later in calls[index:]:
+                        left.put_back(later)
+                    return left, exc
+                self.rows_dropped += len(rows)
+                logger.error(
+                    "dropping %d records of call %d that the database refuses (%s: %s)",
+                    len(rows),
+                    pk,
+                    type(exc).__name__,
+                    str(exc)[:200],
+                )
+            else:
+                self.rows_written += len(rows.logs) + len(rows.barge_ins)
+        return None
+
+    def close(self, timeout_s: float = 10.0) -> None:
+        """Write what is left and stop the thread (at process exit); bounded."""
+        thread = self._thread
+        if thread is None or not thread.is_alive():
+            return
+        self._stopping = True
+        self._wake.set()
+        thread.join(timeout_s)
+        if thread.is_alive():
+            logger.error("call records not written at exit: %d rows pending", self.pending_rows)
+
+
+def _resolve(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
+
+
+def write_batch(batch: _Pending) -> None:
+    """Write one batch in one transaction."""
+    from calls.models import BargeInEvent, CallSession, PlayoutLog
+
+    started = time.monotonic()
+    with transaction.atomic():
+        if batch.logs:
+            PlayoutLog.objects.bulk_create(
+                PlayoutLog(
+                    call_id=pk,
+                    kind=kind,
+                    occurred_at=at,
+                    offset_ms=offset,
+                    playout_status=status,
+                    details=details,
+                )
+                for pk, kind, at, offset, status, details in batch.logs
+            )
+        if batch.barge_ins:
+            BargeInEvent.objects.bulk_create(
+                BargeInEvent(call_id=pk, occurred_at=at, offset_ms=offset, **fields)
+                for pk, at, offset, fields in batch.barge_ins
+            )
+        for pk, fields in batch.calls.items():
+            CallSession.objects.filter(pk=pk).update(**fields)
+    elapsed_ms = 1000 * (time.monotonic() - started)
+    logger.debug("wrote %d call records in %.1f ms", len(batch), elapsed_ms)
+
+
+_writer: RecordWriter | None = None
+_writer_lock = threading.Lock()
+
+
+def record_writer() -> RecordWriter:
+    """The process's writer, created on first use; written out at process exit."""
+    global _writer
+    if _writer is None:
+        with _writer_lock:
+            if _writer is None:
+                _writer = RecordWriter()
+                atexit.register(_writer.close)
+    return _writer
