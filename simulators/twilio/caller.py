@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
+import random
+import time
 from collections.abc import Callable
 from typing import TypeVar
 
-from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed
-
 from simulators import mulaw, signals
+from simulators.link import Link, LinkProfile
 from simulators.twilio import messages, webhook
 from simulators.twilio.messages import StreamIds
 from simulators.twilio.microphone import Microphone
@@ -19,6 +18,7 @@ from simulators.twilio.playback import Playback
 from simulators.twilio.script import CallerScript, Hangup
 from simulators.twilio.timeline import MarkRecord, Timeline
 from simulators.waiting import DEFAULT_TIMEOUT_S, Notifier
+from simulators.wsclient import WebSocketClient
 
 logger = logging.getLogger(__name__)
 
@@ -26,6 +26,7 @@ T = TypeVar("T")
 
 FRAME_S = 0.02
 _SILENT_FRAME = mulaw.silence(signals.FRAME_BYTES)
+_CLOSE = None  # sent down the uplink after `stop`: the socket closes when it arrives
 
 
 class TwilioCaller:
@@ -33,7 +34,9 @@ class TwilioCaller:
 
     `public_base_url` is what Twilio would call (and sign); requests really go to
     `local_base_url` (the media stream too, unless `local_stream_base_url` is given).
-    `latency_ms` is simulated one-way network delay in each direction.
+    The network between Twilio and the app is `uplink` (Twilio to the app) and
+    `downlink` (the app to Twilio), each with its own delay and jitter;
+    `latency_ms` sets both delays at once. All times are `time.monotonic()`.
     """
 
     def __init__(
@@ -50,6 +53,9 @@ class TwilioCaller:
         from_number: str = "+15005550006",
         to_number: str = "+15005550001",
         latency_ms: float = 0.0,
+        uplink: LinkProfile | None = None,
+        downlink: LinkProfile | None = None,
+        link_seed: int = 0,
         underrun_threshold_ms: float = 1.0,
         local_stream_base_url: str | None = None,
     ) -> None:
@@ -65,17 +71,22 @@ class TwilioCaller:
             messages.new_sid("MZ"),
         )
         self.from_number, self.to_number = from_number, to_number
-        self._latency_s = latency_ms / 1000.0
+        rng = random.Random(link_seed)
+        self._uplink: Link[str | None] = Link(
+            uplink or LinkProfile(delay_ms=latency_ms), self._transmit, rng=rng
+        )
+        self._downlink: Link[str | bytes] = Link(
+            downlink or LinkProfile(delay_ms=latency_ms), self._handle, rng=rng
+        )
         self.timeline = Timeline()
         self.playback = Playback(self.timeline, underrun_threshold_ms=underrun_threshold_ms)
         self.microphone = Microphone(self.script)
         self.notifier = Notifier()
         self.webhook_result: webhook.HttpResult | None = None
         self.stream: webhook.StreamInstruction | None = None
-        self._ws: ClientConnection | None = None
+        self._ws: WebSocketClient | None = None
         self._sequence = 0
-        self._outbox: asyncio.Queue[tuple[float, str | None]] = asyncio.Queue()
-        self._tasks: list[asyncio.Task[None]] = []
+        self._timers: set[asyncio.TimerHandle] = set()
         self._hanging_up = False
 
     @property
@@ -100,21 +111,16 @@ class TwilioCaller:
         self.stream = webhook.parse_twiml(result.body)
         url = webhook.local_stream_url(self.stream.url, self.local_stream_base_url)
         signature = webhook.sign(self._auth_token, self.stream.url, {})
-        self._ws = await connect(
-            url,
-            additional_headers={"X-Twilio-Signature": signature},
-            user_agent_header="Twilio.TmeWs/1.0",
-            compression=None,
+        self._ws = await WebSocketClient.connect(
+            url, headers={"X-Twilio-Signature": signature, "User-Agent": "Twilio.TmeWs/1.0"}
         )
-        loop = asyncio.get_running_loop()
+        self._ws.on_message = self._downlink.send
+        self._ws.on_closed = self._on_closed
         self._send(messages.connected())
-        self.timeline.stream_started_at = loop.time()
+        started = time.monotonic()
+        self.timeline.stream_started_at = started
         self._send(messages.start(self.ids, self._next_sequence(), self.stream.parameters))
-        self._tasks = [
-            asyncio.create_task(self._writer()),
-            asyncio.create_task(self._reader()),
-            asyncio.create_task(self._talk(loop.time())),
-        ]
+        self._schedule(started + FRAME_S, self._tick, 1, started)
 
     async def run(self, *, status_callback: bool = False, timeout_s: float = 60.0) -> Timeline:
         """Make the whole call: start, wait until the socket closes, optionally report status."""
@@ -155,95 +161,91 @@ class TwilioCaller:
             params=params,
         )
 
+    # --- timers: callbacks, not a task per call -----------------------------------------
+
+    def _schedule(self, at: float, callback: Callable[..., None], *args: object) -> None:
+        loop = asyncio.get_running_loop()
+        handle: asyncio.TimerHandle
+
+        def fire() -> None:
+            self._timers.discard(handle)
+            callback(*args)
+
+        handle = loop.call_later(max(0.0, at - time.monotonic()), fire)
+        self._timers.add(handle)
+
+    # --- uplink: Twilio to the app --------------------------------------------------------
+
     def _send(self, text: str | None) -> None:
-        """Queue a frame for the server (None: close); it arrives after the one-way latency."""
-        loop = asyncio.get_running_loop()
-        self._outbox.put_nowait((loop.time() + self._latency_s, text))
+        """A frame for the server (None: close the socket); it arrives over the uplink."""
+        self._uplink.send(text)
 
-    async def _writer(self) -> None:
-        ws = self._ws
-        assert ws is not None
-        loop = asyncio.get_running_loop()
-        while True:
-            deliver_at, text = await self._outbox.get()
-            if deliver_at > loop.time():
-                await asyncio.sleep(deliver_at - loop.time())
-            if text is None:
-                await ws.close()
-                return
-            try:
-                await ws.send(text)
-            except ConnectionClosed:
-                return
+    def _transmit(self, text: str | None) -> None:
+        if self._ws is None:
+            return
+        if text is _CLOSE:
+            self._ws.close()
+        else:
+            self._ws.send_text(text)
 
-    async def _talk(self, t0: float) -> None:
-        """Send one media frame every 20 ms on an absolute schedule, then hang up."""
-        loop = asyncio.get_running_loop()
-        chunk = 0
-        while True:
-            chunk += 1
-            # The first 20 ms frame is complete 20 ms after the stream starts.
-            delay = t0 + chunk * FRAME_S - loop.time()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            now = loop.time()
-            self._echo(self.playback.advance(now))
-            tick = self.microphone.tick(now, self.timeline.tone_started_at)
-            for text in tick.texts:
-                self._send(text)
-            frame = tick.frame
-            if frame is None:
-                if self.script.hangup is not None:
-                    break
-                frame = _SILENT_FRAME  # script over: keep the line open until the app hangs up
-            if tick.speech_onset:
-                self.timeline.speech_started_at.append(now)
-            self._send(messages.media(self.ids, self._next_sequence(), chunk, chunk * 20, frame))
-            self.timeline.media_sent += 1
-            self.notifier.notify()
-        if self.script.hangup is not None:
-            await self.hangup(self.script.hangup)
+    def _tick(self, chunk: int, t0: float) -> None:
+        """One media frame on an absolute 20 ms schedule (the first 20 ms after the start)."""
+        if self.timeline.closed_at is not None:
+            return
+        now = time.monotonic()
+        self._echo(self.playback.advance(now))
+        tick = self.microphone.tick(now, self.timeline.tone_started_at)
+        for text in tick.texts:
+            self._send(text)
+        frame = tick.frame
+        if frame is None:
+            if self.script.hangup is not None:
+                self.hangup_now(self.script.hangup)
+                return
+            frame = _SILENT_FRAME  # script over: keep the line open until the app hangs up
+        if tick.speech_onset:
+            self.timeline.speech_started_at.append(now)
+        self._send(messages.media(self.ids, self._next_sequence(), chunk, chunk * 20, frame))
+        self.timeline.media_sent += 1
+        self.notifier.notify()
+        self._schedule(t0 + (chunk + 1) * FRAME_S, self._tick, chunk + 1, t0)
 
     async def hangup(self, mode: Hangup = "stop") -> None:
         """End the call from the caller's side: `stop` then close, or drop the TCP connection."""
+        self.hangup_now(mode)
+
+    def hangup_now(self, mode: Hangup = "stop") -> None:
         if self._hanging_up or self._ws is None or self.timeline.closed_at is not None:
             return
         self._hanging_up = True
         if mode == "stop":
             self._send(messages.stop(self.ids, self._next_sequence()))
-            self._send(None)
+            self._send(_CLOSE)
             self.timeline.sent_stop = True
         else:
             self.timeline.dropped = True
-            self._ws.transport.abort()
+            self._ws.abort()
 
-    async def _reader(self) -> None:
-        ws = self._ws
-        assert ws is not None
-        loop = asyncio.get_running_loop()
-        try:
-            async for message in ws:
-                if self._latency_s > 0:
-                    loop.call_later(self._latency_s, self._handle, message)
-                else:
-                    self._handle(message)
-        except ConnectionClosed:
-            pass
-        self._on_closed(ws)
+    # --- downlink: the app to Twilio -------------------------------------------------------
 
-    def _on_closed(self, ws: ClientConnection) -> None:
+    def _on_closed(self, code: int | None) -> None:
         timeline = self.timeline
-        timeline.closed_at = asyncio.get_running_loop().time()
+        timeline.closed_at = time.monotonic()
         timeline.closed_by = "caller" if self._hanging_up else "server"
-        timeline.close_code = ws.close_code
-        for task in self._tasks:
-            if task is not asyncio.current_task():
-                task.cancel()
+        timeline.close_code = code
+        self._stop_timers()
         logger.info("caller %s: socket closed by %s", self.call_sid, timeline.closed_by)
         self.notifier.notify()
 
+    def _stop_timers(self) -> None:
+        for handle in self._timers:
+            handle.cancel()
+        self._timers.clear()
+        self._uplink.cancel()
+        self._downlink.cancel()
+
     def _handle(self, message: str | bytes) -> None:
-        now = asyncio.get_running_loop().time()
+        now = time.monotonic()
         parsed = messages.parse_app_message(message, self.ids.stream_sid)
         self.timeline.protocol_errors.extend(parsed.problems)
         if isinstance(parsed, messages.AppMedia):
@@ -255,17 +257,17 @@ class TwilioCaller:
             if record.due_at <= now:
                 self._echo(self.playback.advance(now))
             else:
-                asyncio.get_running_loop().call_at(record.due_at, self._flush_marks)
+                self._schedule(record.due_at, self._flush_marks)
         elif isinstance(parsed, messages.AppClear):
             self._echo(self.playback.clear(now))
         self.notifier.notify()
 
     def _flush_marks(self) -> None:
-        self._echo(self.playback.advance(asyncio.get_running_loop().time()))
+        self._echo(self.playback.advance(time.monotonic()))
         self.notifier.notify()
 
     def _echo(self, due: list[MarkRecord]) -> None:
-        now = asyncio.get_running_loop().time()
+        now = time.monotonic()
         for record in due:
             record.echoed_at = now
             self._send(messages.mark(self.ids, self._next_sequence(), record.name))
@@ -294,10 +296,6 @@ class TwilioCaller:
 
     async def aclose(self) -> None:
         """Stop everything this caller runs (safe to call more than once)."""
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        if self._ws is not None:
-            self._ws.transport.abort()
+        self._stop_timers()
+        if self._ws is not None and not self._ws.closed:
+            self._ws.abort()
