@@ -63,6 +63,11 @@ def other_cpus(pinned: str) -> str | None:
     return ",".join(rest) or None
 
 
+def generator_cores(args: argparse.Namespace) -> int:
+    others = other_cpus(args.cpus) if args.cpus else None
+    return len(others.split(",")) if others else len(os.sched_getaffinity(0))
+
+
 async def warm_up(base_url: str) -> None:
     # Lazy imports, the shared client and first connections stay out of the figures.
     caller = TwilioCaller(
@@ -189,7 +194,9 @@ def main() -> None:
             for server in servers:
                 print(f"[{server} N={calls} #{repeat}] running ...", flush=True)
                 evidence = asyncio.run(run_once(server, calls, repeat, args, workdir))
-                figures = judge(server, calls, repeat, evidence, GENERATOR_CPU_LIMIT_PCT)
+                figures = judge(
+                    server, calls, repeat, evidence, GENERATOR_CPU_LIMIT_PCT, generator_cores(args)
+                )
                 runs.append(figures)
                 print_run(figures)
     print_summary(runs)

@@ -89,11 +89,27 @@ def _rows(call_sids: list[str]) -> dict[str, Any]:
     }
 
 
-def judge(server: str, calls: int, repeat: int, evidence: Evidence, cpu_limit: float) -> RunFigures:
+def judge(
+    server: str,
+    calls: int,
+    repeat: int,
+    evidence: Evidence,
+    cpu_limit: float,
+    generator_cores: int,
+) -> RunFigures:
+    """Figures of one run; none (`refused`) when the load generation ran out of CPU.
+
+    A generator process above `cpu_limit` % of a core, or all of them together
+    above that share of the `generator_cores` they run on, delays its own
+    evidence: what it reports is its lag, not the server's.
+    """
     figures = RunFigures(server, calls, repeat, evidence.usage)
-    busy = [g for g in evidence.usage.generators if g.cpu_pct > cpu_limit]
-    if busy:
-        figures.refused = ", ".join(f"{g.role} at {g.cpu_pct:.0f}% of a core" for g in busy)
+    loads = evidence.usage.generators
+    busy = [f"{g.role} at {g.cpu_pct:.0f}% of a core" for g in loads if g.cpu_pct > cpu_limit]
+    total = sum(g.cpu_pct for g in loads) / max(generator_cores, 1)
+    if total > cpu_limit:
+        busy.append(f"generators together at {total:.0f}% of their {generator_cores} core(s)")
+    figures.refused = ", ".join(busy)
     sessions = {s["session_id"]: s for s in evidence.sessions}
     rows = _rows([call["call_sid"] for call in evidence.calls])
     for call in evidence.calls:
@@ -169,6 +185,7 @@ COLUMNS: list[tuple[str, Callable[[RunFigures], float], str]] = [
     ("setup p50", lambda f: median(f.setup_ms), "{:.0f}"),
     ("setup p95", lambda f: percentile(f.setup_ms, 95), "{:.0f}"),
     ("gen max%", lambda f: max(g.cpu_pct for g in f.usage.generators), "{:.0f}"),
+    ("gen sum%", lambda f: sum(g.cpu_pct for g in f.usage.generators), "{:.0f}"),
 ]
 
 

@@ -26,6 +26,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import uvloop
+
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(PROJECT_ROOT))
 
@@ -210,9 +212,12 @@ def main() -> None:
     args = parser.parse_args()
     # The simulators narrate every call at INFO; only problems matter here.
     logging.basicConfig(level=logging.WARNING)
+    # uvloop: a cheaper event loop, so the generator stays far from its core's limit.
+    # The simulators stamp every event with time.monotonic(), never the loop's
+    # (millisecond) clock, so the evidence keeps its precision.
     with contextlib.suppress(KeyboardInterrupt):
         work = serve_realtime(args) if args.role == "realtime" else run_callers(args)
-        Path(args.results).write_text(json.dumps(asyncio.run(work)))
+        Path(args.results).write_text(json.dumps(uvloop.run(work)))
 
 
 if __name__ == "__main__":
