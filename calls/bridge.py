@@ -30,6 +30,7 @@ from calls.errors import ModelGone
 from calls.goodbye import Goodbye, Hangup
 from calls.input_clock import InputClock
 from calls.model_events import ModelEvents
+from calls.models import EndReason
 from calls.pacer import Pacer
 from calls.protocol import realtime as rt
 from calls.protocol.twilio import Dtmf, Mark, Media, clear_message
@@ -58,6 +59,41 @@ class CallIdentity:
 
 Connector = Callable[[BridgeSettings], Awaitable[RealtimeConnection]]
 
+
+async def open_model(connect: Connector, settings: BridgeSettings) -> RealtimeConnection:
+    """Connect a Realtime session and configure it (`session.update` is its first event)."""
+    connection = await connect(settings)
+    try:
+        await connection.send_raw(rt.session_update(settings.session))
+    except BaseException:
+        await _close_quietly(connection)
+        raise
+    return connection
+
+
+def discard_model(opening: asyncio.Future[RealtimeConnection]) -> None:
+    """A session opened for a stream that was refused: stop it, or close it once open."""
+
+    def close_when_open(future: asyncio.Future[RealtimeConnection]) -> None:
+        if not future.cancelled() and future.exception() is None:
+            task = asyncio.ensure_future(_close_quietly(future.result()))
+            _background.add(task)
+            task.add_done_callback(_background.discard)
+
+    opening.cancel()
+    opening.add_done_callback(close_when_open)
+
+
+async def _close_quietly(connection: RealtimeConnection) -> None:
+    try:
+        await asyncio.wait_for(connection.close(), timeout=2)
+    except Exception:  # the model side may already be gone
+        logger.debug("realtime close failed", exc_info=True)
+
+
+# Closes of discarded sessions, kept referenced until they finish.
+_background: set[asyncio.Task[None]] = set()
+
 # How long a call's end may wait for its last records to be written.
 RECORDS_TIMEOUT_S = 15
 
@@ -73,7 +109,7 @@ class CallBridge:
         call: CallIdentity,
         twilio: TwilioSide,
         settings: BridgeSettings,
-        connect: Connector,
+        model: asyncio.Future[RealtimeConnection],
         recorder: CallRecorder,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -84,7 +120,7 @@ class CallBridge:
         self.input_clock = InputClock()
         self.clock = clock
         self._twilio = twilio
-        self._connect = connect
+        self._model_opening = model
         self._rt: RealtimeConnection | None = None
         self._uplink: asyncio.Queue[str] = asyncio.Queue()
         self._tasks: list[asyncio.Task[None]] = []
@@ -122,7 +158,7 @@ class CallBridge:
         if exc is not None:
             # A bug must not leave the call half-bridged: end it, with the evidence.
             logger.error("task %s failed", task.get_name(), exc_info=exc)
-            self.request_end("internal_error")
+            self.request_end(EndReason.INTERNAL_ERROR)
 
     async def end(self, reason: str) -> None:
         """End the call (idempotent): stop every task, record, close both sockets."""
@@ -183,11 +219,10 @@ class CallBridge:
         )
         # The model's socket last: once it closes, the call's record is complete.
         if self._rt is not None:
-            try:
-                await asyncio.wait_for(self._rt.close(), timeout=2)
-            except Exception:  # the model side may already be gone
-                logger.debug("realtime close failed", exc_info=True)
-        if reason == "agent_hangup":
+            await _close_quietly(self._rt)
+        elif not self._model_opening.done():
+            discard_model(self._model_opening)
+        if reason == EndReason.AGENT_HANGUP:
             await self._complete_call_via_rest()
         if LIVE_BRIDGES.get(self.call.call_sid) is self:
             del LIVE_BRIDGES[self.call.call_sid]
@@ -249,13 +284,12 @@ class CallBridge:
 
     async def _run_uplink(self) -> None:
         try:
-            self._rt = await self._connect(self.settings)
+            self._rt = await self._model_opening
         except Exception as exc:
             logger.error("could not open the Realtime session: %s", type(exc).__name__)
             self.recorder.log("model_error", self.clock(), code="connect_failed", message=str(exc))
-            self.request_end("model_connect_failed")
+            self.request_end(EndReason.MODEL_CONNECT_FAILED)
             return
-        await self.send_model(rt.session_update(self.settings.session))
         if self.settings.greeting:
             await self.send_model(rt.response_create(self.settings.greeting_instructions))
         self._spawn(self.model_events.run(self._rt), "model")
@@ -291,7 +325,7 @@ class CallBridge:
         )
         # What the caller was already hearing plays out; then the call ends.
         if self.goodbye.state is not Hangup.DRAINING:
-            self.goodbye.start(now, "model_disconnected")
+            self.goodbye.start(now, EndReason.MODEL_DISCONNECTED)
 
     # --- Twilio output --------------------------------
 

@@ -15,19 +15,20 @@ itself, so nothing is lost by skipping the hop on the media path.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from typing import Any
 
-from channels.db import database_sync_to_async
 from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.db.models import Case, F, Value, When
 from django.utils import timezone
 
-from calls.bridge import CallBridge, CallIdentity
+from calls.bridge import CallBridge, CallIdentity, discard_model, open_model
+from calls.call_db import run_db
 from calls.logcontext import bind_call
-from calls.models import CallSession, CallStatus
+from calls.models import CallSession, CallStatus, EndReason
 from calls.protocol.twilio import (
     Connected,
     Dtmf,
@@ -66,7 +67,6 @@ async def connect_realtime(settings: BridgeSettings) -> RealtimeConnection:
     )
 
 
-@database_sync_to_async
 def _begin_stream(call_sid: str, start: Start) -> CallSession | int:
     """The call, now streaming; or the close code that refuses this stream.
 
@@ -122,7 +122,7 @@ class MediaStreamConsumer(AsyncWebsocketConsumer):
             if self.bridge is not None and not self.bridge.ended:
                 logger.error("media stream consumer stopped abnormally; ending the call")
                 self.closing = True
-                await self.bridge.end("internal_error")
+                await self.bridge.end(EndReason.INTERNAL_ERROR)
 
     async def connect(self) -> None:
         self.bridge = None
@@ -166,7 +166,7 @@ class MediaStreamConsumer(AsyncWebsocketConsumer):
         elif isinstance(message, Stop):
             logger.info("stop received")
             if bridge is not None:
-                await bridge.end("caller_hangup")
+                await bridge.end(EndReason.CALLER_HANGUP)
             else:
                 await self._refuse(1000)
         elif isinstance(message, Dtmf):
@@ -193,8 +193,17 @@ class MediaStreamConsumer(AsyncWebsocketConsumer):
             return
         started_mono = time.monotonic()
         started_wall = timezone.now()
-        call = await _begin_stream(start.call_sid, start)
+        settings = BridgeSettings.from_django()
+        # The model session opens while the database claims the stream: the
+        # greeting starts sooner. A refused stream closes it again.
+        model = asyncio.ensure_future(open_model(self.connect_realtime, settings))
+        try:
+            call = await run_db(_begin_stream, start.call_sid, start)
+        except BaseException:
+            discard_model(model)
+            raise
         if isinstance(call, int):
+            discard_model(model)
             logger.warning(
                 "media stream refused: %s",
                 "no such call" if call == CLOSE_UNKNOWN_CALL else "the call already had a stream",
@@ -205,8 +214,8 @@ class MediaStreamConsumer(AsyncWebsocketConsumer):
         self.bridge = CallBridge(
             CallIdentity(call.pk, call.call_sid, start.stream_sid),
             twilio=self,
-            settings=BridgeSettings.from_django(),
-            connect=self.connect_realtime,
+            settings=settings,
+            model=model,
             recorder=CallRecorder(call.pk, started_wall, started_mono),
         )
         self.bridge.start()
@@ -220,25 +229,42 @@ class MediaStreamConsumer(AsyncWebsocketConsumer):
         if self.protocol_errors >= MAX_PROTOCOL_ERRORS:
             logger.error("too many malformed messages; ending the call")
             if self.bridge is not None:
-                await self.bridge.end("protocol_errors")
+                await self.bridge.end(EndReason.PROTOCOL_ERRORS)
             else:
                 await self._refuse(CLOSE_PROTOCOL)
 
     async def disconnect(self, code: int) -> None:
         self.closing = True
         if self.bridge is not None:
-            await self.bridge.end("twilio_socket_closed")
+            await self.bridge.end(EndReason.CALLER_DISCONNECTED)
 
     # --- TwilioSide, for the bridge ------------------------------------------------
 
     async def send_text(self, text: str) -> None:
-        if not self.closing:
+        if self.closing:
+            return
+        try:
             await self.send(text_data=text)
+        except OSError:
+            # Uvicorn raises ClientDisconnected (an OSError) for a socket that is
+            # gone; Daphne drops the message. Either way the caller has left.
+            self._caller_gone()
 
     async def close_stream(self, code: int) -> None:
         if not self.closing:
             self.closing = True
-            await self.close(code=code)
+            try:
+                await self.close(code=code)
+            except OSError:
+                logger.debug("the caller's socket was already gone at close")
+
+    def _caller_gone(self) -> None:
+        if self.closing:
+            return
+        self.closing = True
+        logger.info("caller gone: the media stream socket is closed")
+        if self.bridge is not None:
+            self.bridge.request_end(EndReason.CALLER_DISCONNECTED)
 
     async def websocket_receive(self, message: dict[str, Any]) -> None:
         # Never let one bad frame escape as an exception that would kill the
@@ -248,6 +274,6 @@ class MediaStreamConsumer(AsyncWebsocketConsumer):
         except Exception:
             logger.exception("unexpected error handling a Twilio message")
             if self.bridge is not None:
-                await self.bridge.end("internal_error")
+                await self.bridge.end(EndReason.INTERNAL_ERROR)
             else:
                 await self._refuse(1011)

@@ -6,6 +6,7 @@ import enum
 import logging
 from typing import TYPE_CHECKING
 
+from calls.models import EndReason
 from calls.protocol import realtime as rt
 
 if TYPE_CHECKING:
@@ -37,7 +38,7 @@ class Goodbye:
         self._call_ids: list[str] = []
         self._started_at = 0.0
         self._expected_ms = 0
-        self._end_reason = "agent_hangup"
+        self._end_reason: str = EndReason.AGENT_HANGUP
         self.hard_deadline: float | None = None
 
     def requested(self, call_id: str, response_id: str, now: float) -> None:
@@ -61,7 +62,7 @@ class Goodbye:
         if self.state is Hangup.REQUESTED and not self._bridge.generating:
             self.start(now)
 
-    def start(self, now: float, end_reason: str = "agent_hangup") -> None:
+    def start(self, now: float, end_reason: str = EndReason.AGENT_HANGUP) -> None:
         bridge = self._bridge
         tracker = bridge.tracker
         # Nothing more will be played than what is here now: all of it may go out.

@@ -28,6 +28,18 @@ FINAL_STATUSES = frozenset(
 )
 
 
+class EndReason(models.TextChoices):
+    """Why the bridge ended a call (`CallSession.end_reason`; Twilio's callbacks add `twilio_*`)."""
+
+    CALLER_HANGUP = "caller_hangup", "Caller hung up (stop)"
+    CALLER_DISCONNECTED = "caller_disconnected", "Caller's stream went away without a stop"
+    AGENT_HANGUP = "agent_hangup", "The AI ended the call"
+    MODEL_DISCONNECTED = "model_disconnected", "The model's session closed"
+    MODEL_CONNECT_FAILED = "model_connect_failed", "The model could not be reached"
+    PROTOCOL_ERRORS = "protocol_errors", "Too many malformed Twilio messages"
+    INTERNAL_ERROR = "internal_error", "A fault in the bridge"
+
+
 class CallSessionQuerySet(models.QuerySet["CallSession"]):
     def with_counts(self) -> CallSessionQuerySet:
         """Annotate barge-in and "AI silent" counts in the same query."""

@@ -188,7 +188,7 @@ SCENARIOS: tuple[Scenario, ...] = (
         story="The caller's network drops mid-answer: the call ends and nothing recorded is lost.",
         realtime=RealtimeScript(replies=(Reply(3000, GREETING),)),
         caller=CallerScript(segments=(Silence(1200),), hangup="drop"),
-        expect=Expect(end_reason="twilio_socket_closed", closed_by="caller"),
+        expect=Expect(end_reason="caller_disconnected", closed_by="caller"),
     ),
 )
 

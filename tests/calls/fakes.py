@@ -36,17 +36,21 @@ class FakeSession:
         self.ws = ws
         self.received: list[dict[str, Any]] = []
         self.audio_in = bytearray()
+        self.closed = asyncio.Event()
         self._changed = asyncio.Condition()
 
     async def serve(self) -> None:
-        await self.send({"type": "session.created", "session": {"id": "sess_1"}})
-        async for raw in self.ws:
-            event = json.loads(raw)
-            if event.get("type") == "input_audio_buffer.append":
-                self.audio_in += base64.b64decode(event["audio"])
-            async with self._changed:
-                self.received.append(event)
-                self._changed.notify_all()
+        try:
+            await self.send({"type": "session.created", "session": {"id": "sess_1"}})
+            async for raw in self.ws:
+                event = json.loads(raw)
+                if event.get("type") == "input_audio_buffer.append":
+                    self.audio_in += base64.b64decode(event["audio"])
+                async with self._changed:
+                    self.received.append(event)
+                    self._changed.notify_all()
+        finally:
+            self.closed.set()
 
     def of_type(self, kind: str) -> list[dict[str, Any]]:
         return [event for event in self.received if event.get("type") == kind]

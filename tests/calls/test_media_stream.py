@@ -133,13 +133,22 @@ async def test_bad_stream_token_is_refused(
     assert (await call_row()).status == "ringing"
 
 
+async def assert_no_session_left_open(realtime: FakeRealtime) -> None:
+    """A model session opened while the stream was being claimed is closed, never used."""
+    for session in realtime.sessions:
+        async with asyncio.timeout(5):
+            await session.closed.wait()
+        assert session.of_type("response.create") == []
+        assert session.audio_in == b""
+
+
 async def test_stream_for_unknown_call_is_refused_and_records_nothing(
     realtime: FakeRealtime,
 ) -> None:
     twilio = TwilioStream.open(CALL_SID)
     await twilio.start()
     assert await twilio.wait_closed() == 4404
-    assert realtime.sessions == []
+    await assert_no_session_left_open(realtime)
     assert not await database_sync_to_async(CallSession.objects.exists)()
 
 
@@ -362,7 +371,7 @@ async def test_goodbye_interrupted_by_the_caller_keeps_the_call(live: Call) -> N
     await live.twilio.communicator.disconnect()
     assert len(await rows("hangup_cancelled")) == 1
     assert await rows("drain_completed") == []
-    assert (await call_row()).end_reason == "twilio_socket_closed"
+    assert (await call_row()).end_reason == "caller_disconnected"
 
 
 # --- ends and faults ---------------------------------------------------------------------------
@@ -386,7 +395,7 @@ async def test_socket_closed_without_stop_ends_the_call(live: Call) -> None:
     await live.twilio.communicator.disconnect()
 
     row = await call_row()
-    assert row.end_reason == "twilio_socket_closed"
+    assert row.end_reason == "caller_disconnected"
     assert [r.kind for r in await rows("response_started")] == ["response_started"]
     assert len(await rows("stream_ended")) == 1
 
@@ -575,7 +584,7 @@ async def test_a_goodbye_interrupted_before_its_response_is_done_never_hangs_up(
     assert await live.twilio.communicator.receive_nothing(timeout=0.3)
     assert not live.bridge.ended
     await live.twilio.communicator.disconnect()
-    assert (await call_row()).end_reason == "twilio_socket_closed"
+    assert (await call_row()).end_reason == "caller_disconnected"
     assert await rows("drain_started") == []
 
 
@@ -605,7 +614,11 @@ async def test_a_second_stream_for_the_same_call_is_refused(
     await second.start()
 
     assert await second.wait_closed() == 4409
-    assert len(realtime.sessions) == 1
+    refused = await realtime.session(1)
+    async with asyncio.timeout(5):
+        await refused.closed.wait()
+    assert refused.of_type("response.create") == []
+    assert not live.model.closed.is_set()
     assert LIVE_BRIDGES[CALL_SID] is live.bridge
     await live.twilio.media(tone(0x21, 20))
     assert await live.model.expect_audio(160) == tone(0x21, 20)
