@@ -1,8 +1,11 @@
-"""End to end: every scenario over real sockets, the project served by Daphne.
+"""End to end: every scenario over real sockets, the project served by Uvicorn and by Daphne.
 
 The server is a child process on the test database; the simulated caller and
 Realtime server run here. Verdicts rest on what the caller heard and what the
-model was told, never on the bridge's own view of itself.
+model was told, never on the bridge's own view of itself. Uvicorn is what
+`make serve` runs in production; Daphne is what `runserver` runs: each
+server-specific failure (a send to a caller who has gone raises under one and
+not the other) shows up here.
 """
 
 from __future__ import annotations
@@ -35,11 +38,14 @@ pytestmark = [
 ]
 
 
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def stack(django_db_setup: Any, django_db_blocker: Any) -> AsyncIterator[LocalStack]:
+@pytest_asyncio.fixture(scope="module", loop_scope="module", params=["uvicorn", "daphne"])
+async def stack(
+    request: pytest.FixtureRequest, django_db_setup: Any, django_db_blocker: Any
+) -> AsyncIterator[LocalStack]:
     with django_db_blocker.unblock():
         url = database_url(connection.settings_dict)
-    async with LocalStack(database_url=url, env={"AGENT_GREETING": GREETING}) as running:
+    env = {"AGENT_GREETING": GREETING}
+    async with LocalStack(database_url=url, server=request.param, env=env) as running:
         yield running
 
 
@@ -48,11 +54,29 @@ def explain(result: ScenarioResult) -> str:
     return "\n".join(["failed checks:", *failed, "timeline:", *describe(result)])
 
 
+def server_log_since(stack: LocalStack, offset: int) -> str:
+    assert stack.log_path is not None
+    with stack.log_path.open("rb") as log:
+        log.seek(offset)
+        return log.read().decode("utf-8", "replace")
+
+
+def server_log_size(stack: LocalStack) -> int:
+    assert stack.log_path is not None
+    return stack.log_path.stat().st_size
+
+
 @pytest.mark.parametrize("name", [scenario.name for scenario in SCENARIOS])
 async def test_scenario_meets_its_expectations(stack: LocalStack, name: str) -> None:
+    log_start = server_log_size(stack)
     result = await run_scenario(stack, BY_NAME[name])
 
     assert result.passed, explain(result)
+    # No scenario is a fault of ours: whatever the caller or the model did, the
+    # server logs no error and no traceback for it.
+    log = server_log_since(stack, log_start)
+    assert " ERROR " not in log, log
+    assert "Traceback" not in log, log
 
 
 async def test_the_tail_barge_in_is_caught_with_the_playout_still_remaining(
