@@ -99,6 +99,7 @@ async def run_once(
             env=env,
             log_path=workdir / f"{tag}.log",
             cpus=args.cpus,
+            root=args.server_root,
         )
         await process.start()
         try:
@@ -139,11 +140,11 @@ async def stop_profiler(profiler: asyncio.subprocess.Process | None) -> None:
         await asyncio.wait_for(profiler.wait(), 30)
 
 
-def migrate(database_url: str) -> None:
+def migrate(database_url: str, root: Path) -> None:
     env = dict(os.environ, DATABASE_URL=database_url, DJANGO_SETTINGS_MODULE="config.settings")
     subprocess.run(
         [sys.executable, "manage.py", "migrate", "--no-input", "-v", "0"],
-        cwd=PROJECT_ROOT,
+        cwd=root,
         env=env,
         check=True,
     )
@@ -159,6 +160,12 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--calls-per-proc", type=int, default=50, help="callers a process (50)")
     parser.add_argument("--realtime-procs", type=int, default=0, help="0: one per 100 calls")
     parser.add_argument("--database-url", default=os.environ.get("DATABASE_URL", ""))
+    parser.add_argument(
+        "--server-root",
+        type=Path,
+        default=PROJECT_ROOT,
+        help="serve another checkout (a worktree of an earlier commit) for before/after figures",
+    )
     parser.add_argument("--log-level", default="WARNING", help="the server's LOG_LEVEL")
     parser.add_argument("--keep-logs", action="store_true", help="keep logs and results")
     parser.add_argument(
@@ -174,7 +181,7 @@ def main() -> None:
     if not args.database_url:
         args.database_url = f"sqlite:///{workdir / 'bench.sqlite3'}"
         print(f"Migrating a fresh SQLite database in {workdir} ...", flush=True)
-        migrate(args.database_url)
+        migrate(args.database_url, args.server_root)
     os.environ["DATABASE_URL"] = args.database_url
     os.environ["DJANGO_SETTINGS_MODULE"] = "config.settings"
     import django

@@ -49,6 +49,7 @@ class ServerProcess:
     `realtime_url` is the Realtime endpoint it talks to (the SDK's
     `websocket_base_url`). `cpus` (a `taskset` list such as "0") pins it, so a
     benchmark can measure what one core holds while its load runs elsewhere.
+    `root` is the checkout it runs from (another commit's, for a before/after).
     """
 
     def __init__(
@@ -60,7 +61,9 @@ class ServerProcess:
         env: Mapping[str, str] | None = None,
         log_path: Path | None = None,
         cpus: str | None = None,
+        root: Path = PROJECT_ROOT,
     ) -> None:
+        self.root = root
         self.database_url = database_url
         self.realtime_url = realtime_url
         self.server = server
@@ -126,7 +129,7 @@ class ServerProcess:
         self._log_file = self._log_path.open("wb")
         self._process = await asyncio.create_subprocess_exec(
             *self.command(),
-            cwd=PROJECT_ROOT,
+            cwd=self.root,
             env=self.child_env(),
             stdout=self._log_file,
             stderr=asyncio.subprocess.STDOUT,
