@@ -37,6 +37,8 @@ class FakeSession:
         self.received: list[dict[str, Any]] = []
         self.audio_in = bytearray()
         self.closed = asyncio.Event()
+        request = ws.request
+        self.extensions = request.headers.get("Sec-WebSocket-Extensions") if request else None
         self._changed = asyncio.Condition()
 
     async def serve(self) -> None:
@@ -162,12 +164,17 @@ class TwilioStream:
     sequence: int = 0
 
     @classmethod
-    def open(cls, call_sid: str, signature: str | None = None) -> TwilioStream:
+    def open(
+        cls, call_sid: str, signature: str | None = None, gone: asyncio.Event | None = None
+    ) -> TwilioStream:
+        """The stream to the real app; once `gone` is set, the app's sends fail as
+        Uvicorn's do for a client that has disconnected."""
         from config.asgi import application
 
         signature = twilio_signature(stream_url(), {}) if signature is None else signature
         headers = [(b"x-twilio-signature", signature.encode())] if signature else []
-        communicator = WebsocketCommunicator(application, "/twilio/media-stream/", headers=headers)
+        app: Any = application if gone is None else _sends_fail_once(application, gone)
+        communicator = WebsocketCommunicator(app, "/twilio/media-stream/", headers=headers)
         return cls(communicator, call_sid)
 
     async def send(self, message: dict[str, Any]) -> None:
@@ -241,6 +248,20 @@ class TwilioStream:
                 await self.receive()
             except ConnectionClosedByApp as closed:
                 return closed.code
+
+
+def _sends_fail_once(application: Any, gone: asyncio.Event) -> Any:
+    from uvicorn.protocols.utils import ClientDisconnected
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        async def server_send(message: dict[str, Any]) -> None:
+            if gone.is_set() and message["type"] == "websocket.send":
+                raise ClientDisconnected()
+            await send(message)
+
+        await application(scope, receive, server_send)
+
+    return app
 
 
 class ConnectionClosedByApp(Exception):

@@ -164,6 +164,11 @@ async def test_start_marks_the_call_streaming_and_configures_the_session(live: C
     assert live.model.of_type("response.create") == []  # no greeting configured
 
 
+async def test_the_model_socket_offers_no_compression(live: Call) -> None:
+    # The fake server would accept permessage-deflate: the bridge must not offer it.
+    assert live.model.extensions is None
+
+
 async def test_greeting_is_requested_when_configured(
     settings: Any, realtime: FakeRealtime, call: CallSession
 ) -> None:
@@ -398,6 +403,28 @@ async def test_socket_closed_without_stop_ends_the_call(live: Call) -> None:
     assert row.end_reason == "caller_disconnected"
     assert [r.kind for r in await rows("response_started")] == ["response_started"]
     assert len(await rows("stream_ended")) == 1
+
+
+async def test_a_send_to_a_caller_who_has_gone_is_the_caller_leaving(
+    realtime: FakeRealtime, call: CallSession, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Under Uvicorn a send on a socket whose client left raises ClientDisconnected."""
+    gone = asyncio.Event()
+    twilio = TwilioStream.open(CALL_SID, gone=gone)
+    await twilio.start()
+    model = await realtime.session()
+    await model.expect("session.update")
+    bridge = LIVE_BRIDGES[CALL_SID]
+    gone.set()
+
+    await model.response_created("resp_1")
+    await model.audio("resp_1", "item_1", tone(0x44, 100))  # the pacer's send fails
+    await bridge.wait_ended()
+
+    assert (await call_row()).end_reason == "caller_disconnected"
+    assert len(await rows("stream_ended")) == 1
+    assert [r for r in caplog.records if r.levelno >= logging.ERROR] == []
+    await twilio.communicator.disconnect()
 
 
 async def test_realtime_dropping_ends_the_call(live: Call) -> None:
