@@ -44,6 +44,7 @@ class SessionRecording:
 
     def __init__(self, notifier: Notifier, *, keep_input_audio: bool = True) -> None:
         self._notifier = notifier
+        # Without the audio kept (a load generator), audio events are counted, not listed.
         self._keep_input_audio = keep_input_audio
         self.received: list[Recorded] = []
         self.sent: list[Recorded] = []
@@ -59,15 +60,19 @@ class SessionRecording:
 
     def add_input_audio(self, audio: bytes) -> None:
         self.input_audio_bytes += len(audio)
-        self._input_hash.update(audio)
         if self._keep_input_audio:
+            self._input_hash.update(audio)
             self.input_audio += audio
 
     def record_received(self, event: dict[str, Any], audio_bytes: int | None = None) -> None:
+        if audio_bytes is not None and not self._keep_input_audio:
+            return
         self.received.append(Recorded(time.monotonic(), compact(event, audio_bytes)))
         self._notifier.notify()
 
     def record_sent(self, event: dict[str, Any], audio_bytes: int | None = None) -> None:
+        if audio_bytes is not None and not self._keep_input_audio:
+            return
         self.sent.append(Recorded(time.monotonic(), compact(event, audio_bytes)))
         self._notifier.notify()
 

@@ -118,7 +118,7 @@ def parse_app_message(message: str | bytes, stream_sid: str) -> AppMessage:
         problems = (f"{event}: wrong streamSid {data.get('streamSid')!r}",)
     try:
         if event == "media":
-            payload = base64.b64decode(data["media"]["payload"], validate=True)
+            payload = binascii.a2b_base64(data["media"]["payload"], strict_mode=True)
             return AppMedia(problems, payload)
         if event == "mark":
             return AppMark(problems, str(data["mark"]["name"]))
