@@ -44,6 +44,7 @@ class BridgeSettings:
                 frame_ms=settings.PLAYOUT_FRAME_MS,
                 grace_ms=settings.PLAYOUT_GRACE_MS,
                 lead_ms=settings.PLAYOUT_LEAD_MS,
+                refill_ms=settings.PLAYOUT_REFILL_MS,
                 drain_margin_ms=settings.PLAYOUT_DRAIN_MARGIN_MS,
             ),
             twilio_account_sid=settings.TWILIO_ACCOUNT_SID,

@@ -153,6 +153,8 @@ AGENT_GREETING = env.str("AGENT_GREETING", default="")
 PLAYOUT_FRAME_MS = env.int("PLAYOUT_FRAME_MS", default=20)
 PLAYOUT_GRACE_MS = env.int("PLAYOUT_GRACE_MS", default=250)
 PLAYOUT_LEAD_MS = env.int("PLAYOUT_LEAD_MS", default=300)
+# Pacing refills Twilio's buffer this much at a time (a wake-up per refill, not per frame).
+PLAYOUT_REFILL_MS = env.int("PLAYOUT_REFILL_MS", default=100)
 # How long a hangup waits past the estimated end of the goodbye for its final
 # mark before it ends the call anyway.
 PLAYOUT_DRAIN_MARGIN_MS = env.int("PLAYOUT_DRAIN_MARGIN_MS", default=400)

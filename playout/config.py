@@ -18,6 +18,10 @@ class PlayoutConfig:
     - `lead_ms`: most unplayed audio Twilio may hold, per the estimate; must be
       at least `frame_ms`, or pacing could not send a frame before the
       previous one finished and playback would have gaps.
+    - `refill_ms`: pacing tops Twilio up to `lead_ms` once it holds no more than
+      `lead_ms - refill_ms`: frames go out several at a time, one wake-up per
+      `refill_ms` instead of one per frame. Between `frame_ms` (a frame per
+      wake-up) and `lead_ms`.
     - `mark_interval_ms`: a mark follows at least every this much sent audio.
     - `recent_output_ms`: the legacy fallback: model audio this recent means speaking.
     - `echo_wait_ms`: how long past deadline + grace unechoed marks keep the
@@ -31,6 +35,7 @@ class PlayoutConfig:
     frame_ms: int = 20
     grace_ms: int = 250
     lead_ms: int = 300
+    refill_ms: int = 100
     mark_interval_ms: int = 100
     recent_output_ms: int = 400
     echo_wait_ms: int = 1000
@@ -54,6 +59,11 @@ class PlayoutConfig:
             raise ValueError(
                 f"PlayoutConfig.lead_ms ({self.lead_ms}) must be >= frame_ms ({self.frame_ms}),"
                 " or playback would have gaps between frames"
+            )
+        if not self.frame_ms <= self.refill_ms <= self.lead_ms:
+            raise ValueError(
+                f"PlayoutConfig.refill_ms ({self.refill_ms}) must be between frame_ms "
+                f"({self.frame_ms}) and lead_ms ({self.lead_ms})"
             )
 
     @property

@@ -14,6 +14,7 @@ class Timing:
 
     grace_s: float
     lead_s: float
+    refill_s: float
     recent_s: float
     echo_wait_s: float
     drain_margin_s: float
@@ -23,6 +24,7 @@ class Timing:
         return cls(
             grace_s=config.grace_ms / 1000,
             lead_s=config.lead_ms / 1000,
+            refill_s=config.refill_ms / 1000,
             recent_s=config.recent_output_ms / 1000,
             echo_wait_s=config.echo_wait_ms / 1000,
             drain_margin_s=config.drain_margin_ms / 1000,

@@ -153,14 +153,18 @@ class PlayoutTracker:
     def poll(self, now: float) -> list[Outbound]:
         """Frames and marks to send now, in order.
 
-        Frames go out while, after sending, the estimate says Twilio holds at
-        most `lead_ms` of unplayed audio. A mark follows each `mark_interval_ms`
-        of sent audio and the end of each completed item's audio.
+        Once Twilio holds no more than `lead_ms - refill_ms` (the estimate),
+        frames go out while, after sending, it holds at most `lead_ms`. A mark
+        follows each `mark_interval_ms` of sent audio and the end of each
+        completed item's audio.
         """
         now = self._advance(now)
         out: list[Outbound] = []
         if self._end_mark_due:
             self._place_mark(now, out)
+        send_at = self.next_send_at()
+        if send_at is not None and send_at > now + _EPSILON_S:
+            return self._finish_poll(now, out)  # not yet down to the refill level
         while size := self._pending.next_frame_size():
             sent_pos = self._ledger.sent_pos
             start = self._end.frame_start(now, sent_pos)
@@ -174,6 +178,9 @@ class PlayoutTracker:
             since_mark = self._ledger.sent_pos - self._mark_pos
             if item_ended or since_mark >= self.config.mark_interval_bytes:
                 self._place_mark(now, out)
+        return self._finish_poll(now, out)
+
+    def _finish_poll(self, now: float, out: list[Outbound]) -> list[Outbound]:
         self._end.extend(now, self._ledger.sent_pos, self._pending.held_bytes)
         return out
 
@@ -310,7 +317,8 @@ class PlayoutTracker:
         sent_end = self._end.sent_end(self._ledger.sent_pos)
         if sent_end is None:
             return self._now
-        return sent_end + size / BYTES_PER_SECOND - self._timing.lead_s
+        # Wait until Twilio holds lead - refill, then top it up (see `refill_ms`).
+        return sent_end + max(size / BYTES_PER_SECOND, self._timing.refill_s) - self._timing.lead_s
 
     def next_deadline(self) -> float | None:
         """The next time the shell should call `poll` (and re-check its queries).

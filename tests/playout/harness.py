@@ -90,6 +90,7 @@ class Shell:
         self.player = ReferencePlayer(delay_s)
         self.now = 0.0
         self.frames: list[AudioFrame] = []
+        self.sent_at: list[float] = []
         self.echoes: list[MarkEcho] = []
         self.max_lead_s = 0.0
         self.gaps: list[float] = []
@@ -111,6 +112,7 @@ class Shell:
             assert self.tracker.is_live(out.generation)
             if isinstance(out, AudioFrame):
                 self.frames.append(out)
+                self.sent_at.append(self.now)
                 self.player.receive_frame(self.now, out)
             else:
                 self.player.receive_mark(self.now, out.name)

@@ -47,8 +47,35 @@ def test_paced_sending_keeps_lead_and_never_gaps() -> None:
     assert len(shell.player.payload) == 2000 * 8
 
 
+def test_frames_go_out_a_refill_at_a_time() -> None:
+    """One wake-up per `refill_ms` (100) of audio, five frames each, never above the lead."""
+    shell = Shell()
+    shell.tracker.audio_delta("r1", "i1", b"\x10" * (2000 * 8), 0.0)
+    shell.tracker.audio_done("r1", "i1", 0.0)
+    shell.run_until(3.0)
+
+    batches = sorted({round(t, 6) for t in shell.sent_at})
+    sizes = [sum(1 for t in shell.sent_at if round(t, 6) == b) for b in batches]
+    assert sizes[0] == 15  # the first 300 ms at once
+    assert set(sizes[1:-1]) == {5}
+    assert len(batches) <= 2 + (2000 - 300) // 100
+    assert shell.max_lead_s <= 0.3 + 1e-9
+    assert shell.gaps == []
+
+
+def test_a_refill_of_one_frame_sends_a_frame_per_wake_up() -> None:
+    shell = Shell(PlayoutConfig(refill_ms=20))
+    shell.tracker.audio_delta("r1", "i1", b"\x10" * (1000 * 8), 0.0)
+    shell.tracker.audio_done("r1", "i1", 0.0)
+    shell.run_until(2.0)
+
+    later = [t for t in shell.sent_at if t > 0]
+    assert len(later) == len(set(later)) == 50 - 15
+    assert shell.gaps == []
+
+
 def test_lead_equal_to_frame_is_gapless() -> None:
-    shell = Shell(PlayoutConfig(lead_ms=20))
+    shell = Shell(PlayoutConfig(lead_ms=20, refill_ms=20))
     shell.tracker.audio_delta("r1", "i1", b"\x10" * (500 * 8), 0.0)
     shell.tracker.audio_done("r1", "i1", 0.0)
     shell.run_until(1.0)
@@ -82,7 +109,18 @@ def test_next_deadline_is_the_next_send_time() -> None:
     tracker = PlayoutTracker()
     tracker.audio_delta("r1", "i1", b"\x10" * (1000 * 8), 0.0)
     tracker.poll(0.0)
-    # 300 ms sent; the next frame may go when only 280 ms remain unplayed.
+    # 300 ms sent; the next frames may go when only 200 ms remain unplayed (refill 100).
+    wake = tracker.next_deadline()
+    assert wake is not None
+    assert abs(wake - 0.1) < 1e-9
+    assert tracker.poll(0.099) == []
+    assert len(frames(tracker.poll(0.1))) == 5
+
+
+def test_with_a_one_frame_refill_the_next_frame_goes_when_a_frame_has_played() -> None:
+    tracker = PlayoutTracker(PlayoutConfig(refill_ms=20))
+    tracker.audio_delta("r1", "i1", b"\x10" * (1000 * 8), 0.0)
+    tracker.poll(0.0)
     wake = tracker.next_deadline()
     assert wake is not None
     assert abs(wake - 0.02) < 1e-9

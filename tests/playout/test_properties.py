@@ -27,10 +27,13 @@ actions = st.lists(
     min_size=5,
     max_size=40,
 )
-configs = st.builds(
-    PlayoutConfig,
-    lead_ms=st.sampled_from([20, 60, 300]),
-    mark_interval_ms=st.sampled_from([20, 100, 250]),
+configs = st.sampled_from([20, 60, 300]).flatmap(
+    lambda lead_ms: st.builds(
+        PlayoutConfig,
+        lead_ms=st.just(lead_ms),
+        refill_ms=st.sampled_from(sorted({20, min(100, lead_ms), lead_ms})),
+        mark_interval_ms=st.sampled_from([20, 100, 250]),
+    )
 )
 
 

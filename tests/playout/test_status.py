@@ -39,6 +39,8 @@ def test_config_defaults() -> None:
     "kwargs",
     [
         {"lead_ms": 10},
+        {"refill_ms": 10},
+        {"refill_ms": 400},
         {"frame_ms": 0},
         {"grace_ms": -1},
         {"mark_interval_ms": 0},
