@@ -42,8 +42,10 @@ demo-all: migrate
 # Uvicorn: the same calls cost ~25% less server CPU than under Daphne
 # (benchmarks/bench_calls.py, 40 concurrent calls). Daphne stays installed for
 # runserver and for simulate_call.
+# No permessage-deflate: base64 audio does not compress, and it costs CPU per frame.
 serve: migrate
-	$(VENV)/bin/uvicorn config.asgi:application --host $(HOST) --port $(PORT) --lifespan off --no-access-log
+	$(VENV)/bin/uvicorn config.asgi:application --host $(HOST) --port $(PORT) --lifespan off \
+		--no-access-log --ws-per-message-deflate false
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -187,6 +187,11 @@ def main() -> None:
     import django
 
     django.setup()
+    from django.conf import settings
+
+    # The server chooses the SQLite journal mode (WAL since the writer change; an
+    # earlier checkout may not): this process only reads and must not switch it.
+    settings.DATABASES["default"].get("OPTIONS", {}).pop("init_command", None)
     logging.getLogger("simulators").setLevel(logging.WARNING)
     pinned = f"server pinned to CPU {args.cpus}" if args.cpus else "server not pinned"
     print(

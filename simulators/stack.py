@@ -112,6 +112,7 @@ class ServerProcess:
                 sys.executable, "-m", "uvicorn", "config.asgi:application",
                 "--host", "127.0.0.1", "--port", str(self.port),
                 "--log-level", "warning", "--no-access-log", "--lifespan", "off",
+                "--ws-per-message-deflate", "false",
             ]  # fmt: skip
         else:
             command = [
