@@ -11,7 +11,7 @@ from benchmarks.generators import Usage
 from benchmarks.loadgen import ANSWER_MS, ANSWER_TONE, GREETING_TONE
 
 EXPECTED_ENDS = ("caller_hangup", "agent_hangup")
-FULL_TOLERANCE_MS = 25  # as in calls.simulation
+FULL_TOLERANCE_MS = 25  # as in calls.demo.simulation
 REACTION_P99_LIMIT_MS = 10.0
 
 

@@ -11,8 +11,9 @@ from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 from django.utils.html import format_html
 
-from calls.diagnostics import CALL_FIELDS, diagnose_call_rows
-from calls.findings import (
+from calls.models import BargeInEvent, CallSession, PlayoutLog
+from calls.review.diagnostics import CALL_FIELDS, diagnose_call_rows
+from calls.review.findings import (
     DRAIN_BEFORE_FINAL_MARK,
     MISSED_BARGE_IN,
     MISSING_ENDED_AT,
@@ -20,8 +21,7 @@ from calls.findings import (
     CallDiagnostics,
     Thresholds,
 )
-from calls.models import BargeInEvent, CallSession, PlayoutLog
-from calls.timeline import build_timeline
+from calls.review.timeline import build_timeline
 
 # Short enough for a list column; the full rule names are in the tooltip.
 SUSPECT_LABELS = {

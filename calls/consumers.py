@@ -1,15 +1,14 @@
-"""The Channels consumer for Twilio's media stream: authentication and dispatch.
+"""The Channels consumer for Twilio's media stream: authentication, then dispatch to the call.
 
-Messages are handled one at a time, so nothing here waits on anything slow
-once the stream is up: caller audio is queued for the uplink task, marks go
-straight into the playout tracker. The per-call work lives in
-`calls.bridge.CallBridge`.
+Messages are handled one at a time and nothing here waits on anything slow
+once the stream is up: each parsed message goes to the call's shell
+(`calls.live.bridge.CallBridge`), which asks the call's core what to do.
 
 The receive loop is this consumer's own (`__call__`), not Channels'
 `await_many_dispatch`: that one awaits `aclose_old_connections()` (a thread
 hop onto the executor that database writes share) and creates a task for
 every message, 50 times a second per call. The database is only touched
-through `database_sync_to_async`, which keeps Django's connection hygiene
+through `calls.live.db.run_db`, which keeps Django's connection hygiene
 itself, so nothing is lost by skipping the hop on the media path.
 """
 
@@ -25,11 +24,8 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.db.models import Case, F, Value, When
 from django.utils import timezone
 
-from calls.bridge import CallBridge, CallIdentity, discard_model, open_model
-from calls.call_db import run_db
-from calls.logcontext import bind_call
-from calls.models import CallSession, CallStatus, EndReason
-from calls.protocol.twilio import (
+from callcore import EndReason
+from callcore.protocol.twilio import (
     Connected,
     Dtmf,
     Mark,
@@ -40,11 +36,15 @@ from calls.protocol.twilio import (
     Unknown,
     parse_twilio_message,
 )
-from calls.realtime_client import RealtimeConnection, open_realtime
-from calls.recorder import CallRecorder
-from calls.settings import BridgeSettings
-from calls.tokens import verify_stream_token
-from calls.twilio_auth import signature_valid, stream_url
+from calls.frontdoor.signatures import signature_valid, stream_url
+from calls.frontdoor.tokens import verify_stream_token
+from calls.live.bridge import CallBridge, CallIdentity
+from calls.live.db import run_db
+from calls.live.logcontext import bind_call
+from calls.live.model import connect_realtime, discard_model, open_model
+from calls.live.recorder import CallRecorder
+from calls.live.settings import BridgeSettings
+from calls.models import CallSession, CallStatus
 
 logger = logging.getLogger(__name__)
 
@@ -55,16 +55,8 @@ CLOSE_UNKNOWN_CALL = 4404
 CLOSE_PROTOCOL = 4400
 CLOSE_STREAM_EXISTS = 4409
 
-# A stream that keeps sending garbage is not a phone call.
-MAX_PROTOCOL_ERRORS = 50
-
-
-async def connect_realtime(settings: BridgeSettings) -> RealtimeConnection:
-    return await open_realtime(
-        api_key=settings.openai_api_key,
-        websocket_base_url=settings.openai_websocket_base_url,
-        model=settings.model,
-    )
+# Malformed messages tolerated before a stream has started (after that, the call decides).
+MAX_PROTOCOL_ERRORS_BEFORE_START = 50
 
 
 def _begin_stream(call_sid: str, start: Start) -> CallSession | int:
@@ -92,8 +84,10 @@ def _begin_stream(call_sid: str, start: Start) -> CallSession | int:
 class MediaStreamConsumer(AsyncWebsocketConsumer):
     """One Twilio media stream: `connected`, `start`, media and marks, `stop`."""
 
-    # Overridable for tests and simulators, like Channels' own hooks.
+    # Hooks, overridable like Channels' own: how the model session is opened,
+    # and who is told of each call's bridge once it starts (tests, tools).
     connect_realtime = staticmethod(connect_realtime)
+    bridge_started = staticmethod(lambda bridge: None)
 
     bridge: CallBridge | None = None
 
@@ -117,8 +111,8 @@ class MediaStreamConsumer(AsyncWebsocketConsumer):
         except StopConsumer:
             pass
         finally:
-            # Whatever ends this consumer (its channel layer failing included), the
-            # call must not outlive it: no model session or task left running.
+            # Whatever ends this consumer, the call must not outlive it: no model
+            # session or task left running.
             if self.bridge is not None and not self.bridge.ended:
                 logger.error("media stream consumer stopped abnormally; ending the call")
                 self.closing = True
@@ -141,6 +135,18 @@ class MediaStreamConsumer(AsyncWebsocketConsumer):
         self.closing = True
         await self.close(code=code)
 
+    async def websocket_receive(self, message: dict[str, Any]) -> None:
+        # Never let one bad frame escape as an exception that would kill the
+        # consumer without cleanup.
+        try:
+            await self.receive(message.get("text"), message.get("bytes"))
+        except Exception:
+            logger.exception("unexpected error handling a Twilio message")
+            if self.bridge is not None:
+                await self.bridge.end(EndReason.INTERNAL_ERROR)
+            else:
+                await self._refuse(1011)
+
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         if self.closing:
             return
@@ -157,10 +163,10 @@ class MediaStreamConsumer(AsyncWebsocketConsumer):
             if bridge is None:
                 await self._protocol_error("media before start")
             else:
-                bridge.on_media(message)
+                await bridge.on_media(message)
         elif isinstance(message, Mark):
             if bridge is not None:
-                bridge.on_mark(message)
+                await bridge.on_mark(message)
         elif isinstance(message, Start):
             await self._start(message)
         elif isinstance(message, Stop):
@@ -171,7 +177,7 @@ class MediaStreamConsumer(AsyncWebsocketConsumer):
                 await self._refuse(1000)
         elif isinstance(message, Dtmf):
             if bridge is not None:
-                bridge.on_dtmf(message)
+                await bridge.on_dtmf(message)
         elif isinstance(message, Connected):
             logger.debug("connected: protocol=%s", message.protocol)
         elif isinstance(message, Unknown):
@@ -217,21 +223,21 @@ class MediaStreamConsumer(AsyncWebsocketConsumer):
             settings=settings,
             model=model,
             recorder=CallRecorder(call.pk, started_wall, started_mono),
+            started_at=started_mono,
         )
         self.bridge.start()
+        self.bridge_started(self.bridge)
 
     async def _protocol_error(self, reason: str) -> None:
+        if self.bridge is not None:
+            await self.bridge.protocol_error(reason)
+            return
         self.protocol_errors += 1
         if self.protocol_errors <= 5:
             logger.warning("twilio message skipped: %s", reason)
-            if self.bridge is not None:
-                self.bridge.protocol_error(reason)
-        if self.protocol_errors >= MAX_PROTOCOL_ERRORS:
-            logger.error("too many malformed messages; ending the call")
-            if self.bridge is not None:
-                await self.bridge.end(EndReason.PROTOCOL_ERRORS)
-            else:
-                await self._refuse(CLOSE_PROTOCOL)
+        if self.protocol_errors >= MAX_PROTOCOL_ERRORS_BEFORE_START:
+            logger.error("too many malformed messages before start; closing the stream")
+            await self._refuse(CLOSE_PROTOCOL)
 
     async def disconnect(self, code: int) -> None:
         self.closing = True
@@ -265,16 +271,4 @@ class MediaStreamConsumer(AsyncWebsocketConsumer):
         self.closing = True
         logger.info("caller gone: the media stream socket is closed")
         if self.bridge is not None:
-            self.bridge.request_end(EndReason.CALLER_DISCONNECTED)
-
-    async def websocket_receive(self, message: dict[str, Any]) -> None:
-        # Never let one bad frame escape as an exception that would kill the
-        # consumer without cleanup.
-        try:
-            await self.receive(message.get("text"), message.get("bytes"))
-        except Exception:
-            logger.exception("unexpected error handling a Twilio message")
-            if self.bridge is not None:
-                await self.bridge.end(EndReason.INTERNAL_ERROR)
-            else:
-                await self._refuse(1011)
+            self.bridge.caller_gone()

@@ -2,42 +2,29 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.db import models
 from django.db.models import Count, Q
 
-
-class CallStatus(models.TextChoices):
-    RINGING = "ringing", "Ringing"
-    STREAMING = "streaming", "Streaming"
-    COMPLETED = "completed", "Completed"
-    BUSY = "busy", "Busy"
-    NO_ANSWER = "no-answer", "No answer"
-    CANCELED = "canceled", "Canceled"
-    FAILED = "failed", "Failed"
+from callcore.records import FINAL_STATES, CallState, RecordKind
+from callcore.records import EndReason as CoreEndReason
 
 
+def _choices(name: str, vocabulary: type[CallState | RecordKind | CoreEndReason]) -> Any:
+    """Django choices spelled by the call core's enum: one owner for each word."""
+    return models.TextChoices(name, [(m.name, (m.value, m.label)) for m in vocabulary])
+
+
+CallStatus = _choices("CallStatus", CallState)
 # Statuses Twilio reports at the end of a call; anything else is still live.
-FINAL_STATUSES = frozenset(
-    {
-        CallStatus.COMPLETED,
-        CallStatus.BUSY,
-        CallStatus.NO_ANSWER,
-        CallStatus.CANCELED,
-        CallStatus.FAILED,
-    }
-)
+FINAL_STATUSES = FINAL_STATES
 
 
-class EndReason(models.TextChoices):
-    """Why the bridge ended a call (`CallSession.end_reason`; Twilio's callbacks add `twilio_*`)."""
-
-    CALLER_HANGUP = "caller_hangup", "Caller hung up (stop)"
-    CALLER_DISCONNECTED = "caller_disconnected", "Caller's stream went away without a stop"
-    AGENT_HANGUP = "agent_hangup", "The AI ended the call"
-    MODEL_DISCONNECTED = "model_disconnected", "The model's session closed"
-    MODEL_CONNECT_FAILED = "model_connect_failed", "The model could not be reached"
-    PROTOCOL_ERRORS = "protocol_errors", "Too many malformed Twilio messages"
-    INTERNAL_ERROR = "internal_error", "A fault in the bridge"
+# Why the bridge ended a call; CallSession.end_reason also takes Twilio's `twilio_*`.
+EndReason = _choices("EndReason", CoreEndReason)
+# A row of the playout log.
+PlayoutKind = _choices("PlayoutKind", RecordKind)
 
 
 class CallSessionQuerySet(models.QuerySet["CallSession"]):
@@ -133,29 +120,6 @@ class BargeInEvent(models.Model):
 
     def __str__(self) -> str:
         return f"barge-in at {self.offset_ms} ms ({self.playout_remaining_ms} ms left)"
-
-
-class PlayoutKind(models.TextChoices):
-    STREAM_STARTED = "stream_started", "Stream started"
-    RESPONSE_STARTED = "response_started", "Response started"
-    PLAYOUT_STARTED = "playout_started", "Playout started"
-    PLAYOUT_ENDED = "playout_ended", "Playout ended"
-    RESPONSE_DONE = "response_done", "Response done"
-    SPEECH_STARTED = "speech_started", "Caller speech started"
-    SPEECH_STOPPED = "speech_stopped", "Caller speech stopped"
-    BARGE_IN = "barge_in", "Barge-in"
-    USER_SPEECH_AI_SILENT = "user_speech_ai_silent", "User speech while AI silent"
-    CANCELLED = "cancelled", "Response cancelled"
-    TRUNCATED = "truncated", "Model memory truncated"
-    END_CALL_REQUESTED = "end_call_requested", "End of call requested"
-    DRAIN_STARTED = "drain_started", "Drain started"
-    DRAIN_COMPLETED = "drain_completed", "Drain completed"
-    HANGUP_CANCELLED = "hangup_cancelled", "Hangup cancelled"
-    DTMF = "dtmf", "DTMF digit"
-    MARK_STATS = "mark_stats", "Mark echo statistics"
-    MODEL_ERROR = "model_error", "Model error"
-    PROTOCOL_ERROR = "protocol_error", "Protocol error"
-    STREAM_ENDED = "stream_ended", "Stream ended"
 
 
 class PlayoutLog(models.Model):

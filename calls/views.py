@@ -12,10 +12,10 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 from twilio.twiml.voice_response import Connect, Stream, VoiceResponse
 
-from calls.logcontext import call_context
+from calls.frontdoor.signatures import stream_url, twilio_signed
+from calls.frontdoor.tokens import mint_stream_token
+from calls.live.logcontext import call_context
 from calls.models import FINAL_STATUSES, CallSession, CallStatus
-from calls.tokens import mint_stream_token
-from calls.twilio_auth import stream_url, twilio_signed
 
 logger = logging.getLogger(__name__)
 

@@ -167,14 +167,14 @@ LOG_FORMAT = env.str("LOG_FORMAT", default="text")  # "text" or "json"
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"call_context": {"()": "calls.logcontext.CallContextFilter"}},
+    "filters": {"call_context": {"()": "calls.live.logcontext.CallContextFilter"}},
     "formatters": {
         "text": {
             "format": (
                 "%(asctime)s %(levelname)s %(name)s [%(call_sid)s %(stream_sid)s] %(message)s"
             ),
         },
-        "json": {"()": "calls.logcontext.JsonFormatter"},
+        "json": {"()": "calls.live.logcontext.JsonFormatter"},
     },
     "handlers": {
         "console": {

@@ -44,11 +44,10 @@ class CancelOutcome:
       response of the cancelled generation, else None.
     - `cancelled_response_ids`: every response of the cancelled generation.
     - `generation`: the new, live generation; `cancelled_generation` the dead one.
-    - Evidence, computed before anything was dropped: `was_speaking`,
-      `speaking_reason`, `playout_remaining_ms`, `pending_ms` (held locally,
-      dropped), `unplayed_ms` (sent, not yet played per estimate, dropped by
-      Twilio's clear), `marks_cleared` (outstanding marks whose echoes are now
-      ignored).
+    - `evidence`: the tracker's snapshot just before the cancel (what was
+      playing, held locally and dropped, sent and unplayed, and why the AI
+      was judged speaking): the one record of it.
+    - `marks_cleared`: outstanding marks whose echoes are now ignored.
     """
 
     truncate: Truncation | None
@@ -57,11 +56,7 @@ class CancelOutcome:
     cancelled_response_ids: tuple[str, ...]
     generation: int
     cancelled_generation: int
-    was_speaking: bool
-    speaking_reason: str | None
-    playout_remaining_ms: int
-    pending_ms: int
-    unplayed_ms: int
+    evidence: PlayoutSnapshot
     marks_cleared: int
 
 

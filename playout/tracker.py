@@ -65,6 +65,8 @@ class PlayoutTracker:
         self._confirmed_pos = 0
         self._mark_pos = 0
         self._end_mark_due = False
+        # Responses created and not yet done, of any generation: the model is generating.
+        self._open_responses: set[str] = set()
 
     # --- model-side inputs ---------------------------------------------------
 
@@ -88,6 +90,8 @@ class PlayoutTracker:
         response = self._responses.get(response_id)
         if response is None:
             response = self._new_response(response_id)
+        if not response.done:
+            self._open_responses.add(response_id)
         return response.generation
 
     def audio_delta(self, response_id: str, item_id: str, audio: bytes, now: float) -> bool:
@@ -128,6 +132,7 @@ class PlayoutTracker:
     def response_done(self, response_id: str, now: float) -> None:
         """`response.done`: every item of the response is complete, whatever its status."""
         self._advance(now)
+        self._open_responses.discard(response_id)
         response = self._responses.get(response_id)
         if response is None or response.generation != self._generation:
             return
@@ -136,12 +141,20 @@ class PlayoutTracker:
             self._close_item(item)
 
     def close_all(self, now: float) -> None:
-        """No more audio will come (a hangup, the model lost): every open item is complete."""
+        """No more audio will come (a hangup, the model lost): every open item is complete.
+
+        Whatever the model may still be generating will not be played.
+        """
         self._advance(now)
+        self._open_responses.clear()
         for response in self._gen_responses:
             response.done = True
         for item in self._gen_items:
             self._close_item(item)
+
+    def generating(self) -> bool:
+        """Whether a response was created and is not done (`response.cancel` has work to do)."""
+        return bool(self._open_responses)
 
     def response_audio_ms(self, response_id: str) -> int:
         """Audio accepted from the model for the response, in ms (0 if unknown)."""
@@ -214,14 +227,13 @@ class PlayoutTracker:
 
         Drops pending audio, takes sent-but-unplayed audio as never heard,
         turns outstanding marks into cleared ones, bumps the generation and
-        resets the deadline. The outcome says what to truncate and delete.
+        resets the deadline. The outcome says what to truncate and delete,
+        and carries the evidence (a snapshot) taken just before.
         """
         now = self._advance(now)
-        reason = self.speaking_reason(now)
-        remaining_ms = self.playout_remaining_ms(now)
+        evidence = self.snapshot(now)
         heard_pos = self._heard.position(now)
         sent_pos = self._ledger.sent_pos
-        pending_ms = self._pending.held_bytes // BYTES_PER_MS
         playing = self._ledger.item_at(heard_pos - 1) if heard_pos > self._gen_start_pos else None
         truncate, deletes = judge_items(self._gen_items, heard_pos, playing)
         response_id: str | None = None
@@ -250,11 +262,7 @@ class PlayoutTracker:
             cancelled_response_ids=cancelled,
             generation=self._generation,
             cancelled_generation=old_generation,
-            was_speaking=reason is not None,
-            speaking_reason=reason,
-            playout_remaining_ms=remaining_ms,
-            pending_ms=pending_ms,
-            unplayed_ms=(sent_pos - heard_pos) // BYTES_PER_MS,
+            evidence=evidence,
             marks_cleared=marks_cleared,
         )
 

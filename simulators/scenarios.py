@@ -1,7 +1,7 @@
 """Named call scenarios: what the model says, what the caller does, and what must happen.
 
 Each scenario pairs a Realtime script with a caller script and states the
-expected outcome; `calls.simulation` runs it over real sockets and judges the
+expected outcome; `calls.demo.simulation` runs it over real sockets and judges the
 result against these expectations. Response k of a call carries tone k, so
 what the caller heard can be attributed to the response it came from.
 Audio is kept short so the whole set runs in well under a minute.

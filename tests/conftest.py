@@ -28,6 +28,6 @@ def _record_writer_closed_at_the_end(django_db_setup: Any) -> Any:
     """The process's record writer keeps a connection; it must be gone before the
     test database is dropped (this fixture is torn down first: it depends on it)."""
     yield
-    from calls.record_writer import record_writer
+    from calls.live.writer import record_writer
 
     record_writer().close()

@@ -21,9 +21,9 @@ from channels.layers import InMemoryChannelLayer
 from channels.testing import WebsocketCommunicator
 from websockets.asyncio.server import ServerConnection, serve
 
+from calls.frontdoor.signatures import stream_url
+from calls.frontdoor.tokens import mint_stream_token
 from calls.models import CallSession
-from calls.tokens import mint_stream_token
-from calls.twilio_auth import stream_url
 from tests.conftest import twilio_signature
 
 TIMEOUT = 5

@@ -6,7 +6,7 @@ import asyncio
 import json
 import logging
 
-from calls.logcontext import CallContextFilter, JsonFormatter, bind_call, call_context
+from calls.live.logcontext import CallContextFilter, JsonFormatter, bind_call, call_context
 
 
 def record(message: str = "hello %s", *args: object) -> logging.LogRecord:
@@ -25,16 +25,21 @@ def test_records_carry_the_bound_call() -> None:
 
 
 def test_tasks_started_after_binding_keep_their_call() -> None:
-    async def call(sid: str) -> str:
-        bind_call(sid, "MZ" + sid)
-        child = asyncio.create_task(asyncio.sleep(0, result=None))
-        await child
-        return record().call_sid
+    """The call's own tasks (uplink, model reader) log with the call that started them."""
 
-    async def two_calls() -> list[str]:
+    async def child_record() -> tuple[str, str]:
+        await asyncio.sleep(0)  # let the other call's task run and bind its own call
+        rec = record()
+        return rec.call_sid, rec.stream_sid
+
+    async def call(sid: str) -> tuple[str, str]:
+        bind_call(sid, "MZ" + sid)
+        return await asyncio.create_task(child_record())
+
+    async def two_calls() -> list[tuple[str, str]]:
         return list(await asyncio.gather(call("CA1"), call("CA2")))
 
-    assert asyncio.run(two_calls()) == ["CA1", "CA2"]
+    assert asyncio.run(two_calls()) == [("CA1", "MZCA1"), ("CA2", "MZCA2")]
 
 
 def test_json_lines() -> None:

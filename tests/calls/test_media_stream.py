@@ -1,8 +1,11 @@
-"""The media-stream bridge, driven through the real ASGI app against a Realtime server.
+"""The shell's wiring: the real ASGI app, a scripted Realtime server, and the official SDK.
 
 Twilio's side is played with Channels' WebsocketCommunicator; the Realtime
 side is a scripted server on a real local socket, reached through the
-official SDK. Tests await the events that prove a state; none sleeps for it.
+official SDK. Decisions (when to barge in, how long to drain, what to
+truncate) are the core's and are proven in `tests/callcore` with a stepped
+clock; these tests prove that the shell carries them over real sockets.
+Tests await the events that prove a state; none sleeps for it.
 """
 
 from __future__ import annotations
@@ -19,9 +22,11 @@ from typing import Any
 import pytest
 from channels.db import database_sync_to_async
 
-from calls.bridge import LIVE_BRIDGES, CallBridge
+from callcore.goodbye import Hangup
+from calls.consumers import MediaStreamConsumer
+from calls.frontdoor.tokens import mint_stream_token
+from calls.live.bridge import CallBridge
 from calls.models import BargeInEvent, CallSession, PlayoutLog
-from calls.tokens import mint_stream_token
 from tests.calls.fakes import (
     FailingChannelLayer,
     FakeRealtime,
@@ -58,20 +63,27 @@ class Call:
         self.model = model
         self.bridge = bridge
 
-    def speaking(self) -> bool:
-        return self.bridge.tracker.is_speaking(time.monotonic())
+
+@pytest.fixture
+def bridges(monkeypatch: pytest.MonkeyPatch) -> list[CallBridge]:
+    """Every bridge the consumer starts, through its public hook."""
+    started: list[CallBridge] = []
+    monkeypatch.setattr(MediaStreamConsumer, "bridge_started", staticmethod(started.append))
+    return started
 
 
 @pytest.fixture
-async def live(realtime: FakeRealtime, call: CallSession) -> AsyncIterator[Call]:
+async def live(
+    realtime: FakeRealtime, call: CallSession, bridges: list[CallBridge]
+) -> AsyncIterator[Call]:
     twilio = TwilioStream.open(CALL_SID)
     await twilio.start()
     model = await realtime.session()
     await model.expect("session.update")
-    bridge = LIVE_BRIDGES[CALL_SID]
+    [bridge] = bridges
     yield Call(twilio, model, bridge)
     await twilio.communicator.disconnect()
-    assert CALL_SID not in LIVE_BRIDGES
+    await bridge.wait_ended()
     assert all(task.done() for task in bridge.tasks)
 
 
@@ -290,36 +302,6 @@ async def test_barge_in_in_the_playout_tail(live: Call, caplog: pytest.LogCaptur
     assert "AI silent" not in caplog.text
 
 
-async def test_speech_after_playout_ended_is_not_a_barge_in(
-    live: Call, caplog: pytest.LogCaptureFixture
-) -> None:
-    caplog.set_level(logging.INFO)
-    await live.model.response_created("resp_1")
-    await live.model.audio("resp_1", "item_1", tone(0x44, 100))
-    await live.model.audio_done("resp_1", "item_1")
-    await live.model.response_done("resp_1")
-    await live.twilio.receive_audio(800)
-    final_mark = await live.twilio.receive_until("mark")
-    for name in live.twilio.marks:
-        await live.twilio.echo_mark(name)
-    assert final_mark["mark"]["name"] == live.twilio.marks[-1]
-    await live.bridge.wait_until(lambda: not live.speaking())
-
-    recorded = live.bridge.recorder.rows_recorded
-    await live.model.speech_started()
-    await live.model.send({"type": "input_audio_buffer.speech_stopped", "audio_end_ms": 900})
-    await live.bridge.wait_until(lambda: live.bridge.recorder.rows_recorded >= recorded + 2)
-
-    assert await live.twilio.communicator.receive_nothing(timeout=0.2)
-    await live.twilio.communicator.disconnect()
-    assert live.model.of_type("response.cancel") == []
-    assert live.model.of_type("conversation.item.truncate") == []
-    assert await barge_ins() == []
-    [log] = await rows("user_speech_ai_silent")
-    assert log.playout_status.startswith("playout_ended_")
-    assert "[USER_SPEECH] AI silent - playout_status=playout_ended_" in caplog.text
-
-
 # --- hangup with drain ------------------------------------------------------------------------
 
 
@@ -347,7 +329,8 @@ async def test_end_call_drains_the_goodbye_then_closes(live: Call) -> None:
     await live.twilio.receive_until("mark")
 
     # Every frame is with Twilio but not yet played: the call stays up.
-    assert await live.twilio.communicator.receive_nothing(timeout=0.1)
+    assert live.bridge.core.goodbye.state is Hangup.DRAINING
+    assert not live.bridge.ended
     for name in live.twilio.marks:
         await live.twilio.echo_mark(name)
 
@@ -371,9 +354,10 @@ async def test_goodbye_interrupted_by_the_caller_keeps_the_call(live: Call) -> N
 
     output = await live.model.expect("conversation.item.create")
     assert output["item"]["call_id"] == "call_1"
+    assert live.bridge.core.goodbye.state is Hangup.NONE
     assert not live.bridge.ended
-    assert await live.twilio.communicator.receive_nothing(timeout=0.1)
     await live.twilio.communicator.disconnect()
+    await live.bridge.wait_ended()
     assert len(await rows("hangup_cancelled")) == 1
     assert await rows("drain_completed") == []
     assert (await call_row()).end_reason == "caller_disconnected"
@@ -390,14 +374,15 @@ async def test_stop_ends_the_call_and_closes_the_model_session(live: Call) -> No
     row = await call_row()
     assert (row.status, row.end_reason) == ("completed", "caller_hangup")
     assert row.ended_at is not None
-    assert CALL_SID not in LIVE_BRIDGES
     assert all(task.done() for task in live.bridge.tasks)
 
 
 async def test_socket_closed_without_stop_ends_the_call(live: Call) -> None:
     await live.model.response_created("resp_1")
-    await live.bridge.wait_until(lambda: live.bridge.model_events.responses_seen == 1)
+    await live.model.audio("resp_1", "item_1", tone(0x12, 40))
+    await live.twilio.receive_audio(320)  # proof the response reached the call
     await live.twilio.communicator.disconnect()
+    await live.bridge.wait_ended()
 
     row = await call_row()
     assert row.end_reason == "caller_disconnected"
@@ -406,7 +391,10 @@ async def test_socket_closed_without_stop_ends_the_call(live: Call) -> None:
 
 
 async def test_a_send_to_a_caller_who_has_gone_is_the_caller_leaving(
-    realtime: FakeRealtime, call: CallSession, caplog: pytest.LogCaptureFixture
+    realtime: FakeRealtime,
+    call: CallSession,
+    bridges: list[CallBridge],
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     """Under Uvicorn a send on a socket whose client left raises ClientDisconnected."""
     gone = asyncio.Event()
@@ -414,7 +402,7 @@ async def test_a_send_to_a_caller_who_has_gone_is_the_caller_leaving(
     await twilio.start()
     model = await realtime.session()
     await model.expect("session.update")
-    bridge = LIVE_BRIDGES[CALL_SID]
+    [bridge] = bridges
     gone.set()
 
     await model.response_created("resp_1")
@@ -531,7 +519,7 @@ async def test_agent_hangup_completes_the_call_through_the_rest_api(
 
     server = await asyncio.start_server(twilio_api, "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
-    live.bridge.settings = dataclasses.replace(
+    live.bridge.settings = dataclasses.replace(  # the bridge's own settings, public
         live.bridge.settings,
         twilio_account_sid="AC" + "3" * 32,
         twilio_api_base_url=f"http://127.0.0.1:{port}",
@@ -559,7 +547,7 @@ def unused_port() -> int:
 
 
 async def test_a_failing_channel_layer_never_touches_the_call(
-    settings: Any, realtime: FakeRealtime, call: CallSession
+    settings: Any, realtime: FakeRealtime, call: CallSession, bridges: list[CallBridge]
 ) -> None:
     FailingChannelLayer.fail = asyncio.Event()
     settings.CHANNEL_LAYERS = {"default": {"BACKEND": "tests.calls.fakes.FailingChannelLayer"}}
@@ -567,7 +555,7 @@ async def test_a_failing_channel_layer_never_touches_the_call(
     await twilio.start()
     model = await realtime.session()
     await model.expect("session.update")
-    bridge = LIVE_BRIDGES[CALL_SID]
+    [bridge] = bridges
     FailingChannelLayer.fail.set()
 
     await twilio.media(tone(0x33, 20))
@@ -576,61 +564,6 @@ async def test_a_failing_channel_layer_never_touches_the_call(
     assert await twilio.wait_closed() == 1000
     await bridge.wait_ended()
     assert (await call_row()).end_reason == "caller_hangup"
-
-
-async def test_a_goodbye_interrupted_before_its_response_is_done_never_hangs_up(
-    live: Call,
-) -> None:
-    """end_call arrives, the caller cuts in, then response.done repeats the end_call."""
-    await live.model.response_created("resp_bye")
-    await live.model.audio("resp_bye", "item_bye", tone(0x66, 1000))
-    await live.model.send(
-        {
-            "type": "response.function_call_arguments.done",
-            "response_id": "resp_bye",
-            "call_id": "call_1",
-            "name": "end_call",
-            "arguments": "{}",
-        }
-    )
-    await live.twilio.receive_audio(4000)
-
-    await live.model.speech_started()
-    await live.twilio.receive_until("clear")
-    await live.model.expect("conversation.item.create")  # the model hears the call goes on
-    output = [{"type": "function_call", "name": "end_call", "call_id": "call_1", "arguments": "{}"}]
-    await live.model.response_done("resp_bye", status="cancelled", output=output)
-    await live.model.response_created("resp_2")
-    await live.model.audio("resp_2", "item_2", tone(0x22, 100))
-    await live.model.audio_done("resp_2", "item_2")
-    await live.model.response_done("resp_2")
-    await live.twilio.receive_until("mark")
-    for name in live.twilio.marks:
-        await live.twilio.echo_mark(name)
-
-    assert await live.twilio.communicator.receive_nothing(timeout=0.3)
-    assert not live.bridge.ended
-    await live.twilio.communicator.disconnect()
-    assert (await call_row()).end_reason == "caller_disconnected"
-    assert await rows("drain_started") == []
-
-
-async def test_model_lost_with_an_unannounced_response_still_drains_and_ends(live: Call) -> None:
-    """Deltas without response.created, then the model's socket dies: no endless drain."""
-    await live.model.audio("resp_x", "item_x", tone(0x31, 200))
-    await live.twilio.receive_audio(1600)
-    await live.twilio.receive_until("mark")
-    for name in live.twilio.marks:
-        await live.twilio.echo_mark(name)
-
-    live.model.ws.transport.abort()
-
-    assert await live.twilio.wait_closed() == 1000
-    await live.bridge.wait_ended()
-    row = await call_row()
-    assert row.end_reason == "model_disconnected"
-    [drain] = await rows("drain_completed")
-    assert drain.details["final_mark_echoed"] is True
 
 
 async def test_a_second_stream_for_the_same_call_is_refused(
@@ -646,6 +579,6 @@ async def test_a_second_stream_for_the_same_call_is_refused(
         await refused.closed.wait()
     assert refused.of_type("response.create") == []
     assert not live.model.closed.is_set()
-    assert LIVE_BRIDGES[CALL_SID] is live.bridge
+    assert not live.bridge.ended
     await live.twilio.media(tone(0x21, 20))
     assert await live.model.expect_audio(160) == tone(0x21, 20)

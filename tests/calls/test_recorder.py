@@ -18,9 +18,9 @@ from channels.db import database_sync_to_async
 from django.db import OperationalError, connection
 from django.utils import timezone
 
+from calls.live.recorder import CallRecorder
+from calls.live.writer import RecordWriter, write_batch
 from calls.models import BargeInEvent, CallSession, PlayoutLog
-from calls.record_writer import RecordWriter, write_batch
-from calls.recorder import CallRecorder
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -70,7 +70,7 @@ async def test_rows_get_offsets_and_wall_times_from_one_anchor() -> None:
 
     recorder.log("barge_in", 101.25, "playout_active_4300ms", item_id="i1")
     recorder.barge_in(101.25, playout_remaining_ms=4300, reaction_ms=0.2)
-    recorder.update_call(end_reason="caller_hangup")
+    recorder.update_call({"end_reason": "caller_hangup"})
     assert await write_now(writer)
 
     log = await database_sync_to_async(PlayoutLog.objects.get)(call_id=call.pk)
@@ -95,7 +95,7 @@ async def test_every_calls_rows_go_in_one_transaction() -> None:
     for call in (first, second):
         recorder = CallRecorder(call.pk, timezone.now(), time.monotonic(), writer=writer)
         recorder.log("stream_started", time.monotonic())
-        recorder.update_call(responses=3)
+        recorder.update_call({"responses": 3})
     assert await write_now(writer)
 
     assert batches == [4]
@@ -157,11 +157,11 @@ async def test_a_failed_write_keeps_its_rows_in_order_for_the_next_attempt() -> 
     writer = idle_writer(flaky_write)
     recorder = CallRecorder(call.pk, timezone.now(), time.monotonic(), writer=writer)
     recorder.log("stream_started", time.monotonic())
-    recorder.update_call(responses=1)
+    recorder.update_call({"responses": 1})
 
     assert await write_now(writer) is False
     recorder.log("stream_ended", time.monotonic())
-    recorder.update_call(responses=2)
+    recorder.update_call({"responses": 2})
     assert writer.pending_rows == 3  # two logs, one call update (merged)
 
     outage[0] = False

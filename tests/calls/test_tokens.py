@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from calls.tokens import mint_stream_token, verify_stream_token
+from calls.frontdoor.tokens import mint_stream_token, verify_stream_token
 
 CALL = "CA" + "a" * 32
 OTHER = "CA" + "b" * 32

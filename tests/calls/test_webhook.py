@@ -8,8 +8,8 @@ import xml.etree.ElementTree as ET
 import pytest
 from django.test import Client
 
+from calls.frontdoor.tokens import verify_stream_token
 from calls.models import CallSession, CallStatus
-from calls.tokens import verify_stream_token
 from tests.conftest import TEST_PUBLIC_BASE_URL, twilio_signature
 
 pytestmark = pytest.mark.django_db

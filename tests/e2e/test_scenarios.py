@@ -19,14 +19,14 @@ import pytest_asyncio
 from channels.db import database_sync_to_async
 from django.db import connection
 
-from calls.models import CallSession
-from calls.simulation import (
+from calls.demo.simulation import (
     HEARD_TOLERANCE_MS,
     ScenarioResult,
     database_url,
     describe,
     run_scenario,
 )
+from calls.models import CallSession
 from simulators.realtime import RealtimeScript, Reply
 from simulators.scenarios import BY_NAME, GREETING, SCENARIOS
 from simulators.stack import LocalStack

@@ -29,11 +29,11 @@ def test_cancel_truncates_the_heard_item_and_deletes_the_unheard() -> None:
     assert outcome.response_id == "r1"
     assert outcome.cancelled_response_ids == ("r1",)
     assert (outcome.cancelled_generation, outcome.generation) == (0, 1)
-    assert outcome.was_speaking
-    assert outcome.speaking_reason == SpeakingReason.PLAYOUT
-    assert outcome.playout_remaining_ms == 1000  # 200 ms of b sent-unplayed... plus held audio
-    assert outcome.unplayed_ms == 300
-    assert outcome.pending_ms == 700
+    evidence = outcome.evidence
+    assert evidence.speaking_reason == SpeakingReason.PLAYOUT
+    assert evidence.playout_remaining_ms == 1000  # 200 ms of b sent-unplayed... plus held audio
+    assert evidence.unplayed_ms == 300
+    assert evidence.pending_ms == 700
     assert outcome.marks_cleared > 0
     tracker = shell.tracker
     assert not tracker.is_speaking(0.7)
@@ -67,7 +67,7 @@ def test_nothing_known_cancel() -> None:
     assert outcome.truncate is None
     assert outcome.delete_item_ids == ()
     assert outcome.response_id is None
-    assert not outcome.was_speaking
+    assert outcome.evidence.speaking_reason is None
     assert outcome.generation == 1
 
 

@@ -13,8 +13,8 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from calls import diagnostics
 from calls.models import CallStatus
+from calls.review import diagnostics
 from tests.review.conftest import GOODBYE_SID, goodbye_call, new_call
 
 pytestmark = pytest.mark.django_db

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from calls.diagnostics import parse_since
-from calls.findings import LogRow, Thresholds, diagnose_call, percentile
+from calls.review.diagnostics import parse_since
+from calls.review.findings import LogRow, Thresholds, diagnose_call, percentile
 
 NOW = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)
 

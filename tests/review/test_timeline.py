@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from calls.timeline import PLOT_WIDTH, PLOT_X, WIDTH, TimelineRow, build_timeline, x_of
+from calls.review.timeline import PLOT_WIDTH, PLOT_X, WIDTH, TimelineRow, build_timeline, x_of
 
 CALL: list[TimelineRow] = [
     ("stream_started", 0, "", {}),

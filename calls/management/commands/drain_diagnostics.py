@@ -11,8 +11,8 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 
-from calls.diagnostics import load_diagnostics, parse_since, select_calls
-from calls.findings import CallDiagnostics, Drain, Thresholds
+from calls.review.diagnostics import load_diagnostics, parse_since, select_calls
+from calls.review.findings import CallDiagnostics, Drain, Thresholds
 
 
 def _whole_number(minimum: int) -> Callable[[str], int]:

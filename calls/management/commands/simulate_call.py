@@ -11,7 +11,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import connection
 
-from calls.simulation import ScenarioResult, database_url, describe, run_scenario
+from calls.demo.simulation import ScenarioResult, database_url, describe, run_scenario
 from simulators.scenarios import BY_NAME, DEMO, GREETING, SCENARIOS, Scenario
 from simulators.stack import LocalStack, StackError
 

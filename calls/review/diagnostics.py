@@ -2,7 +2,7 @@
 
 Loading is a constant number of queries for any list of calls (one for the
 calls, one for their barge-ins, one for the playout-log kinds the findings
-need); the figures and suspect rules themselves live in `calls.findings`.
+need); the figures and suspect rules themselves live in `calls.review.findings`.
 """
 
 from __future__ import annotations
@@ -17,8 +17,14 @@ from django.db.models import QuerySet
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 
-from calls.findings import BARGE_IN_FIELDS, CallDiagnostics, LogRow, Thresholds, diagnose_call
 from calls.models import BargeInEvent, CallSession, PlayoutKind, PlayoutLog
+from calls.review.findings import (
+    BARGE_IN_FIELDS,
+    CallDiagnostics,
+    LogRow,
+    Thresholds,
+    diagnose_call,
+)
 
 DEFAULT_LAST = 20
 # Above this many calls the related rows are selected with a subquery rather

@@ -17,7 +17,7 @@ _FUTURE_SKEW_S = 30
 
 
 def _digest(call_sid: str, issued_at: int) -> str:
-    return salted_hmac(_SALT, f"{call_sid}|{issued_at}", algorithm="sha256").hexdigest()
+    return str(salted_hmac(_SALT, f"{call_sid}|{issued_at}", algorithm="sha256").hexdigest())
 
 
 def mint_stream_token(call_sid: str, now: float) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from calls.input_clock import InputClock
+from callcore.input_clock import InputClock
 
 
 def test_position_maps_to_the_capture_time_within_its_chunk() -> None:

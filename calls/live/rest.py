@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from twilio.rest import Client
 
 if TYPE_CHECKING:
-    from calls.settings import BridgeSettings
+    from calls.live.settings import BridgeSettings
 
 logger = logging.getLogger(__name__)
 

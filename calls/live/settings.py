@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from django.conf import settings
 
-from calls.protocol.realtime import SessionConfig
+from callcore.protocol.realtime import SessionConfig
 from playout import PlayoutConfig
 
 

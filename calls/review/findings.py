@@ -1,6 +1,6 @@
 """Per-call findings from plain rows: barge-ins, drains, estimate quality, suspect rules.
 
-Pure: no queries and no clock; `calls.diagnostics` loads the rows and passes
+Pure: no queries and no clock; `calls.review.diagnostics` loads the rows and passes
 `now`. Durations are integer milliseconds unless a name says otherwise.
 """
 
@@ -14,7 +14,9 @@ from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from calls.models import FINAL_STATUSES, CallStatus, PlayoutKind
+from callcore.records import FINAL_STATES as FINAL_STATUSES
+from callcore.records import CallState as CallStatus
+from callcore.records import RecordKind as PlayoutKind
 
 BARGE_IN_FIELDS = (
     "call_id",
@@ -147,7 +149,7 @@ def diagnose_call(
 ) -> CallDiagnostics:
     """Figures and suspects for one call; pure.
 
-    `call` has the `calls.diagnostics.CALL_FIELDS` keys, `barge_in_rows` the
+    `call` has the `calls.review.diagnostics.CALL_FIELDS` keys, `barge_in_rows` the
     `BARGE_IN_FIELDS` keys, and both row lists must be in offset order.
     """
     barge_ins = [BargeIn(**{k: row[k] for k in BARGE_IN_FIELDS[1:]}) for row in barge_in_rows]

@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from calls.models import PlayoutKind
+from callcore.records import RecordKind as PlayoutKind
 
 TimelineRow = tuple[str, int, str, Mapping[str, Any]]
 

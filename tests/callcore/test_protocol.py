@@ -7,8 +7,8 @@ import json
 
 import pytest
 
-from calls.protocol import realtime as rt
-from calls.protocol.twilio import (
+from callcore.protocol import realtime as rt
+from callcore.protocol.twilio import (
     Connected,
     Dtmf,
     Mark,
@@ -166,13 +166,79 @@ def test_client_events() -> None:
     }
 
 
-def test_end_call_ids_from_response_done() -> None:
-    response = {
-        "output": [
-            {"type": "message", "id": "item_1"},
-            {"type": "function_call", "name": "end_call", "call_id": "call_9", "arguments": "{}"},
-            {"type": "function_call", "name": "other", "call_id": "call_8"},
-        ]
-    }
-    assert rt.end_call_ids(response) == ["call_9"]
-    assert rt.end_call_ids({}) == []
+def event(kind: str, **fields: object) -> str:
+    return json.dumps({"type": kind, "event_id": "event_1", **fields})
+
+
+def test_end_call_ids_come_from_response_done_output() -> None:
+    output = [
+        {"type": "message", "id": "item_1"},
+        {"type": "function_call", "name": "end_call", "call_id": "call_9", "arguments": "{}"},
+        {"type": "function_call", "name": "other", "call_id": "call_8"},
+    ]
+    done = rt.parse_server_event(
+        event("response.done", response={"id": "r1", "status": "completed", "output": output})
+    )
+    assert done == rt.ResponseDone("r1", "completed", ("call_9",))
+    assert rt.parse_server_event(event("response.done")) == rt.ResponseDone("", "", ())
+
+
+@pytest.mark.parametrize("prefix", ["response.output_audio", "response.audio"])
+def test_ga_and_beta_audio_events(prefix: str) -> None:
+    audio = bytes(range(20))
+    delta = event(
+        f"{prefix}.delta", response_id="r1", item_id="i1", delta=base64.b64encode(audio).decode()
+    )
+    assert rt.parse_server_event(delta) == rt.AudioDelta("r1", "i1", audio)
+    done = event(f"{prefix}.done", response_id="r1", item_id="i1")
+    assert rt.parse_server_event(done) == rt.AudioDone("r1", "i1")
+
+
+@pytest.mark.parametrize(
+    "prefix", ["response.output_audio_transcript", "response.audio_transcript"]
+)
+def test_ga_and_beta_transcript_events(prefix: str) -> None:
+    delta = event(f"{prefix}.delta", response_id="r1", item_id="i1", delta=" it is")
+    assert rt.parse_server_event(delta) == rt.TranscriptDelta("r1", "i1", " it is")
+    done = event(f"{prefix}.done", response_id="r1", item_id="i1", transcript="Yes it is")
+    assert rt.parse_server_event(done) == rt.TranscriptDone("r1", "i1", "Yes it is")
+
+
+def test_audio_delta_that_is_not_base64_is_kept_as_invalid() -> None:
+    parsed = rt.parse_server_event(
+        event("response.output_audio.delta", response_id="r1", item_id="i1", delta="%%%")
+    )
+    assert parsed == rt.AudioDelta("r1", "i1", b"", valid=False)
+
+
+def test_speech_and_error_events() -> None:
+    started = event("input_audio_buffer.speech_started", audio_start_ms=1200, item_id="u1")
+    assert rt.parse_server_event(started) == rt.SpeechStarted(1200, "u1")
+    error = event("error", error={"type": "invalid_request_error", "code": "bad", "message": "m"})
+    assert rt.parse_server_event(error) == rt.ServerError("bad", "m", "", "")
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        event("error", error="a string"),
+        event("response.done", response={"output": 3}),
+        event("response.done", response=[]),
+        event("input_audio_buffer.speech_started", audio_start_ms="12"),
+        event("response.output_audio.delta", delta=None, response_id=5),
+        event("session.created", session=None),
+        event("conversation.item.truncated", audio_end_ms=True),
+    ],
+)
+def test_oddly_shaped_events_read_their_odd_fields_as_absent(raw: str) -> None:
+    rt.parse_server_event(raw)  # never raises for an event with a string type
+
+
+@pytest.mark.parametrize("raw", ["", "not json", "[]", '{"type": ["x"]}', '{"no": "type"}', "1"])
+def test_text_that_is_not_an_event_is_a_protocol_error(raw: str) -> None:
+    with pytest.raises(rt.RealtimeProtocolError):
+        rt.parse_server_event(raw)
+
+
+def test_unknown_types_are_ignored() -> None:
+    assert rt.parse_server_event(event("rate_limits.updated")) == rt.Ignored("rate_limits.updated")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import deque
 
-_BYTES_PER_MS = 8  # G.711 mu-law at 8 kHz
+from playout import BYTES_PER_MS
 
 
 class InputClock:
@@ -24,7 +24,7 @@ class InputClock:
     @property
     def input_ms(self) -> int:
         """Milliseconds of input audio forwarded so far."""
-        return self._total_bytes // _BYTES_PER_MS
+        return self._total_bytes // BYTES_PER_MS
 
     def record(self, audio_bytes: int, arrival: float) -> None:
         start = self.input_ms

@@ -1,4 +1,4 @@
-"""Persistence of one call's decisions, handed to the process's writer off the audio path.
+"""Persistence of one call's records, handed to the process's writer off the audio path.
 
 The bridge records synchronously (a tuple handed to `RecordWriter`, which
 writes every call's rows in batches from a thread of its own). A failed write
@@ -12,7 +12,7 @@ import logging
 from datetime import datetime, timedelta
 from typing import Any
 
-from calls.record_writer import RecordWriter, record_writer
+from calls.live.writer import RecordWriter, record_writer
 
 logger = logging.getLogger(__name__)
 
@@ -36,7 +36,6 @@ class CallRecorder:
         self._wall0 = stream_started_wall
         self._mono0 = stream_started_mono
         self._writer = writer if writer is not None else record_writer()
-        self.rows_recorded = 0
 
     def offset_ms(self, at: float) -> int:
         return round((at - self._mono0) * 1000)
@@ -45,7 +44,6 @@ class CallRecorder:
         return self._wall0 + timedelta(seconds=at - self._mono0)
 
     def log(self, kind: str, at: float, playout_status: str = "", **details: Any) -> None:
-        self.rows_recorded += 1
         self._writer.log(
             (self._call_pk, kind, self.wall(at), self.offset_ms(at), playout_status, details)
         )
@@ -53,7 +51,10 @@ class CallRecorder:
     def barge_in(self, at: float, **fields: Any) -> None:
         self._writer.barge_in((self._call_pk, self.wall(at), self.offset_ms(at), fields))
 
-    def update_call(self, **fields: Any) -> None:
+    def update_call(self, fields: dict[str, Any], ended_at: float | None = None) -> None:
+        """Fields of the call's row; `ended_at` (monotonic) is written as its end time."""
+        if ended_at is not None:
+            fields = {**fields, "ended_at": self.wall(ended_at)}
         self._writer.update_call(self._call_pk, fields)
 
     async def close(self) -> None:

@@ -1,0 +1,401 @@
+"""One call's decisions, sans-IO: events and `now` in; messages, records and the end out.
+
+`CallCore` is to a call what `playout.PlayoutTracker` is to its audio, and
+what aioquic's `QuicConnection` is to a connection: it never reads a clock,
+touches a socket or awaits. Its shell (`calls.live.bridge`) feeds it what
+arrives with the time it arrived, sends what `pop_output()` returns, in
+order, and calls `timer(now)` at `next_timer()`.
+"""
+
+from __future__ import annotations
+
+import binascii
+import logging
+from collections import deque
+from dataclasses import dataclass, field
+from typing import assert_never
+
+from callcore.barge_in import BargeIn, judge_silent_speech, speech_onset
+from callcore.goodbye import Goodbye, Hangup
+from callcore.input_clock import InputClock
+from callcore.intervals import PlayoutIntervals
+from callcore.outputs import (
+    CallUpdate,
+    Clear,
+    EndOfCall,
+    Log,
+    Output,
+    Record,
+    ToModel,
+    ToTwilio,
+)
+from callcore.protocol import realtime as rt
+from callcore.protocol.twilio import clear_message, mark_message
+from callcore.records import EndReason, RecordKind
+from playout import BYTES_PER_MS, AudioFrame, PlayoutConfig, PlayoutTracker
+
+# A stream that keeps sending garbage is not a phone call.
+MAX_PROTOCOL_ERRORS = 50
+# Malformed messages logged per call; the rest are only counted and recorded.
+LOGGED_PROTOCOL_ERRORS = 5
+
+
+@dataclass(frozen=True, slots=True)
+class CoreConfig:
+    """What one call needs to know; durations in integer ms."""
+
+    stream_sid: str
+    playout: PlayoutConfig = field(default_factory=PlayoutConfig)
+    # The VAD's prefix padding: `audio_start_ms` + this is the speech's real onset.
+    prefix_padding_ms: int = 300
+    # Empty: the AI waits for the caller to speak first.
+    greeting_instructions: str = ""
+
+
+class CallCore:
+    """The decisions of one bridged call; every input takes `now` (monotonic seconds).
+
+    Inputs must come with non-decreasing `now`. Outputs accumulate until the
+    shell pops them; a `Clear` is always put first, ahead of audio still
+    queued, and that queued audio of the cancelled generation is dropped.
+    After `EndOfCall` every input is ignored.
+    """
+
+    def __init__(self, config: CoreConfig, started_at: float) -> None:
+        self.config = config
+        self.tracker = PlayoutTracker(config.playout)
+        self.input_clock = InputClock()
+        self.goodbye = Goodbye()
+        self.intervals = PlayoutIntervals()
+        self.responses_seen = 0
+        self.protocol_errors = 0
+        self.ended: EndReason | None = None
+        self._started_at = started_at
+        self._out: deque[Output] = deque()
+        self._model_lost = False
+        self._barge_in: BargeIn | None = None  # waiting for its clear to be sent
+        self._media_prefix = (
+            f'{{"event":"media","streamSid":"{config.stream_sid}","media":{{"payload":"'
+        )
+        self._out.append(Record(RecordKind.STREAM_STARTED, started_at))
+
+    # --- outputs ---------------------------------------------------------------------------
+
+    def pop_output(self) -> Output | None:
+        """The next thing to do, or None when there is nothing (yet)."""
+        return self._out.popleft() if self._out else None
+
+    def outputs(self) -> list[Output]:
+        """Everything pending, in order (drains it)."""
+        out = list(self._out)
+        self._out.clear()
+        return out
+
+    def next_timer(self) -> float | None:
+        """When to call `timer(now)` next; None: nothing will change without an input."""
+        if self.ended is not None:
+            return None
+        candidates = [self.tracker.next_deadline(), self.goodbye.hard_deadline]
+        due = [t for t in candidates if t is not None]
+        return min(due) if due else None
+
+    def offset_ms(self, at: float) -> int:
+        """Milliseconds since the stream started."""
+        return round((at - self._started_at) * 1000)
+
+    # --- the model -------------------------------------------------------------------------
+
+    def model_opened(self, now: float) -> None:
+        """The Realtime session is open and configured; the caller's audio may flow."""
+        if self.ended is not None:
+            return
+        setup_ms = self.offset_ms(now)
+        self._out.append(
+            Record(RecordKind.MODEL_SESSION_OPENED, now, details={"setup_ms": setup_ms})
+        )
+        if self.config.greeting_instructions:
+            self._out.append(ToModel(rt.response_create(self.config.greeting_instructions)))
+
+    def model_open_failed(self, error: str, now: float) -> None:
+        if self.ended is not None:
+            return
+        self._out.append(Log(logging.ERROR, "could not open the Realtime session: %s", (error,)))
+        details = {"code": "connect_failed", "message": error}
+        self._out.append(Record(RecordKind.MODEL_ERROR, now, details=details))
+        self._finish(EndReason.MODEL_CONNECT_FAILED, now)
+
+    def model_unreadable(self, reason: str, now: float) -> None:
+        if self.ended is None:
+            self._out.append(
+                Log(logging.WARNING, "unreadable Realtime event skipped: %s", (reason,))
+            )
+
+    def model_closed(self, clean: bool, now: float) -> None:
+        """The Realtime socket closed: what the caller hears plays out, then the call ends."""
+        if self.ended is not None or self._model_lost:
+            return
+        self._model_lost = True
+        how = "clean" if clean else "abnormal"
+        self._out.append(Log(logging.WARNING, "Realtime connection closed (%s)", (how,)))
+        message = "closed cleanly" if clean else "closed abnormally"
+        self._out.append(
+            Record(
+                RecordKind.MODEL_ERROR,
+                now,
+                details={"code": "connection_closed", "message": message},
+            )
+        )
+        if self.goodbye.state is not Hangup.DRAINING:
+            self._out += self.goodbye.start(self.tracker, now, EndReason.MODEL_DISCONNECTED)
+        self._pump(now)
+
+    def model_event(self, event: rt.ServerEvent, now: float) -> None:
+        """One server event, at the time it arrived."""
+        if self.ended is not None:
+            return
+        match event:
+            case rt.AudioDelta():
+                self._audio_delta(event, now)
+            case rt.SpeechStarted():
+                self._speech_started(event, now)
+            case rt.ResponseCreated():
+                self._response_created(event, now)
+            case rt.AudioDone():
+                self.tracker.audio_done(event.response_id, event.item_id, now)
+                self._pump(now)
+            case rt.ResponseDone():
+                self._response_done(event, now)
+            case rt.FunctionCallDone():
+                if event.name == rt.END_CALL_TOOL:
+                    live = self.tracker.is_live_response(event.response_id)
+                    status = self.tracker.playout_status(now)
+                    self._out += self.goodbye.requested(event.call_id, live, now, status)
+            case rt.SpeechStopped():
+                self._out.append(
+                    Record(
+                        RecordKind.SPEECH_STOPPED,
+                        now,
+                        self.tracker.playout_status(now),
+                        {"audio_end_ms": event.audio_end_ms},
+                    )
+                )
+            case rt.ItemTruncated():
+                details = {"item_id": event.item_id, "audio_end_ms": event.audio_end_ms}
+                self._out.append(Record(RecordKind.TRUNCATED, now, details=details))
+            case rt.ServerError():
+                self._error(event, now)
+            case rt.SessionCreated():
+                if event.session_id:
+                    self._out.append(CallUpdate({"model_session_id": event.session_id[:64]}))
+            case (
+                rt.TranscriptDelta()
+                | rt.TranscriptDone()
+                | rt.InputTranscribed()
+                | rt.ItemDeleted()
+                | rt.Ignored()
+            ):
+                pass
+            case _:
+                assert_never(event)
+
+    def _audio_delta(self, event: rt.AudioDelta, now: float) -> None:
+        if not event.valid:
+            self._out.append(Log(logging.WARNING, "audio delta with bad base64 skipped"))
+            return
+        if self.tracker.audio_delta(event.response_id, event.item_id, event.audio, now):
+            self._pump(now)
+
+    def _response_created(self, event: rt.ResponseCreated, now: float) -> None:
+        generation = self.tracker.response_started(event.response_id, now)
+        self.responses_seen += 1
+        self._out.append(
+            Record(
+                RecordKind.RESPONSE_STARTED,
+                now,
+                self.tracker.playout_status(now),
+                {"response_id": event.response_id, "generation": generation},
+            )
+        )
+
+    def _response_done(self, event: rt.ResponseDone, now: float) -> None:
+        tracker = self.tracker
+        tracker.response_done(event.response_id, now)
+        self._out.append(
+            Record(
+                RecordKind.RESPONSE_DONE,
+                now,
+                tracker.playout_status(now),
+                {
+                    "response_id": event.response_id,
+                    "status": event.status,
+                    "audio_ms": tracker.response_audio_ms(event.response_id),
+                },
+            )
+        )
+        live = tracker.is_live_response(event.response_id)
+        for call_id in event.end_call_ids:
+            self._out += self.goodbye.requested(call_id, live, now, tracker.playout_status(now))
+        self._out += self.goodbye.response_done(tracker, now)
+        self._pump(now)
+
+    def _error(self, event: rt.ServerError, now: float) -> None:
+        if event.code == "response_cancel_not_active":
+            # The server's own interrupt_response won the race: nothing to cancel.
+            self._out.append(Log(logging.INFO, "response.cancel found no active response"))
+        else:
+            self._out.append(
+                Log(
+                    logging.WARNING,
+                    "Realtime error event: code=%s message=%s",
+                    (event.code, event.message),
+                )
+            )
+        details = {"code": event.code, "message": event.message}
+        self._out.append(Record(RecordKind.MODEL_ERROR, now, details=details))
+
+    # --- barge-in --------------------------------------------------------------------------
+
+    def _speech_started(self, event: rt.SpeechStarted, now: float) -> None:
+        tracker = self.tracker
+        onset = speech_onset(event, self.config.prefix_padding_ms, self.input_clock)
+        if not tracker.is_speaking(now):
+            self._out += judge_silent_speech(tracker, onset, now, self.offset_ms)
+            return
+        barge_in = BargeIn.before_cancel(tracker, onset, now, self.offset_ms)
+        outcome = tracker.cancel(now)
+        barge_in.cancelled(outcome)
+        self._drop_unsent(outcome.cancelled_generation)
+        # The clear leaves first: every millisecond before it, the caller hears the AI.
+        self._out.appendleft(Clear(clear_message(self.config.stream_sid)))
+        if barge_in.response_cancelled:
+            self._out.append(ToModel(rt.response_cancel()))
+        if outcome.truncate is not None:
+            truncate = outcome.truncate
+            self._out.append(ToModel(rt.item_truncate(truncate.item_id, truncate.audio_end_ms)))
+        self._out += [ToModel(rt.item_delete(item_id)) for item_id in outcome.delete_item_ids]
+        status = tracker.playout_status(now)
+        self._out += self.intervals.close(now, status, self.offset_ms(now), interrupted=True)
+        self._out += self.goodbye.cancel(now, "barge_in")
+        self._barge_in = barge_in
+
+    def clear_sent(self, now: float) -> None:
+        """The shell sent the barge-in's `Clear` (or tried: the caller may be gone)."""
+        barge_in, self._barge_in = self._barge_in, None
+        if barge_in is not None:
+            self._out += barge_in.records(now)
+
+    def _drop_unsent(self, generation: int) -> None:
+        self._out = deque(
+            out
+            for out in self._out
+            if not (
+                isinstance(out, ToTwilio)
+                and out.generation is not None
+                and out.generation <= generation
+            )
+        )
+
+    # --- the caller ------------------------------------------------------------------------
+
+    def caller_audio(self, payload_b64: str, audio_bytes: int, now: float) -> None:
+        """A media frame from Twilio: forwarded to the model as it came, in order."""
+        if self.ended is not None:
+            return
+        self.input_clock.record(audio_bytes, now)
+        self._out.append(ToModel(rt.input_audio_append(payload_b64)))
+
+    def mark_echoed(self, name: str, now: float) -> None:
+        if self.ended is not None:
+            return
+        self.intervals.note_echo(self.tracker.mark_echoed(name, now))
+        self._pump(now)
+
+    def caller_dtmf(self, digit: str, now: float) -> None:
+        if self.ended is not None:
+            return
+        self._out.append(Log(logging.INFO, "DTMF digit received"))
+        status = self.tracker.playout_status(now)
+        self._out.append(Record(RecordKind.DTMF, now, status, {"digit": digit}))
+
+    def protocol_error(self, reason: str, now: float) -> None:
+        """A malformed Twilio message, skipped; too many of them end the call."""
+        if self.ended is not None:
+            return
+        self.protocol_errors += 1
+        if self.protocol_errors <= LOGGED_PROTOCOL_ERRORS:
+            self._out.append(Log(logging.WARNING, "twilio message skipped: %s", (reason,)))
+            self._out.append(Record(RecordKind.PROTOCOL_ERROR, now, details={"reason": reason}))
+        if self.protocol_errors >= MAX_PROTOCOL_ERRORS:
+            self._out.append(Log(logging.ERROR, "too many malformed messages; ending the call"))
+            self._finish(EndReason.PROTOCOL_ERRORS, now)
+
+    # --- time and the end ------------------------------------------------------------------
+
+    def timer(self, now: float) -> None:
+        """`next_timer()` has come (calling it early or late is harmless)."""
+        if self.ended is None:
+            self._pump(now)
+
+    def end(self, reason: EndReason, now: float) -> None:
+        """End the call now (the caller left, a fault, an operator): records, then `EndOfCall`."""
+        if self.ended is None:
+            self._finish(reason, now)
+
+    def _pump(self, now: float) -> None:
+        """Frames and marks due now; then whether the AI stopped being heard, or the drain ended."""
+        tracker = self.tracker
+        out = tracker.poll(now)
+        if out:
+            status = tracker.playout_status(now)
+            prefix = self._media_prefix
+            for item in out:
+                if isinstance(item, AudioFrame):
+                    started = self.intervals.frame_sent(item, now, status)
+                    if started is not None:
+                        self._out.append(started)
+                    payload = binascii.b2a_base64(item.payload, newline=False).decode("ascii")
+                    self._out.append(ToTwilio(f'{prefix}{payload}"}}}}', item.generation))
+                else:
+                    text = mark_message(self.config.stream_sid, item.name)
+                    self._out.append(ToTwilio(text, item.generation))
+        if self.intervals.open and not tracker.is_speaking(now):
+            until_end = tracker.deadline_offset_ms(now) or 0
+            status = tracker.playout_status(now)
+            end_offset = self.offset_ms(now) + until_end
+            self._out += self.intervals.close(now, status, end_offset, interrupted=False)
+        records, reason = self.goodbye.finished(tracker, now)
+        self._out += records
+        if reason is not None:
+            self._finish(reason, now)
+
+    def _finish(self, reason: EndReason, now: float) -> None:
+        self.ended = reason
+        tracker = self.tracker
+        ai_audio_ms = self.intervals.audio_sent_bytes // BYTES_PER_MS
+        status = tracker.playout_status(now)
+        # Whatever was still playing stops with the stream.
+        until_end = min(0, tracker.deadline_offset_ms(now) or 0)
+        self._out += self.intervals.close(
+            now, status, self.offset_ms(now) + until_end, interrupted=False
+        )
+        details = {"end_reason": str(reason)}
+        self._out.append(Record(RecordKind.STREAM_ENDED, now, status, details))
+        self._out.append(
+            CallUpdate(
+                {
+                    "status": "completed",
+                    "end_reason": str(reason),
+                    "responses": self.responses_seen,
+                    "ai_audio_ms": ai_audio_ms,
+                },
+                ended_at=now,
+            )
+        )
+        self._out.append(
+            Log(
+                logging.INFO,
+                "call ended: reason=%s responses=%d ai_audio_ms=%d",
+                (str(reason), self.responses_seen, ai_audio_ms),
+            )
+        )
+        self._out.append(EndOfCall(reason))

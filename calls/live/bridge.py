@@ -1,0 +1,321 @@
+"""The asyncio shell of one call: reads the clock, moves bytes, and does what `CallCore` says.
+
+Every decision is the core's (`callcore.CallCore`, sans-IO). This shell feeds
+it what arrives from Twilio (through the consumer) and from the Realtime
+session (its reader task), with the time it arrived; sends what it returns,
+in order; and wakes it at `next_timer()` with one timer. It owns two tasks,
+both cancelled and awaited on every way out:
+
+- uplink: opens the Realtime session, then sends client events in order
+  (caller audio, queued while the session connects, and control events);
+- model: the Realtime event reader.
+
+Nothing on the audio path awaits the database: the recorder hands rows to
+the process's writer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from websockets.exceptions import ConnectionClosed, ConnectionClosedOK
+
+from callcore import (
+    BargeInRecord,
+    CallCore,
+    CallUpdate,
+    Clear,
+    CoreConfig,
+    EndOfCall,
+    EndReason,
+    Log,
+    Record,
+    ToModel,
+    ToTwilio,
+)
+from callcore.protocol.realtime import RealtimeProtocolError, parse_server_event
+from callcore.protocol.twilio import Dtmf, Mark, Media
+from calls.live.model import RealtimeConnection, close_quietly, discard_model
+from calls.live.recorder import CallRecorder
+from calls.live.settings import BridgeSettings
+
+logger = logging.getLogger(__name__)
+core_logger = logging.getLogger("callcore")
+
+# How long a call's end may wait for its last records to be written.
+RECORDS_TIMEOUT_S = 15
+
+
+class TwilioSide(Protocol):
+    """The media-stream socket, as the bridge sees it."""
+
+    async def send_text(self, text: str) -> None: ...
+
+    async def close_stream(self, code: int) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class CallIdentity:
+    pk: int
+    call_sid: str
+    stream_sid: str
+
+
+class CallBridge:
+    """Bridges one Twilio media stream to one Realtime session."""
+
+    def __init__(
+        self,
+        call: CallIdentity,
+        twilio: TwilioSide,
+        settings: BridgeSettings,
+        model: asyncio.Future[RealtimeConnection],
+        recorder: CallRecorder,
+        started_at: float,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.call = call
+        self.settings = settings
+        self.recorder = recorder
+        self.clock = clock
+        greeting = settings.greeting_instructions if settings.greeting else ""
+        self.core = CallCore(
+            CoreConfig(
+                stream_sid=call.stream_sid,
+                playout=settings.playout,
+                prefix_padding_ms=settings.session.prefix_padding_ms,
+                greeting_instructions=greeting,
+            ),
+            started_at,
+        )
+        self._twilio = twilio
+        self._model_opening = model
+        self._rt: RealtimeConnection | None = None
+        self._uplink: asyncio.Queue[str] = asyncio.Queue()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._draining = False
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_at: float | None = None
+        self._ending: asyncio.Future[None] | None = None
+        self._end_waiters: list[asyncio.Future[None]] = []
+
+    # --- lifecycle -----------------------------------------------------------------------
+
+    def start(self) -> None:
+        self._spawn(self._run_uplink(), "uplink")
+        self._spawn_drain()
+
+    @property
+    def ended(self) -> bool:
+        return self._ending is not None
+
+    @property
+    def tasks(self) -> tuple[asyncio.Task[None], ...]:
+        return tuple(self._tasks)
+
+    async def end(self, reason: EndReason) -> None:
+        """End the call (idempotent) and return once it has fully ended."""
+        self.core.end(reason, self.clock())
+        await self._drain()
+        await self.wait_ended()
+
+    async def wait_ended(self) -> None:
+        """Return once the call has fully ended: tasks stopped, sockets closed, records written."""
+        while self._ending is None:
+            # Only an end the core decided (EndOfCall) starts the shutdown; be told of it.
+            waiter = asyncio.get_running_loop().create_future()
+            self._end_waiters.append(waiter)
+            await waiter
+        await asyncio.shield(self._ending)
+
+    def _spawn(self, work: Coroutine[Any, Any, None], role: str) -> None:
+        if self.ended:
+            work.close()
+            return
+        task = asyncio.create_task(work, name=f"{role}-{self.call.call_sid}")
+        task.add_done_callback(self._task_finished)
+        self._tasks.append(task)
+
+    def _task_finished(self, task: asyncio.Task[None]) -> None:
+        if task.cancelled():
+            return
+        exc = task.exception()
+        if exc is not None:
+            # A bug must not leave the call half-bridged: end it, with the evidence.
+            logger.error("task %s failed", task.get_name(), exc_info=exc)
+            self.core.end(EndReason.INTERNAL_ERROR, self.clock())
+            self._spawn_drain()
+
+    def _spawn_drain(self) -> None:
+        task = asyncio.ensure_future(self._drain())
+        _background.add(task)
+        task.add_done_callback(_background.discard)
+
+    # --- doing what the core says ----------------------------------------------------------
+
+    async def _drain(self) -> None:
+        """Carry out the core's outputs in order; one drain at a time keeps that order."""
+        if self._draining:
+            return  # the drain in progress takes what was just added
+        self._draining = True
+        core = self.core
+        try:
+            while (out := core.pop_output()) is not None:
+                match out:
+                    case ToTwilio():
+                        await self._twilio.send_text(out.text)
+                    case ToModel():
+                        self._uplink.put_nowait(out.text)
+                    case Clear():
+                        await self._twilio.send_text(out.text)
+                        core.clear_sent(self.clock())
+                    case Record():
+                        self.recorder.log(out.kind, out.at, out.playout_status, **out.details)
+                    case BargeInRecord():
+                        self.recorder.barge_in(out.at, **out.fields)
+                    case CallUpdate():
+                        self.recorder.update_call(out.fields, ended_at=out.ended_at)
+                    case Log():
+                        core_logger.log(out.level, out.message, *out.args)
+                    case EndOfCall():
+                        self._begin_shutdown(out.reason)
+        finally:
+            self._draining = False
+        self._arm_timer()
+
+    def _arm_timer(self) -> None:
+        """One timer per call, at the core's `next_timer()`."""
+        at = self.core.next_timer()
+        if at == self._timer_at:
+            return
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self._timer_at = at
+        if at is not None and not self.ended:
+            loop = asyncio.get_running_loop()
+            self._timer = loop.call_later(max(0.0, at - self.clock()), self._on_timer)
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        self._timer_at = None
+        self.core.timer(self.clock())
+        self._spawn_drain()
+
+    # --- the caller (the consumer calls these, one message at a time) ----------------------
+
+    async def on_media(self, media: Media) -> None:
+        self.core.caller_audio(media.payload_b64, media.audio_bytes, self.clock())
+        await self._drain()
+
+    async def on_mark(self, mark: Mark) -> None:
+        self.core.mark_echoed(mark.name, self.clock())
+        await self._drain()
+
+    async def on_dtmf(self, dtmf: Dtmf) -> None:
+        self.core.caller_dtmf(dtmf.digit, self.clock())
+        await self._drain()
+
+    async def protocol_error(self, reason: str) -> None:
+        self.core.protocol_error(reason, self.clock())
+        await self._drain()
+
+    def caller_gone(self) -> None:
+        """A send found the caller's socket gone: the caller has left."""
+        self.core.end(EndReason.CALLER_DISCONNECTED, self.clock())
+        self._spawn_drain()
+
+    # --- the model --------------------------------------------------------------------------
+
+    async def _run_uplink(self) -> None:
+        try:
+            self._rt = rt = await self._model_opening
+        except Exception as exc:
+            self.core.model_open_failed(type(exc).__name__, self.clock())
+            await self._drain()
+            return
+        self.core.model_opened(self.clock())
+        await self._drain()
+        self._spawn(self._read_model(rt), "model")
+        while True:
+            text = await self._uplink.get()
+            try:
+                await rt.send_raw(text)
+            except ConnectionClosed as exc:
+                self.core.model_closed(isinstance(exc, ConnectionClosedOK), self.clock())
+                await self._drain()
+                return
+
+    async def _read_model(self, rt: RealtimeConnection) -> None:
+        core = self.core
+        while True:
+            try:
+                raw = await rt.recv_bytes()
+            except ConnectionClosed as exc:
+                core.model_closed(isinstance(exc, ConnectionClosedOK), self.clock())
+                await self._drain()
+                return
+            now = self.clock()  # when the event arrived: a barge-in's reaction starts here
+            try:
+                event = parse_server_event(raw)
+            except RealtimeProtocolError as exc:
+                core.model_unreadable(exc.reason, now)
+            else:
+                core.model_event(event, now)
+            await self._drain()
+
+    # --- the end -----------------------------------------------------------------------------
+
+    def _begin_shutdown(self, reason: EndReason) -> None:
+        if self._ending is None:
+            self._ending = asyncio.ensure_future(self._shutdown(reason))
+            waiters, self._end_waiters = self._end_waiters, []
+            for waiter in waiters:
+                if not waiter.done():
+                    waiter.set_result(None)
+
+    async def _shutdown(self, reason: EndReason) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        current = asyncio.current_task()
+        tasks = [task for task in self._tasks if task is not current]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        # The caller first: hanging up must not wait on the database.
+        try:
+            await self._twilio.close_stream(1000)
+        except Exception:
+            logger.debug("twilio close failed", exc_info=True)
+        try:
+            await asyncio.wait_for(self.recorder.close(), RECORDS_TIMEOUT_S)
+        except TimeoutError:
+            logger.error("call records not written within %d s", RECORDS_TIMEOUT_S)
+        # The model's socket last: once it closes, the call's record is complete.
+        if self._rt is not None:
+            await close_quietly(self._rt)
+        else:
+            discard_model(self._model_opening)
+        if reason is EndReason.AGENT_HANGUP:
+            await self._complete_call_via_rest()
+
+    async def _complete_call_via_rest(self) -> None:
+        if not (self.settings.twilio_account_sid and self.settings.twilio_auth_token):
+            return
+        from calls.live.rest import complete_call
+
+        try:
+            await asyncio.wait_for(
+                asyncio.to_thread(complete_call, self.settings, self.call.call_sid), timeout=10
+            )
+        except Exception:
+            logger.warning("could not complete the call through the REST API", exc_info=True)
+
+
+# Drains started from callbacks, kept referenced until they finish.
+_background: set[asyncio.Future[None]] = set()

@@ -1,0 +1,197 @@
+"""A stepped-clock harness for `CallCore`: a model that scripts events, a Twilio that plays audio.
+
+`CoreRun` does what the asyncio shell does, without sockets or sleeps: it
+carries out the core's outputs in order, plays Twilio's part with the
+reference player of the playout tests (echoing each mark when the audio
+before it has played, returning marks at once on `clear`), and moves time
+from one deadline to the next.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from callcore import (
+    BargeInRecord,
+    CallCore,
+    CallUpdate,
+    Clear,
+    CoreConfig,
+    EndOfCall,
+    EndReason,
+    Log,
+    Record,
+    RecordKind,
+    ToModel,
+    ToTwilio,
+)
+from callcore.protocol import realtime as rt
+from playout import AudioFrame, PlayoutConfig
+from tests.playout.harness import ReferencePlayer
+
+STREAM_SID = "MZ" + "1" * 32
+EPS = 1e-9
+
+
+def tone(value: int, ms: int) -> bytes:
+    return bytes([value]) * (ms * 8)
+
+
+@dataclass
+class Sent:
+    at: float
+    message: dict[str, Any]
+
+
+@dataclass
+class CoreRun:
+    """One call's core, driven by hand; `now` only moves forward."""
+
+    config: CoreConfig = field(default_factory=lambda: CoreConfig(stream_sid=STREAM_SID))
+    link_delay_s: float = 0.0
+    now: float = 0.0
+    core: CallCore = field(init=False)
+    player: ReferencePlayer = field(init=False)
+    twilio: list[Sent] = field(default_factory=list)
+    model: list[dict[str, Any]] = field(default_factory=list)
+    records: list[Record] = field(default_factory=list)
+    barge_ins: list[BargeInRecord] = field(default_factory=list)
+    updates: list[CallUpdate] = field(default_factory=list)
+    logs: list[str] = field(default_factory=list)
+    ended: EndReason | None = None
+    clears: list[float] = field(default_factory=list)
+    generation_of_frames: list[int] = field(default_factory=list)
+    _frame_index: int = 0
+
+    def __post_init__(self) -> None:
+        self.core = CallCore(self.config, self.now)
+        self.player = ReferencePlayer(self.link_delay_s)
+        self.core.model_opened(self.now)
+        self.settle()
+
+    # --- carrying out outputs ---------------------------------------------------------------
+
+    def settle(self) -> None:
+        """Do everything the core asked for, in order (as the shell's drain does)."""
+        while (out := self.core.pop_output()) is not None:
+            match out:
+                case ToTwilio():
+                    self._to_twilio(out.text)
+                case Clear():
+                    self.clears.append(self.now)
+                    self._to_twilio(out.text)
+                    self.core.clear_sent(self.now)
+                case ToModel():
+                    self.model.append(json.loads(out.text))
+                case Record():
+                    self.records.append(out)
+                case BargeInRecord():
+                    self.barge_ins.append(out)
+                case CallUpdate():
+                    self.updates.append(out)
+                case Log():
+                    self.logs.append(out.message % out.args)
+                case EndOfCall():
+                    assert self.ended is None, "EndOfCall twice"
+                    self.ended = out.reason
+
+    def _to_twilio(self, text: str) -> None:
+        message = json.loads(text)
+        assert message["streamSid"] == STREAM_SID
+        self.twilio.append(Sent(self.now, message))
+        event = message["event"]
+        if event == "media":
+            payload = base64.b64decode(message["media"]["payload"])
+            frame = AudioFrame(payload, 0, "", "")
+            self.player.receive_frame(self.now, frame)
+        elif event == "mark":
+            self.player.receive_mark(self.now, message["mark"]["name"])
+        elif event == "clear":
+            for name in self.player.clear(self.now):
+                self.core.mark_echoed(name, self.now)
+        else:
+            raise AssertionError(f"unexpected event to Twilio: {event}")
+
+    # --- time ------------------------------------------------------------------------------
+
+    def step(self, t: float) -> None:
+        """Move to `t`, waking at every core timer and mark echo on the way."""
+        assert t >= self.now - EPS
+        stuck = 0
+        while True:
+            candidates = [self.core.next_timer(), self.player.next_echo_at()]
+            due = [c for c in candidates if c is not None and c <= t]
+            if not due:
+                break
+            moved = min(due) > self.now
+            stuck = 0 if moved else stuck + 1
+            if stuck > 100:
+                raise AssertionError(f"the core asks to be woken at {self.now} again and again")
+            self.now = max(self.now, min(due))
+            for name in self.player.due_echoes(self.now):
+                self.core.mark_echoed(name, self.now)
+            self.core.timer(self.now)
+            self.settle()
+        self.now = max(self.now, t)
+        self.core.timer(self.now)
+        self.settle()
+
+    # --- the model's side ------------------------------------------------------------------
+
+    def event(self, event: rt.ServerEvent, at: float | None = None) -> None:
+        if at is not None:
+            self.step(at)
+        self.core.model_event(event, self.now)
+        self.settle()
+
+    def answer(self, response_id: str, item_id: str, ms: int, *, done: bool = True) -> None:
+        """A response whose audio (tone 0x44) arrives at once, optionally completed."""
+        self.event(rt.ResponseCreated(response_id))
+        self.event(rt.AudioDelta(response_id, item_id, tone(0x44, ms)))
+        if done:
+            self.event(rt.AudioDone(response_id, item_id))
+            self.event(rt.ResponseDone(response_id, "completed", ()))
+
+    def caller_speaks(self, at: float, onset_ms: int | None = None) -> None:
+        self.step(at)
+        self.event(rt.SpeechStarted(onset_ms, "item_user"))
+
+    def caller_audio(self, ms: int) -> None:
+        """`ms` of caller audio, one 20 ms frame per 20 ms of time."""
+        for _ in range(ms // 20):
+            self.core.caller_audio("AAAA", 160, self.now)
+            self.settle()
+            self.step(self.now + 0.02)
+
+    # --- what happened ---------------------------------------------------------------------
+
+    def kinds(self) -> list[RecordKind]:
+        return [record.kind for record in self.records]
+
+    def of_kind(self, kind: RecordKind) -> list[Record]:
+        return [record for record in self.records if record.kind == kind]
+
+    def model_events(self, kind: str) -> list[dict[str, Any]]:
+        return [event for event in self.model if event["type"] == kind]
+
+    def twilio_events(self, kind: str) -> list[Sent]:
+        return [sent for sent in self.twilio if sent.message["event"] == kind]
+
+    def heard_ms(self, until: float | None = None) -> float:
+        """Audio the caller heard by `until` (default: now), in ms."""
+        t = self.now if until is None else until
+        return 1000 * sum(
+            min(t, played.end) - played.start for played in self.player.played if played.start < t
+        )
+
+
+def greeting_run(**playout: Any) -> CoreRun:
+    config = CoreConfig(
+        stream_sid=STREAM_SID,
+        playout=PlayoutConfig(**playout),
+        greeting_instructions="Greet the caller.",
+    )
+    return CoreRun(config=config)

@@ -1,0 +1,373 @@
+"""Every decision of a call, on the core with a stepped clock: no sockets, no sleeps."""
+
+from __future__ import annotations
+
+import pytest
+
+from callcore import Clear, CoreConfig, EndReason, RecordKind, ToTwilio
+from callcore.protocol import realtime as rt
+from tests.callcore.harness import STREAM_SID, CoreRun, greeting_run, tone
+
+
+def test_the_greeting_is_requested_once_the_model_session_is_open() -> None:
+    run = greeting_run()
+    assert run.model_events("response.create") == [
+        {"type": "response.create", "response": {"instructions": "Greet the caller."}}
+    ]
+    assert run.kinds()[:2] == [RecordKind.STREAM_STARTED, RecordKind.MODEL_SESSION_OPENED]
+
+
+def test_no_greeting_without_instructions() -> None:
+    run = CoreRun()
+    assert run.model_events("response.create") == []
+
+
+def test_caller_audio_goes_to_the_model_as_it_came() -> None:
+    run = CoreRun()
+    run.core.caller_audio("AAEC", 3, 0.0)
+    run.settle()
+    assert run.model == [{"type": "input_audio_buffer.append", "audio": "AAEC"}]
+
+
+def test_an_answer_is_paced_marked_and_heard_in_full() -> None:
+    run = CoreRun()
+    run.answer("r1", "i1", 1000)
+    run.step(2.0)
+    assert run.heard_ms() == pytest.approx(1000)
+    assert run.twilio[0].message["event"] == "media"
+    assert run.twilio[-1].message["event"] == "mark"
+    assert not run.core.tracker.is_speaking(2.0)
+    [started] = run.of_kind(RecordKind.PLAYOUT_STARTED)
+    [ended] = run.of_kind(RecordKind.PLAYOUT_ENDED)
+    assert started.details == {"response_id": "r1", "item_id": "i1"}
+    assert ended.details["audio_end_offset_ms"] == 1000
+    assert ended.details["interrupted"] is False
+    [stats] = run.of_kind(RecordKind.MARK_STATS)
+    assert stats.details["count"] >= 10
+
+
+# --- barge-in -----------------------------------------------------------------------------
+
+
+def test_barge_in_in_the_playout_tail() -> None:
+    """The original bug: the model has finished, 4 s still play, the caller speaks."""
+    run = CoreRun()
+    run.answer("r1", "i1", 6000)  # all of it received and done at t=0
+    run.caller_speaks(2.0)
+
+    assert run.clears == [2.0]
+    assert run.model_events("response.cancel") == []  # nothing is generating any more
+    [truncate] = run.model_events("conversation.item.truncate")
+    assert truncate["item_id"] == "i1"
+    assert truncate["audio_end_ms"] == pytest.approx(run.heard_ms(), abs=1)
+    assert truncate["audio_end_ms"] == 2000
+    [barge_in] = run.barge_ins
+    assert barge_in.fields["playout_remaining_ms"] == 4000
+    assert barge_in.fields["response_cancelled"] is False
+    assert barge_in.fields["reaction_ms"] == 0
+    [row] = run.of_kind(RecordKind.BARGE_IN)
+    assert row.playout_status == "playout_active_4000ms"
+    [ended] = run.of_kind(RecordKind.PLAYOUT_ENDED)
+    assert ended.details["interrupted"] is True
+    assert any(line.startswith("[EARLY_BARGE_IN] Triggered") for line in run.logs)
+
+
+def test_barge_in_while_generating_cancels_the_response() -> None:
+    run = CoreRun()
+    run.answer("r1", "i1", 1000, done=False)
+    run.caller_speaks(0.5)
+
+    assert run.model_events("response.cancel") == [{"type": "response.cancel"}]
+    [truncate] = run.model_events("conversation.item.truncate")
+    assert truncate["audio_end_ms"] == 500
+    assert run.barge_ins[0].fields["response_cancelled"] is True
+
+
+def test_the_clear_goes_first_and_queued_audio_of_the_cancelled_answer_never_leaves() -> None:
+    run = CoreRun()
+    run.answer("r1", "i1", 2000)
+    run.step(1.0)
+    # The refill due at 1.1 s is handed over but not yet sent (the shell is busy)
+    # when the speech event arrives: the clear overtakes it, and it is dropped.
+    run.core.timer(1.1)
+    run.core.model_event(rt.SpeechStarted(None, "u1"), 1.12)
+
+    outputs = run.core.outputs()
+    assert isinstance(outputs[0], Clear)
+    assert not any(isinstance(out, ToTwilio) for out in outputs)
+
+
+def test_reaction_is_from_the_speech_event_to_the_clear_sent() -> None:
+    run = CoreRun()
+    run.answer("r1", "i1", 2000)
+    run.step(1.0)
+    run.core.model_event(rt.SpeechStarted(None, "u1"), 1.0)
+    while (out := run.core.pop_output()) is not None:
+        if type(out).__name__ == "Clear":
+            run.core.clear_sent(1.0004)
+        elif type(out).__name__ == "BargeInRecord":
+            assert out.fields["reaction_ms"] == pytest.approx(0.4)  # type: ignore[union-attr]
+            return
+    raise AssertionError("no barge-in record")
+
+
+def test_speech_after_playout_is_not_a_barge_in() -> None:
+    run = CoreRun()
+    run.answer("r1", "i1", 500)
+    run.caller_speaks(2.0)
+
+    assert run.clears == []
+    assert run.model_events("conversation.item.truncate") == []
+    [silent] = run.of_kind(RecordKind.USER_SPEECH_AI_SILENT)
+    assert silent.playout_status == "playout_ended_1500ms_ago"
+    assert silent.details["ms_since_playout_end"] == 1500
+    assert "[USER_SPEECH] AI silent - playout_status=playout_ended_1500ms_ago tx_q=0" in run.logs
+
+
+def test_speech_that_began_before_the_end_is_judged_by_its_real_onset() -> None:
+    """The VAD reports speech late; the onset (input clock) says where it began."""
+    run = CoreRun()
+    run.answer("r1", "i1", 500)
+    run.caller_audio(1000)  # 50 frames, one every 20 ms: input 0..1000 ms arrives 0..1 s
+    # Reported at 1.0 s (already after the end at 0.5 s + grace), but the speech
+    # began at input 400 ms (audio_start_ms includes the 300 ms prefix padding),
+    # whose audio was captured from 0.38 s: 120 ms before the AI stopped.
+    run.event(rt.SpeechStarted(100, "u1"))
+    [silent] = run.of_kind(RecordKind.USER_SPEECH_AI_SILENT)
+    assert silent.details["onset_ms_after_playout_end"] == -120
+
+
+def test_late_deltas_and_echoes_of_a_cancelled_answer_change_nothing() -> None:
+    run = CoreRun()
+    run.answer("r1", "i1", 1000, done=False)
+    run.caller_speaks(0.3)
+    sent_before = len(run.twilio_events("media"))
+
+    run.event(rt.AudioDelta("r1", "i1", tone(0x44, 500)))  # late, after the cancel
+    run.event(rt.ResponseDone("r1", "cancelled", ()))
+    run.step(2.0)
+
+    assert len(run.twilio_events("media")) == sent_before
+    assert not run.core.tracker.is_speaking(2.0)
+    assert run.model_events("conversation.item.truncate")[0]["audio_end_ms"] == 300
+
+
+def test_a_second_answer_after_a_barge_in_plays_in_full() -> None:
+    run = CoreRun()
+    run.answer("r1", "i1", 1000)
+    run.caller_speaks(0.4)
+    run.step(1.0)
+    heard_before = run.heard_ms()
+    run.answer("r2", "i2", 600)
+    run.step(3.0)
+    assert run.heard_ms() - heard_before == pytest.approx(600)
+
+
+# --- the goodbye ----------------------------------------------------------------------------
+
+
+def say_goodbye(run: CoreRun, ms: int, *, done: bool = True) -> None:
+    run.event(rt.ResponseCreated("bye"))
+    run.event(rt.AudioDelta("bye", "i_bye", tone(0x66, ms)))
+    run.event(rt.AudioDone("bye", "i_bye"))
+    run.event(rt.FunctionCallDone("bye", "call_1", rt.END_CALL_TOOL))
+    if done:
+        run.event(rt.ResponseDone("bye", "completed", ("call_1",)))
+
+
+def test_goodbye_drains_until_its_final_mark_is_echoed_then_ends() -> None:
+    run = CoreRun()
+    say_goodbye(run, 800)
+    assert run.ended is None
+    run.step(0.79)
+    assert run.ended is None  # still playing
+    run.step(1.0)
+
+    assert run.ended is EndReason.AGENT_HANGUP
+    [drain] = run.of_kind(RecordKind.DRAIN_COMPLETED)
+    assert drain.details["final_mark_echoed"] is True
+    assert drain.details["cut_off_ms"] == 0
+    assert drain.at == pytest.approx(0.8)  # the moment the last audio was heard
+    assert run.heard_ms() == pytest.approx(800)
+    [update] = run.updates[-1:]
+    assert update.fields["end_reason"] == "agent_hangup"
+    assert update.ended_at == pytest.approx(0.8)
+
+
+def test_goodbye_waits_for_a_response_still_generating() -> None:
+    run = CoreRun()
+    say_goodbye(run, 400, done=False)
+    run.step(2.0)
+    assert run.ended is None  # end_call seen, but the response is not done
+    run.event(rt.ResponseDone("bye", "completed", ("call_1",)))
+    run.step(2.1)
+    assert run.ended is EndReason.AGENT_HANGUP
+
+
+class LosingEchoes(CoreRun):
+    """Twilio never echoes marks: the drain ends on its safety deadline."""
+
+    def _to_twilio(self, text: str) -> None:
+        if '"event":"mark"' in text:
+            return
+        super()._to_twilio(text)
+
+
+def test_goodbye_drain_ends_on_its_deadline_when_the_final_mark_never_comes() -> None:
+    run = LosingEchoes()
+    say_goodbye(run, 500)
+    run.step(0.5)
+    assert run.ended is None
+    run.step(5.0)
+
+    assert run.ended is EndReason.AGENT_HANGUP
+    [drain] = run.of_kind(RecordKind.DRAIN_COMPLETED)
+    assert drain.details["final_mark_echoed"] is False
+    # Deadline (0.5 s) plus the drain margin (400 ms).
+    assert drain.at == pytest.approx(0.9, abs=0.001)
+
+
+def test_a_goodbye_interrupted_by_the_caller_keeps_the_call() -> None:
+    run = CoreRun()
+    say_goodbye(run, 3000)
+    run.caller_speaks(1.0)
+    run.step(10.0)
+
+    assert run.ended is None
+    assert run.kinds().count(RecordKind.HANGUP_CANCELLED) == 1
+    [output] = run.model_events("conversation.item.create")
+    assert output["item"]["type"] == "function_call_output"
+    assert output["item"]["call_id"] == "call_1"
+    assert '"ended": false' in output["item"]["output"]
+
+
+def test_a_goodbye_interrupted_before_its_response_is_done_never_hangs_up() -> None:
+    run = CoreRun()
+    say_goodbye(run, 3000, done=False)
+    run.caller_speaks(0.5)
+    run.event(rt.ResponseDone("bye", "cancelled", ("call_1",)))  # repeats the void end_call
+    run.step(10.0)
+    assert run.ended is None
+    assert run.of_kind(RecordKind.DRAIN_STARTED) == []
+
+
+def test_the_model_dropping_during_a_drain_still_lets_the_goodbye_finish() -> None:
+    run = CoreRun()
+    say_goodbye(run, 800)
+    run.step(0.3)
+    run.core.model_closed(False, 0.3)
+    run.settle()
+    run.step(2.0)
+    assert run.ended is EndReason.AGENT_HANGUP
+    assert run.heard_ms() == pytest.approx(800)
+    assert [r.details["code"] for r in run.of_kind(RecordKind.MODEL_ERROR)] == ["connection_closed"]
+
+
+def test_the_model_lost_mid_answer_plays_out_what_was_received_then_ends() -> None:
+    run = CoreRun()
+    run.answer("r1", "i1", 700, done=False)
+    run.step(0.2)
+    run.core.model_closed(True, 0.2)
+    run.settle()
+    run.step(2.0)
+    assert run.ended is EndReason.MODEL_DISCONNECTED
+    assert run.heard_ms() == pytest.approx(700)
+
+
+def test_an_unannounced_response_still_drains_when_the_model_is_lost() -> None:
+    run = CoreRun()
+    run.event(rt.AudioDelta("r9", "i9", tone(0x12, 300)))  # no response.created
+    run.core.model_closed(False, 0.0)
+    run.settle()
+    run.step(2.0)
+    assert run.ended is EndReason.MODEL_DISCONNECTED
+
+
+# --- the caller, and the end -----------------------------------------------------------------
+
+
+def test_a_caller_gone_mid_answer_ends_the_call_with_everything_recorded() -> None:
+    run = CoreRun()
+    run.answer("r1", "i1", 3000)
+    run.step(1.0)
+    run.core.end(EndReason.CALLER_DISCONNECTED, 1.0)
+    run.settle()
+
+    assert run.ended is EndReason.CALLER_DISCONNECTED
+    assert run.kinds()[-1] == RecordKind.STREAM_ENDED
+    update = run.updates[-1]
+    assert update.fields == {
+        "status": "completed",
+        "end_reason": "caller_disconnected",
+        "responses": 1,
+        "ai_audio_ms": 1300,  # a second played, 300 ms of lead sent
+    }
+    # Nothing happens after the end.
+    run.event(rt.AudioDelta("r1", "i1", tone(0x44, 200)))
+    run.core.end(EndReason.CALLER_HANGUP, 1.1)
+    run.settle()
+    assert run.ended is EndReason.CALLER_DISCONNECTED
+    assert run.core.next_timer() is None
+
+
+def test_every_playout_interval_is_closed_when_the_call_ends() -> None:
+    run = CoreRun()
+    run.answer("r1", "i1", 3000)
+    run.step(1.0)
+    run.core.end(EndReason.CALLER_HANGUP, 1.0)
+    run.settle()
+    [ended] = run.of_kind(RecordKind.PLAYOUT_ENDED)
+    assert ended.details["audio_end_offset_ms"] == 1000
+
+
+def test_too_many_malformed_messages_end_the_call() -> None:
+    run = CoreRun()
+    for _ in range(49):
+        run.core.protocol_error("not JSON", 0.0)
+    run.settle()
+    assert run.ended is None
+    assert len(run.of_kind(RecordKind.PROTOCOL_ERROR)) == 5  # the first few, not every one
+    run.core.protocol_error("not JSON", 0.0)
+    run.settle()
+    assert run.ended is EndReason.PROTOCOL_ERRORS
+
+
+def test_dtmf_is_recorded() -> None:
+    run = CoreRun()
+    run.core.caller_dtmf("7", 0.5)
+    run.settle()
+    [dtmf] = run.of_kind(RecordKind.DTMF)
+    assert dtmf.details == {"digit": "7"}
+
+
+def test_the_model_session_id_is_kept_on_the_call() -> None:
+    run = CoreRun()
+    run.event(rt.SessionCreated("sess_abc"))
+    assert run.updates[-1].fields == {"model_session_id": "sess_abc"}
+
+
+def test_model_errors_are_recorded_and_the_call_goes_on() -> None:
+    run = CoreRun()
+    run.event(rt.ServerError("bad_thing", "x", "", ""))
+    run.answer("r1", "i1", 200)
+    run.step(1.0)
+    [error] = run.of_kind(RecordKind.MODEL_ERROR)
+    assert error.details == {"code": "bad_thing", "message": "x"}
+    assert run.heard_ms() == pytest.approx(200)
+
+
+def test_a_model_that_cannot_be_reached_ends_the_call() -> None:
+    run = CoreRun()
+    run.core.model_open_failed("ConnectionRefusedError", 0.1)
+    run.settle()
+    assert run.ended is EndReason.MODEL_CONNECT_FAILED
+    [error] = run.of_kind(RecordKind.MODEL_ERROR)
+    assert error.details["code"] == "connect_failed"
+
+
+def test_the_core_never_wakes_the_shell_for_nothing() -> None:
+    run = CoreRun(config=CoreConfig(stream_sid=STREAM_SID))
+    assert run.core.next_timer() is None
+    run.answer("r1", "i1", 200)
+    run.step(5.0)
+    assert run.core.next_timer() is None
