@@ -129,7 +129,7 @@ async def start_profiler(
         return None
     return await asyncio.create_subprocess_exec(
         str(Path(sys.executable).with_name("py-spy")), "record", "--pid", str(pid),
-        "--rate", "200", "--format", "raw", "--output", str(output), "--nonblocking",
+        "--rate", "200", "--format", "raw", "--output", str(output), "--nonblocking", "--gil",
         stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
     )  # fmt: skip
 

@@ -30,9 +30,9 @@ from callcore.outputs import (
     ToTwilio,
 )
 from callcore.protocol import realtime as rt
-from callcore.protocol.twilio import clear_message, mark_message
+from callcore.protocol.twilio import Media, clear_message, mark_message
 from callcore.records import EndReason, RecordKind
-from playout import BYTES_PER_MS, AudioFrame, PlayoutConfig, PlayoutTracker
+from playout import BYTES_PER_MS, AudioFrame, Outbound, PlayoutConfig, PlayoutTracker
 
 # A stream that keeps sending garbage is not a phone call.
 MAX_PROTOCOL_ERRORS = 50
@@ -50,6 +50,13 @@ class CoreConfig:
     prefix_padding_ms: int = 300
     # Empty: the AI waits for the caller to speak first.
     greeting_instructions: str = ""
+    # Caller audio goes to the model in appends of this much (Twilio's 20 ms frames
+    # joined): each append is a WebSocket message, the costliest thing a call sends.
+    # 20: every frame as it comes.
+    uplink_chunk_ms: int = 40
+    # The most audio one `media` message to Twilio carries: frames sent together
+    # (a refill of the playout, `PLAYOUT_REFILL_MS`) go as one message.
+    media_message_ms: int = 100
 
 
 class CallCore:
@@ -74,6 +81,14 @@ class CallCore:
         self._out: deque[Output] = deque()
         self._model_lost = False
         self._barge_in: BargeIn | None = None  # waiting for its clear to be sent
+        # next_timer() is asked after every input; only playout and the drain move it,
+        # not the caller's audio (50 frames a second), so it is kept until they do.
+        self._next_timer: float | None = None
+        self._timer_stale = True
+        self._uplink: list[bytes] = []
+        self._uplink_bytes = 0
+        self._chunk_bytes = config.uplink_chunk_ms * BYTES_PER_MS
+        self._message_bytes = max(config.media_message_ms, 1) * BYTES_PER_MS
         self._media_prefix = (
             f'{{"event":"media","streamSid":"{config.stream_sid}","media":{{"payload":"'
         )
@@ -95,9 +110,12 @@ class CallCore:
         """When to call `timer(now)` next; None: nothing will change without an input."""
         if self.ended is not None:
             return None
-        candidates = [self.tracker.next_deadline(), self.goodbye.hard_deadline]
-        due = [t for t in candidates if t is not None]
-        return min(due) if due else None
+        if self._timer_stale:
+            candidates = [self.tracker.next_deadline(), self.goodbye.hard_deadline]
+            due = [t for t in candidates if t is not None]
+            self._next_timer = min(due) if due else None
+            self._timer_stale = False
+        return self._next_timer
 
     def offset_ms(self, at: float) -> int:
         """Milliseconds since the stream started."""
@@ -114,6 +132,7 @@ class CallCore:
             Record(RecordKind.MODEL_SESSION_OPENED, now, details={"setup_ms": setup_ms})
         )
         if self.config.greeting_instructions:
+            self._flush_uplink()
             self._out.append(ToModel(rt.response_create(self.config.greeting_instructions)))
 
     def model_open_failed(self, error: str, now: float) -> None:
@@ -135,6 +154,7 @@ class CallCore:
         if self.ended is not None or self._model_lost:
             return
         self._model_lost = True
+        self._timer_stale = True
         how = "clean" if clean else "abnormal"
         self._out.append(Log(logging.WARNING, "Realtime connection closed (%s)", (how,)))
         message = "closed cleanly" if clean else "closed abnormally"
@@ -153,6 +173,7 @@ class CallCore:
         """One server event, at the time it arrived."""
         if self.ended is not None:
             return
+        self._timer_stale = True
         match event:
             case rt.AudioDelta():
                 self._audio_delta(event, now)
@@ -267,6 +288,7 @@ class CallCore:
         self._drop_unsent(outcome.cancelled_generation)
         # The clear leaves first: every millisecond before it, the caller hears the AI.
         self._out.appendleft(Clear(clear_message(self.config.stream_sid)))
+        self._flush_uplink()
         if barge_in.response_cancelled:
             self._out.append(ToModel(rt.response_cancel()))
         if outcome.truncate is not None:
@@ -297,16 +319,35 @@ class CallCore:
 
     # --- the caller ------------------------------------------------------------------------
 
-    def caller_audio(self, payload_b64: str, audio_bytes: int, now: float) -> None:
-        """A media frame from Twilio: forwarded to the model as it came, in order."""
+    def caller_audio(self, media: Media, now: float) -> None:
+        """A media frame from Twilio: forwarded to the model in order, `uplink_chunk_ms` at a time.
+
+        Flushed by size only: Twilio sends a frame every 20 ms for as long as
+        the stream is up (silence included), so a chunk never waits longer.
+        """
         if self.ended is not None:
             return
-        self.input_clock.record(audio_bytes, now)
-        self._out.append(ToModel(rt.input_audio_append(payload_b64)))
+        self.input_clock.record(len(media.audio), now)
+        if not self._uplink and len(media.audio) >= self._chunk_bytes:
+            self._out.append(ToModel(rt.input_audio_append(media.payload_b64)))
+            return
+        self._uplink.append(media.audio)
+        self._uplink_bytes += len(media.audio)
+        if self._uplink_bytes >= self._chunk_bytes:
+            self._flush_uplink()
+
+    def _flush_uplink(self) -> None:
+        """Caller audio held for the next append goes now (before any other client event)."""
+        if self._uplink:
+            payload = binascii.b2a_base64(b"".join(self._uplink), newline=False).decode("ascii")
+            self._out.append(ToModel(rt.input_audio_append(payload)))
+            self._uplink.clear()
+            self._uplink_bytes = 0
 
     def mark_echoed(self, name: str, now: float) -> None:
         if self.ended is not None:
             return
+        self._timer_stale = True
         self.intervals.note_echo(self.tracker.mark_echoed(name, now))
         self._pump(now)
 
@@ -333,6 +374,7 @@ class CallCore:
 
     def timer(self, now: float) -> None:
         """`next_timer()` has come (calling it early or late is harmless)."""
+        self._timer_stale = True
         if self.ended is None:
             self._pump(now)
 
@@ -346,18 +388,7 @@ class CallCore:
         tracker = self.tracker
         out = tracker.poll(now)
         if out:
-            status = tracker.playout_status(now)
-            prefix = self._media_prefix
-            for item in out:
-                if isinstance(item, AudioFrame):
-                    started = self.intervals.frame_sent(item, now, status)
-                    if started is not None:
-                        self._out.append(started)
-                    payload = binascii.b2a_base64(item.payload, newline=False).decode("ascii")
-                    self._out.append(ToTwilio(f'{prefix}{payload}"}}}}', item.generation))
-                else:
-                    text = mark_message(self.config.stream_sid, item.name)
-                    self._out.append(ToTwilio(text, item.generation))
+            self._send_playout(out, now)
         if self.intervals.open and not tracker.is_speaking(now):
             until_end = tracker.deadline_offset_ms(now) or 0
             status = tracker.playout_status(now)
@@ -367,6 +398,49 @@ class CallCore:
         self._out += records
         if reason is not None:
             self._finish(reason, now)
+
+    def _send_playout(self, out: list[Outbound], now: float) -> None:
+        """The tracker's frames and marks, as Twilio messages.
+
+        Frames sent together (one refill) go as one `media` message of up to
+        `media_message_ms`, as long as they follow each other in one item and
+        no mark comes between: the same audio, in the same order, in a fifth
+        of the messages. Twilio plays a message's payload as it plays frames.
+        """
+        status = self.tracker.playout_status(now)
+        batch: list[bytes] = []
+        batch_bytes = 0
+        last: AudioFrame | None = None
+        for item in out:
+            if isinstance(item, AudioFrame):
+                started = self.intervals.frame_sent(item, now, status)
+                if started is not None:
+                    self._out.append(started)
+                joins = (
+                    last is not None
+                    and item.item_id == last.item_id
+                    and item.generation == last.generation
+                    and batch_bytes + len(item.payload) <= self._message_bytes
+                )
+                if not joins and last is not None:
+                    self._send_media(batch, last.generation)
+                    batch, batch_bytes = [], 0
+                batch.append(item.payload)
+                batch_bytes += len(item.payload)
+                last = item
+            else:
+                if last is not None:
+                    self._send_media(batch, last.generation)
+                    batch, batch_bytes, last = [], 0, None
+                text = mark_message(self.config.stream_sid, item.name)
+                self._out.append(ToTwilio(text, item.generation))
+        if last is not None:
+            self._send_media(batch, last.generation)
+
+    def _send_media(self, payloads: list[bytes], generation: int) -> None:
+        audio = payloads[0] if len(payloads) == 1 else b"".join(payloads)
+        payload = binascii.b2a_base64(audio, newline=False).decode("ascii")
+        self._out.append(ToTwilio(f'{self._media_prefix}{payload}"}}}}', generation))
 
     def _finish(self, reason: EndReason, now: float) -> None:
         self.ended = reason

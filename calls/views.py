@@ -1,4 +1,9 @@
-"""Twilio's front door: the voice webhook and the status callback."""
+"""Twilio's front door: the voice webhook and the status callback.
+
+Async views: the request is handled on the event loop and only the database
+work goes to a thread (the call path's own, `calls.live.db`), so a burst of
+incoming calls costs one thread hop each (see `calls.frontdoor.handler`).
+"""
 
 from __future__ import annotations
 
@@ -14,6 +19,7 @@ from twilio.twiml.voice_response import Connect, Stream, VoiceResponse
 
 from calls.frontdoor.signatures import stream_url, twilio_signed
 from calls.frontdoor.tokens import mint_stream_token
+from calls.live.db import run_db
 from calls.live.logcontext import call_context
 from calls.models import FINAL_STATUSES, CallSession, CallStatus
 
@@ -22,35 +28,35 @@ logger = logging.getLogger(__name__)
 _TWIML = "application/xml"
 
 
+def _answer(call_sid: str, fields: dict[str, str]) -> tuple[str, bool]:
+    """The call's row (a Twilio retry reuses it, never duplicates it): its SID, and whether new."""
+    call, created = CallSession.objects.get_or_create(call_sid=call_sid, defaults=fields)
+    return call.call_sid, created
+
+
 @csrf_exempt
 @require_POST
 @twilio_signed
-def voice_webhook(request: HttpRequest) -> HttpResponse:
-    """Answer an incoming call with TwiML that connects it to our media stream.
-
-    Twilio retries a webhook that timed out with the same CallSid: the call
-    record is reused, never duplicated.
-    """
+async def voice_webhook(request: HttpRequest) -> HttpResponse:
+    """Answer an incoming call with TwiML that connects it to our media stream."""
     call_sid = request.POST.get("CallSid", "")
     if not call_sid:
         logger.warning("voice webhook without CallSid")
         return HttpResponseBadRequest("missing CallSid")
     with call_context(call_sid):
-        call, created = CallSession.objects.get_or_create(
-            call_sid=call_sid,
-            defaults={
-                "account_sid": request.POST.get("AccountSid", ""),
-                "from_number": request.POST.get("From", ""),
-                "to_number": request.POST.get("To", ""),
-                "direction": request.POST.get("Direction", ""),
-            },
-        )
+        fields = {
+            "account_sid": request.POST.get("AccountSid", ""),
+            "from_number": request.POST.get("From", ""),
+            "to_number": request.POST.get("To", ""),
+            "direction": request.POST.get("Direction", ""),
+        }
+        call_sid, created = await run_db(_answer, call_sid, fields)
         logger.info("voice webhook: %s call", "new" if created else "retried")
         response = VoiceResponse()
         connect = Connect()
         stream = Stream(url=stream_url())
         # Wall clock: the media stream that checks it may run in another process.
-        stream.parameter(name="token", value=mint_stream_token(call.call_sid, time.time()))
+        stream.parameter(name="token", value=mint_stream_token(call_sid, time.time()))
         connect.append(stream)
         response.append(connect)
         return HttpResponse(str(response), content_type=_TWIML)
@@ -63,10 +69,32 @@ def _stage(status: str) -> int:
     return 1 if status == CallStatus.STREAMING else 0
 
 
+def _record_status(call_sid: str, reported: str) -> bool:
+    """Apply a reported status to the call's row; False if there is no such call."""
+    with transaction.atomic():
+        call = CallSession.objects.select_for_update().filter(call_sid=call_sid).first()
+        if call is None:
+            return False
+        fields = []
+        # Callbacks can arrive out of order: a call's status never moves back.
+        if _stage(reported) > _stage(call.status):
+            call.status = reported
+            fields.append("status")
+        if reported in FINAL_STATUSES and call.ended_at is None:
+            call.ended_at = timezone.now()
+            fields.append("ended_at")
+        if reported in FINAL_STATUSES and not call.end_reason:
+            call.end_reason = f"twilio_{reported}"
+            fields.append("end_reason")
+        if fields:
+            call.save(update_fields=fields)
+    return True
+
+
 @csrf_exempt
 @require_POST
 @twilio_signed
-def status_callback(request: HttpRequest) -> HttpResponse:
+async def status_callback(request: HttpRequest) -> HttpResponse:
     """Record the call's final status and end time as Twilio reports them."""
     call_sid = request.POST.get("CallSid", "")
     reported = request.POST.get("CallStatus", "")
@@ -76,23 +104,8 @@ def status_callback(request: HttpRequest) -> HttpResponse:
         if reported not in CallStatus.values:
             logger.info("status callback with status %r ignored", reported)
             return HttpResponse(status=204)
-        with transaction.atomic():
-            call = CallSession.objects.select_for_update().filter(call_sid=call_sid).first()
-            if call is None:
-                logger.warning("status callback for an unknown call")
-                return HttpResponse(status=404)
-            fields = []
-            # Callbacks can arrive out of order: a call's status never moves back.
-            if _stage(reported) > _stage(call.status):
-                call.status = reported
-                fields.append("status")
-            if reported in FINAL_STATUSES and call.ended_at is None:
-                call.ended_at = timezone.now()
-                fields.append("ended_at")
-            if reported in FINAL_STATUSES and not call.end_reason:
-                call.end_reason = f"twilio_{reported}"
-                fields.append("end_reason")
-            if fields:
-                call.save(update_fields=fields)
+        if not await run_db(_record_status, call_sid, reported):
+            logger.warning("status callback for an unknown call")
+            return HttpResponse(status=404)
         logger.info("status callback: %s", reported)
         return HttpResponse(status=204)

@@ -1,7 +1,9 @@
 """ASGI entry point: Django for HTTP, the media-stream consumer for WebSockets.
 
-The Twilio route is not wrapped in AllowedHostsOriginValidator: Twilio sends
-no Origin header. The consumer authenticates each stream itself.
+Twilio's webhooks (`/twilio/`) go through a handler without Django's
+middleware (`calls.frontdoor.handler`): they are signed, and need none of it.
+The Twilio WebSocket route is not wrapped in AllowedHostsOriginValidator:
+Twilio sends no Origin header. The consumer authenticates each stream itself.
 """
 
 import gc
@@ -15,16 +17,18 @@ django_asgi_app = get_asgi_application()
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from django.conf import settings  # noqa: E402
 from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: E402
+from django.urls import re_path  # noqa: E402
 
+from calls.frontdoor.handler import FrontDoorHandler  # noqa: E402
 from calls.routing import websocket_urlpatterns  # noqa: E402
 
 # In development the server also serves the admin's static files, as runserver
 # does; in production a proxy serves the collected STATIC_ROOT.
-http_app = ASGIStaticFilesHandler(django_asgi_app) if settings.DEBUG else django_asgi_app
+site_app = ASGIStaticFilesHandler(django_asgi_app) if settings.DEBUG else django_asgi_app
 
 application = ProtocolTypeRouter(
     {
-        "http": http_app,
+        "http": URLRouter([re_path(r"^twilio/", FrontDoorHandler()), re_path(r"", site_app)]),
         "websocket": URLRouter(websocket_urlpatterns),
     }
 )

@@ -149,6 +149,10 @@ AGENT_INSTRUCTIONS = env.str("AGENT_INSTRUCTIONS", default="") or (
 )
 # Empty: the AI waits for the caller to speak first.
 AGENT_GREETING = env.str("AGENT_GREETING", default="")
+# Caller audio goes to the model in appends of this many ms (Twilio's 20 ms frames
+# joined): half the messages on the model's socket for 10 ms more on average
+# before the model's VAD hears a word. 20 sends every frame as it comes.
+UPLINK_CHUNK_MS = env.int("UPLINK_CHUNK_MS", default=40)
 
 PLAYOUT_FRAME_MS = env.int("PLAYOUT_FRAME_MS", default=20)
 PLAYOUT_GRACE_MS = env.int("PLAYOUT_GRACE_MS", default=250)

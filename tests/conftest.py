@@ -28,6 +28,8 @@ def _record_writer_closed_at_the_end(django_db_setup: Any) -> Any:
     """The process's record writer keeps a connection; it must be gone before the
     test database is dropped (this fixture is torn down first: it depends on it)."""
     yield
+    from calls.live.db import close_connections
     from calls.live.writer import record_writer
 
     record_writer().close()
+    close_connections()

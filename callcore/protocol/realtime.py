@@ -19,6 +19,8 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
+
 END_CALL_TOOL = "end_call"
 
 
@@ -243,8 +245,8 @@ _PARSERS: dict[str, Any] = {
 def parse_server_event(raw: bytes | str) -> ServerEvent:
     """One server event; raises `RealtimeProtocolError` for text that is not an event."""
     try:
-        event = json.loads(raw)
-    except (ValueError, RecursionError):
+        event = orjson.loads(raw)
+    except orjson.JSONDecodeError:
         raise RealtimeProtocolError("not JSON") from None
     if not isinstance(event, dict):
         raise RealtimeProtocolError("not a JSON object")

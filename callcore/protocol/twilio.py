@@ -8,6 +8,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
+
 
 class TwilioProtocolError(ValueError):
     """A message that is not valid Media Streams JSON; `reason` is safe to log."""
@@ -34,10 +36,10 @@ class Start:
 
 @dataclass(frozen=True, slots=True)
 class Media:
-    """Caller audio. `payload_b64` is kept as received: it goes to the model unchanged."""
+    """Caller audio: `payload_b64` as received (it can go to the model unchanged), and decoded."""
 
     payload_b64: str
-    audio_bytes: int
+    audio: bytes
     timestamp_ms: int
     track: str
 
@@ -92,7 +94,7 @@ def _parse_media(msg: dict[str, Any]) -> Media:
         timestamp_ms = int(timestamp)
     except (TypeError, ValueError):
         raise TwilioProtocolError("media.timestamp is not a number") from None
-    return Media(payload, len(audio), timestamp_ms, str(media.get("track", "inbound")))
+    return Media(payload, audio, timestamp_ms, str(media.get("track", "inbound")))
 
 
 def _parse_start(msg: dict[str, Any]) -> Start:
@@ -124,8 +126,8 @@ def _parse_start(msg: dict[str, Any]) -> Start:
 def parse_twilio_message(text: str) -> TwilioMessage:
     """Parse one text frame from Twilio; raises TwilioProtocolError if malformed."""
     try:
-        msg = json.loads(text)
-    except (json.JSONDecodeError, RecursionError):
+        msg = orjson.loads(text)
+    except orjson.JSONDecodeError:
         raise TwilioProtocolError("not JSON") from None
     msg = _obj(msg, "message")
     event = msg.get("event")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from django.conf import settings
@@ -31,11 +31,14 @@ def signature_valid(url: str, params: Mapping[str, Any], signature: str) -> bool
     return bool(RequestValidator(settings.TWILIO_AUTH_TOKEN).validate(url, params, signature))
 
 
-def twilio_signed(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+AsyncView = Callable[..., Awaitable[HttpResponse]]
+
+
+def twilio_signed(view: AsyncView) -> AsyncView:
     """Refuse a request whose X-Twilio-Signature does not match (403, nothing done)."""
 
     @functools.wraps(view)
-    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+    async def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         signature = request.headers.get("X-Twilio-Signature", "")
         url = public_url(request.get_full_path())
         if not signature_valid(url, request.POST, signature):
@@ -45,6 +48,6 @@ def twilio_signed(view: Callable[..., HttpResponse]) -> Callable[..., HttpRespon
                 "bad" if signature else "missing",
             )
             return HttpResponseForbidden("invalid signature")
-        return view(request, *args, **kwargs)
+        return await view(request, *args, **kwargs)
 
     return wrapper

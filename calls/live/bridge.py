@@ -90,6 +90,7 @@ class CallBridge:
                 playout=settings.playout,
                 prefix_padding_ms=settings.session.prefix_padding_ms,
                 greeting_instructions=greeting,
+                uplink_chunk_ms=settings.uplink_chunk_ms,
             ),
             started_at,
         )
@@ -210,7 +211,7 @@ class CallBridge:
     # --- the caller (the consumer calls these, one message at a time) ----------------------
 
     async def on_media(self, media: Media) -> None:
-        self.core.caller_audio(media.payload_b64, media.audio_bytes, self.clock())
+        self.core.caller_audio(media, self.clock())
         await self._drain()
 
     async def on_mark(self, mark: Mark) -> None:

@@ -18,6 +18,7 @@ class BridgeSettings:
     session: SessionConfig
     greeting: str
     playout: PlayoutConfig
+    uplink_chunk_ms: int = 40
     twilio_account_sid: str = ""
     twilio_auth_token: str = ""
     twilio_api_base_url: str = ""
@@ -40,6 +41,7 @@ class BridgeSettings:
                 silence_duration_ms=settings.OPENAI_VAD_SILENCE_DURATION_MS,
             ),
             greeting=settings.AGENT_GREETING,
+            uplink_chunk_ms=settings.UPLINK_CHUNK_MS,
             playout=PlayoutConfig(
                 frame_ms=settings.PLAYOUT_FRAME_MS,
                 grace_ms=settings.PLAYOUT_GRACE_MS,

@@ -29,6 +29,7 @@ from callcore import (
     ToTwilio,
 )
 from callcore.protocol import realtime as rt
+from callcore.protocol.twilio import Media
 from playout import AudioFrame, PlayoutConfig
 from tests.playout.harness import ReferencePlayer
 
@@ -161,8 +162,9 @@ class CoreRun:
 
     def caller_audio(self, ms: int) -> None:
         """`ms` of caller audio, one 20 ms frame per 20 ms of time."""
+        frame = Media(base64.b64encode(b"\xff" * 160).decode(), b"\xff" * 160, 0, "inbound")
         for _ in range(ms // 20):
-            self.core.caller_audio("AAAA", 160, self.now)
+            self.core.caller_audio(frame, self.now)
             self.settle()
             self.step(self.now + 0.02)
 

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import base64
+
 import pytest
 
 from callcore import Clear, CoreConfig, EndReason, RecordKind, ToTwilio
 from callcore.protocol import realtime as rt
+from callcore.protocol.twilio import Media
 from tests.callcore.harness import STREAM_SID, CoreRun, greeting_run, tone
 
 
@@ -22,11 +25,36 @@ def test_no_greeting_without_instructions() -> None:
     assert run.model_events("response.create") == []
 
 
-def test_caller_audio_goes_to_the_model_as_it_came() -> None:
-    run = CoreRun()
-    run.core.caller_audio("AAEC", 3, 0.0)
+def frame(audio: bytes) -> Media:
+    return Media(base64.b64encode(audio).decode(), audio, 0, "inbound")
+
+
+def test_caller_audio_goes_to_the_model_in_order_two_frames_an_append() -> None:
+    run = CoreRun()  # uplink_chunk_ms 40: two of Twilio's 20 ms frames
+    frames = [bytes([n]) * 160 for n in range(5)]
+    for audio in frames:
+        run.core.caller_audio(frame(audio), 0.0)
     run.settle()
-    assert run.model == [{"type": "input_audio_buffer.append", "audio": "AAEC"}]
+    appends = [base64.b64decode(e["audio"]) for e in run.model_events("input_audio_buffer.append")]
+    assert appends == [frames[0] + frames[1], frames[2] + frames[3]]  # the fifth waits
+
+
+def test_with_a_chunk_of_one_frame_each_frame_goes_as_it_came() -> None:
+    run = CoreRun(config=CoreConfig(stream_sid=STREAM_SID, uplink_chunk_ms=20))
+    sent = frame(bytes(range(160)))
+    run.core.caller_audio(sent, 0.0)
+    run.settle()
+    # The payload goes exactly as Twilio sent it, not decoded and encoded again.
+    assert run.model == [{"type": "input_audio_buffer.append", "audio": sent.payload_b64}]
+
+
+def test_held_caller_audio_goes_before_the_next_client_event() -> None:
+    run = CoreRun()
+    run.answer("r1", "i1", 1000)
+    run.core.caller_audio(frame(b"\x07" * 160), 0.1)
+    run.caller_speaks(0.2)
+    kinds = [event["type"] for event in run.model]
+    assert kinds[-2:] == ["input_audio_buffer.append", "conversation.item.truncate"]
 
 
 def test_an_answer_is_paced_marked_and_heard_in_full() -> None:

@@ -61,7 +61,7 @@ def test_parse_media_keeps_payload_and_counts_bytes() -> None:
             "media": {"track": "inbound", "chunk": "1", "timestamp": "20", "payload": payload},
         }
     )
-    assert parse_twilio_message(text) == Media(payload, 160, 20, "inbound")
+    assert parse_twilio_message(text) == Media(payload, b"\xff" * 160, 20, "inbound")
 
 
 @pytest.mark.parametrize(

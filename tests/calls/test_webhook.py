@@ -12,7 +12,8 @@ from calls.frontdoor.tokens import verify_stream_token
 from calls.models import CallSession, CallStatus
 from tests.conftest import TEST_PUBLIC_BASE_URL, twilio_signature
 
-pytestmark = pytest.mark.django_db
+# The views do their database work on threads of their own: real transactions.
+pytestmark = pytest.mark.django_db(transaction=True)
 
 CALL_SID = "CA" + "1" * 32
 VOICE_PARAMS = {
@@ -147,3 +148,32 @@ def test_a_late_callback_never_moves_the_status_back(client: Client) -> None:
     assert (late.status_code, failed.status_code) == (204, 204)
     call = CallSession.objects.get()
     assert call.status == CallStatus.COMPLETED
+
+
+async def test_the_asgi_front_door_answers_webhooks_without_the_site_middleware() -> None:
+    """`config.asgi` routes /twilio/ to a handler with no middleware: signed, still answered."""
+    from urllib.parse import urlencode
+
+    from channels.testing import HttpCommunicator
+
+    from config.asgi import application
+
+    body = urlencode(VOICE_PARAMS).encode()
+    signature = twilio_signature(TEST_PUBLIC_BASE_URL + "/twilio/voice/", VOICE_PARAMS)
+    headers = [
+        (b"content-type", b"application/x-www-form-urlencoded"),
+        (b"x-twilio-signature", signature.encode()),
+        (b"host", b"calls.example.test"),
+    ]
+    answered = await HttpCommunicator(
+        application, "POST", "/twilio/voice/", body, headers
+    ).get_response()
+    forged = await HttpCommunicator(
+        application, "POST", "/twilio/voice/", body, [*headers[:1], (b"x-twilio-signature", b"x")]
+    ).get_response()
+
+    assert answered["status"] == 200
+    assert b"<Connect><Stream" in answered["body"]
+    # No session or CSRF cookie: none of the browser middleware ran.
+    assert not any(name.lower() == b"set-cookie" for name, _ in answered["headers"])
+    assert forged["status"] == 403
