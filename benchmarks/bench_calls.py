@@ -92,6 +92,7 @@ async def run_once(
         env = {"AGENT_GREETING": "Hello, thanks for calling. How can I help?"}
         env |= {"LOG_LEVEL": args.log_level, "DJANGO_DEBUG": "false"}
         env |= {"DJANGO_SECRET_KEY": secrets.token_urlsafe(40)}
+        env |= dict(setting.split("=", 1) for setting in args.env)
         process = ServerProcess(
             database_url=args.database_url,
             realtime_url=gens.realtime_url,
@@ -168,6 +169,9 @@ def parse_args() -> argparse.Namespace:
     )
     parser.add_argument("--log-level", default="WARNING", help="the server's LOG_LEVEL")
     parser.add_argument("--keep-logs", action="store_true", help="keep logs and results")
+    parser.add_argument(
+        "--env", action="append", default=[], metavar="NAME=VALUE", help="a server setting"
+    )
     parser.add_argument(
         "--py-spy", action="store_true", help="profile the server (folded stacks kept in logs)"
     )

@@ -159,6 +159,8 @@ PLAYOUT_GRACE_MS = env.int("PLAYOUT_GRACE_MS", default=250)
 PLAYOUT_LEAD_MS = env.int("PLAYOUT_LEAD_MS", default=300)
 # Pacing refills Twilio's buffer this much at a time (a wake-up per refill, not per frame).
 PLAYOUT_REFILL_MS = env.int("PLAYOUT_REFILL_MS", default=100)
+# The most audio one media message to Twilio carries (a refill goes as one message).
+TWILIO_MEDIA_MESSAGE_MS = env.int("TWILIO_MEDIA_MESSAGE_MS", default=100)
 # How long a hangup waits past the estimated end of the goodbye for its final
 # mark before it ends the call anyway.
 PLAYOUT_DRAIN_MARGIN_MS = env.int("PLAYOUT_DRAIN_MARGIN_MS", default=400)

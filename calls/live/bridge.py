@@ -91,6 +91,7 @@ class CallBridge:
                 prefix_padding_ms=settings.session.prefix_padding_ms,
                 greeting_instructions=greeting,
                 uplink_chunk_ms=settings.uplink_chunk_ms,
+                media_message_ms=settings.media_message_ms,
             ),
             started_at,
         )

@@ -19,6 +19,7 @@ class BridgeSettings:
     greeting: str
     playout: PlayoutConfig
     uplink_chunk_ms: int = 40
+    media_message_ms: int = 100
     twilio_account_sid: str = ""
     twilio_auth_token: str = ""
     twilio_api_base_url: str = ""
@@ -42,6 +43,7 @@ class BridgeSettings:
             ),
             greeting=settings.AGENT_GREETING,
             uplink_chunk_ms=settings.UPLINK_CHUNK_MS,
+            media_message_ms=settings.TWILIO_MEDIA_MESSAGE_MS,
             playout=PlayoutConfig(
                 frame_ms=settings.PLAYOUT_FRAME_MS,
                 grace_ms=settings.PLAYOUT_GRACE_MS,
