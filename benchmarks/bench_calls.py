@@ -87,7 +87,8 @@ async def run_once(
 ) -> Evidence:
     tag = f"{server}-{calls}-{repeat}"
     generator_cpus = other_cpus(args.cpus) if args.cpus else None
-    async with Generators(workdir / tag, cpus=generator_cpus, seconds=args.seconds) as gens:
+    gens = Generators(workdir / tag, cpus=generator_cpus, seconds=args.seconds, ramp_s=args.ramp_s)
+    async with gens:
         await gens.start_realtime(args.realtime_procs or max(1, -(-calls // 100)))
         env = {"AGENT_GREETING": "Hello, thanks for calling. How can I help?"}
         env |= {"LOG_LEVEL": args.log_level, "DJANGO_DEBUG": "false"}
@@ -157,6 +158,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--server", choices=["daphne", "uvicorn", "both"], default="uvicorn")
     parser.add_argument("--repeat", type=int, default=3, help="runs per N and server (3)")
     parser.add_argument("--seconds", type=float, default=8.0, help="length of a call (8)")
+    parser.add_argument(
+        "--ramp-s", type=float, default=0.0, help="calls arrive spread over this (0: all at once)"
+    )
     parser.add_argument("--cpus", default="", help="pin the server (taskset list, e.g. 0)")
     parser.add_argument("--calls-per-proc", type=int, default=50, help="callers a process (50)")
     parser.add_argument("--realtime-procs", type=int, default=0, help="0: one per 100 calls")

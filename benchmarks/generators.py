@@ -68,10 +68,13 @@ class CallWindow:
 class Generators:
     """Realtime stand-in processes (one port, SO_REUSEPORT) and caller processes."""
 
-    def __init__(self, workdir: Path, *, cpus: str | None, seconds: float) -> None:
+    def __init__(
+        self, workdir: Path, *, cpus: str | None, seconds: float, ramp_s: float = 0.0
+    ) -> None:
         self.workdir = workdir
         self.cpus = cpus
         self.seconds = seconds
+        self.ramp_s = ramp_s
         self.port = 0
         self._realtime: list[tuple[asyncio.subprocess.Process, Path]] = []
         self._others: list[asyncio.subprocess.Process] = []
@@ -125,7 +128,9 @@ class Generators:
         for index, count in enumerate(counts):
             results = self.workdir / f"callers-{index}.json"
             options = ["--base-url", base_url, "--calls", str(count)]
-            options += ["--seconds", str(self.seconds)]
+            options += ["--seconds", str(self.seconds), "--ramp-s", str(self.ramp_s)]
+            options += ["--total-calls", str(calls), "--first-call", str(index)]
+            options += ["--processes", str(len(counts))]
             process = await asyncio.create_subprocess_exec(
                 *self._command("callers", "--results", str(results), *options),
                 cwd=PROJECT_ROOT,
@@ -133,7 +138,7 @@ class Generators:
             self._others.append(process)
             processes.append((process, results))
         for process, _ in processes:
-            await asyncio.wait_for(process.wait(), self.seconds + 90)
+            await asyncio.wait_for(process.wait(), self.seconds + self.ramp_s + 90)
         ended = time.monotonic()
         sampler.cancel()
         loads = [

@@ -158,7 +158,10 @@ def call_evidence(caller: TwilioCaller, error: str) -> dict[str, Any]:
     }
 
 
-async def one_call(args: argparse.Namespace, script: CallerScript) -> dict[str, Any]:
+async def one_call(
+    args: argparse.Namespace, script: CallerScript, delay_s: float
+) -> dict[str, Any]:
+    await asyncio.sleep(delay_s)  # calls arrive spread over --ramp-s
     caller = TwilioCaller(
         public_base_url=PUBLIC_BASE_URL,
         local_base_url=args.base_url,
@@ -180,7 +183,10 @@ async def run_callers(args: argparse.Namespace) -> dict[str, Any]:
     watcher = asyncio.create_task(lag.run())
     script = caller_script(args.seconds)
     started, cpu_before = time.monotonic(), _cpu_s()
-    calls = await asyncio.gather(*(one_call(args, script) for _ in range(args.calls)))
+    # This process's share of the arrivals: every `processes`-th of them, from `first`.
+    step = args.ramp_s / max(1, args.total_calls)
+    delays = [(args.first_call + i * args.processes) * step for i in range(args.calls)]
+    calls = await asyncio.gather(*(one_call(args, script, delay) for delay in delays))
     watcher.cancel()
     return {
         "calls": calls,
@@ -209,6 +215,10 @@ def main() -> None:
     callers.add_argument("--calls", type=int, required=True)
     callers.add_argument("--results", required=True)
     callers.add_argument("--seconds", type=float, default=8.0)
+    callers.add_argument("--ramp-s", type=float, default=0.0, help="arrivals spread over this")
+    callers.add_argument("--total-calls", type=int, default=1)
+    callers.add_argument("--first-call", type=int, default=0)
+    callers.add_argument("--processes", type=int, default=1)
     args = parser.parse_args()
     # The simulators narrate every call at INFO; only problems matter here.
     logging.basicConfig(level=logging.WARNING)

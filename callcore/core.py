@@ -123,14 +123,15 @@ class CallCore:
 
     # --- the model -------------------------------------------------------------------------
 
-    def model_opened(self, now: float) -> None:
-        """The Realtime session is open and configured; the caller's audio may flow."""
+    def model_opened(self, now: float, connect_ms: float = 0.0) -> None:
+        """The Realtime session is open and configured; the caller's audio may flow.
+
+        `connect_ms` is how much of the set-up was spent connecting to the model.
+        """
         if self.ended is not None:
             return
-        setup_ms = self.offset_ms(now)
-        self._out.append(
-            Record(RecordKind.MODEL_SESSION_OPENED, now, details={"setup_ms": setup_ms})
-        )
+        details = {"setup_ms": self.offset_ms(now), "connect_ms": round(connect_ms)}
+        self._out.append(Record(RecordKind.MODEL_SESSION_OPENED, now, details=details))
         if self.config.greeting_instructions:
             self._flush_uplink()
             self._out.append(ToModel(rt.response_create(self.config.greeting_instructions)))

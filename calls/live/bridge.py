@@ -40,7 +40,7 @@ from callcore import (
 )
 from callcore.protocol.realtime import RealtimeProtocolError, parse_server_event
 from callcore.protocol.twilio import Dtmf, Mark, Media
-from calls.live.model import RealtimeConnection, close_quietly, discard_model
+from calls.live.model import OpenedModel, RealtimeConnection, close_quietly, discard_model
 from calls.live.recorder import CallRecorder
 from calls.live.settings import BridgeSettings
 
@@ -74,7 +74,7 @@ class CallBridge:
         call: CallIdentity,
         twilio: TwilioSide,
         settings: BridgeSettings,
-        model: asyncio.Future[RealtimeConnection],
+        model: asyncio.Future[OpenedModel],
         recorder: CallRecorder,
         started_at: float,
         clock: Callable[[], float] = time.monotonic,
@@ -236,12 +236,13 @@ class CallBridge:
 
     async def _run_uplink(self) -> None:
         try:
-            self._rt = rt = await self._model_opening
+            opened = await self._model_opening
         except Exception as exc:
             self.core.model_open_failed(type(exc).__name__, self.clock())
             await self._drain()
             return
-        self.core.model_opened(self.clock())
+        self._rt = rt = opened.connection
+        self.core.model_opened(self.clock(), opened.connect_ms)
         await self._drain()
         self._spawn(self._read_model(rt), "model")
         while True:

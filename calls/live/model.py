@@ -5,10 +5,13 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import time
 from collections.abc import Awaitable, Callable
-from typing import Protocol
+from dataclasses import dataclass
+from typing import Any, Protocol
 
 from openai import AsyncOpenAI
+from websockets.uri import get_proxy, parse_uri
 
 from callcore.protocol import realtime as rt
 from calls.live.settings import BridgeSettings
@@ -35,37 +38,63 @@ def _client(api_key: str, websocket_base_url: str | None) -> AsyncOpenAI:
     return AsyncOpenAI(api_key=api_key, websocket_base_url=websocket_base_url)
 
 
+@functools.cache
+def _proxy(websocket_base_url: str | None) -> str | None:
+    # The proxy (HTTPS_PROXY and the like) is looked up once per process: websockets
+    # would otherwise scan the whole environment at every call's connect.
+    uri = parse_uri((websocket_base_url or DEFAULT_WEBSOCKET_BASE_URL).rstrip("/") + "/realtime")
+    return get_proxy(uri)
+
+
+DEFAULT_WEBSOCKET_BASE_URL = "wss://api.openai.com/v1"
+
+
 async def connect_realtime(settings: BridgeSettings) -> RealtimeConnection:
     """Connect a Realtime session; the caller owns (and must close) the connection."""
-    manager = _client(settings.openai_api_key, settings.openai_websocket_base_url).realtime.connect(
-        model=settings.model,
+    base_url = settings.openai_websocket_base_url
+    # Passed through to websockets' connect (the SDK declares only some of its options).
+    options: Any = {
         # No permessage-deflate: nearly every message is base64 audio, which does not
         # compress, and deflating and inflating 100 messages a second per call cost
         # ~6% of the server's CPU for nothing. (This SDK version already defaults to
         # it; said here so no upgrade turns it back on.)
-        websocket_connection_options={"compression": None},
+        "compression": None,
+        "proxy": _proxy(base_url),
+    }
+    manager = _client(settings.openai_api_key, base_url).realtime.connect(
+        model=settings.model, websocket_connection_options=options
     )
     connection: RealtimeConnection = await manager.enter()
     return connection
 
 
-async def open_model(connect: Connector, settings: BridgeSettings) -> RealtimeConnection:
+@dataclass(frozen=True, slots=True)
+class OpenedModel:
+    """A configured Realtime session, and how long connecting to it took (ms)."""
+
+    connection: RealtimeConnection
+    connect_ms: float
+
+
+async def open_model(connect: Connector, settings: BridgeSettings) -> OpenedModel:
     """Connect a Realtime session and configure it (`session.update` is its first event)."""
+    started = time.monotonic()
     connection = await connect(settings)
+    connect_ms = (time.monotonic() - started) * 1000
     try:
         await connection.send_raw(rt.session_update(settings.session))
     except BaseException:
         await close_quietly(connection)
         raise
-    return connection
+    return OpenedModel(connection, connect_ms)
 
 
-def discard_model(opening: asyncio.Future[RealtimeConnection]) -> None:
+def discard_model(opening: asyncio.Future[OpenedModel]) -> None:
     """A session nobody will use (its stream was refused, or ended first): stop or close it."""
 
-    def close_when_open(future: asyncio.Future[RealtimeConnection]) -> None:
+    def close_when_open(future: asyncio.Future[OpenedModel]) -> None:
         if not future.cancelled() and future.exception() is None:
-            task = asyncio.ensure_future(close_quietly(future.result()))
+            task = asyncio.ensure_future(close_quietly(future.result().connection))
             _background.add(task)
             task.add_done_callback(_background.discard)
 
