@@ -44,9 +44,11 @@ class Link(Generic[T]):
         self._deliver = deliver
         self._rng = rng or random.Random(0)
         self._clock = clock
-        self._queue: deque[tuple[float, T]] = deque()
+        self._queue: deque[tuple[float, float, T]] = deque()
         self._last_at = float("-inf")
         self._timer: asyncio.TimerHandle | None = None
+        self.delivering_late_s = 0.0
+        """How long the item now being delivered spent on the link (valid inside `deliver`)."""
 
     def delivery_time(self, now: float) -> float:
         """When an item sent at `now` arrives (never before the previous item)."""
@@ -54,13 +56,18 @@ class Link(Generic[T]):
         self._last_at = max(now + late_ms / 1000.0, self._last_at)
         return self._last_at
 
-    def send(self, item: T) -> None:
+    def send(self, item: T) -> float:
+        """Put `item` on the link; returns how long it will take to arrive (seconds)."""
+        now = self._clock()
         if self.profile.is_instant and not self._queue:
+            self.delivering_late_s = 0.0
             self._deliver(item)
-            return
-        self._queue.append((self.delivery_time(self._clock()), item))
+            return 0.0
+        due = self.delivery_time(now)
+        self._queue.append((due, now, item))
         if self._timer is None:
             self._arm()
+        return due - now
 
     def _arm(self) -> None:
         due = self._queue[0][0]
@@ -71,7 +78,9 @@ class Link(Generic[T]):
         self._timer = None
         now = self._clock()
         while self._queue and self._queue[0][0] <= now:
-            self._deliver(self._queue.popleft()[1])
+            _, sent_at, item = self._queue.popleft()
+            self.delivering_late_s = now - sent_at
+            self._deliver(item)
         if self._queue:
             self._arm()
 

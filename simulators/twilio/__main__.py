@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import logging
 
+from simulators.link import LinkProfile
 from simulators.twilio.caller import TwilioCaller
 from simulators.twilio.script import CallerScript, Silence, SpeakWhenHeard
 
@@ -21,6 +22,8 @@ def _parse() -> argparse.Namespace:
     parser.add_argument("--barge-in-after-ms", type=int, default=1500)
     parser.add_argument("--speech-ms", type=int, default=1000)
     parser.add_argument("--timeout-s", type=float, default=60.0)
+    parser.add_argument("--delay-ms", type=float, default=0.0, help="one-way delay, each way")
+    parser.add_argument("--jitter-ms", type=float, default=0.0, help="per-message jitter")
     return parser.parse_args()
 
 
@@ -37,6 +40,8 @@ async def _call(args: argparse.Namespace) -> None:
         local_base_url=args.local,
         auth_token=args.auth_token,
         script=script,
+        uplink=LinkProfile(args.delay_ms, args.jitter_ms),
+        downlink=LinkProfile(args.delay_ms, args.jitter_ms),
     )
     try:
         timeline = await caller.run(status_callback=True, timeout_s=args.timeout_s)
@@ -45,6 +50,8 @@ async def _call(args: argparse.Namespace) -> None:
     logger.info("heard ms by tone: %s", dict(timeline.heard_ms_by_tone()))
     logger.info("marks echoed: %d, clears: %d", len(timeline.echoed_marks()), len(timeline.clears))
     logger.info("underruns: %d, closed by %s", len(timeline.underruns), timeline.closed_by)
+    if trips := timeline.round_trips_ms():
+        logger.info("round trips the link gave: %s ms", [round(t) for t in trips])
 
 
 def main() -> None:

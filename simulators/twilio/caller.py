@@ -114,7 +114,7 @@ class TwilioCaller:
         self._ws = await WebSocketClient.connect(
             url, headers={"X-Twilio-Signature": signature, "User-Agent": "Twilio.TmeWs/1.0"}
         )
-        self._ws.on_message = self._downlink.send
+        self._ws.on_message = self._received
         self._ws.on_closed = self._on_closed
         self._send(messages.connected())
         started = time.monotonic()
@@ -244,6 +244,10 @@ class TwilioCaller:
         self._uplink.cancel()
         self._downlink.cancel()
 
+    def _received(self, message: str | bytes) -> None:
+        """A message from the app reached Twilio's edge: it arrives over the downlink."""
+        self._downlink.send(message)
+
     def _handle(self, message: str | bytes) -> None:
         now = time.monotonic()
         parsed = messages.parse_app_message(message, self.ids.stream_sid)
@@ -251,7 +255,9 @@ class TwilioCaller:
         if isinstance(parsed, messages.AppMedia):
             self.timeline.media_received += 1
             self.timeline.media_bytes_received += len(parsed.payload)
-            self.playback.enqueue(parsed.payload, now)
+            # Marks that came due before this frame (their timer not yet run) echo first.
+            self._echo(self.playback.advance(now))
+            self.playback.enqueue(parsed.payload, now, self._downlink.delivering_late_s)
         elif isinstance(parsed, messages.AppMark):
             record = self.playback.add_mark(parsed.name, now)
             if record.due_at <= now:
@@ -270,7 +276,9 @@ class TwilioCaller:
         now = time.monotonic()
         for record in due:
             record.echoed_at = now
-            self._send(messages.mark(self.ids, self._next_sequence(), record.name))
+            back_s = self._uplink.send(messages.mark(self.ids, self._next_sequence(), record.name))
+            if record.run_late_s is not None and not record.cleared:
+                record.round_trip_s = record.run_late_s + back_s
 
     async def wait_for(
         self, predicate: Callable[[], T | None], timeout_s: float = DEFAULT_TIMEOUT_S

@@ -38,13 +38,22 @@ class Playback:
         self.queued_ms = 0.0
         """All audio ever queued, in ms (mark positions count in it)."""
         self._last_tone = signals.SILENCE
+        # The current run of audio: its first frame's time on the link; whether a mark
+        # has followed it yet.
+        self._run_late_s = 0.0
+        self._run_marked = True
 
     def buffered_ms(self, now: float) -> float:
         return max(0.0, self.play_end - now) * 1000.0
 
-    def enqueue(self, payload: bytes, now: float) -> None:
-        """Queue a media payload; it starts when the previous audio ends, or now if idle."""
-        self.advance(now)
+    def enqueue(self, payload: bytes, now: float, late_s: float = 0.0) -> None:
+        """Queue a media payload; it starts when the previous audio ends, or now if idle.
+
+        Marks that came due stay pending: only `advance` hands them out, so the
+        caller echoes every one of them. `late_s` is how long the payload
+        spent on the link.
+        """
+        self._play(now)
         if not payload:
             return
         frame_bytes = signals.FRAME_BYTES
@@ -56,6 +65,7 @@ class Playback:
             if tones[0] >= 1 and tones[0] == self._last_tone and gap_ms >= self._threshold_ms:
                 self.timeline.underruns.append(Underrun(now, gap_ms, tones[0]))
             start = now
+            self._run_late_s, self._run_marked = late_s, False
         for piece, tone in zip(pieces, tones, strict=True):
             end = start + len(piece) / (signals.BYTES_PER_MS * 1000.0)
             self._queue.append(_Scheduled(start, end, tone))
@@ -66,14 +76,24 @@ class Playback:
 
     def add_mark(self, name: str, now: float) -> MarkRecord:
         """Register a mark; it is due when all audio queued before it has played."""
-        self.advance(now)
+        self._play(now)
         record = MarkRecord(name, now, self.queued_ms, max(now, self.play_end))
+        if not self._run_marked:
+            record.run_late_s, self._run_marked = self._run_late_s, True
         self.timeline.marks.append(record)
         self._pending_marks.append(record)
         return record
 
     def advance(self, now: float) -> list[MarkRecord]:
         """Move time to `now`: record what played; return marks now due (to be echoed)."""
+        self._play(now)
+        due: list[MarkRecord] = []
+        while self._pending_marks and self._pending_marks[0].due_at <= now + _EPSILON_S:
+            due.append(self._pending_marks.popleft())
+        return due
+
+    def _play(self, now: float) -> None:
+        """Record what has played by `now`."""
         timeline = self.timeline
         queue = self._queue
         while queue and queue[0].start <= now:
@@ -84,10 +104,6 @@ class Playback:
                 break
             queue.popleft()
             timeline.add_heard(HeardSegment(head.start, head.end, head.tone))
-        due: list[MarkRecord] = []
-        while self._pending_marks and self._pending_marks[0].due_at <= now + _EPSILON_S:
-            due.append(self._pending_marks.popleft())
-        return due
 
     def next_mark_due(self) -> float | None:
         return self._pending_marks[0].due_at if self._pending_marks else None

@@ -34,6 +34,12 @@ class MarkRecord:
     echoed_at: float | None = None
     cleared: bool = False
     """Returned by a `clear` rather than reached by playback."""
+    run_late_s: float | None = None
+    """The first mark of a run of audio that began in an empty buffer: how long that
+    run's first frame spent on the link to Twilio (None for every other mark)."""
+    round_trip_s: float | None = None
+    """For a run's first mark: that frame's time on the link plus its echo's on the
+    way back, the round trip the app can measure from it."""
 
 
 @dataclass(frozen=True)
@@ -113,3 +119,7 @@ class Timeline:
 
     def echoed_marks(self) -> list[MarkRecord]:
         return [m for m in self.marks if m.echoed_at is not None]
+
+    def round_trips_ms(self) -> list[float]:
+        """The round trips the link gave the first mark of each run of audio (see MarkRecord)."""
+        return [m.round_trip_s * 1000.0 for m in self.marks if m.round_trip_s is not None]
