@@ -15,15 +15,21 @@ from playout import CancelOutcome, PlayoutTracker
 OffsetMs = Callable[[float], int]
 
 
-def speech_onset(event: SpeechStarted, prefix_padding_ms: int, clock: InputClock) -> float | None:
-    """Our clock's time of the caller's real speech onset (None if unknown).
+def speech_onset(
+    event: SpeechStarted, prefix_padding_ms: int, clock: InputClock, rtt_s: float
+) -> float | None:
+    """When the caller's speech really began, on the tracker's clock (None if unknown).
 
     `audio_start_ms` includes the VAD's prefix padding, so the onset is that
-    much later; the input clock maps input audio back to when it arrived.
+    much later; the input clock maps input audio back to when it reached us.
+    The tracker's clock is that of our sends (audio sent at `t` plays at the
+    phone one way later), and the caller's audio reached us one way after it
+    was spoken: the onset is a round trip before its audio's arrival.
     """
     if event.audio_start_ms is None:
         return None
-    return clock.arrival_of(event.audio_start_ms + prefix_padding_ms)
+    arrival = clock.arrival_of(event.audio_start_ms + prefix_padding_ms)
+    return None if arrival is None else arrival - rtt_s
 
 
 def judge_silent_speech(
@@ -81,6 +87,8 @@ class BargeIn:
         self._frame_ms = frame_ms
         self._offset_ms = offset_ms
         self.outcome: CancelOutcome | None = None
+        self.heard_text = ""
+        self.cut_text = ""
 
     @classmethod
     def before_cancel(
@@ -95,8 +103,10 @@ class BargeIn:
             onset, heard_at_onset, tracker.generating(), now, tracker.config.frame_ms, offset_ms
         )
 
-    def cancelled(self, outcome: CancelOutcome) -> None:
+    def cancelled(self, outcome: CancelOutcome, heard_text: str, cut_text: str) -> None:
+        """What the cancel did, and the answer's words the caller heard and did not."""
         self.outcome = outcome
+        self.heard_text, self.cut_text = heard_text, cut_text
 
     def records(self, clear_sent_at: float) -> list[Output]:
         """The barge-in's log line and rows; reaction is from the speech event to the clear."""
@@ -116,6 +126,13 @@ class BargeIn:
             "response_cancelled": self.response_cancelled,
             "speech_onset_offset_ms": None if self.onset is None else self._offset_ms(self.onset),
             "heard_at_onset_ms": self.heard_at_onset_ms,
+            "heard_text": self.heard_text,
+            "cut_text": self.cut_text,
+        }
+        extra = {
+            "speaking_reason": evidence.speaking_reason,
+            "link_rtt_ms": evidence.link_rtt_ms,
+            "link_jitter_ms": evidence.link_jitter_ms,
         }
         return [
             Log(
@@ -137,12 +154,10 @@ class BargeIn:
                 evidence.playout_status,
                 {
                     **figures,
+                    **extra,
                     "deleted_item_ids": list(outcome.delete_item_ids),
-                    "speaking_reason": evidence.speaking_reason,
                     "generation": outcome.generation,
                 },
             ),
-            BargeInRecord(
-                self.at, {**figures, "details": {"speaking_reason": evidence.speaking_reason}}
-            ),
+            BargeInRecord(self.at, {**figures, "details": extra}),
         ]

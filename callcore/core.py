@@ -32,6 +32,7 @@ from callcore.outputs import (
 from callcore.protocol import realtime as rt
 from callcore.protocol.twilio import Media, clear_message, mark_message
 from callcore.records import EndReason, RecordKind
+from callcore.transcripts import Transcripts
 from playout import BYTES_PER_MS, AudioFrame, Outbound, PlayoutConfig, PlayoutTracker
 
 # A stream that keeps sending garbage is not a phone call.
@@ -74,6 +75,12 @@ class CallCore:
         self.input_clock = InputClock()
         self.goodbye = Goodbye()
         self.intervals = PlayoutIntervals()
+        self.transcripts = Transcripts()
+        # Truncates awaiting the model's answer, by client event id: (item, ms, retried).
+        self._truncates: dict[str, tuple[str, int, bool]] = {}
+        self._event_seq = 0
+        # |estimate error| of every accepted mark echo, ms: how true the playout truth was.
+        self._estimate_errors: list[int] = []
         self.responses_seen = 0
         self.protocol_errors = 0
         self.ended: EndReason | None = None
@@ -202,6 +209,11 @@ class CallCore:
                     )
                 )
             case rt.ItemTruncated():
+                self._truncates = {
+                    key: pending
+                    for key, pending in self._truncates.items()
+                    if pending[0] != event.item_id
+                }
                 details = {"item_id": event.item_id, "audio_end_ms": event.audio_end_ms}
                 self._out.append(Record(RecordKind.TRUNCATED, now, details=details))
             case rt.ServerError():
@@ -209,13 +221,12 @@ class CallCore:
             case rt.SessionCreated():
                 if event.session_id:
                     self._out.append(CallUpdate({"model_session_id": event.session_id[:64]}))
-            case (
-                rt.TranscriptDelta()
-                | rt.TranscriptDone()
-                | rt.InputTranscribed()
-                | rt.ItemDeleted()
-                | rt.Ignored()
-            ):
+            case rt.TranscriptDelta():
+                audio_ms = self.tracker.item_audio_ms(event.item_id)
+                self.transcripts.delta(event.item_id, event.delta, audio_ms)
+            case rt.TranscriptDone():
+                self.transcripts.done(event.item_id, event.transcript)
+            case rt.InputTranscribed() | rt.ItemDeleted() | rt.Ignored():
                 pass
             case _:
                 assert_never(event)
@@ -261,6 +272,9 @@ class CallCore:
         self._pump(now)
 
     def _error(self, event: rt.ServerError, now: float) -> None:
+        truncate = self._truncates.pop(event.client_event_id, None)
+        if truncate is not None:
+            self._truncate_rejected(truncate, event, now)
         if event.code == "response_cancel_not_active":
             # The server's own interrupt_response won the race: nothing to cancel.
             self._out.append(Log(logging.INFO, "response.cancel found no active response"))
@@ -275,17 +289,75 @@ class CallCore:
         details = {"code": event.code, "message": event.message}
         self._out.append(Record(RecordKind.MODEL_ERROR, now, details=details))
 
+    def _truncate(self, item_id: str, audio_end_ms: int, retried: bool = False) -> None:
+        self._event_seq += 1
+        event_id = f"truncate_{self._event_seq}"
+        self._truncates[event_id] = (item_id, audio_end_ms, retried)
+        self._out.append(ToModel(rt.item_truncate(item_id, audio_end_ms, event_id)))
+
+    def _truncate_rejected(
+        self, truncate: tuple[str, int, bool], event: rt.ServerError, now: float
+    ) -> None:
+        """The model refused a truncate: clamp to the audio it has and try once more, else
+        delete the item.
+
+        Never let it stand: a model whose memory holds audio the caller never
+        heard answers as if it had been heard (and other bridges have lost all
+        audio for the rest of a call by treating this error as fatal).
+        """
+        item_id, audio_end_ms, retried = truncate
+        # "Audio content of 900ms is already shorter than 1000ms": the model holds less
+        # of the item than we played (its count of a cancelled answer's audio can stop
+        # short of ours). All of what it holds was heard: truncate there, once.
+        limit = rt.audio_limit_ms(event.message)
+        if not retried and limit is not None and 0 < limit < audio_end_ms:
+            self._truncate(item_id, limit, retried=True)
+            action, clamped = "retried", limit
+        else:
+            # Anything else (no audio to truncate, or the retry refused too): the
+            # item goes, so the model never takes unheard words as said.
+            self._out.append(ToModel(rt.item_delete(item_id)))
+            action, clamped = "deleted", 0
+        self._out.append(
+            Log(
+                logging.WARNING,
+                "truncate of %s at %d ms rejected (%s); %s",
+                (item_id, audio_end_ms, event.code, action),
+            )
+        )
+        self._out.append(
+            Record(
+                RecordKind.TRUNCATE_REJECTED,
+                now,
+                details={
+                    "item_id": item_id,
+                    "audio_end_ms": audio_end_ms,
+                    "code": event.code,
+                    "action": action,
+                    "retry_audio_end_ms": clamped or None,
+                },
+            )
+        )
+
     # --- barge-in --------------------------------------------------------------------------
 
     def _speech_started(self, event: rt.SpeechStarted, now: float) -> None:
         tracker = self.tracker
-        onset = speech_onset(event, self.config.prefix_padding_ms, self.input_clock)
+        onset = speech_onset(
+            event, self.config.prefix_padding_ms, self.input_clock, tracker.link.rtt_s
+        )
         if not tracker.is_speaking(now):
             self._out += judge_silent_speech(tracker, onset, now, self.offset_ms)
             return
         barge_in = BargeIn.before_cancel(tracker, onset, now, self.offset_ms)
         outcome = tracker.cancel(now)
-        barge_in.cancelled(outcome)
+        heard_text, cut_text = "", ""
+        if outcome.truncate is not None:
+            truncated = outcome.truncate
+            heard_text, cut_text = self.transcripts.split(truncated.item_id, truncated.audio_end_ms)
+        unheard = [self.transcripts.text(item_id) for item_id in outcome.delete_item_ids]
+        cut_text = " ".join(text for text in [cut_text, *unheard] if text)
+        barge_in.cancelled(outcome, heard_text, cut_text)
         self._drop_unsent(outcome.cancelled_generation)
         # The clear leaves first: every millisecond before it, the caller hears the AI.
         self._out.appendleft(Clear(clear_message(self.config.stream_sid)))
@@ -293,8 +365,7 @@ class CallCore:
         if barge_in.response_cancelled:
             self._out.append(ToModel(rt.response_cancel()))
         if outcome.truncate is not None:
-            truncate = outcome.truncate
-            self._out.append(ToModel(rt.item_truncate(truncate.item_id, truncate.audio_end_ms)))
+            self._truncate(outcome.truncate.item_id, outcome.truncate.audio_end_ms)
         self._out += [ToModel(rt.item_delete(item_id)) for item_id in outcome.delete_item_ids]
         status = tracker.playout_status(now)
         self._out += self.intervals.close(now, status, self.offset_ms(now), interrupted=True)
@@ -349,7 +420,10 @@ class CallCore:
         if self.ended is not None:
             return
         self._timer_stale = True
-        self.intervals.note_echo(self.tracker.mark_echoed(name, now))
+        echo = self.tracker.mark_echoed(name, now)
+        if echo.accepted:
+            self.intervals.note_echo(echo)
+            self._estimate_errors.append(abs(echo.estimate_error_ms))
         self._pump(now)
 
     def caller_dtmf(self, digit: str, now: float) -> None:
@@ -455,6 +529,8 @@ class CallCore:
         )
         details = {"end_reason": str(reason)}
         self._out.append(Record(RecordKind.STREAM_ENDED, now, status, details))
+        link = tracker.link.stats()
+        errors = sorted(self._estimate_errors)
         self._out.append(
             CallUpdate(
                 {
@@ -462,6 +538,13 @@ class CallCore:
                     "end_reason": str(reason),
                     "responses": self.responses_seen,
                     "ai_audio_ms": ai_audio_ms,
+                    "link_rtt_p50_ms": link.rtt_p50_ms,
+                    "link_rtt_p95_ms": link.rtt_p95_ms,
+                    "link_jitter_ms": link.jitter_ms,
+                    "link_samples": link.samples,
+                    "estimate_error_p95_ms": (
+                        errors[int(0.95 * (len(errors) - 1))] if errors else None
+                    ),
                 },
                 ended_at=now,
             )

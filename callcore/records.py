@@ -59,6 +59,7 @@ class RecordKind(enum.StrEnum):
     USER_SPEECH_AI_SILENT = "user_speech_ai_silent", "User speech while AI silent"
     CANCELLED = "cancelled", "Response cancelled"
     TRUNCATED = "truncated", "Model memory truncated"
+    TRUNCATE_REJECTED = "truncate_rejected", "Truncate rejected (retried, or item deleted)"
     END_CALL_REQUESTED = "end_call_requested", "End of call requested"
     DRAIN_STARTED = "drain_started", "Drain started"
     DRAIN_COMPLETED = "drain_completed", "Drain completed"

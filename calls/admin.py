@@ -17,6 +17,7 @@ from calls.review.findings import (
     DRAIN_BEFORE_FINAL_MARK,
     MISSED_BARGE_IN,
     MISSING_ENDED_AT,
+    SLOW_LINK,
     SLOW_REACTION,
     CallDiagnostics,
     Thresholds,
@@ -29,6 +30,7 @@ SUSPECT_LABELS = {
     DRAIN_BEFORE_FINAL_MARK: "drain cut",
     SLOW_REACTION: "slow reaction",
     MISSING_ENDED_AT: "no ended_at",
+    SLOW_LINK: "slow link",
 }
 
 
@@ -54,6 +56,8 @@ class BargeInInline(ReadOnlyInline):
         "pending_ms",
         "unplayed_ms",
         "response_cancelled",
+        "heard_text",
+        "cut_text",
         "item_id",
     ]
     readonly_fields = fields

@@ -62,6 +62,14 @@ class CallSession(models.Model):
     ai_audio_ms = models.PositiveIntegerField("AI audio sent (ms)", default=0)
     # The Realtime session's own id (`session.created`): what OpenAI support asks for.
     model_session_id = models.CharField("model session ID", max_length=64, blank=True)
+    # The network between us and Twilio's player, as this call measured it (mark echoes).
+    link_rtt_p50_ms = models.IntegerField("link round trip p50 (ms)", null=True, blank=True)
+    link_rtt_p95_ms = models.IntegerField("link round trip p95 (ms)", null=True, blank=True)
+    link_jitter_ms = models.IntegerField("link jitter (ms)", null=True, blank=True)
+    link_samples = models.PositiveIntegerField(default=0)
+    estimate_error_p95_ms = models.IntegerField(
+        "playout estimate |error| p95 (ms)", null=True, blank=True
+    )
 
     objects = CallSessionQuerySet.as_manager()
 
@@ -112,6 +120,8 @@ class BargeInEvent(models.Model):
     heard_at_onset_ms = models.IntegerField(
         null=True, blank=True, help_text="What the caller had heard of the item at that onset."
     )
+    heard_text = models.TextField(blank=True, help_text="The answer's words the caller heard.")
+    cut_text = models.TextField(blank=True, help_text="The answer's words cut off unheard.")
     details = models.JSONField(default=dict, blank=True)
 
     class Meta:

@@ -155,7 +155,11 @@ AGENT_GREETING = env.str("AGENT_GREETING", default="")
 UPLINK_CHUNK_MS = env.int("UPLINK_CHUNK_MS", default=40)
 
 PLAYOUT_FRAME_MS = env.int("PLAYOUT_FRAME_MS", default=20)
-PLAYOUT_GRACE_MS = env.int("PLAYOUT_GRACE_MS", default=250)
+# Margin past the caller's end of playout (the measured link and its jitter come on top).
+PLAYOUT_GRACE_MS = env.int("PLAYOUT_GRACE_MS", default=40)
+# The round trip to Twilio's player and its jitter, assumed until a call has measured them.
+PLAYOUT_LINK_RTT_PRIOR_MS = env.int("PLAYOUT_LINK_RTT_PRIOR_MS", default=100)
+PLAYOUT_LINK_JITTER_PRIOR_MS = env.int("PLAYOUT_LINK_JITTER_PRIOR_MS", default=20)
 PLAYOUT_LEAD_MS = env.int("PLAYOUT_LEAD_MS", default=300)
 # Pacing refills Twilio's buffer this much at a time (a wake-up per refill, not per frame).
 PLAYOUT_REFILL_MS = env.int("PLAYOUT_REFILL_MS", default=100)

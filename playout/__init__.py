@@ -4,6 +4,7 @@ The shell reads the clock and moves bytes; `PlayoutTracker` decides.
 """
 
 from playout.config import BYTES_PER_MS, PlayoutConfig
+from playout.link import LinkEstimate, LinkStats
 from playout.outbound import AudioFrame, MarkOut, Outbound
 from playout.reports import (
     CancelOutcome,
@@ -29,6 +30,8 @@ __all__ = [
     "CancelOutcome",
     "DrainStatus",
     "EchoResult",
+    "LinkEstimate",
+    "LinkStats",
     "MarkEcho",
     "MarkOut",
     "Outbound",

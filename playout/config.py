@@ -14,7 +14,9 @@ class PlayoutConfig:
     """Durations (all integer milliseconds) that shape pacing and the speaking truth.
 
     - `frame_ms`: size of the frames sent to Twilio (20 ms = 160 bytes).
-    - `grace_ms`: network and buffer grace after the estimated playout end.
+    - `grace_ms`: margin past the caller's end of playout (the estimate moved
+      by the measured link: one way, plus twice its jitter) for Twilio's own
+      buffering.
     - `lead_ms`: most unplayed audio Twilio may hold, per the estimate; must be
       at least `frame_ms`, or pacing could not send a frame before the
       previous one finished and playback would have gaps.
@@ -23,23 +25,29 @@ class PlayoutConfig:
       `refill_ms` instead of one per frame. Between `frame_ms` (a frame per
       wake-up) and `lead_ms`.
     - `mark_interval_ms`: a mark follows at least every this much sent audio.
+    - `held_audio_ms`: audio held here with model audio this recent means speaking.
     - `recent_output_ms`: the legacy fallback: model audio this recent means speaking.
-    - `echo_wait_ms`: how long past deadline + grace unechoed marks keep the
-      AI speaking (bounds the effect of a lost echo).
-    - `drain_margin_ms`: how long a hangup waits past the deadline for the final echo.
+    - `echo_wait_ms`: how long past the final echo's due time unechoed marks
+      keep the AI speaking (bounds the effect of a lost echo).
+    - `drain_margin_ms`: how long a hangup waits past the final echo's due time.
+    - `link_rtt_prior_ms`, `link_jitter_prior_ms`: the round trip to Twilio's
+      player and its jitter, assumed until the call has measured them.
 
     Raises `ValueError` on a value that is not an int, is negative, or breaks
     the relations above.
     """
 
     frame_ms: int = 20
-    grace_ms: int = 250
+    grace_ms: int = 40
     lead_ms: int = 300
     refill_ms: int = 100
     mark_interval_ms: int = 100
+    held_audio_ms: int = 250
     recent_output_ms: int = 400
     echo_wait_ms: int = 1000
     drain_margin_ms: int = 400
+    link_rtt_prior_ms: int = 100
+    link_jitter_prior_ms: int = 20
 
     def __post_init__(self) -> None:
         for field in fields(self):

@@ -79,8 +79,15 @@ class HeardEstimate:
         self._anchors.append(_Anchor(now, sent, sent, sent + size))
 
     def on_echo(self, now: float, pos: int) -> None:
-        """Evidence: audio up to axis `pos` finished playing at `now`."""
+        """Evidence: audio up to axis `pos` finished playing at `now`.
+
+        An echo can describe a moment before the last anchor (it is dated back
+        by the link's round trip): it is carried forward to that anchor's time.
+        """
         last = self._anchors[-1]
+        if now < last.t:
+            pos = int(pos + (last.t - now) * BYTES_PER_SECOND)
+            now = last.t
         heard = last.at(now)
         pos_f = float(min(pos, last.cap))
         if last.t >= now:

@@ -27,6 +27,8 @@ class PlacedMark:
     expected_at: float
     response_id: str
     item_id: str
+    # The first mark after the player ran dry: its echo measures the link.
+    clean: bool = False
 
 
 class MarkBook:
@@ -51,11 +53,12 @@ class MarkBook:
         expected_at: float,
         response_id: str,
         item_id: str,
+        clean: bool = False,
     ) -> PlacedMark:
         """Name and remember a new mark following axis position `pos`."""
         self._seq += 1
         name = f"{_PREFIX}-g{generation}-{self._seq}"
-        mark = PlacedMark(name, generation, pos, now, expected_at, response_id, item_id)
+        mark = PlacedMark(name, generation, pos, now, expected_at, response_id, item_id, clean)
         self._outstanding.append(mark)
         self._names.add(name)
         return mark

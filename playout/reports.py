@@ -9,9 +9,9 @@ from dataclasses import dataclass
 class SpeakingReason(enum.StrEnum):
     """Which rule of `is_speaking` fired, in priority order."""
 
-    PLAYOUT = "playout"  # now < deadline + grace
+    PLAYOUT = "playout"  # now < deadline + one way + grace + 2 x jitter
     AWAITING_ECHO = "awaiting_echo"  # marks unechoed, within the echo-wait bound
-    PENDING_AUDIO = "pending_audio"  # audio held locally, model audio within grace
+    PENDING_AUDIO = "pending_audio"  # audio held locally, model audio within held_audio_ms
     RECENT_OUTPUT = "recent_output"  # legacy fallback: model audio within recent_output_ms
 
 
@@ -89,11 +89,13 @@ class DrainStatus:
 class MarkEcho:
     """Verdict on a mark echo.
 
-    For accepted echoes: `estimate_error_ms` = echo time minus when the
-    estimate (at the time the mark was sent) said the audio before the mark
-    would finish playing (positive: playback is behind the estimate);
-    `round_trip_ms` = echo time minus when the mark was sent. Both are 0 when
-    not accepted. `position_ms` is the mark's place on the sent-audio axis.
+    For accepted echoes: `estimate_error_ms` = when the audio before the mark
+    played (the echo's time less the measured round trip) minus when the
+    estimate, at the time the mark was sent, said it would (positive:
+    playback is behind the estimate); `round_trip_ms` = echo time minus when
+    the mark was sent. Both are 0 when not accepted. `position_ms` is the
+    mark's place on the sent-audio axis; `link_sample` says the echo measured
+    the link.
     """
 
     name: str
@@ -104,6 +106,7 @@ class MarkEcho:
     position_ms: int = 0
     estimate_error_ms: int = 0
     round_trip_ms: int = 0
+    link_sample: bool = False
 
     @property
     def accepted(self) -> bool:
@@ -120,6 +123,7 @@ class PlayoutSnapshot:
     nothing sent since start/last cancel) and `deadline_offset_ms` = deadline -
     now. `next_send_at` is when the next frame may go out (None: nothing
     sendable). `model_audio_age_ms` is since the last accepted model audio.
+    `link_rtt_ms` and `link_jitter_ms` are the link estimate in use.
     """
 
     generation: int
@@ -135,3 +139,5 @@ class PlayoutSnapshot:
     next_send_at: float | None
     model_audio_age_ms: int | None
     speaking_reason: str | None
+    link_rtt_ms: int = 0
+    link_jitter_ms: int = 0

@@ -15,6 +15,7 @@ class Timing:
     grace_s: float
     lead_s: float
     refill_s: float
+    held_s: float
     recent_s: float
     echo_wait_s: float
     drain_margin_s: float
@@ -25,14 +26,35 @@ class Timing:
             grace_s=config.grace_ms / 1000,
             lead_s=config.lead_ms / 1000,
             refill_s=config.refill_ms / 1000,
+            held_s=config.held_audio_ms / 1000,
             recent_s=config.recent_output_ms / 1000,
             echo_wait_s=config.echo_wait_ms / 1000,
             drain_margin_s=config.drain_margin_ms / 1000,
         )
 
 
+@dataclass(frozen=True, slots=True)
+class Slack:
+    """How far past the deadline the caller may still hear, and the final echo come.
+
+    The deadline is when audio sent *now* would have played (our clock, as
+    Twilio's player lags it by one way). The caller hears up to one way
+    later; the final mark's echo comes a round trip later. Each has the grace
+    and twice the link's jitter on top.
+    """
+
+    heard_s: float
+    echo_s: float
+
+    @classmethod
+    def of(cls, timing: Timing, one_way_s: float, rtt_s: float, jitter_s: float) -> Slack:
+        margin = timing.grace_s + 2 * jitter_s
+        return cls(heard_s=one_way_s + margin, echo_s=rtt_s + margin)
+
+
 def speaking_reason(
     timing: Timing,
+    slack: Slack,
     now: float,
     deadline: float | None,
     outstanding_marks: int,
@@ -41,22 +63,22 @@ def speaking_reason(
 ) -> SpeakingReason | None:
     """Which rule says the AI is being heard at `now`, in priority order; None if none does.
 
-    1. The playout truth: now < deadline + grace; or live marks still
-       unechoed and now < deadline + grace + echo_wait (Twilio has not
-       confirmed the end; bounded, so a lost echo cannot keep it speaking).
-    2. Audio held locally and model audio received less than grace ago.
+    1. The playout truth: now < deadline + slack.heard (the caller is still
+       hearing it); or live marks still unechoed and now < deadline +
+       slack.echo + echo_wait (Twilio has not confirmed the end; bounded, so a
+       lost echo cannot keep it speaking).
+    2. Audio held locally and model audio received less than held_audio_ms ago.
     3. Fallback: model audio received less than recent_output_ms ago (the
        moment between a delta's arrival and its first frame going out).
     """
     if deadline is not None:
-        heard_until = deadline + timing.grace_s
-        if now < heard_until:
+        if now < deadline + slack.heard_s:
             return SpeakingReason.PLAYOUT
-        if outstanding_marks and now < heard_until + timing.echo_wait_s:
+        if outstanding_marks and now < deadline + slack.echo_s + timing.echo_wait_s:
             return SpeakingReason.AWAITING_ECHO
     if last_audio_at is not None:
         age = now - last_audio_at
-        if pending_bytes and age < timing.grace_s:
+        if pending_bytes and age < timing.held_s:
             return SpeakingReason.PENDING_AUDIO
         if age < timing.recent_s:
             return SpeakingReason.RECENT_OUTPUT
@@ -65,6 +87,7 @@ def speaking_reason(
 
 def next_wakeup(
     timing: Timing,
+    slack: Slack,
     now: float,
     next_send_at: float | None,
     deadline: float | None,
@@ -74,9 +97,9 @@ def next_wakeup(
 ) -> float | None:
     """The earliest time after `now` when the tracker's answers change, or `now` if a frame is due.
 
-    Candidates: the next frame's send time; deadline + grace (speaking turns
-    false); the echo-wait bound; the drain safety deadline; the ends of the
-    pending-audio and recent-output rules. Past candidates are dropped so the
+    Candidates: the next frame's send time; deadline + slack.heard (speaking
+    turns false); the echo-wait bound; the drain safety deadline; the ends of
+    the held-audio and recent-output rules. Past candidates are dropped so the
     shell never spins on a time already handled.
     """
     if next_send_at is not None and next_send_at <= now:
@@ -85,14 +108,14 @@ def next_wakeup(
     if next_send_at is not None:
         candidates.append(next_send_at)
     if deadline is not None:
-        candidates.append(deadline + timing.grace_s)
-        candidates.append(deadline + timing.drain_margin_s)
+        candidates.append(deadline + slack.heard_s)
+        candidates.append(deadline + slack.echo_s + timing.drain_margin_s)
         if outstanding_marks:
-            candidates.append(deadline + timing.grace_s + timing.echo_wait_s)
+            candidates.append(deadline + slack.echo_s + timing.echo_wait_s)
     if last_audio_at is not None:
         candidates.append(last_audio_at + timing.recent_s)
         if pending_bytes:
-            candidates.append(last_audio_at + timing.grace_s)
+            candidates.append(last_audio_at + timing.held_s)
     future = [t for t in candidates if t > now]
     return min(future) if future else None
 

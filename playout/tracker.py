@@ -7,6 +7,7 @@ from playout.deadline import PlayoutDeadline
 from playout.estimate import HeardEstimate
 from playout.items import ItemAudio, ResponseAudio, judge_items
 from playout.ledger import SentLedger
+from playout.link import LinkEstimate
 from playout.marks import MarkBook
 from playout.outbound import AudioFrame, MarkOut, Outbound
 from playout.pending import PendingAudio
@@ -17,8 +18,11 @@ from playout.reports import (
     PlayoutSnapshot,
     SpeakingReason,
 )
-from playout.rules import Timing, drain_done, next_wakeup, speaking_reason
+from playout.rules import Slack, Timing, drain_done, next_wakeup, speaking_reason
 from playout.status import format_playout_status, seconds_to_ms
+
+# The share of an echo's correction taken when it is within the link's jitter.
+_NOISE_GAIN = 0.25
 
 # Float slack when comparing a computed send time with the `now` the shell
 # woke at, so waking exactly at `next_deadline()` always sends.
@@ -40,6 +44,13 @@ class PlayoutTracker:
     something was sent since start or the last cancel, only moves forward,
     and is reset (None) by `cancel`. Audio held while nothing is playing does
     not count until its first frame goes out.
+
+    The link: Twilio's player lags our sends by one way, and a mark's echo
+    reaches us one way after the audio before it played. The tracker keeps
+    its estimate on the clock of our sends (audio sent at `t` is taken to
+    play from `t`, which is where a clear sent at `t` lands), so an echo
+    arriving at `t` says its audio played at `t - round trip`. The round trip
+    is measured per call (`link`, from clean echoes; priors until then).
     """
 
     def __init__(self, config: PlayoutConfig | None = None) -> None:
@@ -58,6 +69,10 @@ class PlayoutTracker:
         self._heard = HeardEstimate(float("-inf"), 0)
         self._marks = MarkBook()
         self._end = PlayoutDeadline()
+        self.link = LinkEstimate(cfg.link_rtt_prior_ms, cfg.link_jitter_prior_ms)
+        # The player ran dry and a new run started: its first mark's echo is a clean
+        # round-trip sample.
+        self._fresh_run = False
         self._last_audio_at: float | None = None
         # Axis positions: where the live generation began, the furthest echoed
         # mark, and the last mark placed.
@@ -156,6 +171,11 @@ class PlayoutTracker:
         """Whether a response was created and is not done (`response.cancel` has work to do)."""
         return bool(self._open_responses)
 
+    def item_audio_ms(self, item_id: str) -> int:
+        """Audio accepted from the model for the item, in ms (0 if unknown)."""
+        item = self._items.get(item_id)
+        return 0 if item is None else item.received_bytes // BYTES_PER_MS
+
     def response_audio_ms(self, response_id: str) -> int:
         """Audio accepted from the model for the response, in ms (0 if unknown)."""
         response = self._responses.get(response_id)
@@ -183,6 +203,9 @@ class PlayoutTracker:
             start = self._end.frame_start(now, sent_pos)
             if start + size / BYTES_PER_SECOND - now > self._timing.lead_s + _EPSILON_S:
                 break
+            sent_end = self._end.sent_end(sent_pos)
+            if sent_end is None or sent_end < now:
+                self._fresh_run = True
             self._end.on_send(now, sent_pos)
             item, payload, item_ended = self._pending.pop_frame()
             self._heard.on_send(now, size)
@@ -207,9 +230,22 @@ class PlayoutTracker:
         result, mark = self._marks.echo(name, self._generation)
         if mark is None:
             return MarkEcho(name, result)
+        if mark.clean:
+            # All its audio went at once into an empty player: the lateness is the link.
+            self.link.sample(now - mark.expected_at)
+        # When the audio before the mark played, on the clock of our sends.
+        played_at = now - self.link.rtt_s
+        measured_at = played_at
+        line_at = self._end.sent_end(mark.pos)
+        if line_at is not None and abs(played_at - line_at) <= 2 * self.link.jitter_s:
+            # Within the link's jitter the echo's own delay is most of the difference:
+            # move a fraction of the way (noise averages out over a few echoes, a
+            # lasting offset is followed within about a second). Beyond it the
+            # player really is elsewhere (a stall, a burst): follow it at once.
+            played_at = line_at + _NOISE_GAIN * (played_at - line_at)
         self._confirmed_pos = max(self._confirmed_pos, mark.pos)
-        self._heard.on_echo(now, mark.pos)
-        self._end.on_echo(now, mark.pos)
+        self._heard.on_echo(played_at, mark.pos)
+        self._end.on_echo(played_at, mark.pos)
         self._end.extend(now, self._ledger.sent_pos, self._pending.held_bytes)
         return MarkEcho(
             name,
@@ -218,8 +254,9 @@ class PlayoutTracker:
             response_id=mark.response_id,
             item_id=mark.item_id,
             position_ms=mark.pos // BYTES_PER_MS,
-            estimate_error_ms=seconds_to_ms(now - mark.expected_at),
+            estimate_error_ms=seconds_to_ms(measured_at - mark.expected_at),
             round_trip_ms=seconds_to_ms(now - mark.sent_at),
+            link_sample=mark.clean,
         )
 
     def cancel(self, now: float) -> CancelOutcome:
@@ -255,6 +292,7 @@ class PlayoutTracker:
         self._last_audio_at = None
         self._gen_start_pos = self._confirmed_pos = self._mark_pos = sent_pos
         self._end_mark_due = False
+        self._fresh_run = False
         return CancelOutcome(
             truncate=truncate,
             delete_item_ids=deletes,
@@ -272,6 +310,7 @@ class PlayoutTracker:
         """Which rule says the AI is being heard at `now` (see `rules.speaking_reason`)."""
         return speaking_reason(
             self._timing,
+            self._slack(),
             now,
             self._end.deadline,
             self._marks.outstanding,
@@ -338,6 +377,7 @@ class PlayoutTracker:
             return self._now  # an end mark is ready to go
         return next_wakeup(
             self._timing,
+            self._slack(),
             self._now,
             self.next_send_at(),
             self._end.deadline,
@@ -351,7 +391,12 @@ class PlayoutTracker:
         pending = self._pending.held_bytes
         open_items = sum(1 for item in self._gen_items if not item.done)
         deadline = self._end.deadline
-        safety = None if deadline is None else deadline + self._timing.drain_margin_s
+        # The final echo is due a round trip after the deadline; then the margin.
+        safety = (
+            None
+            if deadline is None
+            else deadline + self._slack().echo_s + self._timing.drain_margin_s
+        )
         final_echoed = self._confirmed_pos >= self._ledger.sent_pos
         return DrainStatus(
             done=drain_done(now, pending, open_items, final_echoed, safety),
@@ -386,9 +431,15 @@ class PlayoutTracker:
             next_send_at=self.next_send_at(),
             model_audio_age_ms=None if last_audio is None else seconds_to_ms(now - last_audio),
             speaking_reason=self.speaking_reason(now),
+            link_rtt_ms=seconds_to_ms(self.link.rtt_s),
+            link_jitter_ms=seconds_to_ms(self.link.jitter_s),
         )
 
     # --- internals ---------------------------------------------------------------
+
+    def _slack(self) -> Slack:
+        link = self.link
+        return Slack.of(self._timing, link.one_way_s, link.rtt_s, link.jitter_s)
 
     def _advance(self, now: float) -> float:
         if now > self._now:
@@ -423,6 +474,8 @@ class PlayoutTracker:
             sent_end,
             item.response_id if item else "",
             item.item_id if item else "",
+            clean=self._fresh_run,
         )
+        self._fresh_run = False
         self._mark_pos = pos
         out.append(MarkOut(mark.name, mark.generation))

@@ -15,6 +15,15 @@ from simulators.realtime import Disconnect, RealtimeScript, Reply
 from simulators.twilio import CallerScript, Silence, SpeakWhenHeard
 
 GREETING = "Hello, thanks for calling. How can I help?"
+# Long answers with about as many words as people say in that time (2.5 a second),
+# so what the caller heard of them can be told in words.
+OPENING_HOURS = (
+    "Our store on Main Street opens at nine in the morning on weekdays and at ten "
+    "on Saturdays, and it stays open until six in the evening, except on public "
+    "holidays, when we close at noon."
+)
+SHIPPING = "Your order ships on Monday by express courier and reaches you in two days."
+ONE_MORE = "And one more thing: your receipt is in your email."
 
 
 @dataclass(frozen=True)
@@ -30,6 +39,7 @@ class Expect:
     heard_in_full: tuple[int, ...] = ()  # tones the caller must hear to the end
     goodbye_tone: int | None = None  # the call must end right after this tone played
     hangup_cancelled: bool = False
+    truncate_rejected: str | None = None  # "retried" or "deleted": how the refusal ended
 
 
 @dataclass(frozen=True)
@@ -70,7 +80,7 @@ SCENARIOS: tuple[Scenario, ...] = (
             "Twilio's buffer is cleared, the response cancelled and truncated."
         ),
         # At 6x real time a 12 s answer is still streaming 2 s in.
-        realtime=RealtimeScript(replies=(Reply(12000, "A long story..."), Reply(600))),
+        realtime=RealtimeScript(replies=(Reply(12000, OPENING_HOURS), Reply(600))),
         caller=CallerScript(
             segments=(SpeakWhenHeard(tone=1, after_ms=700, speech_ms=600), Silence(2000)),
             hangup="stop",
@@ -92,8 +102,30 @@ SCENARIOS: tuple[Scenario, ...] = (
             "caller's ear when the caller speaks 2 s into it. A bridge that trusts the "
             "model's last delta calls this 'AI silent'; the playout truth catches it."
         ),
+        realtime=RealtimeScript(replies=(Reply(6000, SHIPPING), Reply(600)), speed=30),
+        caller=CallerScript(
+            segments=(SpeakWhenHeard(tone=1, after_ms=2000, speech_ms=600), Silence(2000)),
+            hangup="stop",
+        ),
+        expect=Expect(
+            end_reason="caller_hangup",
+            closed_by="caller",
+            barge_ins=1,
+            interrupted_tone=1,
+            model_still_generating=False,
+            heard_in_full=(2,),
+        ),
+    ),
+    Scenario(
+        name="truncate_clamped",
+        title="A truncate refused for its length is retried at the model's length",
+        story=(
+            "The model holds only 1.5 s of the 6 s answer it streamed, so the truncate "
+            "at what the caller heard is refused, stating the length it has; the bridge "
+            "truncates there instead and the conversation goes on."
+        ),
         realtime=RealtimeScript(
-            replies=(Reply(6000, "A six second answer."), Reply(600)), speed=30
+            replies=(Reply(6000, SHIPPING), Reply(600)), speed=30, held_short_ms=4500
         ),
         caller=CallerScript(
             segments=(SpeakWhenHeard(tone=1, after_ms=2000, speech_ms=600), Silence(2000)),
@@ -106,6 +138,56 @@ SCENARIOS: tuple[Scenario, ...] = (
             interrupted_tone=1,
             model_still_generating=False,
             heard_in_full=(2,),
+            truncate_rejected="retried",
+        ),
+    ),
+    Scenario(
+        name="truncate_refused",
+        title="A truncate refused outright: the item is deleted, the call talks on",
+        story=(
+            "The model refuses to truncate the interrupted answer at all; other bridges "
+            "went silent for the rest of the call here. The item is deleted so no unheard "
+            "words stay in the model's memory, and the next answer plays."
+        ),
+        realtime=RealtimeScript(
+            replies=(Reply(6000, SHIPPING), Reply(600)), speed=30, reject_truncates=1
+        ),
+        caller=CallerScript(
+            segments=(SpeakWhenHeard(tone=1, after_ms=2000, speech_ms=600), Silence(2000)),
+            hangup="stop",
+        ),
+        expect=Expect(
+            end_reason="caller_hangup",
+            closed_by="caller",
+            barge_ins=1,
+            interrupted_tone=1,
+            model_still_generating=False,
+            heard_in_full=(2,),
+            truncate_rejected="deleted",
+        ),
+    ),
+    Scenario(
+        name="barge_in_back_to_back",
+        title="Barge-in on the second of two answers back to back",
+        story=(
+            "The model says two things in a row, the second queued right behind the "
+            "first; the caller cuts into the second: only it is cleared and truncated."
+        ),
+        realtime=RealtimeScript(
+            replies=(Reply(1200, GREETING), Reply(3000, ONE_MORE), Reply(600)),
+            back_to_back=1,
+        ),
+        caller=CallerScript(
+            segments=(SpeakWhenHeard(tone=2, after_ms=900, speech_ms=600), Silence(2000)),
+            hangup="stop",
+        ),
+        expect=Expect(
+            end_reason="caller_hangup",
+            closed_by="caller",
+            barge_ins=1,
+            interrupted_tone=2,
+            model_still_generating=False,
+            heard_in_full=(1, 3),
         ),
     ),
     Scenario(

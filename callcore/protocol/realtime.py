@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import binascii
 import json
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -258,6 +259,16 @@ def parse_server_event(raw: bytes | str) -> ServerEvent:
         return Ignored(kind[:60])
     parsed: ServerEvent = parser(event)
     return parsed
+
+
+_AUDIO_LIMIT = re.compile(r"(\d+)\s*ms is already shorter")
+
+
+def audio_limit_ms(message: str) -> int | None:
+    """The item's audio length an `audio_end_ms` error states ("Audio content of 1200ms
+    is already shorter than 1300ms"), if it states one."""
+    match = _AUDIO_LIMIT.search(message)
+    return int(match[1]) if match else None
 
 
 # --- client events -------------------------------------------------------------------------

@@ -9,6 +9,8 @@ recording (what the bridge told the model), and the rows the server persisted.
 from __future__ import annotations
 
 import asyncio
+import math
+import statistics
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -16,6 +18,7 @@ from typing import Any
 from channels.db import database_sync_to_async
 
 from calls.models import BargeInEvent, CallSession, PlayoutLog
+from simulators.link import LinkProfile
 from simulators.realtime import RealtimeSession
 from simulators.scenarios import Scenario
 from simulators.stack import LocalStack
@@ -81,17 +84,20 @@ async def _wait_recorded(call_sid: str, timeout_s: float) -> None:
 
 
 async def run_scenario(
-    stack: LocalStack, scenario: Scenario, timeout_s: float = 30
+    stack: LocalStack, scenario: Scenario, timeout_s: float = 30, link: LinkProfile | None = None
 ) -> ScenarioResult:
     """One call, start to end; returns once the server has recorded the whole call.
 
-    The server writes its last rows before it closes the model's socket, so
-    the call is complete once that socket closed, unless the model's side
-    closed first (a fault scenario): then we wait for the row's end time.
+    `link` is the network between Twilio and the server, each way (none: a
+    local link). The server writes its last rows before it closes the
+    model's socket, so the call is complete once that socket closed, unless
+    the model's side closed first (a fault scenario): then we wait for the
+    row's end time.
     """
     stack.queue_script(scenario.realtime)
     sessions_before = len(stack.realtime.sessions)
-    caller = stack.caller(scenario.caller)
+    options = {} if link is None else {"uplink": link, "downlink": link}
+    caller = stack.caller(scenario.caller, **options)
     try:
         timeline = await caller.run(timeout_s=timeout_s)
     finally:
@@ -107,8 +113,37 @@ async def run_scenario(
         await _wait_recorded(caller.call_sid, timeout_s)
     call, barge_ins, logs = await _load_rows(caller.call_sid)
     result = ScenarioResult(scenario, caller.call_sid, timeline, session, call, barge_ins, logs)
-    result.checks = judge(result)
+    result.checks = judge(result) + _link_checks(result, link)
     return result
+
+
+# How close the call's measured round trip must come to the simulated one.
+RTT_TOLERANCE_MS = 20
+
+
+def _link_checks(result: ScenarioResult, link: LinkProfile | None) -> list[Check]:
+    """The call's measured round trip against the one the simulated link really gave.
+
+    The stand-in knows, for the first mark of each run of audio, how long that
+    run's first frame and the mark's echo spent on the link; their median is
+    the round trip the call had to find.
+    """
+    if link is None or result.call is None:
+        return []
+    given = result.timeline.round_trips_ms()
+    if not given:
+        return []
+    simulated = statistics.median(given)
+    measured = result.call.link_rtt_p50_ms
+    ok = measured is not None and abs(measured - simulated) <= RTT_TOLERANCE_MS
+    return [
+        Check(
+            f"round trip measured (±{RTT_TOLERANCE_MS} ms)",
+            ok,
+            f"{measured} ms over {result.call.link_samples} sample(s), "
+            f"the link gave {simulated:.0f} ms (median of {len(given)})",
+        )
+    ]
 
 
 def judge(result: ScenarioResult) -> list[Check]:
@@ -142,6 +177,32 @@ def judge(result: ScenarioResult) -> list[Check]:
     cancelled = result.logs_of("hangup_cancelled")
     checks.append(Check("hangup cancelled", bool(cancelled) == expect.hangup_cancelled,
                         f"{len(cancelled)} cancellation(s)"))  # fmt: skip
+    checks += _truncate_rejected_checks(result)
+    return checks
+
+
+def _truncate_rejected_checks(result: ScenarioResult) -> list[Check]:
+    """A refused truncate ends as the scenario says, in the record and in the model's memory."""
+    wanted = result.scenario.expect.truncate_rejected
+    actions = [row.details.get("action") for row in result.logs_of("truncate_rejected")]
+    if wanted is None:
+        return [Check("no truncate refused", not actions, f"{len(actions)} refused")]
+    checks = [Check(f"refused truncate {wanted}", actions[-1:] == [wanted],
+                    f"actions recorded: {actions}")]  # fmt: skip
+    session = result.session
+    if session is not None and result.barge_ins:
+        item_id = result.barge_ins[0].item_id
+        conversation = session.conversation
+        if wanted == "deleted":
+            ok, detail = item_id in conversation.deleted, f"{item_id} deleted: "
+            detail += str(ok)
+        else:
+            item = conversation.items.get(item_id)
+            truncated = item.truncated_at_ms if item is not None else None
+            held = None if item is None else item.audio_ms - conversation.held_short_ms
+            ok = truncated is not None and truncated == held
+            detail = f"{item_id} truncated at {truncated} ms, the model held {held} ms"
+        checks.append(Check("the model's memory holds only what was heard", ok, detail))
     return checks
 
 
@@ -170,6 +231,7 @@ def _barge_in_checks(result: ScenarioResult) -> list[Check]:
             and event.audio_end_ms == end_ms,
             f"audio_end_ms={end_ms}, caller heard {heard:.0f} ms",
         ))  # fmt: skip
+        checks.append(_heard_words_check(result, event, tone, heard))
     cancels = len(result.model_received("response.cancel"))
     if expect.model_still_generating is not None:
         checks.append(Check("response.cancel only while generating",
@@ -178,6 +240,30 @@ def _barge_in_checks(result: ScenarioResult) -> list[Check]:
     checks.append(Check("barge-in while audio still playing", event.playout_remaining_ms > 0,
                         f"playout_remaining_ms={event.playout_remaining_ms}"))  # fmt: skip
     return checks
+
+
+def _heard_words_check(
+    result: ScenarioResult, event: BargeInEvent, tone: int, heard_ms: float
+) -> Check:
+    """The recorded heard/cut words: the answer (as far as it was generated) split where
+    the caller was cut off.
+
+    The stand-in spreads an answer's words evenly over its audio, so the caller
+    had begun ceil(words x heard / length) of them; the bridge places words by
+    the audio delta they came with, so one word either way is exact enough.
+    """
+    reply = result.scenario.realtime.reply_for(tone)
+    words = reply.transcript.split()
+    heard_words, cut_words = event.heard_text.split(), event.cut_text.split()
+    begun = math.ceil(len(words) * heard_ms / reply.audio_ms)
+    said = heard_words + cut_words
+    ok = bool(said) and said == words[: len(said)] and abs(len(heard_words) - begun) <= 1
+    return Check(
+        "heard and cut words",
+        ok,
+        f"heard {len(heard_words)} word(s) ({event.heard_text!r}), cut {len(cut_words)}, "
+        f"the caller had begun {begun} of {len(words)}",
+    )
 
 
 def _goodbye_checks(result: ScenarioResult, tone: int) -> list[Check]:
@@ -239,6 +325,15 @@ def describe(result: ScenarioResult) -> list[str]:
             lines.append((row.offset_ms / 1000, "bridge", text))
     if timeline.closed_at is not None:
         lines.append((timeline.closed_at - t0, timeline.closed_by or "?", "call closed"))
+    call = result.call
+    if call is not None and timeline.closed_at is not None:
+        lines.append((
+            timeline.closed_at - t0,
+            "bridge",
+            f"link measured: round trip p50 {call.link_rtt_p50_ms} ms / p95 "
+            f"{call.link_rtt_p95_ms} ms, jitter {call.link_jitter_ms} ms over "
+            f"{call.link_samples} sample(s); estimate |error| p95 {call.estimate_error_p95_ms} ms",
+        ))  # fmt: skip
     return [
         f"  +{at:6.2f}s  {who:<7} {what}" for at, who, what in sorted(lines, key=lambda x: x[0])
     ]

@@ -47,6 +47,8 @@ class BridgeSettings:
             playout=PlayoutConfig(
                 frame_ms=settings.PLAYOUT_FRAME_MS,
                 grace_ms=settings.PLAYOUT_GRACE_MS,
+                link_rtt_prior_ms=settings.PLAYOUT_LINK_RTT_PRIOR_MS,
+                link_jitter_prior_ms=settings.PLAYOUT_LINK_JITTER_PRIOR_MS,
                 lead_ms=settings.PLAYOUT_LEAD_MS,
                 refill_ms=settings.PLAYOUT_REFILL_MS,
                 drain_margin_ms=settings.PLAYOUT_DRAIN_MARGIN_MS,

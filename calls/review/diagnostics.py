@@ -49,6 +49,11 @@ CALL_FIELDS = (
     "end_reason",
     "responses",
     "ai_audio_ms",
+    "link_rtt_p50_ms",
+    "link_rtt_p95_ms",
+    "link_jitter_ms",
+    "link_samples",
+    "estimate_error_p95_ms",
 )
 _DURATION = re.compile(r"^(\d+)([smhdw])$")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}

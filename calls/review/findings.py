@@ -28,6 +28,8 @@ BARGE_IN_FIELDS = (
     "pending_ms",
     "unplayed_ms",
     "response_cancelled",
+    "heard_text",
+    "cut_text",
 )
 
 # Suspect rules, as they appear in the table, the JSON and the admin list.
@@ -35,6 +37,7 @@ MISSED_BARGE_IN = "missed_barge_in"
 DRAIN_BEFORE_FINAL_MARK = "drain_before_final_mark"
 SLOW_REACTION = "slow_reaction"
 MISSING_ENDED_AT = "missing_ended_at"
+SLOW_LINK = "slow_link"
 
 _ENDED_AGO = re.compile(r"^playout_ended_(\d+)ms_ago$")
 _ACTIVE = re.compile(r"^playout_active_(\d+)ms$")
@@ -52,6 +55,10 @@ class Thresholds:
     suspect_window_ms: int = 500
     slow_reaction_ms: float = 50.0
     stale_streaming: timedelta = timedelta(hours=1)
+    # A link to Twilio this slow (round trip p95) or this unstable (jitter) makes
+    # every placement of the caller less certain.
+    slow_link_ms: int = 400
+    unstable_link_ms: int = 80
 
 
 @dataclass(frozen=True)
@@ -66,6 +73,19 @@ class BargeIn:
     pending_ms: int
     unplayed_ms: int
     response_cancelled: bool
+    heard_text: str = ""
+    cut_text: str = ""
+
+
+@dataclass(frozen=True)
+class Link:
+    """The network between us and Twilio's player, as the call measured it (ms)."""
+
+    rtt_p50_ms: int | None
+    rtt_p95_ms: int | None
+    jitter_ms: int | None
+    samples: int
+    estimate_error_p95_ms: int | None
 
 
 @dataclass(frozen=True)
@@ -130,6 +150,7 @@ class CallDiagnostics:
     silent_speech: list[SilentSpeech] = field(default_factory=list)
     drains: list[Drain] = field(default_factory=list)
     quality: EstimateQuality | None = None
+    link: Link | None = None
     suspects: list[Suspect] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
@@ -173,8 +194,21 @@ def diagnose_call(
         quality=_quality(
             details for _, kind, _, _, details in log_rows if kind == PlayoutKind.MARK_STATS
         ),
+        link=_link(call),
     )
     return replace(diagnostics, suspects=list(_suspects(call, diagnostics, thresholds, now)))
+
+
+def _link(call: Mapping[str, Any]) -> Link | None:
+    if not call.get("link_samples"):
+        return None
+    return Link(
+        rtt_p50_ms=call.get("link_rtt_p50_ms"),
+        rtt_p95_ms=call.get("link_rtt_p95_ms"),
+        jitter_ms=call.get("link_jitter_ms"),
+        samples=call["link_samples"],
+        estimate_error_p95_ms=call.get("estimate_error_p95_ms"),
+    )
 
 
 def _silent_speech(offset_ms: int, status: str, details: Mapping[str, Any]) -> SilentSpeech:
@@ -295,6 +329,22 @@ def _suspects(
                 barge_in.offset_ms,
                 f"barge-in reaction {barge_in.reaction_ms:.1f} ms "
                 f"(> {thresholds.slow_reaction_ms:g} ms)",
+            )
+    link = diag.link
+    if link is not None:
+        if link.rtt_p95_ms is not None and link.rtt_p95_ms > thresholds.slow_link_ms:
+            yield Suspect(
+                SLOW_LINK,
+                None,
+                f"link to Twilio slow: round trip p95 {link.rtt_p95_ms} ms "
+                f"(> {thresholds.slow_link_ms} ms)",
+            )
+        elif link.jitter_ms is not None and link.jitter_ms > thresholds.unstable_link_ms:
+            yield Suspect(
+                SLOW_LINK,
+                None,
+                f"link to Twilio unstable: jitter {link.jitter_ms} ms "
+                f"(> {thresholds.unstable_link_ms} ms)",
             )
     if call["ended_at"] is None:
         opened = call["stream_started_at"] or call["started_at"]

@@ -19,6 +19,8 @@ class Item:
     audio_ms: int = 0
     """Assistant audio generated (sent as deltas) for this item so far."""
     truncated_at_ms: int | None = None
+    transcript: str | None = None
+    """What the model said in this item, as the service keeps it (a truncate deletes it)."""
     data: dict[str, Any] = field(default_factory=dict)
 
 
@@ -34,9 +36,12 @@ class Rejection:
 class Conversation:
     """Items in conversation order, with the rules the service applies to them."""
 
-    def __init__(self) -> None:
+    def __init__(self, held_short_ms: int = 0) -> None:
         self.items: dict[str, Item] = {}
         self.deleted: list[str] = []
+        # The service holds this much less of an answer's audio than it streamed
+        # (what a refused truncate looks like from outside).
+        self.held_short_ms = held_short_ms
 
     @property
     def last_item_id(self) -> str | None:
@@ -63,13 +68,17 @@ class Conversation:
             return Rejection(
                 "invalid_value", f"Content index {content_index} is invalid", "content_index"
             )
-        if audio_end_ms > item.audio_ms:
+        held_ms = max(0, item.audio_ms - self.held_short_ms)
+        if audio_end_ms > held_ms:
             return Rejection(
                 "invalid_value",
-                f"Audio content of {item.audio_ms}ms is already shorter than {audio_end_ms}ms",
+                f"Audio content of {held_ms}ms is already shorter than {audio_end_ms}ms",
                 "audio_end_ms",
             )
         item.truncated_at_ms = audio_end_ms
+        # The service deletes the transcript of a truncated item, so that no text
+        # the caller never heard stays in the model's context.
+        item.transcript = None
         return None
 
     def delete(self, item_id: str) -> Rejection | None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any, Protocol
 
 from simulators.realtime import events
-from simulators.realtime.conversation import Conversation, Item, Rejection
+from simulators.realtime.conversation import ONLY_MODEL_AUDIO, Conversation, Item, Rejection
 from simulators.realtime.events import Event, EventNames
 from simulators.realtime.recording import SessionRecording
 
@@ -16,6 +16,7 @@ class ItemHost(Protocol):
     names: EventNames
     conversation: Conversation
     recording: SessionRecording
+    truncates_to_reject: int
 
     async def send(self, event: Event, audio_bytes: int | None = None) -> None: ...
 
@@ -59,6 +60,10 @@ class ItemEvents:
         self.host.recording.record_received(payload)
         item_id, index = str(payload["item_id"]), int(payload.get("content_index", 0))
         audio_end_ms = int(payload["audio_end_ms"])
+        if self.host.truncates_to_reject > 0:
+            self.host.truncates_to_reject -= 1
+            await self._reject(Rejection("invalid_value", ONLY_MODEL_AUDIO, "item_id"), payload)
+            return
         rejection = self.host.conversation.truncate(item_id, index, audio_end_ms)
         if rejection is not None:
             await self._reject(rejection, payload)

@@ -98,6 +98,7 @@ class ResponseRun:
             )
         )
         transcript = await self._stream_audio(where, script)
+        self._item.transcript = transcript
         if self.cancelled:
             self.status = "cancelled"
         else:

@@ -68,6 +68,14 @@ class RealtimeScript:
     """How long speech must persist in the input before `speech_started` fires."""
     faults: tuple[Fault, ...] = ()
     seed: int = 7
+    reject_truncates: int = 0
+    """The first this many `conversation.item.truncate` are refused, as the service
+    refuses an item it will not truncate ("Only model output audio messages...")."""
+    held_short_ms: int = 0
+    """The service holds this much less of each answer's audio than it streamed: a
+    truncate beyond what it holds is refused, stating the length it has."""
+    back_to_back: int = 0
+    """The first this many responses are each followed at once by the next (no input)."""
 
     def reply_for(self, response_index: int) -> Reply:
         """Reply for the 1-based index of a response in the session."""

@@ -45,7 +45,7 @@ class RealtimeSession:
         self.recording = recording
         self.model = model
         self.session: dict[str, Any] = events.default_session(model)
-        self.conversation = Conversation()
+        self.conversation = Conversation(held_short_ms=script.held_short_ms)
         self.vad = EnergyVad(self._vad_config())
         self.responses: list[ResponseRun] = []
         self.active: ResponseRun | None = None
@@ -54,6 +54,7 @@ class RealtimeSession:
         self.closed = False
         self._speech_item_id: str | None = None
         self._auto_response_pending = False
+        self.truncates_to_reject = script.reject_truncates
         self._tasks: set[asyncio.Task[None]] = set()
         self._handlers: dict[str, Handler] = {
             "session.update": self._session_update,
@@ -274,7 +275,8 @@ class RealtimeSession:
             await self._after_responses()
         except ConnectionClosed:
             return  # a scripted fault closed the connection
-        if self._auto_response_pending and self.active is None and not self.closed:
+        chained = run.index <= self.script.back_to_back and not run.cancelled
+        if (self._auto_response_pending or chained) and self.active is None and not self.closed:
             self._start_response()
 
     async def on_delta_sent(self, deltas_sent: int) -> None:

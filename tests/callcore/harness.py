@@ -69,7 +69,7 @@ class CoreRun:
 
     def __post_init__(self) -> None:
         self.core = CallCore(self.config, self.now)
-        self.player = ReferencePlayer(self.link_delay_s)
+        self.player = ReferencePlayer(self.link_delay_s, self.link_delay_s)
         self.core.model_opened(self.now)
         self.settle()
 
@@ -111,7 +111,8 @@ class CoreRun:
         elif event == "mark":
             self.player.receive_mark(self.now, message["mark"]["name"])
         elif event == "clear":
-            for name in self.player.clear(self.now):
+            # The clear reaches the player one way later; the marks it returns come back.
+            for name in self.player.clear(self.now + self.player.delay_s):
                 self.core.mark_echoed(name, self.now)
         else:
             raise AssertionError(f"unexpected event to Twilio: {event}")

@@ -251,8 +251,9 @@ def test_goodbye_drain_ends_on_its_deadline_when_the_final_mark_never_comes() ->
     assert run.ended is EndReason.AGENT_HANGUP
     [drain] = run.of_kind(RecordKind.DRAIN_COMPLETED)
     assert drain.details["final_mark_echoed"] is False
-    # Deadline (0.5 s) plus the drain margin (400 ms).
-    assert drain.at == pytest.approx(0.9, abs=0.001)
+    # Deadline (0.5 s), then the final echo's due time (the prior round trip, 100 ms,
+    # + grace 40 + twice the prior jitter, 40), then the drain margin (400 ms).
+    assert drain.at == pytest.approx(0.5 + 0.18 + 0.4, abs=0.001)
 
 
 def test_a_goodbye_interrupted_by_the_caller_keeps_the_call() -> None:
@@ -329,6 +330,12 @@ def test_a_caller_gone_mid_answer_ends_the_call_with_everything_recorded() -> No
         "end_reason": "caller_disconnected",
         "responses": 1,
         "ai_audio_ms": 1300,  # a second played, 300 ms of lead sent
+        # One clean echo on this instant link; too few for a measured jitter.
+        "link_rtt_p50_ms": 0,
+        "link_rtt_p95_ms": 0,
+        "link_jitter_ms": None,
+        "link_samples": 1,
+        "estimate_error_p95_ms": 0,
     }
     # Nothing happens after the end.
     run.event(rt.AudioDelta("r1", "i1", tone(0x44, 200)))
@@ -399,3 +406,102 @@ def test_the_core_never_wakes_the_shell_for_nothing() -> None:
     run.answer("r1", "i1", 200)
     run.step(5.0)
     assert run.core.next_timer() is None
+
+
+# --- the link, the words, a refused truncate -------------------------------------------------
+
+
+def test_a_refused_truncate_is_retried_once_shorter_then_the_item_deleted() -> None:
+    run = CoreRun()
+    run.answer("r1", "i1", 3000)
+    run.caller_speaks(1.0)
+    [first] = run.model_events("conversation.item.truncate")
+    run.event(
+        rt.ServerError(
+            "invalid_value",
+            "Audio content of 900ms is already shorter than 1000ms",
+            "audio_end_ms",
+            first["event_id"],
+        )
+    )
+    [_, retry] = run.model_events("conversation.item.truncate")
+    assert (retry["item_id"], retry["audio_end_ms"]) == ("i1", 900)
+
+    run.event(rt.ServerError("invalid_value", "no", "audio_end_ms", retry["event_id"]))
+    assert run.model_events("conversation.item.delete") == [
+        {"type": "conversation.item.delete", "item_id": "i1"}
+    ]
+    actions = [r.details["action"] for r in run.of_kind(RecordKind.TRUNCATE_REJECTED)]
+    assert actions == ["retried", "deleted"]
+    # The conversation goes on: the next answer is played in full.
+    run.answer("r2", "i2", 500)
+    before = run.heard_ms()
+    run.step(5.0)
+    assert run.heard_ms() - before == pytest.approx(500)
+    assert run.ended is None
+
+
+def test_a_truncate_refused_without_a_length_deletes_the_item_at_once() -> None:
+    run = CoreRun()
+    run.answer("r1", "i1", 3000)
+    run.caller_speaks(1.0)
+    [first] = run.model_events("conversation.item.truncate")
+    run.event(
+        rt.ServerError(
+            "invalid_value",
+            "Only model output audio messages can be truncated",
+            "item_id",
+            first["event_id"],
+        )
+    )
+    assert len(run.model_events("conversation.item.truncate")) == 1
+    assert run.model_events("conversation.item.delete") == [
+        {"type": "conversation.item.delete", "item_id": "i1"}
+    ]
+    [rejected] = run.of_kind(RecordKind.TRUNCATE_REJECTED)
+    assert (rejected.details["action"], rejected.details["retry_audio_end_ms"]) == ("deleted", None)
+
+
+def test_an_accepted_truncate_needs_no_retry() -> None:
+    run = CoreRun()
+    run.answer("r1", "i1", 3000)
+    run.caller_speaks(1.0)
+    [first] = run.model_events("conversation.item.truncate")
+    run.event(rt.ItemTruncated("i1", first["audio_end_ms"]))
+    run.event(rt.ServerError("invalid_value", "late", "", first["event_id"]))  # not ours any more
+    assert len(run.model_events("conversation.item.truncate")) == 1
+    assert run.of_kind(RecordKind.TRUNCATE_REJECTED) == []
+
+
+def test_the_words_heard_and_cut_are_recorded_with_the_barge_in() -> None:
+    run = CoreRun()
+    run.event(rt.ResponseCreated("r1"))
+    for words, ms in [("The shop ", 500), ("opens at nine ", 500), ("and closes at six.", 1000)]:
+        run.event(rt.TranscriptDelta("r1", "i1", words))
+        run.event(rt.AudioDelta("r1", "i1", tone(0x44, ms)))
+    run.caller_speaks(0.8)  # into "opens at nine"
+
+    [barge_in] = run.barge_ins
+    assert barge_in.fields["heard_text"] == "The shop opens at nine"
+    assert barge_in.fields["cut_text"] == "and closes at six."
+
+
+def test_the_link_each_call_measured_is_kept_on_the_call() -> None:
+    run = CoreRun(link_delay_s=0.06)
+    run.answer("r1", "i1", 1000)
+    run.step(2.0)
+    run.core.end(EndReason.CALLER_HANGUP, 2.0)
+    run.settle()
+    fields = run.updates[-1].fields
+    assert fields["link_samples"] == 1
+    assert fields["link_rtt_p50_ms"] == 120
+    assert fields["estimate_error_p95_ms"] is not None
+
+
+def test_a_barge_in_over_a_slow_link_truncates_to_what_the_caller_heard() -> None:
+    run = CoreRun(link_delay_s=0.15)
+    run.answer("r1", "i1", 6000)
+    run.caller_speaks(2.0)
+    [truncate] = run.model_events("conversation.item.truncate")
+    # The clear lands at 2.15; the caller had heard since 0.15: 2000 ms.
+    assert truncate["audio_end_ms"] == pytest.approx(2000, abs=2)

@@ -22,12 +22,14 @@ class Played:
 class ReferencePlayer:
     """A FIFO played at 8 bytes/ms; marks echo when reached; `clear` returns them all at once.
 
-    `delay_s` models a player that starts each buffer run that much after the
-    audio arrives (network latency the tracker cannot see).
+    `delay_s` is the network from us to the player: audio (and a clear) reach
+    it that much after they were sent. `echo_delay_s` is the way back: a
+    mark's echo reaches us that much after the player reached the mark.
     """
 
-    def __init__(self, delay_s: float = 0.0) -> None:
+    def __init__(self, delay_s: float = 0.0, echo_delay_s: float = 0.0) -> None:
         self.delay_s = delay_s
+        self.echo_delay_s = echo_delay_s
         self.play_end = float("-inf")
         # The current run of back-to-back audio: its start and bytes so far (no float drift).
         self._run_start = float("-inf")
@@ -49,10 +51,10 @@ class ReferencePlayer:
         self.marks.append((max(self.play_end, now + self.delay_s), name))
 
     def next_echo_at(self) -> float | None:
-        return self.marks[0][0] if self.marks else None
+        return self.marks[0][0] + self.echo_delay_s if self.marks else None
 
     def due_echoes(self, now: float) -> list[str]:
-        due = [name for at, name in self.marks if at <= now]
+        due = [name for at, name in self.marks if at + self.echo_delay_s <= now]
         self.marks = self.marks[len(due) :]
         return due
 
@@ -84,10 +86,12 @@ class Shell:
     frame was sendable) and of deadline monotonicity.
     """
 
-    def __init__(self, config: PlayoutConfig | None = None, delay_s: float = 0.0) -> None:
+    def __init__(
+        self, config: PlayoutConfig | None = None, delay_s: float = 0.0, echo_delay_s: float = 0.0
+    ) -> None:
         self.config = config or PlayoutConfig()
         self.tracker = PlayoutTracker(self.config)
-        self.player = ReferencePlayer(delay_s)
+        self.player = ReferencePlayer(delay_s, echo_delay_s)
         self.now = 0.0
         self.frames: list[AudioFrame] = []
         self.sent_at: list[float] = []
@@ -147,7 +151,9 @@ class Shell:
     def cancel(self) -> CancelOutcome:
         outcome = self.tracker.cancel(self.now)
         self._last_deadline = None
-        for name in self.player.clear(self.now):
+        # The clear reaches the player one way later; the marks it returns come back at once
+        # (the tracker knows them as cleared, whenever they arrive).
+        for name in self.player.clear(self.now + self.player.delay_s):
             self.echoes.append(self.tracker.mark_echoed(name, self.now))
         self._sendable = False
         self.poll()

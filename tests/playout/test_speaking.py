@@ -2,16 +2,24 @@
 
 from __future__ import annotations
 
+import pytest
+
 from playout import NO_PLAYOUT_TS, PlayoutConfig, PlayoutTracker, SpeakingReason
 
 from .harness import Shell
 
 FRAME = 160  # bytes in 20 ms
 
+#: The original fix's numbers: a 250 ms grace on a link taken as instant. The
+#: link-aware defaults are tested below and in test_link.py.
+ORIGINAL = PlayoutConfig(grace_ms=250, link_rtt_prior_ms=0, link_jitter_prior_ms=0)
 
-def sent_tracker(audio_ms: int, at: float = 0.0) -> PlayoutTracker:
+
+def sent_tracker(
+    audio_ms: int, at: float = 0.0, config: PlayoutConfig = ORIGINAL
+) -> PlayoutTracker:
     """A tracker that received `audio_ms` (<= lead) and sent it all at `at`."""
-    tracker = PlayoutTracker()
+    tracker = PlayoutTracker(config)
     tracker.response_started("r1", at)
     tracker.audio_delta("r1", "i1", b"\xff" * (audio_ms * 8), at)
     tracker.audio_done("r1", "i1", at)
@@ -91,7 +99,7 @@ def test_no_audio_state() -> None:
 
 
 def test_tail_of_6300ms_is_still_speaking_2s_later() -> None:
-    shell = Shell()
+    shell = Shell(ORIGINAL)
     tracker = shell.tracker
     tracker.response_started("r1", 0.0)
     tracker.audio_delta("r1", "i1", b"\x55" * (6300 * 8), 0.0)
@@ -132,3 +140,27 @@ def test_speaking_turns_false_at_a_wakeup_time() -> None:
     assert any(abs(w - 0.55) < 1e-9 for w in wakeups)
     assert tracker.is_speaking(0.55 - 1e-9)
     assert not tracker.is_speaking(0.55 + 1e-9)
+
+
+def test_default_slack_follows_the_assumed_link() -> None:
+    """Defaults: 100 ms round trip, 20 ms jitter, 40 ms grace.
+
+    Heard until deadline + one way (50) + grace (40) + 2 x jitter (40) = +130 ms.
+    """
+    tracker = sent_tracker(300, config=PlayoutConfig())
+    # No echo yet: the deadline is the paced 0.3.
+    assert tracker.speaking_reason(0.3 + 0.129) == SpeakingReason.PLAYOUT
+    # Past the heard slack the end mark is still unechoed: awaiting it until
+    # deadline + rtt (100) + margin (80) + echo wait.
+    assert tracker.speaking_reason(0.3 + 0.131) == SpeakingReason.AWAITING_ECHO
+    assert tracker.is_speaking(0.3 + 0.18 + 0.999)
+    assert not tracker.is_speaking(0.3 + 0.18 + 1.001)
+
+
+def test_an_echo_dates_its_audio_back_by_the_round_trip() -> None:
+    tracker = sent_tracker(300, config=PlayoutConfig())
+    # The end mark echoes a round trip (100 ms) after its audio played at 0.3.
+    tracker.mark_echoed(tracker_marks(tracker)[-1], 0.4)
+    assert tracker.snapshot(0.4).deadline == pytest.approx(0.3)
+    assert tracker.is_speaking(0.3 + 0.129)
+    assert not tracker.is_speaking(0.3 + 0.131)

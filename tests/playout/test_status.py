@@ -29,8 +29,10 @@ def test_parse_rejects_other_strings() -> None:
 
 def test_config_defaults() -> None:
     config = PlayoutConfig()
-    assert (config.frame_ms, config.grace_ms, config.lead_ms) == (20, 250, 300)
+    assert (config.frame_ms, config.grace_ms, config.lead_ms) == (20, 40, 300)
     assert (config.mark_interval_ms, config.recent_output_ms) == (100, 400)
+    assert (config.held_audio_ms, config.refill_ms) == (250, 100)
+    assert (config.link_rtt_prior_ms, config.link_jitter_prior_ms) == (100, 20)
     assert (config.echo_wait_ms, config.drain_margin_ms) == (1000, 400)
     assert config.frame_bytes == 160
 

@@ -57,6 +57,8 @@ class CallBuilder:
             "response_cancelled": True,
             "speech_onset_offset_ms": offset_ms - 200,
             "heard_at_onset_ms": 2800,
+            "heard_text": "Your order ships on",
+            "cut_text": "Monday by express courier.",
         }
         BargeInEvent.objects.create(
             call=self.call,
@@ -125,9 +127,22 @@ def new_call(
     return CallBuilder(call)
 
 
+def with_link(call: CallSession, rtt_p50: int, rtt_p95: int, jitter: int | None) -> CallSession:
+    """The call's measured link to Twilio, as the bridge stores it at the end."""
+    CallSession.objects.filter(pk=call.pk).update(
+        link_rtt_p50_ms=rtt_p50,
+        link_rtt_p95_ms=rtt_p95,
+        link_jitter_ms=jitter,
+        link_samples=6,
+        estimate_error_p95_ms=25,
+    )
+    call.refresh_from_db()
+    return call
+
+
 def goodbye_call(sid: str = GOODBYE_SID) -> CallSession:
     """A call with one real barge-in, one likely missed barge-in and a cut-off goodbye."""
-    return (
+    call = (
         new_call(sid)
         .log(PlayoutKind.STREAM_STARTED, 0)
         .playout("resp_1", 600, 4201)
@@ -152,6 +167,7 @@ def goodbye_call(sid: str = GOODBYE_SID) -> CallSession:
         .log(PlayoutKind.STREAM_ENDED, 13700, end_reason="hangup")
         .save()
     )
+    return with_link(call, rtt_p50=120, rtt_p95=180, jitter=15)
 
 
 @pytest.fixture

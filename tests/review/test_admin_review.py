@@ -33,6 +33,9 @@ def test_detail_draws_the_timeline_with_the_barge_in(staff_client: Client) -> No
     assert "barge-in 4300 ms left" in body
     assert "playout_remaining_ms=4300, audio_end_ms=3000, reaction_ms=0.4" in body
     assert "AI silent: playout_ended_100ms_ago" in body
+    # What the caller heard of the interrupted answer, and what was cut.
+    assert "Your order ships on" in body
+    assert "Monday by express courier." in body
     assert 'data-rule="missed_barge_in"' in body
     assert body.index('id="call-timeline"') < body.index('id="barge_ins-group"')
 

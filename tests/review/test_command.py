@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from calls.models import CallStatus
 from calls.review import diagnostics
-from tests.review.conftest import GOODBYE_SID, goodbye_call, new_call
+from tests.review.conftest import GOODBYE_SID, goodbye_call, new_call, with_link
 
 pytestmark = pytest.mark.django_db
 
@@ -42,6 +42,11 @@ def test_table_shows_the_figures_and_the_suspects() -> None:
 
     assert GOODBYE_SID in out
     assert "playout_remaining 4300 ms  audio_end 3000 ms  reaction 0.4 ms" in out
+    assert 'heard: "Your order ships on"  cut: "Monday by express courier."' in out
+    assert (
+        "link       round trip p50 120 / p95 180 ms  jitter 15 ms  (6 samples)  "
+        "estimate |error| p95 25 ms" in out
+    )
     assert "AI silent  at   9.000s  playout_ended_100ms_ago" in out
     assert "expected 1500 ms  actual 1500 ms  final mark NOT echoed  cut off 300 ms" in out
     assert "! missed_barge_in" in out
@@ -66,8 +71,17 @@ def test_json_has_every_figure() -> None:
             "pending_ms": 1200,
             "unplayed_ms": 3100,
             "response_cancelled": True,
+            "heard_text": "Your order ships on",
+            "cut_text": "Monday by express courier.",
         }
     ]
+    assert call["link"] == {
+        "rtt_p50_ms": 120,
+        "rtt_p95_ms": 180,
+        "jitter_ms": 15,
+        "samples": 6,
+        "estimate_error_p95_ms": 25,
+    }
     assert call["silent_speech"] == [
         {
             "offset_ms": 9000,
@@ -149,6 +163,23 @@ def test_slow_barge_in_reaction_with_its_threshold() -> None:
     assert rules(report, "CA-slow") == ["slow_reaction"]
     assert rules(report, "CA-fast") == []
     assert rules(lenient, "CA-slow") == []
+
+
+def test_slow_or_unstable_links_with_their_thresholds() -> None:
+    with_link(new_call("CA-slow").save(), rtt_p50=350, rtt_p95=520, jitter=30)
+    with_link(new_call("CA-shaky").save(), rtt_p50=150, rtt_p95=300, jitter=95)
+    with_link(new_call("CA-fine").save(), rtt_p50=150, rtt_p95=220, jitter=20)
+    with_link(new_call("CA-unmeasured").save(), rtt_p50=150, rtt_p95=220, jitter=None)
+
+    report = run_json()
+    lenient = run_json("--slow-link-ms", "600", "--unstable-link-ms", "100")
+
+    assert rules(report, "CA-slow") == ["slow_link"]
+    assert rules(report, "CA-shaky") == ["slow_link"]
+    assert rules(report, "CA-fine") == []
+    assert rules(report, "CA-unmeasured") == []
+    assert rules(lenient, "CA-slow") == []
+    assert rules(lenient, "CA-shaky") == []
 
 
 def test_calls_that_ended_without_ended_at() -> None:

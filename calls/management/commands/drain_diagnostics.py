@@ -69,6 +69,19 @@ class Command(BaseCommand):
             help="a barge-in reaction slower than this is suspect (default %(default)s)",
         )
         parser.add_argument(
+            "--slow-link-ms",
+            type=_whole_number(0),
+            default=Thresholds.slow_link_ms,
+            help="a link to Twilio with a round trip p95 above this is suspect "
+            "(default %(default)s)",
+        )
+        parser.add_argument(
+            "--unstable-link-ms",
+            type=_whole_number(0),
+            default=Thresholds.unstable_link_ms,
+            help="a link to Twilio with more jitter than this is suspect (default %(default)s)",
+        )
+        parser.add_argument(
             "--suspects-only", action="store_true", help="list only calls with suspects"
         )
         parser.add_argument("--json", action="store_true", help="machine-readable output")
@@ -85,6 +98,8 @@ class Command(BaseCommand):
         thresholds = Thresholds(
             suspect_window_ms=options["suspect_window_ms"],
             slow_reaction_ms=options["slow_reaction_ms"],
+            slow_link_ms=options["slow_link_ms"],
+            unstable_link_ms=options["unstable_link_ms"],
         )
         calls = select_calls(call_sid=call_sid, since=since, last=options["last"])
         results = load_diagnostics(calls, thresholds, now)
@@ -103,6 +118,8 @@ def _as_json(results: list[CallDiagnostics], thresholds: Thresholds) -> dict[str
         "thresholds": {
             "suspect_window_ms": thresholds.suspect_window_ms,
             "slow_reaction_ms": thresholds.slow_reaction_ms,
+            "slow_link_ms": thresholds.slow_link_ms,
+            "unstable_link_ms": thresholds.unstable_link_ms,
             "stale_streaming_s": int(thresholds.stale_streaming.total_seconds()),
         },
         "calls": [result.to_json() for result in results],
@@ -174,12 +191,21 @@ def _summary_row(result: CallDiagnostics) -> list[str]:
 def _details(result: CallDiagnostics) -> list[str]:
     ended = result.ended_at.isoformat() if result.ended_at else "no ended_at"
     out = [f"{result.call_sid} ({result.status}, {ended}, end: {result.end_reason or '-'})"]
+    if result.link is not None:
+        link = result.link
+        out.append(
+            f"  link       round trip p50 {_ms(link.rtt_p50_ms)} / p95 {_ms(link.rtt_p95_ms)} ms  "
+            f"jitter {_ms(link.jitter_ms)} ms  ({link.samples} samples)  "
+            f"estimate |error| p95 {_ms(link.estimate_error_p95_ms)} ms"
+        )
     for b in result.barge_ins:
         out.append(
             f"  barge-in   at {_s(b.offset_ms)}  playout_remaining {b.playout_remaining_ms} ms  "
             f"audio_end {_ms(b.audio_end_ms)} ms  reaction {b.reaction_ms:.1f} ms  "
             f"{'cancelled' if b.response_cancelled else 'not cancelled'}"
         )
+        if b.heard_text or b.cut_text:
+            out.append(f'             heard: "{b.heard_text}"  cut: "{b.cut_text}"')
     for speech in result.silent_speech:
         out.append(f"  AI silent  at {_s(speech.offset_ms)}  {speech.playout_status or '-'}")
     out += [f"  drain      {_drain(drain)}" for drain in result.drains]

@@ -12,6 +12,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import connection
 
 from calls.demo.simulation import ScenarioResult, database_url, describe, run_scenario
+from simulators.link import LinkProfile
 from simulators.scenarios import BY_NAME, DEMO, GREETING, SCENARIOS, Scenario
 from simulators.stack import LocalStack, StackError
 
@@ -33,6 +34,18 @@ class Command(BaseCommand):
         choice.add_argument("--list", action="store_true", help="list the scenarios and exit")
         parser.add_argument("--server", choices=["daphne", "uvicorn"], default="daphne")
         parser.add_argument("--quiet", action="store_true", help="verdicts only, no timelines")
+        parser.add_argument(
+            "--delay-ms",
+            type=float,
+            default=0.0,
+            help="one-way delay between Twilio and the server, each way (default 0)",
+        )
+        parser.add_argument(
+            "--jitter-ms",
+            type=float,
+            default=0.0,
+            help="plus up to this much jitter per message, order kept (default 0)",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         if options["verbosity"] < 2:
@@ -52,8 +65,11 @@ class Command(BaseCommand):
             url = database_url(connection.settings_dict)
         except ValueError as exc:
             raise CommandError(str(exc)) from None
+        if options["delay_ms"] < 0 or options["jitter_ms"] < 0:
+            raise CommandError("--delay-ms and --jitter-ms must be >= 0")
+        link = LinkProfile(options["delay_ms"], options["jitter_ms"])
         try:
-            results = asyncio.run(self._run(chosen, url, options["server"], options["quiet"]))
+            results = asyncio.run(self._run(chosen, url, options["server"], options["quiet"], link))
         except StackError as exc:
             raise CommandError(str(exc)) from None
         if len(results) > 1:
@@ -63,7 +79,7 @@ class Command(BaseCommand):
             raise CommandError("some scenarios failed; see the checks above")
 
     async def _run(
-        self, chosen: list[Scenario], url: str, server: str, quiet: bool
+        self, chosen: list[Scenario], url: str, server: str, quiet: bool, link: LinkProfile
     ) -> list[ScenarioResult]:
         self.stdout.write(f"Starting the stack ({server} on a local port, Realtime simulator)...")
         results = []
@@ -79,7 +95,7 @@ class Command(BaseCommand):
                 )
                 self.stdout.write(f"  {scenario.story}")
                 started = time.monotonic()
-                result = await run_scenario(stack, scenario)
+                result = await run_scenario(stack, scenario, link=None if link.is_instant else link)
                 results.append(result)
                 if not quiet:
                     self.stdout.write("\n".join(describe(result)))
