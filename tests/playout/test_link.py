@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from playout import LinkEstimate, PlayoutConfig, PlayoutTracker, SpeakingReason
+from playout import LinkEstimate, MarkOut, PlayoutConfig, PlayoutTracker, SpeakingReason
 
 from .harness import Shell
 
@@ -92,3 +92,20 @@ def test_speech_right_after_the_end_is_not_a_barge_in_on_a_local_link() -> None:
     # Only the 40 ms grace after the end (not the 250 ms it used to be).
     assert tracker.speaking_reason(0.239) == SpeakingReason.PLAYOUT
     assert tracker.speaking_reason(0.241) == SpeakingReason.AWAITING_ECHO
+
+
+def test_an_echo_within_the_jitter_moves_the_estimate_a_quarter_beyond_it_all_the_way() -> None:
+    config = PlayoutConfig(lead_ms=1000, link_rtt_prior_ms=0, link_jitter_prior_ms=20)
+    tracker = PlayoutTracker(config)
+    tracker.audio_delta("r1", "i1", b"\x10" * (1000 * 8), 0.0)
+    tracker.audio_done("r1", "i1", 0.0)
+    names = [o.name for o in tracker.poll(0.0) if isinstance(o, MarkOut)]
+    tracker.mark_echoed(names[0], 0.1)  # clean: the round trip is 0
+
+    # 20 ms late: within twice the jitter (40 ms), a quarter of it is taken.
+    echo = tracker.mark_echoed(names[1], 0.22)
+    assert echo.estimate_error_ms == 20
+    assert tracker.heard_ms("i1", 0.3) == 295
+    # 100 ms late: beyond the jitter, the player really is there.
+    tracker.mark_echoed(names[4], 0.6)
+    assert tracker.heard_ms("i1", 0.7) == 600
