@@ -58,6 +58,11 @@ class LinkEstimate:
     def samples(self) -> int:
         return len(self._all)
 
+    @property
+    def jitter_measured(self) -> bool:
+        """Whether the jitter in use is measured (enough samples) rather than the prior."""
+        return len(self._recent) >= _JITTER_SAMPLES
+
     def sample(self, rtt_s: float) -> None:
         """A measured round trip (seconds); negative values (clock noise) count as 0."""
         rtt_s = max(0.0, rtt_s)

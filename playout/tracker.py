@@ -237,11 +237,17 @@ class PlayoutTracker:
         played_at = now - self.link.rtt_s
         measured_at = played_at
         line_at = self._end.sent_end(mark.pos)
-        if line_at is not None and abs(played_at - line_at) <= 2 * self.link.jitter_s:
-            # Within the link's jitter the echo's own delay is most of the difference:
-            # move a fraction of the way (noise averages out over a few echoes, a
-            # lasting offset is followed within about a second). Beyond it the
-            # player really is elsewhere (a stall, a burst): follow it at once.
+        if line_at is not None and line_at < mark.sent_at and played_at <= mark.sent_at:
+            # The mark left after its audio had (by our line) played: the echo says
+            # only that it had ended by then, which the line already holds.
+            played_at = line_at
+        noise_band = 2 * self.link.jitter_s if self.link.jitter_measured else 0.0
+        if line_at is not None and abs(played_at - line_at) <= noise_band:
+            # Within the link's measured jitter the echo's own delay is most of the
+            # difference: move a fraction of the way (noise averages out over a few
+            # echoes, a lasting offset is followed within about a second). Beyond it
+            # the player really is elsewhere (a stall, a burst): follow it at once.
+            # Until the jitter is measured nothing tells noise from truth: follow.
             played_at = line_at + _NOISE_GAIN * (played_at - line_at)
         self._confirmed_pos = max(self._confirmed_pos, mark.pos)
         self._heard.on_echo(played_at, mark.pos)
@@ -471,7 +477,9 @@ class PlayoutTracker:
             self._generation,
             pos,
             now,
-            sent_end,
+            # Its echo is one round trip after the later of its audio's end and its own
+            # send (a mark sent after its audio played echoes as soon as it arrives).
+            max(sent_end, now),
             item.response_id if item else "",
             item.item_id if item else "",
             clean=self._fresh_run,

@@ -97,15 +97,52 @@ def test_speech_right_after_the_end_is_not_a_barge_in_on_a_local_link() -> None:
 def test_an_echo_within_the_jitter_moves_the_estimate_a_quarter_beyond_it_all_the_way() -> None:
     config = PlayoutConfig(lead_ms=1000, link_rtt_prior_ms=0, link_jitter_prior_ms=20)
     tracker = PlayoutTracker(config)
+    # Three short answers after silence: clean round trips of 0, 20 and 40 ms.
+    for k, rtt in enumerate((0.0, 0.02, 0.04)):
+        tracker.audio_delta(f"r{k}", f"a{k}", b"\x10" * 160, float(k))
+        tracker.audio_done(f"r{k}", f"a{k}", float(k))
+        (name,) = [o.name for o in tracker.poll(float(k)) if isinstance(o, MarkOut)]
+        tracker.mark_echoed(name, k + 0.02 + rtt)
+    assert tracker.link.jitter_measured
+
+    tracker.audio_delta("r9", "i1", b"\x10" * (1000 * 8), 10.0)
+    tracker.audio_done("r9", "i1", 10.0)
+    names = [o.name for o in tracker.poll(10.0) if isinstance(o, MarkOut)]
+    tracker.mark_echoed(names[0], 10.12)  # clean again: 20 ms, the median stays 20 ms
+    assert tracker.link.rtt_s == pytest.approx(0.02)
+    assert 2 * tracker.link.jitter_s == pytest.approx(0.028)
+
+    # 20 ms late: within twice the jitter (28 ms), a quarter of it is taken.
+    echo = tracker.mark_echoed(names[1], 10.24)
+    assert echo.estimate_error_ms == 20
+    assert tracker.heard_ms("i1", 10.3) == 295
+    # 100 ms late: beyond the jitter, the player really is there.
+    tracker.mark_echoed(names[4], 10.62)
+    assert tracker.heard_ms("i1", 10.7) == 600
+
+
+def test_until_the_jitter_is_measured_an_echo_is_followed_all_the_way() -> None:
+    config = PlayoutConfig(lead_ms=1000, link_rtt_prior_ms=0, link_jitter_prior_ms=20)
+    tracker = PlayoutTracker(config)
     tracker.audio_delta("r1", "i1", b"\x10" * (1000 * 8), 0.0)
     tracker.audio_done("r1", "i1", 0.0)
     names = [o.name for o in tracker.poll(0.0) if isinstance(o, MarkOut)]
     tracker.mark_echoed(names[0], 0.1)  # clean: the round trip is 0
+    assert not tracker.link.jitter_measured
 
-    # 20 ms late: within twice the jitter (40 ms), a quarter of it is taken.
-    echo = tracker.mark_echoed(names[1], 0.22)
-    assert echo.estimate_error_ms == 20
-    assert tracker.heard_ms("i1", 0.3) == 295
-    # 100 ms late: beyond the jitter, the player really is there.
-    tracker.mark_echoed(names[4], 0.6)
-    assert tracker.heard_ms("i1", 0.7) == 600
+    tracker.mark_echoed(names[1], 0.22)  # 20 ms late, within the prior's band
+    assert tracker.heard_ms("i1", 0.3) == 280
+
+
+def test_a_mark_sent_after_its_audio_played_measures_the_link_from_its_own_send() -> None:
+    config = PlayoutConfig(link_rtt_prior_ms=100)
+    tracker = PlayoutTracker(config)
+    tracker.audio_delta("r1", "i1", b"\x10" * 160, 0.0)
+    tracker.poll(0.0)  # 20 ms of audio, no mark yet (the answer goes on)
+    tracker.audio_done("r1", "i1", 0.5)
+    (mark,) = [o for o in tracker.poll(0.5) if isinstance(o, MarkOut)]
+    # Sent at 0.5 into a player dry since 0.02: it echoes one round trip after its send.
+    echo = tracker.mark_echoed(mark.name, 0.53)
+    assert echo.link_sample
+    assert tracker.link.rtt_s == pytest.approx(0.03)
+    assert echo.estimate_error_ms == 0
