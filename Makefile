@@ -6,14 +6,19 @@ STAMP := $(VENV)/.installed-stamp
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: help install test lint demo demo-all serve migrate clean
+# The developer commands ask for the development settings (config/dev_settings.py)
+# explicitly; `make serve` is production and refuses to start without its values.
+DEV := DJANGO_SETTINGS_MODULE=config.dev_settings
+
+.PHONY: help install test lint demo demo-all serve serve-dev migrate migrate-dev clean
 
 help:
 	@echo "make demo   - simulated calls with barge-in through the real stack (SQLite)"
 	@echo "make demo-all - every scenario, with a summary"
 	@echo "make test   - the test suite"
 	@echo "make lint   - ruff and mypy"
-	@echo "make serve  - the ASGI server on $(HOST):$(PORT)"
+	@echo "make serve  - the ASGI server on $(HOST):$(PORT) (production settings)"
+	@echo "make serve-dev - the same with the development settings"
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -23,7 +28,7 @@ $(STAMP): requirements.txt requirements-dev.txt
 install: $(STAMP)
 
 test: $(STAMP)
-	$(PY) -m pytest
+	$(DEV) $(PY) -m pytest
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
@@ -33,19 +38,27 @@ lint: $(STAMP)
 migrate: $(STAMP)
 	$(PY) manage.py migrate --no-input
 
-demo: migrate
-	$(PY) manage.py simulate_call --demo
+migrate-dev: $(STAMP)
+	$(DEV) $(PY) manage.py migrate --no-input
 
-demo-all: migrate
-	$(PY) manage.py simulate_call --all
+demo: migrate-dev
+	$(DEV) $(PY) manage.py simulate_call --demo
+
+demo-all: migrate-dev
+	$(DEV) $(PY) manage.py simulate_call --all
 
 # Uvicorn: the same calls cost ~25% less server CPU than under Daphne
 # (benchmarks/bench_calls.py, 40 concurrent calls). Daphne stays installed for
 # runserver and for simulate_call.
 # No permessage-deflate: base64 audio does not compress, and it costs CPU per frame.
+UVICORN := $(VENV)/bin/uvicorn config.asgi:application --host $(HOST) --port $(PORT) \
+	--lifespan off --no-access-log --ws-per-message-deflate false
+
 serve: migrate
-	$(VENV)/bin/uvicorn config.asgi:application --host $(HOST) --port $(PORT) --lifespan off \
-		--no-access-log --ws-per-message-deflate false
+	$(UVICORN)
+
+serve-dev: migrate-dev
+	$(DEV) $(UVICORN)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -143,7 +143,7 @@ async def stop_profiler(profiler: asyncio.subprocess.Process | None) -> None:
 
 
 def migrate(database_url: str, root: Path) -> None:
-    env = dict(os.environ, DATABASE_URL=database_url, DJANGO_SETTINGS_MODULE="config.settings")
+    env = dict(os.environ, DATABASE_URL=database_url, DJANGO_SETTINGS_MODULE="config.dev_settings")
     subprocess.run(
         [sys.executable, "manage.py", "migrate", "--no-input", "-v", "0"],
         cwd=root,
@@ -191,7 +191,7 @@ def main() -> None:
         print(f"Migrating a fresh SQLite database in {workdir} ...", flush=True)
         migrate(args.database_url, args.server_root)
     os.environ["DATABASE_URL"] = args.database_url
-    os.environ["DJANGO_SETTINGS_MODULE"] = "config.settings"
+    os.environ["DJANGO_SETTINGS_MODULE"] = "config.dev_settings"
     import django
 
     django.setup()

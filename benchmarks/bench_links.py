@@ -115,7 +115,11 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         database_url = f"sqlite:///{tmp}/bench.sqlite3"
-        env = {**os.environ, "DATABASE_URL": database_url}
+        env = {
+            **os.environ,
+            "DATABASE_URL": database_url,
+            "DJANGO_SETTINGS_MODULE": "config.dev_settings",
+        }
         subprocess.run(
             [sys.executable, "manage.py", "migrate", "--no-input", "-v", "0"],
             cwd=PROJECT_ROOT,
@@ -123,7 +127,7 @@ def main() -> None:
             check=True,
         )
         os.environ["DATABASE_URL"] = database_url
-        os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+        os.environ["DJANGO_SETTINGS_MODULE"] = "config.dev_settings"
         import django
 
         django.setup()

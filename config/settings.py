@@ -1,27 +1,61 @@
 """Project settings, read from the environment (12-factor).
 
-Every variable is documented in `.env.example`. Defaults are for a developer's
-machine: a SQLite file, the in-memory channel layer, debug on. With
-`DJANGO_DEBUG` off, `DJANGO_SECRET_KEY` has no default and must be set.
+Production is the default. With a value a real call needs missing, or left at
+a development value, the process refuses to start and names each problem on
+a line of its own (`ImproperlyConfigured`). Development values (debug on, a
+development secret key and Twilio token, a placeholder OpenAI key for the
+stand-ins) come only from `config.dev_settings`, which the developer commands
+choose explicitly: `make demo`, `make test`, `make serve-dev`, pytest. Every
+variable is documented in `.env.example`.
 """
 
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import environ
 from django.core.exceptions import ImproperlyConfigured
 
+from config import mode
+
 BASE_DIR = Path(__file__).resolve().parent.parent
+DEVELOPMENT = mode.DEVELOPMENT
 
 env = environ.Env()
 environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
 
-DEBUG = env.bool("DJANGO_DEBUG", default=True)
-SECRET_KEY = env.str("DJANGO_SECRET_KEY", default="")
-if not SECRET_KEY:
-    if not DEBUG:
-        raise ImproperlyConfigured("DJANGO_SECRET_KEY must be set when DJANGO_DEBUG is off")
-    SECRET_KEY = "insecure-development-key-change-me"
-ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
+# What production refuses to start with, one line each (raised at the end).
+_problems: list[str] = []
+
+
+def _required(name: str, development_value: str) -> str:
+    """An environment value production cannot do without; development fills it in."""
+    value = env.str(name, default="")
+    if value:
+        return value
+    if DEVELOPMENT:
+        return development_value
+    _problems.append(f"{name} is not set")
+    return ""
+
+
+DEBUG = env.bool("DJANGO_DEBUG", default=DEVELOPMENT)
+SECRET_KEY = _required("DJANGO_SECRET_KEY", mode.DEVELOPMENT_SECRET_KEY)
+if not DEVELOPMENT and SECRET_KEY:
+    if SECRET_KEY == mode.DEVELOPMENT_SECRET_KEY:
+        _problems.append("DJANGO_SECRET_KEY is the development key published in the repository")
+    elif len(SECRET_KEY) < 50 or len(set(SECRET_KEY)) < 5:
+        _problems.append("DJANGO_SECRET_KEY is too weak: at least 50 characters, 5 different")
+
+# The public https address Twilio reaches. Signatures are computed by Twilio
+# over this URL, never over whatever host a proxy hands us.
+PUBLIC_BASE_URL = _required("PUBLIC_BASE_URL", "https://localhost:8000").rstrip("/")
+if not DEVELOPMENT and PUBLIC_BASE_URL and not PUBLIC_BASE_URL.startswith("https://"):
+    _problems.append(f"PUBLIC_BASE_URL must be an https:// address, not {PUBLIC_BASE_URL!r}")
+# The admin's hosts; by default the public host (Twilio's webhooks do not depend on it).
+_public_host = urlsplit(PUBLIC_BASE_URL).hostname or "localhost"
+ALLOWED_HOSTS = [host for host in env.list("DJANGO_ALLOWED_HOSTS", default=[]) if host] or (
+    ["localhost", "127.0.0.1", "[::1]"] if DEVELOPMENT else [_public_host]
+)
 
 INSTALLED_APPS = [
     "daphne",
@@ -69,11 +103,24 @@ DATABASES = {
     ),
 }
 DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("DJANGO_CONN_MAX_AGE", default=0))
+# No query may hang a thread: a call's start waits on the database (its claim),
+# and the record writer must notice an outage and come back for its rows.
+DATABASE_STATEMENT_TIMEOUT_MS = env.int("DATABASE_STATEMENT_TIMEOUT_MS", default=5000)
+DATABASE_CONNECT_TIMEOUT_S = env.int("DATABASE_CONNECT_TIMEOUT_S", default=5)
+if DATABASES["default"]["ENGINE"].endswith("postgresql"):
+    options = DATABASES["default"].setdefault("OPTIONS", {})
+    options.setdefault("connect_timeout", DATABASE_CONNECT_TIMEOUT_S)
+    options.setdefault(
+        "options",
+        f"-c statement_timeout={DATABASE_STATEMENT_TIMEOUT_MS} "
+        f"-c lock_timeout={DATABASE_STATEMENT_TIMEOUT_MS}",
+    )
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
     # The simulated stack runs the server in a child process on the same file:
     # wait for each other's writes, and keep the test database in a file too.
     options = DATABASES["default"].setdefault("OPTIONS", {})
-    options.setdefault("timeout", 20)
+    # How long a statement waits for another connection's write lock.
+    options.setdefault("timeout", DATABASE_STATEMENT_TIMEOUT_MS / 1000)
     # Take the write lock when a transaction begins: a read-then-write
     # transaction otherwise fails at once with "database is locked" when
     # another connection writes, whatever the timeout.
@@ -113,29 +160,31 @@ STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
 
 if not DEBUG:
+    # Behind a TLS-terminating proxy that says so in X-Forwarded-Proto (and strips
+    # that header from what clients send).
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SECURE_SSL_REDIRECT = env.bool("DJANGO_SECURE_SSL_REDIRECT", default=True)
+    SECURE_HSTS_SECONDS = env.int("DJANGO_SECURE_HSTS_SECONDS", default=31536000)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS", default=True)
+    SECURE_HSTS_PRELOAD = env.bool("DJANGO_SECURE_HSTS_PRELOAD", default=True)
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
 
 # --- The call platform -------------------------------------------------------
 
-# The public https address Twilio reaches. Signatures are computed by Twilio
-# over this URL, never over whatever host a proxy hands us.
-PUBLIC_BASE_URL = env.str("PUBLIC_BASE_URL", default="https://localhost:8000").rstrip("/")
-
 TWILIO_ACCOUNT_SID = env.str("TWILIO_ACCOUNT_SID", default="")
-TWILIO_AUTH_TOKEN = env.str("TWILIO_AUTH_TOKEN", default="")
-if not TWILIO_AUTH_TOKEN:
-    if not DEBUG:
-        raise ImproperlyConfigured("TWILIO_AUTH_TOKEN must be set when DJANGO_DEBUG is off")
-    # Development only: the simulators sign with this same token.
-    TWILIO_AUTH_TOKEN = "dev-auth-token"
+# Validates every webhook's and stream's signature.
+TWILIO_AUTH_TOKEN = _required("TWILIO_AUTH_TOKEN", mode.DEVELOPMENT_TWILIO_AUTH_TOKEN)
+if not DEVELOPMENT and TWILIO_AUTH_TOKEN == mode.DEVELOPMENT_TWILIO_AUTH_TOKEN:
+    _problems.append("TWILIO_AUTH_TOKEN is the development token published in the repository")
 # Base URL of Twilio's REST API; only simulators and tests change it.
 TWILIO_API_BASE_URL = env.str("TWILIO_API_BASE_URL", default="")
 # Lifetime of the per-call token carried from the webhook to the media stream.
 STREAM_TOKEN_TTL_S = env.int("STREAM_TOKEN_TTL_S", default=60)
+# A media stream that has not sent its `start` this long after the handshake is closed.
+STREAM_START_TIMEOUT_S = env.float("STREAM_START_TIMEOUT_S", default=5.0)
 
-OPENAI_API_KEY = env.str("OPENAI_API_KEY", default="")
+OPENAI_API_KEY = _required("OPENAI_API_KEY", mode.DEVELOPMENT_OPENAI_API_KEY)
 # Unset: OpenAI's own endpoint. The SDK appends /realtime to this.
 OPENAI_WEBSOCKET_BASE_URL = env.str("OPENAI_WEBSOCKET_BASE_URL", default="") or None
 OPENAI_REALTIME_MODEL = env.str("OPENAI_REALTIME_MODEL", default="gpt-realtime")
@@ -143,6 +192,26 @@ OPENAI_VOICE = env.str("OPENAI_VOICE", default="marin")
 OPENAI_VAD_THRESHOLD = env.float("OPENAI_VAD_THRESHOLD", default=0.5)
 OPENAI_VAD_PREFIX_PADDING_MS = env.int("OPENAI_VAD_PREFIX_PADDING_MS", default=300)
 OPENAI_VAD_SILENCE_DURATION_MS = env.int("OPENAI_VAD_SILENCE_DURATION_MS", default=500)
+# The caller's words, transcribed by the service: kept with the call, and what a
+# replacement session is told the caller said (empty: no transcription).
+OPENAI_INPUT_TRANSCRIPTION_MODEL = env.str(
+    "OPENAI_INPUT_TRANSCRIPTION_MODEL", default="gpt-4o-mini-transcribe"
+)
+# A model that does not start an answer that is due, or stops producing one, this
+# long is replaced by a new session (the conversation carried over); so is one
+# whose socket closes while the caller is on the line. At most this many per call,
+# then the caller is told and the call ends (`model_unresponsive`).
+MODEL_RESPONSE_TIMEOUT_MS = env.int("MODEL_RESPONSE_TIMEOUT_MS", default=5000)
+MODEL_MAX_RECOVERIES = env.int("MODEL_MAX_RECOVERIES", default=2)
+# Keepalive pings on the model's socket: one that stops answering is closed (and
+# replaced) within interval + timeout.
+MODEL_PING_INTERVAL_S = env.float("MODEL_PING_INTERVAL_S", default=5.0)
+MODEL_PING_TIMEOUT_S = env.float("MODEL_PING_TIMEOUT_S", default=5.0)
+# What the caller hears when the bridge cannot go on (the model unreachable, a fault).
+CALL_APOLOGY = env.str(
+    "CALL_APOLOGY",
+    default="Sorry, we are having technical difficulties. Please call again later. Goodbye.",
+)
 AGENT_INSTRUCTIONS = env.str("AGENT_INSTRUCTIONS", default="") or (
     "You are a friendly phone assistant. Keep answers short. When the caller "
     "says goodbye or asks to end the call, say a brief goodbye and call end_call."
@@ -202,3 +271,9 @@ LOGGING = {
         "httpx": {"level": "WARNING", "propagate": True},
     },
 }
+
+if _problems:
+    raise ImproperlyConfigured(
+        "refusing to start in production (set these, or run the developer commands, which "
+        "use config.dev_settings):\n" + "\n".join(f"  - {problem}" for problem in _problems)
+    )

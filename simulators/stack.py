@@ -14,6 +14,7 @@ import collections
 import contextlib
 import logging
 import os
+import secrets
 import socket
 import sys
 import tempfile
@@ -73,6 +74,8 @@ class ServerProcess:
         self._process: asyncio.subprocess.Process | None = None
         self._log_path = log_path
         self._log_file: Any = None
+        # A fresh key per server: production settings refuse the development one.
+        self._secret_key = secrets.token_urlsafe(48)
 
     @property
     def local_base_url(self) -> str:
@@ -90,11 +93,14 @@ class ServerProcess:
         env = {
             key: value
             for key, value in os.environ.items()
-            if not key.startswith(("OPENAI_", "TWILIO_", "AGENT_", "DATABASE_URL"))
+            if not key.startswith(("OPENAI_", "TWILIO_", "AGENT_", "DATABASE_URL", "DJANGO_"))
         }
         env.update(
             {
+                # Production settings, complete: the server under test is the one that
+                # would take real calls, only its peers are stand-ins.
                 "DJANGO_SETTINGS_MODULE": "config.settings",
+                "DJANGO_SECRET_KEY": self._secret_key,
                 "DATABASE_URL": self.database_url,
                 "PUBLIC_BASE_URL": PUBLIC_BASE_URL,
                 "TWILIO_AUTH_TOKEN": AUTH_TOKEN,
@@ -221,6 +227,10 @@ class LocalStack:
     def queue_script(self, script: RealtimeScript) -> None:
         """The next Realtime connection will follow `script`."""
         self._scripts.append(script)
+
+    def drop_queued_scripts(self) -> None:
+        """Scripts queued for connections that never came (a scenario's unused replacements)."""
+        self._scripts.clear()
 
     def _next_script(self) -> RealtimeScript:
         return self._scripts.popleft() if self._scripts else self.default_script
