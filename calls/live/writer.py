@@ -6,9 +6,19 @@ writes everything pending, of every call, in one transaction on one kept
 connection. Nothing waits for it on the audio path, and it never queues on
 the executor that `sync_to_async` shares with the rest of Django.
 
-A failed write keeps its rows, in order, for the next attempt; `flushed()`
-lets a call that is ending await its own rows (bounded by its caller), and
-`close()` makes a last attempt when the process stops.
+A failed write keeps its rows, in order, for the next attempt, retried with
+backoff (up to `retry_max_s` apart) for as long as the database is away; a
+call that ended meanwhile has its final record written when it returns.
+`flushed()` lets a call that is ending await its own rows (bounded by its
+caller), and `close()` makes a last attempt when the process stops.
+
+An outage is one ERROR line when it starts, a WARNING a minute while it lasts
+and one line when the database is back, never a traceback per attempt. Rows
+wait in a bounded buffer (`max_pending_rows`): past it, new playout-log rows
+are dropped with one ERROR (barge-ins and call updates are always kept).
+
+What a SIGKILL loses: the rows handed over since the last write, at most
+`interval_s` (0.5 s) of records while the database is up.
 """
 
 from __future__ import annotations
@@ -74,18 +84,32 @@ def _transient(exc: BaseException) -> bool:
     return isinstance(exc, OperationalError | InterfaceError)
 
 
+# Records kept while the database is away: about ten minutes of 100 calls' rows.
+MAX_PENDING_ROWS = 200_000
+# While the database stays away, a reminder this often.
+OUTAGE_REMINDER_S = 60.0
+
+
 class RecordWriter:
     """Batches call records of the whole process into one transaction per interval.
 
-    `write` writes one batch in one transaction (tests inject failures here).
+    `write` writes one batch in one transaction (tests inject failures here);
+    `clock` is monotonic seconds (tests step it).
     """
 
     def __init__(
-        self, interval_s: float = 0.5, retry_max_s: float = 5.0, write: Write | None = None
+        self,
+        interval_s: float = 0.5,
+        retry_max_s: float = 5.0,
+        write: Write | None = None,
+        max_pending_rows: int = MAX_PENDING_ROWS,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._write = write if write is not None else write_batch
         self.interval_s = interval_s
         self.retry_max_s = retry_max_s
+        self.max_pending_rows = max_pending_rows
+        self._clock = clock
         self._lock = threading.Lock()
         # Held for a whole write: `_written` may only move once the rows it covers
         # are in the database, so writes never overlap.
@@ -102,14 +126,33 @@ class RecordWriter:
         self.rows_written = 0
         self.rows_dropped = 0
         self.failures = 0
+        # The current outage: when it began, when it was last reported, rows lost to
+        # the full buffer during it (None: the database is up).
+        self._outage_since: float | None = None
+        self._outage_reported = 0.0
+        self._overflowed = 0
 
     # --- the event loop's side -------------------------------------------------------
 
     def log(self, row: LogRow) -> None:
         with self._lock:
+            if len(self._pending.logs) >= self.max_pending_rows:
+                self._overflow()
+                return
             self._pending.logs.append(row)
             self._submitted += 1
         self._ensure_thread()
+
+    def _overflow(self) -> None:
+        """A log row that does not fit (the lock is held): dropped, said once an outage."""
+        self.rows_dropped += 1
+        self._overflowed += 1
+        if self._overflowed == 1:
+            logger.error(
+                "call record buffer full (%d rows waiting for the database): new playout "
+                "log rows are dropped until it is back (barge-ins and call ends are kept)",
+                self.max_pending_rows,
+            )
 
     def barge_in(self, row: BargeInRow) -> None:
         with self._lock:
@@ -193,6 +236,7 @@ class RecordWriter:
                     return self._keep(left[0], left[1])
             else:
                 self.rows_written += len(batch.logs) + len(batch.barge_ins)
+        self._outage_over(len(batch))
         with self._lock:
             self._written = max(self._written, seq)
             done = [w for w in self._waiters if w[0] <= self._written]
@@ -205,17 +249,45 @@ class RecordWriter:
 
     def _keep(self, batch: _Pending, exc: BaseException) -> bool:
         self.failures += 1
-        logger.error(
-            "could not write %d call records (%s: %s); keeping them for the next attempt",
-            len(batch),
-            type(exc).__name__,
-            str(exc)[:200],
-        )
+        now = self._clock()
+        if self._outage_since is None:
+            self._outage_since = self._outage_reported = now
+            logger.error(
+                "database unavailable (%s: %s): keeping %d call records, retrying "
+                "at most every %.0f s",
+                type(exc).__name__,
+                _first_line(exc),
+                len(batch),
+                self.retry_max_s,
+            )
+        elif now - self._outage_reported >= OUTAGE_REMINDER_S:
+            self._outage_reported = now
+            logger.warning(
+                "database still unavailable after %.0f s (%s): %d call records waiting",
+                now - self._outage_since,
+                _first_line(exc),
+                len(batch) + len(self._pending),
+            )
         connection.close()  # the next attempt reconnects
         with self._lock:
             batch.put_back(self._pending)
             self._pending = batch
         return False
+
+    def _outage_over(self, written: int) -> None:
+        if self._outage_since is None:
+            return
+        lasted = self._clock() - self._outage_since
+        with self._lock:
+            dropped, self._overflowed = self._overflowed, 0
+        self._outage_since = None
+        log = logger.error if dropped else logger.warning
+        log(
+            "database back after %.1f s: wrote %d call records kept meanwhile%s",
+            lasted,
+            written,
+            f", {dropped} dropped for want of room" if dropped else "",
+        )
 
     def _write_call_by_call(self, batch: _Pending) -> tuple[_Pending, BaseException] | None:
         """After a data error: each call on its own, so one bad call holds back no other.
@@ -239,7 +311,7 @@ class RecordWriter:
                     len(rows),
                     pk,
                     type(exc).__name__,
-                    str(exc)[:200],
+                    _first_line(exc),
                 )
             else:
                 self.rows_written += len(rows.logs) + len(rows.barge_ins)
@@ -255,6 +327,12 @@ class RecordWriter:
         thread.join(timeout_s)
         if thread.is_alive():
             logger.error("call records not written at exit: %d rows pending", self.pending_rows)
+
+
+def _first_line(exc: BaseException) -> str:
+    """The error's first line, bounded (no traceback, no multi-line driver detail)."""
+    text = str(exc).strip().splitlines()
+    return text[0][:200] if text else ""
 
 
 def _resolve(future: asyncio.Future[None]) -> None:

@@ -205,3 +205,82 @@ async def test_the_writer_thread_uses_a_connection_of_its_own() -> None:
 
     assert seen
     assert all(ident != threading.get_ident() for ident in seen)
+
+
+class SteppedClock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def test_an_outage_is_one_error_a_reminder_a_minute_and_one_line_when_it_ends(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    call = await new_call()
+    outage = [True]
+
+    def flaky_write(batch: Any) -> None:
+        if outage[0]:
+            raise OperationalError("could not connect to server: Connection refused\nIs it up?")
+        write_batch(batch)
+
+    clock = SteppedClock()
+    writer = RecordWriter(interval_s=3600, write=flaky_write, clock=clock)
+    _writers.append(writer)
+    recorder = CallRecorder(call.pk, timezone.now(), time.monotonic(), writer=writer)
+    recorder.log("stream_started", time.monotonic())
+    caplog.clear()
+
+    for _ in range(12):  # a minute and a half of attempts, 7.5 s apart
+        assert await write_now(writer) is False
+        clock.now += 7.5
+    recorder.log("stream_ended", time.monotonic())
+    recorder.update_call({"status": "completed", "ended_at": timezone.now()})
+    outage[0] = False
+    assert await write_now(writer) is True
+
+    lines = [(r.levelname, r.getMessage()) for r in caplog.records if r.name == "calls.live.writer"]
+    assert [level for level, _ in lines] == ["ERROR", "WARNING", "WARNING"]
+    assert lines[0][1].startswith("database unavailable (OperationalError: could not connect")
+    assert "Is it up?" not in lines[0][1]  # one line, no driver detail, no traceback
+    assert lines[1][1].startswith("database still unavailable after 60 s")
+    assert lines[2][1] == "database back after 90.0 s: wrote 3 call records kept meanwhile"
+    assert all(r.exc_info is None for r in caplog.records)
+    assert await kinds(call.pk) == ["stream_started", "stream_ended"]
+    ended = await database_sync_to_async(CallSession.objects.get)(pk=call.pk)
+    assert ended.status == "completed"
+    assert ended.ended_at is not None
+
+
+async def test_a_full_buffer_drops_new_log_rows_with_one_error_and_keeps_the_end(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    call = await new_call()
+    outage = [True]
+
+    def flaky_write(batch: Any) -> None:
+        if outage[0]:
+            raise OperationalError("database is locked")
+        write_batch(batch)
+
+    writer = RecordWriter(interval_s=3600, write=flaky_write, max_pending_rows=5)
+    _writers.append(writer)
+    recorder = CallRecorder(call.pk, timezone.now(), time.monotonic(), writer=writer)
+    for _ in range(8):
+        recorder.log("dtmf", time.monotonic(), digit="1")
+    recorder.barge_in(time.monotonic(), playout_remaining_ms=4300, reaction_ms=0.2)
+    recorder.update_call({"status": "completed"})
+    assert await write_now(writer) is False
+
+    outage[0] = False
+    assert await write_now(writer) is True
+
+    full = [r for r in caplog.records if "buffer full" in r.getMessage()]
+    assert len(full) == 1
+    assert full[0].levelname == "ERROR"
+    assert writer.rows_dropped == 3
+    assert len(await kinds(call.pk)) == 5
+    assert await database_sync_to_async(BargeInEvent.objects.filter(call_id=call.pk).count)() == 1
+    assert "3 dropped for want of room" in caplog.text
