@@ -14,10 +14,12 @@ from callcore.outputs import (
     Log,
     Output,
     Record,
+    ReplaceModel,
     ToModel,
     ToTwilio,
 )
 from callcore.records import EndReason, RecordKind
+from callcore.watchdog import Quiet, WatchdogConfig
 
 __all__ = [
     "BargeInRecord",
@@ -29,8 +31,11 @@ __all__ = [
     "EndReason",
     "Log",
     "Output",
+    "Quiet",
     "Record",
     "RecordKind",
+    "ReplaceModel",
     "ToModel",
     "ToTwilio",
+    "WatchdogConfig",
 ]

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import assert_never
 
 from callcore.barge_in import BargeIn, judge_silent_speech, speech_onset
+from callcore.conversation import Conversation, Turn
 from callcore.goodbye import Goodbye, Hangup
 from callcore.input_clock import InputClock
 from callcore.intervals import PlayoutIntervals
@@ -26,6 +27,7 @@ from callcore.outputs import (
     Log,
     Output,
     Record,
+    ReplaceModel,
     ToModel,
     ToTwilio,
 )
@@ -33,12 +35,21 @@ from callcore.protocol import realtime as rt
 from callcore.protocol.twilio import Media, clear_message, mark_message
 from callcore.records import EndReason, RecordKind
 from callcore.transcripts import Transcripts
+from callcore.watchdog import ModelWatchdog, Quiet, WatchdogConfig
 from playout import BYTES_PER_MS, AudioFrame, Outbound, PlayoutConfig, PlayoutTracker
 
 # A stream that keeps sending garbage is not a phone call.
 MAX_PROTOCOL_ERRORS = 50
 # Malformed messages logged per call; the rest are only counted and recorded.
 LOGGED_PROTOCOL_ERRORS = 5
+# DTMF digits recorded per call; the rest are counted (a caller holding a key,
+# or a peer flooding, must not write a row per event).
+MAX_DTMF_RECORDS = 100
+# Caller audio the model has not shown any reaction to (nothing from it since),
+# kept to replay to a replacement session: the words said to a session that
+# had gone quiet are heard by the next one.
+REPLAY_MAX_MS = 10_000
+_REPLAY_APPEND_MS = 1000
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +69,10 @@ class CoreConfig:
     # The most audio one `media` message to Twilio carries: frames sent together
     # (a refill of the playout, `PLAYOUT_REFILL_MS`) go as one message.
     media_message_ms: int = 100
+    # When a model that went quiet or away counts as a fault (see `callcore.watchdog`).
+    watchdog: WatchdogConfig = field(default_factory=WatchdogConfig)
+    # Replacement sessions opened per call before it ends as `model_unresponsive`.
+    max_model_recoveries: int = 2
 
 
 class CallCore:
@@ -76,6 +91,18 @@ class CallCore:
         self.goodbye = Goodbye()
         self.intervals = PlayoutIntervals()
         self.transcripts = Transcripts()
+        self.conversation = Conversation()
+        self.watchdog = ModelWatchdog(config.watchdog, started_at)
+        self._unheard: deque[bytes] = deque()
+        self._unheard_bytes = 0
+        self._unheard_start = 0  # input position (bytes) of the first of them
+        self.model_recoveries = 0
+        # A replacement session is being opened: no deadline runs meanwhile.
+        self._replacing = False
+        self._answer_owed = False
+        # Answers whose words are settled (what was heard of a cut one): later
+        # transcripts of them do not change the conversation.
+        self._settled: set[str] = set()
         # Truncates awaiting the model's answer, by client event id: (item, ms, retried).
         self._truncates: dict[str, tuple[str, int, bool]] = {}
         self._event_seq = 0
@@ -83,6 +110,8 @@ class CallCore:
         self._estimate_errors: list[int] = []
         self.responses_seen = 0
         self.protocol_errors = 0
+        self.dtmf_digits = 0
+        self.empty_frames = 0
         self.ended: EndReason | None = None
         self._started_at = started_at
         self._out: deque[Output] = deque()
@@ -119,6 +148,8 @@ class CallCore:
             return None
         if self._timer_stale:
             candidates = [self.tracker.next_deadline(), self.goodbye.hard_deadline]
+            if not self._replacing:
+                candidates.append(self.watchdog.deadline)
             due = [t for t in candidates if t is not None]
             self._next_timer = min(due) if due else None
             self._timer_stale = False
@@ -142,6 +173,8 @@ class CallCore:
         if self.config.greeting_instructions:
             self._flush_uplink()
             self._out.append(ToModel(rt.response_create(self.config.greeting_instructions)))
+            self.watchdog.response_due(now)
+            self._timer_stale = True
 
     def model_open_failed(self, error: str, now: float) -> None:
         if self.ended is not None:
@@ -158,10 +191,13 @@ class CallCore:
             )
 
     def model_closed(self, clean: bool, now: float) -> None:
-        """The Realtime socket closed: what the caller hears plays out, then the call ends."""
-        if self.ended is not None or self._model_lost:
+        """The Realtime socket closed while the caller is there: a new session takes over.
+
+        During a goodbye nothing more is needed of the model: what the caller
+        hears plays out, then the call ends.
+        """
+        if self.ended is not None or self._model_lost or self._replacing:
             return
-        self._model_lost = True
         self._timer_stale = True
         how = "clean" if clean else "abnormal"
         self._out.append(Log(logging.WARNING, "Realtime connection closed (%s)", (how,)))
@@ -173,33 +209,136 @@ class CallCore:
                 details={"code": "connection_closed", "message": message},
             )
         )
+        if self.goodbye.state is Hangup.NONE:
+            self._model_fault("connection_closed", self.watchdog.answer_owed, now)
+            return
+        self._model_lost = True
         if self.goodbye.state is not Hangup.DRAINING:
             self._out += self.goodbye.start(self.tracker, now, EndReason.MODEL_DISCONNECTED)
         self._pump(now)
+
+    # --- a model that went quiet or away ---------------------------------------------------
+
+    def _model_fault(self, what: str, owed: bool, now: float) -> None:
+        """Replace the session (the conversation carried over), or end the call if we can't."""
+        self._timer_stale = True
+        attempt = self.model_recoveries + 1
+        status = self.tracker.playout_status(now)
+        details = {"what": what, "attempt": attempt, "answer_owed": owed}
+        self._out.append(Record(RecordKind.MODEL_FAULT, now, status, details))
+        if attempt > self.config.max_model_recoveries:
+            self._out.append(
+                Log(
+                    logging.ERROR,
+                    "model %s and %d replacement sessions did not help; ending the call",
+                    (what, self.model_recoveries),
+                )
+            )
+            self._finish(EndReason.MODEL_UNRESPONSIVE, now)
+            return
+        self._out.append(
+            Log(logging.WARNING, "model %s: opening replacement session %d", (what, attempt))
+        )
+        self.model_recoveries = attempt
+        self._replacing = True
+        self._truncates.clear()
+        # The old session's answers are over; what of them was sent still plays.
+        self.tracker.close_all(now)
+        for turn in self.conversation.unsettled("assistant"):
+            self._turn_words(turn.item_id, "assistant", self.transcripts.text(turn.item_id), now)
+        self.watchdog.reset(now)
+        self._out.append(ReplaceModel(attempt))
+        seed = self.conversation.seed()
+        for turn in seed:
+            self._out.append(ToModel(rt.message_item(turn.role, turn.text)))
+        self._replay_unheard()
+        self._answer_owed = owed
+        if owed:
+            greeting = self.config.greeting_instructions if not seed else None
+            self._out.append(ToModel(rt.response_create(greeting or None)))
+        self._pump(now)
+
+    def _replay_unheard(self) -> None:
+        """The caller's audio since the model last showed life, to the new session first.
+
+        Its input then begins with that audio: the input clock is rebased so
+        the new session's `audio_start_ms` still finds when the caller spoke.
+        """
+        self._uplink.clear()  # held audio is in `_unheard` (or predates the last event)
+        self._uplink_bytes = 0
+        audio = b"".join(self._unheard)
+        self.input_clock.rebase(self._unheard_start // BYTES_PER_MS)
+        self._unheard_start = 0
+        step = _REPLAY_APPEND_MS * BYTES_PER_MS
+        for offset in range(0, len(audio), step):
+            payload = binascii.b2a_base64(audio[offset : offset + step], newline=False)
+            self._out.append(ToModel(rt.input_audio_append(payload.decode("ascii"))))
+
+    def model_replaced(self, now: float, connect_ms: float = 0.0) -> None:
+        """The replacement session is open, configured, and has the conversation."""
+        if self.ended is not None or not self._replacing:
+            return
+        self._replacing = False
+        self._timer_stale = True
+        details = {
+            "attempt": self.model_recoveries,
+            "connect_ms": round(connect_ms),
+            "turns": len(self.conversation.seed()),
+            "answer_requested": self._answer_owed,
+        }
+        self._out.append(Record(RecordKind.MODEL_RECOVERED, now, details=details))
+        self._out.append(
+            Log(logging.INFO, "replacement model session %d open", (details["attempt"],))
+        )
+        if self._answer_owed:
+            self.watchdog.response_due(now)
+
+    def model_replace_failed(self, error: str, now: float) -> None:
+        if self.ended is not None or not self._replacing:
+            return
+        self._replacing = False
+        details = {"code": "connect_failed", "message": error}
+        self._out.append(Record(RecordKind.MODEL_ERROR, now, details=details))
+        self._model_fault("replacement_failed", self._answer_owed, now)
+
+    def _turn_words(self, item_id: str, role: str, text: str, now: float) -> None:
+        turn = self.conversation.words(item_id, role, text)
+        if turn is not None:
+            self._out.append(_turn_record(turn, now))
 
     def model_event(self, event: rt.ServerEvent, now: float) -> None:
         """One server event, at the time it arrived."""
         if self.ended is not None:
             return
         self._timer_stale = True
+        self.watchdog.heard(now)
+        if self._unheard:
+            self._unheard.clear()
+            self._unheard_bytes = 0
         match event:
             case rt.AudioDelta():
                 self._audio_delta(event, now)
             case rt.SpeechStarted():
+                self.conversation.begin(event.item_id, "user")
+                self.watchdog.caller_speaking()
                 self._speech_started(event, now)
             case rt.ResponseCreated():
+                self.watchdog.response_started(event.response_id, now)
                 self._response_created(event, now)
             case rt.AudioDone():
+                self.watchdog.activity(event.response_id, now)
                 self.tracker.audio_done(event.response_id, event.item_id, now)
                 self._pump(now)
             case rt.ResponseDone():
                 self._response_done(event, now)
             case rt.FunctionCallDone():
+                self.watchdog.activity(event.response_id, now)
                 if event.name == rt.END_CALL_TOOL:
                     live = self.tracker.is_live_response(event.response_id)
                     status = self.tracker.playout_status(now)
                     self._out += self.goodbye.requested(event.call_id, live, now, status)
             case rt.SpeechStopped():
+                self.watchdog.response_due(now)  # server VAD answers now
                 self._out.append(
                     Record(
                         RecordKind.SPEECH_STOPPED,
@@ -222,11 +361,16 @@ class CallCore:
                 if event.session_id:
                     self._out.append(CallUpdate({"model_session_id": event.session_id[:64]}))
             case rt.TranscriptDelta():
+                self.watchdog.activity(event.response_id, now)
                 audio_ms = self.tracker.item_audio_ms(event.item_id)
                 self.transcripts.delta(event.item_id, event.delta, audio_ms)
             case rt.TranscriptDone():
                 self.transcripts.done(event.item_id, event.transcript)
-            case rt.InputTranscribed() | rt.ItemDeleted() | rt.Ignored():
+                if event.item_id not in self._settled:
+                    self._turn_words(event.item_id, "assistant", event.transcript, now)
+            case rt.InputTranscribed():
+                self._turn_words(event.item_id, "user", event.transcript, now)
+            case rt.ItemDeleted() | rt.Ignored():
                 pass
             case _:
                 assert_never(event)
@@ -235,7 +379,9 @@ class CallCore:
         if not event.valid:
             self._out.append(Log(logging.WARNING, "audio delta with bad base64 skipped"))
             return
+        self.watchdog.activity(event.response_id, now)
         if self.tracker.audio_delta(event.response_id, event.item_id, event.audio, now):
+            self.conversation.begin(event.item_id, "assistant")
             self._pump(now)
 
     def _response_created(self, event: rt.ResponseCreated, now: float) -> None:
@@ -253,6 +399,7 @@ class CallCore:
     def _response_done(self, event: rt.ResponseDone, now: float) -> None:
         tracker = self.tracker
         tracker.response_done(event.response_id, now)
+        self.watchdog.response_done(event.response_id, now)
         self._out.append(
             Record(
                 RecordKind.RESPONSE_DONE,
@@ -358,6 +505,12 @@ class CallCore:
         unheard = [self.transcripts.text(item_id) for item_id in outcome.delete_item_ids]
         cut_text = " ".join(text for text in [cut_text, *unheard] if text)
         barge_in.cancelled(outcome, heard_text, cut_text)
+        if outcome.truncate is not None:
+            self._settled.add(outcome.truncate.item_id)
+            self._turn_words(outcome.truncate.item_id, "assistant", heard_text, now)
+        for item_id in outcome.delete_item_ids:
+            self._settled.add(item_id)
+            self.conversation.forget(item_id)
         self._drop_unsent(outcome.cancelled_generation)
         # The clear leaves first: every millisecond before it, the caller hears the AI.
         self._out.appendleft(Clear(clear_message(self.config.stream_sid)))
@@ -399,7 +552,18 @@ class CallCore:
         """
         if self.ended is not None:
             return
+        if not media.audio:
+            self.empty_frames += 1  # nothing to hear, nothing to forward
+            return
+        if not self._unheard:
+            self._unheard_start = self.input_clock.input_ms * BYTES_PER_MS
         self.input_clock.record(len(media.audio), now)
+        self._unheard.append(media.audio)
+        self._unheard_bytes += len(media.audio)
+        if self._unheard_bytes > REPLAY_MAX_MS * BYTES_PER_MS:
+            dropped = self._unheard.popleft()
+            self._unheard_bytes -= len(dropped)
+            self._unheard_start += len(dropped)
         if not self._uplink and len(media.audio) >= self._chunk_bytes:
             self._out.append(ToModel(rt.input_audio_append(media.payload_b64)))
             return
@@ -429,6 +593,17 @@ class CallCore:
     def caller_dtmf(self, digit: str, now: float) -> None:
         if self.ended is not None:
             return
+        self.dtmf_digits += 1
+        if self.dtmf_digits > MAX_DTMF_RECORDS:
+            if self.dtmf_digits == MAX_DTMF_RECORDS + 1:
+                self._out.append(
+                    Log(
+                        logging.WARNING,
+                        "more than %d DTMF digits: the rest are counted, not recorded",
+                        (MAX_DTMF_RECORDS,),
+                    )
+                )
+            return
         self._out.append(Log(logging.INFO, "DTMF digit received"))
         status = self.tracker.playout_status(now)
         self._out.append(Record(RecordKind.DTMF, now, status, {"digit": digit}))
@@ -451,7 +626,28 @@ class CallCore:
         """`next_timer()` has come (calling it early or late is harmless)."""
         self._timer_stale = True
         if self.ended is None:
+            if not self._replacing and self._model_quiet(now):
+                return
             self._pump(now)
+
+    def _model_quiet(self, now: float) -> bool:
+        """Probe a model that has said nothing for a while; a fault if it stays quiet."""
+        watchdog = self.watchdog
+        if watchdog.probe_due(now):
+            self._out.append(ToModel(rt.session_probe()))
+            watchdog.probe_sent(now)
+        owed = watchdog.answer_owed
+        quiet = watchdog.expired(now)
+        if quiet is None:
+            return False
+        what = {
+            Quiet.NO_RESPONSE: "did not start an answer that was due",
+            Quiet.STALLED: "stopped in the middle of an answer",
+            Quiet.UNRESPONSIVE: "did not answer a probe",
+        }[quiet]
+        self._out.append(Log(logging.WARNING, "model %s", (what,)))
+        self._model_fault(str(quiet), owed or quiet is not Quiet.UNRESPONSIVE, now)
+        return True
 
     def end(self, reason: EndReason, now: float) -> None:
         """End the call now (the caller left, a fault, an operator): records, then `EndOfCall`."""
@@ -527,7 +723,12 @@ class CallCore:
         self._out += self.intervals.close(
             now, status, self.offset_ms(now) + until_end, interrupted=False
         )
-        details = {"end_reason": str(reason)}
+        details = {
+            "end_reason": str(reason),
+            "dtmf_digits": self.dtmf_digits,
+            "protocol_errors": self.protocol_errors,
+            "empty_frames": self.empty_frames,
+        }
         self._out.append(Record(RecordKind.STREAM_ENDED, now, status, details))
         link = tracker.link.stats()
         errors = sorted(self._estimate_errors)
@@ -557,3 +758,8 @@ class CallCore:
             )
         )
         self._out.append(EndOfCall(reason))
+
+
+def _turn_record(turn: Turn, now: float) -> Record:
+    details = {"seq": turn.seq, "role": turn.role, "item_id": turn.item_id, "text": turn.text}
+    return Record(RecordKind.CONVERSATION_TURN, now, details=details)

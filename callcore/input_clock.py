@@ -33,6 +33,16 @@ class InputClock:
         while self._chunks and self._chunks[0][1] < self.input_ms - self._horizon_ms:
             self._chunks.popleft()
 
+    def rebase(self, input_ms: int) -> None:
+        """A new session: its input begins with the audio that was at `input_ms` here."""
+        shift = min(input_ms, self.input_ms)
+        self._total_bytes -= shift * BYTES_PER_MS
+        self._chunks = deque(
+            (start - shift, end - shift, arrival)
+            for start, end, arrival in self._chunks
+            if end - shift > 0
+        )
+
     def arrival_of(self, input_ms: int) -> float | None:
         """When the chunk holding input position `input_ms` arrived; None if unknown."""
         for start, end, arrival in reversed(self._chunks):

@@ -70,10 +70,32 @@ class Log:
 
 
 @dataclass(frozen=True, slots=True)
+class ReplaceModel:
+    """The model session went quiet or away: close it and open a new one.
+
+    The client events that follow (the conversation so far, maybe a
+    `response.create`) are for the new session; the shell reports back with
+    `CallCore.model_replaced` or `model_replace_failed`.
+    """
+
+    attempt: int
+
+
+@dataclass(frozen=True, slots=True)
 class EndOfCall:
     """The call is over: close both sockets. Everything to record came before it."""
 
     reason: EndReason
 
 
-Output = ToTwilio | Clear | ToModel | Record | BargeInRecord | CallUpdate | Log | EndOfCall
+Output = (
+    ToTwilio
+    | Clear
+    | ToModel
+    | Record
+    | BargeInRecord
+    | CallUpdate
+    | Log
+    | ReplaceModel
+    | EndOfCall
+)

@@ -67,6 +67,9 @@ class RecordKind(enum.StrEnum):
     DTMF = "dtmf", "DTMF digit"
     MARK_STATS = "mark_stats", "Mark echo statistics"
     MODEL_ERROR = "model_error", "Model error"
+    MODEL_FAULT = "model_fault", "Model went quiet or away"
+    MODEL_RECOVERED = "model_recovered", "Model session replaced, conversation carried over"
+    CONVERSATION_TURN = "conversation_turn", "A turn of the conversation, in words"
     PROTOCOL_ERROR = "protocol_error", "Protocol error"
     STREAM_ENDED = "stream_ended", "Stream ended"
 
@@ -87,5 +90,7 @@ class EndReason(enum.StrEnum):
     AGENT_HANGUP = "agent_hangup", "The AI ended the call"
     MODEL_DISCONNECTED = "model_disconnected", "The model's session closed"
     MODEL_CONNECT_FAILED = "model_connect_failed", "The model could not be reached"
+    MODEL_UNRESPONSIVE = "model_unresponsive", "The model went quiet and could not be replaced"
     PROTOCOL_ERRORS = "protocol_errors", "Too many malformed Twilio messages"
+    SERVER_SHUTDOWN = "server_shutdown", "The server shut down"
     INTERNAL_ERROR = "internal_error", "A fault in the bridge"

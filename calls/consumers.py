@@ -21,6 +21,7 @@ from typing import Any
 
 from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
 from django.db.models import Case, F, Value, When
 from django.utils import timezone
 
@@ -53,7 +54,11 @@ CLOSE_BAD_SIGNATURE = 4403
 CLOSE_BAD_TOKEN = 4401
 CLOSE_UNKNOWN_CALL = 4404
 CLOSE_PROTOCOL = 4400
+CLOSE_NO_START = 4408
 CLOSE_STREAM_EXISTS = 4409
+CLOSE_MEDIA_FORMAT = 4415
+# The ASGI server's own code for a socket it closes because it is shutting down.
+SERVER_SHUTTING_DOWN = 1012
 
 # Malformed messages tolerated before a stream has started (after that, the call decides).
 MAX_PROTOCOL_ERRORS_BEFORE_START = 50
@@ -110,7 +115,14 @@ class MediaStreamConsumer(AsyncWebsocketConsumer):
                     await self.websocket_disconnect(message)
         except StopConsumer:
             pass
+        except asyncio.CancelledError:
+            # The server is stopping this application (Daphne does so at shutdown).
+            if self.bridge is not None and not self.bridge.ended:
+                self.closing = True
+                await asyncio.shield(self.bridge.end(EndReason.SERVER_SHUTDOWN))
+            raise
         finally:
+            self._cancel_start_timer()
             # Whatever ends this consumer, the call must not outlive it: no model
             # session or task left running.
             if self.bridge is not None and not self.bridge.ended:
@@ -130,6 +142,27 @@ class MediaStreamConsumer(AsyncWebsocketConsumer):
                 "media stream refused: %s handshake signature", "bad" if signature else "missing"
             )
             await self._refuse(CLOSE_BAD_SIGNATURE)
+            return
+        # The handshake's signature is the same for every stream: a socket that
+        # holds it must still show a call's `start` promptly, or it goes.
+        timeout_s = settings.STREAM_START_TIMEOUT_S
+        self._start_timer = asyncio.get_running_loop().call_later(timeout_s, self._no_start)
+
+    def _no_start(self) -> None:
+        self._start_timer = None
+        if self.bridge is None and not self.closing:
+            logger.warning(
+                "media stream refused: no start within %s s", settings.STREAM_START_TIMEOUT_S
+            )
+            task = asyncio.ensure_future(self._refuse(CLOSE_NO_START))
+            _background.add(task)
+            task.add_done_callback(_background.discard)
+
+    def _cancel_start_timer(self) -> None:
+        timer = getattr(self, "_start_timer", None)
+        if timer is not None:
+            timer.cancel()
+            self._start_timer = None
 
     async def _refuse(self, code: int) -> None:
         self.closing = True
@@ -187,6 +220,7 @@ class MediaStreamConsumer(AsyncWebsocketConsumer):
         if self.bridge is not None:
             await self._protocol_error("second start")
             return
+        self._cancel_start_timer()
         bind_call(start.call_sid, start.stream_sid)
         # Wall clock on purpose: the token was minted by another process (the
         # webhook), and monotonic clocks are not comparable across processes.
@@ -197,12 +231,20 @@ class MediaStreamConsumer(AsyncWebsocketConsumer):
             logger.warning("media stream refused: stream token %s", problem)
             await self._refuse(CLOSE_BAD_TOKEN)
             return
+        if not start.media_format_ok:
+            logger.warning(
+                "media stream refused: mediaFormat %s; this service takes "
+                "audio/x-mulaw at 8000 Hz, 1 channel",
+                start.media_format,
+            )
+            await self._refuse(CLOSE_MEDIA_FORMAT)
+            return
         started_mono = time.monotonic()
         started_wall = timezone.now()
-        settings = BridgeSettings.from_django()
+        bridge_settings = BridgeSettings.from_django()
         # The model session opens while the database claims the stream: the
         # greeting starts sooner. A refused stream closes it again.
-        model = asyncio.ensure_future(open_model(self.connect_realtime, settings))
+        model = asyncio.ensure_future(open_model(self.connect_realtime, bridge_settings))
         try:
             call = await run_db(_begin_stream, start.call_sid, start)
         except BaseException:
@@ -220,10 +262,11 @@ class MediaStreamConsumer(AsyncWebsocketConsumer):
         self.bridge = CallBridge(
             CallIdentity(call.pk, call.call_sid, start.stream_sid),
             twilio=self,
-            settings=settings,
+            settings=bridge_settings,
             model=model,
             recorder=CallRecorder(call.pk, started_wall, started_mono),
             started_at=started_mono,
+            reopen=lambda: open_model(self.connect_realtime, bridge_settings),
         )
         self.bridge.start()
         self.bridge_started(self.bridge)
@@ -242,7 +285,14 @@ class MediaStreamConsumer(AsyncWebsocketConsumer):
     async def disconnect(self, code: int) -> None:
         self.closing = True
         if self.bridge is not None:
-            await self.bridge.end(EndReason.CALLER_DISCONNECTED)
+            # Uvicorn closes every socket with 1012 when it shuts down; anything
+            # else is the caller's side going away.
+            reason = (
+                EndReason.SERVER_SHUTDOWN
+                if code == SERVER_SHUTTING_DOWN
+                else EndReason.CALLER_DISCONNECTED
+            )
+            await self.bridge.end(reason)
 
     # --- TwilioSide, for the bridge ------------------------------------------------
 
@@ -272,3 +322,7 @@ class MediaStreamConsumer(AsyncWebsocketConsumer):
         logger.info("caller gone: the media stream socket is closed")
         if self.bridge is not None:
             self.bridge.caller_gone()
+
+
+# Refusals started from timer callbacks, kept referenced until they finish.
+_background: set[asyncio.Future[None]] = set()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import time
 
+from django.conf import settings
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.utils import timezone
@@ -17,7 +18,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 from twilio.twiml.voice_response import Connect, Stream, VoiceResponse
 
-from calls.frontdoor.signatures import stream_url, twilio_signed
+from calls.frontdoor.signatures import public_url, stream_url, twilio_signed
 from calls.frontdoor.tokens import mint_stream_token
 from calls.live.db import run_db
 from calls.live.logcontext import call_context
@@ -53,12 +54,47 @@ async def voice_webhook(request: HttpRequest) -> HttpResponse:
         call_sid, created = await run_db(_answer, call_sid, fields)
         logger.info("voice webhook: %s call", "new" if created else "retried")
         response = VoiceResponse()
-        connect = Connect()
+        # When our stream closes with the caller still on the line, Twilio asks
+        # `stream-ended` what to do next (instead of dropping the call in silence).
+        connect = Connect(action=public_url("/twilio/stream-ended/"))
         stream = Stream(url=stream_url())
         # Wall clock: the media stream that checks it may run in another process.
         stream.parameter(name="token", value=mint_stream_token(call_sid, time.time()))
         connect.append(stream)
         response.append(connect)
+        return HttpResponse(str(response), content_type=_TWIML)
+
+
+# Ends after which the caller is simply hung up on: the call was meant to end.
+_MEANT_TO_END = {"agent_hangup", "operator_hangup", "caller_disconnected"}
+
+
+def _end_reason(call_sid: str) -> str | None:
+    return (
+        CallSession.objects.filter(call_sid=call_sid).values_list("end_reason", flat=True).first()
+    )
+
+
+@csrf_exempt
+@require_POST
+@twilio_signed
+async def stream_ended(request: HttpRequest) -> HttpResponse:
+    """Twilio's `<Connect action>`: our media stream closed and the caller is still there.
+
+    A call the AI or an operator ended hangs up. Anything else (the model
+    could not be reached or kept, a fault, a shutdown) is an apology first:
+    never silence, and never a caller left wondering whether anyone is there.
+    The end reason may not be written yet when Twilio asks; not knowing it is
+    the apology's case too.
+    """
+    call_sid = request.POST.get("CallSid", "")
+    with call_context(call_sid):
+        reason = await run_db(_end_reason, call_sid) if call_sid else None
+        response = VoiceResponse()
+        if reason not in _MEANT_TO_END:
+            logger.info("stream ended (%s): apologising to the caller", reason or "reason unknown")
+            response.say(settings.CALL_APOLOGY)
+        response.hangup()
         return HttpResponse(str(response), content_type=_TWIML)
 
 

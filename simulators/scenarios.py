@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from simulators.realtime import Disconnect, RealtimeScript, Reply
+from simulators.realtime import Disconnect, GoSilent, RealtimeScript, Reply
 from simulators.twilio import CallerScript, Silence, SpeakWhenHeard
 
 GREETING = "Hello, thanks for calling. How can I help?"
@@ -40,6 +40,8 @@ class Expect:
     goodbye_tone: int | None = None  # the call must end right after this tone played
     hangup_cancelled: bool = False
     truncate_rejected: str | None = None  # "retried" or "deleted": how the refusal ended
+    model_recoveries: int = 0  # replacement sessions that took over the call
+    caller_told: bool = False  # the caller heard the apology before the call ended
 
 
 @dataclass(frozen=True)
@@ -50,6 +52,9 @@ class Scenario:
     realtime: RealtimeScript
     caller: CallerScript
     expect: Expect
+    # Scripts of the sessions that replace the first, in order (a replacement
+    # beyond them follows the stack's default script).
+    replacements: tuple[RealtimeScript, ...] = ()
 
     def reply_ms(self, tone: int) -> int:
         return self.realtime.reply_for(tone).audio_ms
@@ -259,10 +264,65 @@ SCENARIOS: tuple[Scenario, ...] = (
     Scenario(
         name="model_drops",
         title="The Realtime connection drops mid-call",
-        story="The model's socket dies without a close frame: the call ends cleanly, recorded.",
+        story=(
+            "The model's socket dies without a close frame right after the greeting: a new "
+            "session takes over, told the conversation so far, and answers the caller."
+        ),
         realtime=RealtimeScript(replies=(Reply(600, GREETING),), faults=(Disconnect(1),)),
-        caller=CallerScript(segments=(Silence(5000),), hangup="stop"),
-        expect=Expect(end_reason="model_disconnected", closed_by="server", heard_in_full=(1,)),
+        replacements=(RealtimeScript(response_offset=1),),
+        caller=CallerScript(
+            segments=(SpeakWhenHeard(tone=1, after_ms=1200, speech_ms=500), Silence(2200)),
+            hangup="stop",
+        ),
+        expect=Expect(
+            end_reason="caller_hangup",
+            closed_by="caller",
+            ai_silent_speech=1,
+            heard_in_full=(1, 2),
+            model_recoveries=1,
+        ),
+    ),
+    Scenario(
+        name="model_goes_quiet",
+        title="The model goes quiet",
+        story=(
+            "After the greeting the session stays connected but sends nothing: the caller's "
+            "question gets no answer. A probe goes unanswered, a new session takes over with "
+            "the conversation and the caller's words replayed, and answers."
+        ),
+        realtime=RealtimeScript(replies=(Reply(600, GREETING),), faults=(GoSilent(1),)),
+        replacements=(RealtimeScript(response_offset=1),),
+        caller=CallerScript(
+            segments=(SpeakWhenHeard(tone=1, after_ms=800, speech_ms=600), Silence(12500)),
+            hangup="stop",
+        ),
+        expect=Expect(
+            end_reason="caller_hangup",
+            closed_by="caller",
+            ai_silent_speech=1,
+            heard_in_full=(1, 2),
+            model_recoveries=1,
+        ),
+    ),
+    Scenario(
+        name="model_gone_for_good",
+        title="The model goes quiet and cannot be replaced",
+        story=(
+            "The session goes quiet and the service refuses every new one: the caller is "
+            "told, and the call ends as model_unresponsive instead of in silence."
+        ),
+        realtime=RealtimeScript(replies=(Reply(600, GREETING),), faults=(GoSilent(1),)),
+        replacements=(
+            RealtimeScript(refuse_connection=True),
+            RealtimeScript(refuse_connection=True),
+        ),
+        caller=CallerScript(segments=(SpeakWhenHeard(tone=1, after_ms=800, speech_ms=600),)),
+        expect=Expect(
+            end_reason="model_unresponsive",
+            closed_by="server",
+            heard_in_full=(1,),
+            caller_told=True,
+        ),
     ),
     Scenario(
         name="caller_vanishes",

@@ -346,6 +346,11 @@ def response_create(instructions: str | None = None) -> str:
     return json.dumps(event)
 
 
+def session_probe() -> str:
+    """A `session.update` that changes nothing: every live session answers `session.updated`."""
+    return json.dumps({"type": "session.update", "session": {"type": "realtime"}})
+
+
 def response_cancel() -> str:
     return '{"type":"response.cancel"}'
 

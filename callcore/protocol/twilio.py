@@ -10,6 +10,16 @@ from typing import Any
 
 import orjson
 
+# Bounds on what one message may carry. Twilio sends 20 ms of audio a frame
+# (160 bytes) and a `start` of a few hundred bytes plus its custom parameters.
+MAX_MESSAGE_CHARS = 64 * 1024
+MAX_MEDIA_BYTES = 8000  # one second of 8 kHz mu-law
+
+# What the bridge and the model session are configured for.
+MULAW = "audio/x-mulaw"
+SAMPLE_RATE = 8000
+CHANNELS = 1
+
 
 class TwilioProtocolError(ValueError):
     """A message that is not valid Media Streams JSON; `reason` is safe to log."""
@@ -30,8 +40,18 @@ class Start:
     call_sid: str
     account_sid: str
     custom_parameters: dict[str, str] = field(default_factory=dict)
-    encoding: str = "audio/x-mulaw"
-    sample_rate: int = 8000
+    encoding: str = MULAW
+    sample_rate: int = SAMPLE_RATE
+    channels: int = CHANNELS
+
+    @property
+    def media_format_ok(self) -> bool:
+        """8 kHz mono mu-law: the only format this bridge passes on unchanged."""
+        return (self.encoding, self.sample_rate, self.channels) == (MULAW, SAMPLE_RATE, CHANNELS)
+
+    @property
+    def media_format(self) -> str:
+        return f"{self.encoding} {self.sample_rate} Hz {self.channels} channel(s)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +104,8 @@ def _str(value: Any, name: str) -> str:
 def _parse_media(msg: dict[str, Any]) -> Media:
     media = _obj(msg.get("media"), "media")
     payload = _str(media.get("payload"), "media.payload")
+    if len(payload) > (MAX_MEDIA_BYTES * 4) // 3 + 4:
+        raise TwilioProtocolError(f"media.payload too large ({len(payload)} base64 characters)")
     try:
         # The C decoder, strict: the payload goes to the model exactly as received.
         audio = binascii.a2b_base64(payload, strict_mode=True)
@@ -92,7 +114,7 @@ def _parse_media(msg: dict[str, Any]) -> Media:
     timestamp = media.get("timestamp", "0")
     try:
         timestamp_ms = int(timestamp)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise TwilioProtocolError("media.timestamp is not a number") from None
     return Media(payload, audio, timestamp_ms, str(media.get("track", "inbound")))
 
@@ -106,9 +128,10 @@ def _parse_start(msg: dict[str, Any]) -> Start:
         raise TwilioProtocolError("start.customParameters is not an object")
     media_format = _obj(start.get("mediaFormat") or {}, "start.mediaFormat")
     try:
-        sample_rate = int(media_format.get("sampleRate", 8000))
-    except (TypeError, ValueError):
-        raise TwilioProtocolError("start.mediaFormat.sampleRate is not a number") from None
+        sample_rate = int(media_format.get("sampleRate", SAMPLE_RATE))
+        channels = int(media_format.get("channels", CHANNELS))
+    except (TypeError, ValueError, OverflowError):
+        raise TwilioProtocolError("start.mediaFormat has a field that is not a number") from None
     stream_sid = _str(start.get("streamSid", msg.get("streamSid")), "start.streamSid")
     call_sid = _str(start.get("callSid"), "start.callSid")
     if not (_SID.fullmatch(stream_sid) and _SID.fullmatch(call_sid)):
@@ -118,13 +141,16 @@ def _parse_start(msg: dict[str, Any]) -> Start:
         call_sid=call_sid,
         account_sid=str(start.get("accountSid", "")),
         custom_parameters={str(k): str(v) for k, v in params.items()},
-        encoding=str(media_format.get("encoding", "audio/x-mulaw")),
+        encoding=str(media_format.get("encoding", MULAW))[:40],
         sample_rate=sample_rate,
+        channels=channels,
     )
 
 
 def parse_twilio_message(text: str) -> TwilioMessage:
     """Parse one text frame from Twilio; raises TwilioProtocolError if malformed."""
+    if len(text) > MAX_MESSAGE_CHARS:
+        raise TwilioProtocolError(f"message too large ({len(text)} characters)")
     try:
         msg = orjson.loads(text)
     except orjson.JSONDecodeError:
@@ -140,7 +166,7 @@ def parse_twilio_message(text: str) -> TwilioMessage:
     if event == "connected":
         return Connected(str(msg.get("protocol", "")))
     if event == "dtmf":
-        return Dtmf(str(_obj(msg.get("dtmf"), "dtmf").get("digit", "")))
+        return Dtmf(str(_obj(msg.get("dtmf"), "dtmf").get("digit", ""))[:8])
     if event == "stop":
         return Stop(str(_obj(msg.get("stop") or {}, "stop").get("callSid", "")))
     if not isinstance(event, str):

@@ -95,6 +95,8 @@ async def run_scenario(
     row's end time.
     """
     stack.queue_script(scenario.realtime)
+    for script in scenario.replacements:
+        stack.queue_script(script)
     sessions_before = len(stack.realtime.sessions)
     options = {} if link is None else {"uplink": link, "downlink": link}
     caller = stack.caller(scenario.caller, **options)
@@ -102,14 +104,11 @@ async def run_scenario(
         timeline = await caller.run(timeout_s=timeout_s)
     finally:
         await caller.aclose()
-    session = (
-        stack.realtime.sessions[sessions_before]
-        if len(stack.realtime.sessions) > sessions_before
-        else None
-    )
-    if session is not None:
-        await stack.realtime.wait_for(lambda: session.closed, timeout_s)
-    if session is None or session.faults_applied:
+    stack.drop_queued_scripts()
+    sessions = stack.realtime.sessions[sessions_before:]
+    session = sessions[0] if sessions else None
+    await stack.realtime.wait_for(lambda: all(s.closed for s in sessions), timeout_s)
+    if session is None or any(s.faults_applied for s in sessions) or len(sessions) > 1:
         await _wait_recorded(caller.call_sid, timeout_s)
     call, barge_ins, logs = await _load_rows(caller.call_sid)
     result = ScenarioResult(scenario, caller.call_sid, timeline, session, call, barge_ins, logs)
@@ -178,6 +177,11 @@ def judge(result: ScenarioResult) -> list[Check]:
     checks.append(Check("hangup cancelled", bool(cancelled) == expect.hangup_cancelled,
                         f"{len(cancelled)} cancellation(s)"))  # fmt: skip
     checks += _truncate_rejected_checks(result)
+    recovered = len(result.logs_of("model_recovered"))
+    checks.append(Check("model sessions replaced", recovered == expect.model_recoveries,
+                        f"{recovered}, expected {expect.model_recoveries}"))  # fmt: skip
+    said = " / ".join(timeline.said) or "nothing"
+    checks.append(Check("caller told", bool(timeline.said) == expect.caller_told, said))
     return checks
 
 

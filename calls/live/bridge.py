@@ -10,6 +10,11 @@ both cancelled and awaited on every way out:
   (caller audio, queued while the session connects, and control events);
 - model: the Realtime event reader.
 
+When the core gives up on a session (`ReplaceModel`: it went quiet, or
+closed under a caller still on the line), both are replaced: a fresh queue
+takes the client events meant for the new session at once, and a new
+uplink task opens it (bounded by `REPLACE_TIMEOUT_S`) and sends them.
+
 Nothing on the audio path awaits the database: the recorder hands rows to
 the process's writer.
 """
@@ -19,7 +24,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -35,8 +40,10 @@ from callcore import (
     EndReason,
     Log,
     Record,
+    ReplaceModel,
     ToModel,
     ToTwilio,
+    WatchdogConfig,
 )
 from callcore.protocol.realtime import RealtimeProtocolError, parse_server_event
 from callcore.protocol.twilio import Dtmf, Mark, Media
@@ -49,6 +56,16 @@ core_logger = logging.getLogger("callcore")
 
 # How long a call's end may wait for its last records to be written.
 RECORDS_TIMEOUT_S = 15
+# How long opening a replacement model session may take before it counts as failed.
+REPLACE_TIMEOUT_S = 5.0
+
+# How the media stream closes, by why the call ended (1000 otherwise): a
+# protocol refusal is the application's 4xxx, a fault and a shutdown say so.
+CLOSE_CODES = {
+    EndReason.PROTOCOL_ERRORS: 4400,
+    EndReason.INTERNAL_ERROR: 1011,
+    EndReason.SERVER_SHUTDOWN: 1012,
+}
 
 
 class TwilioSide(Protocol):
@@ -77,6 +94,7 @@ class CallBridge:
         model: asyncio.Future[OpenedModel],
         recorder: CallRecorder,
         started_at: float,
+        reopen: Callable[[], Awaitable[OpenedModel]] | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.call = call
@@ -92,13 +110,22 @@ class CallBridge:
                 greeting_instructions=greeting,
                 uplink_chunk_ms=settings.uplink_chunk_ms,
                 media_message_ms=settings.media_message_ms,
+                watchdog=WatchdogConfig(
+                    response_start_ms=settings.model_response_timeout_ms,
+                    response_stall_ms=settings.model_response_timeout_ms,
+                ),
+                max_model_recoveries=settings.model_max_recoveries,
             ),
             started_at,
         )
         self._twilio = twilio
         self._model_opening = model
+        self._reopen = reopen
         self._rt: RealtimeConnection | None = None
         self._uplink: asyncio.Queue[str] = asyncio.Queue()
+        # The model session in use; a reader or uplink of an older one feeds nothing.
+        self._session = 0
+        self._session_tasks: list[asyncio.Task[None]] = []
         self._tasks: list[asyncio.Task[None]] = []
         self._draining = False
         self._timer: asyncio.TimerHandle | None = None
@@ -109,7 +136,7 @@ class CallBridge:
     # --- lifecycle -----------------------------------------------------------------------
 
     def start(self) -> None:
-        self._spawn(self._run_uplink(), "uplink")
+        self._spawn(self._run_uplink(self._model_opening, self._uplink, 0), "uplink")
         self._spawn_drain()
 
     @property
@@ -141,7 +168,10 @@ class CallBridge:
             return
         task = asyncio.create_task(work, name=f"{role}-{self.call.call_sid}")
         task.add_done_callback(self._task_finished)
+        self._tasks = [t for t in self._tasks if not t.done()]
         self._tasks.append(task)
+        if role in ("uplink", "model"):
+            self._session_tasks.append(task)
 
     def _task_finished(self, task: asyncio.Task[None]) -> None:
         if task.cancelled():
@@ -184,6 +214,8 @@ class CallBridge:
                         self.recorder.update_call(out.fields, ended_at=out.ended_at)
                     case Log():
                         core_logger.log(out.level, out.message, *out.args)
+                    case ReplaceModel():
+                        self._replace_model(out.attempt)
                     case EndOfCall():
                         self._begin_shutdown(out.reason)
         finally:
@@ -234,35 +266,74 @@ class CallBridge:
 
     # --- the model --------------------------------------------------------------------------
 
-    async def _run_uplink(self) -> None:
+    async def _run_uplink(
+        self, opening: Awaitable[OpenedModel], queue: asyncio.Queue[str], session: int
+    ) -> None:
+        """Open session `session`, then send it the client events of `queue`, in order."""
         try:
-            opened = await self._model_opening
+            if session == 0:
+                opened = await opening
+            else:
+                opened = await asyncio.wait_for(opening, REPLACE_TIMEOUT_S)
         except Exception as exc:
-            self.core.model_open_failed(type(exc).__name__, self.clock())
+            what = "timed out" if isinstance(exc, TimeoutError) else type(exc).__name__
+            if session == 0:
+                self.core.model_open_failed(what, self.clock())
+            else:
+                self.core.model_replace_failed(what, self.clock())
             await self._drain()
             return
         self._rt = rt = opened.connection
-        self.core.model_opened(self.clock(), opened.connect_ms)
+        if session == 0:
+            self.core.model_opened(self.clock(), opened.connect_ms)
+        else:
+            self.core.model_replaced(self.clock(), opened.connect_ms)
         await self._drain()
-        self._spawn(self._read_model(rt), "model")
+        self._spawn(self._read_model(rt, session), "model")
         while True:
-            text = await self._uplink.get()
+            text = await queue.get()
             try:
                 await rt.send_raw(text)
             except ConnectionClosed as exc:
-                self.core.model_closed(isinstance(exc, ConnectionClosedOK), self.clock())
-                await self._drain()
+                if session == self._session:
+                    self.core.model_closed(isinstance(exc, ConnectionClosedOK), self.clock())
+                    await self._drain()
                 return
 
-    async def _read_model(self, rt: RealtimeConnection) -> None:
+    def _replace_model(self, attempt: int) -> None:
+        """Drop the session in use (its tasks, its socket) and start opening the next."""
+        self._session += 1
+        old_tasks, self._session_tasks = self._session_tasks, []
+        current = asyncio.current_task()
+        for task in old_tasks:
+            if task is not current:
+                task.cancel()
+        if self._rt is not None:
+            old, self._rt = self._rt, None
+            closing = asyncio.ensure_future(close_quietly(old))
+            _background.add(closing)
+            closing.add_done_callback(_background.discard)
+        # What the core sends from now on is for the new session.
+        self._uplink = asyncio.Queue()
+        if self._reopen is None:
+            opening: Awaitable[OpenedModel] = _no_reopen()
+        else:
+            opening = self._reopen()
+        logger.info("replacing the model session (attempt %d)", attempt)
+        self._spawn(self._run_uplink(opening, self._uplink, self._session), "uplink")
+
+    async def _read_model(self, rt: RealtimeConnection, session: int) -> None:
         core = self.core
         while True:
             try:
                 raw = await rt.recv_bytes()
             except ConnectionClosed as exc:
-                core.model_closed(isinstance(exc, ConnectionClosedOK), self.clock())
-                await self._drain()
+                if session == self._session:
+                    core.model_closed(isinstance(exc, ConnectionClosedOK), self.clock())
+                    await self._drain()
                 return
+            if session != self._session:
+                return  # replaced while this event was on its way
             now = self.clock()  # when the event arrived: a barge-in's reaction starts here
             try:
                 event = parse_server_event(raw)
@@ -292,7 +363,7 @@ class CallBridge:
         await asyncio.gather(*tasks, return_exceptions=True)
         # The caller first: hanging up must not wait on the database.
         try:
-            await self._twilio.close_stream(1000)
+            await self._twilio.close_stream(CLOSE_CODES.get(reason, 1000))
         except Exception:
             logger.debug("twilio close failed", exc_info=True)
         try:
@@ -318,6 +389,10 @@ class CallBridge:
             )
         except Exception:
             logger.warning("could not complete the call through the REST API", exc_info=True)
+
+
+async def _no_reopen() -> OpenedModel:
+    raise RuntimeError("no way to open another model session")
 
 
 # Drains started from callbacks, kept referenced until they finish.

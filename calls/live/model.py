@@ -60,6 +60,10 @@ async def connect_realtime(settings: BridgeSettings) -> RealtimeConnection:
         # it; said here so no upgrade turns it back on.)
         "compression": None,
         "proxy": _proxy(base_url),
+        # A session that stops answering pings is closed within interval + timeout
+        # (then replaced); websockets' default would take 40 s.
+        "ping_interval": settings.model_ping_interval_s,
+        "ping_timeout": settings.model_ping_timeout_s,
     }
     manager = _client(settings.openai_api_key, base_url).realtime.connect(
         model=settings.model, websocket_connection_options=options

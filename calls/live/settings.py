@@ -23,6 +23,10 @@ class BridgeSettings:
     twilio_account_sid: str = ""
     twilio_auth_token: str = ""
     twilio_api_base_url: str = ""
+    model_response_timeout_ms: int = 5000
+    model_max_recoveries: int = 2
+    model_ping_interval_s: float = 5.0
+    model_ping_timeout_s: float = 5.0
 
     @property
     def greeting_instructions(self) -> str:
@@ -40,6 +44,7 @@ class BridgeSettings:
                 vad_threshold=settings.OPENAI_VAD_THRESHOLD,
                 prefix_padding_ms=settings.OPENAI_VAD_PREFIX_PADDING_MS,
                 silence_duration_ms=settings.OPENAI_VAD_SILENCE_DURATION_MS,
+                input_transcription_model=settings.OPENAI_INPUT_TRANSCRIPTION_MODEL,
             ),
             greeting=settings.AGENT_GREETING,
             uplink_chunk_ms=settings.UPLINK_CHUNK_MS,
@@ -56,4 +61,8 @@ class BridgeSettings:
             twilio_account_sid=settings.TWILIO_ACCOUNT_SID,
             twilio_auth_token=settings.TWILIO_AUTH_TOKEN,
             twilio_api_base_url=settings.TWILIO_API_BASE_URL,
+            model_response_timeout_ms=settings.MODEL_RESPONSE_TIMEOUT_MS,
+            model_max_recoveries=settings.MODEL_MAX_RECOVERIES,
+            model_ping_interval_s=settings.MODEL_PING_INTERVAL_S,
+            model_ping_timeout_s=settings.MODEL_PING_TIMEOUT_S,
         )

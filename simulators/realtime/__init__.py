@@ -2,13 +2,14 @@
 
 from simulators.realtime.conversation import Conversation, Item
 from simulators.realtime.recording import Recorded, SessionRecording
-from simulators.realtime.script import Disconnect, RealtimeScript, Reply, SendError
+from simulators.realtime.script import Disconnect, GoSilent, RealtimeScript, Reply, SendError
 from simulators.realtime.server import RealtimeSimulator
 from simulators.realtime.session import RealtimeSession
 
 __all__ = [
     "Conversation",
     "Disconnect",
+    "GoSilent",
     "Item",
     "RealtimeScript",
     "RealtimeSession",

@@ -45,7 +45,22 @@ class SendError:
     error_type: str = "server_error"
 
 
-Fault = Disconnect | SendError
+@dataclass(frozen=True)
+class GoSilent:
+    """Stop sending events after `after_responses` responses have completed (with
+    `after_deltas`, during the next response once that many audio deltas were sent).
+
+    The connection stays up: the service went quiet, not away. With
+    `stop_reading` the session also stops reading its socket (nothing more is
+    processed, pings go unanswered), like a hung server process.
+    """
+
+    after_responses: int = 0
+    after_deltas: int | None = None
+    stop_reading: bool = False
+
+
+Fault = Disconnect | SendError | GoSilent
 
 
 @dataclass(frozen=True)
@@ -76,12 +91,26 @@ class RealtimeScript:
     truncate beyond what it holds is refused, stating the length it has."""
     back_to_back: int = 0
     """The first this many responses are each followed at once by the next (no input)."""
+    response_offset: int = 0
+    """Responses are numbered (and toned) from this + 1: a replacement session
+    carries on the numbering of the call's first."""
+    refuse_connection: bool = False
+    """The handshake is refused (HTTP 503, as an overloaded service does)."""
+    caller_words: tuple[str, ...] = ()
+    """What input transcription reports the caller said, turn by turn (when the session
+    asks for transcription); past the last, a numbered placeholder."""
 
     def reply_for(self, response_index: int) -> Reply:
         """Reply for the 1-based index of a response in the session."""
         if response_index <= len(self.replies):
             return self.replies[response_index - 1]
         return self.default_reply
+
+    def caller_turn(self, turn_index: int) -> str:
+        """The transcript of the caller's 1-based turn `turn_index`."""
+        if turn_index <= len(self.caller_words):
+            return self.caller_words[turn_index - 1]
+        return f"(the caller's words, turn {turn_index})"
 
 
 ScriptFactory = Callable[[], RealtimeScript]

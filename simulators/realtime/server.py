@@ -44,6 +44,8 @@ class RealtimeSimulator:
         reuse_port: bool = False,
     ) -> None:
         self._script_factory: ScriptFactory = script_factory or RealtimeScript
+        # Scripts taken at the handshake, until their connection is served.
+        self._scripts: dict[ServerConnection, RealtimeScript] = {}
         self._host = host
         self._requested_port = port
         self._names = BETA_NAMES if beta_names else GA_NAMES
@@ -111,13 +113,22 @@ class RealtimeSimulator:
         ):
             self.rejected_handshakes += 1
             return connection.respond(HTTPStatus.UNAUTHORIZED, "Missing or invalid API key\n")
+        # The connection's script is taken now: it may say the service refuses it.
+        script = self._script_factory()
+        if script.refuse_connection:
+            self.rejected_handshakes += 1
+            return connection.respond(
+                HTTPStatus.SERVICE_UNAVAILABLE, "The server is overloaded. Try again later.\n"
+            )
+        self._scripts[connection] = script
         return None
 
     async def _handle(self, connection: ServerConnection) -> None:
         query = parse_qs(urlsplit(connection.request.path).query) if connection.request else {}
         model = query.get("model", ["gpt-realtime"])[0]
         recording = SessionRecording(self.notifier, keep_input_audio=self._keep_input_audio)
-        session = RealtimeSession(connection, self._script_factory(), self._names, recording, model)
+        script = self._scripts.pop(connection, None) or self._script_factory()
+        session = RealtimeSession(connection, script, self._names, recording, model)
         self.sessions.append(session)
         self.notifier.notify()
         try:

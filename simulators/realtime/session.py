@@ -18,7 +18,7 @@ from simulators.realtime.events import Event, EventNames
 from simulators.realtime.item_events import ItemEvents
 from simulators.realtime.recording import SessionRecording
 from simulators.realtime.responder import ResponseRun
-from simulators.realtime.script import Disconnect, Fault, RealtimeScript, SendError
+from simulators.realtime.script import Disconnect, Fault, GoSilent, RealtimeScript, SendError
 from simulators.realtime.vad import EnergyVad, SpeechStarted, VadConfig, VadEvent
 
 logger = logging.getLogger(__name__)
@@ -52,6 +52,9 @@ class RealtimeSession:
         self.completed_responses = 0
         self.faults_applied: list[Fault] = []
         self.closed = False
+        # A GoSilent fault: nothing more is sent (and maybe nothing more read).
+        self.silent = False
+        self.caller_turns = 0
         self._speech_item_id: str | None = None
         self._auto_response_pending = False
         self.truncates_to_reject = script.reject_truncates
@@ -89,7 +92,9 @@ class RealtimeSession:
         )
 
     async def send(self, event: Event, audio_bytes: int | None = None) -> None:
-        """Send one server event and record it."""
+        """Send one server event and record it (a silent session sends nothing)."""
+        if self.silent:
+            return
         await self.connection.send(json.dumps(event))
         self.recording.record_sent(event, audio_bytes)
 
@@ -202,6 +207,7 @@ class RealtimeSession:
             )
         )
         await self._commit_user_audio(item_id)
+        await self._transcribe(item_id)
         if td.get("create_response", True):
             if self.active is None:
                 self._start_response()
@@ -219,6 +225,21 @@ class RealtimeSession:
             await self.send(
                 events.event(self.names.item_done, previous_item_id=previous, item=item)
             )
+
+    async def _transcribe(self, item_id: str) -> None:
+        """Input transcription, when the session asked for it (GA or beta field)."""
+        audio_input = self.session.get("audio", {}).get("input", {})
+        if not (audio_input.get("transcription") or self.session.get("input_audio_transcription")):
+            return
+        self.caller_turns += 1
+        await self.send(
+            events.event(
+                "conversation.item.input_audio_transcription.completed",
+                item_id=item_id,
+                content_index=0,
+                transcript=self.script.caller_turn(self.caller_turns),
+            )
+        )
 
     async def _commit(self, payload: dict[str, Any]) -> None:
         self.recording.record_received(payload)
@@ -254,7 +275,7 @@ class RealtimeSession:
 
     def _start_response(self) -> None:
         self._auto_response_pending = False
-        index = len(self.responses) + 1
+        index = self.script.response_offset + len(self.responses) + 1
         run = ResponseRun(self, index, self.script.reply_for(index))
         self.responses.append(run)
         self.active = run
@@ -283,7 +304,7 @@ class RealtimeSession:
         """Apply a mid-response fault scheduled for this point."""
         for fault in self.script.faults:
             if (
-                isinstance(fault, Disconnect)
+                isinstance(fault, Disconnect | GoSilent)
                 and fault.after_deltas == deltas_sent
                 and fault.after_responses == self.completed_responses
             ):
@@ -295,13 +316,19 @@ class RealtimeSession:
                 continue
             if isinstance(fault, SendError) or fault.after_deltas is None:
                 await self._apply(fault)
+            if self.silent:
+                return
 
     async def _apply(self, fault: Fault) -> None:
         if fault in self.faults_applied:
             return
         self.faults_applied.append(fault)
         logger.info("realtime sim: applying fault %s", fault)
-        if isinstance(fault, SendError):
+        if isinstance(fault, GoSilent):
+            self.silent = True
+            if fault.stop_reading:
+                self.connection.transport.pause_reading()
+        elif isinstance(fault, SendError):
             await self.send(
                 events.error_event(fault.code, fault.message, error_type=fault.error_type)
             )

@@ -6,6 +6,7 @@ import asyncio
 import logging
 import random
 import time
+import urllib.parse
 from collections.abc import Callable
 from typing import TypeVar
 
@@ -130,9 +131,34 @@ class TwilioCaller:
         except TimeoutError:
             await self.aclose()
             raise
+        if self.timeline.closed_by == "server":
+            await self.follow_action()
         if status_callback:
             await self.send_status_callback()
         return self.timeline
+
+    async def follow_action(self) -> webhook.Followup | None:
+        """Our stream was closed under the caller: request `<Connect action>`, as Twilio does.
+
+        What its TwiML says to the caller goes in the timeline (`said`).
+        """
+        action = self.stream.action if self.stream is not None else None
+        if not action:
+            return None
+        path = urllib.parse.urlsplit(action).path
+        result = await webhook.post_signed(
+            auth_token=self._auth_token,
+            public_url=action,
+            local_url=webhook.join_url(self.local_base_url, path),
+            params=self._call_params("in-progress"),
+        )
+        self.timeline.action_status = result.status
+        if result.status != 200:
+            logger.warning("caller %s: action URL answered HTTP %d", self.call_sid, result.status)
+            return None
+        followup = webhook.parse_followup(result.body)
+        self.timeline.said.extend(followup.said)
+        return followup
 
     async def send_status_callback(self, call_status: str = "completed") -> webhook.HttpResult:
         """POST the call status callback, signed like Twilio's."""

@@ -82,6 +82,10 @@ class Timeline:
     closed_by: str | None = None
     """"caller" (stop/drop/hangup) or "server"."""
     close_code: int | None = None
+    # After the server closed the stream: the action URL's HTTP status, and what
+    # its TwiML said to the caller.
+    action_status: int | None = None
+    said: list[str] = field(default_factory=list)
     sent_stop: bool = False
     dropped: bool = False
 

@@ -28,6 +28,16 @@ class StreamInstruction:
 
     url: str
     parameters: dict[str, str]
+    # `<Connect action>`: requested when the stream ends with the caller still there.
+    action: str | None = None
+
+
+@dataclass(frozen=True)
+class Followup:
+    """The TwiML an action URL answered: what Twilio says to the caller, and whether it hangs up."""
+
+    said: tuple[str, ...]
+    hangup: bool
 
 
 def sign(auth_token: str, url: str, params: Mapping[str, str]) -> str:
@@ -116,7 +126,22 @@ def parse_twiml(text: str) -> StreamInstruction:
         for p in stream.findall("./Parameter")
         if p.get("name")
     }
-    return StreamInstruction(str(stream.get("url")), parameters)
+    connect = root.find("./Connect")
+    action = connect.get("action") if connect is not None else None
+    return StreamInstruction(str(stream.get("url")), parameters, action or None)
+
+
+def parse_followup(text: str) -> Followup:
+    """The verbs Twilio would run after a `<Connect>` ended: `<Say>` texts and `<Hangup>`."""
+    try:
+        root = ET.fromstring(text)
+    except ET.ParseError as exc:
+        raise TwimlError(f"TwiML is not XML: {exc}") from exc
+    if root.tag != "Response":
+        raise TwimlError(f"TwiML root is <{root.tag}>, not <Response>")
+    said = tuple((verb.text or "").strip() for verb in root if verb.tag == "Say")
+    # With no more verbs, Twilio ends the call too: `<Hangup>` only makes it explicit.
+    return Followup(said, hangup=True)
 
 
 def local_stream_url(stream_url: str, local_base_url: str) -> str:

@@ -25,6 +25,7 @@ from callcore import (
     Log,
     Record,
     RecordKind,
+    ReplaceModel,
     ToModel,
     ToTwilio,
 )
@@ -64,6 +65,11 @@ class CoreRun:
     logs: list[str] = field(default_factory=list)
     ended: EndReason | None = None
     clears: list[float] = field(default_factory=list)
+    # (when, attempt) of every model session replacement the core asked for.
+    replacements: list[tuple[float, int]] = field(default_factory=list)
+    # A live model answers the core's probes (`session.update`) at once.
+    answer_probes: bool = True
+    probes: list[float] = field(default_factory=list)
     generation_of_frames: list[int] = field(default_factory=list)
     _frame_index: int = 0
 
@@ -86,7 +92,12 @@ class CoreRun:
                     self._to_twilio(out.text)
                     self.core.clear_sent(self.now)
                 case ToModel():
-                    self.model.append(json.loads(out.text))
+                    event = json.loads(out.text)
+                    self.model.append(event)
+                    if event["type"] == "session.update":
+                        self.probes.append(self.now)
+                        if self.answer_probes:
+                            self.core.model_event(rt.Ignored("session.updated"), self.now)
                 case Record():
                     self.records.append(out)
                 case BargeInRecord():
@@ -95,6 +106,8 @@ class CoreRun:
                     self.updates.append(out)
                 case Log():
                     self.logs.append(out.message % out.args)
+                case ReplaceModel():
+                    self.replacements.append((self.now, out.attempt))
                 case EndOfCall():
                     assert self.ended is None, "EndOfCall twice"
                     self.ended = out.reason

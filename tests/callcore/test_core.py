@@ -292,24 +292,28 @@ def test_the_model_dropping_during_a_drain_still_lets_the_goodbye_finish() -> No
     assert [r.details["code"] for r in run.of_kind(RecordKind.MODEL_ERROR)] == ["connection_closed"]
 
 
-def test_the_model_lost_mid_answer_plays_out_what_was_received_then_ends() -> None:
+def test_the_model_lost_mid_answer_plays_out_what_was_received_and_a_new_session_answers() -> None:
     run = CoreRun()
     run.answer("r1", "i1", 700, done=False)
     run.step(0.2)
     run.core.model_closed(True, 0.2)
     run.settle()
+    assert run.replacements == [(0.2, 1)]
+    # The answer it was giving is owed: the new session is asked for one.
+    assert run.model[-1] == {"type": "response.create"}
     run.step(2.0)
-    assert run.ended is EndReason.MODEL_DISCONNECTED
+    assert run.ended is None
     assert run.heard_ms() == pytest.approx(700)
 
 
-def test_an_unannounced_response_still_drains_when_the_model_is_lost() -> None:
+def test_an_unannounced_response_still_plays_out_when_the_model_is_lost() -> None:
     run = CoreRun()
     run.event(rt.AudioDelta("r9", "i9", tone(0x12, 300)))  # no response.created
     run.core.model_closed(False, 0.0)
     run.settle()
     run.step(2.0)
-    assert run.ended is EndReason.MODEL_DISCONNECTED
+    assert run.heard_ms() == pytest.approx(300)
+    assert run.replacements == [(0.0, 1)]
 
 
 # --- the caller, and the end -----------------------------------------------------------------
@@ -400,12 +404,15 @@ def test_a_model_that_cannot_be_reached_ends_the_call() -> None:
     assert error.details["code"] == "connect_failed"
 
 
-def test_the_core_never_wakes_the_shell_for_nothing() -> None:
+def test_an_idle_call_wakes_only_to_probe_the_model() -> None:
     run = CoreRun(config=CoreConfig(stream_sid=STREAM_SID))
-    assert run.core.next_timer() is None
+    assert run.core.next_timer() == 5.0  # the probe, 5 s after the model's last sign of life
     run.answer("r1", "i1", 200)
+    run.step(4.0)
+    assert run.core.next_timer() == pytest.approx(5.0)
     run.step(5.0)
-    assert run.core.next_timer() is None
+    assert run.probes == [5.0]  # answered at once: the next is 5 s later
+    assert run.core.next_timer() == pytest.approx(10.0)
 
 
 # --- the link, the words, a refused truncate -------------------------------------------------

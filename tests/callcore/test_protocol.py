@@ -93,12 +93,12 @@ def test_parse_other_events(text: str, expected: object) -> None:
         (
             '{"event":"start","start":{"streamSid":"MZ1","callSid":"CA1",'
             '"mediaFormat":{"sampleRate":"x"}}}',
-            "sampleRate is not a number",
+            "mediaFormat has a field that is not a number",
         ),
         (
             '{"event":"start","start":{"streamSid":"MZ1","callSid":"CA1",'
             '"mediaFormat":{"sampleRate":null}}}',
-            "sampleRate is not a number",
+            "mediaFormat has a field that is not a number",
         ),
         (
             '{"event":"start","start":{"streamSid":"MZ1","callSid":"CA1","mediaFormat":"pcm"}}',
@@ -242,3 +242,43 @@ def test_text_that_is_not_an_event_is_a_protocol_error(raw: str) -> None:
 
 def test_unknown_types_are_ignored() -> None:
     assert rt.parse_server_event(event("rate_limits.updated")) == rt.Ignored("rate_limits.updated")
+
+
+def test_bounds_oversized_messages_and_frames_are_refused_before_they_are_decoded() -> None:
+    from callcore.protocol.twilio import MAX_MEDIA_BYTES, MAX_MESSAGE_CHARS
+
+    huge = '{"event":"dtmf","dtmf":{"digit":"' + "1" * MAX_MESSAGE_CHARS + '"}}'
+    with pytest.raises(TwilioProtocolError, match="message too large"):
+        parse_twilio_message(huge)
+    payload = base64.b64encode(b"\xff" * (MAX_MEDIA_BYTES + 3)).decode()
+    frame = '{"event":"media","media":{"payload":"' + payload + '"}}'
+    with pytest.raises(TwilioProtocolError, match=r"media\.payload too large"):
+        parse_twilio_message(frame)
+    # One second is the most a frame may carry (Twilio sends 20 ms).
+    payload = base64.b64encode(b"\xff" * MAX_MEDIA_BYTES).decode()
+    parse_twilio_message('{"event":"media","media":{"payload":"' + payload + '"}}')
+
+
+@pytest.mark.parametrize(
+    ("media_format", "ok"),
+    [
+        ({"encoding": "audio/x-mulaw", "sampleRate": 8000, "channels": 1}, True),
+        ({}, True),  # Twilio's defaults
+        ({"encoding": "audio/x-mulaw", "sampleRate": 16000, "channels": 1}, False),
+        ({"encoding": "audio/x-l16", "sampleRate": 8000, "channels": 1}, False),
+        ({"encoding": "audio/x-mulaw", "sampleRate": 8000, "channels": 2}, False),
+    ],
+)
+def test_the_media_format_is_checked_against_8_khz_mono_mulaw(
+    media_format: dict[str, object], ok: bool
+) -> None:
+
+    text = json.dumps(
+        {
+            "event": "start",
+            "start": {"streamSid": "MZ1", "callSid": "CA1", "mediaFormat": media_format},
+        }
+    )
+    start = parse_twilio_message(text)
+    assert isinstance(start, Start)
+    assert start.media_format_ok is ok

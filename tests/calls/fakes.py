@@ -14,6 +14,7 @@ import contextlib
 import json
 import time
 from dataclasses import dataclass, field
+from http import HTTPStatus
 from typing import Any
 
 from channels.db import database_sync_to_async
@@ -119,12 +120,15 @@ class FakeRealtime:
 
     def __init__(self) -> None:
         self.sessions: list[FakeSession] = []
+        # Set: handshakes beyond this many sessions are refused (HTTP 503).
+        self.accept_sessions: int | None = None
+        self.refused = 0
         self._new_session = asyncio.Condition()
         self._server: Any = None
         self.port = 0
 
     async def __aenter__(self) -> FakeRealtime:
-        self._server = await serve(self._handle, "127.0.0.1", 0)
+        self._server = await serve(self._handle, "127.0.0.1", 0, process_request=self._admit)
         self.port = self._server.sockets[0].getsockname()[1]
         return self
 
@@ -136,6 +140,12 @@ class FakeRealtime:
     @property
     def websocket_base_url(self) -> str:
         return f"ws://127.0.0.1:{self.port}/v1"
+
+    def _admit(self, ws: ServerConnection, request: Any) -> Any:
+        if self.accept_sessions is not None and len(self.sessions) >= self.accept_sessions:
+            self.refused += 1
+            return ws.respond(HTTPStatus.SERVICE_UNAVAILABLE, "no capacity\n")
+        return None
 
     async def _handle(self, ws: ServerConnection) -> None:
         session = FakeSession(ws)

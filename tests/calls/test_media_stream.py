@@ -420,14 +420,50 @@ async def test_a_send_to_a_caller_who_has_gone_is_the_caller_leaving(
     await twilio.communicator.disconnect()
 
 
-async def test_realtime_dropping_ends_the_call(live: Call) -> None:
+async def test_realtime_dropping_opens_a_new_session_that_carries_on(
+    live: Call, realtime: FakeRealtime
+) -> None:
+    await live.model.send(
+        {
+            "type": "conversation.item.input_audio_transcription.completed",
+            "item_id": "item_user",
+            "content_index": 0,
+            "transcript": "Are you open on Sundays?",
+        }
+    )
+    await live.model.speech_started()
+    live.model.ws.transport.abort()
+
+    replacement = await realtime.session(1)
+    await replacement.expect("session.update")
+    seed = await replacement.expect("conversation.item.create")
+    assert seed["item"]["role"] == "user"
+    assert seed["item"]["content"][0]["text"] == "Are you open on Sundays?"
+    # The new session answers and the caller hears it: the call went on.
+    await replacement.response_created("resp_2")
+    await replacement.audio("resp_2", "item_2", tone(0x12, 40))
+    await live.twilio.receive_audio(320)
+    assert not live.bridge.ended
+    await live.twilio.communicator.disconnect()
+    await live.bridge.wait_ended()
+    assert len(await rows("model_recovered")) == 1
+    [fault] = await rows("model_fault")
+    assert fault.details["what"] == "connection_closed"
+
+
+async def test_realtime_dropping_for_good_ends_the_call_model_unresponsive(
+    live: Call, realtime: FakeRealtime
+) -> None:
+    realtime.accept_sessions = 1  # no replacement can be opened
     live.model.ws.transport.abort()
 
     assert await live.twilio.wait_closed() == 1000
     await live.bridge.wait_ended()
     row = await call_row()
-    assert row.end_reason == "model_disconnected"
-    assert len(await rows("model_error")) == 1
+    assert row.end_reason == "model_unresponsive"
+    assert realtime.refused == 2  # MODEL_MAX_RECOVERIES
+    faults = [r.details["what"] for r in await rows("model_fault")]
+    assert faults == ["connection_closed", "replacement_failed", "replacement_failed"]
 
 
 async def test_error_event_is_recorded_and_the_call_goes_on(live: Call) -> None:

@@ -6,6 +6,7 @@ import time
 import xml.etree.ElementTree as ET
 
 import pytest
+from django.conf import settings
 from django.test import Client
 
 from calls.frontdoor.tokens import verify_stream_token
@@ -99,6 +100,48 @@ def test_get_is_not_allowed(client: Client) -> None:
     assert client.get("/twilio/voice/").status_code == 405
 
 
+def test_the_connect_action_is_our_stream_ended_url(client: Client) -> None:
+    response = post_signed(client, "/twilio/voice/", VOICE_PARAMS)
+    connect = ET.fromstring(response.content).find("./Connect")
+    assert connect is not None
+    assert connect.get("action") == "https://calls.example.test/twilio/stream-ended/"
+
+
+@pytest.mark.parametrize(
+    ("end_reason", "apology"),
+    [
+        ("model_unresponsive", True),
+        ("model_connect_failed", True),
+        ("internal_error", True),
+        ("server_shutdown", True),
+        ("", True),  # not written yet: never silence
+        ("agent_hangup", False),
+        ("operator_hangup", False),
+    ],
+)
+def test_a_stream_that_ended_under_the_caller_is_an_apology_then_a_hangup(
+    client: Client, end_reason: str, apology: bool
+) -> None:
+    post_signed(client, "/twilio/voice/", VOICE_PARAMS)
+    CallSession.objects.update(end_reason=end_reason)
+
+    response = post_signed(
+        client, "/twilio/stream-ended/", {**VOICE_PARAMS, "CallStatus": "in-progress"}
+    )
+
+    assert response.status_code == 200
+    verbs = [(verb.tag, (verb.text or "").strip()) for verb in ET.fromstring(response.content)]
+    if apology:
+        assert verbs == [("Say", settings.CALL_APOLOGY), ("Hangup", "")]
+    else:
+        assert verbs == [("Hangup", "")]
+
+
+def test_stream_ended_forged_is_refused(client: Client) -> None:
+    response = post_signed(client, "/twilio/stream-ended/", VOICE_PARAMS, signature="forged")
+    assert response.status_code == 403
+
+
 def test_status_callback_records_final_status_and_end(client: Client) -> None:
     post_signed(client, "/twilio/voice/", VOICE_PARAMS)
     params = {"CallSid": CALL_SID, "CallStatus": "completed", "CallDuration": "12"}
@@ -173,7 +216,10 @@ async def test_the_asgi_front_door_answers_webhooks_without_the_site_middleware(
     ).get_response()
 
     assert answered["status"] == 200
-    assert b"<Connect><Stream" in answered["body"]
+    assert (
+        b'<Connect action="https://calls.example.test/twilio/stream-ended/"><Stream'
+        in answered["body"]
+    )
     # No session or CSRF cookie: none of the browser middleware ran.
     assert not any(name.lower() == b"set-cookie" for name, _ in answered["headers"])
     assert forged["status"] == 403

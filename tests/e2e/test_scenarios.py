@@ -73,9 +73,11 @@ async def test_scenario_meets_its_expectations(stack: LocalStack, name: str) -> 
 
     assert result.passed, explain(result)
     # No scenario is a fault of ours: whatever the caller or the model did, the
-    # server logs no error and no traceback for it.
+    # server logs no traceback for it, and no error unless the call was lost to
+    # the model (an outage an operator must hear of).
     log = server_log_since(stack, log_start)
-    assert " ERROR " not in log, log
+    if result.scenario.expect.end_reason != "model_unresponsive":
+        assert " ERROR " not in log, log
     assert "Traceback" not in log, log
 
 
