@@ -117,7 +117,8 @@ class MediaStreamConsumer(AsyncWebsocketConsumer):
             pass
         except asyncio.CancelledError:
             # The server is stopping this application (Daphne does so at shutdown).
-            if self.bridge is not None and not self.bridge.ended:
+            logger.info("media stream cancelled by the server: shutting down")
+            if self.bridge is not None:
                 self.closing = True
                 await asyncio.shield(self.bridge.end(EndReason.SERVER_SHUTDOWN))
             raise

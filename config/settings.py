@@ -208,9 +208,8 @@ MODEL_MAX_RECOVERIES = env.int("MODEL_MAX_RECOVERIES", default=2)
 MODEL_PING_INTERVAL_S = env.float("MODEL_PING_INTERVAL_S", default=5.0)
 MODEL_PING_TIMEOUT_S = env.float("MODEL_PING_TIMEOUT_S", default=5.0)
 # What the caller hears when the bridge cannot go on (the model unreachable, a fault).
-CALL_APOLOGY = env.str(
-    "CALL_APOLOGY",
-    default="Sorry, we are having technical difficulties. Please call again later. Goodbye.",
+CALL_APOLOGY = env.str("CALL_APOLOGY", default="") or (
+    "Sorry, we are having technical difficulties. Please call again later. Goodbye."
 )
 AGENT_INSTRUCTIONS = env.str("AGENT_INSTRUCTIONS", default="") or (
     "You are a friendly phone assistant. Keep answers short. When the caller "

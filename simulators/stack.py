@@ -228,6 +228,10 @@ class LocalStack:
         """The next Realtime connection will follow `script`."""
         self._scripts.append(script)
 
+    async def stop_server(self) -> None:
+        """SIGTERM the server and wait for it to exit, as a deploy stops it."""
+        await self._server.stop()
+
     def drop_queued_scripts(self) -> None:
         """Scripts queued for connections that never came (a scenario's unused replacements)."""
         self._scripts.clear()

@@ -22,6 +22,7 @@ the process's writer.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Coroutine
@@ -56,6 +57,11 @@ core_logger = logging.getLogger("callcore")
 
 # How long a call's end may wait for its last records to be written.
 RECORDS_TIMEOUT_S = 15
+# How long a call that ends under a caller still on the line waits for its end
+# to be written before closing the stream (see `_shutdown`).
+END_RECORD_WAIT_S = 1.0
+# Ends where nobody is left to hear anything.
+CALLER_GONE = {EndReason.CALLER_HANGUP, EndReason.CALLER_DISCONNECTED}
 # How long opening a replacement model session may take before it counts as failed.
 REPLACE_TIMEOUT_S = 5.0
 
@@ -361,7 +367,13 @@ class CallBridge:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-        # The caller first: hanging up must not wait on the database.
+        if reason not in CALLER_GONE:
+            # The caller is still on the line: Twilio asks our `<Connect action>` what
+            # to do once the stream closes, and the answer depends on why it ended.
+            # The end goes to the database first (the writer wakes for it; bounded).
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.recorder.close(), END_RECORD_WAIT_S)
+        # Then the caller: hanging up must not wait on the database any longer.
         try:
             await self._twilio.close_stream(CLOSE_CODES.get(reason, 1000))
         except Exception:

@@ -9,6 +9,7 @@ call's rows to be in the database.
 from __future__ import annotations
 
 import logging
+import time
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -36,6 +37,7 @@ class CallRecorder:
         self._wall0 = stream_started_wall
         self._mono0 = stream_started_mono
         self._writer = writer if writer is not None else record_writer()
+        self._writer.call_opened(call_pk, self._end_at_exit)
 
     def offset_ms(self, at: float) -> int:
         return round((at - self._mono0) * 1000)
@@ -56,6 +58,14 @@ class CallRecorder:
         if ended_at is not None:
             fields = {**fields, "ended_at": self.wall(ended_at)}
         self._writer.update_call(self._call_pk, fields)
+        if "end_reason" in fields:
+            self._writer.call_closed(self._call_pk)
+
+    def _end_at_exit(self) -> None:
+        """The process is exiting under this call (its server stopped without letting it end)."""
+        now = time.monotonic()
+        self.log("stream_ended", now, end_reason="server_shutdown", at_process_exit=True)
+        self.update_call({"status": "completed", "end_reason": "server_shutdown"}, ended_at=now)
 
     async def close(self) -> None:
         """Return once this call's rows are written (bound it with `asyncio.wait_for`)."""

@@ -131,6 +131,9 @@ class RecordWriter:
         self._outage_since: float | None = None
         self._outage_reported = 0.0
         self._overflowed = 0
+        # Calls in progress in this process, by pk: what ends each one if the process
+        # stops under it (a server that exits without letting its calls end).
+        self._open_calls: dict[int, Callable[[], None]] = {}
 
     # --- the event loop's side -------------------------------------------------------
 
@@ -168,6 +171,20 @@ class RecordWriter:
             current.update(fields)
             self._submitted += 1
         self._ensure_thread()
+
+    def call_opened(self, call_pk: int, end_at_exit: Callable[[], None]) -> None:
+        with self._lock:
+            self._open_calls[call_pk] = end_at_exit
+
+    def call_closed(self, call_pk: int) -> None:
+        with self._lock:
+            self._open_calls.pop(call_pk, None)
+
+    @property
+    def open_calls(self) -> list[int]:
+        """The calls in progress in this process."""
+        with self._lock:
+            return list(self._open_calls)
 
     @property
     def pending_rows(self) -> int:
@@ -318,7 +335,15 @@ class RecordWriter:
         return None
 
     def close(self, timeout_s: float = 10.0) -> None:
-        """Write what is left and stop the thread (at process exit); bounded."""
+        """End the calls still open, write what is left and stop the thread (at process
+        exit); bounded."""
+        with self._lock:
+            unfinished = list(self._open_calls.values())
+            self._open_calls.clear()
+        if unfinished:
+            logger.warning("process exiting with %d call(s) in progress", len(unfinished))
+        for end_at_exit in unfinished:
+            end_at_exit()
         thread = self._thread
         if thread is None or not thread.is_alive():
             return

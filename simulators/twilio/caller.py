@@ -146,12 +146,18 @@ class TwilioCaller:
         if not action:
             return None
         path = urllib.parse.urlsplit(action).path
-        result = await webhook.post_signed(
-            auth_token=self._auth_token,
-            public_url=action,
-            local_url=webhook.join_url(self.local_base_url, path),
-            params=self._call_params("in-progress"),
-        )
+        try:
+            result = await webhook.post_signed(
+                auth_token=self._auth_token,
+                public_url=action,
+                local_url=webhook.join_url(self.local_base_url, path),
+                params=self._call_params("in-progress"),
+            )
+        except (OSError, TimeoutError) as exc:
+            # Twilio would say "an application error has occurred" and hang up.
+            logger.warning("caller %s: action URL unreachable: %s", self.call_sid, exc)
+            self.timeline.action_status = 0
+            return None
         self.timeline.action_status = result.status
         if result.status != 200:
             logger.warning("caller %s: action URL answered HTTP %d", self.call_sid, result.status)

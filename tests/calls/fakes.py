@@ -191,7 +191,9 @@ class TwilioStream:
         self.sequence += 1
         await self.communicator.send_json_to({"sequenceNumber": str(self.sequence), **message})
 
-    async def start(self, token: str | None = None) -> None:
+    async def start(
+        self, token: str | None = None, media_format: dict[str, Any] | None = None
+    ) -> None:
         connected, _ = await self.communicator.connect(timeout=TIMEOUT)
         assert connected
         await self.send({"event": "connected", "protocol": "Call", "version": "1.0.0"})
@@ -206,7 +208,8 @@ class TwilioStream:
                     "callSid": self.call_sid,
                     "tracks": ["inbound"],
                     "customParameters": {"token": token},
-                    "mediaFormat": {"encoding": "audio/x-mulaw", "sampleRate": 8000, "channels": 1},
+                    "mediaFormat": media_format
+                    or {"encoding": "audio/x-mulaw", "sampleRate": 8000, "channels": 1},
                 },
             }
         )

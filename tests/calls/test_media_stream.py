@@ -626,3 +626,68 @@ async def test_a_second_stream_for_the_same_call_is_refused(
     assert not live.bridge.ended
     await live.twilio.media(tone(0x21, 40))
     assert await live.model.expect_audio(320) == tone(0x21, 40)
+
+
+# --- per-stream bounds ----------------------------------------------------------------
+
+
+async def test_a_stream_that_never_starts_is_closed_4408(
+    realtime: FakeRealtime, call: CallSession, settings: Any
+) -> None:
+    settings.STREAM_START_TIMEOUT_S = 0.2
+    twilio = TwilioStream.open(CALL_SID)
+    connected, _ = await twilio.communicator.connect()
+    assert connected
+    await twilio.send({"event": "connected", "protocol": "Call", "version": "1.0.0"})
+
+    assert await twilio.wait_closed() == 4408
+    assert realtime.sessions == []
+
+
+async def test_a_media_format_other_than_8_khz_mono_mulaw_is_refused_4415(
+    realtime: FakeRealtime, call: CallSession, caplog: pytest.LogCaptureFixture
+) -> None:
+    twilio = TwilioStream.open(CALL_SID)
+    await twilio.start(media_format={"encoding": "audio/x-l16", "sampleRate": 16000, "channels": 1})
+
+    assert await twilio.wait_closed() == 4415
+    assert realtime.sessions == []
+    assert "mediaFormat audio/x-l16 16000 Hz" in caplog.text
+
+
+async def test_malformed_messages_past_the_limit_close_4400(live: Call) -> None:
+    for _ in range(50):
+        await live.twilio.communicator.send_to(text_data="{not json")
+
+    assert await live.twilio.wait_closed() == 4400
+    await live.bridge.wait_ended()
+    assert (await call_row()).end_reason == "protocol_errors"
+    # Five are recorded one by one; the count is in the end record.
+    assert len(await rows("protocol_error")) == 5
+    [ended] = await rows("stream_ended")
+    assert ended.details["protocol_errors"] == 50
+
+
+async def test_an_oversized_frame_is_refused_and_not_forwarded(live: Call) -> None:
+    await live.twilio.media(tone(0x33, 2000))  # 2 s in one frame
+    await live.twilio.media(tone(0x21, 40))
+
+    assert await live.model.expect_audio(320) == tone(0x21, 40)
+    await live.twilio.communicator.disconnect()
+    await live.bridge.wait_ended()
+    [error] = await rows("protocol_error")
+    assert error.details["reason"].startswith("media.payload too large")
+
+
+async def test_a_dtmf_flood_keeps_100_rows_and_counts_the_rest(live: Call) -> None:
+    for _ in range(150):
+        await live.twilio.send({"event": "dtmf", "dtmf": {"track": "inbound_track", "digit": "5"}})
+    await live.twilio.send({"event": "media", "media": {"payload": ""}})  # empty: dropped
+    await live.twilio.media(tone(0x21, 40))
+    await live.model.expect_audio(320)
+
+    await live.twilio.communicator.disconnect()
+    await live.bridge.wait_ended()
+    assert len(await rows("dtmf")) == 100
+    [ended] = await rows("stream_ended")
+    assert (ended.details["dtmf_digits"], ended.details["empty_frames"]) == (150, 1)
