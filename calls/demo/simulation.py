@@ -329,6 +329,8 @@ def describe(result: ScenarioResult) -> list[str]:
             lines.append((row.offset_ms / 1000, "bridge", text))
     if timeline.closed_at is not None:
         lines.append((timeline.closed_at - t0, timeline.closed_by or "?", "call closed"))
+        for words in timeline.said:
+            lines.append((timeline.closed_at - t0, "twilio", f'says to the caller: "{words}"'))
     call = result.call
     if call is not None and timeline.closed_at is not None:
         lines.append((
@@ -374,6 +376,16 @@ def _describe_row(row: PlayoutLog) -> str:
             f"drain done after {d.get('actual_wait_ms')} ms "
             f"(expected {d.get('expected_wait_ms')}, "
             f"final mark echoed: {d.get('final_mark_echoed')})"
+        )
+    if row.kind == "model_fault":
+        return (
+            f"MODEL FAULT ({d.get('what')}), fault {d.get('attempt')} of the call, "
+            f"answer owed: {d.get('answer_owed')}"
+        )
+    if row.kind == "model_recovered":
+        return (
+            f"model session replaced in {d.get('connect_ms')} ms, told {d.get('turns')} "
+            f"turn(s), answer requested: {d.get('answer_requested')}"
         )
     if row.kind in {"end_call_requested", "hangup_cancelled", "model_error", "stream_ended"}:
         return f"{row.get_kind_display().lower()}: " + ", ".join(f"{k}={v}" for k, v in d.items())
