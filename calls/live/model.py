@@ -61,9 +61,11 @@ async def connect_realtime(settings: BridgeSettings) -> RealtimeConnection:
         "compression": None,
         "proxy": _proxy(base_url),
         # A session that stops answering pings is closed within interval + timeout
-        # (then replaced); websockets' default would take 40 s.
+        # + close_timeout (then replaced); websockets' defaults would take 50 s. The
+        # close handshake of a peer that no longer reads is not worth waiting for.
         "ping_interval": settings.model_ping_interval_s,
         "ping_timeout": settings.model_ping_timeout_s,
+        "close_timeout": 1.0,
     }
     manager = _client(settings.openai_api_key, base_url).realtime.connect(
         model=settings.model, websocket_connection_options=options

@@ -691,3 +691,24 @@ async def test_a_dtmf_flood_keeps_100_rows_and_counts_the_rest(live: Call) -> No
     assert len(await rows("dtmf")) == 100
     [ended] = await rows("stream_ended")
     assert (ended.details["dtmf_digits"], ended.details["empty_frames"]) == (150, 1)
+
+
+async def test_a_model_that_stops_reading_is_noticed_by_its_pings_and_replaced(
+    realtime: FakeRealtime, call: CallSession, bridges: list[CallBridge], settings: Any
+) -> None:
+    settings.MODEL_PING_INTERVAL_S = 0.2
+    settings.MODEL_PING_TIMEOUT_S = 0.2
+    twilio = TwilioStream.open(CALL_SID)
+    await twilio.start()
+    model = await realtime.session()
+    await model.expect("session.update")
+    model.ws.transport.pause_reading()  # a hung server: nothing read, no pong
+
+    replacement = await realtime.session(1)
+    await replacement.expect("session.update")
+    await twilio.communicator.disconnect()
+    [bridge] = bridges
+    await bridge.wait_ended()
+    [fault] = await rows("model_fault")
+    assert fault.details["what"] == "connection_closed"
+    model.ws.transport.abort()  # the hung peer, gone for good

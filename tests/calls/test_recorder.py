@@ -284,3 +284,23 @@ async def test_a_full_buffer_drops_new_log_rows_with_one_error_and_keeps_the_end
     assert len(await kinds(call.pk)) == 5
     assert await database_sync_to_async(BargeInEvent.objects.filter(call_id=call.pk).count)() == 1
     assert "3 dropped for want of room" in caplog.text
+
+
+async def test_the_conversation_is_read_back_from_its_records_in_order() -> None:
+    from calls.live.conversation import conversation_so_far
+
+    call = await new_call()
+    writer = idle_writer()
+    recorder = CallRecorder(call.pk, timezone.now(), 0.0, writer=writer)
+    turn = "conversation_turn"
+    recorder.log(turn, 1.0, seq=1, role="user", item_id="u1", text="When do you open?")
+    recorder.log(turn, 2.0, seq=2, role="assistant", item_id="a1", text="At nine, and on")
+    recorder.log(turn, 2.5, seq=2, role="assistant", item_id="a1", text="At nine.")  # cut
+    recorder.log(turn, 3.0, seq=3, role="user", item_id="u2", text="")
+    assert await write_now(writer)
+
+    turns = await database_sync_to_async(conversation_so_far)(call.pk)
+    assert [(t.role, t.text) for t in turns] == [
+        ("user", "When do you open?"),
+        ("assistant", "At nine."),
+    ]
