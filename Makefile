@@ -54,8 +54,19 @@ demo-all: migrate-dev
 UVICORN := $(VENV)/bin/uvicorn config.asgi:application --host $(HOST) --port $(PORT) \
 	--lifespan off --no-access-log --ws-per-message-deflate false
 
+# Several worker processes behind one address need what they share outside
+# them: PostgreSQL (DATABASE_URL) and Redis (REDIS_URL, the channel layer that
+# carries control and the live view). Without both, one process, and it says so.
+WORKERS ?= $(shell nproc)
+
 serve: migrate
-	$(UVICORN)
+	@if echo "$$DATABASE_URL" | grep -q '^postgres' && [ -n "$$REDIS_URL" ]; then \
+		echo "serving with $(WORKERS) worker processes (PostgreSQL and Redis shared)"; \
+		$(UVICORN) --workers $(WORKERS); \
+	else \
+		echo "serving with one process: set DATABASE_URL and REDIS_URL for several"; \
+		$(UVICORN); \
+	fi
 
 serve-dev: migrate-dev
 	$(DEV) $(UVICORN)

@@ -29,6 +29,13 @@ class Conversation:
     def __init__(self) -> None:
         self._turns: dict[str, Turn] = {}
 
+    def preload(self, turns: list[Turn]) -> None:
+        """The conversation before this stream (a handed-over call): already recorded."""
+        for turn in turns:
+            self._turns[turn.item_id] = Turn(
+                len(self._turns) + 1, turn.role, turn.item_id, turn.text
+            )
+
     def begin(self, item_id: str, role: str) -> None:
         """A turn exists from now on (its words may come later)."""
         if item_id and item_id not in self._turns:

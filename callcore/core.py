@@ -73,6 +73,9 @@ class CoreConfig:
     watchdog: WatchdogConfig = field(default_factory=WatchdogConfig)
     # Replacement sessions opened per call before it ends as `model_unresponsive`.
     max_model_recoveries: int = 2
+    # A call handed over from another process: the conversation so far. The new
+    # session is told it instead of greeting the caller again.
+    resumed_turns: tuple[Turn, ...] = ()
 
 
 class CallCore:
@@ -92,6 +95,7 @@ class CallCore:
         self.intervals = PlayoutIntervals()
         self.transcripts = Transcripts()
         self.conversation = Conversation()
+        self.conversation.preload(list(config.resumed_turns))
         self.watchdog = ModelWatchdog(config.watchdog, started_at)
         self._unheard: deque[bytes] = deque()
         self._unheard_bytes = 0
@@ -170,7 +174,16 @@ class CallCore:
             return
         details = {"setup_ms": self.offset_ms(now), "connect_ms": round(connect_ms)}
         self._out.append(Record(RecordKind.MODEL_SESSION_OPENED, now, details=details))
-        if self.config.greeting_instructions:
+        if self.config.resumed_turns:
+            self._flush_uplink()
+            for turn in self.config.resumed_turns:
+                self._out.append(ToModel(rt.message_item(turn.role, turn.text)))
+            if self.config.resumed_turns[-1].role == "user":
+                # The caller spoke last: the answer they were waiting for is owed.
+                self._out.append(ToModel(rt.response_create()))
+                self.watchdog.response_due(now)
+                self._timer_stale = True
+        elif self.config.greeting_instructions:
             self._flush_uplink()
             self._out.append(ToModel(rt.response_create(self.config.greeting_instructions)))
             self.watchdog.response_due(now)

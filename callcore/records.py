@@ -92,5 +92,7 @@ class EndReason(enum.StrEnum):
     MODEL_CONNECT_FAILED = "model_connect_failed", "The model could not be reached"
     MODEL_UNRESPONSIVE = "model_unresponsive", "The model went quiet and could not be replaced"
     PROTOCOL_ERRORS = "protocol_errors", "Too many malformed Twilio messages"
-    SERVER_SHUTDOWN = "server_shutdown", "The server shut down"
+    SERVER_SHUTDOWN = "server_shutdown", "The server shut down (the call is handed over)"
+    SERVER_LOST = "server_lost", "The process holding the call died"
+    OPERATOR_HANGUP = "operator_hangup", "An operator ended the call"
     INTERNAL_ERROR = "internal_error", "A fault in the bridge"

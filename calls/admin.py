@@ -4,14 +4,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.contrib import admin
+from asgiref.sync import async_to_sync
+from django.contrib import admin, messages
+from django.contrib.admin.models import CHANGE, LogEntry
 from django.contrib.admin.views.main import ChangeList
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 from django.utils.html import format_html
 
-from calls.models import BargeInEvent, CallSession, PlayoutLog
+from calls.live.control import request_end
+from calls.models import BargeInEvent, CallSession, CallStatus, PlayoutLog
 from calls.review.diagnostics import CALL_FIELDS, diagnose_call_rows
 from calls.review.findings import (
     DRAIN_BEFORE_FINAL_MARK,
@@ -107,6 +110,37 @@ class CallSessionAdmin(admin.ModelAdmin):
     date_hierarchy = "started_at"
     readonly_fields = [f.name for f in CallSession._meta.fields]
     inlines = [BargeInInline, PlayoutLogInline]
+    actions = ["end_calls"]
+
+    @admin.action(description="End call (live calls, whichever process holds them)",
+                  permissions=["end_call"])  # fmt: skip
+    def end_calls(self, request: HttpRequest, queryset: QuerySet[CallSession]) -> None:
+        """Ask each selected live call's process to end it (operator_hangup); audited."""
+        live = list(queryset.filter(status=CallStatus.STREAMING))
+        by = f"admin ({request.user.get_username()})"
+        asked = 0
+        for call in live:
+            try:
+                async_to_sync(request_end)(call.call_sid, by)
+            except Exception as exc:  # the layer (Redis) is away: say so, end nothing
+                self.message_user(
+                    request, f"{call.call_sid}: could not be reached ({exc!r})", messages.ERROR
+                )
+                continue
+            asked += 1
+            LogEntry.objects.log_actions(
+                request.user.pk,
+                [call],
+                CHANGE,
+                change_message="Asked to end the live call (operator_hangup)",
+                single_object=True,
+            )
+        skipped = len(queryset) - len(live)
+        note = f"; {skipped} not live, left alone" if skipped else ""
+        self.message_user(request, f"asked {asked} live call(s) to end{note}")
+
+    def has_end_call_permission(self, request: HttpRequest) -> bool:
+        return bool(request.user.has_perm("calls.end_call"))
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[CallSession]:
         return CallSession.objects.with_counts()

@@ -26,6 +26,7 @@ from django.db.models import Case, F, Value, When
 from django.utils import timezone
 
 from callcore import EndReason
+from callcore.conversation import Turn
 from callcore.protocol.twilio import (
     Connected,
     Dtmf,
@@ -40,6 +41,8 @@ from callcore.protocol.twilio import (
 from calls.frontdoor.signatures import signature_valid, stream_url
 from calls.frontdoor.tokens import verify_stream_token
 from calls.live.bridge import CallBridge, CallIdentity
+from calls.live.control import ControlListener
+from calls.live.conversation import conversation_so_far
 from calls.live.db import run_db
 from calls.live.logcontext import bind_call
 from calls.live.model import connect_realtime, discard_model, open_model
@@ -70,16 +73,34 @@ def _begin_stream(call_sid: str, start: Start) -> CallSession | int:
     One stream per call: a replayed token must not open a second session. The
     check and the claim are one conditional UPDATE, atomic on every database.
     """
+    now = timezone.now()
     claimed = CallSession.objects.filter(
         call_sid=call_sid, stream_sid="", ended_at__isnull=True
     ).update(
         stream_sid=start.stream_sid,
         status=CallStatus.STREAMING,
-        stream_started_at=timezone.now(),
+        stream_started_at=now,
+        alive_at=now,
         account_sid=Case(
             When(account_sid="", then=Value(start.account_sid)), default=F("account_sid")
         ),
     )
+    if not claimed:
+        # A handover: the process that held the call shut down and Twilio, told by
+        # our `<Connect action>`, opened a new stream for it (landing here).
+        claimed = (
+            CallSession.objects.filter(call_sid=call_sid, end_reason=EndReason.SERVER_SHUTDOWN)
+            .exclude(stream_sid=start.stream_sid)
+            .update(
+                stream_sid=start.stream_sid,
+                status=CallStatus.STREAMING,
+                stream_started_at=now,
+                alive_at=now,
+                ended_at=None,
+                end_reason="",
+                handovers=F("handovers") + 1,
+            )
+        )
     call = CallSession.objects.filter(call_sid=call_sid).first()
     if call is None:
         return CLOSE_UNKNOWN_CALL
@@ -124,6 +145,9 @@ class MediaStreamConsumer(AsyncWebsocketConsumer):
             raise
         finally:
             self._cancel_start_timer()
+            control = getattr(self, "_control", None)
+            if control is not None:
+                await control.stop()
             # Whatever ends this consumer, the call must not outlive it: no model
             # session or task left running.
             if self.bridge is not None and not self.bridge.ended:
@@ -259,7 +283,12 @@ class MediaStreamConsumer(AsyncWebsocketConsumer):
             )
             await self._refuse(call)
             return
-        logger.info("media stream started")
+        resumed: list[Turn] = []
+        if call.handovers:
+            resumed = await run_db(conversation_so_far, call.pk)
+            logger.info("media stream started: a handover, %d turns carried over", len(resumed))
+        else:
+            logger.info("media stream started")
         self.bridge = CallBridge(
             CallIdentity(call.pk, call.call_sid, start.stream_sid),
             twilio=self,
@@ -268,9 +297,17 @@ class MediaStreamConsumer(AsyncWebsocketConsumer):
             recorder=CallRecorder(call.pk, started_wall, started_mono),
             started_at=started_mono,
             reopen=lambda: open_model(self.connect_realtime, bridge_settings),
+            resumed_turns=tuple(resumed),
         )
         self.bridge.start()
         self.bridge_started(self.bridge)
+        self._control = ControlListener(call.call_sid, self._operator_end)
+        self._control.start()
+
+    async def _operator_end(self, by: str) -> None:
+        if self.bridge is not None and not self.bridge.ended:
+            logger.info("ending the call: asked by an operator (%s)", by or "unknown")
+            await self.bridge.end(EndReason.OPERATOR_HANGUP)
 
     async def _protocol_error(self, reason: str) -> None:
         if self.bridge is not None:

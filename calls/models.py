@@ -70,12 +70,18 @@ class CallSession(models.Model):
     estimate_error_p95_ms = models.IntegerField(
         "playout estimate |error| p95 (ms)", null=True, blank=True
     )
+    # Liveness: the process holding the stream says so every few seconds; a
+    # streaming call whose mark is old lost its process (see calls.live.liveness).
+    alive_at = models.DateTimeField(null=True, blank=True)
+    # Streams the call was handed over to on a deploy (a new stream, same call).
+    handovers = models.PositiveIntegerField(default=0)
 
     objects = CallSessionQuerySet.as_manager()
 
     class Meta:
         ordering = ["-started_at", "-id"]
         indexes = [models.Index(fields=["status", "-started_at"], name="calls_status_started_idx")]
+        permissions = [("end_call", "Can end a live call")]
 
     def __str__(self) -> str:
         return self.call_sid

@@ -7,6 +7,7 @@ incoming calls costs one thread hop each (see `calls.frontdoor.handler`).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 
@@ -54,19 +55,16 @@ async def voice_webhook(request: HttpRequest) -> HttpResponse:
         call_sid, created = await run_db(_answer, call_sid, fields)
         logger.info("voice webhook: %s call", "new" if created else "retried")
         response = VoiceResponse()
-        # When our stream closes with the caller still on the line, Twilio asks
-        # `stream-ended` what to do next (instead of dropping the call in silence).
-        connect = Connect(action=public_url("/twilio/stream-ended/"))
-        stream = Stream(url=stream_url())
-        # Wall clock: the media stream that checks it may run in another process.
-        stream.parameter(name="token", value=mint_stream_token(call_sid, time.time()))
-        connect.append(stream)
-        response.append(connect)
+        response.append(_connect(call_sid))
         return HttpResponse(str(response), content_type=_TWIML)
 
 
 # Ends after which the caller is simply hung up on: the call was meant to end.
-_MEANT_TO_END = {"agent_hangup", "operator_hangup", "caller_disconnected"}
+_MEANT_TO_END = {"agent_hangup", "operator_hangup", "caller_disconnected", "caller_hangup"}
+# Twilio may ask before the closing process has written why (it writes the end
+# before closing the stream, bounded): how long to wait for it, and how often to look.
+_END_REASON_WAIT_S = 1.5
+_END_REASON_POLL_S = 0.05
 
 
 def _end_reason(call_sid: str) -> str | None:
@@ -75,22 +73,48 @@ def _end_reason(call_sid: str) -> str | None:
     )
 
 
+async def _wait_end_reason(call_sid: str) -> str | None:
+    deadline = time.monotonic() + _END_REASON_WAIT_S
+    while True:
+        reason = await run_db(_end_reason, call_sid)
+        if reason or time.monotonic() >= deadline:
+            return reason
+        # Another process writes it, with no event to await here: poll, bounded.
+        await asyncio.sleep(_END_REASON_POLL_S)
+
+
+def _connect(call_sid: str) -> Connect:
+    """`<Connect action=stream-ended><Stream>` with a fresh per-call token."""
+    # When our stream closes with the caller still on the line, Twilio asks
+    # `stream-ended` what to do next (instead of dropping the call in silence).
+    connect = Connect(action=public_url("/twilio/stream-ended/"))
+    stream = Stream(url=stream_url())
+    # Wall clock: the media stream that checks it may run in another process.
+    stream.parameter(name="token", value=mint_stream_token(call_sid, time.time()))
+    connect.append(stream)
+    return connect
+
+
 @csrf_exempt
 @require_POST
 @twilio_signed
 async def stream_ended(request: HttpRequest) -> HttpResponse:
     """Twilio's `<Connect action>`: our media stream closed and the caller is still there.
 
-    A call the AI or an operator ended hangs up. Anything else (the model
-    could not be reached or kept, a fault, a shutdown) is an apology first:
-    never silence, and never a caller left wondering whether anyone is there.
-    The end reason may not be written yet when Twilio asks; not knowing it is
-    the apology's case too.
+    A server that shut down (a deploy) hands the call over: a new
+    `<Connect><Stream>`, which lands on a live process that carries the
+    conversation on. A call the AI or an operator ended hangs up. Anything
+    else (the model could not be reached or kept, a fault) is an apology
+    first: never silence, never a caller left wondering.
     """
     call_sid = request.POST.get("CallSid", "")
     with call_context(call_sid):
-        reason = await run_db(_end_reason, call_sid) if call_sid else None
+        reason = await _wait_end_reason(call_sid) if call_sid else None
         response = VoiceResponse()
+        if reason == "server_shutdown":
+            logger.info("stream ended by a shutdown: handing the call over to a new stream")
+            response.append(_connect(call_sid))
+            return HttpResponse(str(response), content_type=_TWIML)
         if reason not in _MEANT_TO_END:
             logger.info("stream ended (%s): apologising to the caller", reason or "reason unknown")
             response.say(settings.CALL_APOLOGY)

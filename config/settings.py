@@ -181,6 +181,10 @@ if not DEVELOPMENT and TWILIO_AUTH_TOKEN == mode.DEVELOPMENT_TWILIO_AUTH_TOKEN:
 TWILIO_API_BASE_URL = env.str("TWILIO_API_BASE_URL", default="")
 # Lifetime of the per-call token carried from the webhook to the media stream.
 STREAM_TOKEN_TTL_S = env.int("STREAM_TOKEN_TTL_S", default=60)
+# Liveness: each process marks its calls alive this often; a streaming call not
+# marked for CALL_LOST_AFTER_S lost its process and is ended (server_lost).
+CALL_ALIVE_INTERVAL_S = env.float("CALL_ALIVE_INTERVAL_S", default=5.0)
+CALL_LOST_AFTER_S = env.float("CALL_LOST_AFTER_S", default=30.0)
 # A media stream that has not sent its `start` this long after the handshake is closed.
 STREAM_START_TIMEOUT_S = env.float("STREAM_START_TIMEOUT_S", default=5.0)
 

@@ -163,6 +163,11 @@ class ServerProcess:
             f"{self.server} did not listen within {timeout_s:.0f} s; see {self._log_path}"
         )
 
+    async def kill(self) -> None:
+        if self._process is not None and self._process.returncode is None:
+            self._process.kill()
+            await self._process.wait()
+
     async def stop(self) -> None:
         if self._process is not None and self._process.returncode is None:
             self._process.terminate()
@@ -203,6 +208,8 @@ class LocalStack:
             env=env,
             log_path=log_path,
         )
+        # Every server process on the stack's database: the first, then `add_server`.
+        self.servers: list[ServerProcess] = [self._server]
 
     @property
     def server(self) -> Server:
@@ -239,10 +246,28 @@ class LocalStack:
     def _next_script(self) -> RealtimeScript:
         return self._scripts.popleft() if self._scripts else self.default_script
 
-    def caller(self, script: CallerScript, **options: Any) -> TwilioCaller:
+    async def add_server(self, timeout_s: float = 30.0) -> ServerProcess:
+        """Another process of the same project on the same database and Realtime stand-in
+        (and the same Redis, when REDIS_URL is set): a second worker or host."""
+        first = self._server
+        server = ServerProcess(
+            database_url=first.database_url,
+            realtime_url=first.realtime_url,
+            server=first.server,
+            env=first.extra_env,
+        )
+        self.servers.append(server)
+        await server.start(timeout_s)
+        return server
+
+    async def kill_server(self, index: int) -> None:
+        """SIGKILL server `index`: a process that dies with its calls."""
+        await self.servers[index].kill()
+
+    def caller(self, script: CallerScript, server_index: int = 0, **options: Any) -> TwilioCaller:
         return TwilioCaller(
             public_base_url=PUBLIC_BASE_URL,
-            local_base_url=self.local_base_url,
+            local_base_url=self.servers[server_index].local_base_url,
             auth_token=AUTH_TOKEN,
             script=script,
             **options,
@@ -254,7 +279,8 @@ class LocalStack:
         await self._server.start(timeout_s)
 
     async def stop(self) -> None:
-        await self._server.stop()
+        for server in self.servers:
+            await server.stop()
         await self.realtime.stop()
 
     async def __aenter__(self) -> LocalStack:

@@ -46,6 +46,7 @@ from callcore import (
     ToTwilio,
     WatchdogConfig,
 )
+from callcore.conversation import Turn
 from callcore.protocol.realtime import RealtimeProtocolError, parse_server_event
 from callcore.protocol.twilio import Dtmf, Mark, Media
 from calls.live.model import OpenedModel, RealtimeConnection, close_quietly, discard_model
@@ -101,6 +102,7 @@ class CallBridge:
         recorder: CallRecorder,
         started_at: float,
         reopen: Callable[[], Awaitable[OpenedModel]] | None = None,
+        resumed_turns: tuple[Turn, ...] = (),
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.call = call
@@ -121,6 +123,7 @@ class CallBridge:
                     response_stall_ms=settings.model_response_timeout_ms,
                 ),
                 max_model_recoveries=settings.model_max_recoveries,
+                resumed_turns=resumed_turns,
             ),
             started_at,
         )

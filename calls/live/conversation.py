@@ -14,18 +14,20 @@ from calls.models import PlayoutLog
 
 
 def conversation_so_far(call_pk: int, limit: int = MAX_SEED_TURNS) -> list[Turn]:
-    """The call's turns with words, oldest first, at most `limit` of the latest."""
+    """The call's turns with words, oldest first, at most `limit` of the latest.
+
+    Ordered by when each turn was first recorded (wall clock: a handed-over
+    call's streams each count their offsets from their own start).
+    """
     rows = PlayoutLog.objects.filter(call_id=call_pk, kind=RecordKind.CONVERSATION_TURN).order_by(
-        "offset_ms", "id"
+        "occurred_at", "id"
     )
     turns: dict[str, Turn] = {}
     for details in rows.values_list("details", flat=True):
         item_id = str(details.get("item_id", ""))
-        turns[item_id] = Turn(
-            int(details.get("seq", 0)),
-            str(details.get("role", "")),
-            item_id,
-            str(details.get("text", "")),
-        )
-    spoken = sorted((turn for turn in turns.values() if turn.text), key=lambda turn: turn.seq)
-    return spoken[-limit:]
+        role, text = str(details.get("role", "")), str(details.get("text", ""))
+        if item_id in turns:
+            turns[item_id].text = text
+        else:
+            turns[item_id] = Turn(len(turns) + 1, role, item_id, text)
+    return [turn for turn in turns.values() if turn.text][-limit:]

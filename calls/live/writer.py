@@ -104,12 +104,20 @@ class RecordWriter:
         write: Write | None = None,
         max_pending_rows: int = MAX_PENDING_ROWS,
         clock: Callable[[], float] = time.monotonic,
+        housekeeping: Callable[[list[int]], None] | None = None,
+        housekeeping_interval_s: float = 5.0,
     ) -> None:
         self._write = write if write is not None else write_batch
         self.interval_s = interval_s
         self.retry_max_s = retry_max_s
         self.max_pending_rows = max_pending_rows
         self._clock = clock
+        # Run on the writer's thread every `housekeeping_interval_s` with the calls
+        # held here (liveness marks and the reaping of lost calls).
+        self._housekeeping = housekeeping
+        self._housekeeping_interval_s = housekeeping_interval_s
+        self._housekeeping_at = 0.0
+        self._housekeeping_failed = False
         self._lock = threading.Lock()
         # Held for a whole write: `_written` may only move once the rows it covers
         # are in the database, so writes never overlap.
@@ -227,11 +235,31 @@ class RecordWriter:
             self._wake.clear()
             if self.write_pending():
                 backoff_s = 0.0
+                self._beat()
             else:
                 backoff_s = min(max(2 * backoff_s, self.interval_s), self.retry_max_s)
             if self._stopping:
                 break
         connection.close()
+
+    def _beat(self) -> None:
+        if self._housekeeping is None or self._stopping:
+            return
+        now = self._clock()
+        if now - self._housekeeping_at < self._housekeeping_interval_s:
+            return
+        self._housekeeping_at = now
+        try:
+            self._housekeeping(self.open_calls)
+        except Exception as exc:
+            if not self._housekeeping_failed:
+                logger.warning(
+                    "liveness beat failed (%s: %s)", type(exc).__name__, _first_line(exc)
+                )
+            self._housekeeping_failed = True
+            connection.close()
+        else:
+            self._housekeeping_failed = False
 
     def write_pending(self) -> bool:
         """Write what is pending now, in this thread; True when it is all written."""
@@ -404,6 +432,13 @@ def record_writer() -> RecordWriter:
     if _writer is None:
         with _writer_lock:
             if _writer is None:
-                _writer = RecordWriter()
+                from django.conf import settings
+
+                from calls.live.liveness import housekeeping
+
+                _writer = RecordWriter(
+                    housekeeping=housekeeping,
+                    housekeeping_interval_s=settings.CALL_ALIVE_INTERVAL_S,
+                )
                 atexit.register(_writer.close)
     return _writer

@@ -109,9 +109,13 @@ class TwilioCaller:
         self.webhook_result = result
         if result.status != 200:
             raise webhook.TwimlError(f"voice webhook answered HTTP {result.status}")
-        self.stream = webhook.parse_twiml(result.body)
-        url = webhook.local_stream_url(self.stream.url, self.local_stream_base_url)
-        signature = webhook.sign(self._auth_token, self.stream.url, {})
+        await self._open_stream(webhook.parse_twiml(result.body))
+
+    async def _open_stream(self, instruction: webhook.StreamInstruction) -> None:
+        """Connect the media stream `instruction` names and start streaming on it."""
+        self.stream = instruction
+        url = webhook.local_stream_url(instruction.url, self.local_stream_base_url)
+        signature = webhook.sign(self._auth_token, instruction.url, {})
         self._ws = await WebSocketClient.connect(
             url, headers={"X-Twilio-Signature": signature, "User-Agent": "Twilio.TmeWs/1.0"}
         )
@@ -119,8 +123,9 @@ class TwilioCaller:
         self._ws.on_closed = self._on_closed
         self._send(messages.connected())
         started = time.monotonic()
-        self.timeline.stream_started_at = started
-        self._send(messages.start(self.ids, self._next_sequence(), self.stream.parameters))
+        if self.timeline.stream_started_at is None:
+            self.timeline.stream_started_at = started
+        self._send(messages.start(self.ids, self._next_sequence(), instruction.parameters))
         self._schedule(started + FRAME_S, self._tick, 1, started)
 
     async def run(self, *, status_callback: bool = False, timeout_s: float = 60.0) -> Timeline:
@@ -131,11 +136,30 @@ class TwilioCaller:
         except TimeoutError:
             await self.aclose()
             raise
-        if self.timeline.closed_by == "server":
-            await self.follow_action()
+        while self.timeline.closed_by == "server":
+            followup = await self.follow_action()
+            if followup is None or followup.stream is None:
+                break
+            await self._hand_over(followup.stream, timeout_s)
         if status_callback:
             await self.send_status_callback()
         return self.timeline
+
+    async def _hand_over(self, instruction: webhook.StreamInstruction, timeout_s: float) -> None:
+        """The action answered a new `<Connect><Stream>`: the same call, on a new stream.
+
+        What was buffered for the old stream is gone with it; the caller's
+        script goes on from where it was (it is timed by the clock).
+        """
+        timeline = self.timeline
+        now = time.monotonic()
+        self._echo(self.playback.clear(now))
+        timeline.handovers.append(now)
+        timeline.closed_at = timeline.closed_by = timeline.close_code = None
+        self._hanging_up = False
+        self.ids = StreamIds(self.ids.account_sid, self.ids.call_sid, messages.new_sid("MZ"))
+        await self._open_stream(instruction)
+        await self.wait_closed(timeout_s)
 
     async def follow_action(self) -> webhook.Followup | None:
         """Our stream was closed under the caller: request `<Connect action>`, as Twilio does.

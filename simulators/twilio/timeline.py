@@ -86,6 +86,8 @@ class Timeline:
     # its TwiML said to the caller.
     action_status: int | None = None
     said: list[str] = field(default_factory=list)
+    # When each handover to a new stream of the same call happened (`<Connect action>`).
+    handovers: list[float] = field(default_factory=list)
     sent_stop: bool = False
     dropped: bool = False
 

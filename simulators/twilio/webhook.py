@@ -38,6 +38,8 @@ class Followup:
 
     said: tuple[str, ...]
     hangup: bool
+    # A new `<Connect><Stream>` (a handover): the call goes on on a new stream.
+    stream: StreamInstruction | None = None
 
 
 def sign(auth_token: str, url: str, params: Mapping[str, str]) -> str:
@@ -140,6 +142,8 @@ def parse_followup(text: str) -> Followup:
     if root.tag != "Response":
         raise TwimlError(f"TwiML root is <{root.tag}>, not <Response>")
     said = tuple((verb.text or "").strip() for verb in root if verb.tag == "Say")
+    if root.find("./Connect/Stream") is not None:
+        return Followup(said, hangup=False, stream=parse_twiml(text))
     # With no more verbs, Twilio ends the call too: `<Hangup>` only makes it explicit.
     return Followup(said, hangup=True)
 

@@ -712,3 +712,21 @@ async def test_a_model_that_stops_reading_is_noticed_by_its_pings_and_replaced(
     [fault] = await rows("model_fault")
     assert fault.details["what"] == "connection_closed"
     model.ws.transport.abort()  # the hung peer, gone for good
+
+
+# --- control through the channel layer -----------------------------------------------------
+
+
+async def test_an_operator_ends_a_live_call_through_the_channel_layer(live: Call) -> None:
+    from calls.live.control import request_end
+
+    await live.model.response_created("resp_1")
+    await live.model.audio("resp_1", "item_1", tone(0x12, 40))
+    await live.twilio.receive_audio(320)  # the call is up, its control subscription too
+
+    await request_end(CALL_SID, "test")
+
+    assert await live.twilio.wait_closed() == 1000
+    await live.bridge.wait_ended()
+    row = await call_row()
+    assert row.end_reason == "operator_hangup"

@@ -113,7 +113,6 @@ def test_the_connect_action_is_our_stream_ended_url(client: Client) -> None:
         ("model_unresponsive", True),
         ("model_connect_failed", True),
         ("internal_error", True),
-        ("server_shutdown", True),
         ("", True),  # not written yet: never silence
         ("agent_hangup", False),
         ("operator_hangup", False),
@@ -135,6 +134,26 @@ def test_a_stream_that_ended_under_the_caller_is_an_apology_then_a_hangup(
         assert verbs == [("Say", settings.CALL_APOLOGY), ("Hangup", "")]
     else:
         assert verbs == [("Hangup", "")]
+
+
+def test_a_stream_ended_by_a_shutdown_is_handed_over_to_a_new_stream(client: Client) -> None:
+    post_signed(client, "/twilio/voice/", VOICE_PARAMS)
+    CallSession.objects.update(end_reason="server_shutdown", status=CallStatus.COMPLETED)
+
+    response = post_signed(
+        client, "/twilio/stream-ended/", {**VOICE_PARAMS, "CallStatus": "in-progress"}
+    )
+
+    root = ET.fromstring(response.content)
+    connect = root.find("./Connect")
+    stream = root.find("./Connect/Stream")
+    assert connect is not None
+    assert stream is not None
+    assert connect.get("action") == "https://calls.example.test/twilio/stream-ended/"
+    assert stream.get("url") == "wss://calls.example.test/twilio/media-stream/"
+    params = {p.get("name"): p.get("value") for p in stream.findall("Parameter")}
+    assert verify_stream_token(params["token"], CALL_SID, time.time()) is None
+    assert root.find("./Say") is None
 
 
 def test_stream_ended_forged_is_refused(client: Client) -> None:

@@ -1,0 +1,79 @@
+"""Which calls still have a process: marked alive by their holder, ended when it is gone.
+
+Every process marks the calls it holds (`alive_at`) every
+`CALL_ALIVE_INTERVAL_S` from its record writer's thread, and on the same
+beat ends any streaming call whose mark is older than `CALL_LOST_AFTER_S`
+(its process died: SIGKILL, OOM, a lost host) as `server_lost`, with its
+end time at the last sign of life. So a dead process's calls are ended by
+the survivors within CALL_LOST_AFTER_S + CALL_ALIVE_INTERVAL_S (30 + 5 s by
+default), with no cron to deploy; `manage.py reap_calls` does the same once,
+for a deployment with no process left running calls.
+
+Why in the processes and not cron only: the processes already hold a database
+connection on a thread of their own, the bound then follows from two settings,
+and a deployment cannot forget to schedule it.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+logger = logging.getLogger(__name__)
+
+
+def mark_alive(call_pks: list[int], now: datetime | None = None) -> None:
+    from calls.models import CallSession
+
+    if call_pks:
+        CallSession.objects.filter(pk__in=call_pks).update(alive_at=now or timezone.now())
+
+
+def reap_lost_calls(
+    held: list[int], now: datetime | None = None, lost_after_s: float | None = None
+) -> list[str]:
+    """End streaming calls nobody has marked alive for `lost_after_s`; their SIDs."""
+    from calls.models import CallSession, CallStatus, PlayoutLog
+
+    now = now or timezone.now()
+    lost_after = timedelta(seconds=lost_after_s or settings.CALL_LOST_AFTER_S)
+    cutoff = now - lost_after
+    reaped: list[str] = []
+    with transaction.atomic():
+        lost = (
+            CallSession.objects.select_for_update(skip_locked=True)
+            .filter(status=CallStatus.STREAMING, alive_at__lt=cutoff)
+            .exclude(pk__in=held)
+        )
+        for call in lost:
+            last_alive: datetime = call.alive_at or cutoff
+            CallSession.objects.filter(pk=call.pk).update(
+                status=CallStatus.COMPLETED, end_reason="server_lost", ended_at=last_alive
+            )
+            started = call.stream_started_at or call.started_at
+            PlayoutLog.objects.create(
+                call=call,
+                kind="stream_ended",
+                occurred_at=now,
+                offset_ms=round((now - started).total_seconds() * 1000),
+                details={"end_reason": "server_lost", "reaped_by_pid": os.getpid()},
+            )
+            reaped.append(call.call_sid)
+    if reaped:
+        logger.warning(
+            "%d call(s) lost their process (no sign of life for %.0f s): ended as server_lost",
+            len(reaped),
+            lost_after.total_seconds(),
+        )
+    return reaped
+
+
+def housekeeping(held: list[int]) -> None:
+    """The writer thread's beat: our calls are alive; others' that are not get ended."""
+    mark_alive(held)
+    reap_lost_calls(held)

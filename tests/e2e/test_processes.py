@@ -1,0 +1,177 @@
+"""Two server processes on one database (and one Redis, when REDIS_URL is set), calls on both.
+
+A deploy's SIGTERM hands each of a process's calls over to the other (the
+caller hears a gap, the new Realtime session is told the conversation so
+far); SIGKILL leaves its calls to be ended by the survivor as `server_lost`;
+an operator ends a call held by the other process through the channel layer
+(Redis: skipped on the in-memory layer, which cannot cross processes).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+import pytest_asyncio
+from asgiref.sync import async_to_sync
+from channels.db import database_sync_to_async
+from django.db import connection
+
+from calls.demo.simulation import database_url
+from calls.live.control import request_end
+from calls.models import CallSession
+from simulators.realtime import RealtimeScript, Reply
+from simulators.scenarios import GREETING
+from simulators.stack import LocalStack
+from simulators.twilio import CallerScript, Silence, SpeakWhenHeard, TwilioCaller
+
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.asyncio(loop_scope="function"),
+]
+
+ENV = {
+    "AGENT_GREETING": GREETING,
+    # Liveness on a short beat, so a lost process shows within seconds here.
+    "CALL_ALIVE_INTERVAL_S": "0.5",
+    "CALL_LOST_AFTER_S": "3",
+}
+WORDS = ("When do you open on Saturdays?", "And on Sundays?")
+
+
+@pytest_asyncio.fixture
+async def stack(django_db_setup: Any, django_db_blocker: Any) -> AsyncIterator[LocalStack]:
+    with django_db_blocker.unblock():
+        url = database_url(connection.settings_dict)
+    async with LocalStack(database_url=url, server="uvicorn", env=ENV) as running:
+        await running.add_server()
+        yield running
+
+
+@database_sync_to_async
+def call_row(call_sid: str) -> CallSession | None:
+    return CallSession.objects.filter(call_sid=call_sid).first()
+
+
+async def wait_row(call_sid: str, done: Any, timeout_s: float) -> CallSession | None:
+    """The call's row once `done(row)`; another process writes it: poll, bounded."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        row = await call_row(call_sid)
+        if (row is not None and done(row)) or time.monotonic() > deadline:
+            return row
+        await asyncio.sleep(0.05)
+
+
+def conversation() -> RealtimeScript:
+    return RealtimeScript(
+        replies=(Reply(600, GREETING), Reply(1200, "We open at nine on Saturdays.")),
+        caller_words=WORDS,
+    )
+
+
+def move_to(caller: TwilioCaller, stack: LocalStack, index: int) -> None:
+    """The load balancer's part: Twilio's next requests land on server `index`."""
+    caller.local_base_url = stack.servers[index].local_base_url
+    caller.local_stream_base_url = stack.servers[index].local_base_url
+
+
+async def test_sigterm_hands_the_call_over_with_the_conversation(stack: LocalStack) -> None:
+    stack.queue_script(conversation())
+    stack.queue_script(RealtimeScript(response_offset=2, caller_words=WORDS[1:]))
+    caller = stack.caller(
+        CallerScript(
+            segments=(
+                SpeakWhenHeard(tone=1, after_ms=700, speech_ms=500),
+                # Asked after the handover: the other process's session answers it.
+                SpeakWhenHeard(tone=2, after_ms=2500, speech_ms=500),
+                Silence(3000),
+            ),
+            hangup="stop",
+        )
+    )
+    call = asyncio.ensure_future(caller.run(timeout_s=40))
+    try:
+        await caller.wait_heard(2, 1200, timeout_s=20)  # the answer to the first question
+        move_to(caller, stack, 1)
+        before = len(stack.realtime.sessions)
+        await stack.stop_server()  # SIGTERM to the first process, as a deploy sends it
+        timeline = await call
+    finally:
+        await caller.aclose()
+
+    assert len(timeline.handovers) == 1
+    assert timeline.said == []  # a gap, never an apology or a hang-up
+    # The second question was answered by the session on the other process,
+    # which was told the conversation so far first.
+    assert timeline.heard_ms_by_tone().get(3, 0) > 0
+    successor = stack.realtime.sessions[before]
+    told = [
+        (r.event["item"]["role"], r.event["item"]["content"][0]["text"])
+        for r in successor.recording.received
+        if r.event.get("type") == "conversation.item.create"
+    ]
+    assert told[:3] == [
+        ("assistant", GREETING),
+        ("user", WORDS[0]),
+        ("assistant", "We open at nine on Saturdays."),
+    ]
+    row = await wait_row(caller.call_sid, lambda r: r.ended_at is not None, 10)
+    assert row is not None
+    assert (row.end_reason, row.handovers) == ("caller_hangup", 1)
+
+
+async def test_sigkill_leaves_the_calls_to_the_survivor_as_server_lost(stack: LocalStack) -> None:
+    stack.queue_script(RealtimeScript(replies=(Reply(600, GREETING),)))
+    stack.queue_script(RealtimeScript(replies=(Reply(600, GREETING),)))
+    lost = stack.caller(CallerScript(segments=(Silence(30_000),)), server_index=0)
+    kept = stack.caller(CallerScript(segments=(Silence(30_000),)), server_index=1)
+    calls = [asyncio.ensure_future(c.run(timeout_s=40)) for c in (lost, kept)]
+    try:
+        await lost.wait_heard(1, 600, timeout_s=15)
+        await kept.wait_heard(1, 600, timeout_s=15)
+        killed_at = time.monotonic()
+        await stack.kill_server(0)
+        row = await wait_row(lost.call_sid, lambda r: r.end_reason == "server_lost", 15)
+        reaped_s = time.monotonic() - killed_at
+        assert row is not None
+        assert row.end_reason == "server_lost"
+        # Within CALL_LOST_AFTER_S + CALL_ALIVE_INTERVAL_S (3 + 0.5 s here), with slack
+        # for the survivor's own beat.
+        assert reaped_s < 3 + 0.5 + 2
+        assert row.ended_at is not None
+        still = await call_row(kept.call_sid)
+        assert still is not None
+        assert still.status == "streaming"
+    finally:
+        for c in (lost, kept):
+            await c.aclose()
+        for task in calls:
+            task.cancel()
+        await asyncio.gather(*calls, return_exceptions=True)
+
+
+@pytest.mark.skipif(not os.environ.get("REDIS_URL"), reason="needs Redis (REDIS_URL)")
+async def test_an_operator_ends_a_call_held_by_the_other_process(stack: LocalStack) -> None:
+    stack.queue_script(RealtimeScript(replies=(Reply(600, GREETING),)))
+    caller = stack.caller(CallerScript(segments=(Silence(30_000),)), server_index=1)
+    call = asyncio.ensure_future(caller.run(timeout_s=40))
+    try:
+        await caller.wait_heard(1, 600, timeout_s=15)
+        asked_at = time.monotonic()
+        # From this process (a third one): the layer carries it to the holder.
+        await database_sync_to_async(async_to_sync(request_end))(caller.call_sid, "test")
+        timeline = await call
+        ended_s = (timeline.closed_at or 0) - asked_at
+    finally:
+        await caller.aclose()
+    assert timeline.closed_by == "server"
+    assert ended_s < 1.0
+    assert timeline.said == []  # an operator's hang-up is a hang-up
+    row = await wait_row(caller.call_sid, lambda r: r.ended_at is not None, 10)
+    assert row is not None
+    assert row.end_reason == "operator_hangup"
