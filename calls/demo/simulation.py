@@ -84,7 +84,11 @@ async def _wait_recorded(call_sid: str, timeout_s: float) -> None:
 
 
 async def run_scenario(
-    stack: LocalStack, scenario: Scenario, timeout_s: float = 30, link: LinkProfile | None = None
+    stack: LocalStack,
+    scenario: Scenario,
+    timeout_s: float = 30,
+    link: LinkProfile | None = None,
+    server_index: int = 0,
 ) -> ScenarioResult:
     """One call, start to end; returns once the server has recorded the whole call.
 
@@ -99,7 +103,7 @@ async def run_scenario(
         stack.queue_script(script)
     sessions_before = len(stack.realtime.sessions)
     options = {} if link is None else {"uplink": link, "downlink": link}
-    caller = stack.caller(scenario.caller, **options)
+    caller = stack.caller(scenario.caller, server_index=server_index, **options)
     try:
         timeline = await caller.run(timeout_s=timeout_s)
     finally:

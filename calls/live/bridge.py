@@ -41,6 +41,7 @@ from callcore import (
     EndReason,
     Log,
     Record,
+    RecordKind,
     ReplaceModel,
     ToModel,
     ToTwilio,
@@ -49,6 +50,7 @@ from callcore import (
 from callcore.conversation import Turn
 from callcore.protocol.realtime import RealtimeProtocolError, parse_server_event
 from callcore.protocol.twilio import Dtmf, Mark, Media
+from calls.live.feed import live_feed
 from calls.live.model import OpenedModel, RealtimeConnection, close_quietly, discard_model
 from calls.live.recorder import CallRecorder
 from calls.live.settings import BridgeSettings
@@ -65,6 +67,24 @@ END_RECORD_WAIT_S = 1.0
 CALLER_GONE = {EndReason.CALLER_HANGUP, EndReason.CALLER_DISCONNECTED}
 # How long opening a replacement model session may take before it counts as failed.
 REPLACE_TIMEOUT_S = 5.0
+
+# What the staff live view is told of (calls.live.feed), besides barge-ins.
+LIVE_KINDS = {
+    RecordKind.STREAM_STARTED,
+    RecordKind.USER_SPEECH_AI_SILENT,
+    RecordKind.DRAIN_STARTED,
+    RecordKind.DRAIN_COMPLETED,
+    RecordKind.MODEL_FAULT,
+    RecordKind.MODEL_RECOVERED,
+    RecordKind.STREAM_ENDED,
+}
+LIVE_BARGE_IN_FIELDS = (
+    "reaction_ms",
+    "playout_remaining_ms",
+    "audio_end_ms",
+    "response_cancelled",
+    "heard_text",
+)
 
 # How the media stream closes, by why the call ended (1000 otherwise): a
 # protocol refusal is the application's 4xxx, a fault and a shutdown say so.
@@ -217,8 +237,13 @@ class CallBridge:
                         core.clear_sent(self.clock())
                     case Record():
                         self.recorder.log(out.kind, out.at, out.playout_status, **out.details)
+                        if out.kind in LIVE_KINDS:
+                            self._publish(out.kind, out.details)
                     case BargeInRecord():
                         self.recorder.barge_in(out.at, **out.fields)
+                        self._publish(
+                            "barge_in", {k: out.fields.get(k) for k in LIVE_BARGE_IN_FIELDS}
+                        )
                     case CallUpdate():
                         self.recorder.update_call(out.fields, ended_at=out.ended_at)
                     case Log():
@@ -230,6 +255,10 @@ class CallBridge:
         finally:
             self._draining = False
         self._arm_timer()
+
+    def _publish(self, kind: str, details: dict[str, Any]) -> None:
+        """To the live view (an append; sent off the audio path by the feed's task)."""
+        live_feed().publish({"kind": kind, "call_sid": self.call.call_sid, **details})
 
     def _arm_timer(self) -> None:
         """One timer per call, at the core's `next_timer()`."""

@@ -13,19 +13,21 @@ import asyncio
 import os
 import time
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 import pytest_asyncio
 from asgiref.sync import async_to_sync
 from channels.db import database_sync_to_async
+from django.contrib.auth.models import User
 from django.db import connection
 
-from calls.demo.simulation import database_url
+from calls.demo.simulation import database_url, run_scenario
 from calls.live.control import request_end
 from calls.models import CallSession
 from simulators.realtime import RealtimeScript, Reply
-from simulators.scenarios import GREETING
+from simulators.scenarios import BY_NAME, GREETING
 from simulators.stack import LocalStack
 from simulators.twilio import CallerScript, Silence, SpeakWhenHeard, TwilioCaller
 
@@ -36,6 +38,9 @@ pytestmark = [
 
 ENV = {
     "AGENT_GREETING": GREETING,
+    # A browser reaches the admin over plain http on localhost (no TLS proxy here).
+    "DJANGO_SECURE_SSL_REDIRECT": "false",
+    "DJANGO_ALLOWED_HOSTS": "localhost,calls.simulated.test",
     # Liveness on a short beat, so a lost process shows within seconds here.
     "CALL_ALIVE_INTERVAL_S": "0.5",
     "CALL_LOST_AFTER_S": "3",
@@ -173,5 +178,104 @@ async def test_an_operator_ends_a_call_held_by_the_other_process(stack: LocalSta
     assert ended_s < 1.0
     assert timeline.said == []  # an operator's hang-up is a hang-up
     row = await wait_row(caller.call_sid, lambda r: r.ended_at is not None, 10)
+    assert row is not None
+    assert row.end_reason == "operator_hangup"
+
+
+CHROMIUM = Path("/usr/bin/chromium")
+
+
+@pytest.mark.skipif(not os.environ.get("REDIS_URL"), reason="needs Redis (REDIS_URL)")
+@pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium at /usr/bin")
+async def test_the_live_view_shows_a_barge_in_made_in_the_other_process(
+    stack: LocalStack,
+) -> None:
+    async_api = pytest.importorskip("playwright.async_api")
+    await database_sync_to_async(
+        lambda: User.objects.create_superuser("operator", password="pw-for-tests-only")
+    )()
+    admin_url = stack.servers[0].local_base_url.replace("127.0.0.1", "localhost")
+    async with async_api.async_playwright() as playwright:
+        browser = await playwright.chromium.launch(
+            executable_path=str(CHROMIUM), args=["--no-sandbox", "--disable-gpu"], headless=True
+        )
+        try:
+            page = await browser.new_page()
+            await page.goto(f"{admin_url}/admin/login/?next=/admin/live/")
+            await page.fill("#id_username", "operator")
+            await page.fill("#id_password", "pw-for-tests-only")
+            await page.click("input[type=submit]")
+            await page.wait_for_selector("#live[data-state=live]", timeout=10_000)
+            await page.evaluate(
+                """() => new MutationObserver((changes) => {
+                    for (const change of changes) for (const li of change.addedNodes)
+                        li.dataset.receivedAt = String(Date.now() / 1000);
+                }).observe(document.getElementById("live-events"), {childList: true})"""
+            )
+
+            # The barge-in happens in a call served by the other process.
+            scenario = BY_NAME["barge_in_tail"]
+            result = await run_scenario(stack, scenario, server_index=1)
+            assert result.barge_ins, "the scenario made no barge-in"
+
+            item = page.locator(f'li[data-kind=barge_in][data-call="{result.call_sid}"]')
+            await item.wait_for(timeout=5_000)
+            text = await item.inner_text()
+            received = float(await item.get_attribute("data-received-at") or 0)
+            published = await page.evaluate(
+                "(sid) => window.__lastBargeIn && window.__lastBargeIn[sid]", result.call_sid
+            )
+        finally:
+            await browser.close()
+    assert "BARGE-IN" in text
+    assert published is not None
+    assert received - published < 1.0
+
+
+@pytest.mark.skipif(not os.environ.get("REDIS_URL"), reason="needs Redis (REDIS_URL)")
+async def test_redis_stalled_for_10_s_ends_no_call_and_delays_no_frame(stack: LocalStack) -> None:
+    import redis.asyncio as aioredis
+
+    answers = RealtimeScript(
+        replies=(Reply(600, GREETING),), default_reply=Reply(2000, "Let me tell you more.")
+    )
+    stack.queue_script(answers)
+    stack.queue_script(RealtimeScript(replies=(Reply(600, GREETING),)))
+    talker = stack.caller(
+        CallerScript(
+            segments=tuple(
+                SpeakWhenHeard(
+                    tone=tone, after_ms=(600 if tone == 1 else 2000) + 400, speech_ms=500
+                )
+                for tone in range(1, 6)
+            ),
+        ),
+        server_index=0,
+    )
+    newcomer = stack.caller(CallerScript(segments=(Silence(3000),), hangup="stop"), server_index=1)
+    redis = aioredis.from_url(os.environ["REDIS_URL"])
+    talking = asyncio.ensure_future(talker.run(timeout_s=60))
+    try:
+        await talker.wait_heard(1, 600, timeout_s=15)
+        await redis.execute_command("CLIENT", "PAUSE", "10000", "ALL")
+        paused_at = time.monotonic()
+        # A new call is answered while Redis is away.
+        new_call = await newcomer.run(timeout_s=20)
+        # The conversation goes on through the stall.
+        await talker.wait_heard(5, 2000, timeout_s=30)
+        assert time.monotonic() - paused_at >= 10
+        # The call's control subscription came back by itself: an operator can end it.
+        await request_end(talker.call_sid, "test")
+        timeline = await talking
+    finally:
+        await talker.aclose()
+        await newcomer.aclose()
+        await redis.execute_command("CLIENT", "UNPAUSE")
+        await redis.aclose()
+
+    assert new_call.heard_ms_by_tone().get(1, 0) >= 600 - 25
+    assert timeline.underruns == []
+    assert new_call.underruns == []
+    row = await wait_row(talker.call_sid, lambda r: r.ended_at is not None, 10)
     assert row is not None
     assert row.end_reason == "operator_hangup"

@@ -1,0 +1,77 @@
+"""The staff live view: refused to anyone but staff, fed by the channel layer's live group."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from channels.db import database_sync_to_async
+from channels.testing import WebsocketCommunicator
+from django.contrib.auth.models import User
+from django.test import Client
+
+from calls.live.feed import live_feed
+from calls.models import CallSession, CallStatus
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def session_cookie(*, staff: bool) -> bytes:
+    user = User.objects.create_user("op" if staff else "someone", password="pw", is_staff=staff)
+    if staff:
+        User.objects.filter(pk=user.pk).update(is_superuser=True)
+    client = Client()
+    client.force_login(User.objects.get(pk=user.pk))
+    return f"sessionid={client.cookies['sessionid'].value}".encode()
+
+
+def socket(cookie: bytes | None) -> WebsocketCommunicator:
+    from config.asgi import application
+
+    headers = [(b"origin", b"http://localhost"), (b"host", b"localhost")]
+    if cookie is not None:
+        headers.append((b"cookie", cookie))
+    return WebsocketCommunicator(application, "/admin/live/ws/", headers=headers)
+
+
+@pytest.mark.parametrize("who", ["anonymous", "not staff"])
+async def test_anyone_but_staff_is_refused_at_the_handshake(who: str) -> None:
+    cookie = (
+        None if who == "anonymous" else await database_sync_to_async(session_cookie)(staff=False)
+    )
+    communicator = socket(cookie)
+    connected, code = await communicator.connect()
+    assert not connected
+    assert code == 4403
+
+
+async def test_staff_see_events_published_by_any_call() -> None:
+    cookie = await database_sync_to_async(session_cookie)(staff=True)
+    communicator = socket(cookie)
+    connected, _ = await communicator.connect()
+    assert connected
+
+    live_feed().publish({"kind": "barge_in", "call_sid": "CA1", "reaction_ms": 0.2})
+    event = await communicator.receive_json_from(timeout=5)
+    assert (event["kind"], event["call_sid"], event["reaction_ms"]) == ("barge_in", "CA1", 0.2)
+    assert event["at"] > 0
+    await communicator.disconnect()
+
+
+def test_the_page_lists_calls_in_progress(client: Client, settings: Any) -> None:
+    User.objects.create_superuser("admin", password="pw")
+    client.login(username="admin", password="pw")
+    CallSession.objects.create(call_sid="CA" + "9" * 32, status=CallStatus.STREAMING)
+    CallSession.objects.create(call_sid="CA" + "8" * 32, status=CallStatus.COMPLETED)
+
+    page = client.get("/admin/live/").content.decode()
+
+    assert "CA" + "9" * 32 in page
+    assert "CA" + "8" * 32 not in page
+    assert "/admin/live/ws/" in page
+
+
+def test_the_page_is_staff_only(client: Client) -> None:
+    response = client.get("/admin/live/")
+    assert response.status_code == 302
+    assert "/admin/login/" in response["Location"]
