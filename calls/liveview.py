@@ -75,5 +75,12 @@ class LiveViewConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
                 self.channel_layer.group_discard(LIVE_GROUP, self.channel_name), LAYER_TIMEOUT_S
             )
 
-    async def live_event(self, message: dict[str, Any]) -> None:
-        await self.send_json(message["event"])
+    async def dispatch(self, message: dict[str, Any]) -> None:
+        # Events go straight out: Channels' default dispatch first closes stale
+        # database connections on the sync thread, a thread hop per message that
+        # this consumer (no database after connect) does not need.
+        if message["type"] == "live.events":
+            for event in message["events"]:
+                await self.send_json(event)
+            return
+        await super().dispatch(message)

@@ -22,7 +22,10 @@ from channels.layers import get_channel_layer
 logger = logging.getLogger(__name__)
 
 LIVE_GROUP = "calls.live"
-EVENT_TYPE = "live.event"
+EVENT_TYPE = "live.events"
+# Events sent in one channel-layer message at most: under load, a message per
+# event would fill the viewers' channels (capacity 100) and queue behind itself.
+BATCH = 50
 # Events waiting to be sent at most; past it the oldest are dropped.
 MAX_QUEUED = 1000
 SEND_TIMEOUT_S = 1.0
@@ -61,16 +64,16 @@ class LiveFeed:
             await self._wake.wait()
             self._wake.clear()
             while self._queue:
-                event = self._queue.popleft()
+                batch = [self._queue.popleft() for _ in range(min(BATCH, len(self._queue)))]
                 try:
                     await asyncio.wait_for(
-                        layer.group_send(LIVE_GROUP, {"type": EVENT_TYPE, "event": event}),
+                        layer.group_send(LIVE_GROUP, {"type": EVENT_TYPE, "events": batch}),
                         SEND_TIMEOUT_S,
                     )
                 except asyncio.CancelledError:
                     raise
                 except Exception as exc:
-                    self.dropped += 1 + len(self._queue)
+                    self.dropped += len(batch) + len(self._queue)
                     self._queue.clear()
                     if not self._failing:
                         logger.warning(

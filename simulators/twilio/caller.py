@@ -153,12 +153,15 @@ class TwilioCaller:
         """
         timeline = self.timeline
         now = time.monotonic()
+        closed_at = timeline.closed_at or now
         self._echo(self.playback.clear(now))
         timeline.handovers.append(now)
         timeline.closed_at = timeline.closed_by = timeline.close_code = None
         self._hanging_up = False
         self.ids = StreamIds(self.ids.account_sid, self.ids.call_sid, messages.new_sid("MZ"))
         await self._open_stream(instruction)
+        # The caller's gap: no stream between the old one closing and the new one up.
+        timeline.handover_gaps_s.append(time.monotonic() - closed_at)
         await self.wait_closed(timeout_s)
 
     async def follow_action(self) -> webhook.Followup | None:

@@ -88,6 +88,8 @@ class Timeline:
     said: list[str] = field(default_factory=list)
     # When each handover to a new stream of the same call happened (`<Connect action>`).
     handovers: list[float] = field(default_factory=list)
+    # For each handover: from the old stream closing to the new one started (s).
+    handover_gaps_s: list[float] = field(default_factory=list)
     sent_stop: bool = False
     dropped: bool = False
 
