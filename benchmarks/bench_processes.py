@@ -127,6 +127,7 @@ async def phase_live_view(args: argparse.Namespace, workdir: Path) -> dict[str, 
         await gens.stop_realtime(windows[0].usage(0, 0, 0))
     seen = [e for e in received if e.get("kind") == "barge_in" and e.get("call_sid") in set(sids)]
     latencies = [1000 * (e["received_at"] - e["at"]) for e in seen]
+    relay = [1000 * (e["relayed_at"] - e["at"]) for e in seen if "relayed_at" in e]
     local = set(windows[0].call_sids)
     by_origin = {
         origin: pct([1000 * (e["received_at"] - e["at"]) for e in seen
@@ -137,6 +138,7 @@ async def phase_live_view(args: argparse.Namespace, workdir: Path) -> dict[str, 
     return {
         "barge_ins": barge_ins,
         "by_origin": by_origin,
+        "to_relay_p50": pct(relay, 0.5),
         "seen": len(seen),
         "p50": pct(latencies, 0.5),
         "p95": pct(latencies, 0.95),
@@ -215,7 +217,8 @@ def main() -> None:
             live.append(asyncio.run(phase_live_view(args, Path(tmp))))
             hand.append(asyncio.run(phase_handover(args, Path(tmp))))
         lv, ho = live[-1], hand[-1]
-        print(f"  live-view p50 by where the call ran: {lv['by_origin']}")
+        print(f"  live-view p50 by where the call ran: {lv['by_origin']}; published to "
+              f"relayed by the viewer's server p50 {lv['to_relay_p50']:.1f} ms")  # fmt: skip
         print(f"run {run + 1}: live view {lv['seen']}/{lv['barge_ins']} barge-ins seen, latency "
               f"p50 {lv['p50']:.1f} / p95 {lv['p95']:.1f} / max {lv['max']:.1f} ms; server CPU "
               f"{lv['server_cpu_s'][0]:.1f} + {lv['server_cpu_s'][1]:.1f} s; generators max "

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from typing import Any
 
 from channels.db import database_sync_to_async
@@ -80,7 +81,8 @@ class LiveViewConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
         # database connections on the sync thread, a thread hop per message that
         # this consumer (no database after connect) does not need.
         if message["type"] == "live.events":
+            relayed_at = time.time()
             for event in message["events"]:
-                await self.send_json(event)
+                await self.send_json({**event, "relayed_at": relayed_at})
             return
         await super().dispatch(message)

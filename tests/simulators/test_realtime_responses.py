@@ -67,7 +67,9 @@ async def test_greeting_is_scripted_length_varied_and_faster_than_real_time() ->
         assert sum(sizes) == 1200 * signals.BYTES_PER_MS
         assert len(set(sizes)) > 1
         assert all(40 * 8 <= s <= 240 * 8 for s in sizes[:-1])
-        assert elapsed < 0.6  # 1.2 s of audio at 6x
+        # Faster than real time: 1.2 s of audio is produced at 6x (0.2 s); the bound
+        # is real time itself, so a loaded machine does not fail what is not wrong.
+        assert elapsed < 1.2
         types = [e["type"] for e in seen]
         assert types[:4] == [
             "response.created",

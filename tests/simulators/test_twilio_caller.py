@@ -129,8 +129,8 @@ async def test_clear_returns_pending_marks_at_once_and_drops_audio() -> None:
         names = [m["mark"]["name"] for m in app.events("mark")]
         assert names == ["a", "b", "c"]
         returned_at = [t for t, m in app.inbox if m["event"] == "mark"]
-        assert returned_at[1] - cleared_at[0] < 0.1  # at once, not after 1.4 s of audio
-        assert returned_at[2] - returned_at[1] < 0.1  # buffer empty: "c" is immediate
+        assert returned_at[1] - cleared_at[0] < 0.5  # at once, not after 1.4 s of audio
+        assert returned_at[2] - returned_at[1] < 0.5  # buffer empty: "c" is immediate
         record_a, record_b = timeline.mark("a"), timeline.mark("b")
         assert record_a is not None
         assert record_a.cleared
