@@ -104,6 +104,9 @@ class CallCore:
         # A replacement session is being opened: no deadline runs meanwhile.
         self._replacing = False
         self._answer_owed = False
+        # A deploy: end as server_shutdown at the next pause, or by this time.
+        self._handover_by: float | None = None
+        self._caller_speaking = False
         # Answers whose words are settled (what was heard of a cut one): later
         # transcripts of them do not change the conversation.
         self._settled: set[str] = set()
@@ -154,6 +157,7 @@ class CallCore:
             candidates = [self.tracker.next_deadline(), self.goodbye.hard_deadline]
             if not self._replacing:
                 candidates.append(self.watchdog.deadline)
+            candidates.append(self._handover_by)
             due = [t for t in candidates if t is not None]
             self._next_timer = min(due) if due else None
             self._timer_stale = False
@@ -332,6 +336,7 @@ class CallCore:
             case rt.AudioDelta():
                 self._audio_delta(event, now)
             case rt.SpeechStarted():
+                self._caller_speaking = True
                 self.conversation.begin(event.item_id, "user")
                 self.watchdog.caller_speaking()
                 self._speech_started(event, now)
@@ -351,6 +356,7 @@ class CallCore:
                     status = self.tracker.playout_status(now)
                     self._out += self.goodbye.requested(event.call_id, live, now, status)
             case rt.SpeechStopped():
+                self._caller_speaking = False
                 self.watchdog.response_due(now)  # server VAD answers now
                 self._out.append(
                     Record(
@@ -682,6 +688,40 @@ class CallCore:
         self._out += records
         if reason is not None:
             self._finish(reason, now)
+        elif (
+            self.ended is None
+            and self._handover_by is not None
+            and (now >= self._handover_by or self._at_pause(now))
+        ):
+            self._out.append(
+                Log(
+                    logging.INFO,
+                    "handing the call over (%s)",
+                    ("at a pause" if now < self._handover_by else "grace period over",),
+                )
+            )
+            self._finish(EndReason.SERVER_SHUTDOWN, now)
+
+    def hand_over(self, now: float, grace_s: float) -> None:
+        """The process is stopping: end as `server_shutdown` (handed over by Twilio's
+        `<Connect action>`) at the next pause, or after `grace_s` at the latest."""
+        if self.ended is not None or self._handover_by is not None:
+            return
+        self._handover_by = now + grace_s
+        self._timer_stale = True
+        self._pump(now)
+
+    def _at_pause(self, now: float) -> bool:
+        """Nobody is saying anything, and nothing is on its way: the AI neither heard
+        nor generating, the caller not speaking, no answer owed, no goodbye under way."""
+        return not (
+            self.tracker.is_speaking(now)
+            or self.tracker.generating()
+            or self._caller_speaking
+            or self.watchdog.answer_owed
+            or self._replacing
+            or self.goodbye.state is not Hangup.NONE
+        )
 
     def _send_playout(self, out: list[Outbound], now: float) -> None:
         """The tracker's frames and marks, as Twilio messages.

@@ -185,6 +185,9 @@ STREAM_TOKEN_TTL_S = env.int("STREAM_TOKEN_TTL_S", default=60)
 # marked for CALL_LOST_AFTER_S lost its process and is ended (server_lost).
 CALL_ALIVE_INTERVAL_S = env.float("CALL_ALIVE_INTERVAL_S", default=5.0)
 CALL_LOST_AFTER_S = env.float("CALL_LOST_AFTER_S", default=30.0)
+# On SIGTERM (a deploy), each call is handed over at its next pause, or after this
+# many seconds at the latest; 0 hands them over at once (calls.live.handover).
+CALL_HANDOVER_GRACE_S = env.float("CALL_HANDOVER_GRACE_S", default=0.0 if DEVELOPMENT else 5.0)
 # A media stream that has not sent its `start` this long after the handshake is closed.
 STREAM_START_TIMEOUT_S = env.float("STREAM_START_TIMEOUT_S", default=5.0)
 

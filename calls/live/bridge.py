@@ -50,6 +50,7 @@ from callcore import (
 from callcore.conversation import Turn
 from callcore.protocol.realtime import RealtimeProtocolError, parse_server_event
 from callcore.protocol.twilio import Dtmf, Mark, Media
+from calls.live import handover
 from calls.live.feed import live_feed
 from calls.live.model import OpenedModel, RealtimeConnection, close_quietly, discard_model
 from calls.live.recorder import CallRecorder
@@ -165,6 +166,7 @@ class CallBridge:
     # --- lifecycle -----------------------------------------------------------------------
 
     def start(self) -> None:
+        handover.call_started(self)
         self._spawn(self._run_uplink(self._model_opening, self._uplink, 0), "uplink")
         self._spawn_drain()
 
@@ -181,6 +183,11 @@ class CallBridge:
         self.core.end(reason, self.clock())
         await self._drain()
         await self.wait_ended()
+
+    def hand_over(self, grace_s: float) -> None:
+        """The process is stopping: end at the call's next pause (a deploy's handover)."""
+        self.core.hand_over(self.clock(), grace_s)
+        self._spawn_drain()
 
     async def wait_ended(self) -> None:
         """Return once the call has fully ended: tasks stopped, sockets closed, records written."""
@@ -392,6 +399,7 @@ class CallBridge:
                     waiter.set_result(None)
 
     async def _shutdown(self, reason: EndReason) -> None:
+        handover.call_ended(self)
         if self._timer is not None:
             self._timer.cancel()
         current = asyncio.current_task()

@@ -231,3 +231,55 @@ def test_what_the_caller_said_to_a_silent_model_is_replayed_to_the_next() -> Non
     assert replayed == b"".join(speech)
     # The new session's input begins with it: its 500 ms is the frame that came at 3.5.
     assert run.core.input_clock.arrival_of(500) == pytest.approx(3.5, abs=0.021)
+
+
+# --- a deploy: handed over at a pause ------------------------------------------------------
+
+
+def test_a_handover_waits_for_the_answer_to_finish_playing() -> None:
+    run = CoreRun()
+    run.answer("r1", "a1", 2000)
+    run.core.hand_over(0.5, 5.0)
+    run.settle()
+    run.step(1.9)
+    assert run.ended is None  # the caller is still hearing the answer
+    run.step(3.0)
+    assert run.ended is EndReason.SERVER_SHUTDOWN
+    assert run.heard_ms() == pytest.approx(2000)
+
+
+def test_a_handover_at_a_pause_is_at_once() -> None:
+    run = conversation_run()
+    run.core.hand_over(2.0, 5.0)
+    run.settle()
+    assert run.ended is EndReason.SERVER_SHUTDOWN
+
+
+def test_a_handover_waits_for_the_caller_to_finish_then_for_the_answer() -> None:
+    run = conversation_run()
+    run.event(rt.SpeechStarted(2000, "u2"), at=2.0)
+    run.core.hand_over(2.1, 5.0)
+    run.settle()
+    run.step(2.9)
+    assert run.ended is None  # the caller is speaking
+    run.event(rt.SpeechStopped(3000, "u2"), at=3.0)
+    assert run.ended is None  # an answer is owed now
+    run.event(rt.ResponseCreated("r2"))
+    run.event(rt.AudioDelta("r2", "a2", tone(0x44, 500)))
+    run.event(rt.AudioDone("r2", "a2"))
+    run.event(rt.ResponseDone("r2", "completed", ()))
+    run.step(3.4)
+    assert run.ended is None
+    run.step(3.7)
+    assert run.ended is EndReason.SERVER_SHUTDOWN
+
+
+def test_a_handover_happens_by_the_end_of_the_grace_period_whatever_is_going_on() -> None:
+    run = CoreRun()
+    run.answer("r1", "a1", 20_000)
+    run.core.hand_over(1.0, 5.0)
+    run.settle()
+    run.step(5.9)
+    assert run.ended is None
+    run.step(6.0)
+    assert run.ended is EndReason.SERVER_SHUTDOWN

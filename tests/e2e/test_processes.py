@@ -130,6 +130,37 @@ async def test_sigterm_hands_the_call_over_with_the_conversation(stack: LocalSta
     assert (row.end_reason, row.handovers) == ("caller_hangup", 1)
 
 
+async def test_sigterm_mid_answer_hands_over_once_the_answer_has_been_heard(
+    stack: LocalStack,
+) -> None:
+    stack.queue_script(
+        RealtimeScript(replies=(Reply(600, GREETING), Reply(3000, "Here is a long answer.")))
+    )
+    caller = stack.caller(
+        CallerScript(
+            segments=(SpeakWhenHeard(tone=1, after_ms=700, speech_ms=500), Silence(8000)),
+            hangup="stop",
+        )
+    )
+    call = asyncio.ensure_future(caller.run(timeout_s=40))
+    try:
+        await caller.wait_heard(2, 500, timeout_s=20)  # half a second into a 3 s answer
+        move_to(caller, stack, 1)
+        await stack.stop_server()
+        timeline = await call
+    finally:
+        await caller.aclose()
+
+    # The answer played to its end before the stream was handed over (the grace
+    # period is 5 s): nothing of it was cut.
+    assert timeline.heard_ms_by_tone().get(2, 0) >= 3000 - 25
+    assert len(timeline.handovers) == 1
+    assert timeline.said == []
+    row = await wait_row(caller.call_sid, lambda r: r.ended_at is not None, 10)
+    assert row is not None
+    assert (row.end_reason, row.handovers) == ("caller_hangup", 1)
+
+
 async def test_sigkill_leaves_the_calls_to_the_survivor_as_server_lost(stack: LocalStack) -> None:
     stack.queue_script(RealtimeScript(replies=(Reply(600, GREETING),)))
     stack.queue_script(RealtimeScript(replies=(Reply(600, GREETING),)))
