@@ -6,7 +6,10 @@ beat ends any streaming call whose mark is older than `CALL_LOST_AFTER_S`
 (its process died: SIGKILL, OOM, a lost host) as `server_lost`, with its
 end time at the last sign of life. So a dead process's calls are ended by
 the survivors within CALL_LOST_AFTER_S + CALL_ALIVE_INTERVAL_S (30 + 5 s by
-default), with no cron to deploy; `manage.py reap_calls` does the same once,
+default), with no cron to deploy. After a database outage nobody could mark
+their calls, so a process reaps nothing until CALL_LOST_AFTER_S after the
+database came back to it (the writer's `reap_quiet_s`). Marks and the cutoff
+use each host's clock: hosts must keep time (NTP; skew well under the 30 s); `manage.py reap_calls` does the same once,
 for a deployment with no process left running calls.
 
 Why in the processes and not cron only: the processes already hold a database
@@ -73,7 +76,9 @@ def reap_lost_calls(
     return reaped
 
 
-def housekeeping(held: list[int]) -> None:
-    """The writer thread's beat: our calls are alive; others' that are not get ended."""
+def housekeeping(held: list[int], may_reap: bool = True) -> None:
+    """The writer thread's beat: our calls are alive; others' that are not get ended
+    (not right after a database outage, when nobody could mark theirs)."""
     mark_alive(held)
-    reap_lost_calls(held)
+    if may_reap:
+        reap_lost_calls(held)

@@ -104,8 +104,9 @@ class RecordWriter:
         write: Write | None = None,
         max_pending_rows: int = MAX_PENDING_ROWS,
         clock: Callable[[], float] = time.monotonic,
-        housekeeping: Callable[[list[int]], None] | None = None,
+        housekeeping: Callable[[list[int], bool], None] | None = None,
         housekeeping_interval_s: float = 5.0,
+        reap_quiet_s: float = 0.0,
     ) -> None:
         self._write = write if write is not None else write_batch
         self.interval_s = interval_s
@@ -118,6 +119,10 @@ class RecordWriter:
         self._housekeeping_interval_s = housekeeping_interval_s
         self._housekeeping_at = 0.0
         self._housekeeping_failed = False
+        # After an outage, no process could mark its calls alive: nobody's calls are
+        # taken for lost until every process has had `reap_quiet_s` to mark them again.
+        self.reap_quiet_s = reap_quiet_s
+        self._db_back_at: float | None = None
         self._lock = threading.Lock()
         # Held for a whole write: `_written` may only move once the rows it covers
         # are in the database, so writes never overlap.
@@ -235,22 +240,24 @@ class RecordWriter:
             self._wake.clear()
             if self.write_pending():
                 backoff_s = 0.0
-                self._beat()
+                self.beat()
             else:
                 backoff_s = min(max(2 * backoff_s, self.interval_s), self.retry_max_s)
             if self._stopping:
                 break
         connection.close()
 
-    def _beat(self) -> None:
+    def beat(self) -> None:
+        """The liveness beat (the writer's thread runs it after each successful write)."""
         if self._housekeeping is None or self._stopping:
             return
         now = self._clock()
         if now - self._housekeeping_at < self._housekeeping_interval_s:
             return
         self._housekeeping_at = now
+        may_reap = self._db_back_at is None or now - self._db_back_at >= self.reap_quiet_s
         try:
-            self._housekeeping(self.open_calls)
+            self._housekeeping(self.open_calls, may_reap)
         except Exception as exc:
             if not self._housekeeping_failed:
                 logger.warning(
@@ -326,6 +333,7 @@ class RecordWriter:
         with self._lock:
             dropped, self._overflowed = self._overflowed, 0
         self._outage_since = None
+        self._db_back_at = self._clock()
         log = logger.error if dropped else logger.warning
         log(
             "database back after %.1f s: wrote %d call records kept meanwhile%s",
@@ -439,6 +447,7 @@ def record_writer() -> RecordWriter:
                 _writer = RecordWriter(
                     housekeeping=housekeeping,
                     housekeeping_interval_s=settings.CALL_ALIVE_INTERVAL_S,
+                    reap_quiet_s=settings.CALL_LOST_AFTER_S,
                 )
                 atexit.register(_writer.close)
     return _writer

@@ -304,3 +304,38 @@ async def test_the_conversation_is_read_back_from_its_records_in_order() -> None
         ("user", "When do you open?"),
         ("assistant", "At nine."),
     ]
+
+
+async def test_after_an_outage_no_call_is_taken_for_lost_until_all_could_mark_theirs() -> None:
+    call = await new_call()
+    outage = [True]
+    beats: list[tuple[list[int], bool]] = []
+
+    def flaky_write(batch: Any) -> None:
+        if outage[0]:
+            raise OperationalError("database is locked")
+        write_batch(batch)
+
+    clock = SteppedClock()
+    writer = RecordWriter(
+        interval_s=3600,
+        write=flaky_write,
+        clock=clock,
+        housekeeping=lambda held, may_reap: beats.append((held, may_reap)),
+        housekeeping_interval_s=5,
+        reap_quiet_s=30,
+    )
+    _writers.append(writer)
+    recorder = CallRecorder(call.pk, timezone.now(), time.monotonic(), writer=writer)
+    writer.beat()
+    assert beats == [([call.pk], True)]
+
+    recorder.log("stream_started", time.monotonic())
+    assert await write_now(writer) is False
+    clock.now += 60
+    outage[0] = False
+    assert await write_now(writer) is True  # the database is back
+    for _ in range(7):
+        writer.beat()
+        clock.now += 5
+    assert [may_reap for _, may_reap in beats[1:]] == [False] * 6 + [True]
