@@ -103,6 +103,7 @@ class CallCore:
         self.model_recoveries = 0
         # A replacement session is being opened: no deadline runs meanwhile.
         self._replacing = False
+        self._model_open = False
         self._answer_owed = False
         # A deploy: end as server_shutdown at the next pause, or by this time.
         self._handover_by: float | None = None
@@ -155,7 +156,7 @@ class CallCore:
             return None
         if self._timer_stale:
             candidates = [self.tracker.next_deadline(), self.goodbye.hard_deadline]
-            if not self._replacing:
+            if self._watching:
                 candidates.append(self.watchdog.deadline)
             candidates.append(self._handover_by)
             due = [t for t in candidates if t is not None]
@@ -178,6 +179,9 @@ class CallCore:
             return
         details = {"setup_ms": self.offset_ms(now), "connect_ms": round(connect_ms)}
         self._out.append(Record(RecordKind.MODEL_SESSION_OPENED, now, details=details))
+        self._model_open = True
+        self._timer_stale = True
+        self.watchdog.reset(now)
         if self.config.resumed_turns:
             self._flush_uplink()
             for turn in self.config.resumed_turns:
@@ -268,14 +272,19 @@ class CallCore:
         seed = self.conversation.seed()
         for turn in seed:
             self._out.append(ToModel(rt.message_item(turn.role, turn.text)))
-        self._replay_unheard()
+        replayed = self._replay_unheard()
         self._answer_owed = owed
         if owed:
+            if replayed:
+                # The replayed words become the caller's turn now; if server VAD
+                # already made one of them (and its answer), this commit and the
+                # response.create are refused harmlessly: one answer either way.
+                self._out.append(ToModel(rt.input_audio_commit()))
             greeting = self.config.greeting_instructions if not seed else None
             self._out.append(ToModel(rt.response_create(greeting or None)))
         self._pump(now)
 
-    def _replay_unheard(self) -> None:
+    def _replay_unheard(self) -> int:
         """The caller's audio since the model last showed life, to the new session first.
 
         Its input then begins with that audio: the input clock is rebased so
@@ -290,6 +299,7 @@ class CallCore:
         for offset in range(0, len(audio), step):
             payload = binascii.b2a_base64(audio[offset : offset + step], newline=False)
             self._out.append(ToModel(rt.input_audio_append(payload.decode("ascii"))))
+        return len(audio)
 
     def model_replaced(self, now: float, connect_ms: float = 0.0) -> None:
         """The replacement session is open, configured, and has the conversation."""
@@ -329,7 +339,12 @@ class CallCore:
             return
         self._timer_stale = True
         self.watchdog.heard(now)
-        if self._unheard:
+        if self._unheard and isinstance(
+            event, rt.ResponseCreated | rt.AudioDelta | rt.InputTranscribed
+        ):
+            # The model answered, or wrote down what was said: it has heard it.
+            # (Speech events alone are not enough: a session can detect a turn and
+            # then go quiet, and the next one must hear the question.)
             self._unheard.clear()
             self._unheard_bytes = 0
         match event:
@@ -419,6 +434,8 @@ class CallCore:
         tracker = self.tracker
         tracker.response_done(event.response_id, now)
         self.watchdog.response_done(event.response_id, now)
+        if event.status == "completed":
+            self.model_recoveries = 0  # the session works: faults from here are new ones
         self._out.append(
             Record(
                 RecordKind.RESPONSE_DONE,
@@ -645,9 +662,15 @@ class CallCore:
         """`next_timer()` has come (calling it early or late is harmless)."""
         self._timer_stale = True
         if self.ended is None:
-            if not self._replacing and self._model_quiet(now):
+            if self._watching and self._model_quiet(now):
                 return
             self._pump(now)
+
+    @property
+    def _watching(self) -> bool:
+        """Whether the model is watched: its session is open, nothing is replacing it,
+        and no goodbye is under way (nothing more is needed of it then)."""
+        return self._model_open and not self._replacing and self.goodbye.state is Hangup.NONE
 
     def _model_quiet(self, now: float) -> bool:
         """Probe a model that has said nothing for a while; a fault if it stays quiet."""

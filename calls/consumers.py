@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from datetime import timedelta
 from typing import Any
 
 from channels.exceptions import StopConsumer
@@ -63,6 +64,9 @@ CLOSE_MEDIA_FORMAT = 4415
 # The ASGI server's own code for a socket it closes because it is shutting down.
 SERVER_SHUTTING_DOWN = 1012
 
+# How soon after a shutdown ended a call its handed-over stream must claim it.
+HANDOVER_WINDOW = timedelta(seconds=60)
+
 # Malformed messages tolerated before a stream has started (after that, the call decides).
 MAX_PROTOCOL_ERRORS_BEFORE_START = 50
 
@@ -88,8 +92,14 @@ def _begin_stream(call_sid: str, start: Start) -> CallSession | int:
     if not claimed:
         # A handover: the process that held the call shut down and Twilio, told by
         # our `<Connect action>`, opened a new stream for it (landing here).
+        # Only just after the shutdown: a call left at server_shutdown (the caller hung
+        # up during the handover) cannot be reopened later with an old token.
         claimed = (
-            CallSession.objects.filter(call_sid=call_sid, end_reason=EndReason.SERVER_SHUTDOWN)
+            CallSession.objects.filter(
+                call_sid=call_sid,
+                end_reason=EndReason.SERVER_SHUTDOWN,
+                ended_at__gte=now - HANDOVER_WINDOW,
+            )
             .exclude(stream_sid=start.stream_sid)
             .update(
                 stream_sid=start.stream_sid,

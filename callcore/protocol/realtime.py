@@ -346,6 +346,11 @@ def response_create(instructions: str | None = None) -> str:
     return json.dumps(event)
 
 
+def input_audio_commit() -> str:
+    """Make the input buffered so far a user item (server VAD does it by itself)."""
+    return json.dumps({"type": "input_audio_buffer.commit"})
+
+
 def session_probe() -> str:
     """A `session.update` that changes nothing: every live session answers `session.updated`."""
     return json.dumps({"type": "session.update", "session": {"type": "realtime"}})

@@ -334,6 +334,8 @@ class CallBridge:
         else:
             self.core.model_replaced(self.clock(), opened.connect_ms)
         await self._drain()
+        if session != self._session:
+            return  # replaced already (the drain above may have asked for it)
         self._spawn(self._read_model(rt, session), "model")
         while True:
             text = await queue.get()
@@ -343,6 +345,8 @@ class CallBridge:
                 if session == self._session:
                     self.core.model_closed(isinstance(exc, ConnectionClosedOK), self.clock())
                     await self._drain()
+                return
+            if session != self._session:
                 return
 
     def _replace_model(self, attempt: int) -> None:

@@ -37,11 +37,17 @@ class HandsOver(Protocol):
 
 _live: set[HandsOver] = set()
 _installed = False
+# While draining: when the grace period ends (loop time). A call that arrives
+# meanwhile (a new one, or one handed back here) is handed over at once too.
+_draining_until: float | None = None
 
 
 def call_started(call: HandsOver) -> None:
     global _installed
     _live.add(call)
+    if _draining_until is not None:
+        remaining = _draining_until - asyncio.get_running_loop().time()
+        call.hand_over(max(0.0, remaining))
     if not _installed:
         _installed = True
         from django.conf import settings
@@ -54,19 +60,24 @@ def call_ended(call: HandsOver) -> None:
 
 
 async def drain(grace_s: float) -> None:
-    """Ask every live call to hand over at its next pause; return when all have ended."""
-    calls = list(_live)
+    """Ask every live call to hand over at its next pause; return when none is left
+    (calls that arrive meanwhile included), or after the grace period and a margin."""
+    global _draining_until
+    loop = asyncio.get_running_loop()
+    _draining_until = loop.time() + grace_s
+    deadline = _draining_until + _MARGIN_S
     logger.warning(
         "shutting down: handing %d call(s) over at their next pause (at most %.0f s)",
-        len(calls),
+        len(_live),
         grace_s,
     )
-    for call in calls:
+    for call in list(_live):
         call.hand_over(grace_s)
-    if calls:
+    while _live and loop.time() < deadline:
         await asyncio.wait(
-            [asyncio.ensure_future(call.wait_ended()) for call in calls],
-            timeout=grace_s + _MARGIN_S,
+            [asyncio.ensure_future(call.wait_ended()) for call in list(_live)],
+            timeout=deadline - loop.time(),
+            return_when=asyncio.FIRST_COMPLETED,
         )
 
 

@@ -9,8 +9,9 @@ the survivors within CALL_LOST_AFTER_S + CALL_ALIVE_INTERVAL_S (30 + 5 s by
 default), with no cron to deploy. After a database outage nobody could mark
 their calls, so a process reaps nothing until CALL_LOST_AFTER_S after the
 database came back to it (the writer's `reap_quiet_s`). Marks and the cutoff
-use each host's clock: hosts must keep time (NTP; skew well under the 30 s); `manage.py reap_calls` does the same once,
-for a deployment with no process left running calls.
+use each host's clock: hosts must keep time (NTP; skew well under the 30 s).
+`manage.py reap_calls` does the same once, for a deployment with no process
+left running calls.
 
 Why in the processes and not cron only: the processes already hold a database
 connection on a thread of their own, the bound then follows from two settings,

@@ -255,6 +255,10 @@ class RecordWriter:
         if now - self._housekeeping_at < self._housekeeping_interval_s:
             return
         self._housekeeping_at = now
+        if self._housekeeping_failed:
+            # The beat itself could not reach the database: an outage too, even for a
+            # process that had no rows to write meanwhile.
+            self._db_back_at = now
         may_reap = self._db_back_at is None or now - self._db_back_at >= self.reap_quiet_s
         try:
             self._housekeeping(self.open_calls, may_reap)

@@ -159,7 +159,15 @@ class TwilioCaller:
         timeline.closed_at = timeline.closed_by = timeline.close_code = None
         self._hanging_up = False
         self.ids = StreamIds(self.ids.account_sid, self.ids.call_sid, messages.new_sid("MZ"))
-        await self._open_stream(instruction)
+        try:
+            await self._open_stream(instruction)
+        except OSError as exc:
+            # Nobody took the new stream (the server went away meanwhile): Twilio
+            # gives up on the call.
+            logger.warning("caller %s: handed-over stream failed: %s", self.call_sid, exc)
+            timeline.closed_at, timeline.closed_by = time.monotonic(), "twilio"
+            self.notifier.notify()
+            return
         # The caller's gap: no stream between the old one closing and the new one up.
         timeline.handover_gaps_s.append(time.monotonic() - closed_at)
         await self.wait_closed(timeout_s)

@@ -283,3 +283,35 @@ def test_a_handover_happens_by_the_end_of_the_grace_period_whatever_is_going_on(
     assert run.ended is None
     run.step(6.0)
     assert run.ended is EndReason.SERVER_SHUTDOWN
+
+
+def test_a_question_the_model_detected_but_never_answered_is_replayed_and_committed() -> None:
+    run = conversation_run()
+    question = [bytes([n]) * 160 for n in range(50)]  # 1 s of the caller asking
+    run.event(rt.SpeechStarted(2000, "u2"), at=2.0)
+    for n, audio in enumerate(question):
+        run.core.caller_audio(frame(audio), 2.0 + n * 0.02)
+        run.settle()
+    run.event(rt.SpeechStopped(3000, "u2"), at=3.0)  # then nothing: no answer, no words
+    run.step(8.0)
+    assert run.replacements == [(8.0, 1)]
+    last_seed = run.model.index(run.model_events("conversation.item.create")[-1])
+    after = run.model[last_seed + 1 :]
+    replayed = b"".join(
+        base64.b64decode(e["audio"]) for e in after if e["type"] == "input_audio_buffer.append"
+    )
+    assert replayed.startswith(b"".join(question))  # the question, not only what followed
+    assert [e["type"] for e in after[-2:]] == ["input_audio_buffer.commit", "response.create"]
+
+
+def test_a_session_that_answers_again_earns_back_its_recovery_budget() -> None:
+    run = conversation_run(max_model_recoveries=1)
+    run.core.model_closed(False, 2.0)
+    run.settle()
+    run.core.model_replaced(2.1)
+    run.settle()
+    run.answer("r9", "a9", 300)  # the new session works
+    run.core.model_closed(False, 4.0)  # an unrelated close, much later
+    run.settle()
+    assert run.ended is None
+    assert [attempt for _, attempt in run.replacements] == [1, 1]
