@@ -78,13 +78,16 @@ def _begin_stream(call_sid: str, start: Start) -> CallSession | int:
     check and the claim are one conditional UPDATE, atomic on every database.
     """
     now = timezone.now()
+    streaming = {
+        "stream_sid": start.stream_sid,
+        "status": CallStatus.STREAMING,
+        "stream_started_at": now,
+        "alive_at": now,
+    }
     claimed = CallSession.objects.filter(
         call_sid=call_sid, stream_sid="", ended_at__isnull=True
     ).update(
-        stream_sid=start.stream_sid,
-        status=CallStatus.STREAMING,
-        stream_started_at=now,
-        alive_at=now,
+        **streaming,
         account_sid=Case(
             When(account_sid="", then=Value(start.account_sid)), default=F("account_sid")
         ),
@@ -101,15 +104,7 @@ def _begin_stream(call_sid: str, start: Start) -> CallSession | int:
                 ended_at__gte=now - HANDOVER_WINDOW,
             )
             .exclude(stream_sid=start.stream_sid)
-            .update(
-                stream_sid=start.stream_sid,
-                status=CallStatus.STREAMING,
-                stream_started_at=now,
-                alive_at=now,
-                ended_at=None,
-                end_reason="",
-                handovers=F("handovers") + 1,
-            )
+            .update(**streaming, ended_at=None, end_reason="", handovers=F("handovers") + 1)
         )
     call = CallSession.objects.filter(call_sid=call_sid).first()
     if call is None:

@@ -122,7 +122,7 @@ class CallBridge:
         model: asyncio.Future[OpenedModel],
         recorder: CallRecorder,
         started_at: float,
-        reopen: Callable[[], Awaitable[OpenedModel]] | None = None,
+        reopen: Callable[[], Awaitable[OpenedModel]],
         resumed_turns: tuple[Turn, ...] = (),
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -364,12 +364,8 @@ class CallBridge:
             closing.add_done_callback(_background.discard)
         # What the core sends from now on is for the new session.
         self._uplink = asyncio.Queue()
-        if self._reopen is None:
-            opening: Awaitable[OpenedModel] = _no_reopen()
-        else:
-            opening = self._reopen()
         logger.info("replacing the model session (attempt %d)", attempt)
-        self._spawn(self._run_uplink(opening, self._uplink, self._session), "uplink")
+        self._spawn(self._run_uplink(self._reopen(), self._uplink, self._session), "uplink")
 
     async def _read_model(self, rt: RealtimeConnection, session: int) -> None:
         core = self.core
@@ -445,10 +441,6 @@ class CallBridge:
             )
         except Exception:
             logger.warning("could not complete the call through the REST API", exc_info=True)
-
-
-async def _no_reopen() -> OpenedModel:
-    raise RuntimeError("no way to open another model session")
 
 
 # Drains started from callbacks, kept referenced until they finish.
