@@ -238,6 +238,13 @@ PLAYOUT_LINK_JITTER_PRIOR_MS = env.int("PLAYOUT_LINK_JITTER_PRIOR_MS", default=2
 PLAYOUT_LEAD_MS = env.int("PLAYOUT_LEAD_MS", default=300)
 # Pacing refills Twilio's buffer this much at a time (a wake-up per refill, not per frame).
 PLAYOUT_REFILL_MS = env.int("PLAYOUT_REFILL_MS", default=100)
+# A run of AI audio into a player that ran dry (an answer's first words) starts
+# once this much is held, or its first audio has waited PLAYOUT_START_HOLD_MS:
+# the model's deltas are uneven, and a short first one sent on at once can play
+# out before the next arrives (a gap the caller hears). It costs an answer at
+# most that much latency, and nothing when its first delta is long enough.
+PLAYOUT_START_HOLD_MS = env.int("PLAYOUT_START_HOLD_MS", default=20)
+PLAYOUT_START_FILL_MS = env.int("PLAYOUT_START_FILL_MS", default=100)
 # The most audio one media message to Twilio carries (a refill goes as one message).
 TWILIO_MEDIA_MESSAGE_MS = env.int("TWILIO_MEDIA_MESSAGE_MS", default=100)
 # How long a hangup waits past the estimated end of the goodbye for its final

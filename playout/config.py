@@ -24,6 +24,12 @@ class PlayoutConfig:
       `lead_ms - refill_ms`: frames go out several at a time, one wake-up per
       `refill_ms` instead of one per frame. Between `frame_ms` (a frame per
       wake-up) and `lead_ms`.
+    - `start_hold_ms`, `start_fill_ms`: a run (audio into a player that has run
+      dry, such as an answer's first words) starts once `start_fill_ms` of it
+      is held here, or its first audio has waited `start_hold_ms`, or the item
+      is complete. The model sends an answer faster than real time but in
+      uneven deltas: a short first delta sent on at once can play out before
+      the next arrives, and the caller hears a gap. 0 and 0: no hold.
     - `mark_interval_ms`: a mark follows at least every this much sent audio.
     - `held_audio_ms`: audio held here with model audio this recent means speaking.
     - `recent_output_ms`: the legacy fallback: model audio this recent means speaking.
@@ -41,6 +47,8 @@ class PlayoutConfig:
     grace_ms: int = 40
     lead_ms: int = 300
     refill_ms: int = 100
+    start_hold_ms: int = 0
+    start_fill_ms: int = 0
     mark_interval_ms: int = 100
     held_audio_ms: int = 250
     recent_output_ms: int = 400
@@ -72,6 +80,12 @@ class PlayoutConfig:
             raise ValueError(
                 f"PlayoutConfig.refill_ms ({self.refill_ms}) must be between frame_ms "
                 f"({self.frame_ms}) and lead_ms ({self.lead_ms})"
+            )
+
+        if self.start_fill_ms > self.lead_ms:
+            raise ValueError(
+                f"PlayoutConfig.start_fill_ms ({self.start_fill_ms}) must be <= lead_ms"
+                f" ({self.lead_ms}): pacing never sends more than the lead at once"
             )
 
     @property

@@ -77,6 +77,10 @@ class PendingAudio:
             segments.popleft()
         return 0
 
+    def head_item_done(self) -> bool:
+        """Whether the item at the front is complete (no more of its audio will come)."""
+        return bool(self._segments) and self._segments[0].item.done
+
     def next_item(self) -> ItemAudio | None:
         """The item of the next frame, if one may go out."""
         return self._segments[0].item if self.next_frame_size() else None

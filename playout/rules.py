@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from playout.config import PlayoutConfig
+from playout.config import BYTES_PER_MS, PlayoutConfig
 from playout.reports import SpeakingReason
 
 
@@ -15,6 +15,8 @@ class Timing:
     grace_s: float
     lead_s: float
     refill_s: float
+    start_hold_s: float
+    start_fill_bytes: int
     held_s: float
     recent_s: float
     echo_wait_s: float
@@ -26,6 +28,8 @@ class Timing:
             grace_s=config.grace_ms / 1000,
             lead_s=config.lead_ms / 1000,
             refill_s=config.refill_ms / 1000,
+            start_hold_s=config.start_hold_ms / 1000,
+            start_fill_bytes=config.start_fill_ms * BYTES_PER_MS,
             held_s=config.held_audio_ms / 1000,
             recent_s=config.recent_output_ms / 1000,
             echo_wait_s=config.echo_wait_ms / 1000,

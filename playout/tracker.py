@@ -74,6 +74,8 @@ class PlayoutTracker:
         # round-trip sample.
         self._fresh_run = False
         self._last_audio_at: float | None = None
+        # When the oldest audio held here arrived (a run's start hold counts from it).
+        self._held_since = 0.0
         # Axis positions: where the live generation began, the furthest echoed
         # mark, and the last mark placed.
         self._gen_start_pos = 0
@@ -132,6 +134,8 @@ class PlayoutTracker:
             self._gen_items.append(item)
         item.received_bytes += len(audio)
         response.received_bytes += len(audio)
+        if not self._pending.held_bytes:
+            self._held_since = now
         self._pending.push(item, audio)
         self._last_audio_at = now
         self._end.extend(now, self._ledger.sent_pos, self._pending.held_bytes)
@@ -367,11 +371,19 @@ class PlayoutTracker:
         size = self._pending.next_frame_size()
         if not size:
             return None
+        timing = self._timing
         sent_end = self._end.sent_end(self._ledger.sent_pos)
-        if sent_end is None:
-            return self._now
+        if sent_end is None or sent_end <= self._now:
+            # The player is dry: this starts a run (see `start_hold_ms`).
+            if (
+                self._pending.held_bytes >= timing.start_fill_bytes
+                or size < self.config.frame_bytes  # the item's last, short frame
+                or self._pending.head_item_done()
+            ):
+                return self._now
+            return max(self._now, self._held_since + timing.start_hold_s)
         # Wait until Twilio holds lead - refill, then top it up (see `refill_ms`).
-        return sent_end + max(size / BYTES_PER_SECOND, self._timing.refill_s) - self._timing.lead_s
+        return sent_end + max(size / BYTES_PER_SECOND, timing.refill_s) - timing.lead_s
 
     def next_deadline(self) -> float | None:
         """The next time the shell should call `poll` (and re-check its queries).

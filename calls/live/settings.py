@@ -56,6 +56,8 @@ class BridgeSettings:
                 link_jitter_prior_ms=settings.PLAYOUT_LINK_JITTER_PRIOR_MS,
                 lead_ms=settings.PLAYOUT_LEAD_MS,
                 refill_ms=settings.PLAYOUT_REFILL_MS,
+                start_hold_ms=settings.PLAYOUT_START_HOLD_MS,
+                start_fill_ms=settings.PLAYOUT_START_FILL_MS,
                 drain_margin_ms=settings.PLAYOUT_DRAIN_MARGIN_MS,
             ),
             twilio_account_sid=settings.TWILIO_ACCOUNT_SID,

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import itertools
+
+import pytest
+
 from playout import AudioFrame, MarkOut, Outbound, PlayoutConfig, PlayoutTracker
 
 from .harness import Shell
@@ -147,3 +151,79 @@ def test_a_ready_end_mark_makes_the_next_deadline_now() -> None:
     assert tracker.next_deadline() == 0.01
     assert [type(out).__name__ for out in tracker.poll(0.01)] == ["MarkOut"]
     assert tracker.next_deadline() != 0.01
+
+
+# --- the start hold: a run's first audio waits briefly for more --------------------------
+
+HOLD = PlayoutConfig(start_hold_ms=20, start_fill_ms=100)
+
+
+def test_a_short_first_delta_waits_for_the_hold_then_goes() -> None:
+    tracker = PlayoutTracker(HOLD)
+    tracker.audio_delta("r1", "i1", b"\x10" * (40 * 8), 1.0)
+    assert frames(tracker.poll(1.0)) == []
+    assert tracker.next_send_at() == 1.02
+    assert tracker.next_deadline() == 1.02
+    assert frames(tracker.poll(1.019)) == []
+    assert len(frames(tracker.poll(1.02))) == 2
+
+
+def test_the_run_starts_at_once_when_enough_is_held() -> None:
+    tracker = PlayoutTracker(HOLD)
+    tracker.audio_delta("r1", "i1", b"\x10" * (40 * 8), 1.0)
+    assert frames(tracker.poll(1.0)) == []
+    tracker.audio_delta("r1", "i1", b"\x10" * (60 * 8), 1.01)  # 100 ms held now
+    assert len(frames(tracker.poll(1.01))) == 5
+
+
+def test_a_complete_short_answer_is_not_held() -> None:
+    tracker = PlayoutTracker(HOLD)
+    tracker.audio_delta("r1", "i1", b"\x10" * (40 * 8), 1.0)
+    tracker.audio_done("r1", "i1", 1.0)
+    assert len(frames(tracker.poll(1.0))) == 2
+
+
+def test_audio_behind_audio_still_playing_is_not_held() -> None:
+    """Only a run's start waits: the next answer queued behind a playing one goes on."""
+    tracker = PlayoutTracker(HOLD)
+    tracker.audio_delta("r1", "a", b"\x10" * (200 * 8), 1.0)
+    tracker.audio_done("r1", "a", 1.0)
+    assert len(frames(tracker.poll(1.0))) == 10
+    tracker.audio_delta("r2", "b", b"\x20" * (40 * 8), 1.05)  # 150 ms still to play
+    assert [f.item_id for f in frames(tracker.poll(1.05))] == ["b", "b"]
+
+
+def test_without_a_hold_nothing_waits() -> None:
+    tracker = PlayoutTracker()
+    tracker.audio_delta("r1", "i1", b"\x10" * (40 * 8), 1.0)
+    assert len(frames(tracker.poll(1.0))) == 2
+
+
+def played_gaps_ms(shell: Shell) -> list[float]:
+    played = shell.player.played
+    pairs = itertools.pairwise(played)
+    return [round((b.start - a.end) * 1000, 3) for a, b in pairs if b.start > a.end + 1e-9]
+
+
+def uneven_answer(config: PlayoutConfig, late_s: float) -> Shell:
+    """A 40 ms delta, then 240 ms produced at 6x real time and `late_s` slower on its way."""
+    shell = Shell(config)
+    shell.tracker.audio_delta("r1", "i1", b"\x10" * (40 * 8), 0.0)
+    shell.run_until(280 / 6000 + late_s)
+    shell.tracker.audio_delta("r1", "i1", b"\x10" * (240 * 8), shell.now)
+    shell.tracker.audio_done("r1", "i1", shell.now)
+    shell.run_until(1.0)
+    return shell
+
+
+def test_the_hold_keeps_an_uneven_start_gapless() -> None:
+    """Sent on at once, 40 ms plays out before the rest arrives: the caller hears a gap."""
+    assert played_gaps_ms(uneven_answer(PlayoutConfig(), late_s=0.005)) == [11.667]
+    held = uneven_answer(HOLD, late_s=0.005)
+    assert played_gaps_ms(held) == []
+    assert held.player.played[0].start == 0.02  # it cost the answer 20 ms
+
+
+def test_a_start_fill_above_the_lead_is_refused() -> None:
+    with pytest.raises(ValueError, match="start_fill_ms"):
+        PlayoutConfig(lead_ms=300, start_fill_ms=320)
