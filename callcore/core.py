@@ -144,6 +144,11 @@ class CallCore:
         """The next thing to do, or None when there is nothing (yet)."""
         return self._out.popleft() if self._out else None
 
+    @property
+    def has_output(self) -> bool:
+        """Whether `pop_output` has something to give."""
+        return bool(self._out)
+
     def outputs(self) -> list[Output]:
         """Everything pending, in order (drains it)."""
         out = list(self._out)

@@ -52,7 +52,13 @@ from callcore.protocol.realtime import RealtimeProtocolError, parse_server_event
 from callcore.protocol.twilio import Dtmf, Mark, Media
 from calls.live import handover
 from calls.live.feed import live_feed
-from calls.live.model import OpenedModel, RealtimeConnection, close_quietly, discard_model
+from calls.live.model import (
+    OpenedModel,
+    RealtimeConnection,
+    close_quietly,
+    discard_model,
+    raw_sender,
+)
 from calls.live.recorder import CallRecorder
 from calls.live.settings import BridgeSettings
 
@@ -284,7 +290,13 @@ class CallBridge:
         self._timer = None
         self._timer_at = None
         self.core.timer(self.clock())
-        self._spawn_drain()
+        if self._draining:
+            return  # the drain in progress takes the outputs, then re-arms
+        if self.core.has_output:
+            self._spawn_drain()
+        else:
+            # Most wake-ups only move a deadline: no task for them (about ten a second a call).
+            self._arm_timer()
 
     # --- the caller (the consumer calls these, one message at a time) ----------------------
 
@@ -337,10 +349,11 @@ class CallBridge:
         if session != self._session:
             return  # replaced already (the drain above may have asked for it)
         self._spawn(self._read_model(rt, session), "model")
+        send = raw_sender(rt)
         while True:
             text = await queue.get()
             try:
-                await rt.send_raw(text)
+                await send(text)
             except ConnectionClosed as exc:
                 if session == self._session:
                     self.core.model_closed(isinstance(exc, ConnectionClosedOK), self.clock())

@@ -74,6 +74,25 @@ async def connect_realtime(settings: BridgeSettings) -> RealtimeConnection:
     return connection
 
 
+def raw_sender(connection: RealtimeConnection) -> Callable[[str], Awaitable[None]]:
+    """How the uplink sends a client event on `connection`: the cheapest faithful way.
+
+    The SDK's `send_raw` passes every message through its reconnection send
+    queue (admission checks and a task lookup per message, 25 times a second
+    per call) before calling the socket's own `send`. This service never lets
+    the SDK reconnect (a lost session is replaced by the bridge, with the
+    conversation carried over), so that queue stays empty and the socket's
+    `send`, which raises the same `ConnectionClosed`, is what `send_raw` ends
+    up doing. A connection without one (a future SDK, a test double) keeps
+    `send_raw`.
+    """
+    socket = getattr(connection, "_connection", None)
+    send = getattr(socket, "send", None)
+    if getattr(connection, "_on_reconnecting", None) is None and callable(send):
+        return send  # type: ignore[no-any-return]
+    return connection.send_raw
+
+
 @dataclass(frozen=True, slots=True)
 class OpenedModel:
     """A configured Realtime session, and how long connecting to it took (ms)."""
