@@ -25,6 +25,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -117,6 +118,42 @@ class CallIdentity:
     stream_sid: str
 
 
+class Uplink:
+    """A session's client events, in order, for its one uplink task.
+
+    `asyncio.Queue` does more than this needs (capacity, several readers, a
+    loop lookup per call) 25 times a second per call; this is a deque and a
+    waiter.
+    """
+
+    __slots__ = ("_items", "_waiter")
+
+    def __init__(self) -> None:
+        self._items: deque[str] = deque()
+        self._waiter: asyncio.Future[None] | None = None
+
+    def put(self, text: str) -> None:
+        self._items.append(text)
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    async def wait(self) -> None:
+        """Until an event is queued (at once if one is)."""
+        while not self._items:
+            self._waiter = asyncio.get_running_loop().create_future()
+            try:
+                await self._waiter
+            finally:
+                self._waiter = None
+
+    def pop(self) -> str:
+        return self._items.popleft()
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+
 class CallBridge:
     """Bridges one Twilio media stream to one Realtime session."""
 
@@ -158,7 +195,7 @@ class CallBridge:
         self._model_opening = model
         self._reopen = reopen
         self._rt: RealtimeConnection | None = None
-        self._uplink: asyncio.Queue[str] = asyncio.Queue()
+        self._uplink = Uplink()
         # The model session in use; a reader or uplink of an older one feeds nothing.
         self._session = 0
         self._session_tasks: list[asyncio.Task[None]] = []
@@ -244,7 +281,7 @@ class CallBridge:
                     case ToTwilio():
                         await self._twilio.send_text(out.text)
                     case ToModel():
-                        self._uplink.put_nowait(out.text)
+                        self._uplink.put(out.text)
                     case Clear():
                         await self._twilio.send_text(out.text)
                         core.clear_sent(self.clock())
@@ -324,7 +361,7 @@ class CallBridge:
     # --- the model --------------------------------------------------------------------------
 
     async def _run_uplink(
-        self, opening: Awaitable[OpenedModel], queue: asyncio.Queue[str], session: int
+        self, opening: Awaitable[OpenedModel], queue: Uplink, session: int
     ) -> None:
         """Open session `session`, then send it the client events of `queue`, in order."""
         try:
@@ -351,7 +388,8 @@ class CallBridge:
         self._spawn(self._read_model(rt, session), "model")
         send = raw_sender(rt)
         while True:
-            text = await queue.get()
+            await queue.wait()
+            text = queue.pop()
             try:
                 await send(text)
             except ConnectionClosed as exc:
@@ -376,7 +414,7 @@ class CallBridge:
             _background.add(closing)
             closing.add_done_callback(_background.discard)
         # What the core sends from now on is for the new session.
-        self._uplink = asyncio.Queue()
+        self._uplink = Uplink()
         logger.info("replacing the model session (attempt %d)", attempt)
         self._spawn(self._run_uplink(self._reopen(), self._uplink, self._session), "uplink")
 
