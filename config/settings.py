@@ -237,11 +237,10 @@ PLAYOUT_LINK_RTT_PRIOR_MS = env.int("PLAYOUT_LINK_RTT_PRIOR_MS", default=100)
 PLAYOUT_LINK_JITTER_PRIOR_MS = env.int("PLAYOUT_LINK_JITTER_PRIOR_MS", default=20)
 PLAYOUT_LEAD_MS = env.int("PLAYOUT_LEAD_MS", default=300)
 # Pacing refills Twilio's buffer this much at a time (a wake-up per refill, not per frame).
-# 200 of the 300 ms lead: Twilio never holds less than 100 ms while an answer plays
-# (the event loop's p99 lag at 200 calls is under 10 ms), and each call wakes half as
-# often as at 100 (~5% of the server's CPU at 100 calls, benchmarks/bench_calls.py).
-# A barge-in's clear drops whatever Twilio holds, so the caller's reaction is the same.
-PLAYOUT_REFILL_MS = env.int("PLAYOUT_REFILL_MS", default=200)
+# 100 of the 300 ms lead: Twilio holds at least 200 ms while an answer plays. 200 was
+# measured (benchmarks/bench_calls.py): ~5% less server CPU at 100 calls, but with only
+# 100 ms in hand, 200 calls on one core left callers 4-7 ms gaps a second into answers.
+PLAYOUT_REFILL_MS = env.int("PLAYOUT_REFILL_MS", default=100)
 # A run of AI audio into a player that ran dry (an answer's first words) starts
 # once this much is held, or its first audio has waited PLAYOUT_START_HOLD_MS:
 # the model's deltas are uneven, and a short first one sent on at once can play
