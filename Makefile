@@ -59,7 +59,9 @@ UVICORN := $(VENV)/bin/uvicorn config.asgi:application --host $(HOST) --port $(P
 # carries control and the live view). Without both, one process, and it says so.
 WORKERS ?= $(shell nproc)
 
+# The admin's CSS and JS, hashed and gzipped into STATIC_ROOT; WhiteNoise serves them.
 serve: migrate
+	$(PY) manage.py collectstatic --no-input --verbosity 0
 	@if echo "$$DATABASE_URL" | grep -q '^postgres' && [ -n "$$REDIS_URL" ]; then \
 		echo "serving with $(WORKERS) worker processes (PostgreSQL and Redis shared)"; \
 		$(UVICORN) --workers $(WORKERS); \

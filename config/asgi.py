@@ -22,8 +22,9 @@ from django.urls import re_path  # noqa: E402
 from calls.frontdoor.handler import FrontDoorHandler  # noqa: E402
 from calls.routing import websocket_urlpatterns  # noqa: E402
 
-# In development the server also serves the admin's static files, as runserver
-# does; in production a proxy serves the collected STATIC_ROOT.
+# In development the server also serves the admin's static files from the apps, as
+# runserver does; in production WhiteNoise's middleware serves the collected
+# STATIC_ROOT (or a proxy in front does, see the README).
 site_app = ASGIStaticFilesHandler(django_asgi_app) if settings.DEBUG else django_asgi_app
 
 application = ProtocolTypeRouter(

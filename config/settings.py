@@ -71,6 +71,9 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # The collected static files (the admin's CSS and JS), answered before the rest of
+    # the stack. Twilio's webhooks never pass here (`calls.frontdoor.handler`).
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -156,8 +159,16 @@ TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
 
+# Static files: `collectstatic` (run by `make serve`) copies them to STATIC_ROOT under
+# content-hashed names, with gzip copies, and WhiteNoise serves them from there, the
+# hashed ones cacheable for ever. Without that step the admin's pages fail to render.
+# Development serves the apps' files as they are (`config.dev_settings`).
 STATIC_URL = "static/"
-STATIC_ROOT = BASE_DIR / "staticfiles"
+STATIC_ROOT = Path(env.str("DJANGO_STATIC_ROOT", default="") or BASE_DIR / "staticfiles")
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+}
 
 if not DEBUG:
     # Behind a TLS-terminating proxy that says so in X-Forwarded-Proto (and strips
@@ -287,6 +298,10 @@ LOGGING = {
         "httpx": {"level": "WARNING", "propagate": True},
     },
 }
+
+# Where reviewers open the admin: drain_diagnostics prints its call links against it
+# (empty: links are paths).
+REVIEW_BASE_URL = env.str("REVIEW_BASE_URL", default="").rstrip("/")
 
 if _problems:
     raise ImproperlyConfigured(
