@@ -42,6 +42,9 @@ class Expect:
     truncate_rejected: str | None = None  # "retried" or "deleted": how the refusal ended
     model_recoveries: int = 0  # replacement sessions that took over the call
     caller_told: bool = False  # the caller heard the apology before the call ended
+    # The review's suspect rules (`calls.review.findings`) this call must raise. With
+    # "drain_before_final_mark" the goodbye's drain ends on its deadline, unconfirmed.
+    flagged: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -231,6 +234,30 @@ SCENARIOS: tuple[Scenario, ...] = (
         ),
     ),
     Scenario(
+        name="goodbye_final_mark_lost",
+        title="Goodbye whose final mark Twilio never echoes (a call to review)",
+        story=(
+            "As goodbye_drain, but Twilio loses every mark echo once the goodbye plays: the "
+            "caller hears it all, the drain gives up on its deadline and the call ends; the "
+            "review flags the call, since nothing confirmed the goodbye was heard."
+        ),
+        realtime=RealtimeScript(
+            replies=(Reply(600, GREETING), Reply(1500, "Goodbye!", end_call=True)), speed=10
+        ),
+        caller=CallerScript(
+            segments=(SpeakWhenHeard(tone=1, after_ms=900, speech_ms=500),),
+            withhold_echoes_from_tone=2,
+        ),
+        expect=Expect(
+            end_reason="agent_hangup",
+            closed_by="server",
+            ai_silent_speech=1,
+            heard_in_full=(1, 2),
+            goodbye_tone=2,
+            flagged=("drain_before_final_mark",),
+        ),
+    ),
+    Scenario(
         name="goodbye_interrupted",
         title="The caller interrupts the goodbye",
         story="The caller speaks over the goodbye: the hangup is cancelled and the call goes on.",
@@ -335,4 +362,10 @@ SCENARIOS: tuple[Scenario, ...] = (
 )
 
 BY_NAME = {scenario.name: scenario for scenario in SCENARIOS}
-DEMO = ("barge_in_tail", "barge_in_generating", "speech_after_playout", "goodbye_drain")
+DEMO = (
+    "barge_in_tail",
+    "barge_in_generating",
+    "speech_after_playout",
+    "goodbye_drain",
+    "goodbye_final_mark_lost",
+)

@@ -3,7 +3,8 @@
 Used by `manage.py simulate_call`, `make demo` and the end-to-end tests. The
 evidence comes from three places that do not share code with the bridge: the
 simulated caller's timeline (what was heard, when), the Realtime simulator's
-recording (what the bridge told the model), and the rows the server persisted.
+recording (what the bridge told the model), and the rows the server persisted,
+as read directly and as the review (`calls.review`) judges them.
 """
 
 from __future__ import annotations
@@ -16,8 +17,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from channels.db import database_sync_to_async
+from django.utils import timezone
 
 from calls.models import BargeInEvent, CallSession, PlayoutLog
+from calls.review.diagnostics import find_calls, load_diagnostics
+from calls.review.findings import DRAIN_BEFORE_FINAL_MARK, CallDiagnostics, Thresholds
 from simulators.link import LinkProfile
 from simulators.realtime import RealtimeSession
 from simulators.scenarios import Scenario
@@ -28,6 +32,9 @@ from simulators.twilio import Timeline
 HEARD_TOLERANCE_MS = 40
 # The call must close this soon after the goodbye's last audio played.
 HANGUP_WITHIN_MS = 500
+# ... or this soon when its final mark never comes back: the drain's deadline is
+# PLAYOUT_DRAIN_MARGIN_MS (400) and the link's slack past the estimated end.
+LOST_MARK_HANGUP_WITHIN_MS = 1000
 # A tone "heard in full" may miss at most this much (one frame, plus rounding).
 FULL_TOLERANCE_MS = 25
 
@@ -48,6 +55,8 @@ class ScenarioResult:
     call: CallSession | None
     barge_ins: list[BargeInEvent]
     logs: list[PlayoutLog]
+    # The call as the review sees it (its suspects flag it for a reviewer).
+    diagnostics: CallDiagnostics | None = None
     checks: list[Check] = field(default_factory=list)
 
     @property
@@ -71,6 +80,16 @@ def _load_rows(
     if call is None:
         return None, [], []
     return call, list(call.barge_ins.order_by("offset_ms")), list(call.playout_logs.all())
+
+
+@database_sync_to_async
+def _diagnose(call_sid: str) -> CallDiagnostics | None:
+    """The call as the review judges it, with the review's default thresholds."""
+    try:
+        rows = find_calls([call_sid])
+    except ValueError:  # the server never recorded the call
+        return None
+    return load_diagnostics(rows, Thresholds(), timezone.now())[0].diagnostics
 
 
 async def _wait_recorded(call_sid: str, timeout_s: float) -> None:
@@ -116,6 +135,7 @@ async def run_scenario(
         await _wait_recorded(caller.call_sid, timeout_s)
     call, barge_ins, logs = await _load_rows(caller.call_sid)
     result = ScenarioResult(scenario, caller.call_sid, timeline, session, call, barge_ins, logs)
+    result.diagnostics = await _diagnose(caller.call_sid)
     result.checks = judge(result) + _link_checks(result, link)
     return result
 
@@ -186,6 +206,11 @@ def judge(result: ScenarioResult) -> list[Check]:
                         f"{recovered}, expected {expect.model_recoveries}"))  # fmt: skip
     said = " / ".join(timeline.said) or "nothing"
     checks.append(Check("caller told", bool(timeline.said) == expect.caller_told, said))
+    if expect.flagged:
+        raised = sorted({s.rule for s in result.diagnostics.suspects} if result.diagnostics else ())
+        checks.append(Check(f"the review flags {', '.join(expect.flagged)}",
+                            set(expect.flagged) <= set(raised),
+                            f"suspects raised: {', '.join(raised) or 'none'}"))  # fmt: skip
     return checks
 
 
@@ -283,6 +308,17 @@ def _goodbye_checks(result: ScenarioResult, tone: int) -> list[Check]:
     gap_ms = (closed - last) * 1000
     drains = result.logs_of("drain_completed")
     echoed = bool(drains) and drains[0].details.get("final_mark_echoed") is True
+    if DRAIN_BEFORE_FINAL_MARK in result.scenario.expect.flagged:
+        # Twilio lost the final mark: the drain waits out its deadline past the
+        # estimated end instead, and ends the call unconfirmed.
+        cut = drains[0].details.get("cut_off_ms") if drains else None
+        return [
+            Check(f"hangup on the drain's deadline, within {LOST_MARK_HANGUP_WITHIN_MS} ms "
+                  "of the goodbye's end", 0 <= gap_ms <= LOST_MARK_HANGUP_WITHIN_MS,
+                  f"closed {gap_ms:.0f} ms after the last audio"),
+            Check("drain ended without the final mark", bool(drains) and not echoed,
+                  f"{len(drains)} drain(s), final mark echoed: {echoed}, cut off: {cut} ms"),
+        ]  # fmt: skip
     return [
         Check(f"hangup within {HANGUP_WITHIN_MS} ms of the goodbye's end",
               0 <= gap_ms <= HANGUP_WITHIN_MS, f"closed {gap_ms:.0f} ms after the last audio"),

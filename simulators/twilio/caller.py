@@ -342,10 +342,25 @@ class TwilioCaller:
     def _echo(self, due: list[MarkRecord]) -> None:
         now = time.monotonic()
         for record in due:
+            if self._echo_lost(record):
+                logger.debug("caller %s: echo of mark %s lost", self.call_sid, record.name)
+                continue
             record.echoed_at = now
             back_s = self._uplink.send(messages.mark(self.ids, self._next_sequence(), record.name))
             if record.run_late_s is not None and not record.cleared:
                 record.round_trip_s = record.run_late_s + back_s
+
+    def _echo_lost(self, record: MarkRecord) -> bool:
+        """Whether the script's fault loses this echo (`CallerScript.withhold_echoes_from_tone`).
+
+        A mark due after the tone began playing sits in or after that tone; one due
+        exactly as it began ends the audio before it, and is echoed.
+        """
+        tone = self.script.withhold_echoes_from_tone
+        if tone is None:
+            return False
+        started = self.timeline.tone_started_at.get(tone)
+        return started is not None and record.due_at > started
 
     async def wait_for(
         self, predicate: Callable[[], T | None], timeout_s: float = DEFAULT_TIMEOUT_S

@@ -51,7 +51,12 @@ class CallerScript:
     After the segments: `hangup="stop"` sends `stop` and closes the socket, `"drop"` aborts
     the TCP connection with no `stop` (network loss), and None keeps streaming silence until
     the server ends the call (or `TwilioCaller.hangup()` is called).
+
+    `withhold_echoes_from_tone` is a fault on Twilio's side: once response tone N has
+    begun playing, the echo of every mark placed after that point is lost (never sent,
+    whether playback reached the mark or a `clear` returned it). The audio still plays.
     """
 
     segments: tuple[Segment, ...] = ()
     hangup: Hangup | None = None
+    withhold_echoes_from_tone: int | None = None

@@ -126,6 +126,22 @@ async def test_goodbye_plays_in_full_and_the_call_ends_right_after(stack: LocalS
     assert result.call.end_reason == "agent_hangup"
 
 
+async def test_a_goodbye_whose_final_mark_is_lost_ends_on_the_deadline_and_is_flagged(
+    stack: LocalStack,
+) -> None:
+    result = await run_scenario(stack, BY_NAME["goodbye_final_mark_lost"])
+
+    # The caller heard the whole goodbye; only Twilio's word for it went missing.
+    assert result.timeline.heard_ms_by_tone()[2] >= result.scenario.reply_ms(2) - 25
+    [drain] = result.logs_of("drain_completed")
+    assert drain.details["final_mark_echoed"] is False
+    assert drain.details["actual_wait_ms"] > drain.details["expected_wait_ms"], explain(result)
+    assert result.call is not None
+    assert result.call.end_reason == "agent_hangup"
+    assert result.diagnostics is not None
+    assert [s.rule for s in result.diagnostics.suspects] == ["drain_before_final_mark"]
+
+
 async def test_calls_starting_together_all_stream_and_end_cleanly(stack: LocalStack) -> None:
     """Concurrent stream starts race for the database inside the server process."""
     script = RealtimeScript(replies=(Reply(400, GREETING),))

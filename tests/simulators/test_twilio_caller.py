@@ -241,3 +241,33 @@ async def test_latency_delays_mark_echo_round_trip() -> None:
         await make_caller(app, latency_ms=40).run()
         echo_at = next(t for t, m in app.inbox if m["event"] == "mark")
         assert echo_at - sent_at[0] >= 0.1 + 0.08
+
+
+async def test_echoes_withheld_from_a_tone_on_lose_every_later_mark_not_the_audio() -> None:
+    async def behaviour(app: FakeApp, ws: ServerConnection) -> None:
+        sid = await app.stream_sid()
+        await ws.send(media(sid, 1, 100))
+        await ws.send(mark(sid, "greeting-end"))  # due the instant tone 2 starts
+        await ws.send(media(sid, 2, 200, total_ms=1200))
+        await ws.send(mark(sid, "goodbye-part"))
+        await ws.send(media(sid, 2, 1000, total_ms=1200, start_ms=200))
+        await ws.send(mark(sid, "goodbye-end"))
+        await caller.wait_heard(2, 400)
+        await ws.send(clear(sid))  # returns "goodbye-end" at once: lost as well
+        await caller.wait_for(lambda: caller.timeline.clears)
+        await ws.close()
+
+    async with FakeApp(behaviour) as app:
+        script = CallerScript(withhold_echoes_from_tone=2)
+        caller = make_caller(app, script)
+        timeline = await caller.run()
+        assert [m["mark"]["name"] for m in app.events("mark")] == ["greeting-end"]
+        part, end = timeline.mark("goodbye-part"), timeline.mark("goodbye-end")
+        assert part is not None
+        assert end is not None
+        assert part.echoed_at is None
+        assert part.due_at < timeline.clears[0].at  # reached by playback, never echoed
+        assert end.cleared
+        assert end.echoed_at is None
+        assert timeline.clears[0].marks_returned == ("goodbye-end",)
+        assert timeline.heard_ms_by_tone()[2] >= 400  # the audio itself still played

@@ -7,7 +7,6 @@ import logging
 import time
 from typing import Any
 
-from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import connection
 
@@ -15,6 +14,9 @@ from calls.demo.simulation import ScenarioResult, database_url, describe, run_sc
 from simulators.link import LinkProfile
 from simulators.scenarios import BY_NAME, DEMO, GREETING, SCENARIOS, Scenario
 from simulators.stack import LocalStack, StackError
+
+# Where `make serve-dev` answers (its HOST and PORT defaults).
+ADMIN = "http://127.0.0.1:8000"
 
 
 class Command(BaseCommand):
@@ -53,7 +55,7 @@ class Command(BaseCommand):
             logging.getLogger("simulators").setLevel(logging.WARNING)
         if options["list"]:
             for scenario in SCENARIOS:
-                self.stdout.write(f"{scenario.name:<22} {scenario.title}")
+                self.stdout.write(f"{scenario.name:<24} {scenario.title}")
             return
         if options["all"]:
             chosen = list(SCENARIOS)
@@ -112,7 +114,7 @@ class Command(BaseCommand):
     def _summary(self, results: list[ScenarioResult]) -> None:
         self.stdout.write(self.style.MIGRATE_HEADING("\nSummary"))
         self.stdout.write(
-            f"  {'scenario':<22} {'verdict':<8} {'barge-ins':>9} {'remaining':>10} {'end':<22}"
+            f"  {'scenario':<24} {'verdict':<8} {'barge-ins':>9} {'remaining':>10} {'end':<22}"
         )
         for result in results:
             event = result.barge_ins[0] if result.barge_ins else None
@@ -120,7 +122,7 @@ class Command(BaseCommand):
             end = result.call.end_reason if result.call else "?"
             verdict = "PASS" if result.passed else "FAIL"
             self.stdout.write(
-                f"  {result.scenario.name:<22} {verdict:<8} {len(result.barge_ins):>9} "
+                f"  {result.scenario.name:<24} {verdict:<8} {len(result.barge_ins):>9} "
                 f"{remaining:>10} {end:<22}"
             )
         passed = sum(result.passed for result in results)
@@ -132,10 +134,33 @@ class Command(BaseCommand):
             return
         self.stdout.write(self.style.MIGRATE_HEADING("\nReview the calls in the admin"))
         self.stdout.write("  .venv/bin/python manage.py createsuperuser   # once")
-        self.stdout.write("  make serve                                  # then open:")
-        self.stdout.write("  http://127.0.0.1:8000/admin/calls/callsession/")
+        self.stdout.write("  make serve-dev                               # then open:")
+        self.stdout.write(f"  {ADMIN}/admin/calls/callsession/")
         for call in calls[:3]:
-            self.stdout.write(f"  http://127.0.0.1:8000/admin/calls/callsession/{call.pk}/change/")
-        self.stdout.write("  .venv/bin/python manage.py drain_diagnostics --last 5")
-        if settings.DEBUG is False:
-            self.stdout.write("  (DJANGO_DEBUG is off: serve static files to style the admin)")
+            self.stdout.write(f"  {ADMIN}/admin/calls/callsession/{call.pk}/change/")
+        self.stdout.write(f"  .venv/bin/python manage.py drain_diagnostics --last {len(calls)}")
+        self._flagged_hint(results)
+
+    def _flagged_hint(self, results: list[ScenarioResult]) -> None:
+        """The calls the review flags as suspect (its rules decide), and where to look."""
+        flagged = [
+            result
+            for result in results
+            if result.call is not None and result.diagnostics and result.diagnostics.suspects
+        ]
+        if not flagged:
+            return
+        self.stdout.write(
+            self.style.MIGRATE_HEADING(f"\nThe review flags {len(flagged)} call(s): look at these")
+        )
+        rules: dict[str, None] = {}  # in order of appearance
+        for result in flagged:
+            self.stdout.write(f"  {result.call_sid} ({result.scenario.name})")
+            for suspect in result.diagnostics.suspects:
+                self.stdout.write(f"    ! {suspect.rule}: {suspect.message}")
+                rules.setdefault(suspect.rule)
+            self.stdout.write(f"    {ADMIN}/admin/calls/callsession/{result.call.pk}/change/")
+        for rule in rules:
+            self.stdout.write(f"  Every call flagged {rule}:")
+            self.stdout.write(f"    {ADMIN}/admin/calls/callsession/?finding={rule}")
+            self.stdout.write(f"    .venv/bin/python manage.py drain_diagnostics --rule {rule}")
