@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from django.db import models
-from django.db.models import Count, Q
 
 from callcore.records import FINAL_STATES, CallState, RecordKind
 from callcore.records import EndReason as CoreEndReason
+from calls.review.findings import RULE_LABELS
 
 
 def _choices(name: str, vocabulary: type[CallState | RecordKind | CoreEndReason]) -> Any:
@@ -25,19 +25,6 @@ FINAL_STATUSES = FINAL_STATES
 EndReason = _choices("EndReason", CoreEndReason)
 # A row of the playout log.
 PlayoutKind = _choices("PlayoutKind", RecordKind)
-
-
-class CallSessionQuerySet(models.QuerySet["CallSession"]):
-    def with_counts(self) -> CallSessionQuerySet:
-        """Annotate barge-in and "AI silent" counts in the same query."""
-        return self.annotate(
-            barge_in_count=Count("barge_ins", distinct=True),
-            ai_silent_count=Count(
-                "playout_logs",
-                filter=Q(playout_logs__kind="user_speech_ai_silent"),
-                distinct=True,
-            ),
-        )
 
 
 class CallSession(models.Model):
@@ -75,13 +62,32 @@ class CallSession(models.Model):
     alive_at = models.DateTimeField(null=True, blank=True)
     # Streams the call was handed over to on a deploy (a new stream, same call).
     handovers = models.PositiveIntegerField(default=0)
-
-    objects = CallSessionQuerySet.as_manager()
+    # The call's review, stored when its records are written (`calls.review.stored`;
+    # `manage.py review_calls` for older rows): the list filters and sorts on these
+    # columns instead of counting a log of millions of rows.
+    duration_ms = models.PositiveIntegerField("duration (ms)", null=True, blank=True)
+    barge_in_count = models.PositiveIntegerField("barge-ins", default=0)
+    ai_silent_count = models.PositiveIntegerField("AI-silent speech", default=0)
+    suspect_count = models.PositiveIntegerField("suspects", default=0)
+    suspects = models.CharField(
+        max_length=200, blank=True, help_text="The suspect rules found, comma separated."
+    )
+    reviewed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-started_at", "-id"]
-        indexes = [models.Index(fields=["status", "-started_at"], name="calls_status_started_idx")]
-        permissions = [("end_call", "Can end a live call")]
+        indexes = [
+            models.Index(fields=["status", "-started_at"], name="calls_status_started_idx"),
+            models.Index(fields=["end_reason", "-started_at"], name="calls_endreason_started_idx"),
+            models.Index(fields=["-barge_in_count", "-started_at"], name="calls_bargeins_idx"),
+            models.Index(fields=["-suspect_count", "-started_at"], name="calls_suspects_idx"),
+            models.Index(fields=["-duration_ms", "-started_at"], name="calls_duration_idx"),
+            models.Index(fields=["reviewed_at"], name="calls_reviewed_idx"),
+        ]
+        permissions = [
+            ("end_call", "Can end a live call"),
+            ("delete_for_retention", "Can delete old calls and their records"),
+        ]
 
     def __str__(self) -> str:
         return self.call_sid
@@ -132,7 +138,13 @@ class BargeInEvent(models.Model):
 
     class Meta:
         ordering = ["call", "offset_ms", "id"]
-        indexes = [models.Index(fields=["call", "offset_ms"], name="calls_bargein_call_off_idx")]
+        indexes = [
+            models.Index(fields=["call", "offset_ms"], name="calls_bargein_call_off_idx"),
+            # Ascending: scanned backwards they give "newest first, then highest id",
+            # the admin's order, with no sort.
+            models.Index(fields=["occurred_at"], name="calls_bargein_at_idx"),
+            models.Index(fields=["reaction_ms"], name="calls_bargein_reaction_idx"),
+        ]
 
     def __str__(self) -> str:
         return f"barge-in at {self.offset_ms} ms ({self.playout_remaining_ms} ms left)"
@@ -147,13 +159,47 @@ class PlayoutLog(models.Model):
     offset_ms = models.IntegerField(help_text="Milliseconds since the media stream started.")
     playout_status = models.CharField(max_length=48, blank=True)
     details = models.JSONField(default=dict, blank=True)
+    # Caller speech judged AI silent: where it really began, relative to the end of
+    # playout (negative: while the AI was still heard). A column, so the question
+    # "speech that began before playout ended" is asked of an index, not of JSON.
+    onset_after_end_ms = models.IntegerField("onset after playout end (ms)", null=True, blank=True)
 
     class Meta:
         ordering = ["call", "offset_ms", "id"]
         indexes = [
             models.Index(fields=["call", "offset_ms"], name="calls_playout_call_off_idx"),
             models.Index(fields=["kind", "call"], name="calls_playout_kind_call_idx"),
+            models.Index(fields=["kind", "occurred_at"], name="calls_playout_kind_at_idx"),
+            models.Index(fields=["occurred_at"], name="calls_playout_at_idx"),
+            # Only AI-silent speech has an onset: an index of those rows alone.
+            models.Index(
+                fields=["onset_after_end_ms"],
+                condition=models.Q(onset_after_end_ms__isnull=False),
+                name="calls_playout_onset_idx",
+            ),
         ]
 
     def __str__(self) -> str:
         return f"{self.kind} at {self.offset_ms} ms"
+
+
+# The review's suspect rules, spelled by `calls.review.findings`.
+FindingRule = models.TextChoices(
+    "FindingRule", [(rule.upper(), (rule, label)) for rule, label in RULE_LABELS.items()]
+)
+
+
+class CallFinding(models.Model):
+    """A suspect the review found in a call: which rule, where, and why in plain words."""
+
+    call = models.ForeignKey(CallSession, on_delete=models.CASCADE, related_name="findings")
+    rule = models.CharField(max_length=32, choices=FindingRule.choices)
+    offset_ms = models.IntegerField(null=True, blank=True)
+    message = models.CharField(max_length=300)
+
+    class Meta:
+        ordering = ["call", "offset_ms", "id"]
+        indexes = [models.Index(fields=["rule", "call"], name="calls_finding_rule_call_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.rule} at {self.offset_ms} ms"

@@ -24,6 +24,7 @@ from calls.frontdoor.tokens import mint_stream_token
 from calls.live.db import run_db
 from calls.live.logcontext import call_context
 from calls.models import FINAL_STATUSES, CallSession, CallStatus
+from calls.review.stored import review_calls
 
 logger = logging.getLogger(__name__)
 
@@ -148,6 +149,8 @@ def _record_status(call_sid: str, reported: str) -> bool:
             fields.append("end_reason")
         if fields:
             call.save(update_fields=fields)
+    if fields and reported in FINAL_STATUSES:
+        review_calls([call.pk])  # its end as Twilio saw it may change the findings
     return True
 
 

@@ -48,6 +48,7 @@ def reap_lost_calls(
     lost_after = timedelta(seconds=lost_after_s or settings.CALL_LOST_AFTER_S)
     cutoff = now - lost_after
     reaped: list[str] = []
+    reaped_pks: list[int] = []
     with transaction.atomic():
         lost = (
             CallSession.objects.select_for_update(skip_locked=True)
@@ -68,6 +69,11 @@ def reap_lost_calls(
                 details={"end_reason": "server_lost", "reaped_by_pid": os.getpid()},
             )
             reaped.append(call.call_sid)
+            reaped_pks.append(call.pk)
+    if reaped_pks:
+        from calls.review.stored import review_calls
+
+        review_calls(reaped_pks, now)
     if reaped:
         logger.warning(
             "%d call(s) lost their process (no sign of life for %.0f s): ended as server_lost",

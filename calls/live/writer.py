@@ -107,6 +107,7 @@ class RecordWriter:
         housekeeping: Callable[[list[int], bool], None] | None = None,
         housekeeping_interval_s: float = 5.0,
         reap_quiet_s: float = 0.0,
+        review: Callable[[list[int]], object] | None = None,
     ) -> None:
         self._write = write if write is not None else write_batch
         self.interval_s = interval_s
@@ -119,6 +120,11 @@ class RecordWriter:
         self._housekeeping_interval_s = housekeeping_interval_s
         self._housekeeping_at = 0.0
         self._housekeeping_failed = False
+        # Run on the writer's thread with the calls whose final records were just
+        # written (their stored review); kept for the next write if it fails.
+        self._review = review
+        self._to_review: set[int] = set()
+        self._review_failed = False
         # After an outage, no process could mark its calls alive: nobody's calls are
         # taken for lost until every process has had `reap_quiet_s` to mark them again.
         self.reap_quiet_s = reap_quiet_s
@@ -240,6 +246,7 @@ class RecordWriter:
             self._wake.clear()
             if self.write_pending():
                 backoff_s = 0.0
+                self.review_ended()
                 self.beat()
             else:
                 backoff_s = min(max(2 * backoff_s, self.interval_s), self.retry_max_s)
@@ -272,6 +279,31 @@ class RecordWriter:
         else:
             self._housekeeping_failed = False
 
+    def review_ended(self) -> None:
+        """Store the review of the calls that ended (the writer's thread, after a write).
+
+        A failure leaves the calls for the next write's attempt, and their
+        records untouched: the review is recomputed from them whenever it runs.
+        """
+        if self._review is None or not self._to_review:
+            return
+        pks = sorted(self._to_review)
+        try:
+            self._review(pks)
+        except Exception as exc:
+            if not self._review_failed:
+                logger.warning(
+                    "review of %d ended call(s) not stored yet (%s: %s); retrying",
+                    len(pks),
+                    type(exc).__name__,
+                    _first_line(exc),
+                )
+            self._review_failed = True
+            connection.close()
+        else:
+            self._to_review.difference_update(pks)
+            self._review_failed = False
+
     def write_pending(self) -> bool:
         """Write what is pending now, in this thread; True when it is all written."""
         with self._write_lock:
@@ -292,6 +324,9 @@ class RecordWriter:
                     return self._keep(left[0], left[1])
             else:
                 self.rows_written += len(batch.logs) + len(batch.barge_ins)
+            self._to_review.update(
+                pk for pk, fields in batch.calls.items() if "end_reason" in fields
+            )
         self._outage_over(len(batch))
         with self._lock:
             self._written = max(self._written, seq)
@@ -420,6 +455,9 @@ def write_batch(batch: _Pending) -> None:
                     offset_ms=offset,
                     playout_status=status,
                     details=details,
+                    onset_after_end_ms=details.get("onset_ms_after_playout_end")
+                    if kind == "user_speech_ai_silent"
+                    else None,
                 )
                 for pk, kind, at, offset, status, details in batch.logs
             )
@@ -447,9 +485,11 @@ def record_writer() -> RecordWriter:
                 from django.conf import settings
 
                 from calls.live.liveness import housekeeping
+                from calls.review.stored import review_calls
 
                 _writer = RecordWriter(
                     housekeeping=housekeeping,
+                    review=review_calls,
                     housekeeping_interval_s=settings.CALL_ALIVE_INTERVAL_S,
                     reap_quiet_s=settings.CALL_LOST_AFTER_S,
                 )

@@ -38,6 +38,14 @@ DRAIN_BEFORE_FINAL_MARK = "drain_before_final_mark"
 SLOW_REACTION = "slow_reaction"
 MISSING_ENDED_AT = "missing_ended_at"
 SLOW_LINK = "slow_link"
+# Each rule in a few words, for list columns and filters.
+RULE_LABELS = {
+    MISSED_BARGE_IN: "missed barge-in",
+    DRAIN_BEFORE_FINAL_MARK: "goodbye cut",
+    SLOW_REACTION: "slow reaction",
+    MISSING_ENDED_AT: "no end recorded",
+    SLOW_LINK: "slow link",
+}
 
 _ENDED_AGO = re.compile(r"^playout_ended_(\d+)ms_ago$")
 _ACTIVE = re.compile(r"^playout_active_(\d+)ms$")

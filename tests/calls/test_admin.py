@@ -10,6 +10,7 @@ from django.test import Client
 from django.utils import timezone
 
 from calls.models import BargeInEvent, CallSession, CallStatus, PlayoutKind, PlayoutLog
+from calls.review.stored import review_calls
 
 pytestmark = pytest.mark.django_db
 
@@ -46,6 +47,8 @@ def call() -> CallSession:
         offset_ms=9000,
         playout_status="playout_ended_1200ms_ago",
     )
+    review_calls([call.pk])  # as the record writer does when the call's rows are in
+    call.refresh_from_db()
     return call
 
 

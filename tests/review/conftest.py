@@ -11,6 +11,7 @@ from django.test import Client
 from django.utils import timezone
 
 from calls.models import BargeInEvent, CallSession, CallStatus, PlayoutKind, PlayoutLog
+from calls.review.stored import review_calls
 
 GOODBYE_SID = "CA" + "a" * 32
 
@@ -101,6 +102,8 @@ class CallBuilder:
 
     def save(self) -> CallSession:
         PlayoutLog.objects.bulk_create(self.rows)
+        review_calls([self.call.pk])  # as the record writer does once a call's rows are in
+        self.call.refresh_from_db()
         return self.call
 
 

@@ -1,0 +1,98 @@
+"""A call's review, stored on its row: counters and findings, written when its records are.
+
+The call list of 100,000 calls filters and sorts on these columns; nothing is
+counted over the playout log or diagnosed per page. `review_calls` recomputes
+everything from the call's own rows, so running it again changes nothing: the
+record writer runs it when a call's final records are in, the reaper for the
+calls it ends, the status callback when Twilio reports a final status, and
+`manage.py review_calls` for rows written before the review was stored.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from django.db import transaction
+from django.utils import timezone
+
+from calls.models import CallFinding, CallSession, PlayoutKind, PlayoutLog
+from calls.review.diagnostics import CALL_FIELDS, diagnose_call_rows
+from calls.review.findings import CallDiagnostics, Thresholds
+
+# Calls reviewed per transaction (a bounded IN list on every database).
+CHUNK = 500
+REVIEW_FIELDS = (
+    "duration_ms",
+    "barge_in_count",
+    "ai_silent_count",
+    "suspect_count",
+    "suspects",
+    "reviewed_at",
+)
+
+
+def review_calls(call_pks: Sequence[int], now: datetime | None = None) -> int:
+    """Recompute and store the review of these calls (any number); how many were found."""
+    now = now or timezone.now()
+    done = 0
+    for start in range(0, len(call_pks), CHUNK):
+        done += _review_chunk(list(call_pks[start : start + CHUNK]), now)
+    return done
+
+
+def _review_chunk(call_pks: list[int], now: datetime) -> int:
+    rows = list(CallSession.objects.filter(pk__in=call_pks).values(*CALL_FIELDS))
+    if not rows:
+        return 0
+    ids = [row["id"] for row in rows]
+    diagnosed = diagnose_call_rows(rows, ids, Thresholds(), now)
+    calls = [_reviewed(row, diag, now) for row, diag in zip(rows, diagnosed, strict=True)]
+    findings = [
+        CallFinding(
+            call_id=row["id"],
+            rule=suspect.rule,
+            offset_ms=suspect.offset_ms,
+            message=suspect.message[:300],
+        )
+        for row, diag in zip(rows, diagnosed, strict=True)
+        for suspect in diag.suspects
+    ]
+    with transaction.atomic():
+        CallFinding.objects.filter(call_id__in=ids).delete()
+        CallFinding.objects.bulk_create(findings)
+        CallSession.objects.bulk_update(calls, REVIEW_FIELDS)
+        _backfill_onsets(ids)
+    return len(rows)
+
+
+def _reviewed(row: dict[str, object], diag: CallDiagnostics, now: datetime) -> CallSession:
+    started, ended = diag.started_at, diag.ended_at
+    rules = sorted({suspect.rule for suspect in diag.suspects})
+    return CallSession(
+        pk=row["id"],
+        # Never negative, even if the end was written by a host whose clock is behind.
+        duration_ms=max(0, round((ended - started).total_seconds() * 1000)) if ended else None,
+        barge_in_count=len(diag.barge_ins),
+        ai_silent_count=len(diag.silent_speech),
+        suspect_count=len(diag.suspects),
+        suspects=",".join(rules)[:200],
+        reviewed_at=now,
+    )
+
+
+def _backfill_onsets(call_pks: list[int]) -> None:
+    """AI-silent speech rows written before the onset had a column of its own."""
+    missing = PlayoutLog.objects.filter(
+        call_id__in=call_pks,
+        kind=PlayoutKind.USER_SPEECH_AI_SILENT,
+        onset_after_end_ms__isnull=True,
+    ).only("pk", "details")
+    found: list[PlayoutLog] = []
+    for log in missing:
+        onset = log.details.get("onset_ms_after_playout_end")
+        if isinstance(onset, int):
+            log.onset_after_end_ms = onset
+            found.append(log)
+    if found:
+        PlayoutLog.objects.bulk_update(found, ["onset_after_end_ms"])

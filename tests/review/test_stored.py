@@ -1,0 +1,192 @@
+"""The review stored with each call: computed when its records are written, and by command."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from datetime import datetime, timedelta
+from io import StringIO
+
+import pytest
+from django.contrib.admin.models import DELETION, LogEntry
+from django.contrib.auth.models import User
+from django.core.management import call_command
+from django.utils import timezone
+
+from calls.live.liveness import reap_lost_calls
+from calls.live.writer import RecordWriter
+from calls.models import (
+    BargeInEvent,
+    CallFinding,
+    CallSession,
+    CallStatus,
+    PlayoutKind,
+    PlayoutLog,
+)
+from calls.review.retention import delete_calls
+from calls.review.stored import review_calls
+from tests.review.conftest import GOODBYE_SID, goodbye_call, new_call
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+_writers: list[RecordWriter] = []
+
+
+@pytest.fixture(autouse=True)
+def _writers_closed() -> Iterator[None]:
+    yield
+    while _writers:
+        _writers.pop().close()
+
+
+def idle_writer(review: Callable[[list[int]], object]) -> RecordWriter:
+    """A writer whose thread never wakes on its own in a test: the test writes."""
+    writer = RecordWriter(interval_s=3600, review=review)
+    _writers.append(writer)
+    return writer
+
+
+def test_a_calls_counters_and_findings_are_stored() -> None:
+    call = goodbye_call()
+
+    assert (call.barge_in_count, call.ai_silent_count) == (1, 1)
+    assert call.suspects == "drain_before_final_mark,missed_barge_in"
+    assert call.suspect_count == 2
+    assert call.duration_ms is not None
+    assert call.duration_ms > 0
+    assert call.reviewed_at is not None
+    findings = list(call.findings.values_list("rule", "offset_ms"))
+    assert sorted(rule for rule, _ in findings) == ["drain_before_final_mark", "missed_barge_in"]
+    assert all(offset is not None for _, offset in findings)
+
+
+def test_reviewing_again_changes_nothing() -> None:
+    call = goodbye_call()
+    before = list(CallFinding.objects.values_list("call_id", "rule", "offset_ms", "message"))
+
+    review_calls([call.pk])
+
+    after = list(CallFinding.objects.values_list("call_id", "rule", "offset_ms", "message"))
+    assert after == before
+    call.refresh_from_db()
+    assert call.suspect_count == 2
+
+
+def test_a_clean_call_has_no_findings() -> None:
+    call = new_call("CA-clean").barge_in(2000, remaining_ms=3000).save()
+
+    assert (call.suspect_count, call.suspects, call.barge_in_count) == (0, "", 1)
+    assert not call.findings.exists()
+
+
+def _ai_silent_before_end(call: CallSession, at: datetime) -> tuple[int, str, object]:
+    return (
+        call.pk,
+        PlayoutKind.USER_SPEECH_AI_SILENT,
+        at,
+        5000,
+        "playout_ended_150ms_ago",
+        {"ms_since_playout_end": 150, "onset_ms_after_playout_end": -250},
+    )
+
+
+def test_the_writer_stores_the_review_once_a_calls_end_is_written() -> None:
+    call = CallSession.objects.create(call_sid="CA-written", status=CallStatus.STREAMING)
+    writer = idle_writer(review_calls)
+    now = timezone.now()
+    writer.log(_ai_silent_before_end(call, now))  # type: ignore[arg-type]
+    writer.write_pending()
+    writer.review_ended()
+    call.refresh_from_db()
+    assert call.reviewed_at is None  # still going: nothing to review yet
+
+    writer.update_call(
+        call.pk,
+        {"status": "completed", "end_reason": "caller_hangup", "ended_at": now},
+    )
+    writer.write_pending()
+    writer.review_ended()
+
+    call.refresh_from_db()
+    assert call.reviewed_at is not None
+    assert (call.ai_silent_count, call.suspects) == (1, "missed_barge_in")
+    log = PlayoutLog.objects.get(call=call)
+    assert log.onset_after_end_ms == -250  # the column the reviewer's filter reads
+
+
+def test_a_review_that_fails_is_retried_after_the_next_write(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    attempts: list[list[int]] = []
+
+    def flaky(pks: list[int]) -> int:
+        attempts.append(pks)
+        if len(attempts) == 1:
+            raise RuntimeError("database went away")
+        return review_calls(pks)
+
+    call = CallSession.objects.create(call_sid="CA-flaky", status=CallStatus.STREAMING)
+    writer = idle_writer(flaky)
+    writer.update_call(call.pk, {"end_reason": "caller_hangup", "ended_at": timezone.now()})
+    writer.write_pending()
+    writer.review_ended()
+    call.refresh_from_db()
+    assert call.reviewed_at is None
+    assert "review of 1 ended call(s) not stored yet" in caplog.text
+
+    writer.write_pending()
+    writer.review_ended()
+
+    call.refresh_from_db()
+    assert attempts == [[call.pk], [call.pk]]
+    assert call.reviewed_at is not None
+
+
+def test_the_reaper_reviews_the_calls_it_ends() -> None:
+    now = timezone.now()
+    call = CallSession.objects.create(call_sid="CA-lost", status=CallStatus.STREAMING)
+    CallSession.objects.filter(pk=call.pk).update(
+        alive_at=now - timedelta(minutes=5), stream_started_at=now - timedelta(minutes=6)
+    )
+
+    assert reap_lost_calls(held=[], now=now, lost_after_s=30) == ["CA-lost"]
+
+    call.refresh_from_db()
+    assert call.end_reason == "server_lost"
+    assert call.reviewed_at is not None
+    assert call.duration_ms is not None
+
+
+def test_the_command_reviews_calls_written_before_the_review_was_stored() -> None:
+    call = goodbye_call()
+    CallFinding.objects.all().delete()
+    CallSession.objects.filter(pk=call.pk).update(
+        reviewed_at=None, suspect_count=0, suspects="", barge_in_count=0
+    )
+    PlayoutLog.objects.filter(call=call).update(onset_after_end_ms=None)
+    live = CallSession.objects.create(call_sid="CA-live", status=CallStatus.STREAMING)
+    out = StringIO()
+
+    call_command("review_calls", stdout=out)
+
+    call.refresh_from_db()
+    live.refresh_from_db()
+    assert "1 call(s) reviewed, 1 with suspects" in out.getvalue()
+    assert (call.suspect_count, call.barge_in_count) == (2, 1)
+    assert live.reviewed_at is None  # a live call is reviewed when it ends
+
+
+def test_retention_deletes_ended_calls_with_their_records_and_audits_it() -> None:
+    old = goodbye_call()
+    live = CallSession.objects.create(call_sid="CA-still-live", status=CallStatus.STREAMING)
+    admin = User.objects.create_superuser("root", password="pw-for-tests-only")
+
+    deleted = delete_calls([old.pk, live.pk], admin)
+
+    assert deleted == 1
+    assert not CallSession.objects.filter(call_sid=GOODBYE_SID).exists()
+    assert CallSession.objects.filter(pk=live.pk).exists()
+    assert not PlayoutLog.objects.filter(call_id=old.pk).exists()
+    assert not BargeInEvent.objects.filter(call_id=old.pk).exists()
+    assert not CallFinding.objects.filter(call_id=old.pk).exists()
+    entry = LogEntry.objects.get()
+    assert (entry.action_flag, entry.object_repr) == (DELETION, GOODBYE_SID)
