@@ -1,44 +1,122 @@
 """Geometry of a call's timeline picture: playout-log rows in, positioned SVG shapes out.
 
-Pure: no queries, no templates. Input rows are `(kind, offset_ms, playout_status,
-details)` in offset order, as `PlayoutLog.objects.values_list(...)` yields
-them; the admin template only draws what `build_timeline` returns. All x/y
-figures are SVG user units (px), rounded to 0.1.
+Pure: no queries, no templates, no clock. `calls.review.story` reads the rows into
+what happened; this module only places it: the scale, the lanes, label rows that
+never overprint, the ticks. The admin template only draws what `build_timeline`
+returns. Times are ms since the stream started; x/y figures are SVG user units (px),
+rounded to 0.1.
+
+Lanes, top to bottom: findings (flags, only when there are some), the AI audio the
+caller heard (and what a barge-in dropped), the caller's speech from its real
+onset, the hangup drains, and the model's and the protocol's errors. Each lane
+has a band of label rows above it, as many as its labels need.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, replace
 
-from callcore.records import RecordKind as PlayoutKind
+from calls.review.story import Event, Finding, SuspectRow, TimelineRow, read_story
 
-TimelineRow = tuple[str, int, str, Mapping[str, Any]]
+__all__ = [
+    "LANES",
+    "MIN_WIDTH",
+    "PX_PER_S",
+    "Box",
+    "Label",
+    "Lane",
+    "Line",
+    "Shape",
+    "SuspectEntry",
+    "SuspectRow",
+    "Tick",
+    "Timeline",
+    "TimelineRow",
+    "build_timeline",
+]
 
-WIDTH = 980
-PLOT_X = 90  # left of the plot; lane names sit in the margin
-PLOT_WIDTH = WIDTH - PLOT_X - 20
-LABEL_ROWS = 3
+PX_PER_S = 60  # a call's width follows its length...
+MIN_WIDTH = 980  # ...but a short call still fills the page
+PLOT_X = 96  # left of the plot; lane names sit in the margin
+RIGHT_PAD = 24
+HEADER_HEIGHT = 28
 LABEL_ROW_HEIGHT = 14
-LANES_TOP = 16 + LABEL_ROWS * LABEL_ROW_HEIGHT
-LANE_HEIGHT = 26
+LABEL_GAP = 6  # between two labels of one row
+CHAR_WIDTH = 6.5  # of the 11 px label font, generous, so estimates never overlap
 LANE_GAP = 8
-CHAR_WIDTH = 6.2  # of the 11 px label font, for overlap avoidance only
-TICK_STEPS_S = (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600)
-MAX_TICKS = 12
+TICK_STEPS_MS = (100, 200, 500, 1000, 2000, 5000, 10_000, 15_000, 30_000, 60_000, 120_000)
+MIN_TICK_PX = 56
 
-# (lane key, visible name), top to bottom.
-LANES = (("ai", "AI audio"), ("caller", "Caller"), ("call", "Call"))
-_SPEECH_STARTS = (PlayoutKind.BARGE_IN, PlayoutKind.USER_SPEECH_AI_SILENT)
-_BARGE_IN_FIGURES = (
-    "playout_remaining_ms",
-    "audio_end_ms",
-    "reaction_ms",
-    "pending_ms",
-    "unplayed_ms",
-    "response_cancelled",
+# (key, name, height): top to bottom.
+LANES = (
+    ("findings", "Findings", 18),
+    ("ai", "AI audio", 36),
+    ("caller", "Caller", 24),
+    ("hangup", "Hangup", 20),
+    ("errors", "Errors", 20),
 )
+
+
+@dataclass(frozen=True)
+class Box:
+    x: float
+    y: float
+    width: float
+    height: float
+
+
+@dataclass(frozen=True)
+class Line:
+    """A vertical line."""
+
+    x: float
+    y1: float
+    y2: float
+
+
+@dataclass(frozen=True)
+class Label:
+    """Words drawn at (x, y), baseline; `row` -1 inside its bar, else a row of its lane's band."""
+
+    text: str
+    x: float
+    y: float
+    anchor: str  # "start" or "end"
+    left: float
+    right: float
+    row: int
+
+    @property
+    def top(self) -> float:
+        return self.y - 9
+
+    @property
+    def bottom(self) -> float:
+        return self.y + 3
+
+
+@dataclass(frozen=True)
+class Shape:
+    """One thing that happened, as the template draws it: a `<g>` with `data-kind`.
+
+    Bars (`end_ms` set) have a `body`; marks have a `line` and a `glyph` (SVG
+    path data). `data` holds the extra `data-*` attributes, names without "data-".
+    """
+
+    kind: str
+    variant: str
+    element_id: str
+    offset_ms: int
+    end_ms: int | None
+    title: str
+    data: tuple[tuple[str, str], ...] = ()
+    body: Box | None = None
+    overlay: Box | None = None  # a missed barge-in: where the caller spoke over the AI
+    line: Line | None = None
+    glyph: str = ""
+    label: Label | None = None
 
 
 @dataclass(frozen=True)
@@ -47,41 +125,11 @@ class Lane:
     name: str
     y: float
     height: float
-    label_y: float
+    label_rows: int
 
-
-@dataclass(frozen=True)
-class Bar:
-    """An interval: `kind` is "playout", "speech" or "drain"; `variant` picks the colour."""
-
-    kind: str
-    variant: str
-    offset_ms: int
-    end_ms: int
-    x: float
-    width: float
-    y: float
-    height: float
-    label: str  # drawn inside the bar only when it fits; the title always has it
-    label_x: float
-    label_y: float
-    title: str
-
-
-@dataclass(frozen=True)
-class Marker:
-    """An instant drawn as a vertical line across the lanes, with a label above them."""
-
-    kind: str  # "barge_in", "user_speech_ai_silent" or "stream_ended"
-    offset_ms: int
-    x: float
-    y1: float
-    y2: float
-    label: str
-    label_x: float
-    label_y: float
-    label_anchor: str  # "start" or "end"
-    title: str
+    @property
+    def name_y(self) -> float:
+        return round(self.y + self.height / 2 + 4, 1)
 
 
 @dataclass(frozen=True)
@@ -91,219 +139,291 @@ class Tick:
 
 
 @dataclass(frozen=True)
+class SuspectEntry:
+    """A finding for the list under the picture; `element_id` is its flag ("" if unplaced)."""
+
+    rule: str
+    name: str
+    message: str
+    offset_ms: int | None
+    at: str
+    element_id: str
+
+
+@dataclass(frozen=True)
 class Timeline:
     width: int
     height: int
     duration_ms: int
-    axis_y: float
-    tick_label_y: float
-    lanes_top: float
+    px_per_ms: float
+    header: str
+    link_rtt_ms: int | None
     plot_x: float
     plot_width: float
     plot_end_x: float
+    axis_y: float
+    tick_label_y: float
+    lanes_top: float
     lanes: list[Lane]
     ticks: list[Tick]
-    bars: list[Bar]
-    markers: list[Marker]
+    leaders: list[Line]  # from band labels down to their lane, drawn under everything
+    shapes: list[Shape]  # in drawing order
+    suspects: list[SuspectEntry]
+
+    @property
+    def px_per_s(self) -> float:
+        return round(self.px_per_ms * 1000, 1)
+
+    def x_of(self, offset_ms: int) -> float:
+        """The x of an offset in this picture."""
+        return _x_of(offset_ms, self.px_per_ms)
+
+    def of_kind(self, kind: str) -> list[Shape]:
+        return [shape for shape in self.shapes if shape.kind == kind]
 
 
-def build_timeline(rows: Sequence[TimelineRow]) -> Timeline:
-    """Lay out one call's playout log. Shapes whose end was never logged run to the end."""
-    end_ms = max([1000, *(_end_of(kind, offset, details) for kind, offset, _, details in rows)])
-    duration_ms = int(end_ms * 1.03)
+def build_timeline(
+    rows: Sequence[TimelineRow],
+    *,
+    suspects: Sequence[SuspectRow] = (),
+    link_rtt_ms: int | None = None,
+) -> Timeline:
+    """Lay out one call's playout log with its findings flagged; `link_rtt_ms` goes in the header.
+
+    Shapes whose end was never logged run to the end of the picture.
+    """
+    story = read_story(rows, suspects=suspects, link_rtt_ms=link_rtt_ms)
+    events = [  # in drawing order: later ones over earlier ones
+        *story.flags,
+        *story.stream_ends,
+        *story.dropped,
+        *story.heard,
+        *story.speech,
+        *story.drains,
+        *story.generation_ends,
+        *story.truncations,
+        *story.clears,
+        *story.errors,
+    ]
+    scale = max(PX_PER_S / 1000, (MIN_WIDTH - PLOT_X - RIGHT_PAD) / story.extent_ms)
+    width = math.ceil(PLOT_X + story.extent_ms * scale + RIGHT_PAD)
+    spans = [(_x_of(e.offset_ms, scale), _end_x(e.end_ms, scale)) for e in events]
+    inside = [_inside_text(e, x1, x2) for e, (x1, x2) in zip(events, spans, strict=True)]
+    slots, band_rows = _allocate_rows(events, spans, inside, width)
+
     lanes: dict[str, Lane] = {}
-    for i, (key, name) in enumerate(LANES):
-        y = LANES_TOP + i * (LANE_HEIGHT + LANE_GAP)
-        lanes[key] = Lane(key, name, y, LANE_HEIGHT, y + LANE_HEIGHT / 2 + 4)
-    axis_y = LANES_TOP + len(LANES) * (LANE_HEIGHT + LANE_GAP) + 4
-    scale = PLOT_WIDTH / duration_ms
-    bars = [
-        *_playout_bars(rows, end_ms, scale, lanes["ai"]),
-        *_speech_bars(rows, end_ms, scale, lanes["caller"]),
-        *_drain_bars(rows, end_ms, scale, lanes["call"]),
-    ]
-    return Timeline(
-        width=WIDTH,
-        height=int(axis_y + 30),
-        duration_ms=duration_ms,
-        axis_y=axis_y,
-        tick_label_y=axis_y + 16,
-        lanes_top=LANES_TOP,
-        plot_x=PLOT_X,
-        plot_width=PLOT_WIDTH,
-        plot_end_x=PLOT_X + PLOT_WIDTH,
-        lanes=list(lanes.values()),
-        ticks=_ticks(duration_ms, scale),
-        bars=bars,
-        markers=_markers(rows, scale, axis_y),
-    )
-
-
-def x_of(offset_ms: int, scale: float) -> float:
-    """The x of an offset, for a scale in px per ms."""
-    return round(PLOT_X + max(offset_ms, 0) * scale, 1)
-
-
-def _end_of(kind: str, offset_ms: int, details: Mapping[str, Any]) -> int:
-    if kind == PlayoutKind.PLAYOUT_ENDED:
-        return max(offset_ms, details.get("audio_end_offset_ms") or 0)
-    return offset_ms
-
-
-def _bar(
-    kind: str, variant: str, start: int, end: int, scale: float, lane: Lane, label: str, title: str
-) -> Bar:
-    x = x_of(start, scale)
-    width = round(max(x_of(end, scale) - x, 2.0), 1)
-    fits = len(label) * CHAR_WIDTH + 6 <= width
-    return Bar(
-        kind=kind,
-        variant=variant,
-        offset_ms=start,
-        end_ms=end,
-        x=x,
-        width=width,
-        y=lane.y,
-        height=lane.height,
-        label=label if fits else "",
-        label_x=round(x + 3, 1),
-        label_y=lane.label_y,
-        title=title,
-    )
-
-
-def _playout_bars(rows: Sequence[TimelineRow], end_ms: int, scale: float, lane: Lane) -> list[Bar]:
-    open_at: dict[str, int] = {}
-    intervals: list[tuple[str, int, int, str]] = []
-    for kind, offset, _, details in rows:
-        response_id = str(details.get("response_id", ""))
-        if kind == PlayoutKind.PLAYOUT_STARTED:
-            open_at.setdefault(response_id, offset)
-        elif kind == PlayoutKind.PLAYOUT_ENDED and response_id in open_at:
-            # Where the audio finished playing, which may precede the log row.
-            end = details.get("audio_end_offset_ms") or offset
-            audio = details.get("audio_ms")
-            intervals.append((response_id, open_at.pop(response_id), end, f"{audio} ms of audio"))
-    intervals += [(rid, start, end_ms, "no playout end logged") for rid, start in open_at.items()]
-    intervals.sort(key=lambda interval: interval[1])
-    return [
-        _bar(
-            "playout",
-            "ab"[i % 2],
-            start,
-            end,
-            scale,
-            lane,
-            _short(rid),
-            f"response {rid or '?'}: {_s(start)}-{_s(end)} ({note})",
-        )
-        for i, (rid, start, end, note) in enumerate(intervals)
-    ]
-
-
-def _speech_bars(rows: Sequence[TimelineRow], end_ms: int, scale: float, lane: Lane) -> list[Bar]:
-    bars: list[Bar] = []
-    speaking: tuple[str, int] | None = None
-    for kind, offset, _, _ in [*rows, (PlayoutKind.SPEECH_STOPPED, end_ms, "", {})]:
-        if kind in _SPEECH_STARTS and speaking is None:
-            speaking = (kind, offset)
-        elif kind == PlayoutKind.SPEECH_STOPPED and speaking is not None:
-            start_kind, start = speaking
-            variant = "barge" if start_kind == PlayoutKind.BARGE_IN else "silent"
-            what = "barge-in" if variant == "barge" else "judged AI silent"
-            title = f"caller speech {_s(start)}-{_s(offset)} ({what})"
-            bars.append(_bar("speech", variant, start, offset, scale, lane, "caller", title))
-            speaking = None
-    return bars
-
-
-def _drain_bars(rows: Sequence[TimelineRow], end_ms: int, scale: float, lane: Lane) -> list[Bar]:
-    bars: list[Bar] = []
-    started: tuple[int, Mapping[str, Any]] | None = None
-    for kind, offset, _, details in [*rows, ("", end_ms, "", {})]:
-        if kind == PlayoutKind.DRAIN_STARTED:
-            started = (offset, details)
-        elif started is not None and kind in (PlayoutKind.DRAIN_COMPLETED, ""):
-            start, start_details = started
-            if kind:
-                cut = details.get("cut_off_ms") or 0
-                echoed = (
-                    "final mark echoed" if details.get("final_mark_echoed") else "NO final mark"
-                )
-                note = (
-                    f"expected {details.get('expected_wait_ms')} ms, actual "
-                    f"{details.get('actual_wait_ms')} ms, {echoed}, cut off {cut} ms"
-                )
-                variant = "ok" if details.get("final_mark_echoed") and not cut else "cut"
-            else:
-                note = f"expected {start_details.get('expected_wait_ms')} ms, never completed"
-                variant = "cut"
-            title = f"hangup drain {_s(start)}-{_s(offset)}: {note}"
-            bars.append(_bar("drain", variant, start, offset, scale, lane, "drain", title))
-            started = None
-    return bars
-
-
-def _markers(rows: Sequence[TimelineRow], scale: float, axis_y: float) -> list[Marker]:
-    row_ends = [float("-inf")] * LABEL_ROWS
-    markers: list[Marker] = []
-    for kind, offset, status, details in rows:
-        if kind == PlayoutKind.BARGE_IN:
-            remaining = details.get("playout_remaining_ms")
-            label = f"barge-in {remaining} ms left"
-            figures = ", ".join(f"{name}={details.get(name)}" for name in _BARGE_IN_FIGURES)
-            title = f"barge-in at {_s(offset)}: {figures}, {status or '-'}"
-        elif kind == PlayoutKind.USER_SPEECH_AI_SILENT:
-            label = f"AI silent: {status or '-'}"
-            title = (
-                f"caller speech judged AI silent at {_s(offset)}: {status or '-'}, "
-                f"ms_since_playout_end={details.get('ms_since_playout_end')}"
-            )
-        elif kind == PlayoutKind.STREAM_ENDED:
-            reason = details.get("end_reason") or "-"
-            label, title = f"hangup ({reason})", f"stream ended at {_s(offset)}: {reason}"
-        else:
+    y = float(HEADER_HEIGHT)
+    for key, name, height in LANES:
+        if key == "findings" and not any(e.kind == "suspect" for e in events):
             continue
-        x = x_of(offset, scale)
-        text_width = len(label) * CHAR_WIDTH
-        anchor = "end" if x + 3 + text_width > WIDTH else "start"
-        left = x - 3 - text_width if anchor == "end" else x + 3
-        # The first label row still free at this x; crowded calls reuse the emptiest.
-        free = [i for i, end in enumerate(row_ends) if end + 4 <= left]
-        row = free[0] if free else min(range(LABEL_ROWS), key=row_ends.__getitem__)
-        row_ends[row] = left + text_width
-        label_y = 12 + row * LABEL_ROW_HEIGHT
-        markers.append(
-            Marker(
-                kind=kind,
-                offset_ms=offset,
-                x=x,
-                y1=label_y + 3,
-                y2=axis_y,
-                label=label,
-                label_x=round(x - 3 if anchor == "end" else x + 3, 1),
-                label_y=label_y,
-                label_anchor=anchor,
-                title=title,
-            )
-        )
-    return markers
-
-
-def _ticks(duration_ms: int, scale: float) -> list[Tick]:
-    step_s = next(
-        (s for s in TICK_STEPS_S if duration_ms / 1000 / s <= MAX_TICKS), TICK_STEPS_S[-1]
+        rows_needed = band_rows.get(key, 0)
+        y += rows_needed * LABEL_ROW_HEIGHT + (4 if rows_needed else 0)
+        lanes[key] = Lane(key, name, y, height, rows_needed)
+        y += height + LANE_GAP
+    frame = _Frame(lanes, scale, y)
+    shapes: list[Shape] = []
+    leaders: list[Line] = []
+    counts: dict[str, int] = {}
+    for i, (event, (x1, x2)) in enumerate(zip(events, spans, strict=True)):
+        counts[event.kind] = counts.get(event.kind, 0) + 1
+        shape = _paint(event, f"tl-{event.kind}-{counts[event.kind]}", x1, x2, frame)
+        label = _label(event, shape, inside[i], slots.get(i), lanes[event.lane])
+        if label is not None and label.row > 0:
+            leaders.append(Line(x1, label.bottom, lanes[event.lane].y))
+        shapes.append(replace(shape, label=label))
+    return Timeline(
+        width=width,
+        height=math.ceil(y + 30),
+        duration_ms=story.extent_ms,
+        px_per_ms=scale,
+        header=story.header,
+        link_rtt_ms=link_rtt_ms,
+        plot_x=PLOT_X,
+        plot_width=round(story.extent_ms * scale, 1),
+        plot_end_x=_x_of(story.extent_ms, scale),
+        axis_y=y,
+        tick_label_y=y + 16,
+        lanes_top=min(lane.y for lane in lanes.values()),
+        lanes=list(lanes.values()),
+        ticks=_ticks(story.extent_ms, scale),
+        leaders=leaders,
+        shapes=shapes,
+        suspects=_suspect_entries(story.findings, shapes),
     )
+
+
+def _x_of(offset_ms: int, px_per_ms: float) -> float:
+    return round(PLOT_X + max(offset_ms, 0) * px_per_ms, 1)
+
+
+def _suspect_entries(findings: Sequence[Finding], shapes: Sequence[Shape]) -> list[SuspectEntry]:
+    flags = iter([shape.element_id for shape in shapes if shape.kind == "suspect"])
     return [
-        Tick(x_of(t * 1000, scale), f"{t} s")
-        for t in range(0, duration_ms // 1000 + 1, step_s)
-        if t * 1000 <= duration_ms
+        SuspectEntry(
+            rule=finding.rule,
+            name=finding.name,
+            message=finding.message,
+            offset_ms=finding.offset_ms,
+            at=finding.at,
+            element_id="" if finding.offset_ms is None else next(flags),
+        )
+        for finding in findings
     ]
 
 
-def _short(response_id: str) -> str:
-    return response_id if len(response_id) <= 14 else response_id[:13] + "…"
+@dataclass(frozen=True)
+class _Slot:
+    """Where a label goes in its lane's band."""
+
+    row: int  # 0 just above the lane
+    anchor: str
+    x: float
+    left: float
+    right: float
 
 
-def _s(offset_ms: int) -> str:
-    return f"{offset_ms / 1000:.2f} s"
+@dataclass(frozen=True)
+class _Frame:
+    lanes: Mapping[str, Lane]
+    scale: float
+    axis_y: float
+
+
+def _inside_text(event: Event, x1: float, x2: float | None) -> str:
+    """The words drawn inside a bar, cut to fit; "" when even its label does not fit."""
+    if event.kind not in ("playout", "drain") or x2 is None or not event.label:
+        return ""
+    chars = int((x2 - x1 - 8) // CHAR_WIDTH)
+    text = event.inside or event.label
+    if chars < len(event.label):
+        return ""
+    if len(text) <= chars:
+        return text
+    return event.label if chars < len(event.label) + 4 else text[: chars - 1].rstrip() + "…"
+
+
+def _allocate_rows(
+    events: Sequence[Event],
+    spans: Sequence[tuple[float, float | None]],
+    inside: Sequence[str],
+    width: int,
+) -> tuple[dict[int, _Slot], dict[str, int]]:
+    """Band rows for the labels not drawn inside their bars, left to right: each takes the
+    lowest row of its lane where its span is free, and a new row when none is."""
+    slots: dict[int, _Slot] = {}
+    bands: dict[str, list[list[tuple[float, float]]]] = {}
+    wanted = [i for i, e in enumerate(events) if e.label and not inside[i]]
+    for i in sorted(wanted, key=lambda i: (spans[i][0], i)):
+        x, text_width = spans[i][0], len(events[i].label) * CHAR_WIDTH
+        if x + 2 + text_width <= width - 2:
+            anchor, text_x, left = "start", x + 2, x + 2
+        else:
+            anchor, text_x, left = "end", x - 2, x - 2 - text_width
+        right = left + text_width
+        rows = bands.setdefault(events[i].lane, [])
+        row = next(
+            (
+                r
+                for r, taken in enumerate(rows)
+                if all(right + LABEL_GAP <= a or b + LABEL_GAP <= left for a, b in taken)
+            ),
+            len(rows),
+        )
+        if row == len(rows):
+            rows.append([])
+        rows[row].append((left, right))
+        slots[i] = _Slot(row, anchor, round(text_x, 1), round(left, 1), round(right, 1))
+    return slots, {lane: len(rows) for lane, rows in bands.items()}
+
+
+def _label(event: Event, shape: Shape, inside: str, slot: _Slot | None, lane: Lane) -> Label | None:
+    body = shape.body
+    if inside and body is not None:
+        x = round(body.x + 4, 1)
+        right = round(x + len(inside) * CHAR_WIDTH, 1)
+        return Label(inside, x, round(body.y + body.height / 2 + 4, 1), "start", x, right, -1)
+    if slot is None:
+        return None
+    y = round(lane.y - 5 - slot.row * LABEL_ROW_HEIGHT, 1)
+    return Label(event.label, slot.x, y, slot.anchor, slot.left, slot.right, slot.row)
+
+
+def _paint(event: Event, element_id: str, x1: float, x2: float | None, frame: _Frame) -> Shape:
+    """The event's body, or line and glyph, in its lane."""
+    lane = frame.lanes[event.lane]
+    top, height = lane.y, lane.height
+    shape = Shape(
+        event.kind,
+        event.variant,
+        element_id,
+        event.offset_ms,
+        event.end_ms,
+        event.title,
+        event.data,
+    )
+    if x2 is not None:
+        width = round(max(x2 - x1, 2.0), 1)
+        inset = 9 if event.lane == "ai" else 3  # the AI lane's top strip holds generation ends
+        body = Box(x1, top + inset, width, height - inset - (7 if event.lane == "ai" else 3))
+        overlay = None
+        if event.overlap_until_ms is not None:
+            ai = frame.lanes["ai"]
+            over = round(max(_x_of(event.overlap_until_ms, frame.scale) - x1, 2.0), 1)
+            overlay = Box(x1, ai.y + 9, over, round(top + height - 3 - ai.y - 9, 1))
+        return replace(shape, body=body, overlay=overlay)
+    middle = top + height / 2
+    if event.kind == "generation_end":
+        line, glyph = Line(x1, top + 8, top + 29), f"M{_n(x1 - 4)} {_n(top + 1)}h8l-4 7z"
+    elif event.kind == "truncation":
+        line, glyph = Line(x1, top + 9, top + 29), f"M{_n(x1)} {_n(top + 29)}l4 7h-8z"
+    elif event.kind == "clear":
+        line, glyph = Line(x1, top + 4, top + 33), ""
+    elif event.kind == "decision":
+        line, glyph = Line(x1, top - 1, top + height + 1), _diamond(x1, middle, 4.5)
+    elif event.kind == "error":
+        line, glyph = Line(x1, top + 2, top + height - 2), _error_glyph(event.variant, x1, middle)
+    elif event.kind == "stream_ended":
+        line = Line(x1, frame.lanes["ai"].y - 2, frame.axis_y)
+        glyph = f"M{_n(x1 - 3.5)} {_n(middle - 3.5)}h7v7h-7z"
+    else:  # a suspect's flag, and its line down through the lanes
+        line = Line(x1, top + 16, frame.axis_y)
+        glyph = f"M{_n(x1)} {_n(top + 16)}V{_n(top + 2)}l9 3.5l-9 3.5z"
+    return replace(shape, line=Line(line.x, round(line.y1, 1), round(line.y2, 1)), glyph=glyph)
+
+
+def _error_glyph(variant: str, x: float, y: float) -> str:
+    if variant in ("error", "recovered", "notice"):  # a disc; the CSS hollows "recovered"
+        r = 3 if variant == "notice" else 4.5
+        return f"M{_n(x - r)} {_n(y)}a{r} {r} 0 1 0 {2 * r} 0a{r} {r} 0 1 0 {-2 * r} 0z"
+    if variant == "fault":
+        return f"M{_n(x)} {_n(y - 5)}l5 9h-10z"
+    if variant == "protocol":
+        return f"M{_n(x - 4)} {_n(y - 4)}h8v8h-8z"
+    return _diamond(x, y, 5)
+
+
+def _diamond(x: float, y: float, r: float) -> str:
+    return f"M{_n(x)} {_n(y - r)}l{r} {r}l{-r} {r}l{-r} {-r}z"
+
+
+def _ticks(extent_ms: int, scale: float) -> list[Tick]:
+    step = next((s for s in TICK_STEPS_MS if s * scale >= MIN_TICK_PX), TICK_STEPS_MS[-1])
+    return [Tick(_x_of(t, scale), _tick_label(t)) for t in range(0, extent_ms + 1, step)]
+
+
+def _tick_label(offset_ms: int) -> str:
+    if offset_ms % 1000:
+        return f"{offset_ms / 1000:g} s"
+    seconds = offset_ms // 1000
+    return f"{seconds} s" if seconds < 60 else f"{seconds // 60}:{seconds % 60:02d}"
+
+
+# --- small things ----------------------------------------------------------------------------
+
+
+def _end_x(end_ms: int | None, scale: float) -> float | None:
+    return None if end_ms is None else _x_of(end_ms, scale)
+
+
+def _n(value: float) -> str:
+    return f"{round(value, 1):g}"
