@@ -1,4 +1,10 @@
-"""Admin review of calls: the list, and each call's barge-ins and playout log."""
+"""Admin review of calls: read-only records, found among 100,000 by stored columns.
+
+The call list filters and sorts on the review stored with each call
+(`calls.review.stored`); the barge-in and playout-log lists answer cross-call
+questions. Records are evidence: nobody changes them here, and only a
+superuser's retention action deletes them.
+"""
 
 from __future__ import annotations
 
@@ -7,52 +13,74 @@ from typing import Any
 from asgiref.sync import async_to_sync
 from django.contrib import admin, messages
 from django.contrib.admin.models import CHANGE, LogEntry
-from django.contrib.admin.views.main import ChangeList
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
-from django.utils import timezone
+from django.urls import reverse
 from django.utils.html import format_html
 
 from calls.live.control import request_end
 from calls.models import BargeInEvent, CallSession, CallStatus, PlayoutLog
-from calls.review.diagnostics import CALL_FIELDS, diagnose_call_rows
-from calls.review.findings import (
-    DRAIN_BEFORE_FINAL_MARK,
-    MISSED_BARGE_IN,
-    MISSING_ENDED_AT,
-    SLOW_LINK,
-    SLOW_REACTION,
-    CallDiagnostics,
-    Thresholds,
+from calls.review.findings import RULE_LABELS
+from calls.review.listing import (
+    BargeInsFilter,
+    CallEndReasonFilter,
+    CallFilter,
+    CappedPaginator,
+    DurationFilter,
+    EndReasonFilter,
+    FindingFilter,
+    OnsetFilter,
+    ReactionFilter,
+    export_action,
+    milliseconds,
+    seconds,
 )
+from calls.review.retention import deletable, delete_calls
 from calls.review.timeline import build_timeline
 
-# Short enough for a list column; the full rule names are in the tooltip.
-SUSPECT_LABELS = {
-    MISSED_BARGE_IN: "missed barge-in",
-    DRAIN_BEFORE_FINAL_MARK: "drain cut",
-    SLOW_REACTION: "slow reaction",
-    MISSING_ENDED_AT: "no ended_at",
-    SLOW_LINK: "slow link",
+# Who ended the call, in words, by end reason (Twilio's `twilio_*` are said as such).
+ENDED_BY = {
+    "caller_hangup": "the caller hung up",
+    "caller_disconnected": "the caller's line dropped",
+    "agent_hangup": "the AI said goodbye",
+    "operator_hangup": "an operator",
+    "model_disconnected": "the bridge: the model's session closed",
+    "model_connect_failed": "the bridge: the model could not be reached",
+    "model_unresponsive": "the bridge: the model went quiet",
+    "protocol_errors": "the bridge: malformed Twilio messages",
+    "server_shutdown": "the server shut down (handed over)",
+    "server_lost": "the server process died",
+    "internal_error": "the bridge: an internal fault",
 }
+# Log rows shown on a call's page; the rest are one click away in the log list.
+LOG_EXCERPT_ROWS = 200
 
 
-class ReadOnlyInline(admin.TabularInline):
+def _ms_or_dash(value: int | None) -> str:
+    return "-" if value is None else f"{value / 1000:.3f} s"
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    """Review records: viewable with the view permission; never added, changed or deleted."""
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+class BargeInInline(admin.TabularInline):  # type: ignore[type-arg]
+    model = BargeInEvent
     extra = 0
     can_delete = False
     show_change_link = False
-
-    def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
-
-
-class BargeInInline(ReadOnlyInline):
-    model = BargeInEvent
     fields = [
         "offset_ms",
+        "speech_onset_offset_ms",
         "playout_remaining_ms",
         "audio_end_ms",
         "reaction_ms",
@@ -61,56 +89,132 @@ class BargeInInline(ReadOnlyInline):
         "response_cancelled",
         "heard_text",
         "cut_text",
-        "item_id",
     ]
     readonly_fields = fields
     ordering = ["offset_ms", "id"]
 
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
 
-class PlayoutLogInline(ReadOnlyInline):
-    model = PlayoutLog
-    fields = ["offset_ms", "kind", "playout_status", "details"]
-    readonly_fields = fields
-    ordering = ["offset_ms", "id"]
-
-
-def _diagnose(calls: list[CallSession]) -> list[CallDiagnostics]:
-    """Findings for these calls in two queries, whatever their number."""
-    rows = [{name: getattr(call, name) for name in CALL_FIELDS} for call in calls]
-    return diagnose_call_rows(rows, [call.pk for call in calls], Thresholds(), timezone.now())
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
 
 
-class ReviewChangeList(ChangeList):
-    """The call list; each page's suspects are found for the whole page at once."""
-
-    def get_results(self, request: HttpRequest) -> None:
-        super().get_results(request)
-        # Evaluates the page's queryset once; the template reuses these instances.
-        calls = list(self.result_list)
-        if calls:
-            for call, found in zip(calls, _diagnose(calls), strict=True):
-                call.suspect_rules = sorted({suspect.rule for suspect in found.suspects})
+def _call_link(obj: BargeInEvent | PlayoutLog) -> str:
+    url = reverse("admin:calls_callsession_change", args=[obj.call_id])
+    return format_html('<a href="{}">{}</a>', url, obj.call.call_sid)
 
 
 @admin.register(CallSession)
-class CallSessionAdmin(admin.ModelAdmin):
+class CallSessionAdmin(ReadOnlyAdmin):
     list_display = [
         "call_sid",
-        "suspects",
-        "from_number",
-        "to_number",
-        "status",
-        "started_at",
+        "suspect_flags",
+        "started",
         "duration",
+        "end_reason",
         "barge_in_count",
         "ai_silent_count",
+        "from_number",
     ]
-    list_filter = ["status", "started_at"]
-    search_fields = ["call_sid", "from_number", "to_number"]
-    date_hierarchy = "started_at"
-    readonly_fields = [f.name for f in CallSession._meta.fields]
-    inlines = [BargeInInline, PlayoutLogInline]
-    actions = ["end_calls"]
+    list_filter = [
+        FindingFilter,
+        EndReasonFilter,
+        BargeInsFilter,
+        DurationFilter,
+        "status",
+        ("started_at", admin.DateFieldListFilter),
+    ]
+    search_fields = ["=call_sid", "^call_sid", "from_number", "to_number"]
+    show_full_result_count = False
+    list_per_page = 50
+    inlines = [BargeInInline]
+    fieldsets = [
+        (
+            None,
+            {
+                "fields": [
+                    "call_sid",
+                    "status",
+                    "end_reason",
+                    "ended_by",
+                    "started_ms",
+                    "stream_started_ms",
+                    "ended_ms",
+                    "duration",
+                    "suspect_flags",
+                ]
+            },
+        ),
+        (
+            "Conversation and link",
+            {
+                "fields": [
+                    "responses",
+                    "ai_audio_ms",
+                    "barge_in_count",
+                    "ai_silent_count",
+                    "link_rtt_p50_ms",
+                    "link_rtt_p95_ms",
+                    "link_jitter_ms",
+                    "link_samples",
+                    "estimate_error_p95_ms",
+                    "handovers",
+                ]
+            },
+        ),
+        (
+            "Identifiers",
+            {
+                "classes": ["collapse"],
+                "fields": [
+                    "stream_sid",
+                    "account_sid",
+                    "model_session_id",
+                    "from_number",
+                    "to_number",
+                    "direction",
+                    "alive_ms",
+                    "reviewed_ms",
+                ],
+            },
+        ),
+    ]
+    readonly_fields = [
+        *(f.name for f in CallSession._meta.fields),
+        "ended_by",
+        "started_ms",
+        "stream_started_ms",
+        "ended_ms",
+        "alive_ms",
+        "reviewed_ms",
+        "duration",
+        "suspect_flags",
+    ]
+    actions = ["end_calls", "export_calls", "delete_for_retention"]
+
+    export_calls = admin.action(description="Export selected calls as CSV")(
+        export_action(
+            "calls.csv",
+            [
+                ("call_sid", "call_sid"),
+                ("started_at", "started_at"),
+                ("ended_at", "ended_at"),
+                ("duration_ms", "duration_ms"),
+                ("status", "status"),
+                ("end_reason", "end_reason"),
+                ("barge_in_count", "barge_ins"),
+                ("ai_silent_count", "ai_silent_speech"),
+                ("suspects", "suspects"),
+                ("responses", "responses"),
+                ("link_rtt_p50_ms", "link_rtt_p50_ms"),
+                ("link_rtt_p95_ms", "link_rtt_p95_ms"),
+                ("from_number", "from"),
+                ("to_number", "to"),
+            ],
+            {"started_at": milliseconds, "ended_at": milliseconds},
+        )
+    )
 
     @admin.action(description="End call (live calls, whichever process holds them)",
                   permissions=["end_call"])  # fmt: skip
@@ -139,17 +243,21 @@ class CallSessionAdmin(admin.ModelAdmin):
         note = f"; {skipped} not live, left alone" if skipped else ""
         self.message_user(request, f"asked {asked} live call(s) to end{note}")
 
+    @admin.action(description="Delete selected ended calls and all their records (retention)",
+                  permissions=["delete_for_retention"])  # fmt: skip
+    def delete_for_retention(self, request: HttpRequest, queryset: QuerySet[CallSession]) -> None:
+        pks = list(deletable(queryset).values_list("pk", flat=True))
+        deleted = delete_calls(pks, request.user)  # type: ignore[arg-type]
+        kept = queryset.count()
+        note = f"; {kept} live call(s) kept" if kept else ""
+        self.message_user(request, f"deleted {deleted} call(s) and their records{note}")
+
     def has_end_call_permission(self, request: HttpRequest) -> bool:
         return bool(request.user.has_perm("calls.end_call"))
 
-    def get_queryset(self, request: HttpRequest) -> QuerySet[CallSession]:
-        return CallSession.objects.with_counts()
-
-    def get_changelist(self, request: HttpRequest, **kwargs: Any) -> type[ChangeList]:
-        return ReviewChangeList
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
+    def has_delete_for_retention_permission(self, request: HttpRequest) -> bool:
+        user = request.user
+        return bool(user.is_superuser and user.has_perm("calls.delete_for_retention"))
 
     def render_change_form(
         self,
@@ -160,35 +268,202 @@ class CallSessionAdmin(admin.ModelAdmin):
         form_url: str = "",
         obj: CallSession | None = None,
     ) -> HttpResponse:
-        """Add the call's timeline picture and findings above the fields."""
+        """The call's timeline, findings and log excerpt above the read-only fields."""
         if obj is not None and obj.pk is not None:
-            rows = obj.playout_logs.order_by("offset_ms", "id").values_list(
-                "kind", "offset_ms", "playout_status", "details"
+            rows = list(
+                obj.playout_logs.order_by("offset_ms", "id").values_list(
+                    "kind", "offset_ms", "playout_status", "details"
+                )
             )
-            context["timeline"] = build_timeline(list(rows))
-            context["findings"] = _diagnose([obj])[0]
+            findings = list(obj.findings.order_by("offset_ms", "id"))
+            context["timeline"] = build_timeline(
+                rows,
+                suspects=[(f.offset_ms, f.rule, f.message) for f in findings],
+                link_rtt_ms=obj.link_rtt_p50_ms,
+            )
+            context["findings"] = findings
+            context["log_excerpt"] = rows[:LOG_EXCERPT_ROWS]
+            context["log_rows"] = len(rows)
+            context["log_url"] = reverse("admin:calls_playoutlog_changelist") + f"?call={obj.pk}"
         return super().render_change_form(request, context, add, change, form_url, obj)
 
-    @admin.display(description="duration (s)")
-    def duration(self, obj: CallSession) -> float | None:
-        return obj.duration_s
+    @admin.display(description="started", ordering="started_at")
+    def started(self, obj: CallSession) -> str:
+        return seconds(obj.started_at)
 
-    @admin.display(description="barge-ins", ordering="barge_in_count")
-    def barge_in_count(self, obj: CallSession) -> int:
-        return obj.barge_in_count  # type: ignore[attr-defined, no-any-return]
+    @admin.display(description="started")
+    def started_ms(self, obj: CallSession) -> str:
+        return milliseconds(obj.started_at)
 
-    @admin.display(description="AI silent", ordering="ai_silent_count")
-    def ai_silent_count(self, obj: CallSession) -> int:
-        return obj.ai_silent_count  # type: ignore[attr-defined, no-any-return]
+    @admin.display(description="stream started")
+    def stream_started_ms(self, obj: CallSession) -> str:
+        return milliseconds(obj.stream_started_at)
 
-    @admin.display(description="suspects")
-    def suspects(self, obj: CallSession) -> str:
-        rules: list[str] | None = getattr(obj, "suspect_rules", None)
+    @admin.display(description="ended")
+    def ended_ms(self, obj: CallSession) -> str:
+        return milliseconds(obj.ended_at)
+
+    @admin.display(description="last sign of life")
+    def alive_ms(self, obj: CallSession) -> str:
+        return milliseconds(obj.alive_at)
+
+    @admin.display(description="reviewed")
+    def reviewed_ms(self, obj: CallSession) -> str:
+        return milliseconds(obj.reviewed_at)
+
+    @admin.display(description="ended by")
+    def ended_by(self, obj: CallSession) -> str:
+        reason = obj.end_reason
+        if reason.startswith("twilio_"):
+            return f"Twilio reported the call {reason.removeprefix('twilio_')}"
+        return ENDED_BY.get(reason, reason or "- (not ended)")
+
+    @admin.display(description="duration", ordering="duration_ms")
+    def duration(self, obj: CallSession) -> str:
+        return _ms_or_dash(obj.duration_ms)
+
+    @admin.display(description="findings", ordering="suspect_count")
+    def suspect_flags(self, obj: CallSession) -> str:
+        rules = [rule for rule in obj.suspects.split(",") if rule]
         if not rules:
-            return ""
+            return "" if obj.reviewed_at else "not reviewed"
         return format_html(
             '<strong class="suspect-flag" style="white-space:nowrap" title="{}">'
             "&#9888; {}</strong>",
             ", ".join(rules),
-            " · ".join(SUSPECT_LABELS.get(rule, rule) for rule in rules),
+            " · ".join(RULE_LABELS.get(rule, rule) for rule in rules),
         )
+
+
+@admin.register(BargeInEvent)
+class BargeInEventAdmin(ReadOnlyAdmin):
+    list_display = [
+        "occurred",
+        "call_link",
+        "offset_ms",
+        "reaction_ms",
+        "playout_remaining_ms",
+        "dropped_ms",
+        "onset_before_decision_ms",
+        "response_cancelled",
+        "heard",
+    ]
+    list_filter = [
+        ReactionFilter,
+        "response_cancelled",
+        ("occurred_at", admin.DateFieldListFilter),
+        CallEndReasonFilter,
+        CallFilter,
+    ]
+    list_select_related = ["call"]
+    ordering = ["-occurred_at", "-id"]
+    show_full_result_count = False
+    paginator = CappedPaginator
+    list_per_page = 100
+    actions = ["export_barge_ins"]
+
+    export_barge_ins = admin.action(description="Export selected barge-ins as CSV")(
+        export_action(
+            "barge_ins.csv",
+            [
+                ("call__call_sid", "call_sid"),
+                ("occurred_at", "occurred_at"),
+                ("offset_ms", "offset_ms"),
+                ("speech_onset_offset_ms", "speech_onset_offset_ms"),
+                ("reaction_ms", "reaction_ms"),
+                ("playout_remaining_ms", "playout_remaining_ms"),
+                ("audio_end_ms", "audio_end_ms"),
+                ("pending_ms", "pending_ms"),
+                ("unplayed_ms", "unplayed_ms"),
+                ("response_cancelled", "response_cancelled"),
+                ("call__end_reason", "call_end_reason"),
+                ("heard_text", "heard_text"),
+                ("cut_text", "cut_text"),
+            ],
+            {"occurred_at": milliseconds},
+        )
+    )
+
+    @admin.display(description="occurred", ordering="occurred_at")
+    def occurred(self, obj: BargeInEvent) -> str:
+        return seconds(obj.occurred_at)
+
+    @admin.display(description="call")
+    def call_link(self, obj: BargeInEvent) -> str:
+        return _call_link(obj)
+
+    @admin.display(description="dropped (ms)")
+    def dropped_ms(self, obj: BargeInEvent) -> int:
+        return obj.pending_ms + obj.unplayed_ms
+
+    @admin.display(description="onset before decision (ms)")
+    def onset_before_decision_ms(self, obj: BargeInEvent) -> int | None:
+        onset = obj.speech_onset_offset_ms
+        return None if onset is None else obj.offset_ms - onset
+
+    @admin.display(description="heard")
+    def heard(self, obj: BargeInEvent) -> str:
+        text = obj.heard_text
+        return text if len(text) <= 60 else text[:59] + "…"
+
+
+@admin.register(PlayoutLog)
+class PlayoutLogAdmin(ReadOnlyAdmin):
+    list_display = [
+        "occurred",
+        "call_link",
+        "kind",
+        "offset_ms",
+        "playout_status",
+        "onset_after_end_ms",
+        "details_short",
+    ]
+    list_filter = [
+        "kind",
+        OnsetFilter,
+        ("occurred_at", admin.DateFieldListFilter),
+        CallEndReasonFilter,
+        CallFilter,
+    ]
+    list_select_related = ["call"]
+    ordering = ["-occurred_at", "-id"]
+    show_full_result_count = False
+    paginator = CappedPaginator
+    list_per_page = 100
+    actions = ["export_logs"]
+
+    export_logs = admin.action(description="Export selected log rows as CSV")(
+        export_action(
+            "playout_log.csv",
+            [
+                ("call__call_sid", "call_sid"),
+                ("occurred_at", "occurred_at"),
+                ("offset_ms", "offset_ms"),
+                ("kind", "kind"),
+                ("playout_status", "playout_status"),
+                ("onset_after_end_ms", "onset_after_end_ms"),
+                ("details", "details"),
+            ],
+            {"occurred_at": milliseconds},
+        )
+    )
+
+    def get_ordering(self, request: HttpRequest) -> list[str]:
+        # A call's own rows (the call page links here with ?call=) read best in its order.
+        if request.GET.get("call", "").isdigit():
+            return ["offset_ms", "id"]
+        return list(self.ordering or [])
+
+    @admin.display(description="occurred", ordering="occurred_at")
+    def occurred(self, obj: PlayoutLog) -> str:
+        return seconds(obj.occurred_at)
+
+    @admin.display(description="call")
+    def call_link(self, obj: PlayoutLog) -> str:
+        return _call_link(obj)
+
+    @admin.display(description="details")
+    def details_short(self, obj: PlayoutLog) -> str:
+        details = obj.details or {}
+        text = ", ".join(f"{key}={value}" for key, value in list(details.items())[:6])
+        return text if len(text) <= 90 else text[:89] + "…"

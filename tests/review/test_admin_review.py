@@ -25,9 +25,9 @@ def test_detail_draws_the_timeline_with_the_barge_in(staff_client: Client) -> No
     body = response.content.decode()
     assert response.status_code == 200
     assert '<svg id="call-timeline"' in body
-    assert body.count('data-kind="barge_in"') == 1
+    assert body.count('data-decision="barge_in"') == 2  # the caller's bar and the decision
     assert body.count('data-kind="playout"') == 3
-    assert body.count('data-kind="user_speech_ai_silent"') == 1
+    assert 'data-kind="decision" data-offset-ms="9000"' in body  # judged AI silent
     assert 'data-kind="drain"' in body
     assert 'data-kind="stream_ended"' in body
     assert "barge-in 4300 ms left" in body
@@ -47,11 +47,11 @@ def test_list_flags_suspect_calls(staff_client: Client) -> None:
     response = staff_client.get(LIST_URL)
 
     rows = {call.call_sid: call for call in response.context["cl"].result_list}
-    assert rows[GOODBYE_SID].suspect_rules == ["drain_before_final_mark", "missed_barge_in"]
-    assert rows["CA-clean"].suspect_rules == []
+    assert rows[GOODBYE_SID].suspects == "drain_before_final_mark,missed_barge_in"
+    assert rows["CA-clean"].suspects == ""
     body = response.content.decode()
     assert body.count('class="suspect-flag"') == 1
-    assert "drain cut · missed barge-in" in body
+    assert "goodbye cut · missed barge-in" in body
 
 
 def test_list_queries_do_not_grow_with_the_page(
