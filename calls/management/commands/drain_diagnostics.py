@@ -3,16 +3,28 @@
 from __future__ import annotations
 
 import argparse
-import json
-from collections.abc import Callable
-from datetime import UTC
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import replace
 from typing import Any
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.urls import reverse
 from django.utils import timezone
 
-from calls.review.diagnostics import load_diagnostics, parse_since, select_calls
-from calls.review.findings import CallDiagnostics, Drain, Thresholds
+from calls.review.diagnostics import (
+    CallRow,
+    ReviewedCall,
+    call_chunks,
+    find_calls,
+    parse_since,
+    reviewed_calls,
+)
+from calls.review.findings import RULE_LABELS, Thresholds
+from calls.review.report import JsonReport, TextReport, Totals
+
+RULES = tuple(RULE_LABELS)  # the suspect rules, in the findings' order
 
 
 def _whole_number(minimum: int) -> Callable[[str], int]:
@@ -40,13 +52,20 @@ def _non_negative_float(text: str) -> float:
 
 class Command(BaseCommand):
     help = (
-        "Per call: responses, AI audio, barge-ins, speech while the AI was judged silent, "
-        "hangup drains and playout-estimate quality, with suspect calls flagged. "
-        "Selects the 20 most recent calls unless told otherwise."
+        "Per call: a header with its figures and admin link, then its barge-ins, speech "
+        "while the AI was judged silent, hangup drains and suspects in time order. "
+        "Selects the 20 most recent calls unless told otherwise; calls are read and "
+        "printed a chunk at a time, so any selection runs in bounded memory."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--call", metavar="SID", help="only this call SID")
+        parser.add_argument(
+            "--call",
+            action="append",
+            metavar="SID",
+            help="only this call: a SID or a unique SID prefix of 6 characters or more "
+            "(repeatable)",
+        )
         parser.add_argument(
             "--since",
             metavar="WHEN",
@@ -54,6 +73,14 @@ class Command(BaseCommand):
         )
         parser.add_argument(
             "--last", type=_whole_number(1), metavar="N", help="at most the N most recent calls"
+        )
+        parser.add_argument(
+            "--rule",
+            action="append",
+            choices=RULES,
+            metavar="RULE",
+            help=f"only calls with this suspect, showing only such suspects (repeatable; "
+            f"one of {', '.join(RULES)})",
         )
         parser.add_argument(
             "--suspect-window-ms",
@@ -84,13 +111,19 @@ class Command(BaseCommand):
         parser.add_argument(
             "--suspects-only", action="store_true", help="list only calls with suspects"
         )
+        parser.add_argument(
+            "--base-url",
+            metavar="URL",
+            help="makes admin links absolute, e.g. https://calls.example.com "
+            "(default: the REVIEW_BASE_URL setting, else links are paths)",
+        )
         parser.add_argument("--json", action="store_true", help="machine-readable output")
 
     def handle(self, *args: Any, **options: Any) -> None:
         now = timezone.now()
-        call_sid: str | None = options["call"]
-        if call_sid is not None and (options["since"] or options["last"]):
-            raise CommandError("--call selects one call; it cannot be combined with --since/--last")
+        prefixes: list[str] = options["call"] or []
+        if prefixes and (options["since"] or options["last"]):
+            raise CommandError("--call cannot be combined with --since or --last")
         try:
             since = parse_since(options["since"], now) if options["since"] else None
         except ValueError as error:
@@ -101,134 +134,62 @@ class Command(BaseCommand):
             slow_link_ms=options["slow_link_ms"],
             unstable_link_ms=options["unstable_link_ms"],
         )
-        calls = select_calls(call_sid=call_sid, since=since, last=options["last"])
-        results = load_diagnostics(calls, thresholds, now)
-        if call_sid is not None and not results:
-            raise CommandError(f"no call with SID {call_sid!r}")
-        if options["suspects_only"]:
-            results = [result for result in results if result.suspects]
-        if options["json"]:
-            self.stdout.write(json.dumps(_as_json(results, thresholds), indent=2))
+        chunks: Iterable[Sequence[CallRow]]
+        if prefixes:
+            try:
+                chunks = [find_calls(prefixes)]
+            except ValueError as error:
+                raise CommandError(f"--call: {error}") from None
         else:
-            self.stdout.write(render_table(results))
+            chunks = call_chunks(since=since, last=options["last"])
+        base_url = options["base_url"]
+        if base_url is None:
+            base_url = getattr(settings, "REVIEW_BASE_URL", "") or ""
+        tally = Tally(frozenset(options["rule"] or ()), options["suspects_only"])
+        report: JsonReport | TextReport
+        if options["json"]:
+            report = JsonReport(thresholds)
+        else:
+            report = TextReport(timezone.get_current_timezone())
+        self.stdout.write(report.opening(), ending="")
+        for reviewed in reviewed_calls(chunks, thresholds, now):
+            shown = tally.take(reviewed)
+            if shown is not None:
+                self.stdout.write(report.call(shown, admin_url(shown.pk, base_url)), ending="")
+        self.stdout.write(report.closing(tally.totals()), ending="")
 
 
-def _as_json(results: list[CallDiagnostics], thresholds: Thresholds) -> dict[str, Any]:
-    return {
-        "thresholds": {
-            "suspect_window_ms": thresholds.suspect_window_ms,
-            "slow_reaction_ms": thresholds.slow_reaction_ms,
-            "slow_link_ms": thresholds.slow_link_ms,
-            "unstable_link_ms": thresholds.unstable_link_ms,
-            "stale_streaming_s": int(thresholds.stale_streaming.total_seconds()),
-        },
-        "calls": [result.to_json() for result in results],
-        "suspect_calls": sum(1 for result in results if result.suspects),
-    }
+class Tally:
+    """Which calls are shown, with which suspects, and the counts for the summary."""
+
+    def __init__(self, rules: frozenset[str], suspects_only: bool) -> None:
+        self.rules = rules
+        self.suspects_only = suspects_only or bool(rules)
+        self.examined = 0
+        self.with_suspects = 0
+        self.by_rule: Counter[str] = Counter()
+
+    def take(self, reviewed: ReviewedCall) -> ReviewedCall | None:
+        """The call as shown (only the chosen rules' suspects), or None to leave it out."""
+        self.examined += 1
+        diagnostics = reviewed.diagnostics
+        if self.rules:
+            suspects = [s for s in diagnostics.suspects if s.rule in self.rules]
+            diagnostics = replace(diagnostics, suspects=suspects)
+            reviewed = replace(reviewed, diagnostics=diagnostics)
+        if diagnostics.suspects:
+            self.with_suspects += 1
+            self.by_rule.update({s.rule for s in diagnostics.suspects})
+        elif self.suspects_only:
+            return None
+        return reviewed
+
+    def totals(self) -> Totals:
+        """The counts so far, for the report's summary."""
+        return Totals(self.examined, self.with_suspects, dict(self.by_rule))
 
 
-_COLUMNS = (
-    ("call SID", "<"),
-    ("status", "<"),
-    ("started (UTC)", "<"),
-    ("resp", ">"),
-    ("AI audio s", ">"),
-    ("barge-ins", ">"),
-    ("AI silent", ">"),
-    ("drains", ">"),
-    ("est err med/p95 ms", ">"),
-    ("echo rtt med ms", ">"),
-    ("suspects", ">"),
-)
-
-
-def render_table(results: list[CallDiagnostics]) -> str:
-    """A summary table, one line per call, then the details of every call with events."""
-    if not results:
-        return "No calls selected."
-    rows = [_summary_row(result) for result in results]
-    widths = [
-        max(len(title), *(len(row[i]) for row in rows)) for i, (title, _) in enumerate(_COLUMNS)
-    ]
-
-    def line(cells: list[str]) -> str:
-        return "  ".join(
-            f"{cell:{align}{width}}"
-            for cell, (_, align), width in zip(cells, _COLUMNS, widths, strict=True)
-        ).rstrip()
-
-    out = [line([title for title, _ in _COLUMNS]), line(["-" * w for w in widths])]
-    out += [line(row) for row in rows]
-    for result in results:
-        if result.barge_ins or result.silent_speech or result.drains or result.suspects:
-            out += ["", *_details(result)]
-    suspect_calls = sum(1 for result in results if result.suspects)
-    out += ["", f"{len(results)} call(s), {suspect_calls} with suspects."]
-    return "\n".join(out)
-
-
-def _summary_row(result: CallDiagnostics) -> list[str]:
-    quality = result.quality
-    error = rtt = "-"
-    if quality is not None:
-        error = f"{_ms(quality.median_error_ms, signed=True)}/{_ms(quality.p95_abs_error_ms)}"
-        rtt = _ms(quality.median_round_trip_ms)
-    return [
-        result.call_sid,
-        result.status,
-        result.started_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S"),
-        str(result.responses),
-        f"{result.ai_audio_ms / 1000:.1f}",
-        str(len(result.barge_ins)),
-        str(len(result.silent_speech)),
-        str(len(result.drains)),
-        error,
-        rtt,
-        f"! {len(result.suspects)}" if result.suspects else "",
-    ]
-
-
-def _details(result: CallDiagnostics) -> list[str]:
-    ended = result.ended_at.isoformat() if result.ended_at else "no ended_at"
-    out = [f"{result.call_sid} ({result.status}, {ended}, end: {result.end_reason or '-'})"]
-    if result.link is not None:
-        link = result.link
-        out.append(
-            f"  link       round trip p50 {_ms(link.rtt_p50_ms)} / p95 {_ms(link.rtt_p95_ms)} ms  "
-            f"jitter {_ms(link.jitter_ms)} ms  ({link.samples} samples)  "
-            f"estimate |error| p95 {_ms(link.estimate_error_p95_ms)} ms"
-        )
-    for b in result.barge_ins:
-        out.append(
-            f"  barge-in   at {_s(b.offset_ms)}  playout_remaining {b.playout_remaining_ms} ms  "
-            f"audio_end {_ms(b.audio_end_ms)} ms  reaction {b.reaction_ms:.1f} ms  "
-            f"{'cancelled' if b.response_cancelled else 'not cancelled'}"
-        )
-        if b.heard_text or b.cut_text:
-            out.append(f'             heard: "{b.heard_text}"  cut: "{b.cut_text}"')
-    for speech in result.silent_speech:
-        out.append(f"  AI silent  at {_s(speech.offset_ms)}  {speech.playout_status or '-'}")
-    out += [f"  drain      {_drain(drain)}" for drain in result.drains]
-    out += [f"  ! {s.rule:<24} {_s(s.offset_ms)}  {s.message}" for s in result.suspects]
-    return out
-
-
-def _drain(drain: Drain) -> str:
-    where = f"at {_s(drain.started_offset_ms)}"
-    expected = f"expected {_ms(drain.expected_wait_ms)} ms"
-    if drain.outcome != "completed":
-        reason = f" ({drain.cancel_reason})" if drain.cancel_reason else ""
-        return f"{where}  {expected}  {drain.outcome}{reason}"
-    echoed = "final mark echoed" if drain.final_mark_echoed else "final mark NOT echoed"
-    cut = f"  cut off {drain.cut_off_ms} ms" if drain.cut_off_ms else ""
-    return f"{where}  {expected}  actual {_ms(drain.actual_wait_ms)} ms  {echoed}{cut}"
-
-
-def _s(offset_ms: int | None) -> str:
-    return "   -    " if offset_ms is None else f"{offset_ms / 1000:7.3f}s"
-
-
-def _ms(value: float | None, *, signed: bool = False) -> str:
-    if value is None:
-        return "-"
-    return f"{value:+g}" if signed else f"{value:g}"
+def admin_url(pk: int, base_url: str) -> str:
+    """The call's admin change page; absolute when a base URL is given."""
+    path: str = reverse("admin:calls_callsession_change", args=[pk])
+    return base_url.rstrip("/") + path if base_url else path
