@@ -397,6 +397,11 @@ def main(args: argparse.Namespace) -> None:
         ("AI-silent speech begun before playout end",
          "/admin/calls/playoutlog/?kind__exact=user_speech_ai_silent&onset=before_end"),
         ("model errors", "/admin/calls/playoutlog/?kind__exact=model_error"),
+        ("barge-ins of calls the AI ended",
+         "/admin/calls/bargeinevent/?call_end_reason=agent_hangup"),
+        ("log rows of calls the AI ended", "/admin/calls/playoutlog/?call_end_reason=agent_hangup"),
+        ("calls with any finding", f"{calls_url}?finding=any"),
+        ("calls found by SID prefix", f"{calls_url}?q=CA000000000000000000000000000500"),
         ("the long call's log", f"/admin/calls/playoutlog/?call={long_pk}"),
     ]  # fmt: skip
     print(f"admin pages, median of {args.repeat} (Django test client, server-side time):")

@@ -11,16 +11,19 @@ from __future__ import annotations
 from typing import Any
 
 from asgiref.sync import async_to_sync
+from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin.models import CHANGE, LogEntry
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.html import format_html
 
 from calls.live.control import request_end
 from calls.models import BargeInEvent, CallSession, CallStatus, PlayoutLog
-from calls.review.findings import RULE_LABELS
+from calls.review.diagnostics import CALL_FIELDS, diagnose_call_rows
+from calls.review.findings import RULE_LABELS, Thresholds
 from calls.review.listing import (
     BargeInsFilter,
     CallEndReasonFilter,
@@ -71,6 +74,10 @@ class ReadOnlyAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+    def has_export_permission(self, request: HttpRequest) -> bool:
+        """Bulk copies of callers' numbers and words: a permission of their own."""
+        return bool(request.user.has_perm("calls.export_records"))
 
 
 class BargeInInline(admin.TabularInline):  # type: ignore[type-arg]
@@ -193,7 +200,7 @@ class CallSessionAdmin(ReadOnlyAdmin):
     ]
     actions = ["end_calls", "export_calls", "delete_for_retention"]
 
-    export_calls = admin.action(description="Export selected calls as CSV")(
+    export_calls = admin.action(description="Export selected calls as CSV", permissions=["export"])(
         export_action(
             "calls.csv",
             [
@@ -243,21 +250,24 @@ class CallSessionAdmin(ReadOnlyAdmin):
         note = f"; {skipped} not live, left alone" if skipped else ""
         self.message_user(request, f"asked {asked} live call(s) to end{note}")
 
-    @admin.action(description="Delete selected ended calls and all their records (retention)",
+    @admin.action(description="Delete selected old calls and all their records (retention)",
                   permissions=["delete_for_retention"])  # fmt: skip
     def delete_for_retention(self, request: HttpRequest, queryset: QuerySet[CallSession]) -> None:
         pks = list(deletable(queryset).values_list("pk", flat=True))
         deleted = delete_calls(pks, request.user)  # type: ignore[arg-type]
         kept = queryset.count()
-        note = f"; {kept} live call(s) kept" if kept else ""
+        note = (
+            f"; {kept} kept (live, or ended less than {settings.CALL_RETENTION_MIN_DAYS} days ago)"
+            if kept
+            else ""
+        )
         self.message_user(request, f"deleted {deleted} call(s) and their records{note}")
 
     def has_end_call_permission(self, request: HttpRequest) -> bool:
         return bool(request.user.has_perm("calls.end_call"))
 
     def has_delete_for_retention_permission(self, request: HttpRequest) -> bool:
-        user = request.user
-        return bool(user.is_superuser and user.has_perm("calls.delete_for_retention"))
+        return bool(request.user.is_superuser)
 
     def render_change_form(
         self,
@@ -275,13 +285,15 @@ class CallSessionAdmin(ReadOnlyAdmin):
                     "kind", "offset_ms", "playout_status", "details"
                 )
             )
-            findings = list(obj.findings.order_by("offset_ms", "id"))
+            if obj.reviewed_at is not None:
+                findings = [(f.offset_ms, f.rule, f.message) for f in obj.findings.all()]
+            else:  # live, or recorded before the review was stored: found now
+                call_rows = list(CallSession.objects.filter(pk=obj.pk).values(*CALL_FIELDS))
+                found = diagnose_call_rows(call_rows, [obj.pk], Thresholds(), timezone.now())
+                findings = [(f.offset_ms, f.rule, f.message) for d in found for f in d.suspects]
             context["timeline"] = build_timeline(
-                rows,
-                suspects=[(f.offset_ms, f.rule, f.message) for f in findings],
-                link_rtt_ms=obj.link_rtt_p50_ms,
+                rows, suspects=findings, link_rtt_ms=obj.link_rtt_p50_ms
             )
-            context["findings"] = findings
             context["log_excerpt"] = rows[:LOG_EXCERPT_ROWS]
             context["log_rows"] = len(rows)
             context["log_url"] = reverse("admin:calls_playoutlog_changelist") + f"?call={obj.pk}"
@@ -362,7 +374,9 @@ class BargeInEventAdmin(ReadOnlyAdmin):
     list_per_page = 100
     actions = ["export_barge_ins"]
 
-    export_barge_ins = admin.action(description="Export selected barge-ins as CSV")(
+    export_barge_ins = admin.action(
+        description="Export selected barge-ins as CSV", permissions=["export"]
+    )(
         export_action(
             "barge_ins.csv",
             [
@@ -432,7 +446,9 @@ class PlayoutLogAdmin(ReadOnlyAdmin):
     list_per_page = 100
     actions = ["export_logs"]
 
-    export_logs = admin.action(description="Export selected log rows as CSV")(
+    export_logs = admin.action(
+        description="Export selected log rows as CSV", permissions=["export"]
+    )(
         export_action(
             "playout_log.csv",
             [

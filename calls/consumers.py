@@ -104,7 +104,15 @@ def _begin_stream(call_sid: str, start: Start) -> CallSession | int:
                 ended_at__gte=now - HANDOVER_WINDOW,
             )
             .exclude(stream_sid=start.stream_sid)
-            .update(**streaming, ended_at=None, end_reason="", handovers=F("handovers") + 1)
+            .update(
+                **streaming,
+                ended_at=None,
+                end_reason="",
+                handovers=F("handovers") + 1,
+                # Live again: the review of the first leg no longer describes the call.
+                reviewed_at=None,
+                duration_ms=None,
+            )
         )
     call = CallSession.objects.filter(call_sid=call_sid).first()
     if call is None:

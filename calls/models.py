@@ -86,7 +86,7 @@ class CallSession(models.Model):
         ]
         permissions = [
             ("end_call", "Can end a live call"),
-            ("delete_for_retention", "Can delete old calls and their records"),
+            ("export_records", "Can export call records as CSV"),
         ]
 
     def __str__(self) -> str:

@@ -149,8 +149,14 @@ def _record_status(call_sid: str, reported: str) -> bool:
             fields.append("end_reason")
         if fields:
             call.save(update_fields=fields)
-    if fields and reported in FINAL_STATUSES:
-        review_calls([call.pk])  # its end as Twilio saw it may change the findings
+    if fields and reported in FINAL_STATUSES and call.stream_started_at is None:
+        # A call that never streamed ends here; a streamed one is reviewed by the record
+        # writer once its final rows are in (reviewing it now could store a review of
+        # rows still on their way, over the right one).
+        try:
+            review_calls([call.pk])
+        except Exception:
+            logger.warning("review of the call left for later", exc_info=True)
     return True
 
 

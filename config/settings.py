@@ -299,6 +299,9 @@ LOGGING = {
     },
 }
 
+# Retention (the superuser's admin action) never deletes a call that ended more recently.
+CALL_RETENTION_MIN_DAYS = env.int("CALL_RETENTION_MIN_DAYS", default=30)
+
 # Where reviewers open the admin: drain_diagnostics prints its call links against it
 # (empty: links are paths).
 REVIEW_BASE_URL = env.str("REVIEW_BASE_URL", default="").rstrip("/")

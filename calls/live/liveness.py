@@ -71,9 +71,7 @@ def reap_lost_calls(
             reaped.append(call.call_sid)
             reaped_pks.append(call.pk)
     if reaped_pks:
-        from calls.review.stored import review_calls
-
-        review_calls(reaped_pks, now)
+        _review_quietly(reaped_pks, now)
     if reaped:
         logger.warning(
             "%d call(s) lost their process (no sign of life for %.0f s): ended as server_lost",
@@ -83,9 +81,27 @@ def reap_lost_calls(
     return reaped
 
 
+# Ended calls without a stored review that each beat catches up (a few, off the audio path).
+REVIEWS_PER_BEAT = 20
+
+
 def housekeeping(held: list[int], may_reap: bool = True) -> None:
     """The writer thread's beat: our calls are alive; others' that are not get ended
-    (not right after a database outage, when nobody could mark theirs)."""
+    (not right after a database outage, when nobody could mark theirs); a few
+    ended calls without a stored review get one."""
     mark_alive(held)
     if may_reap:
         reap_lost_calls(held)
+    from calls.review.stored import review_pending
+
+    review_pending(REVIEWS_PER_BEAT)
+
+
+def _review_quietly(call_pks: list[int], now: datetime) -> None:
+    """Store the reaped calls' review; a failure leaves them to a later beat's catch-up."""
+    from calls.review.stored import review_calls
+
+    try:
+        review_calls(call_pks, now)
+    except Exception:
+        logger.warning("review of %d reaped call(s) left for later", len(call_pks), exc_info=True)

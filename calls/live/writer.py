@@ -291,18 +291,43 @@ class RecordWriter:
         try:
             self._review(pks)
         except Exception as exc:
-            if not self._review_failed:
-                logger.warning(
-                    "review of %d ended call(s) not stored yet (%s: %s); retrying",
-                    len(pks),
-                    type(exc).__name__,
-                    _first_line(exc),
-                )
-            self._review_failed = True
             connection.close()
+            if _transient(exc):
+                if not self._review_failed:
+                    logger.warning(
+                        "review of %d ended call(s) not stored yet (%s: %s); retrying",
+                        len(pks),
+                        type(exc).__name__,
+                        _first_line(exc),
+                    )
+                self._review_failed = True
+                return
+            self._review_one_by_one(pks)
         else:
             self._to_review.difference_update(pks)
             self._review_failed = False
+
+    def _review_one_by_one(self, pks: list[int]) -> None:
+        """After a failure that is not the database's: one call's bad rows hold back no other.
+
+        A call whose review fails for good is left unreviewed, loudly (its
+        records stay as they are; `manage.py review_calls` tries it again).
+        """
+        assert self._review is not None
+        for pk in pks:
+            try:
+                self._review([pk])
+            except Exception as exc:
+                connection.close()
+                if _transient(exc):
+                    return  # the rest on the next write
+                logger.error(
+                    "review of call %d failed (%s: %s): left unreviewed",
+                    pk,
+                    type(exc).__name__,
+                    _first_line(exc),
+                )
+            self._to_review.discard(pk)
 
     def write_pending(self) -> bool:
         """Write what is pending now, in this thread; True when it is all written."""
@@ -321,12 +346,12 @@ class RecordWriter:
                     return self._keep(batch, exc)
                 left = self._write_call_by_call(batch)
                 if left is not None:
+                    # The calls written before the error are in: theirs to review.
+                    self._to_review.update(_ended(batch) - _ended(left[0]))
                     return self._keep(left[0], left[1])
             else:
                 self.rows_written += len(batch.logs) + len(batch.barge_ins)
-            self._to_review.update(
-                pk for pk, fields in batch.calls.items() if "end_reason" in fields
-            )
+            self._to_review.update(_ended(batch))
         self._outage_over(len(batch))
         with self._lock:
             self._written = max(self._written, seq)
@@ -427,6 +452,11 @@ class RecordWriter:
         thread.join(timeout_s)
         if thread.is_alive():
             logger.error("call records not written at exit: %d rows pending", self.pending_rows)
+
+
+def _ended(batch: _Pending) -> set[int]:
+    """The calls whose end (`end_reason`) this batch writes."""
+    return {pk for pk, fields in batch.calls.items() if "end_reason" in fields}
 
 
 def _first_line(exc: BaseException) -> str:

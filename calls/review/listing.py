@@ -8,6 +8,7 @@ never a DISTINCT over the table.
 from __future__ import annotations
 
 import csv
+import json
 from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import datetime
 from functools import cached_property
@@ -16,12 +17,13 @@ from typing import Any
 from asgiref.sync import sync_to_async
 from django.contrib import admin
 from django.core.paginator import Paginator
-from django.db.models import Model, QuerySet
+from django.db.models import Exists, Model, OuterRef, Q, QuerySet
 from django.http import HttpRequest, StreamingHttpResponse
 from django.utils import timezone
 
 from callcore.records import EndReason
-from calls.models import CallFinding, CallSession, FindingRule
+from calls.models import CallFinding, CallSession, CallStatus, FindingRule
+from calls.review.findings import MISSING_ENDED_AT, Thresholds
 
 # Twilio's own end reasons (its final statuses, as the status callback records them).
 TWILIO_END_REASONS = (
@@ -61,7 +63,12 @@ class _Choices(admin.SimpleListFilter):
 class FindingFilter(_Choices):
     title = "finding"
     parameter_name = "finding"
-    options = [*FindingRule.choices, ("any", "any finding"), ("none", "no finding")]
+    options = [
+        *FindingRule.choices,
+        ("any", "any finding"),
+        ("none", "no finding"),
+        ("not_reviewed", "not reviewed yet"),
+    ]
 
     def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
         value = self.value()
@@ -69,9 +76,16 @@ class FindingFilter(_Choices):
             return queryset.filter(suspect_count__gt=0)
         if value == "none":
             return queryset.filter(reviewed_at__isnull=False, suspect_count=0)
+        if value == "not_reviewed":
+            return queryset.filter(reviewed_at__isnull=True)
         if value in FindingRule.values:
-            flagged = CallFinding.objects.filter(rule=value).values("call_id")
-            return queryset.filter(pk__in=flagged)
+            flagged = Q(pk__in=CallFinding.objects.filter(rule=value).values("call_id"))
+            if value == MISSING_ENDED_AT:
+                # A call still "streaming" long after it began is never reviewed (it has
+                # not ended): the stale-streaming rule, asked of the columns directly.
+                stale = timezone.now() - Thresholds().stale_streaming
+                flagged |= Q(status=CallStatus.STREAMING, started_at__lt=stale)
+            return queryset.filter(flagged)
         return queryset
 
 
@@ -91,10 +105,16 @@ class CallEndReasonFilter(EndReasonFilter):
     parameter_name = "call_end_reason"
 
     def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
-        if not self.value():
+        """Few such calls: their rows by call, then sorted. Many: the newest rows first,
+        each checked against its call (dense enough that a page comes quickly)."""
+        value = self.value()
+        if not value:
             return queryset
-        calls = CallSession.objects.filter(end_reason=self.value()).values("pk")
-        return queryset.filter(call_id__in=calls)
+        calls = CallSession.objects.filter(end_reason=value)
+        few = list(calls.order_by().values_list("pk", flat=True)[:SPARSE])
+        if len(few) < SPARSE:
+            return queryset.filter(call_id__in=few)
+        return queryset.filter(Exists(calls.filter(pk=OuterRef("call_id"))))
 
 
 class BargeInsFilter(_Choices):
@@ -132,7 +152,7 @@ class _Ranges(_Choices):
 
 
 # Below this many matching rows, a range is looked up through its own index first.
-SPARSE = 5000
+SPARSE = 900  # an IN list every SQLite build accepts (999 bound parameters)
 
 
 def narrowed(queryset: QuerySet[Any], lookups: dict[str, Any]) -> QuerySet[Any]:
@@ -278,4 +298,15 @@ def export_action(
 
 
 def _plain(value: Any) -> Any:
-    return "" if value is None else value
+    """A cell: text a spreadsheet would run as a formula (a caller's words can start with
+    `=`) is quoted; structured details are JSON."""
+    if value is None:
+        return ""
+    if isinstance(value, dict | list):
+        return json.dumps(value, ensure_ascii=False)
+    if isinstance(value, str) and value[:1] in _FORMULA_STARTS:
+        return "'" + value
+    return value
+
+
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")

@@ -41,6 +41,21 @@ def review_calls(call_pks: Sequence[int], now: datetime | None = None) -> int:
     return done
 
 
+def review_pending(limit: int, now: datetime | None = None) -> int:
+    """Review up to `limit` ended calls that have no stored review yet (oldest first).
+
+    The liveness beat runs this: calls whose review a process could not store
+    (it stopped, the database was away) and calls recorded before the review
+    was stored are caught up a few at a time, off every call's audio path.
+    """
+    pks = list(
+        CallSession.objects.filter(reviewed_at__isnull=True, ended_at__isnull=False)
+        .order_by("pk")
+        .values_list("pk", flat=True)[:limit]
+    )
+    return review_calls(pks, now) if pks else 0
+
+
 def _review_chunk(call_pks: list[int], now: datetime) -> int:
     rows = list(CallSession.objects.filter(pk__in=call_pks).values(*CALL_FIELDS))
     if not rows:
@@ -83,11 +98,15 @@ def _reviewed(row: dict[str, object], diag: CallDiagnostics, now: datetime) -> C
 
 def _backfill_onsets(call_pks: list[int]) -> None:
     """AI-silent speech rows written before the onset had a column of its own."""
-    missing = PlayoutLog.objects.filter(
-        call_id__in=call_pks,
-        kind=PlayoutKind.USER_SPEECH_AI_SILENT,
-        onset_after_end_ms__isnull=True,
-    ).only("pk", "details")
+    missing = (
+        PlayoutLog.objects.filter(
+            call_id__in=call_pks,
+            kind=PlayoutKind.USER_SPEECH_AI_SILENT,
+            onset_after_end_ms__isnull=True,
+        )
+        .order_by()
+        .only("pk", "details")
+    )
     found: list[PlayoutLog] = []
     for log in missing:
         onset = log.details.get("onset_ms_after_playout_end")

@@ -139,6 +139,7 @@ def with_link(call: CallSession, rtt_p50: int, rtt_p95: int, jitter: int | None)
         link_samples=6,
         estimate_error_p95_ms=25,
     )
+    review_calls([call.pk])  # the figures come with the call's end, before its review
     call.refresh_from_db()
     return call
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -11,6 +12,7 @@ from django.contrib.auth.models import Permission, User
 from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
 from calls.admin import CallSessionAdmin
 from calls.models import CallSession, CallStatus, PlayoutKind
@@ -130,17 +132,37 @@ def test_a_reviewer_with_only_the_view_permission_sees_calls_without_deletion(
 
     response = client.get(CALLS)
 
-    actions = dict(response.context["action_form"].fields["action"].choices)
     assert response.status_code == 200
-    assert "delete_for_retention" not in actions
-    assert "delete_selected" not in actions
-    assert "export_calls" in actions
+    assert CALLS in response.content.decode()
+    # No delete, no retention, and no export (bulk copies need calls.export_records).
+    assert response.context["action_form"] is None
+
+    user.user_permissions.add(Permission.objects.get(codename="export_records"))
+    client.force_login(User.objects.get(pk=user.pk))
+    actions = dict(client.get(CALLS).context["action_form"].fields["action"].choices)
+    assert set(actions) - {""} == {"export_calls"}
 
 
-def test_retention_is_a_superusers_action_and_keeps_live_calls(
+def test_a_staff_member_cannot_forge_a_retention_action(
+    client: Client, calls: dict[str, CallSession]
+) -> None:
+    user = User.objects.create_user("staffer", password="pw-for-tests-only", is_staff=True)
+    user.user_permissions.add(*Permission.objects.filter(content_type__app_label="calls"))
+    client.force_login(user)
+    old = calls["flagged"]
+    CallSession.objects.filter(pk=old.pk).update(ended_at=timezone.now() - timedelta(days=90))
+
+    client.post(CALLS, {"action": "delete_for_retention", "_selected_action": [old.pk], "index": 0})
+
+    assert CallSession.objects.filter(pk=old.pk).exists()
+
+
+def test_retention_is_a_superusers_action_and_keeps_live_and_recent_calls(
     staff_client: Client, calls: dict[str, CallSession]
 ) -> None:
-    chosen = [calls["flagged"].pk, calls["live"].pk]
+    old = calls["flagged"]
+    CallSession.objects.filter(pk=old.pk).update(ended_at=timezone.now() - timedelta(days=31))
+    chosen = [old.pk, calls["live"].pk, calls["busy"].pk]
 
     response = staff_client.post(
         CALLS,
@@ -150,9 +172,11 @@ def test_retention_is_a_superusers_action_and_keeps_live_calls(
 
     assert response.status_code == 200
     said = [str(message) for message in response.context["messages"]]
-    assert said == ["deleted 1 call(s) and their records; 1 live call(s) kept"]
-    assert not CallSession.objects.filter(pk=calls["flagged"].pk).exists()
-    assert CallSession.objects.filter(pk=calls["live"].pk).exists()
+    assert said == [
+        "deleted 1 call(s) and their records; 2 kept (live, or ended less than 30 days ago)"
+    ]
+    assert not CallSession.objects.filter(pk=old.pk).exists()
+    assert CallSession.objects.filter(pk__in=[calls["live"].pk, calls["busy"].pk]).count() == 2
 
 
 def test_calls_export_as_csv(staff_client: Client, calls: dict[str, CallSession]) -> None:
@@ -165,6 +189,7 @@ def test_calls_export_as_csv(staff_client: Client, calls: dict[str, CallSession]
     with pytest.warns(Warning, match="consume asynchronous iterators"):  # the test client's
         content = b"".join(response)  # sync; Uvicorn streams it as read
     rows = list(csv.DictReader(io.StringIO(content.decode())))
+    assert {row["to"] for row in rows} == {"'+15550002222"}  # never run as a formula
     assert response["Content-Type"] == "text/csv"
     by_sid = {row["call_sid"]: row["barge_ins"] for row in rows}
     assert by_sid == {GOODBYE_SID: "1", "CA-busy": "2"}

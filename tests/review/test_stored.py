@@ -10,6 +10,7 @@ import pytest
 from django.contrib.admin.models import DELETION, LogEntry
 from django.contrib.auth.models import User
 from django.core.management import call_command
+from django.db import OperationalError
 from django.utils import timezone
 
 from calls.live.liveness import reap_lost_calls
@@ -23,7 +24,8 @@ from calls.models import (
     PlayoutLog,
 )
 from calls.review.retention import delete_calls
-from calls.review.stored import review_calls
+from calls.review.stored import review_calls, review_pending
+from calls.views import _record_status
 from tests.review.conftest import GOODBYE_SID, goodbye_call, new_call
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -113,7 +115,7 @@ def test_the_writer_stores_the_review_once_a_calls_end_is_written() -> None:
     assert log.onset_after_end_ms == -250  # the column the reviewer's filter reads
 
 
-def test_a_review_that_fails_is_retried_after_the_next_write(
+def test_a_review_the_database_refuses_is_retried_after_the_next_write(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     attempts: list[list[int]] = []
@@ -121,7 +123,7 @@ def test_a_review_that_fails_is_retried_after_the_next_write(
     def flaky(pks: list[int]) -> int:
         attempts.append(pks)
         if len(attempts) == 1:
-            raise RuntimeError("database went away")
+            raise OperationalError("database is locked")
         return review_calls(pks)
 
     call = CallSession.objects.create(call_sid="CA-flaky", status=CallStatus.STREAMING)
@@ -139,6 +141,60 @@ def test_a_review_that_fails_is_retried_after_the_next_write(
     call.refresh_from_db()
     assert attempts == [[call.pk], [call.pk]]
     assert call.reviewed_at is not None
+
+
+def test_one_call_whose_review_fails_holds_back_no_other(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    bad = CallSession.objects.create(call_sid="CA-bad", status=CallStatus.STREAMING)
+    good = CallSession.objects.create(call_sid="CA-good", status=CallStatus.STREAMING)
+
+    def picky(pks: list[int]) -> int:
+        if bad.pk in pks:
+            raise ValueError("a row this review cannot read")
+        return review_calls(pks)
+
+    writer = idle_writer(picky)
+    for call in (bad, good):
+        writer.update_call(call.pk, {"end_reason": "caller_hangup", "ended_at": timezone.now()})
+    writer.write_pending()
+    writer.review_ended()
+
+    good.refresh_from_db()
+    bad.refresh_from_db()
+    assert good.reviewed_at is not None
+    assert bad.reviewed_at is None  # left for review_calls, loudly
+    assert f"review of call {bad.pk} failed (ValueError" in caplog.text
+    writer.review_ended()  # nothing left to retry: it does not fail again and again
+    assert caplog.text.count("failed (ValueError") == 1
+
+
+def test_the_beat_catches_up_ended_calls_without_a_review() -> None:
+    call = goodbye_call()
+    CallSession.objects.filter(pk=call.pk).update(reviewed_at=None, suspect_count=0)
+    live = CallSession.objects.create(call_sid="CA-live", status=CallStatus.STREAMING)
+
+    assert review_pending(limit=5) == 1
+
+    call.refresh_from_db()
+    live.refresh_from_db()
+    assert (call.reviewed_at is not None, call.suspect_count) == (True, 2)
+    assert live.reviewed_at is None
+    assert review_pending(limit=5) == 0
+
+
+def test_a_call_that_never_streamed_is_reviewed_by_its_status_callback() -> None:
+    unanswered = CallSession.objects.create(call_sid="CA-unanswered")
+    streamed = CallSession.objects.create(call_sid="CA-streamed", status=CallStatus.STREAMING)
+    CallSession.objects.filter(pk=streamed.pk).update(stream_started_at=timezone.now())
+
+    assert _record_status("CA-unanswered", "no-answer")
+    assert _record_status("CA-streamed", "completed")
+
+    unanswered.refresh_from_db()
+    streamed.refresh_from_db()
+    assert unanswered.reviewed_at is not None
+    assert streamed.reviewed_at is None  # the writer reviews it once its final rows are in
 
 
 def test_the_reaper_reviews_the_calls_it_ends() -> None:
@@ -175,16 +231,18 @@ def test_the_command_reviews_calls_written_before_the_review_was_stored() -> Non
     assert live.reviewed_at is None  # a live call is reviewed when it ends
 
 
-def test_retention_deletes_ended_calls_with_their_records_and_audits_it() -> None:
+def test_retention_deletes_old_calls_with_their_records_and_audits_it() -> None:
     old = goodbye_call()
+    CallSession.objects.filter(pk=old.pk).update(ended_at=timezone.now() - timedelta(days=31))
+    recent = new_call("CA-recent").save()
     live = CallSession.objects.create(call_sid="CA-still-live", status=CallStatus.STREAMING)
     admin = User.objects.create_superuser("root", password="pw-for-tests-only")
 
-    deleted = delete_calls([old.pk, live.pk], admin)
+    deleted = delete_calls([old.pk, recent.pk, live.pk], admin)
 
     assert deleted == 1
     assert not CallSession.objects.filter(call_sid=GOODBYE_SID).exists()
-    assert CallSession.objects.filter(pk=live.pk).exists()
+    assert CallSession.objects.filter(pk__in=[recent.pk, live.pk]).count() == 2
     assert not PlayoutLog.objects.filter(call_id=old.pk).exists()
     assert not BargeInEvent.objects.filter(call_id=old.pk).exists()
     assert not CallFinding.objects.filter(call_id=old.pk).exists()
