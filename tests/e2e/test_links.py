@@ -2,8 +2,9 @@
 
 Twilio's media server is across the internet from the app: every message is
 late by the link's delay plus jitter, each way, in order. The model must
-still be told exactly what the caller heard (±40 ms), and the call must
-measure its own link to within 20 ms of the simulated one.
+still be told what the caller heard (±40 ms, plus the link's jitter: the
+clear's own trip is that uncertain), and the call must measure its own link
+to within 20 ms of the simulated one.
 """
 
 from __future__ import annotations

@@ -105,6 +105,9 @@ def test_the_planted_bad_call_is_found_through_a_filter_in_two_clicks(page: Any)
     page.reload()
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "review-1-call-list.png"), full_page=True)
+    # Every column fits at 1400 px: nothing behind a horizontal scroll.
+    results = page.locator("#changelist .results")
+    assert results.evaluate("el => el.scrollWidth <= el.clientWidth")
 
     page.locator("#changelist-filter a", has_text="missed barge-in").first.click()  # click 1
     rows = page.locator("#result_list tbody tr")
