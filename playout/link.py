@@ -49,8 +49,6 @@ class LinkEstimate:
         self._all: list[float] = []
         self.rtt_s = self._prior_rtt_s
         self.jitter_s = self._prior_jitter_s
-        self.samples_taken = 0
-        """Bumped by every sample: what depends on the estimate can cache against it."""
 
     @property
     def one_way_s(self) -> float:
@@ -68,7 +66,6 @@ class LinkEstimate:
     def sample(self, rtt_s: float) -> None:
         """A measured round trip (seconds); negative values (clock noise) count as 0."""
         rtt_s = max(0.0, rtt_s)
-        self.samples_taken += 1
         self._recent.append(rtt_s)
         self._all.append(rtt_s)
         ordered = sorted(self._recent)

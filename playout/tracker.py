@@ -70,8 +70,6 @@ class PlayoutTracker:
         self._marks = MarkBook()
         self._end = PlayoutDeadline()
         self.link = LinkEstimate(cfg.link_rtt_prior_ms, cfg.link_jitter_prior_ms)
-        self._slack_cache: Slack | None = None
-        self._slack_at = -1
         # The player ran dry and a new run started: its first mark's echo is a clean
         # round-trip sample.
         self._fresh_run = False
@@ -458,12 +456,8 @@ class PlayoutTracker:
     # --- internals ---------------------------------------------------------------
 
     def _slack(self) -> Slack:
-        # Asked for several times per input; it changes only when the link does.
         link = self.link
-        if self._slack_at != link.samples_taken or self._slack_cache is None:
-            self._slack_cache = Slack.of(self._timing, link.one_way_s, link.rtt_s, link.jitter_s)
-            self._slack_at = link.samples_taken
-        return self._slack_cache
+        return Slack.of(self._timing, link.one_way_s, link.rtt_s, link.jitter_s)
 
     def _advance(self, now: float) -> float:
         if now > self._now:

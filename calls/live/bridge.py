@@ -25,7 +25,6 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections import deque
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -118,42 +117,6 @@ class CallIdentity:
     stream_sid: str
 
 
-class Uplink:
-    """A session's client events, in order, for its one uplink task.
-
-    `asyncio.Queue` does more than this needs (capacity, several readers, a
-    loop lookup per call) 25 times a second per call; this is a deque and a
-    waiter.
-    """
-
-    __slots__ = ("_items", "_waiter")
-
-    def __init__(self) -> None:
-        self._items: deque[str] = deque()
-        self._waiter: asyncio.Future[None] | None = None
-
-    def put(self, text: str) -> None:
-        self._items.append(text)
-        waiter = self._waiter
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
-
-    async def wait(self) -> None:
-        """Until an event is queued (at once if one is)."""
-        while not self._items:
-            self._waiter = asyncio.get_running_loop().create_future()
-            try:
-                await self._waiter
-            finally:
-                self._waiter = None
-
-    def pop(self) -> str:
-        return self._items.popleft()
-
-    def __len__(self) -> int:
-        return len(self._items)
-
-
 class CallBridge:
     """Bridges one Twilio media stream to one Realtime session."""
 
@@ -195,7 +158,7 @@ class CallBridge:
         self._model_opening = model
         self._reopen = reopen
         self._rt: RealtimeConnection | None = None
-        self._uplink = Uplink()
+        self._uplink: asyncio.Queue[str] = asyncio.Queue()
         # The model session in use; a reader or uplink of an older one feeds nothing.
         self._session = 0
         self._session_tasks: list[asyncio.Task[None]] = []
@@ -281,7 +244,7 @@ class CallBridge:
                     case ToTwilio():
                         await self._twilio.send_text(out.text)
                     case ToModel():
-                        self._uplink.put(out.text)
+                        self._uplink.put_nowait(out.text)
                     case Clear():
                         await self._twilio.send_text(out.text)
                         core.clear_sent(self.clock())
@@ -361,7 +324,7 @@ class CallBridge:
     # --- the model --------------------------------------------------------------------------
 
     async def _run_uplink(
-        self, opening: Awaitable[OpenedModel], queue: Uplink, session: int
+        self, opening: Awaitable[OpenedModel], queue: asyncio.Queue[str], session: int
     ) -> None:
         """Open session `session`, then send it the client events of `queue`, in order."""
         try:
@@ -388,8 +351,7 @@ class CallBridge:
         self._spawn(self._read_model(rt, session), "model")
         send = raw_sender(rt)
         while True:
-            await queue.wait()
-            text = queue.pop()
+            text = await queue.get()
             try:
                 await send(text)
             except ConnectionClosed as exc:
@@ -414,7 +376,7 @@ class CallBridge:
             _background.add(closing)
             closing.add_done_callback(_background.discard)
         # What the core sends from now on is for the new session.
-        self._uplink = Uplink()
+        self._uplink = asyncio.Queue()
         logger.info("replacing the model session (attempt %d)", attempt)
         self._spawn(self._run_uplink(self._reopen(), self._uplink, self._session), "uplink")
 

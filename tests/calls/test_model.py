@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 
 import pytest
 from websockets.exceptions import ConnectionClosed
 
-from calls.live.bridge import Uplink
 from calls.live.model import raw_sender
 from simulators.realtime import RealtimeSimulator
 from tests.simulators.realtime_helpers import recv_until, sdk_connection
@@ -51,18 +49,3 @@ async def test_a_connection_the_sdk_would_reconnect_keeps_send_raw() -> None:
     async with RealtimeSimulator() as sim, sdk_connection(sim) as conn:
         conn._on_reconnecting = lambda event: None
         assert raw_sender(conn) == conn.send_raw
-
-
-async def test_the_uplink_hands_events_over_in_order_and_waits_when_empty() -> None:
-    uplink = Uplink()
-    uplink.put("a")
-    uplink.put("b")
-    await uplink.wait()  # at once: something is queued
-    assert [uplink.pop(), uplink.pop()] == ["a", "b"]
-    waiting = asyncio.ensure_future(uplink.wait())
-    await asyncio.sleep(0)
-    assert not waiting.done()
-    uplink.put("c")
-    await waiting
-    assert uplink.pop() == "c"
-    assert len(uplink) == 0
