@@ -111,9 +111,23 @@ class BargeInInline(admin.TabularInline):  # type: ignore[type-arg]
         return False
 
 
-def _call_link(obj: BargeInEvent | PlayoutLog) -> str:
-    url = reverse("admin:calls_callsession_change", args=[obj.call_id])
-    return format_html('<a href="{}">{}</a>', url, obj.call.call_sid)
+class EventAdmin(ReadOnlyAdmin):
+    """A list of one kind of row across every call: newest first, each linking to its call."""
+
+    list_select_related = ["call"]
+    ordering = ["-occurred_at", "-id"]
+    show_full_result_count = False
+    paginator = CappedPaginator
+    list_per_page = 100
+
+    @admin.display(description="occurred", ordering="occurred_at")
+    def occurred(self, obj: BargeInEvent | PlayoutLog) -> str:
+        return seconds(obj.occurred_at)
+
+    @admin.display(description="call")
+    def call_link(self, obj: BargeInEvent | PlayoutLog) -> str:
+        url = reverse("admin:calls_callsession_change", args=[obj.call_id])
+        return format_html('<a href="{}">{}</a>', url, obj.call.call_sid)
 
 
 @admin.register(CallSession)
@@ -359,7 +373,7 @@ class CallSessionAdmin(ReadOnlyAdmin):
 
 
 @admin.register(BargeInEvent)
-class BargeInEventAdmin(ReadOnlyAdmin):
+class BargeInEventAdmin(EventAdmin):
     list_display = [
         "occurred",
         "call_link",
@@ -378,11 +392,6 @@ class BargeInEventAdmin(ReadOnlyAdmin):
         CallEndReasonFilter,
         CallFilter,
     ]
-    list_select_related = ["call"]
-    ordering = ["-occurred_at", "-id"]
-    show_full_result_count = False
-    paginator = CappedPaginator
-    list_per_page = 100
     actions = ["export_barge_ins"]
 
     export_barge_ins = admin.action(
@@ -409,14 +418,6 @@ class BargeInEventAdmin(ReadOnlyAdmin):
         )
     )
 
-    @admin.display(description="occurred", ordering="occurred_at")
-    def occurred(self, obj: BargeInEvent) -> str:
-        return seconds(obj.occurred_at)
-
-    @admin.display(description="call")
-    def call_link(self, obj: BargeInEvent) -> str:
-        return _call_link(obj)
-
     @admin.display(description="dropped (ms)")
     def dropped_ms(self, obj: BargeInEvent) -> int:
         return obj.pending_ms + obj.unplayed_ms
@@ -433,7 +434,7 @@ class BargeInEventAdmin(ReadOnlyAdmin):
 
 
 @admin.register(PlayoutLog)
-class PlayoutLogAdmin(ReadOnlyAdmin):
+class PlayoutLogAdmin(EventAdmin):
     list_display = [
         "occurred",
         "call_link",
@@ -450,11 +451,6 @@ class PlayoutLogAdmin(ReadOnlyAdmin):
         CallEndReasonFilter,
         CallFilter,
     ]
-    list_select_related = ["call"]
-    ordering = ["-occurred_at", "-id"]
-    show_full_result_count = False
-    paginator = CappedPaginator
-    list_per_page = 100
     actions = ["export_logs"]
 
     export_logs = admin.action(
@@ -480,14 +476,6 @@ class PlayoutLogAdmin(ReadOnlyAdmin):
         if request.GET.get("call", "").isdigit():
             return ["offset_ms", "id"]
         return list(self.ordering or [])
-
-    @admin.display(description="occurred", ordering="occurred_at")
-    def occurred(self, obj: PlayoutLog) -> str:
-        return seconds(obj.occurred_at)
-
-    @admin.display(description="call")
-    def call_link(self, obj: PlayoutLog) -> str:
-        return _call_link(obj)
 
     @admin.display(description="details")
     def details_short(self, obj: PlayoutLog) -> str:

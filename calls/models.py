@@ -182,6 +182,14 @@ class PlayoutLog(models.Model):
     def __str__(self) -> str:
         return f"{self.kind} at {self.offset_ms} ms"
 
+    @staticmethod
+    def onset_of(kind: str, details: dict[str, Any]) -> int | None:
+        """The `onset_after_end_ms` column of a row of this kind with these details."""
+        if kind != PlayoutKind.USER_SPEECH_AI_SILENT:
+            return None
+        onset = details.get("onset_ms_after_playout_end")
+        return onset if isinstance(onset, int) else None
+
 
 # The review's suspect rules, spelled by `calls.review.findings`.
 FindingRule = models.TextChoices(

@@ -485,9 +485,7 @@ def write_batch(batch: _Pending) -> None:
                     offset_ms=offset,
                     playout_status=status,
                     details=details,
-                    onset_after_end_ms=details.get("onset_ms_after_playout_end")
-                    if kind == "user_speech_ai_silent"
-                    else None,
+                    onset_after_end_ms=PlayoutLog.onset_of(kind, details),
                 )
                 for pk, kind, at, offset, status, details in batch.logs
             )

@@ -131,22 +131,16 @@ class BargeInsFilter(_Choices):
 
 
 class _Ranges(_Choices):
-    """Choices that are ranges of one integer column: (value, label, low, high)."""
+    """Choices that are ranges: (value, label, lookups), each looked up with `narrowed`."""
 
-    field = ""
-    ranges: Sequence[tuple[str, str, float | None, float | None]] = ()
+    ranges: Sequence[tuple[str, str, dict[str, float]]] = ()
 
     def lookups(self, request: HttpRequest, model_admin: Any) -> Sequence[tuple[str, str]]:
-        return [(value, label) for value, label, _, _ in self.ranges]
+        return [(value, label) for value, label, _ in self.ranges]
 
     def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
-        for value, _, low, high in self.ranges:
+        for value, _, lookups in self.ranges:
             if value == self.value():
-                lookups: dict[str, float] = {}
-                if low is not None:
-                    lookups[f"{self.field}__gte"] = low
-                if high is not None:
-                    lookups[f"{self.field}__lt"] = high
                 return narrowed(queryset, lookups)
         return queryset
 
@@ -175,23 +169,21 @@ def narrowed(queryset: QuerySet[Any], lookups: dict[str, Any]) -> QuerySet[Any]:
 class DurationFilter(_Ranges):
     title = "duration"
     parameter_name = "duration"
-    field = "duration_ms"
     ranges = (
-        ("short", "under 30 s", None, 30_000),
-        ("medium", "30 s to 2 min", 30_000, 120_000),
-        ("long", "2 to 10 min", 120_000, 600_000),
-        ("very_long", "10 min or more", 600_000, None),
+        ("short", "under 30 s", {"duration_ms__lt": 30_000}),
+        ("medium", "30 s to 2 min", {"duration_ms__gte": 30_000, "duration_ms__lt": 120_000}),
+        ("long", "2 to 10 min", {"duration_ms__gte": 120_000, "duration_ms__lt": 600_000}),
+        ("very_long", "10 min or more", {"duration_ms__gte": 600_000}),
     )
 
 
 class ReactionFilter(_Ranges):
     title = "reaction"
     parameter_name = "reaction"
-    field = "reaction_ms"
     ranges = (
-        ("over_10", "over 10 ms", 10.000001, None),
-        ("over_50", "over 50 ms", 50.000001, None),
-        ("over_100", "over 100 ms", 100.000001, None),
+        ("over_10", "over 10 ms", {"reaction_ms__gt": 10}),
+        ("over_50", "over 50 ms", {"reaction_ms__gt": 50}),
+        ("over_100", "over 100 ms", {"reaction_ms__gt": 100}),
     )
 
 
@@ -200,12 +192,12 @@ class OnsetFilter(_Ranges):
 
     title = "speech onset vs playout end"
     parameter_name = "onset"
-    field = "onset_after_end_ms"
     ranges = (
-        ("before_end", "began before playout ended", None, 0),
-        ("within_500", "within 500 ms after", 0, 500),
-        ("later", "500 ms or more after", 500, None),
-    )
+        ("before_end", "began before playout ended", {"onset_after_end_ms__lt": 0}),
+        ("within_500", "within 500 ms after",
+         {"onset_after_end_ms__gte": 0, "onset_after_end_ms__lt": 500}),
+        ("later", "500 ms or more after", {"onset_after_end_ms__gte": 500}),
+    )  # fmt: skip
 
 
 class CallFilter(admin.SimpleListFilter):

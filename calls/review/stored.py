@@ -109,9 +109,8 @@ def _backfill_onsets(call_pks: list[int]) -> None:
     )
     found: list[PlayoutLog] = []
     for log in missing:
-        onset = log.details.get("onset_ms_after_playout_end")
-        if isinstance(onset, int):
-            log.onset_after_end_ms = onset
+        log.onset_after_end_ms = PlayoutLog.onset_of(log.kind, log.details)
+        if log.onset_after_end_ms is not None:
             found.append(log)
     if found:
         PlayoutLog.objects.bulk_update(found, ["onset_after_end_ms"])
