@@ -34,6 +34,13 @@ class CallState(enum.StrEnum):
 FINAL_STATES = frozenset(
     {CallState.COMPLETED, CallState.BUSY, CallState.NO_ANSWER, CallState.CANCELED, CallState.FAILED}
 )
+# A call that ended without our stream ending it: its end reason is Twilio's status.
+TWILIO_END_PREFIX = "twilio_"
+
+
+def twilio_end_reason(state: str) -> str:
+    """The end reason of a call whose end only Twilio reported (`twilio_completed`...)."""
+    return TWILIO_END_PREFIX + state
 
 
 class RecordKind(enum.StrEnum):

@@ -20,6 +20,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
+from callcore.records import TWILIO_END_PREFIX
 from calls.live.control import request_end
 from calls.models import BargeInEvent, CallSession, CallStatus, PlayoutLog
 from calls.review.diagnostics import CALL_FIELDS, diagnose_call_rows
@@ -351,8 +352,8 @@ class CallSessionAdmin(ReadOnlyAdmin):
     @admin.display(description="ended by")
     def ended_by(self, obj: CallSession) -> str:
         reason = obj.end_reason
-        if reason.startswith("twilio_"):
-            return f"Twilio reported the call {reason.removeprefix('twilio_')}"
+        if reason.startswith(TWILIO_END_PREFIX):
+            return f"Twilio reported the call {reason.removeprefix(TWILIO_END_PREFIX)}"
         return ENDED_BY.get(reason, reason or "- (not ended)")
 
     @admin.display(description="duration", ordering="duration_ms")

@@ -19,6 +19,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 from twilio.twiml.voice_response import Connect, Stream, VoiceResponse
 
+from callcore.records import twilio_end_reason
 from calls.frontdoor.signatures import public_url, stream_url, twilio_signed
 from calls.frontdoor.tokens import mint_stream_token
 from calls.live.db import run_db
@@ -145,7 +146,7 @@ def _record_status(call_sid: str, reported: str) -> bool:
             call.ended_at = timezone.now()
             fields.append("ended_at")
         if reported in FINAL_STATUSES and not call.end_reason:
-            call.end_reason = f"twilio_{reported}"
+            call.end_reason = twilio_end_reason(reported)
             fields.append("end_reason")
         if fields:
             call.save(update_fields=fields)

@@ -21,21 +21,19 @@ from django.db.models import Exists, Model, OuterRef, Q, QuerySet
 from django.http import HttpRequest, StreamingHttpResponse
 from django.utils import timezone
 
-from callcore.records import EndReason
+from callcore.records import FINAL_STATES, CallState, EndReason, twilio_end_reason
 from calls.models import CallFinding, CallSession, CallStatus, FindingRule
 from calls.review.findings import MISSING_ENDED_AT, Thresholds
 
 # Twilio's own end reasons (its final statuses, as the status callback records them).
-TWILIO_END_REASONS = (
-    ("twilio_completed", "Twilio: completed"),
-    ("twilio_busy", "Twilio: busy"),
-    ("twilio_no-answer", "Twilio: no answer"),
-    ("twilio_canceled", "Twilio: canceled"),
-    ("twilio_failed", "Twilio: failed"),
+TWILIO_END_REASONS = tuple(
+    (twilio_end_reason(state), f"Twilio: {state.label.lower()}")
+    for state in CallState
+    if state in FINAL_STATES
 )
+END_REASONS = tuple((reason.value, reason.label) for reason in EndReason) + TWILIO_END_REASONS
 # Rows an export reads at a time.
 EXPORT_CHUNK = 2000
-END_REASONS = tuple((reason.value, reason.label) for reason in EndReason) + TWILIO_END_REASONS
 
 
 def seconds(moment: datetime | None) -> str:
