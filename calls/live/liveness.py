@@ -94,7 +94,10 @@ def housekeeping(held: list[int], may_reap: bool = True) -> None:
         reap_lost_calls(held)
     from calls.review.stored import review_pending
 
-    review_pending(REVIEWS_PER_BEAT)
+    try:
+        review_pending(REVIEWS_PER_BEAT)
+    except Exception:  # the liveness above is done; the catch-up waits for the next beat
+        logger.warning("review catch-up failed; retrying next beat", exc_info=True)
 
 
 def _review_quietly(call_pks: list[int], now: datetime) -> None:

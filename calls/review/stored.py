@@ -10,15 +10,18 @@ calls it ends, the status callback when Twilio reports a final status, and
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from datetime import datetime
 
-from django.db import transaction
+from django.db import InterfaceError, OperationalError, transaction
 from django.utils import timezone
 
 from calls.models import CallFinding, CallSession, PlayoutKind, PlayoutLog
 from calls.review.diagnostics import CALL_FIELDS, diagnose_call_rows
 from calls.review.findings import CallDiagnostics, Thresholds
+
+logger = logging.getLogger(__name__)
 
 # Calls reviewed per transaction (a bounded IN list on every database).
 CHUNK = 500
@@ -50,10 +53,37 @@ def review_pending(limit: int, now: datetime | None = None) -> int:
     """
     pks = list(
         CallSession.objects.filter(reviewed_at__isnull=True, ended_at__isnull=False)
+        .exclude(pk__in=_unreviewable)
         .order_by("pk")
         .values_list("pk", flat=True)[:limit]
     )
-    return review_calls(pks, now) if pks else 0
+    if not pks:
+        return 0
+    try:
+        return review_calls(pks, now)
+    except (OperationalError, InterfaceError):
+        raise  # the database is away: the whole catch-up waits for it
+    except Exception:
+        return _one_by_one(pks, now)
+
+
+def _one_by_one(call_pks: list[int], now: datetime | None) -> int:
+    """One call's rows this review cannot read hold back no other; that call is not
+    tried again by this process (`manage.py review_calls` tries it again)."""
+    done = 0
+    for pk in call_pks:
+        try:
+            done += review_calls([pk], now)
+        except (OperationalError, InterfaceError):
+            raise
+        except Exception:
+            _unreviewable.add(pk)
+            logger.exception("review of call %d failed: left unreviewed", pk)
+    return done
+
+
+# Calls whose review failed for a reason other than the database, in this process.
+_unreviewable: set[int] = set()
 
 
 def _review_chunk(call_pks: list[int], now: datetime) -> int:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 from io import StringIO
+from typing import Any
 
 import pytest
 from django.contrib.admin.models import DELETION, LogEntry
@@ -23,6 +24,7 @@ from calls.models import (
     PlayoutKind,
     PlayoutLog,
 )
+from calls.review import stored
 from calls.review.retention import delete_calls
 from calls.review.stored import review_calls, review_pending
 from calls.views import _record_status
@@ -248,3 +250,28 @@ def test_retention_deletes_old_calls_with_their_records_and_audits_it() -> None:
     assert not CallFinding.objects.filter(call_id=old.pk).exists()
     entry = LogEntry.objects.get()
     assert (entry.action_flag, entry.object_repr) == (DELETION, GOODBYE_SID)
+
+
+def test_the_catch_up_goes_past_a_call_it_cannot_review(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    bad, good = goodbye_call("CA-unreadable"), goodbye_call("CA-readable")
+    CallSession.objects.update(reviewed_at=None)
+    real = stored.diagnose_call_rows
+
+    def picky(rows: Any, ids: Any, *args: Any) -> Any:
+        if bad.pk in list(ids):
+            raise ValueError("a row this review cannot read")
+        return real(rows, ids, *args)
+
+    monkeypatch.setattr(stored, "diagnose_call_rows", picky)
+    monkeypatch.setattr(stored, "_unreviewable", set())
+
+    assert review_pending(limit=5) == 1
+    assert review_pending(limit=5) == 0  # not tried again by this process
+
+    good.refresh_from_db()
+    bad.refresh_from_db()
+    assert good.reviewed_at is not None
+    assert bad.reviewed_at is None
+    assert caplog.text.count(f"review of call {bad.pk} failed") == 1
