@@ -14,14 +14,17 @@ the simulated callers (`loadgen callers`, ~50 calls a process) and the
 Realtime stand-in (`loadgen realtime`, sharing one port) run in processes of
 their own on the other cores. Figures come from evidence the server does not
 write: the callers' timelines (what was heard, when the `clear` arrived) and
-the stand-in's recording (when `speech_started` went out, when
-`session.update` arrived), joined through the call rows' `model_session_id`.
+the stand-in's recording (when `speech_started` went out, when the
+greeting's `response.create` arrived), joined through the call rows'
+`model_session_id`.
 
 Per N it prints: barge-ins caught; reaction p50/p99, from `speech_started`
 leaving the stand-in to the `clear` reaching the caller (two loopback hops
 included); |truncation error| p50/p95 against what the caller heard;
 underruns; server CPU ms per call-second and RSS per call; set-up latency
-p50/p95 (`start` sent to `session.update` received). A repetition whose
+p50/p95 (`start` sent to the greeting's `response.create` received: the
+session connected and configured, the stream claimed; `session.update` itself
+may go before `start`, see calls.live.preopen). A repetition whose
 generator process used more than 80% of a core gives no figures: it measured
 the generator. The summary quotes medians over repetitions and the highest
 N that held 100% caught, 0 underruns and reaction p99 <= 10 ms.

@@ -52,9 +52,11 @@ class RunFigures:
     server_reaction_ms: list[float] = field(default_factory=list)
     truncate_err_ms: list[float] = field(default_factory=list)
     setup_ms: list[float] = field(default_factory=list)
-    """`start` sent by the caller to `session.update` received by the stand-in (the wire)."""
+    """`start` sent by the caller to the greeting's `response.create` received by the
+    stand-in (the wire): the session connected and configured, the stream claimed,
+    the greeting asked for. (`session.update` may precede `start`: calls.live.preopen.)"""
     server_setup_ms: list[float] = field(default_factory=list)
-    """The server's own record: `start` handled to `session.update` sent."""
+    """The server's own record: `start` handled to the session ready and the greeting asked."""
     connect_ms: list[float] = field(default_factory=list)
     """Of which connecting to the model (its handshake answered)."""
     underruns: int = 0
@@ -150,8 +152,10 @@ def judge(
         figures.goodbyes += row.end_reason == "agent_hangup"
         barge_ins = list(row.barge_ins.all())
         figures.server_reaction_ms += [event.reaction_ms for event in barge_ins]
-        if session is not None and session["session_update_at"] is not None:
-            figures.setup_ms.append(1000 * (session["session_update_at"] - call["start_sent_at"]))
+        if session is not None and session["greeting_requested_at"] is not None:
+            figures.setup_ms.append(
+                1000 * (session["greeting_requested_at"] - call["start_sent_at"])
+            )
         if not (barge_ins and call["clears_at"]):
             continue
         figures.caught += 1
@@ -203,8 +207,8 @@ COLUMNS: list[tuple[str, Callable[[RunFigures], float], str]] = [
     ("underruns", lambda f: f.underruns, "{:.0f}"),
     ("ms/call-s", lambda f: f.cpu_ms_per_call_s, "{:.2f}"),
     ("KiB/call", lambda f: 1024 * f.rss_per_call_mb, "{:.0f}"),
-    ("setup p50", lambda f: median(f.server_setup_ms), "{:.0f}"),
-    ("setup p95", lambda f: percentile(f.server_setup_ms, 95), "{:.0f}"),
+    ("setup p50", lambda f: median(f.setup_ms), "{:.0f}"),
+    ("setup p95", lambda f: percentile(f.setup_ms, 95), "{:.0f}"),
     ("gen max%", lambda f: max(g.cpu_pct for g in f.usage.generators), "{:.0f}"),
     ("gen sum%", lambda f: sum(g.cpu_pct for g in f.usage.generators), "{:.0f}"),
 ]

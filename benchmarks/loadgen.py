@@ -76,17 +76,18 @@ def realtime_script(index: int, goodbye_every: int) -> RealtimeScript:
 
 
 def session_evidence(sim: RealtimeSimulator) -> list[dict[str, Any]]:
-    """Per session: its id, when session.update arrived, when speech_started went out."""
+    """Per session: its id, when the greeting was asked for, when speech_started went out."""
     out = []
     for session in sim.sessions:
         recording = session.recording
-        updates = [r.at for r in recording.received if r.type == "session.update"]
+        # The first `response.create` is the greeting's: the call's session is ready.
+        requests = [r.at for r in recording.received if r.type == "response.create"]
         speech = [r.at for r in recording.sent if r.type == "input_audio_buffer.speech_started"]
         truncates = recording.received_of("conversation.item.truncate")
         out.append(
             {
                 "session_id": session.session.get("id", ""),
-                "session_update_at": updates[0] if updates else None,
+                "greeting_requested_at": requests[0] if requests else None,
                 "speech_started_at": speech,
                 "truncate_audio_end_ms": [t.get("audio_end_ms") for t in truncates],
                 "cancels": len(recording.received_of("response.cancel")),

@@ -41,6 +41,7 @@ from callcore.protocol.twilio import (
 )
 from calls.frontdoor.signatures import signature_valid, stream_url
 from calls.frontdoor.tokens import verify_stream_token
+from calls.live import preopen
 from calls.live.bridge import CallBridge, CallIdentity
 from calls.live.control import ControlListener
 from calls.live.conversation import conversation_so_far
@@ -123,9 +124,8 @@ def _begin_stream(call_sid: str, start: Start) -> CallSession | int:
 class MediaStreamConsumer(AsyncWebsocketConsumer):
     """One Twilio media stream: `connected`, `start`, media and marks, `stop`."""
 
-    # Hooks, overridable like Channels' own: how the model session is opened,
-    # and who is told of each call's bridge once it starts (tests, tools).
-    connect_realtime = staticmethod(connect_realtime)
+    # A hook, overridable like Channels' own: who is told of each call's bridge
+    # once it starts (tests, tools).
     bridge_started = staticmethod(lambda bridge: None)
 
     bridge: CallBridge | None = None
@@ -280,9 +280,12 @@ class MediaStreamConsumer(AsyncWebsocketConsumer):
         started_mono = time.monotonic()
         started_wall = timezone.now()
         bridge_settings = BridgeSettings.from_django()
-        # The model session opens while the database claims the stream: the
-        # greeting starts sooner. A refused stream closes it again.
-        model = asyncio.ensure_future(open_model(self.connect_realtime, bridge_settings))
+        # The model session was opened at the voice webhook, if that ran in this
+        # process; else it opens now, while the database claims the stream. Either
+        # way the greeting starts sooner, and a refused stream closes it again.
+        model = preopen.take(start.call_sid) or asyncio.ensure_future(
+            open_model(connect_realtime, bridge_settings)
+        )
         try:
             call = await run_db(_begin_stream, start.call_sid, start)
         except BaseException:
@@ -309,7 +312,7 @@ class MediaStreamConsumer(AsyncWebsocketConsumer):
             model=model,
             recorder=CallRecorder(call.pk, started_wall, started_mono),
             started_at=started_mono,
-            reopen=lambda: open_model(self.connect_realtime, bridge_settings),
+            reopen=lambda: open_model(connect_realtime, bridge_settings),
             resumed_turns=tuple(resumed),
         )
         self.bridge.start()

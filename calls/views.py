@@ -12,6 +12,7 @@ import logging
 import time
 
 from django.conf import settings
+from django.core.handlers.asgi import ASGIRequest
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.utils import timezone
@@ -22,8 +23,11 @@ from twilio.twiml.voice_response import Connect, Stream, VoiceResponse
 from callcore.records import twilio_end_reason
 from calls.frontdoor.signatures import public_url, stream_url, twilio_signed
 from calls.frontdoor.tokens import mint_stream_token
+from calls.live import preopen
 from calls.live.db import run_db
 from calls.live.logcontext import call_context
+from calls.live.model import connect_realtime, open_model
+from calls.live.settings import BridgeSettings
 from calls.models import FINAL_STATUSES, CallSession, CallStatus
 from calls.review.stored import review_calls
 
@@ -48,6 +52,7 @@ async def voice_webhook(request: HttpRequest) -> HttpResponse:
         logger.warning("voice webhook without CallSid")
         return HttpResponseBadRequest("missing CallSid")
     with call_context(call_sid):
+        _open_model_ahead(request, call_sid)
         fields = {
             "account_sid": request.POST.get("AccountSid", ""),
             "from_number": request.POST.get("From", ""),
@@ -59,6 +64,22 @@ async def voice_webhook(request: HttpRequest) -> HttpResponse:
         response = VoiceResponse()
         response.append(_connect(call_sid))
         return HttpResponse(str(response), content_type=_TWIML)
+
+
+def _open_model_ahead(request: HttpRequest, call_sid: str) -> None:
+    """Open the call's model session now, for its stream's `start` (`calls.live.preopen`).
+
+    Only under an ASGI server, whose event loop outlives this request and
+    serves the stream; a request run for one view (the test client) opens nothing.
+    """
+    if isinstance(request, ASGIRequest):
+        bridge_settings = BridgeSettings.from_django()
+        preopen.preopen(
+            call_sid,
+            lambda: open_model(connect_realtime, bridge_settings),
+            keep_s=settings.MODEL_PREOPEN_S,
+            limit=settings.MODEL_PREOPEN_MAX,
+        )
 
 
 # Ends after which the caller is simply hung up on: the call was meant to end.
@@ -174,6 +195,9 @@ async def status_callback(request: HttpRequest) -> HttpResponse:
         if reported not in CallStatus.values:
             logger.info("status callback with status %r ignored", reported)
             return HttpResponse(status=204)
+        if reported in FINAL_STATUSES:
+            # Ended before its stream started here: the session opened for it goes.
+            preopen.discard(call_sid)
         if not await run_db(_record_status, call_sid, reported):
             logger.warning("status callback for an unknown call")
             return HttpResponse(status=404)

@@ -215,6 +215,13 @@ OPENAI_VAD_SILENCE_DURATION_MS = env.int("OPENAI_VAD_SILENCE_DURATION_MS", defau
 OPENAI_INPUT_TRANSCRIPTION_MODEL = env.str(
     "OPENAI_INPUT_TRANSCRIPTION_MODEL", default="gpt-4o-mini-transcribe"
 )
+# The voice webhook opens the call's model session while Twilio connects the
+# media stream (calls.live.preopen): the stream's `start` finds it ready. One
+# not taken by a stream in this process within MODEL_PREOPEN_S is closed (with
+# several workers behind one address, a stream may land on another); at most
+# MODEL_PREOPEN_MAX wait at once. 0 s: sessions are opened at `start` only.
+MODEL_PREOPEN_S = env.float("MODEL_PREOPEN_S", default=10.0)
+MODEL_PREOPEN_MAX = env.int("MODEL_PREOPEN_MAX", default=200)
 # A model that does not start an answer that is due, or stops producing one, this
 # long is replaced by a new session (the conversation carried over); so is one
 # whose socket closes while the caller is on the line. At most this many per call,

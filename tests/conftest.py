@@ -19,6 +19,17 @@ def _twilio_settings(settings: Any) -> None:
     settings.TWILIO_ACCOUNT_SID = ""
 
 
+@pytest.fixture(autouse=True)
+def _no_model_sessions_opened_ahead(settings: Any) -> Any:
+    """A webhook served through ASGI opens its call's model session ahead only in
+    tests that ask for it (`calls.live.preopen`); none is left for the next test."""
+    settings.MODEL_PREOPEN_S = 0
+    yield
+    from calls.live import preopen
+
+    preopen.discard_all()
+
+
 def twilio_signature(url: str, params: Mapping[str, str]) -> str:
     return RequestValidator(TEST_AUTH_TOKEN).compute_signature(url, dict(params))
 

@@ -1,0 +1,123 @@
+"""Model sessions opened at the voice webhook, waiting for the call's media stream.
+
+Connecting to the Realtime API (TCP, TLS and WebSocket handshakes with
+OpenAI, then `session.update`) is the longest step of a call's set-up.
+Twilio opens the media stream only once it has our TwiML, so the voice
+webhook is the first moment a session is known to be wanted: opened there,
+it connects while Twilio connects the stream, and the stream's `start` finds
+it configured, or nearly.
+
+Per process, by CallSid. Whatever does not go to plan costs what opening at
+`start` costs, which is what happens then:
+
+- the stream lands on another process (several workers behind one address):
+  that one opens its own, and this one's is closed unused after its time;
+- the caller hangs up before the stream: the status callback closes it here,
+  or its time does;
+- `limit` sessions are already waiting (a burst, or webhooks that no stream
+  follows): no more are opened until some are taken or closed;
+- the opening failed: the stream opens a session of its own.
+
+A session waiting here has been sent nothing but `session.update`: the model
+generates nothing (and nothing is billed) until the call's stream starts it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
+from typing import Any
+
+from calls.live.model import OpenedModel, discard_model
+
+logger = logging.getLogger(__name__)
+
+Opener = Callable[[], Coroutine[Any, Any, OpenedModel]]
+
+
+@dataclass(frozen=True, slots=True)
+class _Waiting:
+    opening: asyncio.Future[OpenedModel]
+    expiry: asyncio.TimerHandle
+
+
+# By CallSid: the sessions this process opened for streams that have not started here.
+_waiting: dict[str, _Waiting] = {}
+
+
+def preopen(
+    call_sid: str, open_session: Opener, *, keep_s: float, limit: int
+) -> asyncio.Future[OpenedModel] | None:
+    """Start opening `call_sid`'s session for its stream to take (None: none was started).
+
+    Must run on the event loop that serves the stream (the ASGI server's).
+    A second webhook for the same call (Twilio retrying) keeps the first one's.
+    """
+    if keep_s <= 0 or call_sid in _waiting:
+        return None
+    if len(_waiting) >= limit:
+        logger.debug("no model session opened ahead: %d already wait for their streams", limit)
+        return None
+    opening = asyncio.ensure_future(open_session())
+    opening.add_done_callback(_note_failure)
+    expiry = asyncio.get_running_loop().call_later(keep_s, _expire, call_sid, opening, keep_s)
+    _waiting[call_sid] = _Waiting(opening, expiry)
+    return opening
+
+
+def take(call_sid: str) -> asyncio.Future[OpenedModel] | None:
+    """The session opened for this call's stream (done or still opening), or None.
+
+    None also when its opening has already failed: the stream then opens its own.
+    """
+    waiting = _waiting.pop(call_sid, None)
+    if waiting is None:
+        return None
+    waiting.expiry.cancel()
+    opening = waiting.opening
+    if opening.done() and (opening.cancelled() or opening.exception() is not None):
+        logger.info("the model session opened ahead had failed; opening another")
+        return None
+    return opening
+
+
+def discard(call_sid: str) -> None:
+    """The call will not stream (it ended first): close its waiting session, if any."""
+    waiting = _waiting.pop(call_sid, None)
+    if waiting is not None:
+        waiting.expiry.cancel()
+        discard_model(waiting.opening)
+
+
+def waiting() -> int:
+    """How many sessions wait for their streams in this process."""
+    return len(_waiting)
+
+
+def _note_failure(opening: asyncio.Future[OpenedModel]) -> None:
+    if not opening.cancelled() and (error := opening.exception()) is not None:
+        # Said once here; the stream, if it comes, opens its own session.
+        logger.warning("could not open the model session ahead: %s", type(error).__name__)
+
+
+def _expire(call_sid: str, opening: asyncio.Future[OpenedModel], keep_s: float) -> None:
+    entry = _waiting.get(call_sid)
+    if entry is None or entry.opening is not opening:
+        return
+    del _waiting[call_sid]
+    discard_model(opening)
+    logger.info(
+        "model session opened ahead closed unused: no stream for the call here within %s s", keep_s
+    )
+
+
+def discard_all() -> None:
+    """Forget every waiting session, closing those whose event loop still runs
+    (a test is done with them; a process that exits closes their sockets anyway)."""
+    while _waiting:
+        _, entry = _waiting.popitem()
+        entry.expiry.cancel()
+        if not entry.opening.get_loop().is_closed():
+            discard_model(entry.opening)
