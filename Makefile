@@ -57,6 +57,8 @@ UVICORN := $(VENV)/bin/uvicorn config.asgi:application --host $(HOST) --port $(P
 # Several worker processes behind one address need what they share outside
 # them: PostgreSQL (DATABASE_URL) and Redis (REDIS_URL, the channel layer that
 # carries control and the live view). Without both, one process, and it says so.
+# With several (SERVE_WORKERS), a stream rarely reaches the worker whose webhook
+# opened its model session ahead (calls/live/preopen.py): that is off by default.
 WORKERS ?= $(shell nproc)
 
 # The admin's CSS and JS, hashed and gzipped into STATIC_ROOT; WhiteNoise serves them.
@@ -64,7 +66,7 @@ serve: migrate
 	$(PY) manage.py collectstatic --no-input --verbosity 0
 	@if echo "$$DATABASE_URL" | grep -q '^postgres' && [ -n "$$REDIS_URL" ]; then \
 		echo "serving with $(WORKERS) worker processes (PostgreSQL and Redis shared)"; \
-		$(UVICORN) --workers $(WORKERS); \
+		SERVE_WORKERS=$(WORKERS) $(UVICORN) --workers $(WORKERS); \
 	else \
 		echo "serving with one process: set DATABASE_URL and REDIS_URL for several"; \
 		$(UVICORN); \

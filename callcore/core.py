@@ -13,7 +13,7 @@ import binascii
 import logging
 from collections import deque
 from dataclasses import dataclass, field
-from typing import assert_never
+from typing import Any, assert_never
 
 from callcore.barge_in import BargeIn, judge_silent_speech, speech_onset
 from callcore.conversation import Conversation, Turn
@@ -175,14 +175,20 @@ class CallCore:
 
     # --- the model -------------------------------------------------------------------------
 
-    def model_opened(self, now: float, connect_ms: float = 0.0) -> None:
+    def model_opened(self, now: float, connect_ms: float = 0.0, ahead: bool = False) -> None:
         """The Realtime session is open and configured; the caller's audio may flow.
 
-        `connect_ms` is how much of the set-up was spent connecting to the model.
+        `connect_ms` is how long connecting to the model took; `ahead`, whether
+        that began at the voice webhook (before the stream started) rather than
+        during this set-up.
         """
         if self.ended is not None:
             return
-        details = {"setup_ms": self.offset_ms(now), "connect_ms": round(connect_ms)}
+        details: dict[str, Any] = {
+            "setup_ms": self.offset_ms(now),
+            "connect_ms": round(connect_ms),
+            "opened_ahead": ahead,
+        }
         self._out.append(Record(RecordKind.MODEL_SESSION_OPENED, now, details=details))
         self._model_open = True
         self._timer_stale = True

@@ -15,6 +15,7 @@ itself, so nothing is lost by skipping the hop on the media path.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from datetime import timedelta
@@ -47,7 +48,7 @@ from calls.live.control import ControlListener
 from calls.live.conversation import conversation_so_far
 from calls.live.db import run_db
 from calls.live.logcontext import bind_call
-from calls.live.model import connect_realtime, discard_model, open_model
+from calls.live.model import discard_model, open_session
 from calls.live.recorder import CallRecorder
 from calls.live.settings import BridgeSettings
 from calls.models import CallSession, CallStatus
@@ -283,9 +284,8 @@ class MediaStreamConsumer(AsyncWebsocketConsumer):
         # The model session was opened at the voice webhook, if that ran in this
         # process; else it opens now, while the database claims the stream. Either
         # way the greeting starts sooner, and a refused stream closes it again.
-        model = preopen.take(start.call_sid) or asyncio.ensure_future(
-            open_model(connect_realtime, bridge_settings)
-        )
+        open_anew = functools.partial(open_session, bridge_settings)
+        model = preopen.take(start.call_sid, open_anew) or asyncio.ensure_future(open_anew())
         try:
             call = await run_db(_begin_stream, start.call_sid, start)
         except BaseException:
@@ -312,7 +312,7 @@ class MediaStreamConsumer(AsyncWebsocketConsumer):
             model=model,
             recorder=CallRecorder(call.pk, started_wall, started_mono),
             started_at=started_mono,
-            reopen=lambda: open_model(connect_realtime, bridge_settings),
+            reopen=open_anew,
             resumed_turns=tuple(resumed),
         )
         self.bridge.start()

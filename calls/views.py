@@ -8,6 +8,7 @@ incoming calls costs one thread hop each (see `calls.frontdoor.handler`).
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 
@@ -23,10 +24,10 @@ from twilio.twiml.voice_response import Connect, Stream, VoiceResponse
 from callcore.records import twilio_end_reason
 from calls.frontdoor.signatures import public_url, stream_url, twilio_signed
 from calls.frontdoor.tokens import mint_stream_token
-from calls.live import preopen
+from calls.live import handover, preopen
 from calls.live.db import run_db
 from calls.live.logcontext import call_context
-from calls.live.model import connect_realtime, open_model
+from calls.live.model import open_session
 from calls.live.settings import BridgeSettings
 from calls.models import FINAL_STATUSES, CallSession, CallStatus
 from calls.review.stored import review_calls
@@ -52,7 +53,6 @@ async def voice_webhook(request: HttpRequest) -> HttpResponse:
         logger.warning("voice webhook without CallSid")
         return HttpResponseBadRequest("missing CallSid")
     with call_context(call_sid):
-        _open_model_ahead(request, call_sid)
         fields = {
             "account_sid": request.POST.get("AccountSid", ""),
             "from_number": request.POST.get("From", ""),
@@ -61,6 +61,9 @@ async def voice_webhook(request: HttpRequest) -> HttpResponse:
         }
         call_sid, created = await run_db(_answer, call_sid, fields)
         logger.info("voice webhook: %s call", "new" if created else "retried")
+        if created:
+            # Only for a new call: a retried (or replayed) webhook opens nothing more.
+            _open_model_ahead(request, call_sid)
         response = VoiceResponse()
         response.append(_connect(call_sid))
         return HttpResponse(str(response), content_type=_TWIML)
@@ -69,17 +72,24 @@ async def voice_webhook(request: HttpRequest) -> HttpResponse:
 def _open_model_ahead(request: HttpRequest, call_sid: str) -> None:
     """Open the call's model session now, for its stream's `start` (`calls.live.preopen`).
 
-    Only under an ASGI server, whose event loop outlives this request and
-    serves the stream; a request run for one view (the test client) opens nothing.
+    Only where the event loop outlives this request and serves the stream: an
+    ASGI server's (Django's synchronous test client runs each request on a
+    loop of its own, and gets nothing opened). Not while this process hands
+    its calls over. Whatever goes wrong here, the caller is still answered:
+    the stream then opens its session at `start`.
     """
-    if isinstance(request, ASGIRequest):
+    if not isinstance(request, ASGIRequest) or handover.draining():
+        return
+    try:
         bridge_settings = BridgeSettings.from_django()
         preopen.preopen(
             call_sid,
-            lambda: open_model(connect_realtime, bridge_settings),
+            functools.partial(open_session, bridge_settings, ahead=True),
             keep_s=settings.MODEL_PREOPEN_S,
             limit=settings.MODEL_PREOPEN_MAX,
         )
+    except Exception:
+        logger.exception("could not start opening the model session ahead")
 
 
 # Ends after which the caller is simply hung up on: the call was meant to end.

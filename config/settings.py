@@ -219,8 +219,11 @@ OPENAI_INPUT_TRANSCRIPTION_MODEL = env.str(
 # media stream (calls.live.preopen): the stream's `start` finds it ready. One
 # not taken by a stream in this process within MODEL_PREOPEN_S is closed (with
 # several workers behind one address, a stream may land on another); at most
-# MODEL_PREOPEN_MAX wait at once. 0 s: sessions are opened at `start` only.
-MODEL_PREOPEN_S = env.float("MODEL_PREOPEN_S", default=10.0)
+# MODEL_PREOPEN_MAX wait at once. 0 s: sessions are opened at `start` only, the
+# default when `make serve` runs several workers (SERVE_WORKERS): a stream then
+# reaches the worker that opened its session only 1 time in SERVE_WORKERS.
+SERVE_WORKERS = env.int("SERVE_WORKERS", default=1)
+MODEL_PREOPEN_S = env.float("MODEL_PREOPEN_S", default=10.0 if SERVE_WORKERS <= 1 else 0.0)
 MODEL_PREOPEN_MAX = env.int("MODEL_PREOPEN_MAX", default=200)
 # A model that does not start an answer that is due, or stops producing one, this
 # long is replaced by a new session (the conversation carried over); so is one

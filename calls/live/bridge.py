@@ -342,7 +342,7 @@ class CallBridge:
             return
         self._rt = rt = opened.connection
         if session == 0:
-            self.core.model_opened(self.clock(), opened.connect_ms)
+            self.core.model_opened(self.clock(), opened.connect_ms, opened.ahead)
         else:
             self.core.model_replaced(self.clock(), opened.connect_ms)
         await self._drain()

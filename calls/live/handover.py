@@ -23,6 +23,8 @@ from collections.abc import Callable
 from types import FrameType
 from typing import Any, Protocol
 
+from calls.live import preopen
+
 logger = logging.getLogger(__name__)
 
 # Past the grace period, how long the calls get to close their streams.
@@ -59,6 +61,11 @@ def call_ended(call: HandsOver) -> None:
     _live.discard(call)
 
 
+def draining() -> bool:
+    """Whether this process is handing its calls over (it is shutting down)."""
+    return _draining_until is not None
+
+
 async def drain(grace_s: float) -> None:
     """Ask every live call to hand over at its next pause; return when none is left
     (calls that arrive meanwhile included), or after the grace period and a margin."""
@@ -73,6 +80,8 @@ async def drain(grace_s: float) -> None:
     )
     for call in list(_live):
         call.hand_over(grace_s)
+    # Streams still to come here would be handed over at once: their sessions go.
+    preopen.discard_all()
     while _live and loop.time() < deadline:
         await asyncio.wait(
             [asyncio.ensure_future(call.wait_ended()) for call in list(_live)],

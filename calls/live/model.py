@@ -6,11 +6,12 @@ import asyncio
 import functools
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from openai import AsyncOpenAI
+from websockets.protocol import State
 from websockets.uri import get_proxy, parse_uri
 
 from callcore.protocol import realtime as rt
@@ -95,13 +96,17 @@ def raw_sender(connection: RealtimeConnection) -> Callable[[str], Awaitable[None
 
 @dataclass(frozen=True, slots=True)
 class OpenedModel:
-    """A configured Realtime session, and how long connecting to it took (ms)."""
+    """A configured Realtime session, how long connecting to it took (ms), and
+    whether it was opened ahead, at the voice webhook (`calls.live.preopen`)."""
 
     connection: RealtimeConnection
     connect_ms: float
+    ahead: bool = False
 
 
-async def open_model(connect: Connector, settings: BridgeSettings) -> OpenedModel:
+async def open_model(
+    connect: Connector, settings: BridgeSettings, *, ahead: bool = False
+) -> OpenedModel:
     """Connect a Realtime session and configure it (`session.update` is its first event)."""
     started = time.monotonic()
     connection = await connect(settings)
@@ -111,7 +116,21 @@ async def open_model(connect: Connector, settings: BridgeSettings) -> OpenedMode
     except BaseException:
         await close_quietly(connection)
         raise
-    return OpenedModel(connection, connect_ms)
+    return OpenedModel(connection, connect_ms, ahead)
+
+
+def open_session(
+    settings: BridgeSettings, *, ahead: bool = False
+) -> Coroutine[Any, Any, OpenedModel]:
+    """A call's session through the official SDK, configured: how every caller opens one."""
+    return open_model(connect_realtime, settings, ahead=ahead)
+
+
+def is_open(connection: RealtimeConnection) -> bool:
+    """Whether the session's socket is still open (a connection with no socket
+    to ask, such as a test double, counts as open)."""
+    state = getattr(getattr(connection, "_connection", None), "state", None)
+    return state is None or state is State.OPEN
 
 
 def discard_model(opening: asyncio.Future[OpenedModel]) -> None:

@@ -16,7 +16,10 @@ Per process, by CallSid. Whatever does not go to plan costs what opening at
   or its time does;
 - `limit` sessions are already waiting (a burst, or webhooks that no stream
   follows): no more are opened until some are taken or closed;
-- the opening failed: the stream opens a session of its own.
+- the opening fails, before or after the stream takes it, or its socket
+  closes while it waits: the stream opens a session of its own (a stale
+  failure must not end a call that a fresh session would carry);
+- the process is shutting down: nothing is opened, and what waits is closed.
 
 A session waiting here has been sent nothing but `session.update`: the model
 generates nothing (and nothing is billed) until the call's stream starts it.
@@ -30,7 +33,7 @@ from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
 
-from calls.live.model import OpenedModel, discard_model
+from calls.live.model import OpenedModel, close_quietly, discard_model, is_open
 
 logger = logging.getLogger(__name__)
 
@@ -53,10 +56,16 @@ def preopen(
     """Start opening `call_sid`'s session for its stream to take (None: none was started).
 
     Must run on the event loop that serves the stream (the ASGI server's).
-    A second webhook for the same call (Twilio retrying) keeps the first one's.
+    A second webhook for the same call (Twilio retrying) keeps the first one's,
+    unless that one has already failed.
     """
-    if keep_s <= 0 or call_sid in _waiting:
+    if keep_s <= 0:
         return None
+    earlier = _waiting.get(call_sid)
+    if earlier is not None:
+        if not _failed(earlier.opening):
+            return None
+        discard(call_sid)
     if len(_waiting) >= limit:
         logger.debug("no model session opened ahead: %d already wait for their streams", limit)
         return None
@@ -67,28 +76,35 @@ def preopen(
     return opening
 
 
-def take(call_sid: str) -> asyncio.Future[OpenedModel] | None:
-    """The session opened for this call's stream (done or still opening), or None.
+def take(call_sid: str, open_anew: Opener) -> asyncio.Future[OpenedModel] | None:
+    """The session opened ahead for this call's stream (done or still opening), or None.
 
-    None also when its opening has already failed: the stream then opens its own.
+    Should that opening fail (or have failed, or its socket have closed while
+    it waited), the future gives a session from `open_anew` instead.
     """
     waiting = _waiting.pop(call_sid, None)
     if waiting is None:
         return None
     waiting.expiry.cancel()
-    opening = waiting.opening
-    if opening.done() and (opening.cancelled() or opening.exception() is not None):
-        logger.info("the model session opened ahead had failed; opening another")
-        return None
-    return opening
+    return asyncio.ensure_future(_ahead_or_anew(waiting.opening, open_anew))
 
 
 def discard(call_sid: str) -> None:
-    """The call will not stream (it ended first): close its waiting session, if any."""
+    """The call will not stream here (it ended first): close its waiting session, if any."""
     waiting = _waiting.pop(call_sid, None)
     if waiting is not None:
         waiting.expiry.cancel()
         discard_model(waiting.opening)
+
+
+def discard_all() -> None:
+    """Forget every waiting session, closing those whose event loop still runs
+    (the process is shutting down, or a test is done with them)."""
+    while _waiting:
+        _, entry = _waiting.popitem()
+        entry.expiry.cancel()
+        if not entry.opening.get_loop().is_closed():
+            discard_model(entry.opening)
 
 
 def waiting() -> int:
@@ -96,9 +112,29 @@ def waiting() -> int:
     return len(_waiting)
 
 
+async def _ahead_or_anew(opening: asyncio.Future[OpenedModel], open_anew: Opener) -> OpenedModel:
+    try:
+        opened = await opening
+    except asyncio.CancelledError:
+        # The stream was refused: the session goes too, should it open after all.
+        discard_model(opening)
+        raise
+    except Exception as exc:
+        logger.info("the session opened ahead failed (%s); opening another", type(exc).__name__)
+        return await open_anew()
+    if is_open(opened.connection):
+        return opened
+    logger.info("the session opened ahead was closed while it waited; opening another")
+    await close_quietly(opened.connection)
+    return await open_anew()
+
+
+def _failed(opening: asyncio.Future[OpenedModel]) -> bool:
+    return opening.done() and (opening.cancelled() or opening.exception() is not None)
+
+
 def _note_failure(opening: asyncio.Future[OpenedModel]) -> None:
     if not opening.cancelled() and (error := opening.exception()) is not None:
-        # Said once here; the stream, if it comes, opens its own session.
         logger.warning("could not open the model session ahead: %s", type(error).__name__)
 
 
@@ -108,16 +144,8 @@ def _expire(call_sid: str, opening: asyncio.Future[OpenedModel], keep_s: float) 
         return
     del _waiting[call_sid]
     discard_model(opening)
-    logger.info(
-        "model session opened ahead closed unused: no stream for the call here within %s s", keep_s
-    )
-
-
-def discard_all() -> None:
-    """Forget every waiting session, closing those whose event loop still runs
-    (a test is done with them; a process that exits closes their sockets anyway)."""
-    while _waiting:
-        _, entry = _waiting.popitem()
-        entry.expiry.cancel()
-        if not entry.opening.get_loop().is_closed():
-            discard_model(entry.opening)
+    if not _failed(opening):
+        logger.info(
+            "model session opened ahead closed unused: no stream for the call here within %s s",
+            keep_s,
+        )

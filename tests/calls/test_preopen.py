@@ -17,9 +17,10 @@ from urllib.parse import urlencode
 import pytest
 from channels.db import database_sync_to_async
 from channels.testing import HttpCommunicator
+from websockets.protocol import State
 
 from calls.live import preopen
-from calls.live.model import OpenedModel
+from calls.live.model import OpenedModel, discard_model
 from calls.models import CallSession
 from tests.calls.fakes import FakeRealtime, TwilioStream
 from tests.conftest import TEST_PUBLIC_BASE_URL, twilio_signature
@@ -28,11 +29,16 @@ CALL_SID = "CA" + "6" * 32
 TIMEOUT = 5
 
 
+class Socket:
+    state = State.OPEN
+
+
 class Connection:
-    """What the registry sees of a session: it can be closed."""
+    """What the registry sees of a session: its socket's state, and it can be closed."""
 
     def __init__(self) -> None:
         self.closed = asyncio.Event()
+        self._connection = Socket()
 
     async def close(self, *, code: int = 1000, reason: str = "") -> None:
         self.closed.set()
@@ -41,9 +47,12 @@ class Connection:
 class Opener:
     """Opens sessions once told to (`released`), or fails them."""
 
-    def __init__(self, error: Exception | None = None) -> None:
+    def __init__(self, error: Exception | None = None, released: bool = False) -> None:
         self.connections: list[Connection] = []
         self.released = asyncio.Event()
+        self.opened = asyncio.Event()
+        if released:
+            self.released.set()
         self.error = error
 
     async def __call__(self) -> OpenedModel:
@@ -52,6 +61,7 @@ class Opener:
             raise self.error
         connection = Connection()
         self.connections.append(connection)
+        self.opened.set()
         return OpenedModel(connection, connect_ms=1.0)  # type: ignore[arg-type]
 
 
@@ -61,32 +71,34 @@ def _forget_waiting() -> Any:
     preopen.discard_all()
 
 
+def take(call_sid: str) -> asyncio.Future[OpenedModel] | None:
+    return preopen.take(call_sid, Opener(released=True))
+
+
 async def test_the_stream_takes_the_session_opened_for_its_call() -> None:
     opener = Opener()
 
     assert preopen.preopen(CALL_SID, opener, keep_s=10, limit=10) is not None
-    taken = preopen.take(CALL_SID)
+    taken = take(CALL_SID)
     assert taken is not None
     assert not taken.done()  # still opening: the stream awaits it
     opener.released.set()
     opened = await asyncio.wait_for(taken, TIMEOUT)
 
     assert opened.connection is opener.connections[0]
-    assert preopen.take(CALL_SID) is None  # taken once
+    assert take(CALL_SID) is None  # taken once
     assert preopen.waiting() == 0
 
 
 async def test_a_retried_webhook_keeps_the_first_session() -> None:
-    first, second = Opener(), Opener()
+    first, second = Opener(released=True), Opener(released=True)
 
     assert preopen.preopen(CALL_SID, first, keep_s=10, limit=10) is not None
     assert preopen.preopen(CALL_SID, second, keep_s=10, limit=10) is None
-    first.released.set()
-    second.released.set()
-
-    taken = preopen.take(CALL_SID)
+    taken = take(CALL_SID)
     assert taken is not None
     opened = await asyncio.wait_for(taken, TIMEOUT)
+
     assert first.connections == [opened.connection]
     assert second.connections == []
 
@@ -100,52 +112,88 @@ async def test_none_is_opened_when_turned_off_or_at_the_limit() -> None:
     assert preopen.preopen("CA3", opener, keep_s=10, limit=2) is None
 
     assert preopen.waiting() == 2
-    assert preopen.take("CA3") is None
+    assert take("CA3") is None
 
 
 async def test_a_session_nobody_takes_is_closed_when_its_time_is_up(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    opener = Opener()
-    opener.released.set()
+    opener = Opener(released=True)
 
     with caplog.at_level(logging.INFO, logger="calls.live.preopen"):
         opening = preopen.preopen(CALL_SID, opener, keep_s=0.01, limit=10)
         assert opening is not None
         opened = await asyncio.wait_for(opening, TIMEOUT)
+        # Its expiry (a 10 ms loop timer) closes it.
         await asyncio.wait_for(opened.connection.closed.wait(), TIMEOUT)  # type: ignore[attr-defined]
 
-    assert preopen.take(CALL_SID) is None
+    assert take(CALL_SID) is None
     assert "closed unused" in caplog.text
 
 
 async def test_a_call_that_ends_before_streaming_closes_its_session() -> None:
-    opener = Opener()
-    opener.released.set()
+    opener = Opener(released=True)
     opening = preopen.preopen(CALL_SID, opener, keep_s=10, limit=10)
     assert opening is not None
     opened = await asyncio.wait_for(asyncio.shield(opening), TIMEOUT)
 
     preopen.discard(CALL_SID)
-    await asyncio.wait_for(opened.connection.closed.wait(), TIMEOUT)  # type: ignore[attr-defined]
 
+    await asyncio.wait_for(opened.connection.closed.wait(), TIMEOUT)  # type: ignore[attr-defined]
     assert preopen.waiting() == 0
 
 
+@pytest.mark.parametrize("when", ["before the stream takes it", "after the stream took it"])
 async def test_a_failed_opening_is_said_once_and_the_stream_opens_its_own(
-    caplog: pytest.LogCaptureFixture,
+    when: str, caplog: pytest.LogCaptureFixture
 ) -> None:
-    opener = Opener(error=ConnectionRefusedError())
-    opener.released.set()
+    ahead = Opener(error=ConnectionRefusedError())
+    anew = Opener(released=True)
 
-    with caplog.at_level(logging.WARNING, logger="calls.live.preopen"):
-        opening = preopen.preopen(CALL_SID, opener, keep_s=10, limit=10)
+    with caplog.at_level(logging.INFO, logger="calls.live.preopen"):
+        opening = preopen.preopen(CALL_SID, ahead, keep_s=10, limit=10)
         assert opening is not None
-        with pytest.raises(ConnectionRefusedError):
-            await asyncio.wait_for(asyncio.shield(opening), TIMEOUT)
+        if when == "before the stream takes it":
+            ahead.released.set()
+            with pytest.raises(ConnectionRefusedError):
+                await asyncio.wait_for(asyncio.shield(opening), TIMEOUT)
+        taken = preopen.take(CALL_SID, anew)
+        assert taken is not None
+        ahead.released.set()
+        opened = await asyncio.wait_for(taken, TIMEOUT)
 
-    assert preopen.take(CALL_SID) is None
-    assert "could not open the model session ahead: ConnectionRefusedError" in caplog.text
+    assert anew.connections == [opened.connection]
+    warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert [r.getMessage() for r in warnings] == [
+        "could not open the model session ahead: ConnectionRefusedError"
+    ]
+
+
+async def test_a_session_closed_while_it_waited_is_replaced_by_a_fresh_one() -> None:
+    ahead, anew = Opener(released=True), Opener(released=True)
+    opening = preopen.preopen(CALL_SID, ahead, keep_s=10, limit=10)
+    assert opening is not None
+    stale = await asyncio.wait_for(asyncio.shield(opening), TIMEOUT)
+    stale.connection._connection.state = State.CLOSED  # type: ignore[attr-defined]
+
+    taken = preopen.take(CALL_SID, anew)
+    assert taken is not None
+    opened = await asyncio.wait_for(taken, TIMEOUT)
+
+    assert opened.connection is anew.connections[0]
+    assert stale.connection.closed.is_set()  # type: ignore[attr-defined]
+
+
+async def test_a_refused_stream_closes_the_session_it_took_even_once_open() -> None:
+    opener = Opener(released=True)
+    preopen.preopen(CALL_SID, opener, keep_s=10, limit=10)
+    taken = take(CALL_SID)
+    assert taken is not None
+    await asyncio.wait_for(opener.opened.wait(), TIMEOUT)  # open; the stream not yet told
+
+    discard_model(taken)  # what the consumer does with a refused stream's session
+
+    await asyncio.wait_for(opener.connections[0].closed.wait(), TIMEOUT)
 
 
 # --- wired: the webhook through ASGI, then the stream ------------------------------------
@@ -222,3 +270,65 @@ async def test_a_call_hung_up_while_ringing_closes_the_session_opened_for_it(
     assert preopen.waiting() == 0
     call = await database_sync_to_async(CallSession.objects.get)(call_sid=CALL_SID)
     assert call.stream_started_at is None
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_a_forged_or_repeated_webhook_opens_nothing(realtime: FakeRealtime) -> None:
+    from config.asgi import application
+
+    body = urlencode(VOICE_PARAMS).encode()
+    forged_headers = [
+        (b"content-type", b"application/x-www-form-urlencoded"),
+        (b"x-twilio-signature", b"forged"),
+    ]
+    forged = await HttpCommunicator(
+        application, "POST", "/twilio/voice/", body, forged_headers
+    ).get_response(timeout=TIMEOUT)
+    assert forged["status"] == 403
+    assert preopen.waiting() == 0
+
+    first = await post_twilio("/twilio/voice/", VOICE_PARAMS)
+    session = await realtime.session()
+    taken = take(CALL_SID)  # as a stream would; a retry must not open another
+    repeated = await post_twilio("/twilio/voice/", VOICE_PARAMS)
+
+    assert (first["status"], repeated["status"]) == (200, 200)
+    assert preopen.waiting() == 0
+    assert taken is not None
+    await asyncio.wait_for(taken, TIMEOUT)
+    assert realtime.sessions == [session]
+    discard_model(taken)
+    await asyncio.wait_for(session.closed.wait(), TIMEOUT)
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_a_stream_with_a_bad_token_does_not_take_the_session(
+    realtime: FakeRealtime,
+) -> None:
+    await post_twilio("/twilio/voice/", VOICE_PARAMS)
+    await realtime.session()
+
+    forged = TwilioStream.open(CALL_SID)
+    await forged.start(token="not-a-token")
+
+    assert await forged.wait_closed() == 4401
+    assert preopen.waiting() == 1  # still there for the call's real stream
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_a_refused_stream_closes_the_session_opened_for_it(realtime: FakeRealtime) -> None:
+    await post_twilio("/twilio/voice/", VOICE_PARAMS)
+    session = await realtime.session()
+    await session.expect("session.update")
+    # Another stream has the call already (a replayed token reaching this process).
+    await database_sync_to_async(CallSession.objects.filter(call_sid=CALL_SID).update)(
+        stream_sid="MZ" + "9" * 32
+    )
+
+    twilio = TwilioStream.open(CALL_SID)
+    await twilio.start()
+
+    assert await twilio.wait_closed() == 4409
+    await asyncio.wait_for(session.closed.wait(), TIMEOUT)
+    assert session.of_type("response.create") == []
+    assert len(realtime.sessions) == 1

@@ -150,3 +150,25 @@ def test_check_deploy_is_clean_with_the_documented_production_environment() -> N
 def test_development_values_are_refused_even_with_debug_asked_for() -> None:
     """DJANGO_DEBUG=true does not make the development values acceptable."""
     assert "DJANGO_SECRET_KEY is not set" in refusal(DJANGO_DEBUG="true")
+
+
+@pytest.mark.parametrize(
+    ("env", "expected"),
+    [
+        ({}, 10.0),
+        ({"SERVE_WORKERS": "1"}, 10.0),
+        # `make serve` with several workers: a stream rarely reaches the one that opened it.
+        ({"SERVE_WORKERS": "4"}, 0.0),
+        ({"SERVE_WORKERS": "4", "MODEL_PREOPEN_S": "8"}, 8.0),
+    ],
+)
+def test_sessions_are_opened_ahead_by_default_only_for_one_worker(
+    env: dict[str, str], expected: float
+) -> None:
+    script = (
+        "import django; from django.conf import settings; django.setup();"
+        "print(settings.MODEL_PREOPEN_S)"
+    )
+    result = run(["-c", script], "config.settings", **PRODUCTION, **env)
+    assert result.returncode == 0, result.stderr
+    assert float(result.stdout.strip()) == expected
