@@ -28,6 +28,11 @@ may go before `start`, see calls.live.preopen). A repetition whose
 generator process used more than 80% of a core gives no figures: it measured
 the generator. The summary quotes medians over repetitions and the highest
 N that held 100% caught, 0 underruns and reaction p99 <= 10 ms.
+
+On loopback every handshake is nearly free; `--model-connect-ms` and
+`--stream-connect-ms` give the two that cross the internet in production (the
+server to OpenAI, Twilio to the server) their round trips, as waits in the
+stand-ins, so set-up figures show what overlapping them is worth.
 """
 
 from __future__ import annotations
@@ -90,7 +95,14 @@ async def run_once(
 ) -> Evidence:
     tag = f"{server}-{calls}-{repeat}"
     generator_cpus = other_cpus(args.cpus) if args.cpus else None
-    gens = Generators(workdir / tag, cpus=generator_cpus, seconds=args.seconds, ramp_s=args.ramp_s)
+    gens = Generators(
+        workdir / tag,
+        cpus=generator_cpus,
+        seconds=args.seconds,
+        ramp_s=args.ramp_s,
+        model_connect_ms=args.model_connect_ms,
+        stream_connect_ms=args.stream_connect_ms,
+    )
     async with gens:
         await gens.start_realtime(args.realtime_procs or max(1, -(-calls // 100)))
         env = {"AGENT_GREETING": "Hello, thanks for calling. How can I help?"}
@@ -165,6 +177,18 @@ def parse_args() -> argparse.Namespace:
         "--ramp-s", type=float, default=0.0, help="calls arrive spread over this (0: all at once)"
     )
     parser.add_argument("--cpus", default="", help="pin the server (taskset list, e.g. 0)")
+    parser.add_argument(
+        "--model-connect-ms",
+        type=float,
+        default=0.0,
+        help="a connect to the Realtime stand-in takes this long (OpenAI over the internet)",
+    )
+    parser.add_argument(
+        "--stream-connect-ms",
+        type=float,
+        default=0.0,
+        help="Twilio opens the media stream this long after the TwiML (its handshakes)",
+    )
     parser.add_argument("--calls-per-proc", type=int, default=50, help="callers a process (50)")
     parser.add_argument("--realtime-procs", type=int, default=0, help="0: one per 100 calls")
     parser.add_argument("--database-url", default=os.environ.get("DATABASE_URL", ""))

@@ -57,8 +57,15 @@ class RunFigures:
     the greeting asked for. (`session.update` may precede `start`: calls.live.preopen.)"""
     server_setup_ms: list[float] = field(default_factory=list)
     """The server's own record: `start` handled to the session ready and the greeting asked."""
+    call_setup_ms: list[float] = field(default_factory=list)
+    """The voice webhook asked to the greeting's `response.create` received: the whole
+    set-up as far as we are in it (Twilio's own delays excluded)."""
+    webhook_ms: list[float] = field(default_factory=list)
+    """The voice webhook asked to its TwiML received."""
     connect_ms: list[float] = field(default_factory=list)
-    """Of which connecting to the model (its handshake answered)."""
+    """Connecting to the model (its handshake answered), from when that began: at
+    the voice webhook for a session opened ahead, so it may exceed the set-up."""
+    opened_ahead: int = 0
     underruns: int = 0
     underrun_notes: list[str] = field(default_factory=list)
     answers_in_full: int = 0
@@ -132,6 +139,7 @@ def judge(
     setups = _server_setup(list(rows))
     figures.server_setup_ms = [float(d["setup_ms"]) for d in setups if "setup_ms" in d]
     figures.connect_ms = [float(d["connect_ms"]) for d in setups if "connect_ms" in d]
+    figures.opened_ahead = sum(bool(d.get("opened_ahead")) for d in setups)
     for call in evidence.calls:
         row = rows.get(call["call_sid"])
         if call["error"] or row is None or row.end_reason not in EXPECTED_ENDS:
@@ -152,10 +160,15 @@ def judge(
         figures.goodbyes += row.end_reason == "agent_hangup"
         barge_ins = list(row.barge_ins.all())
         figures.server_reaction_ms += [event.reaction_ms for event in barge_ins]
-        if session is not None and session["greeting_requested_at"] is not None:
-            figures.setup_ms.append(
-                1000 * (session["greeting_requested_at"] - call["start_sent_at"])
+        if call["webhook_sent_at"] is not None and call["webhook_answered_at"] is not None:
+            figures.webhook_ms.append(
+                1000 * (call["webhook_answered_at"] - call["webhook_sent_at"])
             )
+        if session is not None and session["greeting_requested_at"] is not None:
+            asked = session["greeting_requested_at"]
+            figures.setup_ms.append(1000 * (asked - call["start_sent_at"]))
+            if call["webhook_sent_at"] is not None:
+                figures.call_setup_ms.append(1000 * (asked - call["webhook_sent_at"]))
         if not (barge_ins and call["clears_at"]):
             continue
         figures.caught += 1
@@ -186,9 +199,11 @@ def print_run(f: RunFigures) -> None:
         f"    underruns {f.underruns}; set-up p50 {median(f.setup_ms):.0f} / p95 "
         f"{percentile(f.setup_ms, 95):.0f} ms on the wire, {median(f.server_setup_ms):.0f} / "
         f"{percentile(f.server_setup_ms, 95):.0f} ms in the server (connecting to the model "
-        f"{median(f.connect_ms):.0f} / {percentile(f.connect_ms, 95):.0f}); answers heard in "
-        f"full {f.answers_in_full}; "
-        f"goodbyes {f.goodbyes}",
+        f"{median(f.connect_ms):.0f} / {percentile(f.connect_ms, 95):.0f}, {f.opened_ahead} "
+        f"opened ahead); answers heard in full {f.answers_in_full}; goodbyes {f.goodbyes}",
+        f"    from the webhook: TwiML p50 {median(f.webhook_ms):.0f} / p95 "
+        f"{percentile(f.webhook_ms, 95):.0f} ms, greeting asked p50 "
+        f"{median(f.call_setup_ms):.0f} / p95 {percentile(f.call_setup_ms, 95):.0f} ms",
         f"    generators: {gens}",
     ]
     if f.refused:
@@ -209,6 +224,7 @@ COLUMNS: list[tuple[str, Callable[[RunFigures], float], str]] = [
     ("KiB/call", lambda f: 1024 * f.rss_per_call_mb, "{:.0f}"),
     ("setup p50", lambda f: median(f.setup_ms), "{:.0f}"),
     ("setup p95", lambda f: percentile(f.setup_ms, 95), "{:.0f}"),
+    ("greet p95", lambda f: percentile(f.call_setup_ms, 95), "{:.0f}"),
     ("gen max%", lambda f: max(g.cpu_pct for g in f.usage.generators), "{:.0f}"),
     ("gen sum%", lambda f: sum(g.cpu_pct for g in f.usage.generators), "{:.0f}"),
 ]
@@ -219,7 +235,8 @@ def print_summary(runs: list[RunFigures]) -> None:
     refused = len(runs) - len(valid)
     print(
         f"\nMedians over valid repetitions ({refused} refused: a generator out of core); "
-        "reaction and set-up in ms, truncation error in ms:"
+        "reaction and set-up in ms, truncation error in ms; set-up from `start`, greet from "
+        "the voice webhook, each to the greeting's response.create:"
     )
     print(f"  {'server':<8}{'N':>5}{'runs':>5}" + "".join(f"{n:>10}" for n, _, _ in COLUMNS))
     best: dict[str, int] = {}

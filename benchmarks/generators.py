@@ -69,12 +69,22 @@ class Generators:
     """Realtime stand-in processes (one port, SO_REUSEPORT) and caller processes."""
 
     def __init__(
-        self, workdir: Path, *, cpus: str | None, seconds: float, ramp_s: float = 0.0
+        self,
+        workdir: Path,
+        *,
+        cpus: str | None,
+        seconds: float,
+        ramp_s: float = 0.0,
+        model_connect_ms: float = 0.0,
+        stream_connect_ms: float = 0.0,
     ) -> None:
         self.workdir = workdir
         self.cpus = cpus
         self.seconds = seconds
         self.ramp_s = ramp_s
+        # Handshakes over the internet, modelled as waits (see the simulators).
+        self.model_connect_ms = model_connect_ms
+        self.stream_connect_ms = stream_connect_ms
         self.port = 0
         self._realtime: list[tuple[asyncio.subprocess.Process, Path]] = []
         self._others: list[asyncio.subprocess.Process] = []
@@ -102,6 +112,7 @@ class Generators:
         for index in range(count):
             results = self.workdir / f"realtime-{index}.json"
             options = ["--port", str(self.port), "--first-index", str(index * 100_000)]
+            options += ["--handshake-delay-ms", str(self.model_connect_ms)]
             process = await asyncio.create_subprocess_exec(
                 *self._command("realtime", "--results", str(results), *options),
                 cwd=PROJECT_ROOT,
@@ -131,6 +142,7 @@ class Generators:
             options += ["--seconds", str(self.seconds), "--ramp-s", str(self.ramp_s)]
             options += ["--total-calls", str(calls), "--first-call", str(index)]
             options += ["--processes", str(len(counts))]
+            options += ["--stream-connect-ms", str(self.stream_connect_ms)]
             process = await asyncio.create_subprocess_exec(
                 *self._command("callers", "--results", str(results), *options),
                 cwd=PROJECT_ROOT,

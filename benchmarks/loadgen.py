@@ -104,6 +104,7 @@ async def serve_realtime(args: argparse.Namespace) -> dict[str, Any]:
         port=args.port,
         keep_input_audio=False,
         reuse_port=True,
+        handshake_delay_ms=args.handshake_delay_ms,
     )
     lag = LoopLag()
     stop = asyncio.Event()
@@ -140,6 +141,8 @@ def call_evidence(caller: TwilioCaller, error: str) -> dict[str, Any]:
     return {
         "call_sid": caller.call_sid,
         "error": error,
+        "webhook_sent_at": timeline.webhook_sent_at,
+        "webhook_answered_at": timeline.webhook_answered_at,
         "start_sent_at": timeline.stream_started_at,
         "closed_at": timeline.closed_at,
         "closed_by": timeline.closed_by,
@@ -168,6 +171,7 @@ async def one_call(
         local_base_url=args.base_url,
         auth_token=AUTH_TOKEN,
         script=script,
+        stream_connect_ms=args.stream_connect_ms,
     )
     error = ""
     try:
@@ -211,6 +215,7 @@ def main() -> None:
     rt.add_argument("--results", required=True)
     rt.add_argument("--goodbye-every", type=int, default=4)
     rt.add_argument("--first-index", type=int, default=0)
+    rt.add_argument("--handshake-delay-ms", type=float, default=0.0)
     callers = sub.add_parser("callers")
     callers.add_argument("--base-url", required=True)
     callers.add_argument("--calls", type=int, required=True)
@@ -220,6 +225,7 @@ def main() -> None:
     callers.add_argument("--total-calls", type=int, default=1)
     callers.add_argument("--first-call", type=int, default=0)
     callers.add_argument("--processes", type=int, default=1)
+    callers.add_argument("--stream-connect-ms", type=float, default=0.0)
     args = parser.parse_args()
     # The simulators narrate every call at INFO; only problems matter here.
     logging.basicConfig(level=logging.WARNING)

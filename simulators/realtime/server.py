@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable
 from http import HTTPStatus
@@ -42,6 +43,7 @@ class RealtimeSimulator:
         api_key: str | None = None,
         keep_input_audio: bool = True,
         reuse_port: bool = False,
+        handshake_delay_ms: float = 0.0,
     ) -> None:
         self._script_factory: ScriptFactory = script_factory or RealtimeScript
         # Scripts taken at the handshake, until their connection is served.
@@ -53,6 +55,9 @@ class RealtimeSimulator:
         self._keep_input_audio = keep_input_audio
         # Several simulator processes may share one port (the kernel spreads connections).
         self._reuse_port = reuse_port
+        # A connect to OpenAI crosses the internet: TCP, TLS and the HTTP upgrade are
+        # round trips on the way (here on loopback, so they are added as one wait).
+        self._handshake_delay_s = handshake_delay_ms / 1000
         self._server: Server | None = None
         self.notifier = Notifier()
         self.sessions: list[RealtimeSession] = []
@@ -99,7 +104,11 @@ class RealtimeSimulator:
     ) -> None:
         await self.stop()
 
-    def _check_request(self, connection: ServerConnection, request: Request) -> Response | None:
+    async def _check_request(
+        self, connection: ServerConnection, request: Request
+    ) -> Response | None:
+        if self._handshake_delay_s > 0:
+            await asyncio.sleep(self._handshake_delay_s)
         path = urlsplit(request.path).path.rstrip("/")
         if path != REALTIME_PATH:
             self.rejected_handshakes += 1

@@ -37,7 +37,9 @@ class TwilioCaller:
     `local_base_url` (the media stream too, unless `local_stream_base_url` is given).
     The network between Twilio and the app is `uplink` (Twilio to the app) and
     `downlink` (the app to Twilio), each with its own delay and jitter;
-    `latency_ms` sets both delays at once. All times are `time.monotonic()`.
+    `latency_ms` sets both delays at once. `stream_connect_ms` is how long Twilio
+    takes to open the media stream once it has the TwiML (its handshakes with the
+    app over the internet). All times are `time.monotonic()`.
     """
 
     def __init__(
@@ -59,10 +61,14 @@ class TwilioCaller:
         link_seed: int = 0,
         underrun_threshold_ms: float = 1.0,
         local_stream_base_url: str | None = None,
+        stream_connect_ms: float = 0.0,
     ) -> None:
         self.public_base_url = public_base_url
         self.local_base_url = local_base_url
         self.local_stream_base_url = local_stream_base_url or local_base_url
+        # Twilio opens the media stream from its own media region, over the internet:
+        # TCP, TLS and the upgrade before the first message (added here as one wait).
+        self._stream_connect_s = stream_connect_ms / 1000
         self._auth_token = auth_token
         self.script = script or CallerScript()
         self._voice_path, self._status_path = voice_path, status_path
@@ -105,7 +111,9 @@ class TwilioCaller:
     async def start(self) -> None:
         """Call the voice webhook, connect the media stream, and start streaming."""
         params = self._call_params("ringing")
+        self.timeline.webhook_sent_at = time.monotonic()
         result = await self._post(self._voice_path, params)
+        self.timeline.webhook_answered_at = time.monotonic()
         self.webhook_result = result
         if result.status != 200:
             raise webhook.TwimlError(f"voice webhook answered HTTP {result.status}")
@@ -116,6 +124,8 @@ class TwilioCaller:
         self.stream = instruction
         url = webhook.local_stream_url(instruction.url, self.local_stream_base_url)
         signature = webhook.sign(self._auth_token, instruction.url, {})
+        if self._stream_connect_s > 0:
+            await asyncio.sleep(self._stream_connect_s)
         self._ws = await WebSocketClient.connect(
             url, headers={"X-Twilio-Signature": signature, "User-Agent": "Twilio.TmeWs/1.0"}
         )

@@ -74,6 +74,10 @@ class Timeline:
     media_bytes_received: int = 0
     media_sent: int = 0
     speech_started_at: list[float] = field(default_factory=list)
+    webhook_sent_at: float | None = None
+    """When the voice webhook was asked (the call's beginning, as far as we see it)."""
+    webhook_answered_at: float | None = None
+    """When its TwiML came back."""
     stream_started_at: float | None = None
     """When `start` was sent; media timestamps count from here."""
     protocol_errors: list[str] = field(default_factory=list)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 from websockets.exceptions import ConnectionClosedError
@@ -190,3 +191,15 @@ async def test_disconnect_mid_response_and_error_event_faults() -> None:
         deltas = sim.sessions[0].recording.sent_of("response.output_audio.delta")
         second_id = sim.sessions[0].responses[1].id
         assert len([d for d in deltas if d["response_id"] == second_id]) == 2
+
+
+async def test_a_connect_takes_the_handshake_delay() -> None:
+    async with RealtimeSimulator(handshake_delay_ms=150) as sim:
+        started = time.monotonic()
+        async with sdk_connection(sim) as conn:
+            connected = time.monotonic()
+            await start_session(conn)
+
+    # The connect's round trips over the internet, as one wait before the upgrade.
+    assert connected - started >= 0.15
+    assert len(sim.sessions) == 1

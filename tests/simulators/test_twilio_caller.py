@@ -271,3 +271,19 @@ async def test_echoes_withheld_from_a_tone_on_lose_every_later_mark_not_the_audi
         assert end.echoed_at is None
         assert timeline.clears[0].marks_returned == ("goodbye-end",)
         assert timeline.heard_ms_by_tone()[2] >= 400  # the audio itself still played
+
+
+async def test_the_stream_opens_its_connect_time_after_the_twiml() -> None:
+    async def behaviour(app: FakeApp, ws: ServerConnection) -> None:
+        await app.wait_event("start", 10)
+        await ws.close()
+
+    async with FakeApp(behaviour) as app:
+        caller = make_caller(app, stream_connect_ms=150)
+        timeline = await caller.run()
+
+    assert timeline.webhook_sent_at is not None
+    assert timeline.webhook_answered_at is not None
+    assert timeline.stream_started_at is not None
+    # Twilio's handshakes with the app over the internet come between the two.
+    assert timeline.stream_started_at - timeline.webhook_answered_at >= 0.15
