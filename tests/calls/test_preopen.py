@@ -23,6 +23,7 @@ from calls.live import preopen
 from calls.live.model import OpenedModel, discard_model
 from calls.models import CallSession
 from tests.calls.fakes import FakeRealtime, TwilioStream
+from tests.calls.test_webhook import VOICE_PARAMS as WEBHOOK_PARAMS
 from tests.conftest import TEST_PUBLIC_BASE_URL, twilio_signature
 
 CALL_SID = "CA" + "6" * 32
@@ -198,14 +199,7 @@ async def test_a_refused_stream_closes_the_session_it_took_even_once_open() -> N
 
 # --- wired: the webhook through ASGI, then the stream ------------------------------------
 
-VOICE_PARAMS = {
-    "CallSid": CALL_SID,
-    "AccountSid": "AC" + "2" * 32,
-    "From": "+15550001111",
-    "To": "+15550002222",
-    "CallStatus": "ringing",
-    "Direction": "inbound",
-}
+VOICE_PARAMS = {**WEBHOOK_PARAMS, "CallSid": CALL_SID}
 
 
 @pytest.fixture

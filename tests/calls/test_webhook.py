@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 import xml.etree.ElementTree as ET
 
@@ -242,3 +243,39 @@ async def test_the_asgi_front_door_answers_webhooks_without_the_site_middleware(
     # No session or CSRF cookie: none of the browser middleware ran.
     assert not any(name.lower() == b"set-cookie" for name, _ in answered["headers"])
     assert forged["status"] == 403
+
+
+async def test_the_front_door_does_its_sync_work_on_one_kept_thread() -> None:
+    """Django's handler would start (and join) a thread per request: twice per incoming
+    call, in the burst in which calls are set up. The front door keeps one."""
+    from urllib.parse import urlencode
+
+    from channels.testing import HttpCommunicator
+    from django.core.signals import request_started
+
+    from config.asgi import application
+
+    threads: list[str] = []
+
+    def note_thread(**kwargs: object) -> None:
+        threads.append(threading.current_thread().name)
+
+    request_started.connect(note_thread)
+    try:
+        for call in ("CA" + "3" * 32, "CA" + "4" * 32):
+            params = {**VOICE_PARAMS, "CallSid": call}
+            signature = twilio_signature(TEST_PUBLIC_BASE_URL + "/twilio/status/", params)
+            headers = [
+                (b"content-type", b"application/x-www-form-urlencoded"),
+                (b"x-twilio-signature", signature.encode()),
+            ]
+            answered = await HttpCommunicator(
+                application, "POST", "/twilio/status/", urlencode(params).encode(), headers
+            ).get_response()
+            assert answered["status"] == 404  # no such call: the view ran all the same
+    finally:
+        request_started.disconnect(note_thread)
+
+    assert len(threads) == 2
+    assert threads[0] == threads[1]
+    assert threads[0].startswith("front-door")
