@@ -6,7 +6,7 @@ import asyncio
 import functools
 import logging
 import time
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -28,9 +28,6 @@ class RealtimeConnection(Protocol):
     async def recv_bytes(self) -> bytes: ...
 
     async def close(self, *, code: int = 1000, reason: str = "") -> None: ...
-
-
-Connector = Callable[[BridgeSettings], Awaitable[RealtimeConnection]]
 
 
 @functools.cache
@@ -87,8 +84,7 @@ def raw_sender(connection: RealtimeConnection) -> Callable[[str], Awaitable[None
     up doing. A connection without one (a future SDK, a test double) keeps
     `send_raw`.
     """
-    socket = getattr(connection, "_connection", None)
-    send = getattr(socket, "send", None)
+    send = getattr(_socket(connection), "send", None)
     if getattr(connection, "_on_reconnecting", None) is None and callable(send):
         return send  # type: ignore[no-any-return]
     return connection.send_raw
@@ -104,12 +100,11 @@ class OpenedModel:
     ahead: bool = False
 
 
-async def open_model(
-    connect: Connector, settings: BridgeSettings, *, ahead: bool = False
-) -> OpenedModel:
-    """Connect a Realtime session and configure it (`session.update` is its first event)."""
+async def open_session(settings: BridgeSettings, *, ahead: bool = False) -> OpenedModel:
+    """Connect a call's Realtime session through the official SDK and configure it
+    (`session.update` is its first event): how every caller opens one."""
     started = time.monotonic()
-    connection = await connect(settings)
+    connection = await connect_realtime(settings)
     connect_ms = (time.monotonic() - started) * 1000
     try:
         await connection.send_raw(rt.session_update(settings.session))
@@ -119,18 +114,16 @@ async def open_model(
     return OpenedModel(connection, connect_ms, ahead)
 
 
-def open_session(
-    settings: BridgeSettings, *, ahead: bool = False
-) -> Coroutine[Any, Any, OpenedModel]:
-    """A call's session through the official SDK, configured: how every caller opens one."""
-    return open_model(connect_realtime, settings, ahead=ahead)
-
-
 def is_open(connection: RealtimeConnection) -> bool:
     """Whether the session's socket is still open (a connection with no socket
     to ask, such as a test double, counts as open)."""
-    state = getattr(getattr(connection, "_connection", None), "state", None)
+    state = getattr(_socket(connection), "state", None)
     return state is None or state is State.OPEN
+
+
+def _socket(connection: RealtimeConnection) -> Any:
+    """The SDK connection's own websocket (a private attribute: None where absent)."""
+    return getattr(connection, "_connection", None)
 
 
 def discard_model(opening: asyncio.Future[OpenedModel]) -> None:

@@ -56,16 +56,11 @@ def preopen(
     """Start opening `call_sid`'s session for its stream to take (None: none was started).
 
     Must run on the event loop that serves the stream (the ASGI server's).
-    A second webhook for the same call (Twilio retrying) keeps the first one's,
-    unless that one has already failed.
+    One a call: a second for the same call keeps the first (`take` replaces it
+    should it have failed).
     """
-    if keep_s <= 0:
+    if keep_s <= 0 or call_sid in _waiting:
         return None
-    earlier = _waiting.get(call_sid)
-    if earlier is not None:
-        if not _failed(earlier.opening):
-            return None
-        discard(call_sid)
     if len(_waiting) >= limit:
         logger.debug("no model session opened ahead: %d already wait for their streams", limit)
         return None
