@@ -8,6 +8,8 @@ both cancelled and awaited on every way out:
 
 - uplink: opens the Realtime session, then sends client events in order
   (caller audio, queued while the session connects, and control events);
+  once it is open and nothing waits in its queue, the drain writes an event
+  straight onto the socket instead (`direct_writer`), keeping the order;
 - model: the Realtime event reader.
 
 When the core gives up on a session (`ReplaceModel`: it went quiet, or
@@ -56,6 +58,7 @@ from calls.live.model import (
     OpenedModel,
     RealtimeConnection,
     close_quietly,
+    direct_writer,
     discard_model,
     raw_sender,
 )
@@ -159,6 +162,9 @@ class CallBridge:
         self._reopen = reopen
         self._rt: RealtimeConnection | None = None
         self._uplink: asyncio.Queue[str] = asyncio.Queue()
+        # The session in use's synchronous send (`direct_writer`), once its uplink
+        # has opened it: a client event goes at once when nothing waits before it.
+        self._write_now: Callable[[str], bool] | None = None
         # The model session in use; a reader or uplink of an older one feeds nothing.
         self._session = 0
         self._session_tasks: list[asyncio.Task[None]] = []
@@ -244,7 +250,9 @@ class CallBridge:
                     case ToTwilio():
                         await self._twilio.send_text(out.text)
                     case ToModel():
-                        self._uplink.put_nowait(out.text)
+                        write = self._write_now
+                        if write is None or not self._uplink.empty() or not write(out.text):
+                            self._uplink.put_nowait(out.text)
                     case Clear():
                         await self._twilio.send_text(out.text)
                         core.clear_sent(self.clock())
@@ -349,9 +357,29 @@ class CallBridge:
         if session != self._session:
             return  # replaced already (the drain above may have asked for it)
         self._spawn(self._read_model(rt, session), "model")
+        try:
+            await self._send_events(rt, queue, session)
+        finally:
+            if session == self._session:
+                self._write_now = None
+
+    async def _send_events(
+        self, rt: RealtimeConnection, queue: asyncio.Queue[str], session: int
+    ) -> None:
+        """Send session `session` the client events of `queue`, in order.
+
+        Whenever the queue is empty, the drain may write an event at once
+        (`direct_writer`); this task sends the rest: those queued while the
+        session opened, and any the socket could not take at once, waiting or
+        failing as its `send` says.
+        """
         send = raw_sender(rt)
+        writer = direct_writer(rt)
         while True:
+            if queue.empty():
+                self._write_now = writer
             text = await queue.get()
+            self._write_now = None
             try:
                 await send(text)
             except ConnectionClosed as exc:
@@ -365,6 +393,7 @@ class CallBridge:
     def _replace_model(self, attempt: int) -> None:
         """Drop the session in use (its tasks, its socket) and start opening the next."""
         self._session += 1
+        self._write_now = None
         old_tasks, self._session_tasks = self._session_tasks, []
         current = asyncio.current_task()
         for task in old_tasks:

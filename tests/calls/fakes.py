@@ -123,6 +123,10 @@ class FakeRealtime:
         # Set: handshakes beyond this many sessions are refused (HTTP 503).
         self.accept_sessions: int | None = None
         self.refused = 0
+        # Set: handshakes wait for it (a session that takes its time to open);
+        # `handshake_waiting` is set once one does.
+        self.hold_handshakes: asyncio.Event | None = None
+        self.handshake_waiting = asyncio.Event()
         self._new_session = asyncio.Condition()
         self._server: Any = None
         self.port = 0
@@ -141,7 +145,10 @@ class FakeRealtime:
     def websocket_base_url(self) -> str:
         return f"ws://127.0.0.1:{self.port}/v1"
 
-    def _admit(self, ws: ServerConnection, request: Any) -> Any:
+    async def _admit(self, ws: ServerConnection, request: Any) -> Any:
+        if self.hold_handshakes is not None:
+            self.handshake_waiting.set()
+            await self.hold_handshakes.wait()
         if self.accept_sessions is not None and len(self.sessions) >= self.accept_sessions:
             self.refused += 1
             return ws.respond(HTTPStatus.SERVICE_UNAVAILABLE, "no capacity\n")

@@ -27,6 +27,7 @@ from callcore.goodbye import Hangup
 from calls.consumers import MediaStreamConsumer
 from calls.frontdoor.tokens import mint_stream_token
 from calls.live.bridge import CallBridge
+from calls.live.model import direct_writer, raw_sender
 from calls.models import BargeInEvent, CallSession, PlayoutLog
 from tests.calls.fakes import (
     FailingChannelLayer,
@@ -205,6 +206,61 @@ async def test_caller_audio_reaches_the_model_byte_for_byte_in_order(live: Call)
         await live.twilio.media(sent[i : i + FRAME], timestamp_ms=i // 8)
 
     assert await live.model.expect_audio(len(sent)) == sent
+
+
+async def test_audio_queued_while_the_session_opens_goes_before_audio_written_at_once(
+    realtime: FakeRealtime,
+    call: CallSession,
+    bridges: list[CallBridge],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # How each append went: through the uplink task's queue, or straight onto the socket.
+    paths: list[str] = []
+
+    def queued_sender(connection: Any) -> Any:
+        send = raw_sender(connection)
+
+        async def counted(text: str) -> None:
+            paths.append("queued")
+            await send(text)
+
+        return counted
+
+    def counted_writer(connection: Any) -> Any:
+        write = direct_writer(connection)
+        assert write is not None
+
+        def counted(text: str) -> bool:
+            written = write(text)
+            paths.append("direct" if written else "refused")
+            return written
+
+        return counted
+
+    monkeypatch.setattr("calls.live.bridge.raw_sender", queued_sender)
+    monkeypatch.setattr("calls.live.bridge.direct_writer", counted_writer)
+    realtime.hold_handshakes = asyncio.Event()
+    sent = bytes(range(256)) * 25  # 40 frames of distinct content
+    half = len(sent) // 2
+    twilio = TwilioStream.open(CALL_SID)
+    await twilio.start()
+    for i in range(0, half, FRAME):
+        await twilio.media(sent[i : i + FRAME], timestamp_ms=i // 8)
+    # The session's handshake has reached the server (the frames above with it), and waits.
+    await realtime.handshake_waiting.wait()
+    realtime.hold_handshakes.set()
+    model = await realtime.session()
+    await model.expect("session.update")
+    for i in range(half, len(sent), FRAME):
+        await twilio.media(sent[i : i + FRAME], timestamp_ms=i // 8)
+
+    assert await model.expect_audio(len(sent)) == sent
+    # Both ways were taken: what waited for the session first, then straight onto its socket.
+    assert "queued" in paths
+    assert "direct" in paths
+    assert paths.index("direct") > max(i for i, path in enumerate(paths) if path == "queued")
+    await twilio.communicator.disconnect()
+    await bridges[0].wait_ended()
 
 
 async def test_model_audio_is_reframed_paced_and_marked(live: Call) -> None:

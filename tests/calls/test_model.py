@@ -1,4 +1,5 @@
-"""The model uplink's sender: the SDK connection's own socket, or `send_raw` when it has none."""
+"""The model uplink's senders: the SDK connection's own socket (its `send`, or a frame
+written at once), or `send_raw` when it has none."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import json
 import pytest
 from websockets.exceptions import ConnectionClosed
 
-from calls.live.model import raw_sender
+from calls.live.model import direct_writer, raw_sender
 from simulators.realtime import RealtimeSimulator
 from tests.simulators.realtime_helpers import recv_until, sdk_connection
 
@@ -49,3 +50,36 @@ async def test_a_connection_the_sdk_would_reconnect_keeps_send_raw() -> None:
     async with RealtimeSimulator() as sim, sdk_connection(sim) as conn:
         conn._on_reconnecting = lambda event: None
         assert raw_sender(conn) == conn.send_raw
+
+
+async def test_a_frame_written_at_once_reaches_the_model_like_one_sent() -> None:
+    async with RealtimeSimulator() as sim, sdk_connection(sim) as conn:
+        write = direct_writer(conn)
+        assert write is not None
+        update = {
+            "type": "session.update",
+            "session": {"type": "realtime", "instructions": "é" * 70},
+        }
+        assert write(json.dumps(update))  # 16-bit length: over 125 bytes
+        updated, _ = await recv_until(conn, "session.updated")
+        assert updated["session"]["instructions"] == "é" * 70
+
+
+async def test_a_socket_that_cannot_take_a_frame_at_once_is_left_to_its_send() -> None:
+    async with RealtimeSimulator() as sim, sdk_connection(sim) as conn:
+        write = direct_writer(conn)
+        assert write is not None
+        socket = conn._connection
+        socket.pause_writing()  # what its transport calls above the high-water mark
+        assert not write("{}")
+        socket.resume_writing()
+        assert write(json.dumps({"type": "input_audio_buffer.clear"}))
+        await conn.close()
+        assert not write("{}")
+
+
+async def test_no_direct_writer_without_a_socket_of_its_own_or_with_sdk_reconnects() -> None:
+    assert direct_writer(_NoSocket()) is None
+    async with RealtimeSimulator() as sim, sdk_connection(sim) as conn:
+        conn._on_reconnecting = lambda event: None
+        assert direct_writer(conn) is None
