@@ -36,6 +36,8 @@ from typing import Any
 
 from django.db import InterfaceError, OperationalError, connection, transaction
 
+from calls.sql import insert_rows, update_rows
+
 logger = logging.getLogger(__name__)
 
 # (call_pk, kind, occurred_at, offset_ms, playout_status, details)
@@ -470,32 +472,43 @@ def _resolve(future: asyncio.Future[None]) -> None:
         future.set_result(None)
 
 
+LOG_FIELDS = (
+    "call",
+    "kind",
+    "occurred_at",
+    "offset_ms",
+    "playout_status",
+    "details",
+    "onset_after_end_ms",
+)
+
+
 def write_batch(batch: _Pending) -> None:
     """Write one batch in one transaction."""
     from calls.models import BargeInEvent, CallSession, PlayoutLog
 
     started = time.monotonic()
+    onset_of = PlayoutLog.onset_of
     with transaction.atomic():
-        if batch.logs:
-            PlayoutLog.objects.bulk_create(
-                PlayoutLog(
-                    call_id=pk,
-                    kind=kind,
-                    occurred_at=at,
-                    offset_ms=offset,
-                    playout_status=status,
-                    details=details,
-                    onset_after_end_ms=PlayoutLog.onset_of(kind, details),
-                )
+        insert_rows(
+            PlayoutLog,
+            LOG_FIELDS,
+            (
+                (pk, kind, at, offset, status, details, onset_of(kind, details))
                 for pk, kind, at, offset, status, details in batch.logs
-            )
+            ),
+        )
         if batch.barge_ins:
             BargeInEvent.objects.bulk_create(
                 BargeInEvent(call_id=pk, occurred_at=at, offset_ms=offset, **fields)
                 for pk, at, offset, fields in batch.barge_ins
             )
+        # Calls updating the same fields (their start, their end) in one statement.
+        shapes: dict[tuple[str, ...], list[tuple[int, list[Any]]]] = {}
         for pk, fields in batch.calls.items():
-            CallSession.objects.filter(pk=pk).update(**fields)
+            shapes.setdefault(tuple(fields), []).append((pk, list(fields.values())))
+        for names, rows in shapes.items():
+            update_rows(CallSession, names, rows)
     elapsed_ms = 1000 * (time.monotonic() - started)
     logger.debug("wrote %d call records in %.1f ms", len(batch), elapsed_ms)
 

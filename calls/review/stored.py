@@ -20,6 +20,7 @@ from django.utils import timezone
 from calls.models import CallFinding, CallSession, PlayoutKind, PlayoutLog
 from calls.review.diagnostics import CALL_FIELDS, diagnose_call_rows
 from calls.review.findings import CallDiagnostics, Thresholds
+from calls.sql import update_rows
 
 logger = logging.getLogger(__name__)
 
@@ -92,7 +93,9 @@ def _review_chunk(call_pks: list[int], now: datetime) -> int:
         return 0
     ids = [row["id"] for row in rows]
     diagnosed = diagnose_call_rows(rows, ids, Thresholds(), now)
-    calls = [_reviewed(row, diag, now) for row, diag in zip(rows, diagnosed, strict=True)]
+    reviews = [
+        (row["id"], _review_values(diag, now)) for row, diag in zip(rows, diagnosed, strict=True)
+    ]
     findings = [
         CallFinding(
             call_id=row["id"],
@@ -106,23 +109,23 @@ def _review_chunk(call_pks: list[int], now: datetime) -> int:
     with transaction.atomic():
         CallFinding.objects.filter(call_id__in=ids).delete()
         CallFinding.objects.bulk_create(findings)
-        CallSession.objects.bulk_update(calls, REVIEW_FIELDS)
+        update_rows(CallSession, REVIEW_FIELDS, reviews)
         _backfill_onsets(ids)
     return len(rows)
 
 
-def _reviewed(row: dict[str, object], diag: CallDiagnostics, now: datetime) -> CallSession:
+def _review_values(diag: CallDiagnostics, now: datetime) -> tuple[object, ...]:
+    """The call's `REVIEW_FIELDS`, in that order."""
     started, ended = diag.started_at, diag.ended_at
     rules = sorted({suspect.rule for suspect in diag.suspects})
-    return CallSession(
-        pk=row["id"],
+    return (
         # Never negative, even if the end was written by a host whose clock is behind.
-        duration_ms=max(0, round((ended - started).total_seconds() * 1000)) if ended else None,
-        barge_in_count=len(diag.barge_ins),
-        ai_silent_count=len(diag.silent_speech),
-        suspect_count=len(diag.suspects),
-        suspects=",".join(rules)[:200],
-        reviewed_at=now,
+        max(0, round((ended - started).total_seconds() * 1000)) if ended else None,
+        len(diag.barge_ins),
+        len(diag.silent_speech),
+        len(diag.suspects),
+        ",".join(rules)[:200],
+        now,
     )
 
 
