@@ -24,7 +24,7 @@ from typing import Any
 from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
-from django.db.models import Case, F, Value, When
+from django.db.models import F
 from django.utils import timezone
 
 from callcore import EndReason
@@ -88,12 +88,7 @@ def _begin_stream(call_sid: str, start: Start) -> CallSession | int:
     }
     claimed = CallSession.objects.filter(
         call_sid=call_sid, stream_sid="", ended_at__isnull=True
-    ).update(
-        **streaming,
-        account_sid=Case(
-            When(account_sid="", then=Value(start.account_sid)), default=F("account_sid")
-        ),
-    )
+    ).update(**streaming)
     if not claimed:
         # A handover: the process that held the call shut down and Twilio, told by
         # our `<Connect action>`, opened a new stream for it (landing here).
@@ -116,10 +111,17 @@ def _begin_stream(call_sid: str, start: Start) -> CallSession | int:
                 duration_ms=None,
             )
         )
-    call = CallSession.objects.filter(call_sid=call_sid).first()
-    if call is None:
+    try:
+        call = CallSession.objects.get(call_sid=call_sid)
+    except CallSession.DoesNotExist:
         return CLOSE_UNKNOWN_CALL
-    return call if claimed else CLOSE_STREAM_EXISTS
+    if not claimed:
+        return CLOSE_STREAM_EXISTS
+    if not call.account_sid and start.account_sid:
+        # A call the voice webhook did not tell us the account of (it always does).
+        call.account_sid = start.account_sid
+        CallSession.objects.filter(pk=call.pk, account_sid="").update(account_sid=call.account_sid)
+    return call
 
 
 class MediaStreamConsumer(AsyncWebsocketConsumer):

@@ -200,6 +200,25 @@ async def test_greeting_is_requested_when_configured(
 # --- audio paths ---------------------------------------------------------------------------
 
 
+async def test_the_stream_tells_the_account_only_of_a_call_that_lacks_it(
+    realtime: FakeRealtime, bridges: list[CallBridge]
+) -> None:
+    unknown = await make_call("CA" + "8" * 32)  # its webhook said no AccountSid
+    known = await database_sync_to_async(CallSession.objects.create)(
+        call_sid="CA" + "9" * 32, account_sid="AC" + "7" * 32
+    )
+    for i, call in enumerate((unknown, known)):
+        twilio = TwilioStream.open(call.call_sid)
+        await twilio.start()  # its `start` names account AC000...
+        await realtime.session(i)  # the stream was claimed, its bridge started
+        await twilio.communicator.disconnect()
+        await bridges[i].wait_ended()
+
+    get = database_sync_to_async(CallSession.objects.get)
+    assert (await get(pk=unknown.pk)).account_sid == "AC" + "0" * 32
+    assert (await get(pk=known.pk)).account_sid == "AC" + "7" * 32
+
+
 async def test_caller_audio_reaches_the_model_byte_for_byte_in_order(live: Call) -> None:
     sent = bytes(range(256)) * 25  # 6400 bytes: 40 frames of distinct content
     for i in range(0, len(sent), FRAME):
