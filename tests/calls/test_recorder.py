@@ -145,6 +145,24 @@ async def test_close_returns_once_the_calls_rows_are_written_by_the_thread() -> 
     assert writer.pending_rows == 0
 
 
+async def test_a_process_stopping_while_rows_gather_writes_them_at_once() -> None:
+    call = await new_call()
+    # Wakes only when told; a write woken soon after another would wait an hour.
+    writer = RecordWriter(interval_s=3600, gather_s=3600)
+    _writers.append(writer)
+    recorder = CallRecorder(call.pk, timezone.now(), time.monotonic(), writer=writer)
+    recorder.log("response_started", time.monotonic())
+    await asyncio.wait_for(recorder.close(), 10)  # the thread's first write: at once
+    recorder.log("barge_in", time.monotonic())
+    recorder.barge_in(time.monotonic(), playout_remaining_ms=4300, reaction_ms=0.2)  # wakes it
+
+    await asyncio.to_thread(writer.close, 10)
+
+    # The call itself was still going: the process's exit ends it, in the same write.
+    assert await kinds(call.pk) == ["response_started", "barge_in", "stream_ended"]
+    assert writer.pending_rows == 0
+
+
 async def test_a_failed_write_keeps_its_rows_in_order_for_the_next_attempt() -> None:
     call = await new_call()
     outage = [True]
