@@ -29,6 +29,8 @@ from urllib.parse import urlencode
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmarks.pgdb import fresh_postgres_database
+
 CHUNK = 1000
 BAD_CALLS = 3
 LONG_CALL_ROWS = 5000
@@ -44,10 +46,10 @@ def _configure(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--reuse", help="a SQLite file a --keep run left: no populating")
     args = parser.parse_args(argv)
     if args.database_url:
-        name = args.database_url.rsplit("/", 1)[-1]
-        if not name.startswith("bench_"):
-            parser.error("the PostgreSQL database's name must start with bench_ (it is emptied)")
-        _create_postgres_database(args.database_url)
+        try:
+            fresh_postgres_database(args.database_url)
+        except ValueError as exc:
+            parser.error(str(exc))
         os.environ["DATABASE_URL"] = args.database_url
     else:
         path = args.reuse or str(Path(tempfile.mkdtemp(prefix="bench-review-")) / "review.sqlite3")
@@ -56,15 +58,6 @@ def _configure(argv: list[str] | None = None) -> argparse.Namespace:
     os.environ["DJANGO_SETTINGS_MODULE"] = "config.dev_settings"
     os.environ.setdefault("LOG_LEVEL", "WARNING")
     return args
-
-
-def _create_postgres_database(url: str) -> None:
-    import psycopg
-
-    base, name = url.rsplit("/", 1)
-    with psycopg.connect(f"{base}/postgres", autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
-        conn.execute(f'CREATE DATABASE "{name}"')
 
 
 ARGS = _configure() if __name__ == "__main__" else None
