@@ -1,9 +1,11 @@
-"""The database work of one call, measured alone: its claim, its records' writes, its review.
+"""The database work of one call, measured alone: its webhook's row, its claim, its
+records' writes, its review.
 
     .venv/bin/python benchmarks/bench_records.py [--calls 100] [--repeat 5] [--batch 25]
         [--database-url postgres://postgres@127.0.0.1:5432/bench_records] [--root CHECKOUT]
 
-Each call is a bench call's (`bench_calls.py`): the stream's claim
+Each call is a bench call's (`bench_calls.py`): its row made by the voice
+webhook (`calls.views._answer`), the stream's claim
 (`calls.consumers._begin_stream`), its 21 playout-log rows, one barge-in and
 two call updates written by `calls.live.writer.write_batch` with `--batch`
 calls' rows a transaction, then `calls.review.stored.review_calls` on
@@ -168,10 +170,15 @@ def one_run(calls: int, batch_calls: int, run: int) -> dict[str, float]:
     from calls.live.writer import _Pending, write_batch
     from calls.models import CallSession
     from calls.review.stored import review_calls
+    from calls.views import _answer
 
     account = "AC" + "1" * 32
     sids = [f"CA{run:04d}{i:028d}" for i in range(calls)]
-    CallSession.objects.bulk_create(CallSession(call_sid=sid, account_sid=account) for sid in sids)
+    fields = {"account_sid": account, "from_number": "+15550001111", "to_number": "+15550002222"}
+    started = time.process_time()
+    for sid in sids:
+        _answer(sid, {**fields, "direction": "inbound"})
+    answer_s = time.process_time() - started
     started = time.process_time()
     pks = []
     for i, sid in enumerate(sids):
@@ -206,6 +213,7 @@ def one_run(calls: int, batch_calls: int, run: int) -> dict[str, float]:
     review_s = time.process_time() - started
     assert CallSession.objects.filter(pk__in=pks, reviewed_at__isnull=False).count() == calls
     return {
+        "webhook": 1000 * answer_s / calls,
         "claim": 1000 * claim_s / calls,
         "write": 1000 * write_s / calls,
         "review": 1000 * review_s / calls,
@@ -223,7 +231,7 @@ def child(args: argparse.Namespace) -> None:
 
     call_command("migrate", verbosity=0)
     results = [one_run(args.calls, args.batch, run) for run in range(args.repeat)]
-    for part in ("claim", "write", "review"):
+    for part in ("webhook", "claim", "write", "review"):
         values = [result[part] for result in results]
         print(
             f"{part:7s} {statistics.median(values):6.2f} ms CPU a call (runs {values_text(values)})"
