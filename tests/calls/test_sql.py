@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from django.db import transaction
 
+from calls.live.writer import LOG_FIELDS
 from calls.models import CallSession, PlayoutLog
 from calls.sql import insert_rows, update_rows
 
@@ -21,15 +22,7 @@ def test_inserted_rows_read_back_with_their_json_times_and_call() -> None:
     details: dict[str, Any] = {"reaction_ms": 4, "heard_text": "ça va", "nested": {"a": [1, None]}}
     insert_rows(
         PlayoutLog,
-        (
-            "call",
-            "kind",
-            "occurred_at",
-            "offset_ms",
-            "playout_status",
-            "details",
-            "onset_after_end_ms",
-        ),
+        LOG_FIELDS,  # the record writer's rows
         [
             (call.pk, "barge_in", AT, 4200, "speaking", details, -350),
             (call.pk, "truncated", AT + timedelta(milliseconds=5), 4205, "", {}, None),
