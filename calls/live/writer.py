@@ -150,7 +150,7 @@ class RecordWriter:
         self._written = 0
         self._waiters: list[tuple[int, asyncio.AbstractEventLoop, asyncio.Future[None]]] = []
         self._wake = threading.Event()
-        self._stopping = False
+        # Set by `close()`: the process is stopping.
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.rows_written = 0
@@ -244,7 +244,6 @@ class RecordWriter:
         if self._thread is None or not self._thread.is_alive():
             with self._lock:
                 if self._thread is None or not self._thread.is_alive():
-                    self._stopping = False
                     self._stop.clear()
                     self._thread = threading.Thread(
                         target=self._run, name="call-record-writer", daemon=True
@@ -255,23 +254,27 @@ class RecordWriter:
         backoff_s = 0.0
         last_write = -math.inf
         while True:
-            self._wake.wait(max(self.interval_s, backoff_s))
-            self._stop.wait(last_write + self.gather_s - time.monotonic())
+            if not self._stop.is_set():
+                self._wake.wait(max(self.interval_s, backoff_s))
+                self._stop.wait(last_write + self.gather_s - time.monotonic())
             self._wake.clear()
             last_write = time.monotonic()
-            if self.write_pending():
+            written = self.write_pending()
+            if written:
                 backoff_s = 0.0
                 self.review_ended()
                 self.beat()
             else:
                 backoff_s = min(max(2 * backoff_s, self.interval_s), self.retry_max_s)
-            if self._stopping:
+            # Stopping: rows handed over during that write (the ends of the calls the
+            # process exits under) get one more, unless the database refused it.
+            if self._stop.is_set() and not (written and self.pending_rows):
                 break
         connection.close()
 
     def beat(self) -> None:
         """The liveness beat (the writer's thread runs it after each successful write)."""
-        if self._housekeeping is None or self._stopping:
+        if self._housekeeping is None or self._stop.is_set():
             return
         now = self._clock()
         if now - self._housekeeping_at < self._housekeeping_interval_s:
@@ -462,11 +465,10 @@ class RecordWriter:
         thread = self._thread
         if thread is None or not thread.is_alive():
             return
-        self._stopping = True
         self._stop.set()
         self._wake.set()
         thread.join(timeout_s)
-        if thread.is_alive():
+        if thread.is_alive() or self.pending_rows:
             logger.error("call records not written at exit: %d rows pending", self.pending_rows)
 
 

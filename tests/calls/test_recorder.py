@@ -163,6 +163,29 @@ async def test_a_process_stopping_while_rows_gather_writes_them_at_once() -> Non
     assert writer.pending_rows == 0
 
 
+async def test_the_ends_a_stopping_process_hands_over_mid_write_are_written_too() -> None:
+    call = await new_call()
+    in_write = threading.Event()
+
+    def write_until_stopping(batch: Any) -> None:
+        if not in_write.is_set():  # the write in progress when the process stops
+            in_write.set()
+            writer._stop.wait(10)  # set by close(), once it has ended the call
+        write_batch(batch)
+
+    writer = RecordWriter(interval_s=3600, write=write_until_stopping)
+    _writers.append(writer)
+    recorder = CallRecorder(call.pk, timezone.now(), time.monotonic(), writer=writer)
+    recorder.log("response_started", time.monotonic())
+    recorder.barge_in(time.monotonic(), playout_remaining_ms=4300, reaction_ms=0.2)  # wakes it
+    await asyncio.to_thread(in_write.wait, 10)
+
+    await asyncio.to_thread(writer.close, 10)
+
+    assert await kinds(call.pk) == ["response_started", "stream_ended"]
+    assert writer.pending_rows == 0
+
+
 async def test_a_failed_write_keeps_its_rows_in_order_for_the_next_attempt() -> None:
     call = await new_call()
     outage = [True]
