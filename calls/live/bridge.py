@@ -433,6 +433,7 @@ class CallBridge:
     # --- the end -----------------------------------------------------------------------------
 
     def _begin_shutdown(self, reason: EndReason) -> None:
+        self._write_now = None  # nothing more goes to the model but through its tasks
         if self._ending is None:
             self._ending = asyncio.ensure_future(self._shutdown(reason))
             waiters, self._end_waiters = self._end_waiters, []

@@ -123,7 +123,12 @@ def direct_writer(connection: RealtimeConnection) -> Callable[[str], bool] | Non
             or transport.is_closing()
         ):
             return False
-        transport.write(client_text_frame(text.encode()))
+        try:
+            transport.write(client_text_frame(text.encode()))
+        except Exception:
+            # The socket's own `send` will say what is wrong, as it always has.
+            logger.debug("direct write refused", exc_info=True)
+            return False
         return True
 
     return write

@@ -282,6 +282,27 @@ async def test_audio_queued_while_the_session_opens_goes_before_audio_written_at
     await bridges[0].wait_ended()
 
 
+async def test_audio_after_a_write_the_socket_refused_waits_behind_it(live: Call) -> None:
+    # The socket cannot take the 5th append at once (as under flow control); the
+    # appends after it must not overtake it while it waits for the uplink task.
+    writes = 0
+    real_writer = live.bridge._write_now
+    assert real_writer is not None
+
+    def refuses_the_fifth(text: str) -> bool:
+        nonlocal writes
+        writes += 1
+        return writes != 5 and real_writer(text)
+
+    live.bridge._write_now = refuses_the_fifth  # the session's, until the uplink task runs
+    sent = bytes(range(256)) * 25
+    # All handled before the uplink task runs: those after the refusal queue behind it.
+    for i in range(0, len(sent), FRAME):
+        await live.twilio.media(sent[i : i + FRAME], timestamp_ms=i // 8)
+
+    assert await live.model.expect_audio(len(sent)) == sent
+
+
 async def test_model_audio_is_reframed_paced_and_marked(live: Call) -> None:
     audio = bytes(range(1, 250)) * 20  # 4980 bytes = 622.5 ms, odd sizes below
     await live.model.response_created("resp_1")
