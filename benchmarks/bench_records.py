@@ -10,9 +10,10 @@ webhook (`calls.views._answer`), the stream's claim
 two call updates written by `calls.live.writer.write_batch` with `--batch`
 calls' rows a transaction, then `calls.review.stored.review_calls` on
 `--batch` calls at a time. It prints the CPU time (this process's, the
-database's excluded) per call of each, median of `--repeat` runs on a fresh
-database. `--root` measures another checkout (a worktree of an earlier
-commit) with the same calls, for before/after figures.
+database's excluded) per call of each, median of `--repeat` runs (new calls
+each run, in one database made for the benchmark). `--root` measures another
+checkout (a worktree of an earlier commit) with the same calls, for
+before/after figures.
 """
 
 from __future__ import annotations
@@ -255,7 +256,10 @@ def main() -> None:
         child(args)
         return
     if args.database_url:
-        fresh_postgres_database(args.database_url)
+        try:
+            fresh_postgres_database(args.database_url)
+        except ValueError as exc:
+            parser.error(str(exc))
     with tempfile.TemporaryDirectory(prefix="bench-records-") as workdir:
         url = args.database_url or f"sqlite:///{workdir}/records.sqlite3"
         env = dict(

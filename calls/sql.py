@@ -55,6 +55,8 @@ def update_rows(
 ) -> None:
     """UPDATE the rows of `model` whose primary key each `(pk, values)` names; `values`
     are in the order of the fields `names`."""
+    if not names:
+        return  # nothing to set (as `update()` with no fields)
     fields = _fields(model, names)
     pk = model._meta.pk
     assert pk is not None

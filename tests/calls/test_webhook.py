@@ -8,10 +8,12 @@ import xml.etree.ElementTree as ET
 
 import pytest
 from django.conf import settings
+from django.db import IntegrityError
 from django.test import Client
 
 from calls.frontdoor.tokens import verify_stream_token
 from calls.models import CallSession, CallStatus
+from calls.views import _answer
 from tests.conftest import TEST_PUBLIC_BASE_URL, twilio_signature
 
 # The views do their database work on threads of their own: real transactions.
@@ -87,6 +89,13 @@ def test_retry_of_same_call_sid_reuses_the_row(client: Client) -> None:
 
     assert first.status_code == second.status_code == 200
     assert CallSession.objects.count() == 1
+
+
+def test_a_row_the_database_refuses_is_not_taken_for_a_retry() -> None:
+    with pytest.raises(IntegrityError):
+        _answer("CA" + "6" * 32, {"from_number": None})  # type: ignore[dict-item]
+
+    assert not CallSession.objects.exists()
 
 
 def test_missing_call_sid_is_bad_request(client: Client) -> None:
