@@ -7,8 +7,9 @@ Serves the project (a fresh SQLite file) and runs every barge-in scenario
 the one-way delay plus up to the jitter, each way, order kept (TCP). Each run
 has its own jitter draws. Per link and scenario it prints the signed error
 (`audio_end_ms` the model was told minus the ms of that answer the caller
-heard: negative means the model was told less than was heard), and the
-round trip the call measured against the one the link gave its marks.
+heard: negative means the model was told less than was heard), the round
+trip the call measured against the one the link gave its marks, and the
+caller's underruns (gaps in the AI's audio, all runs) with the longest.
 """
 
 from __future__ import annotations
@@ -72,7 +73,7 @@ async def bench(runs: int, server: str, database_url: str) -> None:
     async with LocalStack(database_url=database_url, server=server, env=env) as stack:
         print(f"{'link (one way)':<13} {'scenario':<22} {'n':>2}  "
               f"{'error min / median / max ms':>28}  {'max |err|':>9}  "
-              f"{'rtt measured - given ms':>24}")  # fmt: skip
+              f"{'rtt measured - given ms':>24}  {'underruns (max ms)':>18}")  # fmt: skip
         for label, (delay, jitter) in LINKS.items():
             link = LinkProfile(delay, jitter)
             worst = 0.0
@@ -81,10 +82,12 @@ async def bench(runs: int, server: str, database_url: str) -> None:
                     continue
                 errors: list[float] = []
                 rtt_diffs: list[float] = []
+                gaps: list[float] = []
                 for seed in range(runs):
                     error, (timeline, row) = await one_run(stack, BY_NAME[name], link, seed)
                     if error is not None:
                         errors.append(error)
+                    gaps += [gap.gap_ms for gap in timeline.underruns]
                     given = getattr(timeline, "round_trips_ms", lambda: [])()
                     measured = row.get("link_rtt_p50_ms")
                     if given and measured is not None:
@@ -99,10 +102,12 @@ async def bench(runs: int, server: str, database_url: str) -> None:
                     if rtt_diffs
                     else "-"
                 )
+                underruns = f"{len(gaps)} ({max(gaps):.0f})" if gaps else "0"
                 print(
                     f"{label:<13} {name:<22} {len(errors):>2}  "
                     f"{min(errors):+8.0f} / {statistics.median(errors):+6.0f} / "
-                    f"{max(errors):+6.0f}  {max(abs(e) for e in errors):>9.0f}  {rtt:>24}",
+                    f"{max(errors):+6.0f}  {max(abs(e) for e in errors):>9.0f}  {rtt:>24}  "
+                    f"{underruns:>18}",
                     flush=True,
                 )
             print(f"{label:<13} worst |error| {worst:.0f} ms", flush=True)
