@@ -33,6 +33,12 @@ def _prepared(fields: Sequence[Any], values: Sequence[Any]) -> list[Any]:
     ]
 
 
+def _execute_many(sql: str, params: list[list[Any]]) -> None:
+    if params:
+        with connection.cursor() as cursor:
+            cursor.executemany(sql, params)
+
+
 def insert_rows(
     model: type[models.Model], names: Sequence[str], rows: Iterable[Sequence[Any]]
 ) -> None:
@@ -44,10 +50,7 @@ def insert_rows(
         ", ".join(quote(field.column) for field in fields),
         ", ".join(["%s"] * len(fields)),
     )
-    params = [_prepared(fields, row) for row in rows]
-    if params:
-        with connection.cursor() as cursor:
-            cursor.executemany(sql, params)
+    _execute_many(sql, [_prepared(fields, row) for row in rows])
 
 
 def update_rows(
@@ -66,9 +69,10 @@ def update_rows(
         ", ".join(f"{quote(field.column)} = %s" for field in fields),
         quote(pk.column),
     )
-    params = [
-        [*_prepared(fields, values), pk.get_db_prep_save(key, connection)] for key, values in rows
-    ]
-    if params:
-        with connection.cursor() as cursor:
-            cursor.executemany(sql, params)
+    _execute_many(
+        sql,
+        [
+            [*_prepared(fields, values), pk.get_db_prep_save(key, connection)]
+            for key, values in rows
+        ],
+    )
