@@ -269,6 +269,9 @@ PLAYOUT_REFILL_MS = env.int("PLAYOUT_REFILL_MS", default=100)
 # most that much latency, and nothing when its first delta is long enough.
 PLAYOUT_START_HOLD_MS = env.int("PLAYOUT_START_HOLD_MS", default=20)
 PLAYOUT_START_FILL_MS = env.int("PLAYOUT_START_FILL_MS", default=100)
+# A mark (the evidence of what the caller heard) follows at least every this much
+# audio sent to Twilio, and the end of each item; the paced estimate covers between.
+PLAYOUT_MARK_INTERVAL_MS = env.int("PLAYOUT_MARK_INTERVAL_MS", default=100)
 # The most audio one media message to Twilio carries (a refill goes as one message).
 TWILIO_MEDIA_MESSAGE_MS = env.int("TWILIO_MEDIA_MESSAGE_MS", default=100)
 # How long a hangup waits past the estimated end of the goodbye for its final

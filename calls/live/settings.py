@@ -58,6 +58,7 @@ class BridgeSettings:
                 refill_ms=settings.PLAYOUT_REFILL_MS,
                 start_hold_ms=settings.PLAYOUT_START_HOLD_MS,
                 start_fill_ms=settings.PLAYOUT_START_FILL_MS,
+                mark_interval_ms=settings.PLAYOUT_MARK_INTERVAL_MS,
                 drain_margin_ms=settings.PLAYOUT_DRAIN_MARGIN_MS,
             ),
             twilio_account_sid=settings.TWILIO_ACCOUNT_SID,

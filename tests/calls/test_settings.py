@@ -172,3 +172,18 @@ def test_sessions_are_opened_ahead_by_default_only_for_one_worker(
     result = run(["-c", script], "config.settings", **PRODUCTION, **env)
     assert result.returncode == 0, result.stderr
     assert float(result.stdout.strip()) == expected
+
+
+def test_the_pacing_settings_reach_each_call(settings: Any) -> None:
+    from calls.live.settings import BridgeSettings
+
+    settings.PLAYOUT_LEAD_MS = 500
+    settings.PLAYOUT_REFILL_MS = 140
+    settings.PLAYOUT_MARK_INTERVAL_MS = 120
+    settings.TWILIO_MEDIA_MESSAGE_MS = 60
+
+    bridge = BridgeSettings.from_django()
+
+    playout = bridge.playout
+    assert (playout.lead_ms, playout.refill_ms, playout.mark_interval_ms) == (500, 140, 120)
+    assert bridge.media_message_ms == 60
