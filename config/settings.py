@@ -256,12 +256,17 @@ PLAYOUT_GRACE_MS = env.int("PLAYOUT_GRACE_MS", default=40)
 # The round trip to Twilio's player and its jitter, assumed until a call has measured them.
 PLAYOUT_LINK_RTT_PRIOR_MS = env.int("PLAYOUT_LINK_RTT_PRIOR_MS", default=100)
 PLAYOUT_LINK_JITTER_PRIOR_MS = env.int("PLAYOUT_LINK_JITTER_PRIOR_MS", default=20)
-PLAYOUT_LEAD_MS = env.int("PLAYOUT_LEAD_MS", default=300)
-# Pacing refills Twilio's buffer this much at a time (a wake-up per refill, not per frame).
-# 100 of the 300 ms lead: Twilio holds at least 200 ms while an answer plays. 200 was
-# measured (benchmarks/bench_calls.py): ~5% less server CPU at 100 calls, but with only
-# 100 ms in hand, 200 calls on one core left callers 4-7 ms gaps a second into answers.
-PLAYOUT_REFILL_MS = env.int("PLAYOUT_REFILL_MS", default=100)
+# Pacing keeps at most PLAYOUT_LEAD_MS of unplayed audio at Twilio and tops it up
+# PLAYOUT_REFILL_MS at a time (a wake-up per refill, not per frame), so Twilio holds at
+# least LEAD - REFILL (200 ms) while an answer plays. Each refill goes as one media
+# message, and a mark follows every PLAYOUT_MARK_INTERVAL_MS: at 200 / 200 / 200 an
+# answer costs a media message, a mark and an echo per 200 ms. Measured against
+# 300 / 100 / 100 (benchmarks/bench_calls.py, one core): 5-8% less server CPU at 100
+# and 200 calls, 0 underruns at 200 calls, and no larger truncation error over
+# jittery links (benchmarks/bench_links.py). An earlier 300 / 200 kept only 100 ms in
+# hand, and 200 calls left callers 4-7 ms gaps a second into answers.
+PLAYOUT_LEAD_MS = env.int("PLAYOUT_LEAD_MS", default=400)
+PLAYOUT_REFILL_MS = env.int("PLAYOUT_REFILL_MS", default=200)
 # A run of AI audio into a player that ran dry (an answer's first words) starts
 # once this much is held, or its first audio has waited PLAYOUT_START_HOLD_MS:
 # the model's deltas are uneven, and a short first one sent on at once can play
@@ -271,9 +276,9 @@ PLAYOUT_START_HOLD_MS = env.int("PLAYOUT_START_HOLD_MS", default=20)
 PLAYOUT_START_FILL_MS = env.int("PLAYOUT_START_FILL_MS", default=100)
 # A mark (the evidence of what the caller heard) follows at least every this much
 # audio sent to Twilio, and the end of each item; the paced estimate covers between.
-PLAYOUT_MARK_INTERVAL_MS = env.int("PLAYOUT_MARK_INTERVAL_MS", default=100)
+PLAYOUT_MARK_INTERVAL_MS = env.int("PLAYOUT_MARK_INTERVAL_MS", default=200)
 # The most audio one media message to Twilio carries (a refill goes as one message).
-TWILIO_MEDIA_MESSAGE_MS = env.int("TWILIO_MEDIA_MESSAGE_MS", default=100)
+TWILIO_MEDIA_MESSAGE_MS = env.int("TWILIO_MEDIA_MESSAGE_MS", default=200)
 # How long a hangup waits past the estimated end of the goodbye for its final
 # mark before it ends the call anyway.
 PLAYOUT_DRAIN_MARGIN_MS = env.int("PLAYOUT_DRAIN_MARGIN_MS", default=400)

@@ -22,6 +22,7 @@ from typing import Any
 
 import pytest
 from channels.db import database_sync_to_async
+from django.conf import settings
 
 from callcore.goodbye import Hangup
 from calls.consumers import MediaStreamConsumer
@@ -316,20 +317,23 @@ async def test_model_audio_is_reframed_paced_and_marked(live: Call) -> None:
     assert bytes(live.twilio.audio_out) == audio
     media = [m for _, m in live.twilio.events if m["event"] == "media"]
     sizes = [len(base64.b64decode(m["media"]["payload"])) for m in media]
-    # Whole 20 ms frames, up to 100 ms a message (frames sent together go together);
-    # only the item's last frame may be short.
-    assert all(size % 160 == 0 and size <= 800 for size in sizes[:-1]), sizes
+    # Whole 20 ms frames, up to TWILIO_MEDIA_MESSAGE_MS a message (frames sent together
+    # go together); only the item's last frame may be short.
+    most = settings.TWILIO_MEDIA_MESSAGE_MS * 8
+    assert all(size % 160 == 0 and size <= most for size in sizes[:-1]), sizes
     assert sizes[-1] % 160 == len(audio) % 160
     assert live.twilio.events[-1][1]["event"] == "mark"
-    assert len(live.twilio.marks) >= len(audio) // 8 // 100
-    # Pacing: Twilio is never handed more than the lead (300 ms) beyond real time.
+    # A mark every PLAYOUT_MARK_INTERVAL_MS of audio, and one at the item's end.
+    assert len(live.twilio.marks) >= len(audio) // 8 // settings.PLAYOUT_MARK_INTERVAL_MS + 1
+    # Pacing: Twilio is never handed more than the lead (PLAYOUT_LEAD_MS) beyond real time.
+    lead_ms = settings.PLAYOUT_LEAD_MS
     first = live.twilio.events[0][0]
     sent = 0
     for at, message in live.twilio.events:
         if message["event"] == "media":
             sent += 160
             played_ms = (at - first) * 1000
-            assert sent / 8 - played_ms <= 300 + 20 + 40  # one frame, scheduling slack
+            assert sent / 8 - played_ms <= lead_ms + 20 + 40  # one frame, scheduling slack
 
 
 async def test_beta_event_names_are_accepted(live: Call) -> None:
