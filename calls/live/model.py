@@ -49,6 +49,17 @@ def _proxy(websocket_base_url: str | None) -> str | None:
 DEFAULT_WEBSOCKET_BASE_URL = "wss://api.openai.com/v1"
 
 
+def load_client(settings: BridgeSettings) -> None:
+    """Build the process's client now, with the SDK's Realtime modules (about 230).
+
+    The SDK imports those at the first session; loaded at start-up instead, the
+    first call does not wait for them, and the server can freeze them out of the
+    garbage collector's sight with the rest of what lives as long as the process.
+    """
+    _client(settings.openai_api_key, settings.openai_websocket_base_url).realtime  # noqa: B018
+    _proxy(settings.openai_websocket_base_url)
+
+
 async def connect_realtime(settings: BridgeSettings) -> RealtimeConnection:
     """Connect a Realtime session; the caller owns (and must close) the connection."""
     base_url = settings.openai_websocket_base_url

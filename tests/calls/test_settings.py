@@ -187,3 +187,33 @@ def test_the_pacing_settings_reach_each_call(settings: Any) -> None:
     playout = bridge.playout
     assert (playout.lead_ms, playout.refill_ms, playout.mark_interval_ms) == (500, 140, 120)
     assert bridge.media_message_ms == 60
+
+
+_PRINT_STARTUP = (
+    "import gc, json, sys; import config.asgi; from calls.live.model import _client;"
+    "young = {id(o) for o in gc.get_objects()};"
+    "realtime = sys.modules.get('openai.resources.realtime');"
+    "print(json.dumps({'loaded': realtime is not None,"
+    " 'frozen': realtime is not None and id(vars(realtime)) not in young,"
+    " 'clients': _client.cache_info().currsize}))"
+)
+
+
+@pytest.mark.parametrize(
+    ("settings_module", "env"),
+    [("config.dev_settings", {}), ("config.settings", PRODUCTION)],
+    ids=["development", "production"],
+)
+def test_the_server_loads_what_calls_use_before_it_freezes_the_heap(
+    settings_module: str, env: dict[str, str]
+) -> None:
+    # The SDK would import its Realtime modules (and the client build its TLS
+    # context) at the first call, on the event loop: 100 ms that every call then
+    # in progress waits for, and objects the collector walks at every full pass.
+    result = run(["-c", _PRINT_STARTUP], settings_module, **env)
+    assert result.returncode == 0, result.stderr
+    startup = json.loads(result.stdout)
+
+    assert startup["loaded"]
+    assert startup["frozen"]
+    assert startup["clients"] == 1
