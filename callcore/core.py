@@ -762,8 +762,9 @@ class CallCore:
 
         Frames sent together (one refill) go as one `media` message of up to
         `media_message_ms`, as long as they follow each other in one item and
-        no mark comes between: the same audio, in the same order, in a fifth
-        of the messages. Twilio plays a message's payload as it plays frames.
+        no mark comes between (the tracker keeps marks at the ends of sends):
+        the same audio, in the same order, in a tenth of the messages at the
+        defaults. Twilio plays a message's payload as it plays frames.
         """
         status = self.tracker.playout_status(now)
         batch: list[bytes] = []

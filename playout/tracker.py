@@ -192,8 +192,10 @@ class PlayoutTracker:
 
         Once Twilio holds no more than `lead_ms - refill_ms` (the estimate),
         frames go out while, after sending, it holds at most `lead_ms`. A mark
-        follows each `mark_interval_ms` of sent audio and the end of each
-        completed item's audio.
+        follows the end of each completed item's audio, and each
+        `mark_interval_ms` of sent audio; but when less than that is left of
+        the send under way, that mark waits for the send's end: the frames sent
+        together go to Twilio as one message, which a mark would split in two.
         """
         now = self._advance(now)
         out: list[Outbound] = []
@@ -215,10 +217,25 @@ class PlayoutTracker:
             self._heard.on_send(now, size)
             self._ledger.append(item, size)
             out.append(AudioFrame(payload, item.generation, item.response_id, item.item_id))
-            since_mark = self._ledger.sent_pos - self._mark_pos
-            if item_ended or since_mark >= self.config.mark_interval_bytes:
+            interval = self.config.mark_interval_bytes
+            if item_ended or (
+                self._ledger.sent_pos - self._mark_pos >= interval
+                and self._send_left(now) >= interval
+            ):
                 self._place_mark(now, out)
+        if (
+            out
+            and isinstance(out[-1], AudioFrame)
+            and self._ledger.sent_pos - self._mark_pos >= self.config.mark_interval_bytes
+        ):
+            self._place_mark(now, out)  # the interval's mark, at the send's end
         return self._finish_poll(now, out)
+
+    def _send_left(self, now: float) -> int:
+        """About how many more bytes this poll will send: what is held, up to the lead."""
+        start = self._end.frame_start(now, self._ledger.sent_pos)
+        room = (now + self._timing.lead_s - start) * BYTES_PER_SECOND
+        return min(self._pending.held_bytes, int(room + _EPSILON_S))
 
     def _finish_poll(self, now: float, out: list[Outbound]) -> list[Outbound]:
         self._end.extend(now, self._ledger.sent_pos, self._pending.held_bytes)

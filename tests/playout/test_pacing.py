@@ -88,14 +88,34 @@ def test_lead_equal_to_frame_is_gapless() -> None:
     assert len(shell.player.payload) == 500 * 8
 
 
+def kinds(out: list[Outbound]) -> str:
+    return "".join("F" if isinstance(o, AudioFrame) else "M" for o in out)
+
+
 def test_marks_every_interval_and_at_item_end() -> None:
     tracker = PlayoutTracker(PlayoutConfig(lead_ms=1000))
     tracker.audio_delta("r1", "i1", b"\x10" * (250 * 8), 0.0)
     tracker.audio_done("r1", "i1", 0.0)
     out = tracker.poll(0.0)
-    kinds = ["F" if isinstance(o, AudioFrame) else "M" for o in out]
-    # 100 ms = 5 frames between marks; the 50 ms tail ends with the item's mark.
-    assert "".join(kinds) == "FFFFFMFFFFFMFFFM"
+    # 100 ms = 5 frames, then a mark, while the send goes on for another 100 ms;
+    # the second interval's mark waits for the send's end, the item's (50 ms on).
+    assert kinds(out) == "FFFFFMFFFFFFFFM"
+
+
+def test_a_mark_near_the_end_of_a_send_waits_for_it_and_refills_go_whole() -> None:
+    config = PlayoutConfig(lead_ms=400, refill_ms=200, mark_interval_ms=200)
+    tracker = PlayoutTracker(config)
+    tracker.audio_delta("r1", "i1", b"\x10" * (60 * 8), 0.0)
+    assert kinds(tracker.poll(0.0)) == "FFF"  # 60 ms: no interval yet
+    tracker.audio_delta("r1", "i1", b"\x10" * (1000 * 8), 0.02)
+    # Up to the lead (360 ms more): the mark at 200 ms, with 220 ms of the send
+    # left; the one due at 400 ms, with 20 ms left, ends the send instead.
+    assert kinds(tracker.poll(0.02)) == "F" * 7 + "M" + "F" * 11 + "M"
+    # Each refill (200 ms) is then one run of frames, ended by its mark.
+    for _ in range(3):
+        wake = tracker.next_send_at()
+        assert wake is not None
+        assert kinds(tracker.poll(wake)) == "F" * 10 + "M"
 
 
 def test_end_mark_when_done_arrives_after_the_last_frame() -> None:
