@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import importlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -58,6 +59,9 @@ def load_client(settings: BridgeSettings) -> None:
     """
     _client(settings.openai_api_key, settings.openai_websocket_base_url).realtime  # noqa: B018
     _proxy(settings.openai_websocket_base_url)
+    # And websockets' client side, which the SDK imports at its first connect.
+    importlib.import_module("websockets.asyncio.client")
+    importlib.import_module("websockets.sync.client")
 
 
 async def connect_realtime(settings: BridgeSettings) -> RealtimeConnection:
