@@ -117,11 +117,15 @@ def recorded(call_sid: str) -> tuple[CallSession | None, list[str]]:
 async def wait_recorded(
     call_sid: str, timeout_s: float = 30
 ) -> tuple[CallSession | None, list[str]]:
-    """The call's rows once its end is written (the writer retries every few seconds)."""
+    """The call's rows once its end is written and its review stored, the server's
+    last writes for it (the writer retries every few seconds; the review catches up
+    at the next beat). A test that ended earlier would flush the database under
+    those writes: its TRUNCATE and their transaction can deadlock."""
     deadline = time.monotonic() + timeout_s
     while True:
         call, kinds = await recorded(call_sid)
-        if (call is not None and call.ended_at is not None) or time.monotonic() > deadline:
+        done = call is not None and call.ended_at is not None and call.reviewed_at is not None
+        if done or time.monotonic() > deadline:
             return call, kinds
         # Another process writes it, with no event to await: poll, bounded.
         await asyncio.sleep(0.1)
@@ -156,6 +160,7 @@ async def test_a_20_s_database_lock_is_not_heard_on_a_call_in_flight(stack: Loca
     row, kinds = await wait_recorded(caller.call_sid)
     assert row is not None
     assert row.end_reason == "caller_hangup"
+    assert row.reviewed_at is not None
     assert kinds.count("response_started") == ANSWERS + 1
 
 
@@ -180,6 +185,7 @@ async def test_a_call_that_ends_during_an_outage_is_recorded_in_full_afterwards(
     row, kinds = await wait_recorded(caller.call_sid)
     assert row is not None
     assert row.ended_at is not None
+    assert row.reviewed_at is not None
     assert row.end_reason == "caller_hangup"
     for kind in ("stream_started", "response_started", "response_done", "stream_ended"):
         assert kind in kinds
