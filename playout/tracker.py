@@ -204,6 +204,7 @@ class PlayoutTracker:
         send_at = self.next_send_at()
         if send_at is not None and send_at > now + _EPSILON_S:
             return self._finish_poll(now, out)  # not yet down to the refill level
+        interval = self.config.mark_interval_bytes
         while size := self._pending.next_frame_size():
             sent_pos = self._ledger.sent_pos
             start = self._end.frame_start(now, sent_pos)
@@ -217,7 +218,6 @@ class PlayoutTracker:
             self._heard.on_send(now, size)
             self._ledger.append(item, size)
             out.append(AudioFrame(payload, item.generation, item.response_id, item.item_id))
-            interval = self.config.mark_interval_bytes
             if item_ended or (
                 self._ledger.sent_pos - self._mark_pos >= interval
                 and self._send_left(now) >= interval
@@ -226,7 +226,7 @@ class PlayoutTracker:
         if (
             out
             and isinstance(out[-1], AudioFrame)
-            and self._ledger.sent_pos - self._mark_pos >= self.config.mark_interval_bytes
+            and self._ledger.sent_pos - self._mark_pos >= interval
         ):
             self._place_mark(now, out)  # the interval's mark, at the send's end
         return self._finish_poll(now, out)

@@ -89,6 +89,11 @@ async def connect_realtime(settings: BridgeSettings) -> RealtimeConnection:
     return connection
 
 
+def _sdk_reconnects(connection: RealtimeConnection) -> bool:
+    """Whether the SDK would reconnect this connection itself (this service never asks it to)."""
+    return getattr(connection, "_on_reconnecting", None) is not None
+
+
 def raw_sender(connection: RealtimeConnection) -> Callable[[str], Awaitable[None]]:
     """How the uplink sends a client event on `connection`: the cheapest faithful way.
 
@@ -102,7 +107,7 @@ def raw_sender(connection: RealtimeConnection) -> Callable[[str], Awaitable[None
     `send_raw`.
     """
     send = getattr(_socket(connection), "send", None)
-    if getattr(connection, "_on_reconnecting", None) is None and callable(send):
+    if not _sdk_reconnects(connection) and callable(send):
         return send  # type: ignore[no-any-return]
     return connection.send_raw
 
@@ -126,7 +131,7 @@ def direct_writer(connection: RealtimeConnection) -> Callable[[str], bool] | Non
     event is waiting for its uplink task.
     """
     ws = _socket(connection)
-    if getattr(connection, "_on_reconnecting", None) is not None or not isinstance(ws, Connection):
+    if _sdk_reconnects(connection) or not isinstance(ws, Connection):
         return None
 
     def write(text: str) -> bool:
