@@ -52,7 +52,7 @@ demo-all: migrate-dev
 # runserver and for simulate_call.
 # No permessage-deflate: base64 audio does not compress, and it costs CPU per frame.
 UVICORN := $(VENV)/bin/uvicorn config.asgi:application --host $(HOST) --port $(PORT) \
-	--lifespan off --no-access-log --ws-per-message-deflate false
+	--lifespan on --no-access-log --ws-per-message-deflate false
 
 # Several worker processes behind one address need what they share outside
 # them: PostgreSQL (DATABASE_URL) and Redis (REDIS_URL, the channel layer that

@@ -37,7 +37,8 @@ from django.db import connection, transaction  # noqa: E402
 from django.test.utils import CaptureQueriesContext  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
-from calls.models import BargeInEvent, CallSession, CallStatus, PlayoutLog  # noqa: E402
+from callcore.records import CallState  # noqa: E402
+from calls.models import BargeInEvent, CallSession, PlayoutLog  # noqa: E402
 
 CALLS_PER_CHUNK = 500
 
@@ -127,7 +128,7 @@ def _populate_chunk(
             started_at=now - timedelta(minutes=n),
             stream_started_at=now - timedelta(minutes=n),
             ended_at=now - timedelta(minutes=n) + timedelta(seconds=50),
-            status=CallStatus.COMPLETED if n % 50 else CallStatus.STREAMING,
+            status=CallState.COMPLETED if n % 50 else CallState.STREAMING,
             end_reason="hangup",
             responses=12,
             ai_audio_ms=28_800,

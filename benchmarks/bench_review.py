@@ -73,14 +73,9 @@ from django.test import Client  # noqa: E402
 from django.test.utils import CaptureQueriesContext  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
+from callcore.records import CallState  # noqa: E402
 from calls.admin import CallSessionAdmin  # noqa: E402
-from calls.models import (  # noqa: E402
-    BargeInEvent,
-    CallFinding,
-    CallSession,
-    CallStatus,
-    PlayoutLog,
-)
+from calls.models import BargeInEvent, CallFinding, CallSession, PlayoutLog  # noqa: E402
 from calls.review.stored import review_calls  # noqa: E402
 
 
@@ -211,7 +206,7 @@ def _populate_chunk(
                 call_sid=sid(n),
                 from_number=f"+1555{n % 10_000_000:07d}",
                 to_number="+15550000000",
-                status=CallStatus.COMPLETED,
+                status=CallState.COMPLETED,
                 started_at=started,
                 stream_started_at=started,
                 ended_at=started + timedelta(milliseconds=duration_ms),
@@ -283,7 +278,7 @@ def _insert(model: Any, columns: list[str], values: list[tuple[Any, ...]]) -> No
 def _long_call(now: datetime) -> int:
     """A 10-minute call with 5,000 log rows."""
     started = now - timedelta(minutes=30)
-    call = CallSession.objects.create(call_sid="CA" + "f" * 32, status=CallStatus.COMPLETED)
+    call = CallSession.objects.create(call_sid="CA" + "f" * 32, status=CallState.COMPLETED)
     CallSession.objects.filter(pk=call.pk).update(
         started_at=started, stream_started_at=started, ended_at=started + timedelta(minutes=10),
         end_reason="caller_hangup", link_rtt_p50_ms=90, link_samples=40,

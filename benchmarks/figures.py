@@ -104,11 +104,12 @@ def _rows(call_sids: list[str]) -> dict[str, Any]:
 
 
 def _server_setup(call_sids: list[str]) -> list[dict[str, Any]]:
-    from calls.models import PlayoutKind, PlayoutLog
+    from callcore.records import RecordKind
+    from calls.models import PlayoutLog
 
     return list(
         PlayoutLog.objects.filter(
-            call__call_sid__in=call_sids, kind=PlayoutKind.MODEL_SESSION_OPENED
+            call__call_sid__in=call_sids, kind=RecordKind.MODEL_SESSION_OPENED
         ).values_list("details", flat=True)
     )
 

@@ -1,15 +1,15 @@
 """One call's decisions, pure and clock-free (sans-IO): the shell feeds it events and `now`.
 
-`CallCore` owns the playout tracker, the barge-in decision and its evidence,
-the goodbye drain, the input clock and the call's statistics; it returns
-messages to send, records to keep, and the end of the call, as data.
+`CallCore` dispatches a call's events to the parts that own each fact (the
+playout tracker, the phase, the uplink, the model session, the goodbye...),
+decides barge-ins, and returns messages to send, records to keep, and the
+end of the call, as data.
 """
 
 from callcore.core import CallCore, CoreConfig
 from callcore.outputs import (
-    BargeInRecord,
+    BargeIn,
     CallUpdate,
-    Clear,
     EndOfCall,
     Log,
     Output,
@@ -22,10 +22,9 @@ from callcore.records import EndReason, RecordKind
 from callcore.watchdog import Quiet, WatchdogConfig
 
 __all__ = [
-    "BargeInRecord",
+    "BargeIn",
     "CallCore",
     "CallUpdate",
-    "Clear",
     "CoreConfig",
     "EndOfCall",
     "EndReason",

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import Any
 
 from callcore.input_clock import InputClock
-from callcore.outputs import BargeInRecord, Log, Output, Record
+from callcore.outputs import BargeIn, Log, Output, Record
 from callcore.protocol.realtime import SpeechStarted
-from callcore.records import RecordKind
+from callcore.records import BargeInFigures, RecordKind
 from playout import CancelOutcome, PlayoutTracker
 
 OffsetMs = Callable[[float], int]
@@ -62,102 +61,57 @@ def judge_silent_speech(
     ]
 
 
-class BargeIn:
-    """One barge-in and its evidence.
+def heard_at(tracker: PlayoutTracker, moment: float | None) -> int | None:
+    """What the caller had heard, at `moment`, of the item playing then (None if none).
 
-    What the caller had heard where their speech really began is read before
-    the cancel changes the estimate (`before_cancel`); the playout evidence is
-    the snapshot the tracker's cancel took (`cancelled`); `records`, once the
-    clear is out, gives the log line and the rows.
+    Read before a cancel changes the estimate.
     """
+    if moment is None:
+        return None
+    item = tracker.playing_item(moment)
+    return None if item is None else tracker.heard_ms(item, moment)
 
-    def __init__(
-        self,
-        onset: float | None,
-        heard_at_onset_ms: int | None,
-        response_cancelled: bool,
-        at: float,
-        frame_ms: int,
-        offset_ms: OffsetMs,
-    ) -> None:
-        self.onset = onset
-        self.heard_at_onset_ms = heard_at_onset_ms
-        self.response_cancelled = response_cancelled
-        self.at = at
-        self._frame_ms = frame_ms
-        self._offset_ms = offset_ms
-        self.outcome: CancelOutcome | None = None
-        self.heard_text = ""
-        self.cut_text = ""
 
-    @classmethod
-    def before_cancel(
-        cls, tracker: PlayoutTracker, onset: float | None, now: float, offset_ms: OffsetMs
-    ) -> BargeIn:
-        heard_at_onset = None
-        if onset is not None:
-            item = tracker.playing_item(onset)
-            if item is not None:
-                heard_at_onset = tracker.heard_ms(item, onset)
-        return cls(
-            onset, heard_at_onset, tracker.generating(), now, tracker.config.frame_ms, offset_ms
-        )
-
-    def cancelled(self, outcome: CancelOutcome, heard_text: str, cut_text: str) -> None:
-        """What the cancel did, and the answer's words the caller heard and did not."""
-        self.outcome = outcome
-        self.heard_text, self.cut_text = heard_text, cut_text
-
-    def records(self, clear_sent_at: float) -> list[Output]:
-        """The barge-in's log line and rows; reaction is from the speech event to the clear."""
-        outcome = self.outcome
-        assert outcome is not None, "records() before cancelled()"
-        evidence = outcome.evidence
-        truncate = outcome.truncate
-        reaction_ms = (clear_sent_at - self.at) * 1000
-        figures: dict[str, Any] = {
-            "response_id": outcome.response_id or "",
-            "item_id": truncate.item_id if truncate else "",
-            "playout_remaining_ms": evidence.playout_remaining_ms,
-            "pending_ms": evidence.pending_ms,
-            "unplayed_ms": evidence.unplayed_ms,
-            "reaction_ms": round(reaction_ms, 3),
-            "audio_end_ms": truncate.audio_end_ms if truncate else None,
-            "response_cancelled": self.response_cancelled,
-            "speech_onset_offset_ms": None if self.onset is None else self._offset_ms(self.onset),
-            "heard_at_onset_ms": self.heard_at_onset_ms,
-            "heard_text": self.heard_text,
-            "cut_text": self.cut_text,
-        }
-        extra = {
+def barge_in(
+    clear: str,
+    outcome: CancelOutcome,
+    *,
+    at: float,
+    onset: float | None,
+    heard_at_onset_ms: int | None,
+    response_cancelled: bool,
+    heard_text: str,
+    cut_text: str,
+    frame_ms: int,
+    offset_ms: OffsetMs,
+) -> BargeIn:
+    """The barge-in, from what the tracker's cancel did (its evidence was taken before)."""
+    evidence = outcome.evidence
+    truncate = outcome.truncate
+    return BargeIn(
+        clear=clear,
+        at=at,
+        playout_status=evidence.playout_status,
+        figures=BargeInFigures(
+            response_id=outcome.response_id or "",
+            item_id=truncate.item_id if truncate else "",
+            playout_remaining_ms=evidence.playout_remaining_ms,
+            pending_ms=evidence.pending_ms,
+            unplayed_ms=evidence.unplayed_ms,
+            audio_end_ms=truncate.audio_end_ms if truncate else None,
+            response_cancelled=response_cancelled,
+            speech_onset_offset_ms=None if onset is None else offset_ms(onset),
+            heard_at_onset_ms=heard_at_onset_ms,
+            heard_text=heard_text,
+            cut_text=cut_text,
+        ),
+        evidence={
             "speaking_reason": evidence.speaking_reason,
             "link_rtt_ms": evidence.link_rtt_ms,
             "link_jitter_ms": evidence.link_jitter_ms,
-        }
-        return [
-            Log(
-                logging.INFO,
-                "[EARLY_BARGE_IN] Triggered on speech START! playout_remaining_ms=%d "
-                "realtime_q=%d tx_q=%d reaction_ms=%.2f reason=%s audio_end_ms=%s",
-                (
-                    evidence.playout_remaining_ms,
-                    evidence.pending_frames,
-                    evidence.unplayed_ms // self._frame_ms,
-                    reaction_ms,
-                    evidence.speaking_reason,
-                    figures["audio_end_ms"],
-                ),
-            ),
-            Record(
-                RecordKind.BARGE_IN,
-                self.at,
-                evidence.playout_status,
-                {
-                    **figures,
-                    **extra,
-                    "deleted_item_ids": list(outcome.delete_item_ids),
-                    "generation": outcome.generation,
-                },
-            ),
-            BargeInRecord(self.at, {**figures, "details": extra}),
-        ]
+        },
+        deleted_item_ids=tuple(outcome.delete_item_ids),
+        generation=outcome.generation,
+        pending_frames=evidence.pending_frames,
+        unplayed_frames=evidence.unplayed_ms // frame_ms,
+    )

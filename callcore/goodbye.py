@@ -2,19 +2,12 @@
 
 from __future__ import annotations
 
-import enum
 import logging
 
 from callcore.outputs import Log, Output, Record, ToModel
 from callcore.protocol import realtime as rt
 from callcore.records import EndReason, RecordKind
 from playout import PlayoutTracker
-
-
-class Hangup(enum.Enum):
-    NONE = "none"
-    REQUESTED = "requested"  # end_call received; the response is still running
-    DRAINING = "draining"  # waiting for the goodbye to be heard
 
 
 class Goodbye:
@@ -24,10 +17,11 @@ class Goodbye:
     was heard (its final mark echoed, or the safety deadline passed), so the
     call ends right after the goodbye, not before and not seconds later.
     Each method returns what to send and record; `finished` says when to end.
+    Whether a goodbye is asked for or draining is the call's phase
+    (`callcore.lifecycle`); this keeps what the drain needs.
     """
 
     def __init__(self) -> None:
-        self.state = Hangup.NONE
         # Every end_call seen, never forgotten: a response.done that repeats a
         # call already cancelled by a barge-in must not hang up after all.
         self._seen: set[str] = set()
@@ -38,7 +32,8 @@ class Goodbye:
         self.hard_deadline: float | None = None
 
     def requested(self, call_id: str, live: bool, now: float, status: str) -> list[Output]:
-        """The model called end_call (taken once per call_id, from either event).
+        """The model called end_call (taken once per call_id, from either event): its
+        record, or nothing when it is void.
 
         An end_call from a response the caller already interrupted (`live`
         False) is void.
@@ -47,18 +42,7 @@ class Goodbye:
             return []
         self._seen.add(call_id)
         self._call_ids.append(call_id)
-        out: list[Output] = []
-        if self.state is Hangup.NONE:
-            self.state = Hangup.REQUESTED
-            out.append(Log(logging.INFO, "model asked to end the call"))
-        out.append(Record(RecordKind.END_CALL_REQUESTED, now, status, {"call_id": call_id}))
-        return out
-
-    def response_done(self, tracker: PlayoutTracker, now: float) -> list[Output]:
-        """A response finished: once none is generating, an asked-for hangup drains."""
-        if self.state is Hangup.REQUESTED and not tracker.generating():
-            return self.start(tracker, now)
-        return []
+        return [Record(RecordKind.END_CALL_REQUESTED, now, status, {"call_id": call_id})]
 
     def start(
         self, tracker: PlayoutTracker, now: float, end_reason: EndReason = EndReason.AGENT_HANGUP
@@ -67,7 +51,6 @@ class Goodbye:
         tracker.close_all(now)
         status = tracker.drain_status(now)
         snapshot = tracker.snapshot(now)
-        self.state = Hangup.DRAINING
         self._end_reason = end_reason
         self._started_at = now
         self._expected_ms = status.expected_wait_ms
@@ -95,9 +78,6 @@ class Goodbye:
 
     def cancel(self, now: float, reason: str) -> list[Output]:
         """The caller spoke over the goodbye: the conversation goes on."""
-        if self.state is Hangup.NONE:
-            return []
-        self.state = Hangup.NONE
         self.hard_deadline = None
         out: list[Output] = [
             Log(logging.INFO, "hangup cancelled: %s", (reason,)),
@@ -115,8 +95,6 @@ class Goodbye:
         self, tracker: PlayoutTracker, now: float
     ) -> tuple[list[Output], EndReason | None]:
         """While draining: once the last audio was heard, its records and the end reason."""
-        if self.state is not Hangup.DRAINING:
-            return [], None
         status = tracker.drain_status(now)
         timed_out = self.hard_deadline is not None and now >= self.hard_deadline
         if not (status.done or timed_out):
@@ -147,6 +125,5 @@ class Goodbye:
                 },
             )
         )
-        self.state = Hangup.NONE
         self.hard_deadline = None
         return out, self._end_reason

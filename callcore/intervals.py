@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from callcore.outputs import Record
 from callcore.records import RecordKind
-from playout import BYTES_PER_MS, AudioFrame, MarkEcho
+from playout import BYTES_PER_MS, AudioFrame, MarkEcho, Outbound
 
 
 class PlayoutIntervals:
@@ -24,19 +26,25 @@ class PlayoutIntervals:
     def open(self) -> bool:
         return bool(self._audible)
 
-    def frame_sent(self, frame: AudioFrame, now: float, playout_status: str) -> Record | None:
-        """A frame left for Twilio; the record of its response's first frame."""
-        self.audio_sent_bytes += len(frame.payload)
-        sent = self._audible.get(frame.response_id)
-        self._audible[frame.response_id] = (sent or 0) + len(frame.payload)
-        if sent is not None:
-            return None
-        return Record(
-            RecordKind.PLAYOUT_STARTED,
-            now,
-            playout_status,
-            {"response_id": frame.response_id, "item_id": frame.item_id},
-        )
+    def frames_sent(self, out: Sequence[Outbound], now: float, playout_status: str) -> list[Record]:
+        """Frames left for Twilio; the record of each response's first frame."""
+        started: list[Record] = []
+        for frame in out:
+            if not isinstance(frame, AudioFrame):
+                continue
+            self.audio_sent_bytes += len(frame.payload)
+            sent = self._audible.get(frame.response_id)
+            self._audible[frame.response_id] = (sent or 0) + len(frame.payload)
+            if sent is None:
+                started.append(
+                    Record(
+                        RecordKind.PLAYOUT_STARTED,
+                        now,
+                        playout_status,
+                        {"response_id": frame.response_id, "item_id": frame.item_id},
+                    )
+                )
+        return started
 
     def note_echo(self, echo: MarkEcho) -> None:
         if echo.accepted and echo.response_id:

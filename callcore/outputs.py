@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import logging
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
-from callcore.records import EndReason, RecordKind
+from callcore.records import BargeInFigures, EndReason, RecordKind
 
 
 @dataclass(frozen=True, slots=True)
@@ -18,13 +19,6 @@ class ToTwilio:
 
     text: str
     generation: int | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Clear:
-    """Twilio `clear` for a barge-in: the shell sends it, then calls `CallCore.clear_sent`."""
-
-    text: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,14 +39,6 @@ class Record:
 
 
 @dataclass(frozen=True, slots=True)
-class BargeInRecord:
-    """A `BargeInEvent` row (its fields by name); `at` is monotonic seconds."""
-
-    at: float
-    fields: dict[str, Any]
-
-
-@dataclass(frozen=True, slots=True)
 class CallUpdate:
     """Fields of the call's own row; `ended_at` (monotonic seconds) becomes its end time."""
 
@@ -67,6 +53,59 @@ class Log:
     level: int
     message: str
     args: tuple[object, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class BargeIn:
+    """A barge-in: Twilio's `clear`, which the shell sends before anything else, and its evidence.
+
+    Once the clear is sent, the shell stamps the reaction (`reacted`) and
+    records the barge-in (its log line is `log_line`); every other effect of
+    it (the cancel, the truncate, the dropped audio) follows as outputs of
+    their own. `at` is when the speech event arrived (monotonic seconds).
+    """
+
+    clear: str
+    at: float
+    playout_status: str
+    figures: BargeInFigures
+    # How the truth was known: the speaking rule that held, the link as measured.
+    evidence: dict[str, Any]
+    deleted_item_ids: tuple[str, ...]
+    generation: int
+    # Frames held here and frames at Twilio when it was decided.
+    pending_frames: int
+    unplayed_frames: int
+
+    def reacted(self, clear_sent_at: float) -> BargeIn:
+        """The barge-in with its reaction: from the speech event to the clear sent."""
+        reaction_ms = round((clear_sent_at - self.at) * 1000, 3)
+        return replace(self, figures=replace(self.figures, reaction_ms=reaction_ms))
+
+    def log_line(self) -> Log:
+        figures = self.figures
+        return Log(
+            logging.INFO,
+            "[EARLY_BARGE_IN] Triggered on speech START! playout_remaining_ms=%d "
+            "realtime_q=%d tx_q=%d reaction_ms=%.2f reason=%s audio_end_ms=%s",
+            (
+                figures.playout_remaining_ms,
+                self.pending_frames,
+                self.unplayed_frames,
+                figures.reaction_ms,
+                self.evidence["speaking_reason"],
+                figures.audio_end_ms,
+            ),
+        )
+
+    def log_details(self) -> dict[str, Any]:
+        """The details of its playout-log row: every figure, the evidence, what it undid."""
+        return {
+            **asdict(self.figures),
+            **self.evidence,
+            "deleted_item_ids": list(self.deleted_item_ids),
+            "generation": self.generation,
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,14 +127,4 @@ class EndOfCall:
     reason: EndReason
 
 
-Output = (
-    ToTwilio
-    | Clear
-    | ToModel
-    | Record
-    | BargeInRecord
-    | CallUpdate
-    | Log
-    | ReplaceModel
-    | EndOfCall
-)
+Output = ToTwilio | BargeIn | ToModel | Record | CallUpdate | Log | ReplaceModel | EndOfCall

@@ -10,21 +10,20 @@ from __future__ import annotations
 
 from typing import Any
 
-from asgiref.sync import async_to_sync
 from django.conf import settings
 from django.contrib import admin, messages
-from django.contrib.admin.models import CHANGE, LogEntry
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
-from callcore.records import TWILIO_END_PREFIX
-from calls.live.control import request_end
-from calls.models import BargeInEvent, CallSession, CallStatus, PlayoutLog
+from callcore.records import CallState, rule_label
+from callcore.records import ended_by as who_ended
+from calls.live.control import ask_to_end
+from calls.models import BargeInEvent, CallSession, PlayoutLog
 from calls.review.diagnostics import CALL_FIELDS, diagnose_call_rows
-from calls.review.findings import RULE_LABELS, Thresholds
+from calls.review.findings import Thresholds
 from calls.review.listing import (
     BargeInsFilter,
     CallEndReasonFilter,
@@ -42,20 +41,6 @@ from calls.review.listing import (
 from calls.review.retention import deletable, delete_calls
 from calls.review.timeline import build_timeline
 
-# Who ended the call, in words, by end reason (Twilio's `twilio_*` are said as such).
-ENDED_BY = {
-    "caller_hangup": "the caller hung up",
-    "caller_disconnected": "the caller's line dropped",
-    "agent_hangup": "the AI said goodbye",
-    "operator_hangup": "an operator",
-    "model_disconnected": "the bridge: the model's session closed",
-    "model_connect_failed": "the bridge: the model could not be reached",
-    "model_unresponsive": "the bridge: the model went quiet",
-    "protocol_errors": "the bridge: malformed Twilio messages",
-    "server_shutdown": "the server shut down (handed over)",
-    "server_lost": "the server process died",
-    "internal_error": "the bridge: an internal fault",
-}
 # The review's pages need the width: a call list at 1400 px shows every column, the
 # timeline its length (the app list stays on the admin's index page).
 admin.site.enable_nav_sidebar = False
@@ -246,25 +231,17 @@ class CallSessionAdmin(ReadOnlyAdmin):
                   permissions=["end_call"])  # fmt: skip
     def end_calls(self, request: HttpRequest, queryset: QuerySet[CallSession]) -> None:
         """Ask each selected live call's process to end it (operator_hangup); audited."""
-        live = list(queryset.filter(status=CallStatus.STREAMING))
-        by = f"admin ({request.user.get_username()})"
+        live = list(queryset.filter(status=CallState.STREAMING))
         asked = 0
         for call in live:
             try:
-                async_to_sync(request_end)(call.call_sid, by)
+                ask_to_end(call, request.user)
             except Exception as exc:  # the layer (Redis) is away: say so, end nothing
                 self.message_user(
                     request, f"{call.call_sid}: could not be reached ({exc!r})", messages.ERROR
                 )
                 continue
             asked += 1
-            LogEntry.objects.log_actions(
-                request.user.pk,
-                [call],
-                CHANGE,
-                change_message="Asked to end the live call (operator_hangup)",
-                single_object=True,
-            )
         skipped = len(queryset) - len(live)
         note = f"; {skipped} not live, left alone" if skipped else ""
         self.message_user(request, f"asked {asked} live call(s) to end{note}")
@@ -351,10 +328,7 @@ class CallSessionAdmin(ReadOnlyAdmin):
 
     @admin.display(description="ended by")
     def ended_by(self, obj: CallSession) -> str:
-        reason = obj.end_reason
-        if reason.startswith(TWILIO_END_PREFIX):
-            return f"Twilio reported the call {reason.removeprefix(TWILIO_END_PREFIX)}"
-        return ENDED_BY.get(reason, reason or "- (not ended)")
+        return who_ended(obj.end_reason) or "- (not ended)"
 
     @admin.display(description="duration", ordering="duration_ms")
     def duration(self, obj: CallSession) -> str:
@@ -369,7 +343,7 @@ class CallSessionAdmin(ReadOnlyAdmin):
             '<strong class="suspect-flag" style="white-space:nowrap" title="{}">'
             "&#9888; {}</strong>",
             ", ".join(rules),
-            " · ".join(RULE_LABELS.get(rule, rule) for rule in rules),
+            " · ".join(rule_label(rule) for rule in rules),
         )
 
 

@@ -1,4 +1,7 @@
-"""The Channels consumer for Twilio's media stream: authentication, then dispatch to the call.
+"""The Channels consumer for Twilio's media stream: its hooks, and dispatch to the call.
+
+Who may stream is `calls.live.admission`'s to say (the handshake's
+signature, then at `start` the token, the media format and the claim).
 
 Messages are handled one at a time and nothing here waits on anything slow
 once the stream is up: each parsed message goes to the call's shell
@@ -8,8 +11,9 @@ The receive loop is this consumer's own (`__call__`), not Channels'
 `await_many_dispatch`: that one awaits `aclose_old_connections()` (a thread
 hop onto the executor that database writes share) and creates a task for
 every message, 50 times a second per call. The database is only touched
-through `calls.live.db.run_db`, which keeps Django's connection hygiene
-itself, so nothing is lost by skipping the hop on the media path.
+through the call path's own threads (`calls.live.db`), which keep Django's
+connection hygiene themselves, so nothing is lost by skipping the hop on the
+media path.
 """
 
 from __future__ import annotations
@@ -17,18 +21,13 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-import time
-from datetime import timedelta
 from typing import Any
 
 from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
-from django.db.models import F
-from django.utils import timezone
 
 from callcore import EndReason
-from callcore.conversation import Turn
 from callcore.protocol.twilio import (
     Connected,
     Dtmf,
@@ -40,97 +39,34 @@ from callcore.protocol.twilio import (
     Unknown,
     parse_twilio_message,
 )
-from calls.frontdoor.signatures import signature_valid, stream_url
-from calls.frontdoor.tokens import verify_stream_token
-from calls.live import preopen
+from calls.live import admission
+from calls.live.admission import Refused
 from calls.live.bridge import CallBridge, CallIdentity
 from calls.live.control import ControlListener
-from calls.live.conversation import conversation_so_far
-from calls.live.db import run_db
 from calls.live.logcontext import bind_call
-from calls.live.model import discard_model, open_session
+from calls.live.process import CallProcess, current
+from calls.live.realtime import open_session
 from calls.live.recorder import CallRecorder
-from calls.live.settings import BridgeSettings
-from calls.models import CallSession, CallStatus
 
 logger = logging.getLogger(__name__)
 
-# Close codes (4000-4999 are the application's).
-CLOSE_BAD_SIGNATURE = 4403
-CLOSE_BAD_TOKEN = 4401
-CLOSE_UNKNOWN_CALL = 4404
 CLOSE_PROTOCOL = 4400
 CLOSE_NO_START = 4408
-CLOSE_STREAM_EXISTS = 4409
-CLOSE_MEDIA_FORMAT = 4415
 # The ASGI server's own code for a socket it closes because it is shutting down.
 SERVER_SHUTTING_DOWN = 1012
-
-# How soon after a shutdown ended a call its handed-over stream must claim it.
-HANDOVER_WINDOW = timedelta(seconds=60)
 
 # Malformed messages tolerated before a stream has started (after that, the call decides).
 MAX_PROTOCOL_ERRORS_BEFORE_START = 50
 
 
-def _begin_stream(call_sid: str, start: Start) -> CallSession | int:
-    """The call, now streaming; or the close code that refuses this stream.
-
-    One stream per call: a replayed token must not open a second session. The
-    check and the claim are one conditional UPDATE, atomic on every database.
-    """
-    now = timezone.now()
-    streaming = {
-        "stream_sid": start.stream_sid,
-        "status": CallStatus.STREAMING,
-        "stream_started_at": now,
-        "alive_at": now,
-    }
-    claimed = CallSession.objects.filter(
-        call_sid=call_sid, stream_sid="", ended_at__isnull=True
-    ).update(**streaming)
-    if not claimed:
-        # A handover: the process that held the call shut down and Twilio, told by
-        # our `<Connect action>`, opened a new stream for it (landing here).
-        # Only just after the shutdown: a call left at server_shutdown (the caller hung
-        # up during the handover) cannot be reopened later with an old token.
-        claimed = (
-            CallSession.objects.filter(
-                call_sid=call_sid,
-                end_reason=EndReason.SERVER_SHUTDOWN,
-                ended_at__gte=now - HANDOVER_WINDOW,
-            )
-            .exclude(stream_sid=start.stream_sid)
-            .update(
-                **streaming,
-                ended_at=None,
-                end_reason="",
-                handovers=F("handovers") + 1,
-                # Live again: the review of the first leg no longer describes the call.
-                reviewed_at=None,
-                duration_ms=None,
-            )
-        )
-    try:
-        call = CallSession.objects.get(call_sid=call_sid)
-    except CallSession.DoesNotExist:
-        return CLOSE_UNKNOWN_CALL
-    if not claimed:
-        return CLOSE_STREAM_EXISTS
-    if not call.account_sid and start.account_sid:
-        # A call the voice webhook did not tell us the account of (it always does).
-        call.account_sid = start.account_sid
-        CallSession.objects.filter(pk=call.pk, account_sid="").update(account_sid=call.account_sid)
-    return call
-
-
 class MediaStreamConsumer(AsyncWebsocketConsumer):
-    """One Twilio media stream: `connected`, `start`, media and marks, `stop`."""
+    """One Twilio media stream: `connected`, `start`, media and marks, `stop`.
 
-    # A hook, overridable like Channels' own: who is told of each call's bridge
-    # once it starts (tests, tools).
-    bridge_started = staticmethod(lambda bridge: None)
+    `process` (an `as_asgi` argument) is the process's root; by default the
+    one the ASGI application started.
+    """
 
+    process: CallProcess | None = None
     bridge: CallBridge | None = None
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
@@ -175,14 +111,14 @@ class MediaStreamConsumer(AsyncWebsocketConsumer):
         self.bridge = None
         self.closing = False
         self.protocol_errors = 0
+        if self.process is None:
+            self.process = current()
         headers = dict(self.scope.get("headers", []))
         signature = headers.get(b"x-twilio-signature", b"").decode("latin-1")
         await self.accept()
-        if not signature_valid(stream_url(), {}, signature):
-            logger.warning(
-                "media stream refused: %s handshake signature", "bad" if signature else "missing"
-            )
-            await self._refuse(CLOSE_BAD_SIGNATURE)
+        refused = admission.handshake(signature)
+        if refused is not None:
+            await self._refuse(refused)
             return
         # The handshake's signature is the same for every stream: a socket that
         # holds it must still show a call's `start` promptly, or it goes.
@@ -195,9 +131,8 @@ class MediaStreamConsumer(AsyncWebsocketConsumer):
             logger.warning(
                 "media stream refused: no start within %s s", settings.STREAM_START_TIMEOUT_S
             )
-            task = asyncio.ensure_future(self._refuse(CLOSE_NO_START))
-            _background.add(task)
-            task.add_done_callback(_background.discard)
+            assert self.process is not None
+            self.process.keep(self._refuse(Refused(CLOSE_NO_START, "")))
 
     def _cancel_start_timer(self) -> None:
         timer = getattr(self, "_start_timer", None)
@@ -205,9 +140,11 @@ class MediaStreamConsumer(AsyncWebsocketConsumer):
             timer.cancel()
             self._start_timer = None
 
-    async def _refuse(self, code: int) -> None:
+    async def _refuse(self, refused: Refused) -> None:
+        if refused.reason:
+            logger.warning("media stream refused: %s", refused.reason)
         self.closing = True
-        await self.close(code=code)
+        await self.close(code=refused.code)
 
     async def websocket_receive(self, message: dict[str, Any]) -> None:
         # Never let one bad frame escape as an exception that would kill the
@@ -219,7 +156,7 @@ class MediaStreamConsumer(AsyncWebsocketConsumer):
             if self.bridge is not None:
                 await self.bridge.end(EndReason.INTERNAL_ERROR)
             else:
-                await self._refuse(1011)
+                await self._refuse(Refused(1011, ""))
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         if self.closing:
@@ -248,7 +185,7 @@ class MediaStreamConsumer(AsyncWebsocketConsumer):
             if bridge is not None:
                 await bridge.end(EndReason.CALLER_HANGUP)
             else:
-                await self._refuse(1000)
+                await self._refuse(Refused(1000, ""))
         elif isinstance(message, Dtmf):
             if bridge is not None:
                 await bridge.on_dtmf(message)
@@ -263,63 +200,35 @@ class MediaStreamConsumer(AsyncWebsocketConsumer):
             return
         self._cancel_start_timer()
         bind_call(start.call_sid, start.stream_sid)
-        # Wall clock on purpose: the token was minted by another process (the
-        # webhook), and monotonic clocks are not comparable across processes.
-        problem = verify_stream_token(
-            start.custom_parameters.get("token", ""), start.call_sid, time.time()
-        )
-        if problem is not None:
-            logger.warning("media stream refused: stream token %s", problem)
-            await self._refuse(CLOSE_BAD_TOKEN)
+        process = self.process
+        assert process is not None
+        admitted = await admission.admit(start, process)
+        if isinstance(admitted, Refused):
+            await self._refuse(admitted)
             return
-        if not start.media_format_ok:
-            logger.warning(
-                "media stream refused: mediaFormat %s; this service takes "
-                "audio/x-mulaw at 8000 Hz, 1 channel",
-                start.media_format,
+        if admitted.resumed:
+            logger.info(
+                "media stream started: a handover, %d turns carried over", len(admitted.resumed)
             )
-            await self._refuse(CLOSE_MEDIA_FORMAT)
-            return
-        started_mono = time.monotonic()
-        started_wall = timezone.now()
-        bridge_settings = BridgeSettings.from_django()
-        # The model session was opened at the voice webhook, if that ran in this
-        # process; else it opens now, while the database claims the stream. Either
-        # way the greeting starts sooner, and a refused stream closes it again.
-        open_anew = functools.partial(open_session, bridge_settings)
-        model = preopen.take(start.call_sid, open_anew) or asyncio.ensure_future(open_anew())
-        try:
-            call = await run_db(_begin_stream, start.call_sid, start)
-        except BaseException:
-            discard_model(model)
-            raise
-        if isinstance(call, int):
-            discard_model(model)
-            logger.warning(
-                "media stream refused: %s",
-                "no such call" if call == CLOSE_UNKNOWN_CALL else "the call already had a stream",
-            )
-            await self._refuse(call)
-            return
-        resumed: list[Turn] = []
-        if call.handovers:
-            resumed = await run_db(conversation_so_far, call.pk)
-            logger.info("media stream started: a handover, %d turns carried over", len(resumed))
         else:
             logger.info("media stream started")
         self.bridge = CallBridge(
-            CallIdentity(call.pk, call.call_sid, start.stream_sid),
+            CallIdentity(
+                admitted.call_pk, admitted.call_sid, start.stream_sid, admitted.from_number
+            ),
             twilio=self,
-            settings=bridge_settings,
-            model=model,
-            recorder=CallRecorder(call.pk, started_wall, started_mono),
-            started_at=started_mono,
-            reopen=open_anew,
-            resumed_turns=tuple(resumed),
+            config=admitted.config,
+            process=process,
+            model=admitted.model,
+            recorder=CallRecorder(
+                admitted.call_pk, admitted.started_wall, admitted.started_mono, process.writer
+            ),
+            started_at=admitted.started_mono,
+            reopen=functools.partial(open_session, admitted.config),
+            resumed_turns=admitted.resumed,
         )
         self.bridge.start()
-        self.bridge_started(self.bridge)
-        self._control = ControlListener(call.call_sid, self._operator_end)
+        self._control = ControlListener(admitted.call_sid, self._operator_end)
         self._control.start()
 
     async def _operator_end(self, by: str) -> None:
@@ -336,7 +245,7 @@ class MediaStreamConsumer(AsyncWebsocketConsumer):
             logger.warning("twilio message skipped: %s", reason)
         if self.protocol_errors >= MAX_PROTOCOL_ERRORS_BEFORE_START:
             logger.error("too many malformed messages before start; closing the stream")
-            await self._refuse(CLOSE_PROTOCOL)
+            await self._refuse(Refused(CLOSE_PROTOCOL, ""))
 
     async def disconnect(self, code: int) -> None:
         self.closing = True
@@ -378,7 +287,3 @@ class MediaStreamConsumer(AsyncWebsocketConsumer):
         logger.info("caller gone: the media stream socket is closed")
         if self.bridge is not None:
             self.bridge.caller_gone()
-
-
-# Refusals started from timer callbacks, kept referenced until they finish.
-_background: set[asyncio.Future[None]] = set()

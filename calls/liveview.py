@@ -1,10 +1,13 @@
 """The staff live view: calls in progress and their moments, as they happen.
 
-The page (`/admin/live/`) lists the calls streaming now; its WebSocket
-(`/admin/live/ws/`) relays the channel layer's `calls.live` group (fed by
-`calls.live.feed` in every process). Django session authentication: only
-active staff with the view permission on calls; anyone else is refused at
-the handshake, before a message is sent.
+The page (`/admin/live/`) lists the calls streaming now (caller, link to the
+call's page, an "End call" button for those allowed to end calls); its
+WebSocket (`/admin/live/ws/`) relays the channel layer's `calls.live` group
+(fed by `calls.live.feed` in every process). When the socket drops, the page
+says so, reconnects, and reads the calls in progress again
+(`/admin/live/calls.json`): what happened meanwhile is in the records.
+Django session authentication: only active staff with the view permission on
+calls; anyone else is refused at the handshake, before a message is sent.
 """
 
 from __future__ import annotations
@@ -19,28 +22,81 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.contrib.admin.views.decorators import staff_member_required
 from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
+from django.views.decorators.http import require_POST
 
+from callcore.records import CallState
+from calls.live.control import ask_to_end
 from calls.live.feed import LIVE_GROUP
-from calls.models import CallSession, CallStatus
+from calls.models import CallSession
 
 logger = logging.getLogger(__name__)
 
 VIEW_PERMISSION = "calls.view_callsession"
+END_PERMISSION = "calls.end_call"
 LAYER_TIMEOUT_S = 2.0
+
+
+# Calls the page lists at most (the rest are one click away in the call list).
+MAX_LISTED = 500
+
+
+def _in_progress() -> list[dict[str, Any]]:
+    calls = CallSession.objects.filter(status=CallState.STREAMING).order_by("-stream_started_at")
+    return [
+        {
+            "pk": call.pk,
+            "call_sid": call.call_sid,
+            "from_number": call.from_number,
+            "started_at": call.stream_started_at.timestamp() if call.stream_started_at else None,
+            "barge_ins": call.barge_in_count,
+        }
+        for call in calls.only(
+            "pk", "call_sid", "from_number", "stream_started_at", "barge_in_count"
+        )[:MAX_LISTED]
+    ]
 
 
 @staff_member_required
 def live_calls(request: HttpRequest) -> HttpResponse:
     if not request.user.has_perm(VIEW_PERMISSION):
         raise PermissionDenied
-    calls = CallSession.objects.filter(status=CallStatus.STREAMING).order_by("-stream_started_at")
     return render(
         request,
         "admin/calls/live.html",
-        {"title": "Calls in progress", "calls": calls[:500], "site_header": "callbridge"},
+        {
+            "title": "Calls in progress",
+            "calls": _in_progress(),
+            "may_end": request.user.has_perm(END_PERMISSION),
+            "site_header": "callbridge",
+        },
     )
+
+
+@staff_member_required
+def live_calls_json(request: HttpRequest) -> JsonResponse:
+    """The calls in progress now (the page reads them again after a reconnect)."""
+    if not request.user.has_perm(VIEW_PERMISSION):
+        raise PermissionDenied
+    return JsonResponse({"calls": _in_progress()})
+
+
+@require_POST
+@staff_member_required
+def end_live_call(request: HttpRequest, call_sid: str) -> JsonResponse:
+    """The page's "End call": whichever process holds the call ends it (audited)."""
+    if not request.user.has_perm(END_PERMISSION):
+        raise PermissionDenied
+    call = CallSession.objects.filter(call_sid=call_sid, status=CallState.STREAMING).first()
+    if call is None:
+        return JsonResponse({"ended": False, "error": "not in progress"}, status=404)
+    try:
+        ask_to_end(call, request.user)
+    except Exception as exc:  # the layer (Redis) is away: say so, end nothing
+        logger.warning("could not ask %s to end: %s", call_sid, type(exc).__name__)
+        return JsonResponse({"ended": False, "error": "could not be reached"}, status=503)
+    return JsonResponse({"ended": True})
 
 
 def _allowed(user: Any) -> bool:

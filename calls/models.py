@@ -6,25 +6,7 @@ from typing import Any
 
 from django.db import models
 
-from callcore.records import FINAL_STATES, CallState, RecordKind
-from callcore.records import EndReason as CoreEndReason
-from calls.review.findings import RULE_LABELS
-
-
-def _choices(name: str, vocabulary: type[CallState | RecordKind | CoreEndReason]) -> Any:
-    """Django choices spelled by the call core's enum: one owner for each word."""
-    return models.TextChoices(name, [(m.name, (m.value, m.label)) for m in vocabulary])
-
-
-CallStatus = _choices("CallStatus", CallState)
-# Statuses Twilio reports at the end of a call; anything else is still live.
-FINAL_STATUSES = FINAL_STATES
-
-
-# Why the bridge ended a call; CallSession.end_reason also takes Twilio's `twilio_*`.
-EndReason = _choices("EndReason", CoreEndReason)
-# A row of the playout log.
-PlayoutKind = _choices("PlayoutKind", RecordKind)
+from callcore.records import FINAL_STATES, CallState, FindingRule, RecordKind, choices
 
 
 class CallSession(models.Model):
@@ -37,7 +19,7 @@ class CallSession(models.Model):
     to_number = models.CharField(max_length=32, blank=True)
     direction = models.CharField(max_length=32, blank=True)
     status = models.CharField(
-        max_length=16, choices=CallStatus.choices, default=CallStatus.RINGING, db_index=True
+        max_length=16, choices=choices(CallState), default=CallState.RINGING, db_index=True
     )
     started_at = models.DateTimeField(auto_now_add=True, db_index=True)
     stream_started_at = models.DateTimeField(null=True, blank=True)
@@ -100,7 +82,7 @@ class CallSession(models.Model):
 
     @property
     def is_final(self) -> bool:
-        return self.status in FINAL_STATUSES
+        return self.status in FINAL_STATES
 
 
 class BargeInTrigger(models.TextChoices):
@@ -154,7 +136,7 @@ class PlayoutLog(models.Model):
     """One playout decision on a call's timeline, with its evidence."""
 
     call = models.ForeignKey(CallSession, on_delete=models.CASCADE, related_name="playout_logs")
-    kind = models.CharField(max_length=32, choices=PlayoutKind.choices)
+    kind = models.CharField(max_length=32, choices=choices(RecordKind))
     occurred_at = models.DateTimeField()
     offset_ms = models.IntegerField(help_text="Milliseconds since the media stream started.")
     playout_status = models.CharField(max_length=48, blank=True)
@@ -185,23 +167,17 @@ class PlayoutLog(models.Model):
     @staticmethod
     def onset_of(kind: str, details: dict[str, Any]) -> int | None:
         """The `onset_after_end_ms` column of a row of this kind with these details."""
-        if kind != PlayoutKind.USER_SPEECH_AI_SILENT:
+        if kind != RecordKind.USER_SPEECH_AI_SILENT:
             return None
         onset = details.get("onset_ms_after_playout_end")
         return onset if isinstance(onset, int) else None
-
-
-# The review's suspect rules, spelled by `calls.review.findings`.
-FindingRule = models.TextChoices(
-    "FindingRule", [(rule.upper(), (rule, label)) for rule, label in RULE_LABELS.items()]
-)
 
 
 class CallFinding(models.Model):
     """A suspect the review found in a call: which rule, where, and why in plain words."""
 
     call = models.ForeignKey(CallSession, on_delete=models.CASCADE, related_name="findings")
-    rule = models.CharField(max_length=32, choices=FindingRule.choices)
+    rule = models.CharField(max_length=32, choices=choices(FindingRule))
     offset_ms = models.IntegerField(null=True, blank=True)
     message = models.CharField(max_length=300)
 

@@ -21,15 +21,20 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 from twilio.twiml.voice_response import Connect, Stream, VoiceResponse
 
-from callcore.records import twilio_end_reason
+from callcore.records import (
+    FINAL_STATES,
+    AfterStream,
+    CallState,
+    after_stream,
+    twilio_end_reason,
+)
 from calls.frontdoor.signatures import public_url, stream_url, twilio_signed
 from calls.frontdoor.tokens import mint_stream_token
-from calls.live import handover, preopen
-from calls.live.db import run_db
+from calls.live.config import BridgeConfig
 from calls.live.logcontext import call_context
-from calls.live.model import open_session
-from calls.live.settings import BridgeSettings
-from calls.models import FINAL_STATUSES, CallSession, CallStatus
+from calls.live.process import current
+from calls.live.realtime import open_session
+from calls.models import CallSession
 from calls.review.stored import review_calls
 
 logger = logging.getLogger(__name__)
@@ -70,7 +75,7 @@ async def voice_webhook(request: HttpRequest) -> HttpResponse:
             "to_number": request.POST.get("To", ""),
             "direction": request.POST.get("Direction", ""),
         }
-        call_sid, created = await run_db(_answer, call_sid, fields)
+        call_sid, created = await current().db.run(_answer, call_sid, fields)
         logger.info("voice webhook: %s call", "new" if created else "retried")
         if created:
             # Only for a new call: a retried (or replayed) webhook opens nothing more.
@@ -89,22 +94,16 @@ def _open_model_ahead(request: HttpRequest, call_sid: str) -> None:
     its calls over. Whatever goes wrong here, the caller is still answered:
     the stream then opens its session at `start`.
     """
-    if not isinstance(request, ASGIRequest) or handover.draining():
+    process = current()
+    if not isinstance(request, ASGIRequest) or process.shutdown.draining:
         return
     try:
-        bridge_settings = BridgeSettings.from_django()
-        preopen.preopen(
-            call_sid,
-            functools.partial(open_session, bridge_settings, ahead=True),
-            keep_s=settings.MODEL_PREOPEN_S,
-            limit=settings.MODEL_PREOPEN_MAX,
-        )
+        config = BridgeConfig.from_django()
+        process.preopened.open(call_sid, functools.partial(open_session, config, ahead=True))
     except Exception:
         logger.exception("could not start opening the model session ahead")
 
 
-# Ends after which the caller is simply hung up on: the call was meant to end.
-_MEANT_TO_END = {"agent_hangup", "operator_hangup", "caller_disconnected", "caller_hangup"}
 # Twilio may ask before the closing process has written why (it writes the end
 # before closing the stream, bounded): how long to wait for it, and how often to look.
 _END_REASON_WAIT_S = 1.5
@@ -120,7 +119,7 @@ def _end_reason(call_sid: str) -> str | None:
 async def _wait_end_reason(call_sid: str) -> str | None:
     deadline = time.monotonic() + _END_REASON_WAIT_S
     while True:
-        reason = await run_db(_end_reason, call_sid)
+        reason = await current().db.run(_end_reason, call_sid)
         if reason or time.monotonic() >= deadline:
             return reason
         # Another process writes it, with no event to await here: poll, bounded.
@@ -155,11 +154,12 @@ async def stream_ended(request: HttpRequest) -> HttpResponse:
     with call_context(call_sid):
         reason = await _wait_end_reason(call_sid) if call_sid else None
         response = VoiceResponse()
-        if reason == "server_shutdown":
+        next_step = after_stream(reason)
+        if next_step is AfterStream.HAND_OVER:
             logger.info("stream ended by a shutdown: handing the call over to a new stream")
             response.append(_connect(call_sid))
             return HttpResponse(str(response), content_type=_TWIML)
-        if reason not in _MEANT_TO_END:
+        if next_step is AfterStream.APOLOGISE:
             logger.info("stream ended (%s): apologising to the caller", reason or "reason unknown")
             response.say(settings.CALL_APOLOGY)
         response.hangup()
@@ -168,9 +168,9 @@ async def stream_ended(request: HttpRequest) -> HttpResponse:
 
 def _stage(status: str) -> int:
     """Ringing, then streaming, then a final status (which is never replaced)."""
-    if status in FINAL_STATUSES:
+    if status in FINAL_STATES:
         return 2
-    return 1 if status == CallStatus.STREAMING else 0
+    return 1 if status == CallState.STREAMING else 0
 
 
 def _record_status(call_sid: str, reported: str) -> bool:
@@ -184,15 +184,15 @@ def _record_status(call_sid: str, reported: str) -> bool:
         if _stage(reported) > _stage(call.status):
             call.status = reported
             fields.append("status")
-        if reported in FINAL_STATUSES and call.ended_at is None:
+        if reported in FINAL_STATES and call.ended_at is None:
             call.ended_at = timezone.now()
             fields.append("ended_at")
-        if reported in FINAL_STATUSES and not call.end_reason:
+        if reported in FINAL_STATES and not call.end_reason:
             call.end_reason = twilio_end_reason(reported)
             fields.append("end_reason")
         if fields:
             call.save(update_fields=fields)
-    if fields and reported in FINAL_STATUSES and call.stream_started_at is None:
+    if fields and reported in FINAL_STATES and call.stream_started_at is None:
         # A call that never streamed ends here; a streamed one is reviewed by the record
         # writer once its final rows are in (reviewing it now could store a review of
         # rows still on their way, over the right one).
@@ -213,13 +213,13 @@ async def status_callback(request: HttpRequest) -> HttpResponse:
     if not call_sid:
         return HttpResponseBadRequest("missing CallSid")
     with call_context(call_sid):
-        if reported not in CallStatus.values:
+        if reported not in set(CallState):
             logger.info("status callback with status %r ignored", reported)
             return HttpResponse(status=204)
-        if reported in FINAL_STATUSES:
+        if reported in FINAL_STATES:
             # Ended before its stream started here: the session opened for it goes.
-            preopen.discard(call_sid)
-        if not await run_db(_record_status, call_sid, reported):
+            current().preopened.discard(call_sid)
+        if not await current().db.run(_record_status, call_sid, reported):
             logger.warning("status callback for an unknown call")
             return HttpResponse(status=404)
         logger.info("status callback: %s", reported)

@@ -21,6 +21,7 @@ from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: 
 from django.urls import re_path  # noqa: E402
 
 from calls.frontdoor.handler import FrontDoorHandler  # noqa: E402
+from calls.live.process import ServingProcess, start_process  # noqa: E402
 from calls.routing import websocket_urlpatterns  # noqa: E402
 
 # In development the server also serves the admin's static files from the apps, as
@@ -28,11 +29,18 @@ from calls.routing import websocket_urlpatterns  # noqa: E402
 # STATIC_ROOT (or a proxy in front does, see the README).
 site_app = ASGIStaticFilesHandler(django_asgi_app) if settings.DEBUG else django_asgi_app
 
-application = ProtocolTypeRouter(
-    {
-        "http": URLRouter([re_path(r"^twilio/", FrontDoorHandler()), re_path(r"", site_app)]),
-        "websocket": URLRouter(websocket_urlpatterns),
-    }
+# What the process holds for its calls, started now: the record writer and the
+# liveness beat run from here on, whether or not a call ever comes.
+process = start_process()
+
+application = ServingProcess(
+    ProtocolTypeRouter(
+        {
+            "http": URLRouter([re_path(r"^twilio/", FrontDoorHandler()), re_path(r"", site_app)]),
+            "websocket": URLRouter(websocket_urlpatterns),
+        }
+    ),
+    process,
 )
 
 
@@ -48,12 +56,12 @@ def _load_what_calls_use() -> None:
     from twilio.twiml import voice_response  # noqa: F401
 
     from calls.live import liveness  # noqa: F401
-    from calls.live.model import load_client
-    from calls.live.settings import BridgeSettings
+    from calls.live.config import BridgeConfig
+    from calls.live.realtime import load_client
     from calls.review import stored  # noqa: F401
 
     get_resolver().url_patterns  # noqa: B018 (the URLconf, with the views)
-    load_client(BridgeSettings.from_django())
+    load_client(BridgeConfig.from_django())
 
 
 _load_what_calls_use()

@@ -84,6 +84,9 @@ class PlayoutTracker:
         self._end_mark_due = False
         # Responses created and not yet done, of any generation: the model is generating.
         self._open_responses: set[str] = set()
+        # `next_deadline()` as of the last input (None: not known yet). Every input
+        # passes through `_advance`, which forgets it: nothing else changes it.
+        self._wakeup: tuple[float | None] | None = None
 
     # --- model-side inputs ---------------------------------------------------
 
@@ -407,7 +410,14 @@ class PlayoutTracker:
 
         Relative to the latest `now` any input carried; equal to it when a
         frame is due at once; None when nothing will change without input.
+        Asked after every input of a call (50 a second of caller audio alone),
+        it is worked out once per input of the tracker's.
         """
+        if self._wakeup is None:
+            self._wakeup = (self._next_wakeup(),)
+        return self._wakeup[0]
+
+    def _next_wakeup(self) -> float | None:
         if self._end_mark_due:
             return self._now  # an end mark is ready to go
         return next_wakeup(
@@ -477,6 +487,9 @@ class PlayoutTracker:
         return Slack.of(self._timing, link.one_way_s, link.rtt_s, link.jitter_s)
 
     def _advance(self, now: float) -> float:
+        """Every input's first step: the time moves on (never back), and whatever the input
+        changes, the next deadline is worked out again."""
+        self._wakeup = None
         if now > self._now:
             self._now = now
         return self._now

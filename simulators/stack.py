@@ -144,7 +144,7 @@ class ServerProcess:
             command = [
                 sys.executable, "-m", "uvicorn", "config.asgi:application",
                 "--host", "127.0.0.1", "--port", str(self.port),
-                "--log-level", "warning", "--no-access-log", "--lifespan", "off",
+                "--log-level", "warning", "--no-access-log", "--lifespan", "on",
                 "--ws-per-message-deflate", "false",
             ]  # fmt: skip
         else:

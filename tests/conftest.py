@@ -20,27 +20,23 @@ def _twilio_settings(settings: Any) -> None:
 
 
 @pytest.fixture(autouse=True)
-def _no_model_sessions_opened_ahead(settings: Any) -> Any:
-    """A webhook served through ASGI opens its call's model session ahead only in
-    tests that ask for it (`calls.live.preopen`); none is left for the next test."""
-    settings.MODEL_PREOPEN_S = 0
-    yield
-    from calls.live import preopen
+def call_process(settings: Any) -> Any:
+    """A process root of each test's own (`calls.live.process`), made current.
 
-    preopen.discard_all()
+    A webhook served through ASGI opens its call's model session ahead only in
+    tests that ask for it (`MODEL_PREOPEN_S`, then `process.preopened`); none is
+    left for the next test. Its beat does not run unless a test starts it.
+    """
+    from calls.live.process import CallProcess, ProcessConfig, use_process
+
+    settings.MODEL_PREOPEN_S = 0
+    process = CallProcess(ProcessConfig.from_django())
+    previous = use_process(process)
+    yield process
+    process.preopened.discard_all()
+    process.stop()
+    use_process(previous)
 
 
 def twilio_signature(url: str, params: Mapping[str, str]) -> str:
     return RequestValidator(TEST_AUTH_TOKEN).compute_signature(url, dict(params))
-
-
-@pytest.fixture(autouse=True, scope="session")
-def _record_writer_closed_at_the_end(django_db_setup: Any) -> Any:
-    """The process's record writer keeps a connection; it must be gone before the
-    test database is dropped (this fixture is torn down first: it depends on it)."""
-    yield
-    from calls.live.db import close_connections
-    from calls.live.writer import record_writer
-
-    record_writer().close()
-    close_connections()

@@ -5,10 +5,13 @@ from __future__ import annotations
 import binascii
 import json
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
+
+from playout import BYTES_PER_MS, AudioFrame, Outbound
 
 # Bounds on what one message may carry. Twilio sends 20 ms of audio a frame
 # (160 bytes) and a `start` of a few hundred bytes plus its custom parameters.
@@ -174,24 +177,75 @@ def parse_twilio_message(text: str) -> TwilioMessage:
     return Unknown(event[:40])
 
 
-# The messages below are built by hand: 60 of them a second per call. Stream
-# SIDs are checked against `_SID` (letters and digits) when `start` is parsed,
-# and mark names are the tracker's own (`po-g<N>-<N>`): nothing needs escaping.
+# --- what the bridge sends ------------------------------------------------------------------
 
 
-def media_message(stream_sid: str, audio: bytes) -> str:
-    payload = binascii.b2a_base64(audio, newline=False).decode("ascii")
-    return f'{{"event":"media","streamSid":"{stream_sid}","media":{{"payload":"{payload}"}}}}'
+class StreamMessages:
+    """The messages the bridge sends on one stream, built by hand: 60 of them a second a call.
 
+    Stream SIDs are checked against `_SID` (letters and digits) when `start`
+    is parsed, and the tracker's mark names are its own (`po-g<N>-<N>`):
+    nothing needs escaping (a mark name that would is sent through `json`).
+    """
 
-def mark_message(stream_sid: str, name: str) -> str:
-    if not _MARK_NAME.fullmatch(name):
-        return json.dumps({"event": "mark", "streamSid": stream_sid, "mark": {"name": name}})
-    return f'{{"event":"mark","streamSid":"{stream_sid}","mark":{{"name":"{name}"}}}}'
+    def __init__(self, stream_sid: str, media_message_ms: int = 100) -> None:
+        self.stream_sid = stream_sid
+        self._message_bytes = max(media_message_ms, 1) * BYTES_PER_MS
+        self._media_prefix = f'{{"event":"media","streamSid":"{stream_sid}","media":{{"payload":"'
 
+    def media(self, audio: bytes) -> str:
+        payload = binascii.b2a_base64(audio, newline=False).decode("ascii")
+        return f'{self._media_prefix}{payload}"}}}}'
 
-def clear_message(stream_sid: str) -> str:
-    return f'{{"event":"clear","streamSid":"{stream_sid}"}}'
+    def mark(self, name: str) -> str:
+        if not _MARK_NAME.fullmatch(name):
+            return json.dumps(
+                {"event": "mark", "streamSid": self.stream_sid, "mark": {"name": name}}
+            )
+        return f'{{"event":"mark","streamSid":"{self.stream_sid}","mark":{{"name":"{name}"}}}}'
+
+    def clear(self) -> str:
+        return f'{{"event":"clear","streamSid":"{self.stream_sid}"}}'
+
+    def playout(self, out: Sequence[Outbound]) -> list[tuple[str, int]]:
+        """The tracker's frames and marks as messages, each with its generation.
+
+        Frames sent together (one refill) go as one `media` message of up to
+        `media_message_ms`, as long as they follow each other in one item and
+        no mark comes between (the tracker keeps marks at the ends of sends):
+        the same audio, in the same order, in a tenth of the messages at the
+        defaults. Twilio plays a message's payload as it plays frames.
+        """
+        messages: list[tuple[str, int]] = []
+        batch: list[bytes] = []
+        batch_bytes = 0
+        last: AudioFrame | None = None
+        for item in out:
+            if isinstance(item, AudioFrame):
+                joins = (
+                    last is not None
+                    and item.item_id == last.item_id
+                    and item.generation == last.generation
+                    and batch_bytes + len(item.payload) <= self._message_bytes
+                )
+                if not joins and last is not None:
+                    messages.append((self.media(_joined(batch)), last.generation))
+                    batch, batch_bytes = [], 0
+                batch.append(item.payload)
+                batch_bytes += len(item.payload)
+                last = item
+            else:
+                if last is not None:
+                    messages.append((self.media(_joined(batch)), last.generation))
+                    batch, batch_bytes, last = [], 0, None
+                messages.append((self.mark(item.name), item.generation))
+        if last is not None:
+            messages.append((self.media(_joined(batch)), last.generation))
+        return messages
 
 
 _MARK_NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")
+
+
+def _joined(payloads: list[bytes]) -> bytes:
+    return payloads[0] if len(payloads) == 1 else b"".join(payloads)

@@ -19,9 +19,10 @@ from typing import Any
 from channels.db import database_sync_to_async
 from django.utils import timezone
 
+from callcore.records import FindingRule
 from calls.models import BargeInEvent, CallSession, PlayoutLog
 from calls.review.diagnostics import find_calls, load_diagnostics
-from calls.review.findings import DRAIN_BEFORE_FINAL_MARK, CallDiagnostics, Thresholds
+from calls.review.findings import CallDiagnostics, Thresholds
 from simulators.link import LinkProfile
 from simulators.realtime import RealtimeSession
 from simulators.scenarios import Scenario
@@ -320,7 +321,7 @@ def _goodbye_checks(result: ScenarioResult, tone: int) -> list[Check]:
     gap_ms = (closed - last) * 1000
     drains = result.logs_of("drain_completed")
     echoed = bool(drains) and drains[0].details.get("final_mark_echoed") is True
-    if DRAIN_BEFORE_FINAL_MARK in result.scenario.expect.flagged:
+    if FindingRule.DRAIN_BEFORE_FINAL_MARK in result.scenario.expect.flagged:
         # Twilio lost the final mark: the drain waits out its deadline past the
         # estimated end instead, and ends the call unconfirmed.
         cut = drains[0].details.get("cut_off_ms") if drains else None

@@ -18,7 +18,8 @@ takes the client events meant for the new session at once, and a new
 uplink task opens it (bounded by `REPLACE_TIMEOUT_S`) and sends them.
 
 Nothing on the audio path awaits the database: the recorder hands rows to
-the process's writer.
+the process's writer. The call is in the process's roster from `start()`
+until it has fully ended.
 """
 
 from __future__ import annotations
@@ -34,10 +35,9 @@ from typing import Any, Protocol
 from websockets.exceptions import ConnectionClosed, ConnectionClosedOK
 
 from callcore import (
-    BargeInRecord,
+    BargeIn,
     CallCore,
     CallUpdate,
-    Clear,
     CoreConfig,
     EndOfCall,
     EndReason,
@@ -52,9 +52,10 @@ from callcore import (
 from callcore.conversation import Turn
 from callcore.protocol.realtime import RealtimeProtocolError, parse_server_event
 from callcore.protocol.twilio import Dtmf, Mark, Media
-from calls.live import handover
-from calls.live.feed import live_feed
-from calls.live.model import (
+from calls.live.config import BridgeConfig
+from calls.live.feed import live_figures
+from calls.live.process import CallProcess
+from calls.live.realtime import (
     OpenedModel,
     RealtimeConnection,
     close_quietly,
@@ -63,18 +64,17 @@ from calls.live.model import (
     raw_sender,
 )
 from calls.live.recorder import CallRecorder
-from calls.live.settings import BridgeSettings
 
 logger = logging.getLogger(__name__)
 core_logger = logging.getLogger("callcore")
+# The shell reads the clock; the core is handed the time.
+_now = time.monotonic
 
 # How long a call's end may wait for its last records to be written.
 RECORDS_TIMEOUT_S = 15
 # How long a call that ends under a caller still on the line waits for its end
 # to be written before closing the stream (see `_shutdown`).
 END_RECORD_WAIT_S = 1.0
-# Ends where nobody is left to hear anything.
-CALLER_GONE = {EndReason.CALLER_HANGUP, EndReason.CALLER_DISCONNECTED}
 # How long opening a replacement model session may take before it counts as failed.
 REPLACE_TIMEOUT_S = 5.0
 
@@ -87,21 +87,6 @@ LIVE_KINDS = {
     RecordKind.MODEL_FAULT,
     RecordKind.MODEL_RECOVERED,
     RecordKind.STREAM_ENDED,
-}
-LIVE_BARGE_IN_FIELDS = (
-    "reaction_ms",
-    "playout_remaining_ms",
-    "audio_end_ms",
-    "response_cancelled",
-    "heard_text",
-)
-
-# How the media stream closes, by why the call ended (1000 otherwise): a
-# protocol refusal is the application's 4xxx, a fault and a shutdown say so.
-CLOSE_CODES = {
-    EndReason.PROTOCOL_ERRORS: 4400,
-    EndReason.INTERNAL_ERROR: 1011,
-    EndReason.SERVER_SHUTDOWN: 1012,
 }
 
 
@@ -118,6 +103,7 @@ class CallIdentity:
     pk: int
     call_sid: str
     stream_sid: str
+    from_number: str = ""
 
 
 class CallBridge:
@@ -127,32 +113,32 @@ class CallBridge:
         self,
         call: CallIdentity,
         twilio: TwilioSide,
-        settings: BridgeSettings,
+        config: BridgeConfig,
+        process: CallProcess,
         model: asyncio.Future[OpenedModel],
         recorder: CallRecorder,
         started_at: float,
         reopen: Callable[[], Awaitable[OpenedModel]],
         resumed_turns: tuple[Turn, ...] = (),
-        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.call = call
-        self.settings = settings
+        self.config = config
         self.recorder = recorder
-        self.clock = clock
-        greeting = settings.greeting_instructions if settings.greeting else ""
+        self.process = process
+        greeting = config.greeting_instructions if config.greeting else ""
         self.core = CallCore(
             CoreConfig(
                 stream_sid=call.stream_sid,
-                playout=settings.playout,
-                prefix_padding_ms=settings.session.prefix_padding_ms,
+                playout=config.playout,
+                prefix_padding_ms=config.session.prefix_padding_ms,
                 greeting_instructions=greeting,
-                uplink_chunk_ms=settings.uplink_chunk_ms,
-                media_message_ms=settings.media_message_ms,
+                uplink_chunk_ms=config.uplink_chunk_ms,
+                media_message_ms=config.media_message_ms,
                 watchdog=WatchdogConfig(
-                    response_start_ms=settings.model_response_timeout_ms,
-                    response_stall_ms=settings.model_response_timeout_ms,
+                    response_start_ms=config.model_response_timeout_ms,
+                    response_stall_ms=config.model_response_timeout_ms,
                 ),
-                max_model_recoveries=settings.model_max_recoveries,
+                max_model_recoveries=config.model_max_recoveries,
                 resumed_turns=resumed_turns,
             ),
             started_at,
@@ -178,27 +164,31 @@ class CallBridge:
     # --- lifecycle -----------------------------------------------------------------------
 
     def start(self) -> None:
-        handover.call_started(self)
+        self.process.call_started(self)
         self._spawn(self._run_uplink(self._model_opening, self._uplink, 0), "uplink")
         self._spawn_drain()
+
+    @property
+    def pk(self) -> int:
+        return self.call.pk
 
     @property
     def ended(self) -> bool:
         return self._ending is not None
 
-    @property
-    def tasks(self) -> tuple[asyncio.Task[None], ...]:
-        return tuple(self._tasks)
+    def end_at_exit(self) -> None:
+        """The process exits under this call: its end is recorded now, unless it was."""
+        self.recorder.end_at_exit()
 
     async def end(self, reason: EndReason) -> None:
         """End the call (idempotent) and return once it has fully ended."""
-        self.core.end(reason, self.clock())
+        self.core.end(reason, _now())
         await self._drain()
         await self.wait_ended()
 
     def hand_over(self, grace_s: float) -> None:
         """The process is stopping: end at the call's next pause (a deploy's handover)."""
-        self.core.hand_over(self.clock(), grace_s)
+        self.core.hand_over(_now(), grace_s)
         self._spawn_drain()
 
     async def wait_ended(self) -> None:
@@ -228,13 +218,11 @@ class CallBridge:
         if exc is not None:
             # A bug must not leave the call half-bridged: end it, with the evidence.
             logger.error("task %s failed", task.get_name(), exc_info=exc)
-            self.core.end(EndReason.INTERNAL_ERROR, self.clock())
+            self.core.end(EndReason.INTERNAL_ERROR, _now())
             self._spawn_drain()
 
     def _spawn_drain(self) -> None:
-        task = asyncio.ensure_future(self._drain())
-        _background.add(task)
-        task.add_done_callback(_background.discard)
+        self.process.keep(self._drain())
 
     # --- doing what the core says ----------------------------------------------------------
 
@@ -253,18 +241,18 @@ class CallBridge:
                         write = self._write_now
                         if write is None or not self._uplink.empty() or not write(out.text):
                             self._uplink.put_nowait(out.text)
-                    case Clear():
-                        await self._twilio.send_text(out.text)
-                        core.clear_sent(self.clock())
+                    case BargeIn():
+                        await self._twilio.send_text(out.clear)
+                        # The reaction ends once the clear is on its way, not before.
+                        barge_in = out.reacted(_now())
+                        log = barge_in.log_line()
+                        core_logger.log(log.level, log.message, *log.args)
+                        self.recorder.barge_in(barge_in)
+                        self._publish("barge_in", live_figures(barge_in.figures))
                     case Record():
                         self.recorder.log(out.kind, out.at, out.playout_status, **out.details)
                         if out.kind in LIVE_KINDS:
                             self._publish(out.kind, out.details)
-                    case BargeInRecord():
-                        self.recorder.barge_in(out.at, **out.fields)
-                        self._publish(
-                            "barge_in", {k: out.fields.get(k) for k in LIVE_BARGE_IN_FIELDS}
-                        )
                     case CallUpdate():
                         self.recorder.update_call(out.fields, ended_at=out.ended_at)
                     case Log():
@@ -279,7 +267,11 @@ class CallBridge:
 
     def _publish(self, kind: str, details: dict[str, Any]) -> None:
         """To the live view (an append; sent off the audio path by the feed's task)."""
-        live_feed().publish({"kind": kind, "call_sid": self.call.call_sid, **details})
+        call = self.call
+        event = {"kind": kind, "call_sid": call.call_sid, "pk": call.pk, **details}
+        if kind == RecordKind.STREAM_STARTED:
+            event["from_number"] = call.from_number
+        self.process.feed.publish(event)
 
     def _arm_timer(self) -> None:
         """One timer per call, at the core's `next_timer()`."""
@@ -292,12 +284,12 @@ class CallBridge:
         self._timer_at = at
         if at is not None and not self.ended:
             loop = asyncio.get_running_loop()
-            self._timer = loop.call_later(max(0.0, at - self.clock()), self._on_timer)
+            self._timer = loop.call_later(max(0.0, at - _now()), self._on_timer)
 
     def _on_timer(self) -> None:
         self._timer = None
         self._timer_at = None
-        self.core.timer(self.clock())
+        self.core.timer(_now())
         if self._draining:
             return  # the drain in progress takes the outputs, then re-arms
         if self.core.has_output:
@@ -309,24 +301,24 @@ class CallBridge:
     # --- the caller (the consumer calls these, one message at a time) ----------------------
 
     async def on_media(self, media: Media) -> None:
-        self.core.caller_audio(media, self.clock())
+        self.core.caller_audio(media, _now())
         await self._drain()
 
     async def on_mark(self, mark: Mark) -> None:
-        self.core.mark_echoed(mark.name, self.clock())
+        self.core.mark_echoed(mark.name, _now())
         await self._drain()
 
     async def on_dtmf(self, dtmf: Dtmf) -> None:
-        self.core.caller_dtmf(dtmf.digit, self.clock())
+        self.core.caller_dtmf(dtmf.digit, _now())
         await self._drain()
 
     async def protocol_error(self, reason: str) -> None:
-        self.core.protocol_error(reason, self.clock())
+        self.core.protocol_error(reason, _now())
         await self._drain()
 
     def caller_gone(self) -> None:
         """A send found the caller's socket gone: the caller has left."""
-        self.core.end(EndReason.CALLER_DISCONNECTED, self.clock())
+        self.core.end(EndReason.CALLER_DISCONNECTED, _now())
         self._spawn_drain()
 
     # --- the model --------------------------------------------------------------------------
@@ -343,16 +335,16 @@ class CallBridge:
         except Exception as exc:
             what = "timed out" if isinstance(exc, TimeoutError) else type(exc).__name__
             if session == 0:
-                self.core.model_open_failed(what, self.clock())
+                self.core.model_open_failed(what, _now())
             else:
-                self.core.model_replace_failed(what, self.clock())
+                self.core.model_replace_failed(what, _now())
             await self._drain()
             return
         self._rt = rt = opened.connection
         if session == 0:
-            self.core.model_opened(self.clock(), opened.connect_ms, opened.ahead)
+            self.core.model_opened(_now(), opened.connect_ms, opened.ahead)
         else:
-            self.core.model_replaced(self.clock(), opened.connect_ms)
+            self.core.model_replaced(_now(), opened.connect_ms)
         await self._drain()
         if session != self._session:
             return  # replaced already (the drain above may have asked for it)
@@ -384,7 +376,7 @@ class CallBridge:
                 await send(text)
             except ConnectionClosed as exc:
                 if session == self._session:
-                    self.core.model_closed(isinstance(exc, ConnectionClosedOK), self.clock())
+                    self.core.model_closed(isinstance(exc, ConnectionClosedOK), _now())
                     await self._drain()
                 return
             if session != self._session:
@@ -401,9 +393,7 @@ class CallBridge:
                 task.cancel()
         if self._rt is not None:
             old, self._rt = self._rt, None
-            closing = asyncio.ensure_future(close_quietly(old))
-            _background.add(closing)
-            closing.add_done_callback(_background.discard)
+            self.process.keep(close_quietly(old))
         # What the core sends from now on is for the new session.
         self._uplink = asyncio.Queue()
         logger.info("replacing the model session (attempt %d)", attempt)
@@ -416,12 +406,12 @@ class CallBridge:
                 raw = await rt.recv_bytes()
             except ConnectionClosed as exc:
                 if session == self._session:
-                    core.model_closed(isinstance(exc, ConnectionClosedOK), self.clock())
+                    core.model_closed(isinstance(exc, ConnectionClosedOK), _now())
                     await self._drain()
                 return
             if session != self._session:
                 return  # replaced while this event was on its way
-            now = self.clock()  # when the event arrived: a barge-in's reaction starts here
+            now = _now()  # when the event arrived: a barge-in's reaction starts here
             try:
                 event = parse_server_event(raw)
             except RealtimeProtocolError as exc:
@@ -442,7 +432,12 @@ class CallBridge:
                     waiter.set_result(None)
 
     async def _shutdown(self, reason: EndReason) -> None:
-        handover.call_ended(self)
+        try:
+            await self._close(reason)
+        finally:
+            self.process.call_ended(self)
+
+    async def _close(self, reason: EndReason) -> None:
         if self._timer is not None:
             self._timer.cancel()
         current = asyncio.current_task()
@@ -450,7 +445,7 @@ class CallBridge:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-        if reason not in CALLER_GONE:
+        if not reason.caller_gone:
             # The caller is still on the line: Twilio asks our `<Connect action>` what
             # to do once the stream closes, and the answer depends on why it ended.
             # The end goes to the database first (the writer wakes for it; bounded).
@@ -458,7 +453,7 @@ class CallBridge:
                 await asyncio.wait_for(self.recorder.close(), END_RECORD_WAIT_S)
         # Then the caller: hanging up must not wait on the database any longer.
         try:
-            await self._twilio.close_stream(CLOSE_CODES.get(reason, 1000))
+            await self._twilio.close_stream(reason.close_code)
         except Exception:
             logger.debug("twilio close failed", exc_info=True)
         try:
@@ -474,17 +469,13 @@ class CallBridge:
             await self._complete_call_via_rest()
 
     async def _complete_call_via_rest(self) -> None:
-        if not (self.settings.twilio_account_sid and self.settings.twilio_auth_token):
+        if not (self.config.twilio_account_sid and self.config.twilio_auth_token):
             return
         from calls.live.rest import complete_call
 
         try:
             await asyncio.wait_for(
-                asyncio.to_thread(complete_call, self.settings, self.call.call_sid), timeout=10
+                asyncio.to_thread(complete_call, self.config, self.call.call_sid), timeout=10
             )
         except Exception:
             logger.warning("could not complete the call through the REST API", exc_info=True)
-
-
-# Drains started from callbacks, kept referenced until they finish.
-_background: set[asyncio.Future[None]] = set()

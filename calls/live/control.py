@@ -46,6 +46,22 @@ async def request_end(call_sid: str, by: str = "") -> None:
     )
 
 
+def ask_to_end(call: Any, user: Any) -> None:
+    """An operator (`user`) ends a live call from the admin: asked of its process, audited
+    in the admin log. Raises when the channel layer cannot carry the request."""
+    from asgiref.sync import async_to_sync
+    from django.contrib.admin.models import CHANGE, LogEntry
+
+    async_to_sync(request_end)(call.call_sid, f"admin ({user.get_username()})")
+    LogEntry.objects.log_actions(
+        user.pk,
+        [call],
+        CHANGE,
+        change_message="Asked to end the live call (operator_hangup)",
+        single_object=True,
+    )
+
+
 class ControlListener:
     """One live call's subscription to its group, in a task of its own."""
 
@@ -79,9 +95,12 @@ class ControlListener:
         failing = False
         while True:
             try:
-                if self._channel is None:
-                    self._channel = await asyncio.wait_for(layer.new_channel(), LAYER_TIMEOUT_S)
-                await asyncio.wait_for(layer.group_add(self.group, self._channel), LAYER_TIMEOUT_S)
+                # `asyncio.timeout`, not `wait_for`, which on Python 3.11 can swallow the
+                # cancel that stops this task (see `calls.live.feed`).
+                async with asyncio.timeout(LAYER_TIMEOUT_S):
+                    if self._channel is None:
+                        self._channel = await layer.new_channel()
+                    await layer.group_add(self.group, self._channel)
                 if failing:
                     logger.info("channel layer back: this call can be controlled again")
                     failing = False

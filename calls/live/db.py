@@ -22,8 +22,6 @@ T = TypeVar("T")
 
 THREADS = 4
 
-_executor = ThreadPoolExecutor(max_workers=THREADS, thread_name_prefix="call-db")
-
 
 def _in_thread(fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
     try:
@@ -34,20 +32,29 @@ def _in_thread(fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         raise
 
 
-async def run_db(fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
-    """Run the synchronous `fn` (ORM code) on the call-path threads and await its result."""
-    loop = asyncio.get_running_loop()
-    return await loop.run_in_executor(_executor, lambda: _in_thread(fn, *args, **kwargs))
+class CallPathDatabase:
+    """The call path's own threads for ORM work; one set per process."""
 
+    def __init__(self, threads: int = THREADS) -> None:
+        self._threads = threads
+        self._executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="call-db")
 
-def close_connections() -> None:
-    """Close every call-path thread's connection (a process stopping, a test run ending)."""
-    barrier = threading.Barrier(THREADS, timeout=10)
+    async def run(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        """Run the synchronous `fn` (ORM code) on the call-path threads and await its result."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, lambda: _in_thread(fn, *args, **kwargs))
 
-    def close() -> None:
-        # Each task waits for the others, so every thread takes exactly one.
-        barrier.wait()
-        connection.close()
+    def close(self) -> None:
+        """Close every thread's connection, then the threads (the process is stopping)."""
+        barrier = threading.Barrier(self._threads, timeout=10)
 
-    for future in [_executor.submit(close) for _ in range(THREADS)]:
-        future.result(timeout=15)
+        def close() -> None:
+            # Each task waits for the others, so every thread takes exactly one.
+            barrier.wait()
+            connection.close()
+
+        try:
+            for future in [self._executor.submit(close) for _ in range(self._threads)]:
+                future.result(timeout=15)
+        finally:
+            self._executor.shutdown(wait=False)

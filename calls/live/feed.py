@@ -19,6 +19,8 @@ from typing import Any
 
 from channels.layers import get_channel_layer
 
+from callcore.records import BargeInFigures
+
 logger = logging.getLogger(__name__)
 
 LIVE_GROUP = "calls.live"
@@ -29,6 +31,17 @@ BATCH = 50
 # Events waiting to be sent at most; past it the oldest are dropped.
 MAX_QUEUED = 1000
 SEND_TIMEOUT_S = 1.0
+
+
+def live_figures(figures: BargeInFigures) -> dict[str, Any]:
+    """What the live view shows of a barge-in."""
+    return {
+        "reaction_ms": figures.reaction_ms,
+        "playout_remaining_ms": figures.playout_remaining_ms,
+        "audio_end_ms": figures.audio_end_ms,
+        "response_cancelled": figures.response_cancelled,
+        "heard_text": figures.heard_text,
+    }
 
 
 class LiveFeed:
@@ -66,10 +79,11 @@ class LiveFeed:
             while self._queue:
                 batch = [self._queue.popleft() for _ in range(min(BATCH, len(self._queue)))]
                 try:
-                    await asyncio.wait_for(
-                        layer.group_send(LIVE_GROUP, {"type": EVENT_TYPE, "events": batch}),
-                        SEND_TIMEOUT_S,
-                    )
+                    # `asyncio.timeout`, not `wait_for`: on Python 3.11 `wait_for` swallows a
+                    # cancel that lands as the send completes, and this task would outlive
+                    # its event loop's shutdown (seen: a test's teardown hung on it).
+                    async with asyncio.timeout(SEND_TIMEOUT_S):
+                        await layer.group_send(LIVE_GROUP, {"type": EVENT_TYPE, "events": batch})
                 except asyncio.CancelledError:
                     raise
                 except Exception as exc:
@@ -94,10 +108,3 @@ class LiveFeed:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-
-
-_feed = LiveFeed()
-
-
-def live_feed() -> LiveFeed:
-    return _feed

@@ -1,14 +1,14 @@
 """Which calls still have a process: marked alive by their holder, ended when it is gone.
 
 Every process marks the calls it holds (`alive_at`) every
-`CALL_ALIVE_INTERVAL_S` from its record writer's thread, and on the same
-beat ends any streaming call whose mark is older than `CALL_LOST_AFTER_S`
+`CALL_ALIVE_INTERVAL_S` from its beat's thread (`calls.live.beat`), and on
+the same beat ends any streaming call whose mark is older than `CALL_LOST_AFTER_S`
 (its process died: SIGKILL, OOM, a lost host) as `server_lost`, with its
 end time at the last sign of life. So a dead process's calls are ended by
 the survivors within CALL_LOST_AFTER_S + CALL_ALIVE_INTERVAL_S (30 + 5 s by
 default), with no cron to deploy. After a database outage nobody could mark
 their calls, so a process reaps nothing until CALL_LOST_AFTER_S after the
-database came back to it (the writer's `reap_quiet_s`). Marks and the cutoff
+database came back to it. Marks and the cutoff
 use each host's clock: hosts must keep time (NTP; skew well under the 30 s).
 `manage.py reap_calls` does the same once, for a deployment with no process
 left running calls.
@@ -28,6 +28,8 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from callcore.records import CallState, EndReason, RecordKind
+
 logger = logging.getLogger(__name__)
 
 
@@ -39,10 +41,10 @@ def mark_alive(call_pks: list[int], now: datetime | None = None) -> None:
 
 
 def reap_lost_calls(
-    held: list[int], now: datetime | None = None, lost_after_s: float | None = None
+    held: list[int], lost_after_s: float | None = None, now: datetime | None = None
 ) -> list[str]:
     """End streaming calls nobody has marked alive for `lost_after_s`; their SIDs."""
-    from calls.models import CallSession, CallStatus, PlayoutLog
+    from calls.models import CallSession, PlayoutLog
 
     now = now or timezone.now()
     lost_after = timedelta(seconds=lost_after_s or settings.CALL_LOST_AFTER_S)
@@ -52,21 +54,21 @@ def reap_lost_calls(
     with transaction.atomic():
         lost = (
             CallSession.objects.select_for_update(skip_locked=True)
-            .filter(status=CallStatus.STREAMING, alive_at__lt=cutoff)
+            .filter(status=CallState.STREAMING, alive_at__lt=cutoff)
             .exclude(pk__in=held)
         )
         for call in lost:
             last_alive: datetime = call.alive_at or cutoff
             CallSession.objects.filter(pk=call.pk).update(
-                status=CallStatus.COMPLETED, end_reason="server_lost", ended_at=last_alive
+                status=CallState.COMPLETED, end_reason=EndReason.SERVER_LOST, ended_at=last_alive
             )
             started = call.stream_started_at or call.started_at
             PlayoutLog.objects.create(
                 call=call,
-                kind="stream_ended",
+                kind=RecordKind.STREAM_ENDED,
                 occurred_at=now,
                 offset_ms=round((now - started).total_seconds() * 1000),
-                details={"end_reason": "server_lost", "reaped_by_pid": os.getpid()},
+                details={"end_reason": EndReason.SERVER_LOST, "reaped_by_pid": os.getpid()},
             )
             reaped.append(call.call_sid)
             reaped_pks.append(call.pk)
@@ -79,25 +81,6 @@ def reap_lost_calls(
             lost_after.total_seconds(),
         )
     return reaped
-
-
-# Ended calls without a stored review that each beat catches up (a few, off the audio path).
-REVIEWS_PER_BEAT = 20
-
-
-def housekeeping(held: list[int], may_reap: bool = True) -> None:
-    """The writer thread's beat: our calls are alive; others' that are not get ended
-    (not right after a database outage, when nobody could mark theirs); a few
-    ended calls without a stored review get one."""
-    mark_alive(held)
-    if may_reap:
-        reap_lost_calls(held)
-    from calls.review.stored import review_pending
-
-    try:
-        review_pending(REVIEWS_PER_BEAT)
-    except Exception:  # the liveness above is done; the catch-up waits for the next beat
-        logger.warning("review catch-up failed; retrying next beat", exc_info=True)
 
 
 def _review_quietly(call_pks: list[int], now: datetime) -> None:

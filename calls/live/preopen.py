@@ -33,7 +33,7 @@ from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
 
-from calls.live.model import OpenedModel, close_quietly, discard_model, is_open
+from calls.live.realtime import OpenedModel, close_quietly, discard_model, is_open
 
 logger = logging.getLogger(__name__)
 
@@ -46,65 +46,82 @@ class _Waiting:
     expiry: asyncio.TimerHandle
 
 
-# By CallSid: the sessions this process opened for streams that have not started here.
-_waiting: dict[str, _Waiting] = {}
+class PreopenedSessions:
+    """The sessions this process opened for streams that have not started here, by CallSid.
 
-
-def preopen(
-    call_sid: str, open_session: Opener, *, keep_s: float, limit: int
-) -> asyncio.Future[OpenedModel] | None:
-    """Start opening `call_sid`'s session for its stream to take (None: none was started).
-
-    Must run on the event loop that serves the stream (the ASGI server's).
-    One a call: a second for the same call keeps the first (`take` replaces it
-    should it have failed).
+    `keep_s` is how long one waits for its stream (0: none is opened ahead);
+    at most `limit` wait at once.
     """
-    if keep_s <= 0 or call_sid in _waiting:
-        return None
-    if len(_waiting) >= limit:
-        logger.debug("no model session opened ahead: %d already wait for their streams", limit)
-        return None
-    opening = asyncio.ensure_future(open_session())
-    opening.add_done_callback(_note_failure)
-    expiry = asyncio.get_running_loop().call_later(keep_s, _expire, call_sid, opening, keep_s)
-    _waiting[call_sid] = _Waiting(opening, expiry)
-    return opening
 
+    def __init__(self, keep_s: float, limit: int) -> None:
+        self.keep_s = keep_s
+        self.limit = limit
+        self._waiting: dict[str, _Waiting] = {}
 
-def take(call_sid: str, open_anew: Opener) -> asyncio.Future[OpenedModel] | None:
-    """The session opened ahead for this call's stream (done or still opening), or None.
+    def __len__(self) -> int:
+        """How many sessions wait for their streams."""
+        return len(self._waiting)
 
-    Should that opening fail (or have failed, or its socket have closed while
-    it waited), the future gives a session from `open_anew` instead.
-    """
-    waiting = _waiting.pop(call_sid, None)
-    if waiting is None:
-        return None
-    waiting.expiry.cancel()
-    return asyncio.ensure_future(_ahead_or_anew(waiting.opening, open_anew))
+    def open(self, call_sid: str, open_session: Opener) -> asyncio.Future[OpenedModel] | None:
+        """Start opening `call_sid`'s session for its stream to take (None: none was started).
 
+        Must run on the event loop that serves the stream (the ASGI server's).
+        One a call: a second for the same call keeps the first (`take` replaces it
+        should it have failed).
+        """
+        if self.keep_s <= 0 or call_sid in self._waiting:
+            return None
+        if len(self._waiting) >= self.limit:
+            logger.debug(
+                "no model session opened ahead: %d already wait for their streams", self.limit
+            )
+            return None
+        opening = asyncio.ensure_future(open_session())
+        opening.add_done_callback(_note_failure)
+        loop = asyncio.get_running_loop()
+        expiry = loop.call_later(self.keep_s, self._expire, call_sid, opening)
+        self._waiting[call_sid] = _Waiting(opening, expiry)
+        return opening
 
-def discard(call_sid: str) -> None:
-    """The call will not stream here (it ended first): close its waiting session, if any."""
-    waiting = _waiting.pop(call_sid, None)
-    if waiting is not None:
+    def take(self, call_sid: str, open_anew: Opener) -> asyncio.Future[OpenedModel] | None:
+        """The session opened ahead for this call's stream (done or still opening), or None.
+
+        Should that opening fail (or have failed, or its socket have closed while
+        it waited), the future gives a session from `open_anew` instead.
+        """
+        waiting = self._waiting.pop(call_sid, None)
+        if waiting is None:
+            return None
         waiting.expiry.cancel()
-        discard_model(waiting.opening)
+        return asyncio.ensure_future(_ahead_or_anew(waiting.opening, open_anew))
 
+    def discard(self, call_sid: str) -> None:
+        """The call will not stream here (it ended first): close its waiting session, if any."""
+        waiting = self._waiting.pop(call_sid, None)
+        if waiting is not None:
+            waiting.expiry.cancel()
+            discard_model(waiting.opening)
 
-def discard_all() -> None:
-    """Forget every waiting session, closing those whose event loop still runs
-    (the process is shutting down, or a test is done with them)."""
-    while _waiting:
-        _, entry = _waiting.popitem()
-        entry.expiry.cancel()
-        if not entry.opening.get_loop().is_closed():
-            discard_model(entry.opening)
+    def discard_all(self) -> None:
+        """Forget every waiting session, closing those whose event loop still runs
+        (the process is shutting down, or a test is done with them)."""
+        while self._waiting:
+            _, entry = self._waiting.popitem()
+            entry.expiry.cancel()
+            if not entry.opening.get_loop().is_closed():
+                discard_model(entry.opening)
 
-
-def waiting() -> int:
-    """How many sessions wait for their streams in this process."""
-    return len(_waiting)
+    def _expire(self, call_sid: str, opening: asyncio.Future[OpenedModel]) -> None:
+        entry = self._waiting.get(call_sid)
+        if entry is None or entry.opening is not opening:
+            return
+        del self._waiting[call_sid]
+        discard_model(opening)
+        if not _failed(opening):
+            logger.info(
+                "model session opened ahead closed unused: no stream for the call here within %s s",
+                self.keep_s,
+            )
 
 
 async def _ahead_or_anew(opening: asyncio.Future[OpenedModel], open_anew: Opener) -> OpenedModel:
@@ -131,16 +148,3 @@ def _failed(opening: asyncio.Future[OpenedModel]) -> bool:
 def _note_failure(opening: asyncio.Future[OpenedModel]) -> None:
     if not opening.cancelled() and (error := opening.exception()) is not None:
         logger.warning("could not open the model session ahead: %s", type(error).__name__)
-
-
-def _expire(call_sid: str, opening: asyncio.Future[OpenedModel], keep_s: float) -> None:
-    entry = _waiting.get(call_sid)
-    if entry is None or entry.opening is not opening:
-        return
-    del _waiting[call_sid]
-    discard_model(opening)
-    if not _failed(opening):
-        logger.info(
-            "model session opened ahead closed unused: no stream for the call here within %s s",
-            keep_s,
-        )

@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import asdict
 from datetime import datetime, timedelta
 from typing import Any
 
-from calls.live.writer import RecordWriter, record_writer
+from callcore.outputs import BargeIn
+from callcore.records import CallState, EndReason, RecordKind
+from calls.live.writer import RecordWriter
 
 logger = logging.getLogger(__name__)
 
@@ -31,13 +34,14 @@ class CallRecorder:
         call_pk: int,
         stream_started_wall: datetime,
         stream_started_mono: float,
-        writer: RecordWriter | None = None,
+        writer: RecordWriter,
     ) -> None:
         self._call_pk = call_pk
         self._wall0 = stream_started_wall
         self._mono0 = stream_started_mono
-        self._writer = writer if writer is not None else record_writer()
-        self._writer.call_opened(call_pk, self._end_at_exit)
+        self._writer = writer
+        # Whether the call's end (its `end_reason`) has been handed to the writer.
+        self.ended = False
 
     def offset_ms(self, at: float) -> int:
         return round((at - self._mono0) * 1000)
@@ -50,7 +54,11 @@ class CallRecorder:
             (self._call_pk, kind, self.wall(at), self.offset_ms(at), playout_status, details)
         )
 
-    def barge_in(self, at: float, **fields: Any) -> None:
+    def barge_in(self, barge_in: BargeIn) -> None:
+        """A barge-in whose clear was sent: a row in the playout log, and one of its own."""
+        at = barge_in.at
+        self.log(RecordKind.BARGE_IN, at, barge_in.playout_status, **barge_in.log_details())
+        fields = {**asdict(barge_in.figures), "details": barge_in.evidence}
         self._writer.barge_in((self._call_pk, self.wall(at), self.offset_ms(at), fields))
 
     def update_call(self, fields: dict[str, Any], ended_at: float | None = None) -> None:
@@ -59,13 +67,18 @@ class CallRecorder:
             fields = {**fields, "ended_at": self.wall(ended_at)}
         self._writer.update_call(self._call_pk, fields)
         if "end_reason" in fields:
-            self._writer.call_closed(self._call_pk)
+            self.ended = True
 
-    def _end_at_exit(self) -> None:
-        """The process is exiting under this call (its server stopped without letting it end)."""
+    def end_at_exit(self) -> None:
+        """The process is exiting under this call (its server stopped without letting it
+        end): its end, unless it was recorded already."""
+        if self.ended:
+            return
         now = time.monotonic()
-        self.log("stream_ended", now, end_reason="server_shutdown", at_process_exit=True)
-        self.update_call({"status": "completed", "end_reason": "server_shutdown"}, ended_at=now)
+        reason = EndReason.SERVER_SHUTDOWN
+        self.log(RecordKind.STREAM_ENDED, now, end_reason=reason, at_process_exit=True)
+        fields = {"status": str(CallState.COMPLETED), "end_reason": str(reason)}
+        self.update_call(fields, ended_at=now)
 
     async def close(self) -> None:
         """Return once this call's rows are written (bound it with `asyncio.wait_for`)."""

@@ -1,5 +1,9 @@
 """The process's one database writer for call records: every live call's rows, batched.
 
+It only batches and retries: what else the process does with the database
+(liveness, reaping, stored reviews) is the beat's (`calls.live.beat`), which
+the writer tells, through `after_write`, of the calls whose end it wrote.
+
 Calls hand rows over as plain tuples (a lock and an append, nothing else on
 the event loop). A thread of the writer's own wakes every `interval_s` and
 writes everything pending, of every call, in one transaction on one kept
@@ -26,7 +30,6 @@ What a SIGKILL loses: the rows handed over since the last write, at most
 from __future__ import annotations
 
 import asyncio
-import atexit
 import contextlib
 import logging
 import math
@@ -109,10 +112,7 @@ class RecordWriter:
         write: Write | None = None,
         max_pending_rows: int = MAX_PENDING_ROWS,
         clock: Callable[[], float] = time.monotonic,
-        housekeeping: Callable[[list[int], bool], None] | None = None,
-        housekeeping_interval_s: float = 5.0,
-        reap_quiet_s: float = 0.0,
-        review: Callable[[list[int]], object] | None = None,
+        after_write: Callable[[set[int]], None] | None = None,
         gather_s: float = 0.1,
     ) -> None:
         self._write = write if write is not None else write_batch
@@ -124,21 +124,8 @@ class RecordWriter:
         self.retry_max_s = retry_max_s
         self.max_pending_rows = max_pending_rows
         self._clock = clock
-        # Run on the writer's thread every `housekeeping_interval_s` with the calls
-        # held here (liveness marks and the reaping of lost calls).
-        self._housekeeping = housekeeping
-        self._housekeeping_interval_s = housekeeping_interval_s
-        self._housekeeping_at = 0.0
-        self._housekeeping_failed = False
-        # Run on the writer's thread with the calls whose final records were just
-        # written (their stored review); kept for the next write if it fails.
-        self._review = review
-        self._to_review: set[int] = set()
-        self._review_failed = False
-        # After an outage, no process could mark its calls alive: nobody's calls are
-        # taken for lost until every process has had `reap_quiet_s` to mark them again.
-        self.reap_quiet_s = reap_quiet_s
-        self._db_back_at: float | None = None
+        # Told, on the writer's thread, of the calls whose end a write just stored.
+        self._after_write = after_write
         self._lock = threading.Lock()
         # Held for a whole write: `_written` may only move once the rows it covers
         # are in the database, so writes never overlap.
@@ -161,9 +148,6 @@ class RecordWriter:
         self._outage_since: float | None = None
         self._outage_reported = 0.0
         self._overflowed = 0
-        # Calls in progress in this process, by pk: what ends each one if the process
-        # stops under it (a server that exits without letting its calls end).
-        self._open_calls: dict[int, Callable[[], None]] = {}
 
     # --- the event loop's side -------------------------------------------------------
 
@@ -202,20 +186,6 @@ class RecordWriter:
             self._submitted += 1
         self._ensure_thread()
 
-    def call_opened(self, call_pk: int, end_at_exit: Callable[[], None]) -> None:
-        with self._lock:
-            self._open_calls[call_pk] = end_at_exit
-
-    def call_closed(self, call_pk: int) -> None:
-        with self._lock:
-            self._open_calls.pop(call_pk, None)
-
-    @property
-    def open_calls(self) -> list[int]:
-        """The calls in progress in this process."""
-        with self._lock:
-            return list(self._open_calls)
-
     @property
     def pending_rows(self) -> int:
         with self._lock:
@@ -240,6 +210,10 @@ class RecordWriter:
 
     # --- the writer thread ---------------------------------------------------------------
 
+    def start(self) -> None:
+        """Start the writer's thread now (it also starts with the first row handed over)."""
+        self._ensure_thread()
+
     def _ensure_thread(self) -> None:
         if self._thread is None or not self._thread.is_alive():
             with self._lock:
@@ -262,8 +236,6 @@ class RecordWriter:
             written = self.write_pending()
             if written:
                 backoff_s = 0.0
-                self.review_ended()
-                self.beat()
             else:
                 backoff_s = min(max(2 * backoff_s, self.interval_s), self.retry_max_s)
             # Stopping: rows handed over during that write (the ends of the calls the
@@ -271,81 +243,6 @@ class RecordWriter:
             if self._stop.is_set() and not (written and self.pending_rows):
                 break
         connection.close()
-
-    def beat(self) -> None:
-        """The liveness beat (the writer's thread runs it after each successful write)."""
-        if self._housekeeping is None or self._stop.is_set():
-            return
-        now = self._clock()
-        if now - self._housekeeping_at < self._housekeeping_interval_s:
-            return
-        self._housekeeping_at = now
-        if self._housekeeping_failed:
-            # The beat itself could not reach the database: an outage too, even for a
-            # process that had no rows to write meanwhile.
-            self._db_back_at = now
-        may_reap = self._db_back_at is None or now - self._db_back_at >= self.reap_quiet_s
-        try:
-            self._housekeeping(self.open_calls, may_reap)
-        except Exception as exc:
-            if not self._housekeeping_failed:
-                logger.warning(
-                    "liveness beat failed (%s: %s)", type(exc).__name__, _first_line(exc)
-                )
-            self._housekeeping_failed = True
-            connection.close()
-        else:
-            self._housekeeping_failed = False
-
-    def review_ended(self) -> None:
-        """Store the review of the calls that ended (the writer's thread, after a write).
-
-        A failure leaves the calls for the next write's attempt, and their
-        records untouched: the review is recomputed from them whenever it runs.
-        """
-        if self._review is None or not self._to_review:
-            return
-        pks = sorted(self._to_review)
-        try:
-            self._review(pks)
-        except Exception as exc:
-            connection.close()
-            if _transient(exc):
-                if not self._review_failed:
-                    logger.warning(
-                        "review of %d ended call(s) not stored yet (%s: %s); retrying",
-                        len(pks),
-                        type(exc).__name__,
-                        _first_line(exc),
-                    )
-                self._review_failed = True
-                return
-            self._review_one_by_one(pks)
-        else:
-            self._to_review.difference_update(pks)
-            self._review_failed = False
-
-    def _review_one_by_one(self, pks: list[int]) -> None:
-        """After a failure that is not the database's: one call's bad rows hold back no other.
-
-        A call whose review fails for good is left unreviewed, loudly (its
-        records stay as they are; `manage.py review_calls` tries it again).
-        """
-        assert self._review is not None
-        for pk in pks:
-            try:
-                self._review([pk])
-            except Exception as exc:
-                connection.close()
-                if _transient(exc):
-                    return  # the rest on the next write
-                logger.error(
-                    "review of call %d failed (%s: %s): left unreviewed",
-                    pk,
-                    type(exc).__name__,
-                    _first_line(exc),
-                )
-            self._to_review.discard(pk)
 
     def write_pending(self) -> bool:
         """Write what is pending now, in this thread; True when it is all written."""
@@ -364,12 +261,12 @@ class RecordWriter:
                     return self._keep(batch, exc)
                 left = self._write_call_by_call(batch)
                 if left is not None:
-                    # The calls written before the error are in: theirs to review.
-                    self._to_review.update(_ended(batch) - _ended(left[0]))
+                    # The calls written before the error are in: their ends are stored.
+                    self._ends_written(_ended(batch) - _ended(left[0]))
                     return self._keep(left[0], left[1])
             else:
                 self.rows_written += len(batch.logs) + len(batch.barge_ins)
-            self._to_review.update(_ended(batch))
+            self._ends_written(_ended(batch))
         self._outage_over(len(batch))
         with self._lock:
             self._written = max(self._written, seq)
@@ -380,6 +277,13 @@ class RecordWriter:
             with contextlib.suppress(RuntimeError):
                 loop.call_soon_threadsafe(_resolve, future)
         return True
+
+    def _ends_written(self, call_pks: set[int]) -> None:
+        if call_pks and self._after_write is not None:
+            try:
+                self._after_write(call_pks)
+            except Exception:  # the rows are written; what follows is not the writer's
+                logger.exception("after-write hook failed")
 
     def _keep(self, batch: _Pending, exc: BaseException) -> bool:
         self.failures += 1
@@ -453,15 +357,7 @@ class RecordWriter:
         return None
 
     def close(self, timeout_s: float = 10.0) -> None:
-        """End the calls still open, write what is left and stop the thread (at process
-        exit); bounded."""
-        with self._lock:
-            unfinished = list(self._open_calls.values())
-            self._open_calls.clear()
-        if unfinished:
-            logger.warning("process exiting with %d call(s) in progress", len(unfinished))
-        for end_at_exit in unfinished:
-            end_at_exit()
+        """Write what is left and stop the thread (the process is stopping); bounded."""
         thread = self._thread
         if thread is None or not thread.is_alive():
             return
@@ -527,28 +423,3 @@ def write_batch(batch: _Pending) -> None:
             update_rows(CallSession, names, rows)
     elapsed_ms = 1000 * (time.monotonic() - started)
     logger.debug("wrote %d call records in %.1f ms", len(batch), elapsed_ms)
-
-
-_writer: RecordWriter | None = None
-_writer_lock = threading.Lock()
-
-
-def record_writer() -> RecordWriter:
-    """The process's writer, created on first use; written out at process exit."""
-    global _writer
-    if _writer is None:
-        with _writer_lock:
-            if _writer is None:
-                from django.conf import settings
-
-                from calls.live.liveness import housekeeping
-                from calls.review.stored import review_calls
-
-                _writer = RecordWriter(
-                    housekeeping=housekeeping,
-                    review=review_calls,
-                    housekeeping_interval_s=settings.CALL_ALIVE_INTERVAL_S,
-                    reap_quiet_s=settings.CALL_LOST_AFTER_S,
-                )
-                atexit.register(_writer.close)
-    return _writer

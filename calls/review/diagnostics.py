@@ -20,7 +20,8 @@ from django.db.models import Q, QuerySet
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 
-from calls.models import BargeInEvent, CallSession, PlayoutKind, PlayoutLog
+from callcore.records import RecordKind
+from calls.models import BargeInEvent, CallSession, PlayoutLog
 from calls.review.findings import (
     BARGE_IN_FIELDS,
     CallDiagnostics,
@@ -41,11 +42,11 @@ AMBIGUOUS_LISTED = 10
 
 # The playout-log kinds the figures read; the rest of a call's log stays put.
 DIAGNOSTIC_KINDS = (
-    PlayoutKind.USER_SPEECH_AI_SILENT,
-    PlayoutKind.DRAIN_STARTED,
-    PlayoutKind.DRAIN_COMPLETED,
-    PlayoutKind.HANGUP_CANCELLED,
-    PlayoutKind.MARK_STATS,
+    RecordKind.USER_SPEECH_AI_SILENT,
+    RecordKind.DRAIN_STARTED,
+    RecordKind.DRAIN_COMPLETED,
+    RecordKind.HANGUP_CANCELLED,
+    RecordKind.MARK_STATS,
 )
 CALL_FIELDS = (
     "id",

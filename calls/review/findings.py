@@ -10,42 +10,11 @@ import math
 import re
 import statistics
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from callcore.records import FINAL_STATES as FINAL_STATUSES
-from callcore.records import CallState as CallStatus
-from callcore.records import RecordKind as PlayoutKind
-
-BARGE_IN_FIELDS = (
-    "call_id",
-    "offset_ms",
-    "response_id",
-    "playout_remaining_ms",
-    "audio_end_ms",
-    "reaction_ms",
-    "pending_ms",
-    "unplayed_ms",
-    "response_cancelled",
-    "heard_text",
-    "cut_text",
-)
-
-# Suspect rules, as they appear in the table, the JSON and the admin list.
-MISSED_BARGE_IN = "missed_barge_in"
-DRAIN_BEFORE_FINAL_MARK = "drain_before_final_mark"
-SLOW_REACTION = "slow_reaction"
-MISSING_ENDED_AT = "missing_ended_at"
-SLOW_LINK = "slow_link"
-# Each rule in a few words, for list columns and filters.
-RULE_LABELS = {
-    MISSED_BARGE_IN: "missed barge-in",
-    DRAIN_BEFORE_FINAL_MARK: "goodbye cut",
-    SLOW_REACTION: "slow reaction",
-    MISSING_ENDED_AT: "no end recorded",
-    SLOW_LINK: "slow link",
-}
+from callcore.records import FINAL_STATES, CallState, FindingRule, RecordKind
 
 _ENDED_AGO = re.compile(r"^playout_ended_(\d+)ms_ago$")
 _ACTIVE = re.compile(r"^playout_active_(\d+)ms$")
@@ -71,7 +40,8 @@ class Thresholds:
 
 @dataclass(frozen=True)
 class BargeIn:
-    """A barge-in as its `BargeInEvent` row recorded it; `reaction_ms` may be fractional."""
+    """What the review reads of a barge-in's `BargeInEvent` row: where it happened, and
+    the figures the core recorded (`callcore.records.BargeInFigures`, same names)."""
 
     offset_ms: int
     response_id: str
@@ -83,6 +53,10 @@ class BargeIn:
     response_cancelled: bool
     heard_text: str = ""
     cut_text: str = ""
+
+
+# The columns a review reads of each barge-in: its call's, and the review's own fields.
+BARGE_IN_FIELDS = ("call_id", *(column.name for column in fields(BargeIn)))
 
 
 @dataclass(frozen=True)
@@ -136,7 +110,7 @@ class EstimateQuality:
 
 @dataclass(frozen=True)
 class Suspect:
-    """A likely fault: one of the rule names above, where in the call, and why."""
+    """A likely fault: which `FindingRule`, where in the call, and why."""
 
     rule: str
     offset_ms: int | None
@@ -185,7 +159,7 @@ def diagnose_call(
     silent = [
         _silent_speech(offset, status, details)
         for _, kind, offset, status, details in log_rows
-        if kind == PlayoutKind.USER_SPEECH_AI_SILENT
+        if kind == RecordKind.USER_SPEECH_AI_SILENT
     ]
     drains = _drains(log_rows)
     diagnostics = CallDiagnostics(
@@ -200,7 +174,7 @@ def diagnose_call(
         silent_speech=silent,
         drains=drains,
         quality=_quality(
-            details for _, kind, _, _, details in log_rows if kind == PlayoutKind.MARK_STATS
+            details for _, kind, _, _, details in log_rows if kind == RecordKind.MARK_STATS
         ),
         link=_link(call),
     )
@@ -236,14 +210,14 @@ def _drains(log_rows: Sequence[LogRow]) -> list[Drain]:
     drains: list[Drain] = []
     started: tuple[int, Mapping[str, Any]] | None = None
     for _, kind, offset, _, details in log_rows:
-        if kind == PlayoutKind.DRAIN_STARTED:
+        if kind == RecordKind.DRAIN_STARTED:
             if started is not None:
                 drains.append(_drain(started, None, "incomplete", {}))
             started = (offset, details)
-        elif kind == PlayoutKind.DRAIN_COMPLETED:
+        elif kind == RecordKind.DRAIN_COMPLETED:
             drains.append(_drain(started, offset, "completed", details))
             started = None
-        elif kind == PlayoutKind.HANGUP_CANCELLED and started is not None:
+        elif kind == RecordKind.HANGUP_CANCELLED and started is not None:
             drains.append(_drain(started, offset, "cancelled", details))
             started = None
     if started is not None:
@@ -302,14 +276,14 @@ def _suspects(
     for speech in diag.silent_speech:
         if speech.playout_active:
             yield Suspect(
-                MISSED_BARGE_IN,
+                FindingRule.MISSED_BARGE_IN,
                 speech.offset_ms,
                 f"speech judged AI silent while the estimate said {speech.playout_status}",
             )
         elif speech.onset_ms_after_playout_end is not None:
             if speech.onset_ms_after_playout_end < 0:
                 yield Suspect(
-                    MISSED_BARGE_IN,
+                    FindingRule.MISSED_BARGE_IN,
                     speech.offset_ms,
                     f"speech began {-speech.onset_ms_after_playout_end} ms before playout "
                     "ended but was judged AI silent",
@@ -319,21 +293,21 @@ def _suspects(
             and speech.ms_since_playout_end <= thresholds.suspect_window_ms
         ):
             yield Suspect(
-                MISSED_BARGE_IN,
+                FindingRule.MISSED_BARGE_IN,
                 speech.offset_ms,
                 f"speech judged AI silent {speech.ms_since_playout_end} ms after playout ended",
             )
     for drain in diag.drains:
         if drain.outcome == "completed" and drain.final_mark_echoed is False:
             yield Suspect(
-                DRAIN_BEFORE_FINAL_MARK,
+                FindingRule.DRAIN_BEFORE_FINAL_MARK,
                 drain.ended_offset_ms,
                 f"drain ended before the final mark echo ({drain.cut_off_ms or 0} ms cut off)",
             )
     for barge_in in diag.barge_ins:
         if barge_in.reaction_ms > thresholds.slow_reaction_ms:
             yield Suspect(
-                SLOW_REACTION,
+                FindingRule.SLOW_REACTION,
                 barge_in.offset_ms,
                 f"barge-in reaction {barge_in.reaction_ms:.1f} ms "
                 f"(> {thresholds.slow_reaction_ms:g} ms)",
@@ -342,25 +316,29 @@ def _suspects(
     if link is not None:
         if link.rtt_p95_ms is not None and link.rtt_p95_ms > thresholds.slow_link_ms:
             yield Suspect(
-                SLOW_LINK,
+                FindingRule.SLOW_LINK,
                 None,
                 f"link to Twilio slow: round trip p95 {link.rtt_p95_ms} ms "
                 f"(> {thresholds.slow_link_ms} ms)",
             )
         elif link.jitter_ms is not None and link.jitter_ms > thresholds.unstable_link_ms:
             yield Suspect(
-                SLOW_LINK,
+                FindingRule.SLOW_LINK,
                 None,
                 f"link to Twilio unstable: jitter {link.jitter_ms} ms "
                 f"(> {thresholds.unstable_link_ms} ms)",
             )
     if call["ended_at"] is None:
         opened = call["stream_started_at"] or call["started_at"]
-        if call["status"] in FINAL_STATUSES:
-            yield Suspect(MISSING_ENDED_AT, None, f"status {call['status']} but no ended_at")
-        elif call["status"] == CallStatus.STREAMING and now - opened > thresholds.stale_streaming:
+        if call["status"] in FINAL_STATES:
             yield Suspect(
-                MISSING_ENDED_AT, None, f"still streaming {_age(now - opened)} after it started"
+                FindingRule.MISSING_ENDED_AT, None, f"status {call['status']} but no ended_at"
+            )
+        elif call["status"] == CallState.STREAMING and now - opened > thresholds.stale_streaming:
+            yield Suspect(
+                FindingRule.MISSING_ENDED_AT,
+                None,
+                f"still streaming {_age(now - opened)} after it started",
             )
 
 

@@ -21,9 +21,16 @@ from django.db.models import Exists, Model, OuterRef, Q, QuerySet
 from django.http import HttpRequest, StreamingHttpResponse
 from django.utils import timezone
 
-from callcore.records import FINAL_STATES, CallState, EndReason, twilio_end_reason
-from calls.models import CallFinding, CallSession, CallStatus, FindingRule
-from calls.review.findings import MISSING_ENDED_AT, Thresholds
+from callcore.records import (
+    FINAL_STATES,
+    CallState,
+    EndReason,
+    FindingRule,
+    choices,
+    twilio_end_reason,
+)
+from calls.models import CallFinding, CallSession
+from calls.review.findings import Thresholds
 
 # Twilio's own end reasons (its final statuses, as the status callback records them).
 TWILIO_END_REASONS = tuple(
@@ -62,7 +69,7 @@ class FindingFilter(_Choices):
     title = "finding"
     parameter_name = "finding"
     options = [
-        *FindingRule.choices,
+        *choices(FindingRule),
         ("any", "any finding"),
         ("none", "no finding"),
         ("not_reviewed", "not reviewed yet"),
@@ -76,13 +83,13 @@ class FindingFilter(_Choices):
             return queryset.filter(reviewed_at__isnull=False, suspect_count=0)
         if value == "not_reviewed":
             return queryset.filter(reviewed_at__isnull=True)
-        if value in FindingRule.values:
+        if value in set(FindingRule):
             flagged = Q(pk__in=CallFinding.objects.filter(rule=value).values("call_id"))
-            if value == MISSING_ENDED_AT:
+            if value == FindingRule.MISSING_ENDED_AT:
                 # A call still "streaming" long after it began is never reviewed (it has
                 # not ended): the stale-streaming rule, asked of the columns directly.
                 stale = timezone.now() - Thresholds().stale_streaming
-                flagged |= Q(status=CallStatus.STREAMING, started_at__lt=stale)
+                flagged |= Q(status=CallState.STREAMING, started_at__lt=stale)
             return queryset.filter(flagged)
         return queryset
 

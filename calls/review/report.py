@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 from datetime import tzinfo
 from typing import TYPE_CHECKING, Any
 
+from callcore.records import FindingRule
 from calls.review.findings import (
-    RULE_LABELS,
     BargeIn,
     CallDiagnostics,
     Drain,
@@ -103,7 +103,7 @@ def totals_json(totals: Totals) -> dict[str, Any]:
     return {
         "calls_examined": totals.examined,
         "suspect_calls": totals.with_suspects,
-        "suspect_calls_by_rule": {rule: totals.by_rule.get(rule, 0) for rule in RULE_LABELS},
+        "suspect_calls_by_rule": {rule: totals.by_rule.get(rule, 0) for rule in FindingRule},
     }
 
 
@@ -111,7 +111,7 @@ def summary_lines(totals: Totals) -> list[str]:
     """Calls examined, calls with (the chosen) suspects, and how many calls had each rule."""
     if not totals.examined:
         return ["No calls selected."]
-    counts = [(rule, totals.by_rule.get(rule, 0)) for rule in RULE_LABELS]
+    counts = [(rule, totals.by_rule.get(rule, 0)) for rule in FindingRule]
     rules = ", ".join(f"{rule} {count}" for rule, count in counts if count)
     by_rule = f" ({rules})" if rules else ""
     examined = f"{totals.examined} call(s) examined"

@@ -3,7 +3,7 @@
 The call list of 100,000 calls filters and sorts on these columns; nothing is
 counted over the playout log or diagnosed per page. `review_calls` recomputes
 everything from the call's own rows, so running it again changes nothing: the
-record writer runs it when a call's final records are in, the reaper for the
+process's beat runs it when a call's final records are in, the reaper for the
 calls it ends, the status callback when Twilio reports a final status, and
 `manage.py review_calls` for rows written before the review was stored.
 """
@@ -11,13 +11,14 @@ calls it ends, the status callback when Twilio reports a final status, and
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime
 
 from django.db import InterfaceError, OperationalError, transaction
 from django.utils import timezone
 
-from calls.models import CallFinding, CallSession, PlayoutKind, PlayoutLog
+from callcore.records import RecordKind
+from calls.models import CallFinding, CallSession, PlayoutLog
 from calls.review.diagnostics import CALL_FIELDS, diagnose_call_rows
 from calls.review.findings import CallDiagnostics, Thresholds
 from calls.sql import update_rows
@@ -45,46 +46,44 @@ def review_calls(call_pks: Sequence[int], now: datetime | None = None) -> int:
     return done
 
 
-def review_pending(limit: int, now: datetime | None = None) -> int:
-    """Review up to `limit` ended calls that have no stored review yet (oldest first).
+def review_pending(limit: int, skip: Collection[int] = (), now: datetime | None = None) -> set[int]:
+    """Review up to `limit` ended calls that have no stored review yet (oldest first),
+    but those in `skip`; the calls whose review failed (not for the database's sake).
 
-    The liveness beat runs this: calls whose review a process could not store
+    The process's beat runs this: calls whose review a process could not store
     (it stopped, the database was away) and calls recorded before the review
-    was stored are caught up a few at a time, off every call's audio path.
+    was stored are caught up a few at a time, off every call's audio path. One
+    call's rows the review cannot read hold back no other; the beat skips that
+    call from then on (`manage.py review_calls` tries it again).
     """
     pks = list(
         CallSession.objects.filter(reviewed_at__isnull=True, ended_at__isnull=False)
-        .exclude(pk__in=_unreviewable)
+        .exclude(pk__in=list(skip))
         .order_by("pk")
         .values_list("pk", flat=True)[:limit]
     )
     if not pks:
-        return 0
+        return set()
     try:
-        return review_calls(pks, now)
+        review_calls(pks, now)
     except (OperationalError, InterfaceError):
         raise  # the database is away: the whole catch-up waits for it
     except Exception:
         return _one_by_one(pks, now)
+    return set()
 
 
-def _one_by_one(call_pks: list[int], now: datetime | None) -> int:
-    """One call's rows this review cannot read hold back no other; that call is not
-    tried again by this process (`manage.py review_calls` tries it again)."""
-    done = 0
+def _one_by_one(call_pks: list[int], now: datetime | None) -> set[int]:
+    failed: set[int] = set()
     for pk in call_pks:
         try:
-            done += review_calls([pk], now)
+            review_calls([pk], now)
         except (OperationalError, InterfaceError):
             raise
         except Exception:
-            _unreviewable.add(pk)
+            failed.add(pk)
             logger.exception("review of call %d failed: left unreviewed", pk)
-    return done
-
-
-# Calls whose review failed for a reason other than the database, in this process.
-_unreviewable: set[int] = set()
+    return failed
 
 
 def _review_chunk(call_pks: list[int], now: datetime) -> int:
@@ -134,7 +133,7 @@ def _backfill_onsets(call_pks: list[int]) -> None:
     missing = (
         PlayoutLog.objects.filter(
             call_id__in=call_pks,
-            kind=PlayoutKind.USER_SPEECH_AI_SILENT,
+            kind=RecordKind.USER_SPEECH_AI_SILENT,
             onset_after_end_ms__isnull=True,
         )
         .order_by()

@@ -13,8 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from callcore.records import RecordKind as Kind
-from calls.review.findings import RULE_LABELS
+from callcore.records import RecordKind, rule_label
 from playout import parse_playout_status
 
 TimelineRow = tuple[str, int, str, Mapping[str, object]]
@@ -22,11 +21,11 @@ SuspectRow = tuple[int | None, str, str]
 """(offset_ms or None for the whole call, rule, message in plain words)."""
 
 _ERRORS: dict[str, str] = {
-    Kind.MODEL_ERROR: "error",
-    Kind.MODEL_FAULT: "fault",
-    Kind.MODEL_RECOVERED: "recovered",
-    Kind.PROTOCOL_ERROR: "protocol",
-    Kind.TRUNCATE_REJECTED: "truncate",
+    RecordKind.MODEL_ERROR: "error",
+    RecordKind.MODEL_FAULT: "fault",
+    RecordKind.MODEL_RECOVERED: "recovered",
+    RecordKind.PROTOCOL_ERROR: "protocol",
+    RecordKind.TRUNCATE_REJECTED: "truncate",
 }
 _BARGE_IN_FIGURES = (
     "playout_remaining_ms",
@@ -169,16 +168,16 @@ def _read(rows: Sequence[TimelineRow], suspects: Sequence[SuspectRow]) -> _Call:
         response_id, item_id = _str(details, "response_id"), _str(details, "item_id")
         if response_id:
             names.setdefault(response_id, f"R{len(names) + 1}")
-            if item_id and kind in (Kind.PLAYOUT_STARTED, Kind.BARGE_IN):
+            if item_id and kind in (RecordKind.PLAYOUT_STARTED, RecordKind.BARGE_IN):
                 items.setdefault(item_id, response_id)
-        if kind == Kind.CONVERSATION_TURN and details.get("role") == "assistant" and item_id:
+        if kind == RecordKind.CONVERSATION_TURN and details.get("role") == "assistant" and item_id:
             said[item_id] = _str(details, "text")
-        elif kind == Kind.BARGE_IN:
+        elif kind == RecordKind.BARGE_IN:
             heard_text[response_id] = _str(details, "heard_text")
             ghost_ends.append(offset + _dropped_ms(details))
-        elif kind == Kind.PLAYOUT_ENDED:
+        elif kind == RecordKind.PLAYOUT_ENDED:
             ends.append(_int(details, "audio_end_offset_ms") or 0)
-        elif kind == Kind.STREAM_ENDED:
+        elif kind == RecordKind.STREAM_ENDED:
             ended_ms = offset
     # A tail dropped just before the end is drawn up to the end, not past it.
     extent_ms = max(ends if ended_ms is not None else [*ends, *ghost_ends])
@@ -198,9 +197,9 @@ def _heard(rows: Sequence[TimelineRow], extent_ms: int) -> list[_Heard]:
     logged: list[tuple[int, int, str, int | None, bool]] = []
     for kind, offset, _, details in rows:
         response_id = _str(details, "response_id")
-        if kind == Kind.PLAYOUT_STARTED:
+        if kind == RecordKind.PLAYOUT_STARTED:
             opened.setdefault(response_id, offset)
-        elif kind == Kind.PLAYOUT_ENDED and response_id in opened:
+        elif kind == RecordKind.PLAYOUT_ENDED and response_id in opened:
             end = _int(details, "audio_end_offset_ms")
             audio_ms = _int(details, "audio_ms")
             logged.append(
@@ -261,7 +260,7 @@ def _dropped_events(rows: Sequence[TimelineRow], call: _Call) -> list[Event]:
     """What a barge-in's clear dropped: what Twilio held plus what we held, never heard."""
     events = []
     for kind, offset, _, details in rows:
-        dropped = _dropped_ms(details) if kind == Kind.BARGE_IN else 0
+        dropped = _dropped_ms(details) if kind == RecordKind.BARGE_IN else 0
         if dropped <= 0:
             continue
         name = call.name(_str(details, "response_id"))
@@ -297,14 +296,14 @@ def _clear_events(rows: Sequence[TimelineRow], call: _Call) -> list[Event]:
             data=(("response", call.name(_str(details, "response_id"))),),
         )
         for kind, offset, status, details in rows
-        if kind == Kind.BARGE_IN
+        if kind == RecordKind.BARGE_IN
     ]
 
 
 def _generation_end_events(rows: Sequence[TimelineRow], call: _Call) -> list[Event]:
     events = []
     for kind, offset, _, details in rows:
-        if kind != Kind.RESPONSE_DONE:
+        if kind != RecordKind.RESPONSE_DONE:
             continue
         name = call.name(_str(details, "response_id"))
         status = _str(details, "status") or "?"
@@ -329,13 +328,13 @@ def _truncation_events(rows: Sequence[TimelineRow], call: _Call) -> list[Event]:
     cuts: list[tuple[str, int, str, int | None]] = []  # (item, audio_end_ms, variant, clear)
     for kind, offset, _, details in rows:
         item_id, audio_end = _str(details, "item_id"), _int(details, "audio_end_ms")
-        if kind == Kind.BARGE_IN and item_id and audio_end is not None:
+        if kind == RecordKind.BARGE_IN and item_id and audio_end is not None:
             asked[item_id] = (offset, audio_end)
-        elif kind == Kind.TRUNCATED and item_id:
+        elif kind == RecordKind.TRUNCATED and item_id:
             ask = asked.pop(item_id, None)
             cuts.append((item_id, audio_end or 0, "confirmed", None if ask is None else ask[0]))
         elif (
-            kind == Kind.TRUNCATE_REJECTED
+            kind == RecordKind.TRUNCATE_REJECTED
             and details.get("action") == "deleted"
             and item_id in asked
         ):
@@ -400,13 +399,13 @@ def _speech_events(rows: Sequence[TimelineRow], call: _Call) -> list[Event]:
     events: list[Event] = []
     speaking: tuple[str, int, str, Mapping[str, object], int] | None = None
     for kind, offset, status, details in [*rows, ("", call.extent_ms, "", {})]:
-        if kind in (Kind.BARGE_IN, Kind.USER_SPEECH_AI_SILENT):
+        if kind in (RecordKind.BARGE_IN, RecordKind.USER_SPEECH_AI_SILENT):
             onset = _int(details, "speech_onset_offset_ms")
             onset = offset if onset is None else max(0, min(onset, offset))
             if speaking is not None:
                 events += _speech(call, *speaking, max(speaking[1], onset))
             speaking = (kind, offset, status, details, onset)
-        elif kind in (Kind.SPEECH_STOPPED, "") and speaking is not None:
+        elif kind in (RecordKind.SPEECH_STOPPED, "") and speaking is not None:
             events += _speech(call, *speaking, offset)
             speaking = None
     return events
@@ -421,7 +420,7 @@ def _speech(
     onset: int,
     end: int,
 ) -> list[Event]:
-    barge_in = kind == Kind.BARGE_IN
+    barge_in = kind == RecordKind.BARGE_IN
     until = None if barge_in else _overlap_until(call, onset, decided, status, details)
     variant = "barge" if barge_in else "missed" if until is not None else "silent"
     what = {
@@ -485,11 +484,15 @@ def _drain_events(rows: Sequence[TimelineRow], call: _Call) -> list[Event]:
     # (offset, details, whether the drain began; else only the hangup was asked for)
     started: tuple[int, Mapping[str, object], bool] | None = None
     for kind, offset, _, details in [*rows, ("", call.extent_ms, "", {})]:
-        if kind == Kind.END_CALL_REQUESTED and started is None:
+        if kind == RecordKind.END_CALL_REQUESTED and started is None:
             started = (offset, details, False)
-        elif kind == Kind.DRAIN_STARTED:
+        elif kind == RecordKind.DRAIN_STARTED:
             started = (offset, details, True)
-        elif started is not None and kind in (Kind.DRAIN_COMPLETED, Kind.HANGUP_CANCELLED, ""):
+        elif started is not None and kind in (
+            RecordKind.DRAIN_COMPLETED,
+            RecordKind.HANGUP_CANCELLED,
+            "",
+        ):
             start, start_details, draining = started
             started = None
             if kind == "" and not draining:
@@ -511,7 +514,7 @@ def _drain_outcome(
     kind: str, details: Mapping[str, object], draining: bool
 ) -> tuple[str, str, str]:
     """(outcome, label, what happened) of a drain's end row ("" for none)."""
-    if kind == Kind.HANGUP_CANCELLED:
+    if kind == RecordKind.HANGUP_CANCELLED:
         reason = _str(details, "reason") or "?"
         before = "" if draining else " before its drain began"
         note = f"cancelled ({reason}){before}: the goodbye was interrupted, the call went on"
@@ -536,20 +539,20 @@ def _error_events(rows: Sequence[TimelineRow]) -> list[Event]:
         if variant is None:
             continue
         code = _str(details, "code")
-        if kind == Kind.MODEL_ERROR:
+        if kind == RecordKind.MODEL_ERROR:
             label, what = code or "model error", f"model error {code}: {details.get('message')}"
             if code == "response_cancel_not_active":
                 variant = "notice"  # the server's own interrupt won the race: harmless
-        elif kind == Kind.MODEL_FAULT:
+        elif kind == RecordKind.MODEL_FAULT:
             label = f"fault: {details.get('what')}"
             what = f"model fault: {details.get('what')} (attempt {details.get('attempt')})"
-        elif kind == Kind.MODEL_RECOVERED:
+        elif kind == RecordKind.MODEL_RECOVERED:
             label = "recovered"
             what = (
                 f"model session replaced (attempt {details.get('attempt')}, "
                 f"{details.get('turns')} turns carried over)"
             )
-        elif kind == Kind.PROTOCOL_ERROR:
+        elif kind == RecordKind.PROTOCOL_ERROR:
             label, what = "protocol error", f"malformed Twilio message: {details.get('reason')}"
         else:
             label = f"truncate {details.get('action')}"
@@ -575,7 +578,7 @@ def _stream_end_events(rows: Sequence[TimelineRow]) -> list[Event]:
             label=f"end: {_str(details, 'end_reason') or '-'}",
         )
         for kind, offset, _, details in rows
-        if kind == Kind.STREAM_ENDED
+        if kind == RecordKind.STREAM_ENDED
     ]
 
 
@@ -609,7 +612,7 @@ def _findings(suspects: Sequence[SuspectRow]) -> list[Finding]:
 
 
 def _header(rows: Sequence[TimelineRow], call: _Call, link_rtt_ms: int | None) -> str:
-    barge_ins = sum(1 for kind, *_ in rows if kind == Kind.BARGE_IN)
+    barge_ins = sum(1 for kind, *_ in rows if kind == RecordKind.BARGE_IN)
     length = "still open" if call.ended_ms is None else f"{_s(call.ended_ms)} long"
     link = "not measured" if link_rtt_ms is None else f"{link_rtt_ms} ms"
     return (
@@ -652,4 +655,4 @@ def _s(offset_ms: int) -> str:
 
 
 def _rule_name(rule: str) -> str:
-    return RULE_LABELS.get(rule, rule.replace("_", " "))
+    return rule_label(rule)

@@ -15,10 +15,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from callcore import (
-    BargeInRecord,
+    BargeIn,
     CallCore,
     CallUpdate,
-    Clear,
     CoreConfig,
     EndOfCall,
     EndReason,
@@ -60,11 +59,14 @@ class CoreRun:
     twilio: list[Sent] = field(default_factory=list)
     model: list[dict[str, Any]] = field(default_factory=list)
     records: list[Record] = field(default_factory=list)
-    barge_ins: list[BargeInRecord] = field(default_factory=list)
+    # Each barge-in as the shell records it: with its reaction, once its clear was sent.
+    barge_ins: list[BargeIn] = field(default_factory=list)
     updates: list[CallUpdate] = field(default_factory=list)
     logs: list[str] = field(default_factory=list)
     ended: EndReason | None = None
     clears: list[float] = field(default_factory=list)
+    # Playout generations below this one were cancelled by the last clear sent.
+    cleared_below: int = 0
     # (when, attempt) of every model session replacement the core asked for.
     replacements: list[tuple[float, int]] = field(default_factory=list)
     # A live model answers the core's probes (`session.update`) at once.
@@ -81,16 +83,30 @@ class CoreRun:
 
     # --- carrying out outputs ---------------------------------------------------------------
 
-    def settle(self) -> None:
-        """Do everything the core asked for, in order (as the shell's drain does)."""
-        while (out := self.core.pop_output()) is not None:
+    def settle(self, limit: int | None = None) -> None:
+        """Do what the core asked for, in order (as the shell's drain does): everything,
+        or only the first `limit` outputs (a shell still busy when the next input comes)."""
+        done = 0
+        while (limit is None or done < limit) and (out := self.core.pop_output()) is not None:
+            done += 1
             match out:
                 case ToTwilio():
-                    self._to_twilio(out.text)
-                case Clear():
+                    self._to_twilio(out.text, out.generation)
+                case BargeIn():
                     self.clears.append(self.now)
-                    self._to_twilio(out.text)
-                    self.core.clear_sent(self.now)
+                    self.cleared_below = out.generation
+                    self._to_twilio(out.clear)
+                    barge_in = out.reacted(self.now)
+                    self.barge_ins.append(barge_in)
+                    self.logs.append(barge_in.log_line().message % barge_in.log_line().args)
+                    self.records.append(
+                        Record(
+                            RecordKind.BARGE_IN,
+                            barge_in.at,
+                            barge_in.playout_status,
+                            barge_in.log_details(),
+                        )
+                    )
                 case ToModel():
                     event = json.loads(out.text)
                     self.model.append(event)
@@ -100,8 +116,6 @@ class CoreRun:
                             self.core.model_event(rt.Ignored("session.updated"), self.now)
                 case Record():
                     self.records.append(out)
-                case BargeInRecord():
-                    self.barge_ins.append(out)
                 case CallUpdate():
                     self.updates.append(out)
                 case Log():
@@ -112,7 +126,7 @@ class CoreRun:
                     assert self.ended is None, "EndOfCall twice"
                     self.ended = out.reason
 
-    def _to_twilio(self, text: str) -> None:
+    def _to_twilio(self, text: str, generation: int | None = None) -> None:
         message = json.loads(text)
         assert message["streamSid"] == STREAM_SID
         self.twilio.append(Sent(self.now, message))

@@ -6,7 +6,7 @@ import base64
 
 import pytest
 
-from callcore import Clear, CoreConfig, EndReason, RecordKind, ToTwilio
+from callcore import BargeIn, CoreConfig, EndReason, RecordKind, ToTwilio
 from callcore.protocol import realtime as rt
 from callcore.protocol.twilio import Media
 from tests.callcore.harness import STREAM_SID, CoreRun, greeting_run, tone
@@ -90,9 +90,9 @@ def test_barge_in_in_the_playout_tail() -> None:
     assert truncate["audio_end_ms"] == pytest.approx(run.heard_ms(), abs=1)
     assert truncate["audio_end_ms"] == 2000
     [barge_in] = run.barge_ins
-    assert barge_in.fields["playout_remaining_ms"] == 4000
-    assert barge_in.fields["response_cancelled"] is False
-    assert barge_in.fields["reaction_ms"] == 0
+    assert barge_in.figures.playout_remaining_ms == 4000
+    assert barge_in.figures.response_cancelled is False
+    assert barge_in.figures.reaction_ms == 0
     [row] = run.of_kind(RecordKind.BARGE_IN)
     assert row.playout_status == "playout_active_4000ms"
     [ended] = run.of_kind(RecordKind.PLAYOUT_ENDED)
@@ -108,7 +108,7 @@ def test_barge_in_while_generating_cancels_the_response() -> None:
     assert run.model_events("response.cancel") == [{"type": "response.cancel"}]
     [truncate] = run.model_events("conversation.item.truncate")
     assert truncate["audio_end_ms"] == 500
-    assert run.barge_ins[0].fields["response_cancelled"] is True
+    assert run.barge_ins[0].figures.response_cancelled is True
 
 
 def test_the_clear_goes_first_and_queued_audio_of_the_cancelled_answer_never_leaves() -> None:
@@ -120,8 +120,10 @@ def test_the_clear_goes_first_and_queued_audio_of_the_cancelled_answer_never_lea
     run.core.timer(1.1)
     run.core.model_event(rt.SpeechStarted(None, "u1"), 1.12)
 
-    outputs = run.core.outputs()
-    assert isinstance(outputs[0], Clear)
+    outputs = []
+    while (out := run.core.pop_output()) is not None:
+        outputs.append(out)
+    assert isinstance(outputs[0], BargeIn)
     assert not any(isinstance(out, ToTwilio) for out in outputs)
 
 
@@ -130,13 +132,10 @@ def test_reaction_is_from_the_speech_event_to_the_clear_sent() -> None:
     run.answer("r1", "i1", 2000)
     run.step(1.0)
     run.core.model_event(rt.SpeechStarted(None, "u1"), 1.0)
-    while (out := run.core.pop_output()) is not None:
-        if type(out).__name__ == "Clear":
-            run.core.clear_sent(1.0004)
-        elif type(out).__name__ == "BargeInRecord":
-            assert out.fields["reaction_ms"] == pytest.approx(0.4)  # type: ignore[union-attr]
-            return
-    raise AssertionError("no barge-in record")
+    out = run.core.pop_output()
+    assert isinstance(out, BargeIn)
+    assert out.figures.reaction_ms == 0  # not sent yet
+    assert out.reacted(1.0004).figures.reaction_ms == pytest.approx(0.4)
 
 
 def test_speech_after_playout_is_not_a_barge_in() -> None:
@@ -235,10 +234,10 @@ def test_goodbye_waits_for_a_response_still_generating() -> None:
 class LosingEchoes(CoreRun):
     """Twilio never echoes marks: the drain ends on its safety deadline."""
 
-    def _to_twilio(self, text: str) -> None:
+    def _to_twilio(self, text: str, generation: int | None = None) -> None:
         if '"event":"mark"' in text:
             return
-        super()._to_twilio(text)
+        super()._to_twilio(text, generation)
 
 
 def test_goodbye_drain_ends_on_its_deadline_when_the_final_mark_never_comes() -> None:
@@ -489,8 +488,8 @@ def test_the_words_heard_and_cut_are_recorded_with_the_barge_in() -> None:
     run.caller_speaks(0.8)  # into "opens at nine"
 
     [barge_in] = run.barge_ins
-    assert barge_in.fields["heard_text"] == "The shop opens at nine"
-    assert barge_in.fields["cut_text"] == "and closes at six."
+    assert barge_in.figures.heard_text == "The shop opens at nine"
+    assert barge_in.figures.cut_text == "and closes at six."
 
 
 def test_the_link_each_call_measured_is_kept_on_the_call() -> None:

@@ -207,7 +207,7 @@ def random_texts(seed: int, templates: list[dict[str, Any]]) -> tuple[list[str],
 def new_core() -> CallCore:
     core = CallCore(CoreConfig(stream_sid=STREAM_SID, greeting_instructions="Greet."), 0.0)
     core.model_opened(0.0)
-    core.outputs()
+    drain(core)
     return core
 
 
@@ -215,7 +215,12 @@ def run_timers(core: CallCore, now: float) -> None:
     deadline = core.next_timer()
     if deadline is not None and deadline <= now:
         core.timer(now)
-    core.outputs()
+    drain(core)
+
+
+def drain(core: CallCore) -> None:
+    while core.pop_output() is not None:
+        pass
 
 
 # What may end a call fed nothing but these messages: too many malformed Twilio

@@ -15,13 +15,12 @@ from callcore.protocol.twilio import (
     Media,
     Start,
     Stop,
+    StreamMessages,
     TwilioProtocolError,
     Unknown,
-    clear_message,
-    mark_message,
-    media_message,
     parse_twilio_message,
 )
+from playout import AudioFrame, MarkOut
 
 STREAM = "MZ" + "0" * 32
 CALL = "CA" + "1" * 32
@@ -117,17 +116,37 @@ def test_malformed_messages_raise_with_a_loggable_reason(text: str, reason: str)
 
 
 def test_outbound_messages_are_twilio_json() -> None:
-    assert json.loads(media_message(STREAM, b"\x01\x02")) == {
+    messages = StreamMessages(STREAM)
+    assert json.loads(messages.media(b"\x01\x02")) == {
         "event": "media",
         "streamSid": STREAM,
         "media": {"payload": base64.b64encode(b"\x01\x02").decode()},
     }
-    assert json.loads(mark_message(STREAM, "g2-m7")) == {
+    assert json.loads(messages.mark("g2-m7")) == {
         "event": "mark",
         "streamSid": STREAM,
         "mark": {"name": "g2-m7"},
     }
-    assert json.loads(clear_message(STREAM)) == {"event": "clear", "streamSid": STREAM}
+    assert json.loads(messages.mark('a "quoted" name')) == {
+        "event": "mark",
+        "streamSid": STREAM,
+        "mark": {"name": 'a "quoted" name'},
+    }
+    assert json.loads(messages.clear()) == {"event": "clear", "streamSid": STREAM}
+
+
+def test_frames_sent_together_go_as_one_media_message_up_to_its_size() -> None:
+    messages = StreamMessages(STREAM, media_message_ms=40)
+    frame = [AudioFrame(bytes([n]) * 160, 1, "r1", "i1") for n in range(3)]
+    other = AudioFrame(b"\x09" * 160, 1, "r1", "i2")
+    sent = messages.playout([frame[0], frame[1], frame[2], MarkOut("m1", 1), other])
+
+    payloads = [json.loads(text) for text, _ in sent]
+    assert [p["event"] for p in payloads] == ["media", "media", "mark", "media"]
+    assert base64.b64decode(payloads[0]["media"]["payload"]) == frame[0].payload + frame[1].payload
+    assert base64.b64decode(payloads[1]["media"]["payload"]) == frame[2].payload
+    assert base64.b64decode(payloads[3]["media"]["payload"]) == other.payload  # another item
+    assert [generation for _, generation in sent] == [1, 1, 1, 1]
 
 
 def test_session_update_is_mulaw_both_ways_with_vad_and_end_call() -> None:

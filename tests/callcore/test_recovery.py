@@ -230,7 +230,7 @@ def test_what_the_caller_said_to_a_silent_model_is_replayed_to_the_next() -> Non
     )
     assert replayed == b"".join(speech)
     # The new session's input begins with it: its 500 ms is the frame that came at 3.5.
-    assert run.core.input_clock.arrival_of(500) == pytest.approx(3.5, abs=0.021)
+    assert run.core.uplink.clock.arrival_of(500) == pytest.approx(3.5, abs=0.021)
 
 
 # --- a deploy: handed over at a pause ------------------------------------------------------

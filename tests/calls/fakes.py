@@ -22,8 +22,11 @@ from channels.layers import InMemoryChannelLayer
 from channels.testing import WebsocketCommunicator
 from websockets.asyncio.server import ServerConnection, serve
 
+from callcore.outputs import BargeIn
+from callcore.records import BargeInFigures
 from calls.frontdoor.signatures import stream_url
 from calls.frontdoor.tokens import mint_stream_token
+from calls.live.feed import LiveFeed
 from calls.models import CallSession
 from tests.conftest import twilio_signature
 
@@ -182,15 +185,22 @@ class TwilioStream:
 
     @classmethod
     def open(
-        cls, call_sid: str, signature: str | None = None, gone: asyncio.Event | None = None
+        cls,
+        call_sid: str,
+        signature: str | None = None,
+        gone: asyncio.Event | None = None,
+        slow_clear_s: float = 0.0,
     ) -> TwilioStream:
         """The stream to the real app; once `gone` is set, the app's sends fail as
-        Uvicorn's do for a client that has disconnected."""
+        Uvicorn's do for a client that has disconnected; a `clear` takes `slow_clear_s`
+        to send (a socket whose buffer is full)."""
         from config.asgi import application
 
         signature = twilio_signature(stream_url(), {}) if signature is None else signature
         headers = [(b"x-twilio-signature", signature.encode())] if signature else []
         app: Any = application if gone is None else _sends_fail_once(application, gone)
+        if slow_clear_s:
+            app = _slow_clears(app, slow_clear_s)
         communicator = WebsocketCommunicator(app, "/twilio/media-stream/", headers=headers)
         return cls(communicator, call_sid)
 
@@ -270,6 +280,18 @@ class TwilioStream:
                 return closed.code
 
 
+def _slow_clears(application: Any, delay_s: float) -> Any:
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        async def server_send(message: dict[str, Any]) -> None:
+            if message["type"] == "websocket.send" and '"event":"clear"' in message["text"]:
+                await asyncio.sleep(delay_s)  # the send itself takes this long
+            await send(message)
+
+        await application(scope, receive, server_send)
+
+    return app
+
+
 def _sends_fail_once(application: Any, gone: asyncio.Event) -> Any:
     from uvicorn.protocols.utils import ClientDisconnected
 
@@ -304,3 +326,53 @@ class FailingChannelLayer(InMemoryChannelLayer):
         assert FailingChannelLayer.fail is not None
         await FailingChannelLayer.fail.wait()
         raise ConnectionError("channel layer unavailable")
+
+
+def sample_barge_in(at: float) -> BargeIn:
+    """A barge-in as the core hands it over: its clear not yet sent (no reaction yet)."""
+    return BargeIn(
+        clear='{"event":"clear","streamSid":"MZ1"}',
+        at=at,
+        playout_status="playout_active_4300ms",
+        figures=BargeInFigures(
+            response_id="r1",
+            item_id="i1",
+            playout_remaining_ms=4300,
+            pending_ms=3000,
+            unplayed_ms=400,
+            audio_end_ms=1200,
+            response_cancelled=False,
+            speech_onset_offset_ms=1000,
+            heard_at_onset_ms=950,
+            heard_text="Hello there",
+            cut_text="and welcome",
+        ),
+        evidence={"speaking_reason": "playout", "link_rtt_ms": 100},
+        deleted_item_ids=("i0",),
+        generation=2,
+        pending_frames=150,
+        unplayed_frames=20,
+    )
+
+
+class WatchedFeed(LiveFeed):
+    """The live view's feed, telling a test when a call's stream has started (its
+    bridge is then in the process's roster): an event to await, not a poll."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.events: list[dict[str, Any]] = []
+        self._published = asyncio.Event()
+
+    def publish(self, event: dict[str, Any]) -> None:
+        super().publish(event)
+        self.events.append(event)
+        self._published.set()
+
+    async def started(self, call_sid: str) -> None:
+        async with asyncio.timeout(TIMEOUT):
+            while not any(
+                e["kind"] == "stream_started" and e["call_sid"] == call_sid for e in self.events
+            ):
+                self._published.clear()
+                await self._published.wait()

@@ -9,7 +9,8 @@ from django.contrib.auth.models import User
 from django.test import Client
 from django.utils import timezone
 
-from calls.models import BargeInEvent, CallSession, CallStatus, PlayoutKind, PlayoutLog
+from callcore.records import CallState, RecordKind
+from calls.models import BargeInEvent, CallSession, PlayoutLog
 from calls.review.stored import review_calls
 
 pytestmark = pytest.mark.django_db
@@ -21,7 +22,7 @@ def call() -> CallSession:
         call_sid="CA" + "c" * 32,
         from_number="+15550001111",
         to_number="+15550002222",
-        status=CallStatus.COMPLETED,
+        status=CallState.COMPLETED,
     )
     now = timezone.now()
     CallSession.objects.filter(pk=call.pk).update(ended_at=now + timedelta(seconds=30))
@@ -35,14 +36,14 @@ def call() -> CallSession:
     )
     PlayoutLog.objects.create(
         call=call,
-        kind=PlayoutKind.BARGE_IN,
+        kind=RecordKind.BARGE_IN,
         occurred_at=now,
         offset_ms=4200,
         playout_status="playout_active_4300ms",
     )
     PlayoutLog.objects.create(
         call=call,
-        kind=PlayoutKind.USER_SPEECH_AI_SILENT,
+        kind=RecordKind.USER_SPEECH_AI_SILENT,
         occurred_at=now,
         offset_ms=9000,
         playout_status="playout_ended_1200ms_ago",

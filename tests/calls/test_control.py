@@ -13,8 +13,9 @@ from django.core.management.base import CommandError
 from django.test import Client
 from django.utils import timezone
 
+from callcore.records import CallState
 from calls.live.liveness import mark_alive, reap_lost_calls
-from calls.models import CallSession, CallStatus, PlayoutLog
+from calls.models import CallSession, PlayoutLog
 
 pytestmark = pytest.mark.django_db
 
@@ -23,7 +24,7 @@ def live_call(sid: str, alive_ago_s: float = 0.0) -> CallSession:
     now = timezone.now()
     return CallSession.objects.create(
         call_sid=sid,
-        status=CallStatus.STREAMING,
+        status=CallState.STREAMING,
         stream_started_at=now - timedelta(seconds=60),
         alive_at=now - timedelta(seconds=alive_ago_s),
     )
@@ -37,7 +38,7 @@ def asked(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str]]:
     async def request_end(call_sid: str, by: str = "") -> None:
         requests.append((call_sid, by))
 
-    monkeypatch.setattr("calls.admin.request_end", request_end)
+    monkeypatch.setattr("calls.live.control.request_end", request_end)
     return requests
 
 
@@ -63,7 +64,7 @@ def test_end_call_asks_the_holder_of_each_live_call_and_is_audited(
 ) -> None:
     user = staff(client, may_end=True)
     live = live_call("CA" + "1" * 32)
-    over = CallSession.objects.create(call_sid="CA" + "2" * 32, status=CallStatus.COMPLETED)
+    over = CallSession.objects.create(call_sid="CA" + "2" * 32, status=CallState.COMPLETED)
 
     response = end_action(client, live, over)
 
@@ -121,3 +122,51 @@ def test_a_process_marks_its_calls_alive() -> None:
     assert call.alive_at is not None
     assert timezone.now() - call.alive_at < timedelta(seconds=5)
     assert reap_lost_calls(held=[], lost_after_s=5) == []
+
+
+def test_the_live_pages_end_call_asks_the_holder_and_is_audited(
+    client: Client, asked: list[tuple[str, str]]
+) -> None:
+    user = staff(client, may_end=True)
+    live = live_call("CA" + "7" * 32)
+
+    response = client.post(f"/admin/live/end/{live.call_sid}/")
+
+    assert (response.status_code, response.json()) == (200, {"ended": True})
+    assert asked == [(live.call_sid, "admin (op)")]
+    entry = LogEntry.objects.get()
+    assert (entry.user_id, entry.object_id) == (user.pk, str(live.pk))
+    over = CallSession.objects.create(call_sid="CA" + "8" * 32, status=CallState.COMPLETED)
+    assert client.post(f"/admin/live/end/{over.call_sid}/").status_code == 404
+    assert client.get(f"/admin/live/end/{live.call_sid}/").status_code == 405
+
+
+def test_the_live_pages_end_call_needs_the_permission_and_a_csrf_token(
+    asked: list[tuple[str, str]],
+) -> None:
+    live = live_call("CA" + "9" * 32)
+    viewer = Client()
+    staff(viewer, may_end=False)
+    assert viewer.post(f"/admin/live/end/{live.call_sid}/").status_code == 403
+    checked = Client(enforce_csrf_checks=True)
+    User.objects.filter(username="op").update(is_superuser=True)
+    checked.force_login(User.objects.get(username="op"))
+    assert checked.post(f"/admin/live/end/{live.call_sid}/").status_code == 403
+    assert asked == []
+
+
+def test_the_live_page_reads_the_calls_in_progress_again(client: Client) -> None:
+    staff(client, may_end=False)
+    live = live_call("CA" + "1" * 32)
+    CallSession.objects.filter(pk=live.pk).update(from_number="+15005550006")
+    CallSession.objects.create(call_sid="CA" + "2" * 32, status=CallState.COMPLETED)
+
+    [call] = client.get("/admin/live/calls.json").json()["calls"]
+
+    assert (call["pk"], call["call_sid"], call["from_number"]) == (
+        live.pk,
+        live.call_sid,
+        "+15005550006",
+    )
+    page = client.get("/admin/live/").content.decode()
+    assert 'data-may-end="false"' in page  # no button for those who may not end calls

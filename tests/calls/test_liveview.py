@@ -10,8 +10,9 @@ from channels.testing import WebsocketCommunicator
 from django.contrib.auth.models import User
 from django.test import Client
 
-from calls.live.feed import live_feed
-from calls.models import CallSession, CallStatus
+from callcore.records import CallState
+from calls.live.process import CallProcess
+from calls.models import CallSession
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -45,13 +46,13 @@ async def test_anyone_but_staff_is_refused_at_the_handshake(who: str) -> None:
     assert code == 4403
 
 
-async def test_staff_see_events_published_by_any_call() -> None:
+async def test_staff_see_events_published_by_any_call(call_process: CallProcess) -> None:
     cookie = await database_sync_to_async(session_cookie)(staff=True)
     communicator = socket(cookie)
     connected, _ = await communicator.connect()
     assert connected
 
-    live_feed().publish({"kind": "barge_in", "call_sid": "CA1", "reaction_ms": 0.2})
+    call_process.feed.publish({"kind": "barge_in", "call_sid": "CA1", "reaction_ms": 0.2})
     event = await communicator.receive_json_from(timeout=5)
     assert (event["kind"], event["call_sid"], event["reaction_ms"]) == ("barge_in", "CA1", 0.2)
     assert event["at"] > 0
@@ -61,8 +62,8 @@ async def test_staff_see_events_published_by_any_call() -> None:
 def test_the_page_lists_calls_in_progress(client: Client, settings: Any) -> None:
     User.objects.create_superuser("admin", password="pw")
     client.login(username="admin", password="pw")
-    CallSession.objects.create(call_sid="CA" + "9" * 32, status=CallStatus.STREAMING)
-    CallSession.objects.create(call_sid="CA" + "8" * 32, status=CallStatus.COMPLETED)
+    CallSession.objects.create(call_sid="CA" + "9" * 32, status=CallState.STREAMING)
+    CallSession.objects.create(call_sid="CA" + "8" * 32, status=CallState.COMPLETED)
 
     page = client.get("/admin/live/").content.decode()
 

@@ -24,17 +24,18 @@ import pytest
 from channels.db import database_sync_to_async
 from django.conf import settings
 
-from callcore.goodbye import Hangup
-from calls.consumers import MediaStreamConsumer
+from callcore.lifecycle import Phase
 from calls.frontdoor.tokens import mint_stream_token
 from calls.live.bridge import CallBridge
-from calls.live.model import direct_writer, raw_sender
+from calls.live.process import CallProcess
+from calls.live.realtime import direct_writer, raw_sender
 from calls.models import BargeInEvent, CallSession, PlayoutLog
 from tests.calls.fakes import (
     FailingChannelLayer,
     FakeRealtime,
     FakeSession,
     TwilioStream,
+    WatchedFeed,
     make_call,
 )
 
@@ -67,27 +68,41 @@ class Call:
         self.bridge = bridge
 
 
-@pytest.fixture
-def bridges(monkeypatch: pytest.MonkeyPatch) -> list[CallBridge]:
-    """Every bridge the consumer starts, through its public hook."""
-    started: list[CallBridge] = []
-    monkeypatch.setattr(MediaStreamConsumer, "bridge_started", staticmethod(started.append))
-    return started
+@pytest.fixture(autouse=True)
+def watched(call_process: CallProcess) -> WatchedFeed:
+    """The process's feed, watched: it says when each call's stream has started."""
+    call_process.feed = feed = WatchedFeed()
+    return feed
+
+
+async def started_bridge(process: CallProcess, call_sid: str) -> CallBridge:
+    """The call's bridge, once its stream has started (it joined the roster first)."""
+    assert isinstance(process.feed, WatchedFeed)
+    await process.feed.started(call_sid)
+    [bridge] = [c for c in process.roster.calls() if isinstance(c, CallBridge)]
+    return bridge
+
+
+def assert_fully_ended(process: CallProcess, bridge: CallBridge) -> None:
+    """The call is out of the process's roster, and none of the bridge's tasks runs."""
+    assert bridge not in process.roster.calls()
+    names = {f"{role}-{bridge.call.call_sid}" for role in ("uplink", "model")}
+    assert [t for t in asyncio.all_tasks() if t.get_name() in names and not t.done()] == []
 
 
 @pytest.fixture
 async def live(
-    realtime: FakeRealtime, call: CallSession, bridges: list[CallBridge]
+    realtime: FakeRealtime, call: CallSession, call_process: CallProcess
 ) -> AsyncIterator[Call]:
     twilio = TwilioStream.open(CALL_SID)
     await twilio.start()
     model = await realtime.session()
     await model.expect("session.update")
-    [bridge] = bridges
+    bridge = await started_bridge(call_process, CALL_SID)
     yield Call(twilio, model, bridge)
     await twilio.communicator.disconnect()
     await bridge.wait_ended()
-    assert all(task.done() for task in bridge.tasks)
+    assert_fully_ended(call_process, bridge)
 
 
 def tone(value: int, ms: int) -> bytes:
@@ -202,7 +217,7 @@ async def test_greeting_is_requested_when_configured(
 
 
 async def test_the_stream_tells_the_account_only_of_a_call_that_lacks_it(
-    realtime: FakeRealtime, bridges: list[CallBridge]
+    realtime: FakeRealtime, call_process: CallProcess
 ) -> None:
     unknown = await make_call("CA" + "8" * 32)  # its webhook said no AccountSid
     known = await database_sync_to_async(CallSession.objects.create)(
@@ -211,9 +226,9 @@ async def test_the_stream_tells_the_account_only_of_a_call_that_lacks_it(
     for i, call in enumerate((unknown, known)):
         twilio = TwilioStream.open(call.call_sid)
         await twilio.start()  # its `start` names account AC000...
-        await realtime.session(i)  # the stream was claimed, its bridge started
+        await realtime.session(i)
+        # Handled after `start` (the claim), and returns once the call has fully ended.
         await twilio.communicator.disconnect()
-        await bridges[i].wait_ended()
 
     get = database_sync_to_async(CallSession.objects.get)
     assert (await get(pk=unknown.pk)).account_sid == "AC" + "0" * 32
@@ -231,7 +246,7 @@ async def test_caller_audio_reaches_the_model_byte_for_byte_in_order(live: Call)
 async def test_audio_queued_while_the_session_opens_goes_before_audio_written_at_once(
     realtime: FakeRealtime,
     call: CallSession,
-    bridges: list[CallBridge],
+    call_process: CallProcess,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # How each append went: through the uplink task's queue, or straight onto the socket.
@@ -280,7 +295,6 @@ async def test_audio_queued_while_the_session_opens_goes_before_audio_written_at
     assert "direct" in paths
     assert paths.index("direct") > max(i for i, path in enumerate(paths) if path == "queued")
     await twilio.communicator.disconnect()
-    await bridges[0].wait_ended()
 
 
 async def test_audio_after_a_write_the_socket_refused_waits_behind_it(live: Call) -> None:
@@ -393,6 +407,29 @@ async def test_barge_in_mid_generation_clears_cancels_and_truncates(live: Call) 
     assert log.playout_status.startswith("playout_active_")
 
 
+async def test_the_reaction_lasts_until_the_clear_has_been_sent(
+    realtime: FakeRealtime, call: CallSession
+) -> None:
+    """A slow socket: the caller hears the AI until the clear is out, and so says the record."""
+    twilio = TwilioStream.open(CALL_SID, slow_clear_s=0.05)
+    await twilio.start()
+    model = await realtime.session()
+    await model.expect("session.update")
+    await model.response_created("resp_1")
+    await model.audio("resp_1", "item_1", tone(0x11, 2000))
+    await twilio.receive_audio(4000)
+
+    await model.speech_started()
+    await twilio.receive_until("clear")
+    await model.expect("conversation.item.truncate")
+    await twilio.communicator.disconnect()
+
+    [event] = await barge_ins()
+    assert event.reaction_ms >= 50
+    [log] = await rows("barge_in")
+    assert log.details["reaction_ms"] == event.reaction_ms
+
+
 async def test_barge_in_in_the_playout_tail(live: Call, caplog: pytest.LogCaptureFixture) -> None:
     """The original bug: the model is done, but the caller is still hearing it."""
     caplog.set_level(logging.INFO)
@@ -444,7 +481,7 @@ async def test_end_call_drains_the_goodbye_then_closes(live: Call) -> None:
     await live.twilio.receive_until("mark")
 
     # Every frame is with Twilio but not yet played: the call stays up.
-    assert live.bridge.core.goodbye.state is Hangup.DRAINING
+    assert live.bridge.core.life.phase is Phase.DRAINING
     assert not live.bridge.ended
     for name in live.twilio.marks:
         await live.twilio.echo_mark(name)
@@ -469,7 +506,7 @@ async def test_goodbye_interrupted_by_the_caller_keeps_the_call(live: Call) -> N
 
     output = await live.model.expect("conversation.item.create")
     assert output["item"]["call_id"] == "call_1"
-    assert live.bridge.core.goodbye.state is Hangup.NONE
+    assert live.bridge.core.life.phase is Phase.TALKING
     assert not live.bridge.ended
     await live.twilio.communicator.disconnect()
     await live.bridge.wait_ended()
@@ -481,7 +518,9 @@ async def test_goodbye_interrupted_by_the_caller_keeps_the_call(live: Call) -> N
 # --- ends and faults ---------------------------------------------------------------------------
 
 
-async def test_stop_ends_the_call_and_closes_the_model_session(live: Call) -> None:
+async def test_stop_ends_the_call_and_closes_the_model_session(
+    live: Call, call_process: CallProcess
+) -> None:
     await live.twilio.send({"event": "stop", "stop": {"callSid": CALL_SID}})
 
     assert await live.twilio.wait_closed() == 1000
@@ -489,7 +528,7 @@ async def test_stop_ends_the_call_and_closes_the_model_session(live: Call) -> No
     row = await call_row()
     assert (row.status, row.end_reason) == ("completed", "caller_hangup")
     assert row.ended_at is not None
-    assert all(task.done() for task in live.bridge.tasks)
+    assert_fully_ended(call_process, live.bridge)
 
 
 async def test_socket_closed_without_stop_ends_the_call(live: Call) -> None:
@@ -508,7 +547,7 @@ async def test_socket_closed_without_stop_ends_the_call(live: Call) -> None:
 async def test_a_send_to_a_caller_who_has_gone_is_the_caller_leaving(
     realtime: FakeRealtime,
     call: CallSession,
-    bridges: list[CallBridge],
+    call_process: CallProcess,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     """Under Uvicorn a send on a socket whose client left raises ClientDisconnected."""
@@ -517,7 +556,7 @@ async def test_a_send_to_a_caller_who_has_gone_is_the_caller_leaving(
     await twilio.start()
     model = await realtime.session()
     await model.expect("session.update")
-    [bridge] = bridges
+    bridge = await started_bridge(call_process, CALL_SID)
     gone.set()
 
     await model.response_created("resp_1")
@@ -671,8 +710,8 @@ async def test_agent_hangup_completes_the_call_through_the_rest_api(
 
     server = await asyncio.start_server(twilio_api, "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
-    live.bridge.settings = dataclasses.replace(  # the bridge's own settings, public
-        live.bridge.settings,
+    live.bridge.config = dataclasses.replace(  # the bridge's own configuration, public
+        live.bridge.config,
         twilio_account_sid="AC" + "3" * 32,
         twilio_api_base_url=f"http://127.0.0.1:{port}",
     )
@@ -699,7 +738,7 @@ def unused_port() -> int:
 
 
 async def test_a_failing_channel_layer_never_touches_the_call(
-    settings: Any, realtime: FakeRealtime, call: CallSession, bridges: list[CallBridge]
+    settings: Any, realtime: FakeRealtime, call: CallSession, call_process: CallProcess
 ) -> None:
     FailingChannelLayer.fail = asyncio.Event()
     settings.CHANNEL_LAYERS = {"default": {"BACKEND": "tests.calls.fakes.FailingChannelLayer"}}
@@ -707,7 +746,7 @@ async def test_a_failing_channel_layer_never_touches_the_call(
     await twilio.start()
     model = await realtime.session()
     await model.expect("session.update")
-    [bridge] = bridges
+    bridge = await started_bridge(call_process, CALL_SID)
     FailingChannelLayer.fail.set()
 
     await twilio.media(tone(0x33, 40))
@@ -804,7 +843,7 @@ async def test_a_dtmf_flood_keeps_100_rows_and_counts_the_rest(live: Call) -> No
 
 
 async def test_a_model_that_stops_reading_is_noticed_by_its_pings_and_replaced(
-    realtime: FakeRealtime, call: CallSession, bridges: list[CallBridge], settings: Any
+    realtime: FakeRealtime, call: CallSession, call_process: CallProcess, settings: Any
 ) -> None:
     settings.MODEL_PING_INTERVAL_S = 0.2
     settings.MODEL_PING_TIMEOUT_S = 0.2
@@ -817,8 +856,6 @@ async def test_a_model_that_stops_reading_is_noticed_by_its_pings_and_replaced(
     replacement = await realtime.session(1)
     await replacement.expect("session.update")
     await twilio.communicator.disconnect()
-    [bridge] = bridges
-    await bridge.wait_ended()
     [fault] = await rows("model_fault")
     assert fault.details["what"] == "connection_closed"
     model.ws.transport.abort()  # the hung peer, gone for good

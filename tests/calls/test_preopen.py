@@ -19,8 +19,9 @@ from channels.db import database_sync_to_async
 from channels.testing import HttpCommunicator
 from websockets.protocol import State
 
-from calls.live import preopen
-from calls.live.model import OpenedModel, discard_model
+from calls.live.preopen import PreopenedSessions
+from calls.live.process import CallProcess
+from calls.live.realtime import OpenedModel, discard_model
 from calls.models import CallSession
 from tests.calls.fakes import FakeRealtime, TwilioStream
 from tests.calls.test_webhook import VOICE_PARAMS as WEBHOOK_PARAMS
@@ -66,37 +67,41 @@ class Opener:
         return OpenedModel(connection, connect_ms=1.0)  # type: ignore[arg-type]
 
 
-@pytest.fixture(autouse=True)
-def _forget_waiting() -> Any:
-    yield
-    preopen.discard_all()
+@pytest.fixture
+def registry() -> Any:
+    """A registry of the tests' own: sessions wait 10 s, at most 10 at once."""
+    sessions = PreopenedSessions(keep_s=10, limit=10)
+    yield sessions
+    sessions.discard_all()
 
 
-def take(call_sid: str) -> asyncio.Future[OpenedModel] | None:
-    return preopen.take(call_sid, Opener(released=True))
+def take(registry: PreopenedSessions, call_sid: str) -> asyncio.Future[OpenedModel] | None:
+    return registry.take(call_sid, Opener(released=True))
 
 
-async def test_the_stream_takes_the_session_opened_for_its_call() -> None:
+async def test_the_stream_takes_the_session_opened_for_its_call(
+    registry: PreopenedSessions,
+) -> None:
     opener = Opener()
 
-    assert preopen.preopen(CALL_SID, opener, keep_s=10, limit=10) is not None
-    taken = take(CALL_SID)
+    assert registry.open(CALL_SID, opener) is not None
+    taken = take(registry, CALL_SID)
     assert taken is not None
     assert not taken.done()  # still opening: the stream awaits it
     opener.released.set()
     opened = await asyncio.wait_for(taken, TIMEOUT)
 
     assert opened.connection is opener.connections[0]
-    assert take(CALL_SID) is None  # taken once
-    assert preopen.waiting() == 0
+    assert take(registry, CALL_SID) is None  # taken once
+    assert len(registry) == 0
 
 
-async def test_a_retried_webhook_keeps_the_first_session() -> None:
+async def test_a_retried_webhook_keeps_the_first_session(registry: PreopenedSessions) -> None:
     first, second = Opener(released=True), Opener(released=True)
 
-    assert preopen.preopen(CALL_SID, first, keep_s=10, limit=10) is not None
-    assert preopen.preopen(CALL_SID, second, keep_s=10, limit=10) is None
-    taken = take(CALL_SID)
+    assert registry.open(CALL_SID, first) is not None
+    assert registry.open(CALL_SID, second) is None
+    taken = take(registry, CALL_SID)
     assert taken is not None
     opened = await asyncio.wait_for(taken, TIMEOUT)
 
@@ -107,13 +112,15 @@ async def test_a_retried_webhook_keeps_the_first_session() -> None:
 async def test_none_is_opened_when_turned_off_or_at_the_limit() -> None:
     opener = Opener()
 
-    assert preopen.preopen(CALL_SID, opener, keep_s=0, limit=10) is None
-    assert preopen.preopen("CA1", opener, keep_s=10, limit=2) is not None
-    assert preopen.preopen("CA2", opener, keep_s=10, limit=2) is not None
-    assert preopen.preopen("CA3", opener, keep_s=10, limit=2) is None
+    assert PreopenedSessions(keep_s=0, limit=10).open(CALL_SID, opener) is None
+    registry = PreopenedSessions(keep_s=10, limit=2)
+    assert registry.open("CA1", opener) is not None
+    assert registry.open("CA2", opener) is not None
+    assert registry.open("CA3", opener) is None
 
-    assert preopen.waiting() == 2
-    assert take("CA3") is None
+    assert len(registry) == 2
+    assert take(registry, "CA3") is None
+    registry.discard_all()
 
 
 async def test_a_session_nobody_takes_is_closed_when_its_time_is_up(
@@ -122,43 +129,46 @@ async def test_a_session_nobody_takes_is_closed_when_its_time_is_up(
     opener = Opener(released=True)
 
     with caplog.at_level(logging.INFO, logger="calls.live.preopen"):
-        opening = preopen.preopen(CALL_SID, opener, keep_s=0.01, limit=10)
+        registry = PreopenedSessions(keep_s=0.01, limit=10)
+        opening = registry.open(CALL_SID, opener)
         assert opening is not None
         opened = await asyncio.wait_for(opening, TIMEOUT)
         # Its expiry (a 10 ms loop timer) closes it.
         await asyncio.wait_for(opened.connection.closed.wait(), TIMEOUT)  # type: ignore[attr-defined]
 
-    assert take(CALL_SID) is None
+    assert take(registry, CALL_SID) is None
     assert "closed unused" in caplog.text
 
 
-async def test_a_call_that_ends_before_streaming_closes_its_session() -> None:
+async def test_a_call_that_ends_before_streaming_closes_its_session(
+    registry: PreopenedSessions,
+) -> None:
     opener = Opener(released=True)
-    opening = preopen.preopen(CALL_SID, opener, keep_s=10, limit=10)
+    opening = registry.open(CALL_SID, opener)
     assert opening is not None
     opened = await asyncio.wait_for(asyncio.shield(opening), TIMEOUT)
 
-    preopen.discard(CALL_SID)
+    registry.discard(CALL_SID)
 
     await asyncio.wait_for(opened.connection.closed.wait(), TIMEOUT)  # type: ignore[attr-defined]
-    assert preopen.waiting() == 0
+    assert len(registry) == 0
 
 
 @pytest.mark.parametrize("when", ["before the stream takes it", "after the stream took it"])
 async def test_a_failed_opening_is_said_once_and_the_stream_opens_its_own(
-    when: str, caplog: pytest.LogCaptureFixture
+    when: str, caplog: pytest.LogCaptureFixture, registry: PreopenedSessions
 ) -> None:
     ahead = Opener(error=ConnectionRefusedError())
     anew = Opener(released=True)
 
     with caplog.at_level(logging.INFO, logger="calls.live.preopen"):
-        opening = preopen.preopen(CALL_SID, ahead, keep_s=10, limit=10)
+        opening = registry.open(CALL_SID, ahead)
         assert opening is not None
         if when == "before the stream takes it":
             ahead.released.set()
             with pytest.raises(ConnectionRefusedError):
                 await asyncio.wait_for(asyncio.shield(opening), TIMEOUT)
-        taken = preopen.take(CALL_SID, anew)
+        taken = registry.take(CALL_SID, anew)
         assert taken is not None
         ahead.released.set()
         opened = await asyncio.wait_for(taken, TIMEOUT)
@@ -170,14 +180,16 @@ async def test_a_failed_opening_is_said_once_and_the_stream_opens_its_own(
     ]
 
 
-async def test_a_session_closed_while_it_waited_is_replaced_by_a_fresh_one() -> None:
+async def test_a_session_closed_while_it_waited_is_replaced_by_a_fresh_one(
+    registry: PreopenedSessions,
+) -> None:
     ahead, anew = Opener(released=True), Opener(released=True)
-    opening = preopen.preopen(CALL_SID, ahead, keep_s=10, limit=10)
+    opening = registry.open(CALL_SID, ahead)
     assert opening is not None
     stale = await asyncio.wait_for(asyncio.shield(opening), TIMEOUT)
     stale.connection._connection.state = State.CLOSED  # type: ignore[attr-defined]
 
-    taken = preopen.take(CALL_SID, anew)
+    taken = registry.take(CALL_SID, anew)
     assert taken is not None
     opened = await asyncio.wait_for(taken, TIMEOUT)
 
@@ -185,10 +197,12 @@ async def test_a_session_closed_while_it_waited_is_replaced_by_a_fresh_one() -> 
     assert stale.connection.closed.is_set()  # type: ignore[attr-defined]
 
 
-async def test_a_refused_stream_closes_the_session_it_took_even_once_open() -> None:
+async def test_a_refused_stream_closes_the_session_it_took_even_once_open(
+    registry: PreopenedSessions,
+) -> None:
     opener = Opener(released=True)
-    preopen.preopen(CALL_SID, opener, keep_s=10, limit=10)
-    taken = take(CALL_SID)
+    registry.open(CALL_SID, opener)
+    taken = take(registry, CALL_SID)
     assert taken is not None
     await asyncio.wait_for(opener.opened.wait(), TIMEOUT)  # open; the stream not yet told
 
@@ -203,12 +217,12 @@ VOICE_PARAMS = {**WEBHOOK_PARAMS, "CallSid": CALL_SID}
 
 
 @pytest.fixture
-async def realtime(settings: Any) -> AsyncIterator[FakeRealtime]:
+async def realtime(settings: Any, call_process: CallProcess) -> AsyncIterator[FakeRealtime]:
     async with FakeRealtime() as server:
         settings.OPENAI_WEBSOCKET_BASE_URL = server.websocket_base_url
         settings.OPENAI_API_KEY = "sk-test"
         settings.AGENT_GREETING = "Hello there."
-        settings.MODEL_PREOPEN_S = 10
+        call_process.preopened.keep_s = 10
         yield server
 
 
@@ -226,7 +240,7 @@ async def post_twilio(path: str, params: dict[str, str]) -> dict[str, Any]:
 
 @pytest.mark.django_db(transaction=True)
 async def test_the_webhook_opens_the_session_and_the_stream_starts_on_it(
-    realtime: FakeRealtime,
+    realtime: FakeRealtime, call_process: CallProcess
 ) -> None:
     answered = await post_twilio("/twilio/voice/", VOICE_PARAMS)
     assert answered["status"] == 200
@@ -244,14 +258,14 @@ async def test_the_webhook_opens_the_session_and_the_stream_starts_on_it(
 
     assert greeting["response"]["instructions"].endswith("Hello there.")
     assert len(realtime.sessions) == 1  # the stream opened none of its own
-    assert preopen.waiting() == 0
+    assert len(call_process.preopened) == 0
     await twilio.send({"event": "stop", "streamSid": twilio.stream_sid})
     await asyncio.wait_for(session.closed.wait(), TIMEOUT)
 
 
 @pytest.mark.django_db(transaction=True)
 async def test_a_call_hung_up_while_ringing_closes_the_session_opened_for_it(
-    realtime: FakeRealtime,
+    realtime: FakeRealtime, call_process: CallProcess
 ) -> None:
     await post_twilio("/twilio/voice/", VOICE_PARAMS)
     session = await realtime.session()
@@ -261,13 +275,15 @@ async def test_a_call_hung_up_while_ringing_closes_the_session_opened_for_it(
 
     assert ended["status"] == 204
     await asyncio.wait_for(session.closed.wait(), TIMEOUT)
-    assert preopen.waiting() == 0
+    assert len(call_process.preopened) == 0
     call = await database_sync_to_async(CallSession.objects.get)(call_sid=CALL_SID)
     assert call.stream_started_at is None
 
 
 @pytest.mark.django_db(transaction=True)
-async def test_a_forged_or_repeated_webhook_opens_nothing(realtime: FakeRealtime) -> None:
+async def test_a_forged_or_repeated_webhook_opens_nothing(
+    realtime: FakeRealtime, call_process: CallProcess
+) -> None:
     from config.asgi import application
 
     body = urlencode(VOICE_PARAMS).encode()
@@ -279,15 +295,17 @@ async def test_a_forged_or_repeated_webhook_opens_nothing(realtime: FakeRealtime
         application, "POST", "/twilio/voice/", body, forged_headers
     ).get_response(timeout=TIMEOUT)
     assert forged["status"] == 403
-    assert preopen.waiting() == 0
+    assert len(call_process.preopened) == 0
 
     first = await post_twilio("/twilio/voice/", VOICE_PARAMS)
     session = await realtime.session()
-    taken = take(CALL_SID)  # as a stream would; a retry must not open another
+    taken = take(
+        call_process.preopened, CALL_SID
+    )  # as a stream would; a retry must not open another
     repeated = await post_twilio("/twilio/voice/", VOICE_PARAMS)
 
     assert (first["status"], repeated["status"]) == (200, 200)
-    assert preopen.waiting() == 0
+    assert len(call_process.preopened) == 0
     assert taken is not None
     await asyncio.wait_for(taken, TIMEOUT)
     assert realtime.sessions == [session]
@@ -297,7 +315,7 @@ async def test_a_forged_or_repeated_webhook_opens_nothing(realtime: FakeRealtime
 
 @pytest.mark.django_db(transaction=True)
 async def test_a_stream_with_a_bad_token_does_not_take_the_session(
-    realtime: FakeRealtime,
+    realtime: FakeRealtime, call_process: CallProcess
 ) -> None:
     await post_twilio("/twilio/voice/", VOICE_PARAMS)
     await realtime.session()
@@ -306,11 +324,13 @@ async def test_a_stream_with_a_bad_token_does_not_take_the_session(
     await forged.start(token="not-a-token")
 
     assert await forged.wait_closed() == 4401
-    assert preopen.waiting() == 1  # still there for the call's real stream
+    assert len(call_process.preopened) == 1  # still there for the call's real stream
 
 
 @pytest.mark.django_db(transaction=True)
-async def test_a_refused_stream_closes_the_session_opened_for_it(realtime: FakeRealtime) -> None:
+async def test_a_refused_stream_closes_the_session_opened_for_it(
+    realtime: FakeRealtime, call_process: CallProcess
+) -> None:
     await post_twilio("/twilio/voice/", VOICE_PARAMS)
     session = await realtime.session()
     await session.expect("session.update")

@@ -18,9 +18,12 @@ from channels.db import database_sync_to_async
 from django.db import OperationalError, connection
 from django.utils import timezone
 
+from calls.live.beat import Beat
+from calls.live.process import CallProcess, ProcessConfig
 from calls.live.recorder import CallRecorder
 from calls.live.writer import RecordWriter, write_batch
 from calls.models import BargeInEvent, CallSession, PlayoutLog
+from tests.calls.fakes import sample_barge_in
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -68,16 +71,20 @@ async def test_rows_get_offsets_and_wall_times_from_one_anchor() -> None:
     writer = idle_writer()
     recorder = CallRecorder(call.pk, timezone.now(), 100.0, writer=writer)
 
-    recorder.log("barge_in", 101.25, "playout_active_4300ms", item_id="i1")
-    recorder.barge_in(101.25, playout_remaining_ms=4300, reaction_ms=0.2)
+    recorder.barge_in(sample_barge_in(101.25).reacted(101.2502))
     recorder.update_call({"end_reason": "caller_hangup"})
     assert await write_now(writer)
 
+    # One barge-in, two rows: the recorder decides them (the timeline's, and its own).
     log = await database_sync_to_async(PlayoutLog.objects.get)(call_id=call.pk)
     event = await database_sync_to_async(BargeInEvent.objects.get)(call_id=call.pk)
+    assert (log.kind, log.playout_status) == ("barge_in", "playout_active_4300ms")
     assert (log.offset_ms, event.offset_ms) == (1250, 1250)
     assert log.occurred_at == event.occurred_at
-    assert log.details == {"item_id": "i1"}
+    assert (log.details["item_id"], event.item_id) == ("i1", "i1")
+    assert (log.details["reaction_ms"], event.reaction_ms) == (0.2, 0.2)
+    assert log.details["deleted_item_ids"] == ["i0"]
+    assert event.details == {"speaking_reason": "playout", "link_rtt_ms": 100}
     assert (await database_sync_to_async(CallSession.objects.get)(pk=call.pk)).end_reason == (
         "caller_hangup"
     )
@@ -145,18 +152,41 @@ async def test_close_returns_once_the_calls_rows_are_written_by_the_thread() -> 
     assert writer.pending_rows == 0
 
 
+class HeldCall:
+    """A call a process holds, reduced to its recorder (what the process's exit asks of it)."""
+
+    def __init__(self, pk: int, recorder: CallRecorder) -> None:
+        self.pk = pk
+        self.recorder = recorder
+
+    def hand_over(self, grace_s: float) -> None:
+        raise AssertionError("not a deploy")
+
+    async def wait_ended(self) -> None:
+        raise AssertionError("not a deploy")
+
+    def end_at_exit(self) -> None:
+        self.recorder.end_at_exit()
+
+
+def process_holding(call_pk: int, writer: RecordWriter) -> tuple[CallProcess, CallRecorder]:
+    process = CallProcess(ProcessConfig(), writer=writer)
+    recorder = CallRecorder(call_pk, timezone.now(), time.monotonic(), writer=writer)
+    process.roster.add(HeldCall(call_pk, recorder))
+    return process, recorder
+
+
 async def test_a_process_stopping_while_rows_gather_writes_them_at_once() -> None:
     call = await new_call()
     # Wakes only when told; a write woken soon after another would wait an hour.
     writer = RecordWriter(interval_s=3600, gather_s=3600)
     _writers.append(writer)
-    recorder = CallRecorder(call.pk, timezone.now(), time.monotonic(), writer=writer)
+    process, recorder = process_holding(call.pk, writer)
     recorder.log("response_started", time.monotonic())
     await asyncio.wait_for(recorder.close(), 10)  # the thread's first write: at once
-    recorder.log("barge_in", time.monotonic())
-    recorder.barge_in(time.monotonic(), playout_remaining_ms=4300, reaction_ms=0.2)  # wakes it
+    recorder.barge_in(sample_barge_in(time.monotonic()))  # wakes it
 
-    await asyncio.to_thread(writer.close, 10)
+    await asyncio.to_thread(process.stop, 10)
 
     # The call itself was still going: the process's exit ends it, in the same write.
     assert await kinds(call.pk) == ["response_started", "barge_in", "stream_ended"]
@@ -170,19 +200,19 @@ async def test_the_ends_a_stopping_process_hands_over_mid_write_are_written_too(
     def write_until_stopping(batch: Any) -> None:
         if not in_write.is_set():  # the write in progress when the process stops
             in_write.set()
-            writer._stop.wait(10)  # set by close(), once it has ended the call
+            writer._stop.wait(10)  # set by close(), once the process has ended the call
         write_batch(batch)
 
     writer = RecordWriter(interval_s=3600, write=write_until_stopping)
     _writers.append(writer)
-    recorder = CallRecorder(call.pk, timezone.now(), time.monotonic(), writer=writer)
+    process, recorder = process_holding(call.pk, writer)
     recorder.log("response_started", time.monotonic())
-    recorder.barge_in(time.monotonic(), playout_remaining_ms=4300, reaction_ms=0.2)  # wakes it
+    recorder.barge_in(sample_barge_in(time.monotonic()))  # wakes it
     await asyncio.to_thread(in_write.wait, 10)
 
-    await asyncio.to_thread(writer.close, 10)
+    await asyncio.to_thread(process.stop, 10)
 
-    assert await kinds(call.pk) == ["response_started", "stream_ended"]
+    assert await kinds(call.pk) == ["response_started", "barge_in", "stream_ended"]
     assert writer.pending_rows == 0
 
 
@@ -311,7 +341,7 @@ async def test_a_full_buffer_drops_new_log_rows_with_one_error_and_keeps_the_end
     recorder = CallRecorder(call.pk, timezone.now(), time.monotonic(), writer=writer)
     for _ in range(8):
         recorder.log("dtmf", time.monotonic(), digit="1")
-    recorder.barge_in(time.monotonic(), playout_remaining_ms=4300, reaction_ms=0.2)
+    recorder.barge_in(sample_barge_in(time.monotonic()))  # its log row is dropped too
     recorder.update_call({"status": "completed"})
     assert await write_now(writer) is False
 
@@ -321,14 +351,14 @@ async def test_a_full_buffer_drops_new_log_rows_with_one_error_and_keeps_the_end
     full = [r for r in caplog.records if "buffer full" in r.getMessage()]
     assert len(full) == 1
     assert full[0].levelname == "ERROR"
-    assert writer.rows_dropped == 3
+    assert writer.rows_dropped == 4
     assert len(await kinds(call.pk)) == 5
     assert await database_sync_to_async(BargeInEvent.objects.filter(call_id=call.pk).count)() == 1
-    assert "3 dropped for want of room" in caplog.text
+    assert "4 dropped for want of room" in caplog.text
 
 
 async def test_the_conversation_is_read_back_from_its_records_in_order() -> None:
-    from calls.live.conversation import conversation_so_far
+    from calls.live.handover import conversation_so_far
 
     call = await new_call()
     writer = idle_writer()
@@ -347,36 +377,30 @@ async def test_the_conversation_is_read_back_from_its_records_in_order() -> None
     ]
 
 
-async def test_after_an_outage_no_call_is_taken_for_lost_until_all_could_mark_theirs() -> None:
-    call = await new_call()
-    outage = [True]
-    beats: list[tuple[list[int], bool]] = []
+def test_after_an_outage_the_beat_reaps_nothing_until_every_process_could_mark_its_calls() -> None:
+    database_up = [True]
+    reaped_at: list[float] = []
 
-    def flaky_write(batch: Any) -> None:
-        if outage[0]:
+    def mark(held: list[int]) -> None:
+        if not database_up[0]:
             raise OperationalError("database is locked")
-        write_batch(batch)
 
-    clock = SteppedClock()
-    writer = RecordWriter(
-        interval_s=3600,
-        write=flaky_write,
-        clock=clock,
-        housekeeping=lambda held, may_reap: beats.append((held, may_reap)),
-        housekeeping_interval_s=5,
-        reap_quiet_s=30,
+    beat = Beat(
+        lambda: [7],
+        interval_s=5,
+        lost_after_s=30,
+        mark=mark,
+        reap=lambda held, lost_after_s: reaped_at.append(now),
+        catch_up=lambda limit, skip: set(),
     )
-    _writers.append(writer)
-    recorder = CallRecorder(call.pk, timezone.now(), time.monotonic(), writer=writer)
-    writer.beat()
-    assert beats == [([call.pk], True)]
+    now = 0.0
+    beat.beat(now)
+    database_up[0] = False
+    for now in (5.0, 10.0, 60.0):  # nobody could mark their calls meanwhile
+        beat.beat(now)
+    database_up[0] = True
+    for now in (65.0, 70.0, 90.0, 94.0, 95.0, 100.0):
+        beat.beat(now)
 
-    recorder.log("stream_started", time.monotonic())
-    assert await write_now(writer) is False
-    clock.now += 60
-    outage[0] = False
-    assert await write_now(writer) is True  # the database is back
-    for _ in range(7):
-        writer.beat()
-        clock.now += 5
-    assert [may_reap for _, may_reap in beats[1:]] == [False] * 6 + [True]
+    # Back at 65 s: not one reap until 30 s later, when every process had marked its calls.
+    assert reaped_at == [0.0, 95.0, 100.0]

@@ -175,14 +175,14 @@ def test_sessions_are_opened_ahead_by_default_only_for_one_worker(
 
 
 def test_the_pacing_settings_reach_each_call(settings: Any) -> None:
-    from calls.live.settings import BridgeSettings
+    from calls.live.config import BridgeConfig
 
     settings.PLAYOUT_LEAD_MS = 500
     settings.PLAYOUT_REFILL_MS = 140
     settings.PLAYOUT_MARK_INTERVAL_MS = 120
     settings.TWILIO_MEDIA_MESSAGE_MS = 60
 
-    bridge = BridgeSettings.from_django()
+    bridge = BridgeConfig.from_django()
 
     playout = bridge.playout
     assert (playout.lead_ms, playout.refill_ms, playout.mark_interval_ms) == (500, 140, 120)
@@ -190,7 +190,7 @@ def test_the_pacing_settings_reach_each_call(settings: Any) -> None:
 
 
 _PRINT_STARTUP = (
-    "import gc, json, sys; import config.asgi; from calls.live.model import _client;"
+    "import gc, json, sys; import config.asgi; from calls.live.realtime import _client;"
     "young = {id(o) for o in gc.get_objects()};"
     "realtime = sys.modules.get('openai.resources.realtime');"
     "print(json.dumps({'loaded': realtime is not None,"

@@ -11,8 +11,9 @@ from django.conf import settings
 from django.db import IntegrityError
 from django.test import Client
 
+from callcore.records import CallState
 from calls.frontdoor.tokens import verify_stream_token
-from calls.models import CallSession, CallStatus
+from calls.models import CallSession
 from calls.views import _answer
 from tests.conftest import TEST_PUBLIC_BASE_URL, twilio_signature
 
@@ -53,7 +54,7 @@ def test_valid_webhook_answers_connect_stream_with_token(client: Client) -> None
         "+15550002222",
         "inbound",
     )
-    assert call.status == CallStatus.RINGING
+    assert call.status == CallState.RINGING
 
 
 @pytest.mark.parametrize("signature", ["", "forged0000signature0000000000="])
@@ -148,7 +149,7 @@ def test_a_stream_that_ended_under_the_caller_is_an_apology_then_a_hangup(
 
 def test_a_stream_ended_by_a_shutdown_is_handed_over_to_a_new_stream(client: Client) -> None:
     post_signed(client, "/twilio/voice/", VOICE_PARAMS)
-    CallSession.objects.update(end_reason="server_shutdown", status=CallStatus.COMPLETED)
+    CallSession.objects.update(end_reason="server_shutdown", status=CallState.COMPLETED)
 
     response = post_signed(
         client, "/twilio/stream-ended/", {**VOICE_PARAMS, "CallStatus": "in-progress"}
@@ -179,7 +180,7 @@ def test_status_callback_records_final_status_and_end(client: Client) -> None:
 
     assert response.status_code == 204
     call = CallSession.objects.get()
-    assert call.status == CallStatus.COMPLETED
+    assert call.status == CallState.COMPLETED
     assert call.ended_at is not None
     assert call.end_reason == "twilio_completed"
 
@@ -200,7 +201,7 @@ def test_status_callback_forged_is_refused(client: Client) -> None:
     response = post_signed(client, "/twilio/status/", params, signature="nope")
 
     assert response.status_code == 403
-    assert CallSession.objects.get().status == CallStatus.RINGING
+    assert CallSession.objects.get().status == CallState.RINGING
 
 
 def test_status_callback_for_unknown_call_creates_nothing(client: Client) -> None:
@@ -219,7 +220,7 @@ def test_a_late_callback_never_moves_the_status_back(client: Client) -> None:
 
     assert (late.status_code, failed.status_code) == (204, 204)
     call = CallSession.objects.get()
-    assert call.status == CallStatus.COMPLETED
+    assert call.status == CallState.COMPLETED
 
 
 async def test_the_asgi_front_door_answers_webhooks_without_the_site_middleware() -> None:

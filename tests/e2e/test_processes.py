@@ -48,13 +48,18 @@ ENV = {
 WORDS = ("When do you open on Saturdays?", "And on Sundays?")
 
 
-@pytest_asyncio.fixture
-async def stack(django_db_setup: Any, django_db_blocker: Any) -> AsyncIterator[LocalStack]:
+@pytest_asyncio.fixture(params=["uvicorn"])
+async def stack(
+    request: pytest.FixtureRequest, django_db_setup: Any, django_db_blocker: Any
+) -> AsyncIterator[LocalStack]:
     with django_db_blocker.unblock():
         url = database_url(connection.settings_dict)
-    async with LocalStack(database_url=url, server="uvicorn", env=ENV) as running:
+    async with LocalStack(database_url=url, server=request.param, env=ENV) as running:
         await running.add_server()
         yield running
+
+
+both_servers = pytest.mark.parametrize("stack", ["uvicorn", "daphne"], indirect=True)
 
 
 @database_sync_to_async
@@ -85,7 +90,9 @@ def move_to(caller: TwilioCaller, stack: LocalStack, index: int) -> None:
     caller.local_stream_base_url = stack.servers[index].local_base_url
 
 
+@both_servers
 async def test_sigterm_hands_the_call_over_with_the_conversation(stack: LocalStack) -> None:
+    """The process stopped takes its first call here: its handover is there all the same."""
     stack.queue_script(conversation())
     stack.queue_script(RealtimeScript(response_offset=2, caller_words=WORDS[1:]))
     caller = stack.caller(
@@ -189,6 +196,32 @@ async def test_sigkill_leaves_the_calls_to_the_survivor_as_server_lost(stack: Lo
         for task in calls:
             task.cancel()
         await asyncio.gather(*calls, return_exceptions=True)
+
+
+@both_servers
+async def test_a_survivor_that_never_had_a_call_ends_a_killed_processs_call(
+    stack: LocalStack,
+) -> None:
+    """The beat runs from the process's start, not from its first call."""
+    stack.queue_script(RealtimeScript(replies=(Reply(600, GREETING),)))
+    lost = stack.caller(CallerScript(segments=(Silence(30_000),)), server_index=0)
+    call = asyncio.ensure_future(lost.run(timeout_s=40))
+    try:
+        await lost.wait_heard(1, 600, timeout_s=15)
+        killed_at = time.monotonic()
+        await stack.kill_server(0)
+        row = await wait_row(lost.call_sid, lambda r: r.end_reason == "server_lost", 15)
+        reaped_s = time.monotonic() - killed_at
+    finally:
+        await lost.aclose()
+        call.cancel()
+        await asyncio.gather(call, return_exceptions=True)
+    assert row is not None
+    assert row.end_reason == "server_lost"
+    # CALL_LOST_AFTER_S + CALL_ALIVE_INTERVAL_S (3 + 0.5 s here), with slack for the beat.
+    assert reaped_s < 3 + 0.5 + 2
+    # The only call there was: the survivor (server 1) never took one.
+    assert await database_sync_to_async(CallSession.objects.count)() == 1
 
 
 @pytest.mark.skipif(not os.environ.get("REDIS_URL"), reason="needs Redis (REDIS_URL)")

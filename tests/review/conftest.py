@@ -10,7 +10,8 @@ from django.contrib.auth.models import User
 from django.test import Client
 from django.utils import timezone
 
-from calls.models import BargeInEvent, CallSession, CallStatus, PlayoutKind, PlayoutLog
+from callcore.records import CallState, RecordKind
+from calls.models import BargeInEvent, CallSession, PlayoutLog
 from calls.review.stored import review_calls
 
 GOODBYE_SID = "CA" + "a" * 32
@@ -38,10 +39,10 @@ class CallBuilder:
         return self
 
     def playout(self, response_id: str, start_ms: int, end_ms: int) -> CallBuilder:
-        self.log(PlayoutKind.RESPONSE_STARTED, start_ms - 100, response_id=response_id)
-        self.log(PlayoutKind.PLAYOUT_STARTED, start_ms, response_id=response_id, item_id="it")
+        self.log(RecordKind.RESPONSE_STARTED, start_ms - 100, response_id=response_id)
+        self.log(RecordKind.PLAYOUT_STARTED, start_ms, response_id=response_id, item_id="it")
         return self.log(
-            PlayoutKind.PLAYOUT_ENDED,
+            RecordKind.PLAYOUT_ENDED,
             end_ms,
             response_id=response_id,
             audio_end_offset_ms=end_ms,
@@ -70,7 +71,7 @@ class CallBuilder:
             **figures,
         )
         return self.log(
-            PlayoutKind.BARGE_IN,
+            RecordKind.BARGE_IN,
             offset_ms,
             f"playout_active_{remaining_ms}ms",
             response_id="resp_1",
@@ -82,7 +83,7 @@ class CallBuilder:
     def ai_silent(self, offset_ms: int, ms_since_end: int | None) -> CallBuilder:
         status = "no_playout_ts" if ms_since_end is None else f"playout_ended_{ms_since_end}ms_ago"
         return self.log(
-            PlayoutKind.USER_SPEECH_AI_SILENT,
+            RecordKind.USER_SPEECH_AI_SILENT,
             offset_ms,
             status,
             ms_since_playout_end=ms_since_end,
@@ -90,9 +91,9 @@ class CallBuilder:
         )
 
     def drain(self, start_ms: int, actual_ms: int, echoed: bool, cut_off_ms: int) -> CallBuilder:
-        self.log(PlayoutKind.DRAIN_STARTED, start_ms, expected_wait_ms=1500, pending_ms=900)
+        self.log(RecordKind.DRAIN_STARTED, start_ms, expected_wait_ms=1500, pending_ms=900)
         return self.log(
-            PlayoutKind.DRAIN_COMPLETED,
+            RecordKind.DRAIN_COMPLETED,
             start_ms + actual_ms,
             expected_wait_ms=1500,
             actual_wait_ms=actual_ms,
@@ -110,7 +111,7 @@ class CallBuilder:
 def new_call(
     sid: str,
     *,
-    status: str = CallStatus.COMPLETED,
+    status: str = CallState.COMPLETED,
     started_at: datetime | None = None,
     ended: bool = True,
 ) -> CallBuilder:
@@ -148,17 +149,17 @@ def goodbye_call(sid: str = GOODBYE_SID) -> CallSession:
     """A call with one real barge-in, one likely missed barge-in and a cut-off goodbye."""
     call = (
         new_call(sid)
-        .log(PlayoutKind.STREAM_STARTED, 0)
+        .log(RecordKind.STREAM_STARTED, 0)
         .playout("resp_1", 600, 4201)
         .barge_in(4200, remaining_ms=4300)
-        .log(PlayoutKind.CANCELLED, 4202, response_id="resp_1")
-        .log(PlayoutKind.SPEECH_STOPPED, 5600, audio_end_ms=5400)
-        .log(PlayoutKind.RESPONSE_DONE, 5700, response_id="resp_1", status="cancelled")
+        .log(RecordKind.CANCELLED, 4202, response_id="resp_1")
+        .log(RecordKind.SPEECH_STOPPED, 5600, audio_end_ms=5400)
+        .log(RecordKind.RESPONSE_DONE, 5700, response_id="resp_1", status="cancelled")
         .playout("resp_2", 6000, 8900)
         .ai_silent(9000, ms_since_end=100)
-        .log(PlayoutKind.SPEECH_STOPPED, 10200, audio_end_ms=10000)
+        .log(RecordKind.SPEECH_STOPPED, 10200, audio_end_ms=10000)
         .log(
-            PlayoutKind.MARK_STATS,
+            RecordKind.MARK_STATS,
             10300,
             response_id="resp_2",
             count=3,
@@ -166,9 +167,9 @@ def goodbye_call(sid: str = GOODBYE_SID) -> CallSession:
             round_trip_ms=[80, 90, 120],
         )
         .playout("resp_3", 10600, 13400)
-        .log(PlayoutKind.END_CALL_REQUESTED, 12000, call_id="fc_1")
+        .log(RecordKind.END_CALL_REQUESTED, 12000, call_id="fc_1")
         .drain(12100, actual_ms=1500, echoed=False, cut_off_ms=300)
-        .log(PlayoutKind.STREAM_ENDED, 13700, end_reason="hangup")
+        .log(RecordKind.STREAM_ENDED, 13700, end_reason="hangup")
         .save()
     )
     return with_link(call, rtt_p50=120, rtt_p95=180, jitter=15)

@@ -14,8 +14,9 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from callcore.records import CallState, RecordKind
 from calls.admin import CallSessionAdmin
-from calls.models import CallSession, CallStatus, PlayoutKind
+from calls.models import CallSession
 from calls.review.listing import CappedPaginator
 from tests.review.conftest import GOODBYE_SID, goodbye_call, new_call
 
@@ -41,7 +42,7 @@ def calls() -> dict[str, CallSession]:
         .save()
     )
     quiet = new_call("CA-quiet").ai_silent(3000, ms_since_end=2000).save()
-    live = new_call("CA-live", status=CallStatus.STREAMING, ended=False).save()
+    live = new_call("CA-live", status=CallState.STREAMING, ended=False).save()
     CallSession.objects.filter(pk=quiet.pk).update(end_reason="agent_hangup")
     return {"flagged": flagged, "busy": busy, "quiet": quiet, "live": live}
 
@@ -219,12 +220,12 @@ def test_barge_ins_filter_by_their_calls_end_reason(
 def test_log_rows_filter_speech_that_began_before_playout_ended(
     staff_client: Client, calls: dict[str, CallSession]
 ) -> None:
-    log = calls["quiet"].playout_logs.get(kind=PlayoutKind.USER_SPEECH_AI_SILENT)
+    log = calls["quiet"].playout_logs.get(kind=RecordKind.USER_SPEECH_AI_SILENT)
     log.onset_after_end_ms = -120
     log.save()
 
     response = staff_client.get(
-        LOGS, {"kind__exact": PlayoutKind.USER_SPEECH_AI_SILENT, "onset": "before_end"}
+        LOGS, {"kind__exact": RecordKind.USER_SPEECH_AI_SILENT, "onset": "before_end"}
     )
 
     assert [row.pk for row in response.context["cl"].result_list] == [log.pk]

@@ -13,7 +13,8 @@ import pytest
 from django.contrib.auth.models import User
 from django.test import override_settings
 
-from calls.models import CallSession, PlayoutKind
+from callcore.records import RecordKind
+from calls.models import CallSession
 from tests.review.conftest import GOODBYE_SID, goodbye_call, new_call
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -70,13 +71,13 @@ def tail_barge_in_call(sid: str = "CA-tail") -> CallSession:
     """The seed's case: the model finished; 4.3 s still playing; the caller speaks."""
     return (
         new_call(sid)
-        .log(PlayoutKind.STREAM_STARTED, 0)
+        .log(RecordKind.STREAM_STARTED, 0)
         .playout("resp_1", 600, 4201)
-        .log(PlayoutKind.RESPONSE_DONE, 1400, response_id="resp_1", status="completed")
+        .log(RecordKind.RESPONSE_DONE, 1400, response_id="resp_1", status="completed")
         .barge_in(4200, remaining_ms=4300)
-        .log(PlayoutKind.TRUNCATED, 4201, item_id="item_1", audio_end_ms=3000)
-        .log(PlayoutKind.SPEECH_STOPPED, 5600, audio_end_ms=5400)
-        .log(PlayoutKind.STREAM_ENDED, 7000, end_reason="caller_hangup")
+        .log(RecordKind.TRUNCATED, 4201, item_id="item_1", audio_end_ms=3000)
+        .log(RecordKind.SPEECH_STOPPED, 5600, audio_end_ms=5400)
+        .log(RecordKind.STREAM_ENDED, 7000, end_reason="caller_hangup")
         .save()
     )
 
@@ -85,14 +86,14 @@ def interrupted_goodbye_call(sid: str = "CA-goodbye-interrupted") -> CallSession
     """The AI said goodbye; the caller spoke over it, so the hangup was called off."""
     return (
         new_call(sid)
-        .log(PlayoutKind.STREAM_STARTED, 0)
+        .log(RecordKind.STREAM_STARTED, 0)
         .playout("resp_1", 600, 3000)
-        .log(PlayoutKind.END_CALL_REQUESTED, 2000, call_id="fc_1")
-        .log(PlayoutKind.DRAIN_STARTED, 2100, expected_wait_ms=900, pending_ms=900)
+        .log(RecordKind.END_CALL_REQUESTED, 2000, call_id="fc_1")
+        .log(RecordKind.DRAIN_STARTED, 2100, expected_wait_ms=900, pending_ms=900)
         .barge_in(2500, remaining_ms=500)
-        .log(PlayoutKind.HANGUP_CANCELLED, 2501, reason="barge_in")
-        .log(PlayoutKind.SPEECH_STOPPED, 3600, audio_end_ms=3400)
-        .log(PlayoutKind.STREAM_ENDED, 9000, end_reason="caller_hangup")
+        .log(RecordKind.HANGUP_CANCELLED, 2501, reason="barge_in")
+        .log(RecordKind.SPEECH_STOPPED, 3600, audio_end_ms=3400)
+        .log(RecordKind.STREAM_ENDED, 9000, end_reason="caller_hangup")
         .save()
     )
 

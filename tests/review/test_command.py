@@ -15,7 +15,8 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from calls.models import BargeInEvent, CallSession, CallStatus
+from callcore.records import CallState
+from calls.models import BargeInEvent, CallSession
 from calls.review import diagnostics
 from tests.review.conftest import GOODBYE_SID, goodbye_call, new_call, with_link
 
@@ -134,7 +135,7 @@ def test_every_line_fits_120_columns_on_a_busy_call() -> None:
         builder.drain(1400 + n * 700, actual_ms=12, echoed=False, cut_off_ms=987654)
     call = with_link(builder.save(), rtt_p50=12345, rtt_p95=123456, jitter=99999)
     CallSession.objects.filter(pk=call.pk).update(
-        status=CallStatus.FAILED, end_reason="twilio_" + "x" * 57
+        status=CallState.FAILED, end_reason="twilio_" + "x" * 57
     )
     heard = " ".join(f"heard{n}" for n in range(200))
     cut = " ".join(f"cut{n}" for n in range(200))
@@ -289,8 +290,8 @@ def test_slow_or_unstable_links_with_their_thresholds() -> None:
 def test_calls_that_ended_without_ended_at() -> None:
     old = timezone.now() - timedelta(hours=2)
     new_call("CA-final", ended=False).save()
-    new_call("CA-stale", status=CallStatus.STREAMING, started_at=old, ended=False).save()
-    new_call("CA-live", status=CallStatus.STREAMING, ended=False).save()
+    new_call("CA-stale", status=CallState.STREAMING, started_at=old, ended=False).save()
+    new_call("CA-live", status=CallState.STREAMING, ended=False).save()
 
     report = run_json()
 

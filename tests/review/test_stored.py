@@ -14,16 +14,11 @@ from django.core.management import call_command
 from django.db import OperationalError
 from django.utils import timezone
 
+from callcore.records import CallState, RecordKind
+from calls.live.beat import Beat
 from calls.live.liveness import reap_lost_calls
 from calls.live.writer import RecordWriter
-from calls.models import (
-    BargeInEvent,
-    CallFinding,
-    CallSession,
-    CallStatus,
-    PlayoutKind,
-    PlayoutLog,
-)
+from calls.models import BargeInEvent, CallFinding, CallSession, PlayoutLog
 from calls.review import stored
 from calls.review.retention import delete_calls
 from calls.review.stored import review_calls, review_pending
@@ -42,11 +37,13 @@ def _writers_closed() -> Iterator[None]:
         _writers.pop().close()
 
 
-def idle_writer(review: Callable[[list[int]], object]) -> RecordWriter:
-    """A writer whose thread never wakes on its own in a test: the test writes."""
-    writer = RecordWriter(interval_s=3600, review=review)
+def writer_and_beat(review: Callable[[list[int]], object]) -> tuple[RecordWriter, Beat]:
+    """A writer that tells a beat of the ends it wrote; neither runs on its own in a test:
+    the test writes (`write_pending`) and beats (`review_ended`)."""
+    beat = Beat(lambda: [], interval_s=3600, lost_after_s=30, review=review)
+    writer = RecordWriter(interval_s=3600, after_write=beat.review_soon)
     _writers.append(writer)
-    return writer
+    return writer, beat
 
 
 def test_a_calls_counters_and_findings_are_stored() -> None:
@@ -85,7 +82,7 @@ def test_a_clean_call_has_no_findings() -> None:
 def _ai_silent_before_end(call: CallSession, at: datetime) -> tuple[int, str, object]:
     return (
         call.pk,
-        PlayoutKind.USER_SPEECH_AI_SILENT,
+        RecordKind.USER_SPEECH_AI_SILENT,
         at,
         5000,
         "playout_ended_150ms_ago",
@@ -93,13 +90,13 @@ def _ai_silent_before_end(call: CallSession, at: datetime) -> tuple[int, str, ob
     )
 
 
-def test_the_writer_stores_the_review_once_a_calls_end_is_written() -> None:
-    call = CallSession.objects.create(call_sid="CA-written", status=CallStatus.STREAMING)
-    writer = idle_writer(review_calls)
+def test_the_beat_stores_the_review_once_the_writer_wrote_a_calls_end() -> None:
+    call = CallSession.objects.create(call_sid="CA-written", status=CallState.STREAMING)
+    writer, beat = writer_and_beat(review_calls)
     now = timezone.now()
     writer.log(_ai_silent_before_end(call, now))  # type: ignore[arg-type]
     writer.write_pending()
-    writer.review_ended()
+    beat.review_ended()
     call.refresh_from_db()
     assert call.reviewed_at is None  # still going: nothing to review yet
 
@@ -108,7 +105,7 @@ def test_the_writer_stores_the_review_once_a_calls_end_is_written() -> None:
         {"status": "completed", "end_reason": "caller_hangup", "ended_at": now},
     )
     writer.write_pending()
-    writer.review_ended()
+    beat.review_ended()
 
     call.refresh_from_db()
     assert call.reviewed_at is not None
@@ -117,7 +114,7 @@ def test_the_writer_stores_the_review_once_a_calls_end_is_written() -> None:
     assert log.onset_after_end_ms == -250  # the column the reviewer's filter reads
 
 
-def test_a_review_the_database_refuses_is_retried_after_the_next_write(
+def test_a_review_the_database_refuses_is_retried_at_the_next_beat(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     attempts: list[list[int]] = []
@@ -128,17 +125,16 @@ def test_a_review_the_database_refuses_is_retried_after_the_next_write(
             raise OperationalError("database is locked")
         return review_calls(pks)
 
-    call = CallSession.objects.create(call_sid="CA-flaky", status=CallStatus.STREAMING)
-    writer = idle_writer(flaky)
+    call = CallSession.objects.create(call_sid="CA-flaky", status=CallState.STREAMING)
+    writer, beat = writer_and_beat(flaky)
     writer.update_call(call.pk, {"end_reason": "caller_hangup", "ended_at": timezone.now()})
     writer.write_pending()
-    writer.review_ended()
+    beat.review_ended()
     call.refresh_from_db()
     assert call.reviewed_at is None
     assert "review of 1 ended call(s) not stored yet" in caplog.text
 
-    writer.write_pending()
-    writer.review_ended()
+    beat.review_ended()
 
     call.refresh_from_db()
     assert attempts == [[call.pk], [call.pk]]
@@ -148,46 +144,46 @@ def test_a_review_the_database_refuses_is_retried_after_the_next_write(
 def test_one_call_whose_review_fails_holds_back_no_other(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    bad = CallSession.objects.create(call_sid="CA-bad", status=CallStatus.STREAMING)
-    good = CallSession.objects.create(call_sid="CA-good", status=CallStatus.STREAMING)
+    bad = CallSession.objects.create(call_sid="CA-bad", status=CallState.STREAMING)
+    good = CallSession.objects.create(call_sid="CA-good", status=CallState.STREAMING)
 
     def picky(pks: list[int]) -> int:
         if bad.pk in pks:
             raise ValueError("a row this review cannot read")
         return review_calls(pks)
 
-    writer = idle_writer(picky)
+    writer, beat = writer_and_beat(picky)
     for call in (bad, good):
         writer.update_call(call.pk, {"end_reason": "caller_hangup", "ended_at": timezone.now()})
     writer.write_pending()
-    writer.review_ended()
+    beat.review_ended()
 
     good.refresh_from_db()
     bad.refresh_from_db()
     assert good.reviewed_at is not None
     assert bad.reviewed_at is None  # left for review_calls, loudly
     assert f"review of call {bad.pk} failed (ValueError" in caplog.text
-    writer.review_ended()  # nothing left to retry: it does not fail again and again
+    beat.review_ended()  # nothing left to retry: it does not fail again and again
     assert caplog.text.count("failed (ValueError") == 1
 
 
 def test_the_beat_catches_up_ended_calls_without_a_review() -> None:
     call = goodbye_call()
     CallSession.objects.filter(pk=call.pk).update(reviewed_at=None, suspect_count=0)
-    live = CallSession.objects.create(call_sid="CA-live", status=CallStatus.STREAMING)
+    live = CallSession.objects.create(call_sid="CA-live", status=CallState.STREAMING)
 
-    assert review_pending(limit=5) == 1
+    assert review_pending(limit=5) == set()
 
     call.refresh_from_db()
     live.refresh_from_db()
     assert (call.reviewed_at is not None, call.suspect_count) == (True, 2)
     assert live.reviewed_at is None
-    assert review_pending(limit=5) == 0
+    assert not CallSession.objects.filter(reviewed_at__isnull=True, ended_at__isnull=False)
 
 
 def test_a_call_that_never_streamed_is_reviewed_by_its_status_callback() -> None:
     unanswered = CallSession.objects.create(call_sid="CA-unanswered")
-    streamed = CallSession.objects.create(call_sid="CA-streamed", status=CallStatus.STREAMING)
+    streamed = CallSession.objects.create(call_sid="CA-streamed", status=CallState.STREAMING)
     CallSession.objects.filter(pk=streamed.pk).update(stream_started_at=timezone.now())
 
     assert _record_status("CA-unanswered", "no-answer")
@@ -196,17 +192,17 @@ def test_a_call_that_never_streamed_is_reviewed_by_its_status_callback() -> None
     unanswered.refresh_from_db()
     streamed.refresh_from_db()
     assert unanswered.reviewed_at is not None
-    assert streamed.reviewed_at is None  # the writer reviews it once its final rows are in
+    assert streamed.reviewed_at is None  # the beat reviews it once its final rows are in
 
 
 def test_the_reaper_reviews_the_calls_it_ends() -> None:
     now = timezone.now()
-    call = CallSession.objects.create(call_sid="CA-lost", status=CallStatus.STREAMING)
+    call = CallSession.objects.create(call_sid="CA-lost", status=CallState.STREAMING)
     CallSession.objects.filter(pk=call.pk).update(
         alive_at=now - timedelta(minutes=5), stream_started_at=now - timedelta(minutes=6)
     )
 
-    assert reap_lost_calls(held=[], now=now, lost_after_s=30) == ["CA-lost"]
+    assert reap_lost_calls(held=[], lost_after_s=30, now=now) == ["CA-lost"]
 
     call.refresh_from_db()
     assert call.end_reason == "server_lost"
@@ -221,7 +217,7 @@ def test_the_command_reviews_calls_written_before_the_review_was_stored() -> Non
         reviewed_at=None, suspect_count=0, suspects="", barge_in_count=0
     )
     PlayoutLog.objects.filter(call=call).update(onset_after_end_ms=None)
-    live = CallSession.objects.create(call_sid="CA-live", status=CallStatus.STREAMING)
+    live = CallSession.objects.create(call_sid="CA-live", status=CallState.STREAMING)
     out = StringIO()
 
     call_command("review_calls", stdout=out)
@@ -237,7 +233,7 @@ def test_retention_deletes_old_calls_with_their_records_and_audits_it() -> None:
     old = goodbye_call()
     CallSession.objects.filter(pk=old.pk).update(ended_at=timezone.now() - timedelta(days=31))
     recent = new_call("CA-recent").save()
-    live = CallSession.objects.create(call_sid="CA-still-live", status=CallStatus.STREAMING)
+    live = CallSession.objects.create(call_sid="CA-still-live", status=CallState.STREAMING)
     admin = User.objects.create_superuser("root", password="pw-for-tests-only")
 
     deleted = delete_calls([old.pk, recent.pk, live.pk], admin)
@@ -265,11 +261,12 @@ def test_the_catch_up_goes_past_a_call_it_cannot_review(
         return real(rows, ids, *args)
 
     monkeypatch.setattr(stored, "diagnose_call_rows", picky)
-    monkeypatch.setattr(stored, "_unreviewable", set())
+    beat = Beat(lambda: [], interval_s=5, lost_after_s=30, mark=lambda held: None)
 
-    assert review_pending(limit=5) == 1
-    assert review_pending(limit=5) == 0  # not tried again by this process
+    beat.beat(0.0)
+    beat.beat(5.0)  # not tried again by this process
 
+    assert beat.unreviewable == {bad.pk}
     good.refresh_from_db()
     bad.refresh_from_db()
     assert good.reviewed_at is not None

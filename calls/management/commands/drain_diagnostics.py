@@ -13,6 +13,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.urls import reverse
 from django.utils import timezone
 
+from callcore.records import FindingRule
 from calls.review.diagnostics import (
     CallRow,
     ReviewedCall,
@@ -21,10 +22,10 @@ from calls.review.diagnostics import (
     parse_since,
     reviewed_calls,
 )
-from calls.review.findings import RULE_LABELS, Thresholds
+from calls.review.findings import Thresholds
 from calls.review.report import JsonReport, TextReport, Totals
 
-RULES = tuple(RULE_LABELS)  # the suspect rules, in the findings' order
+RULES = tuple(FindingRule)  # the suspect rules, in the findings' order
 
 
 def _whole_number(minimum: int) -> Callable[[str], int]:

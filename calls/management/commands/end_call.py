@@ -17,8 +17,9 @@ from asgiref.sync import async_to_sync
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from callcore.records import CallState
 from calls.live.control import request_end
-from calls.models import CallSession, CallStatus
+from calls.models import CallSession
 
 
 class Command(BaseCommand):
@@ -38,7 +39,7 @@ class Command(BaseCommand):
         call = CallSession.objects.filter(call_sid=call_sid).first()
         if call is None:
             raise CommandError(f"no call {call_sid}")
-        if call.status != CallStatus.STREAMING:
+        if call.status != CallState.STREAMING:
             raise CommandError(f"call {call_sid} is not live ({call.status})")
         by = options["by"] or f"manage.py end_call ({getpass.getuser()})"
         async_to_sync(request_end)(call_sid, by)

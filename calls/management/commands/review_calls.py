@@ -13,7 +13,8 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db.models import Q
 from django.utils import timezone
 
-from calls.models import FINAL_STATUSES, CallSession
+from callcore.records import FINAL_STATES
+from calls.models import CallSession
 from calls.review.diagnostics import parse_since
 from calls.review.stored import CHUNK, review_calls
 
@@ -28,7 +29,7 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         now = timezone.now()
         calls = CallSession.objects.filter(
-            Q(ended_at__isnull=False) | Q(status__in=list(FINAL_STATUSES))
+            Q(ended_at__isnull=False) | Q(status__in=list(FINAL_STATES))
         )
         if not options["all"]:
             calls = calls.filter(reviewed_at__isnull=True)

@@ -11,7 +11,7 @@ from playout import PlayoutConfig
 
 
 @dataclass(frozen=True, slots=True)
-class BridgeSettings:
+class BridgeConfig:
     openai_api_key: str
     openai_websocket_base_url: str | None
     model: str
@@ -33,7 +33,7 @@ class BridgeSettings:
         return f"Greet the caller by saying exactly: {self.greeting}"
 
     @classmethod
-    def from_django(cls) -> BridgeSettings:
+    def from_django(cls) -> BridgeConfig:
         return cls(
             openai_api_key=settings.OPENAI_API_KEY,
             openai_websocket_base_url=settings.OPENAI_WEBSOCKET_BASE_URL,

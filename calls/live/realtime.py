@@ -17,7 +17,7 @@ from websockets.protocol import State
 from websockets.uri import get_proxy, parse_uri
 
 from callcore.protocol import realtime as rt
-from calls.live.settings import BridgeSettings
+from calls.live.config import BridgeConfig
 from calls.live.wsframe import client_text_frame
 
 logger = logging.getLogger(__name__)
@@ -50,23 +50,23 @@ def _proxy(websocket_base_url: str | None) -> str | None:
 DEFAULT_WEBSOCKET_BASE_URL = "wss://api.openai.com/v1"
 
 
-def load_client(settings: BridgeSettings) -> None:
+def load_client(config: BridgeConfig) -> None:
     """Build the process's client now, with the SDK's Realtime modules (about 230).
 
     The SDK imports those at the first session; loaded at start-up instead, the
     first call does not wait for them, and the server can freeze them out of the
     garbage collector's sight with the rest of what lives as long as the process.
     """
-    _client(settings.openai_api_key, settings.openai_websocket_base_url).realtime  # noqa: B018
-    _proxy(settings.openai_websocket_base_url)
+    _client(config.openai_api_key, config.openai_websocket_base_url).realtime  # noqa: B018
+    _proxy(config.openai_websocket_base_url)
     # And websockets' client side, which the SDK imports at its first connect.
     importlib.import_module("websockets.asyncio.client")
     importlib.import_module("websockets.sync.client")
 
 
-async def connect_realtime(settings: BridgeSettings) -> RealtimeConnection:
+async def connect_realtime(config: BridgeConfig) -> RealtimeConnection:
     """Connect a Realtime session; the caller owns (and must close) the connection."""
-    base_url = settings.openai_websocket_base_url
+    base_url = config.openai_websocket_base_url
     # Passed through to websockets' connect (the SDK declares only some of its options).
     options: Any = {
         # No permessage-deflate: nearly every message is base64 audio, which does not
@@ -78,12 +78,12 @@ async def connect_realtime(settings: BridgeSettings) -> RealtimeConnection:
         # A session that stops answering pings is closed within interval + timeout
         # + close_timeout (then replaced); websockets' defaults would take 50 s. The
         # close handshake of a peer that no longer reads is not worth waiting for.
-        "ping_interval": settings.model_ping_interval_s,
-        "ping_timeout": settings.model_ping_timeout_s,
+        "ping_interval": config.model_ping_interval_s,
+        "ping_timeout": config.model_ping_timeout_s,
         "close_timeout": 1.0,
     }
-    manager = _client(settings.openai_api_key, base_url).realtime.connect(
-        model=settings.model, websocket_connection_options=options
+    manager = _client(config.openai_api_key, base_url).realtime.connect(
+        model=config.model, websocket_connection_options=options
     )
     connection: RealtimeConnection = await manager.enter()
     return connection
@@ -164,14 +164,14 @@ class OpenedModel:
     ahead: bool = False
 
 
-async def open_session(settings: BridgeSettings, *, ahead: bool = False) -> OpenedModel:
+async def open_session(config: BridgeConfig, *, ahead: bool = False) -> OpenedModel:
     """Connect a call's Realtime session through the official SDK and configure it
     (`session.update` is its first event): how every caller opens one."""
     started = time.monotonic()
-    connection = await connect_realtime(settings)
+    connection = await connect_realtime(config)
     connect_ms = (time.monotonic() - started) * 1000
     try:
-        await connection.send_raw(rt.session_update(settings.session))
+        await connection.send_raw(rt.session_update(config.session))
     except BaseException:
         await close_quietly(connection)
         raise
@@ -196,8 +196,8 @@ def discard_model(opening: asyncio.Future[OpenedModel]) -> None:
     def close_when_open(future: asyncio.Future[OpenedModel]) -> None:
         if not future.cancelled() and future.exception() is None:
             task = asyncio.ensure_future(close_quietly(future.result().connection))
-            _background.add(task)
-            task.add_done_callback(_background.discard)
+            _closing.add(task)
+            task.add_done_callback(_closing.discard)
 
     opening.cancel()
     opening.add_done_callback(close_when_open)
@@ -210,5 +210,6 @@ async def close_quietly(connection: RealtimeConnection) -> None:
         logger.debug("realtime close failed", exc_info=True)
 
 
-# Closes of discarded sessions, kept referenced until they finish.
-_background: set[asyncio.Task[None]] = set()
+# Closes of discarded sessions, kept referenced until they finish (a task the event
+# loop holds only weakly could otherwise be collected half-way).
+_closing: set[asyncio.Task[None]] = set()

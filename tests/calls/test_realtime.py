@@ -8,7 +8,7 @@ import json
 import pytest
 from websockets.exceptions import ConnectionClosed
 
-from calls.live.model import direct_writer, raw_sender
+from calls.live.realtime import direct_writer, raw_sender
 from simulators.realtime import RealtimeSimulator
 from tests.simulators.realtime_helpers import recv_until, sdk_connection
 

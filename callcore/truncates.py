@@ -1,0 +1,88 @@
+"""Truncates of the model's memory sent and not yet answered, and what a refusal leads to.
+
+Each truncate goes with a client event id of its own, so the `error` that
+refuses it (which names that id) is known to be about it.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from callcore.outputs import Log, Output, Record, ToModel
+from callcore.protocol import realtime as rt
+from callcore.records import RecordKind
+
+
+@dataclass(frozen=True, slots=True)
+class _Sent:
+    item_id: str
+    audio_end_ms: int
+    retried: bool
+
+
+class Truncates:
+    def __init__(self) -> None:
+        self._sent: dict[str, _Sent] = {}  # by client event id
+        self._seq = 0
+
+    def send(self, item_id: str, audio_end_ms: int, retried: bool = False) -> ToModel:
+        """The truncate of `item_id` to `audio_end_ms`, to send now."""
+        self._seq += 1
+        event_id = f"truncate_{self._seq}"
+        self._sent[event_id] = _Sent(item_id, audio_end_ms, retried)
+        return ToModel(rt.item_truncate(item_id, audio_end_ms, event_id))
+
+    def truncated(self, item_id: str) -> None:
+        """The model truncated `item_id`: nothing of it is awaited any more."""
+        self._sent = {key: sent for key, sent in self._sent.items() if sent.item_id != item_id}
+
+    def forget(self) -> None:
+        """A new session: the old one's answers will never come."""
+        self._sent.clear()
+
+    def refused(self, error: rt.ServerError, now: float) -> list[Output]:
+        """What to do about `error` if it refuses a truncate of ours (else nothing).
+
+        Never let a refusal stand: a model whose memory holds audio the caller
+        never heard answers as if it had been heard (and other bridges have
+        lost all audio for the rest of a call by treating this error as
+        fatal). "Audio content of 900ms is already shorter than 1000ms": the
+        model holds less of the item than we played (its count of a cancelled
+        answer's audio can stop short of ours), and all of what it holds was
+        heard: truncate there, once. Anything else (no audio to truncate, or
+        the retry refused too): the item goes, so the model never takes
+        unheard words as said.
+        """
+        sent = self._sent.pop(error.client_event_id, None)
+        if sent is None:
+            return []
+        limit = rt.audio_limit_ms(error.message)
+        out: list[Output] = []
+        if not sent.retried and limit is not None and 0 < limit < sent.audio_end_ms:
+            out.append(self.send(sent.item_id, limit, retried=True))
+            action, clamped = "retried", limit
+        else:
+            out.append(ToModel(rt.item_delete(sent.item_id)))
+            action, clamped = "deleted", 0
+        out.append(
+            Log(
+                logging.WARNING,
+                "truncate of %s at %d ms rejected (%s); %s",
+                (sent.item_id, sent.audio_end_ms, error.code, action),
+            )
+        )
+        out.append(
+            Record(
+                RecordKind.TRUNCATE_REJECTED,
+                now,
+                details={
+                    "item_id": sent.item_id,
+                    "audio_end_ms": sent.audio_end_ms,
+                    "code": error.code,
+                    "action": action,
+                    "retry_audio_end_ms": clamped or None,
+                },
+            )
+        )
+        return out

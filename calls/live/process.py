@@ -1,0 +1,184 @@
+"""What one server process holds for its calls: one root, made when the process starts.
+
+`CallProcess` holds the calls in progress (`roster`), the record writer
+(`writer`), the beat that marks calls alive, reaps lost ones and stores
+reviews (`beat`), the model sessions opened ahead at the voice webhook
+(`preopened`), the live view's feed (`feed`), the SIGTERM handover
+(`shutdown`), and the call path's database threads (`db`). Nothing of it
+waits for a first call: `start()` starts the writer's and the beat's
+threads, and `serve()`, run once in the server's event loop (ASGI lifespan
+startup, or the first connection of a server without one), puts the
+handover in front of the server's own signal handlers.
+
+The ASGI entry point (`config.asgi`) starts the process's root with
+`start_process()`; the consumer and the webhooks find it with `current()`.
+Tests build one of their own and make it current.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import contextlib
+import logging
+from collections.abc import Coroutine
+from dataclasses import dataclass
+from typing import Any
+
+from calls.live.beat import Beat
+from calls.live.db import CallPathDatabase
+from calls.live.feed import LiveFeed
+from calls.live.handover import Shutdown
+from calls.live.preopen import PreopenedSessions
+from calls.live.roster import LiveCall, Roster
+from calls.live.writer import RecordWriter
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class ProcessConfig:
+    """The process-wide settings (seconds)."""
+
+    alive_interval_s: float = 5.0
+    lost_after_s: float = 30.0
+    handover_grace_s: float = 5.0
+    preopen_s: float = 10.0
+    preopen_max: int = 200
+
+    @classmethod
+    def from_django(cls) -> ProcessConfig:
+        from django.conf import settings
+
+        return cls(
+            alive_interval_s=settings.CALL_ALIVE_INTERVAL_S,
+            lost_after_s=settings.CALL_LOST_AFTER_S,
+            handover_grace_s=settings.CALL_HANDOVER_GRACE_S,
+            preopen_s=settings.MODEL_PREOPEN_S,
+            preopen_max=settings.MODEL_PREOPEN_MAX,
+        )
+
+
+class CallProcess:
+    def __init__(self, config: ProcessConfig, writer: RecordWriter | None = None) -> None:
+        self.config = config
+        self.roster = Roster()
+        self.beat = Beat(
+            self.roster.pks, interval_s=config.alive_interval_s, lost_after_s=config.lost_after_s
+        )
+        self.writer = writer or RecordWriter(after_write=self.beat.review_soon)
+        self.preopened = PreopenedSessions(config.preopen_s, config.preopen_max)
+        self.feed = LiveFeed()
+        self.shutdown = Shutdown(self.roster, self.preopened, config.handover_grace_s)
+        self.db = CallPathDatabase()
+        # Tasks started from callbacks (refusals, closes), kept referenced until done.
+        self._background: set[asyncio.Future[Any]] = set()
+        self._stopped = False
+
+    def start(self) -> CallProcess:
+        """Start the writer's and the beat's threads: the process serves from now on."""
+        self.writer.start()
+        self.beat.start()
+        return self
+
+    def serve(self) -> None:
+        """In the server's event loop, once it runs: the SIGTERM handover goes in front
+        of the server's own handlers (idempotent)."""
+        self.shutdown.install()
+
+    def call_started(self, call: LiveCall) -> None:
+        self.roster.add(call)
+        self.shutdown.call_joined(call)
+
+    def call_ended(self, call: LiveCall) -> None:
+        self.roster.remove(call)
+
+    def keep(self, work: Coroutine[Any, Any, Any]) -> asyncio.Future[Any]:
+        """Run `work` in the background, referenced until it is done."""
+        task = asyncio.ensure_future(work)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+        return task
+
+    def stop(self, timeout_s: float = 10.0) -> None:
+        """The process is exiting: the calls still here end now (their end recorded as
+        `server_shutdown`), their rows are written (bounded), the threads stop."""
+        if self._stopped:
+            return
+        self._stopped = True
+        calls = self.roster.calls()
+        if calls:
+            logger.warning("process exiting with %d call(s) in progress", len(calls))
+        for call in calls:
+            call.end_at_exit()
+        self.writer.close(timeout_s)
+        self.beat.stop()
+        # At interpreter exit the threads' executor has already been shut down.
+        with contextlib.suppress(RuntimeError):
+            self.db.close()
+
+
+_current: CallProcess | None = None
+
+
+def current() -> CallProcess:
+    """The process's root; `start_process()` must have made it."""
+    if _current is None:
+        raise RuntimeError(
+            "no call process was started: the ASGI application starts it "
+            "(calls.live.process.start_process)"
+        )
+    return _current
+
+
+def start_process(config: ProcessConfig | None = None) -> CallProcess:
+    """Make this process's root and start it (once; later calls return it)."""
+    global _current
+    if _current is None:
+        process = CallProcess(config or ProcessConfig.from_django()).start()
+        atexit.register(process.stop)
+        _current = process
+    return _current
+
+
+def use_process(process: CallProcess | None) -> CallProcess | None:
+    """Make `process` the current root (a test's own); returns the one it replaces."""
+    global _current
+    previous, _current = _current, process
+    return previous
+
+
+class ServingProcess:
+    """The ASGI application, wrapped so the process serves from the server's start.
+
+    At the ASGI lifespan's startup (Uvicorn's `--lifespan on`), or else at the
+    first connection of any kind (Daphne has no lifespan), it runs the
+    process's `serve()` in the server's event loop; at the lifespan's
+    shutdown it stops the process (`stop()`, off the loop).
+    """
+
+    def __init__(self, app: Any, process: CallProcess) -> None:
+        self.app = app
+        self.process = process
+        self._served = False
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+            return
+        if not self._served:
+            self._served = True
+            self.process.serve()
+        await self.app(scope, receive, send)
+
+    async def _lifespan(self, receive: Any, send: Any) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                self._served = True
+                self.process.serve()
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await asyncio.to_thread(self.process.stop)
+                await send({"type": "lifespan.shutdown.complete"})
+                return
