@@ -46,6 +46,8 @@ class ModelWatchdog:
 
     def __init__(self, config: WatchdogConfig | None = None, now: float = 0.0) -> None:
         self.config = config or WatchdogConfig()
+        self._idle_probe_s = self.config.idle_probe_ms / 1000
+        self._response_start_s = self.config.response_start_ms / 1000
         self._open: set[str] = set()
         self._deadline: float | None = None
         self._why: Quiet | None = None
@@ -53,17 +55,16 @@ class ModelWatchdog:
         self._probe_sent_at: float | None = None
 
     @property
-    def deadline(self) -> float | None:
+    def deadline(self) -> float:
         """The next moment something is due: a fault, or a probe to send."""
         probe = self._probe_deadline()
-        if self._deadline is None:
-            return probe
-        return min(self._deadline, probe)
+        fault = self._deadline
+        return probe if fault is None or probe < fault else fault
 
     def _probe_deadline(self) -> float:
         if self._probe_sent_at is None:
-            return self._heard_at + self.config.idle_probe_ms / 1000
-        return self._probe_sent_at + self.config.response_start_ms / 1000
+            return self._heard_at + self._idle_probe_s
+        return self._probe_sent_at + self._response_start_s
 
     def heard(self, now: float) -> None:
         """The model sent something: it is alive."""

@@ -1,4 +1,5 @@
-"""The Channels consumer for Twilio's media stream: its hooks, and dispatch to the call.
+"""The Channels consumers: Twilio's media stream (its hooks, and dispatch to the call),
+and the staff live view's socket.
 
 Who may stream is `calls.live.admission`'s to say (the handshake's
 signature, then at `start` the token, the media format and the claim).
@@ -19,12 +20,15 @@ media path.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import logging
+import time
 from typing import Any
 
+from channels.db import database_sync_to_async
 from channels.exceptions import StopConsumer
-from channels.generic.websocket import AsyncWebsocketConsumer
+from channels.generic.websocket import AsyncJsonWebsocketConsumer, AsyncWebsocketConsumer
 from django.conf import settings
 
 from callcore import EndReason
@@ -43,10 +47,12 @@ from calls.live import admission
 from calls.live.admission import Refused
 from calls.live.bridge import CallBridge, CallIdentity
 from calls.live.control import ControlListener
+from calls.live.feed import LIVE_GROUP
 from calls.live.logcontext import bind_call
 from calls.live.process import CallProcess, current
 from calls.live.realtime import open_session
 from calls.live.recorder import CallRecorder
+from calls.liveview import VIEW_PERMISSION
 
 logger = logging.getLogger(__name__)
 
@@ -57,6 +63,8 @@ SERVER_SHUTTING_DOWN = 1012
 
 # Malformed messages tolerated before a stream has started (after that, the call decides).
 MAX_PROTOCOL_ERRORS_BEFORE_START = 50
+# How long the live view's group operations may take before the layer counts as away.
+LAYER_TIMEOUT_S = 2.0
 
 
 class MediaStreamConsumer(AsyncWebsocketConsumer):
@@ -287,3 +295,54 @@ class MediaStreamConsumer(AsyncWebsocketConsumer):
         logger.info("caller gone: the media stream socket is closed")
         if self.bridge is not None:
             self.bridge.caller_gone()
+
+
+# --- the staff live view -----------------------------------------------------------------
+
+
+def _allowed(user: Any) -> bool:
+    return bool(
+        user is not None
+        and user.is_authenticated
+        and user.is_active
+        and user.is_staff
+        and user.has_perm(VIEW_PERMISSION)
+    )
+
+
+class LiveViewConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
+    """The live view's socket: refused at the handshake to anyone but active staff with
+    the view permission on calls; relays the `calls.live` group's events."""
+
+    async def connect(self) -> None:
+        user = self.scope.get("user")
+        if not await database_sync_to_async(_allowed)(user):
+            logger.warning("live view refused: not staff with the view permission")
+            await self.close(code=4403)
+            return
+        try:
+            await asyncio.wait_for(
+                self.channel_layer.group_add(LIVE_GROUP, self.channel_name), LAYER_TIMEOUT_S
+            )
+        except Exception as exc:
+            logger.warning("live view unavailable: channel layer (%s)", type(exc).__name__)
+            await self.close(code=1013)  # try again later
+            return
+        await self.accept()
+
+    async def disconnect(self, code: int) -> None:
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(
+                self.channel_layer.group_discard(LIVE_GROUP, self.channel_name), LAYER_TIMEOUT_S
+            )
+
+    async def dispatch(self, message: dict[str, Any]) -> None:
+        # Events go straight out: Channels' default dispatch first closes stale
+        # database connections on the sync thread, a thread hop per message that
+        # this consumer (no database after connect) does not need.
+        if message["type"] == "live.events":
+            relayed_at = time.time()
+            for event in message["events"]:
+                await self.send_json({**event, "relayed_at": relayed_at})
+            return
+        await super().dispatch(message)

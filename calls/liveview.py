@@ -1,25 +1,21 @@
-"""The staff live view: calls in progress and their moments, as they happen.
+"""The staff live view's pages: calls in progress and their moments, as they happen.
 
 The page (`/admin/live/`) lists the calls streaming now (caller, link to the
 call's page, an "End call" button for those allowed to end calls); its
-WebSocket (`/admin/live/ws/`) relays the channel layer's `calls.live` group
-(fed by `calls.live.feed` in every process). When the socket drops, the page
-says so, reconnects, and reads the calls in progress again
-(`/admin/live/calls.json`): what happened meanwhile is in the records.
-Django session authentication: only active staff with the view permission on
-calls; anyone else is refused at the handshake, before a message is sent.
+WebSocket (`/admin/live/ws/`, `calls.consumers.LiveViewConsumer`) relays the
+channel layer's `calls.live` group (fed by `calls.live.feed` in every
+process). When the socket drops, the page says so, reconnects, and reads the
+calls in progress again (`/admin/live/calls.json`): what happened meanwhile
+is in the records. Django session authentication: only active staff with the
+view permission on calls; anyone else is refused at the handshake, before a
+message is sent.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
-import time
 from typing import Any
 
-from channels.db import database_sync_to_async
-from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.contrib.admin.views.decorators import staff_member_required
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse, JsonResponse
@@ -28,14 +24,12 @@ from django.views.decorators.http import require_POST
 
 from callcore.records import CallState
 from calls.live.control import ask_to_end
-from calls.live.feed import LIVE_GROUP
 from calls.models import CallSession
 
 logger = logging.getLogger(__name__)
 
 VIEW_PERMISSION = "calls.view_callsession"
 END_PERMISSION = "calls.end_call"
-LAYER_TIMEOUT_S = 2.0
 
 
 # Calls the page lists at most (the rest are one click away in the call list).
@@ -97,48 +91,3 @@ def end_live_call(request: HttpRequest, call_sid: str) -> JsonResponse:
         logger.warning("could not ask %s to end: %s", call_sid, type(exc).__name__)
         return JsonResponse({"ended": False, "error": "could not be reached"}, status=503)
     return JsonResponse({"ended": True})
-
-
-def _allowed(user: Any) -> bool:
-    return bool(
-        user is not None
-        and user.is_authenticated
-        and user.is_active
-        and user.is_staff
-        and user.has_perm(VIEW_PERMISSION)
-    )
-
-
-class LiveViewConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
-    async def connect(self) -> None:
-        user = self.scope.get("user")
-        if not await database_sync_to_async(_allowed)(user):
-            logger.warning("live view refused: not staff with the view permission")
-            await self.close(code=4403)
-            return
-        try:
-            await asyncio.wait_for(
-                self.channel_layer.group_add(LIVE_GROUP, self.channel_name), LAYER_TIMEOUT_S
-            )
-        except Exception as exc:
-            logger.warning("live view unavailable: channel layer (%s)", type(exc).__name__)
-            await self.close(code=1013)  # try again later
-            return
-        await self.accept()
-
-    async def disconnect(self, code: int) -> None:
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(
-                self.channel_layer.group_discard(LIVE_GROUP, self.channel_name), LAYER_TIMEOUT_S
-            )
-
-    async def dispatch(self, message: dict[str, Any]) -> None:
-        # Events go straight out: Channels' default dispatch first closes stale
-        # database connections on the sync thread, a thread hop per message that
-        # this consumer (no database after connect) does not need.
-        if message["type"] == "live.events":
-            relayed_at = time.time()
-            for event in message["events"]:
-                await self.send_json({**event, "relayed_at": relayed_at})
-            return
-        await super().dispatch(message)

@@ -4,8 +4,7 @@ from channels.auth import AuthMiddlewareStack
 from channels.security.websocket import AllowedHostsOriginValidator
 from django.urls import path
 
-from calls.consumers import MediaStreamConsumer
-from calls.liveview import LiveViewConsumer
+from calls.consumers import LiveViewConsumer, MediaStreamConsumer
 
 websocket_urlpatterns = [
     # Twilio sends no Origin header and no cookie: the consumer authenticates the stream.

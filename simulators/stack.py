@@ -144,7 +144,10 @@ class ServerProcess:
             command = [
                 sys.executable, "-m", "uvicorn", "config.asgi:application",
                 "--host", "127.0.0.1", "--port", str(self.port),
-                "--log-level", "warning", "--no-access-log", "--lifespan", "on",
+                "--log-level", "warning", "--no-access-log",
+                # As `make serve` runs it; an earlier checkout (a benchmark's before) may
+                # predate the lifespan, which `on` would refuse.
+                "--lifespan", "on" if self.root == PROJECT_ROOT else "auto",
                 "--ws-per-message-deflate", "false",
             ]  # fmt: skip
         else:
