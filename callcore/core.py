@@ -293,8 +293,13 @@ class CallCore:
     # --- what the model says ---------------------------------------------------------------
 
     def model_event(self, event: rt.ServerEvent, now: float) -> None:
-        """One server event, at the time it arrived."""
-        if self.life.ended:
+        """One server event, at the time it arrived.
+
+        Nothing more is taken from a session being replaced: its answers are
+        over (a late `end_call` of it does not hang up, a late delta is not
+        played), and the replacement is told the conversation instead.
+        """
+        if self.life.phase in (Phase.ENDED, Phase.RECOVERING):
             return
         watchdog = self.session.watchdog
         watchdog.heard(now)

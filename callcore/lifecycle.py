@@ -2,14 +2,14 @@
 
 Modelled on h11's `_state.py`: the phase is one value, every change of it is
 an event looked up in one table, and an event the table does not allow in
-the current phase changes nothing (the core then ignores the input that
-carried it). The core asks the phase what a call is doing; nothing else
-keeps a flag of its own about it.
+the current phase changes nothing. The core asks the phase what a call is
+doing, and which inputs it takes (a session being replaced is heard no
+more; nothing is taken once the call has ended); nothing else keeps a flag
+of its own about it.
 
     CONNECTING --opened--> TALKING --fault--> RECOVERING --replaced--> TALKING
                               |   <---------- (fault again: RECOVERING) ---'
                               +--goodbye_asked--> CLOSING --drain--> DRAINING
-                              +--drain-----------------------------> DRAINING
             CLOSING, DRAINING --barge_in--> TALKING (the conversation goes on)
             CLOSING, DRAINING --model_lost--> LAST_WORDS (nothing more from the model)
                           any --end--> ENDED
@@ -52,7 +52,6 @@ _TRANSITIONS: dict[tuple[Phase, Event], Phase] = {
     (Phase.RECOVERING, Event.FAULT): Phase.RECOVERING,
     (Phase.RECOVERING, Event.REPLACED): Phase.TALKING,
     (Phase.TALKING, Event.GOODBYE_ASKED): Phase.CLOSING,
-    (Phase.TALKING, Event.DRAIN): Phase.DRAINING,
     (Phase.CLOSING, Event.DRAIN): Phase.DRAINING,
     (Phase.CLOSING, Event.BARGE_IN): Phase.TALKING,
     (Phase.DRAINING, Event.BARGE_IN): Phase.TALKING,
@@ -74,9 +73,6 @@ class Lifecycle:
         self.end_reason: EndReason | None = None
         # A deploy: end as server_shutdown at the next pause, or by this time (monotonic s).
         self.handover_by: float | None = None
-
-    def allows(self, event: Event) -> bool:
-        return (self.phase, event) in _TRANSITIONS
 
     def move(self, event: Event) -> bool:
         """Take `event`'s transition; False (and nothing changes) where it is not allowed."""

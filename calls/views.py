@@ -193,9 +193,9 @@ def _record_status(call_sid: str, reported: str) -> bool:
         if fields:
             call.save(update_fields=fields)
     if fields and reported in FINAL_STATES and call.stream_started_at is None:
-        # A call that never streamed ends here; a streamed one is reviewed by the record
-        # writer once its final rows are in (reviewing it now could store a review of
-        # rows still on their way, over the right one).
+        # A call that never streamed ends here; a streamed one is reviewed by its
+        # process's beat once its final rows are in (reviewing it now could store a
+        # review of rows still on their way, over the right one).
         try:
             review_calls([call.pk])
         except Exception:

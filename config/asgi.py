@@ -31,7 +31,7 @@ site_app = ASGIStaticFilesHandler(django_asgi_app) if settings.DEBUG else django
 
 # What the process holds for its calls, started now: the record writer and the
 # liveness beat run from here on, whether or not a call ever comes.
-process = start_process()
+start_process()
 
 application = ServingProcess(
     ProtocolTypeRouter(
@@ -39,8 +39,7 @@ application = ServingProcess(
             "http": URLRouter([re_path(r"^twilio/", FrontDoorHandler()), re_path(r"", site_app)]),
             "websocket": URLRouter(websocket_urlpatterns),
         }
-    ),
-    process,
+    )
 )
 
 

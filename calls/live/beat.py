@@ -117,6 +117,8 @@ class Beat:
                 wait_s = self.interval_s - (self._clock() - (self._last_beat or 0.0))
                 self._wake.wait(max(0.0, wait_s))
                 self._wake.clear()
+            # Stopping: the calls whose ends the writer's last write stored get theirs.
+            self.review_ended()
         finally:
             connection.close()
 
@@ -172,14 +174,14 @@ class Beat:
             if _transient(exc):
                 self._retry_reviews(pks, exc)
                 return
-            for pk in pks:
+            for index, pk in enumerate(pks):
                 try:
                     self._review([pk])
                 except Exception as one:
                     connection.close()
                     if _transient(one):
-                        self._retry_reviews([pk], one)
-                        continue
+                        self._retry_reviews(pks[index:], one)  # the database is away
+                        return
                     self.unreviewable.add(pk)
                     logger.error(
                         "review of call %d failed (%s: %s): left unreviewed",
@@ -192,6 +194,7 @@ class Beat:
             self._review_failing = False
 
     def _retry_reviews(self, pks: list[int], exc: BaseException) -> None:
+        """The database refused these reviews: they wait for the next beat."""
         with self._lock:
             self._to_review.update(pks)
         if not self._review_failing:

@@ -77,6 +77,8 @@ RECORDS_TIMEOUT_S = 15
 END_RECORD_WAIT_S = 1.0
 # How long opening a replacement model session may take before it counts as failed.
 REPLACE_TIMEOUT_S = 5.0
+# How long the call's own tasks get to stop once cancelled, as the call ends.
+TASKS_STOP_TIMEOUT_S = 5.0
 
 # What the staff live view is told of (calls.live.feed), besides barge-ins.
 LIVE_KINDS = {
@@ -331,7 +333,9 @@ class CallBridge:
             if session == 0:
                 opened = await opening
             else:
-                opened = await asyncio.wait_for(opening, REPLACE_TIMEOUT_S)
+                # `asyncio.timeout`: `wait_for` can swallow this task's cancel on 3.11.
+                async with asyncio.timeout(REPLACE_TIMEOUT_S):
+                    opened = await opening
         except Exception as exc:
             what = "timed out" if isinstance(exc, TimeoutError) else type(exc).__name__
             if session == 0:
@@ -444,7 +448,10 @@ class CallBridge:
         tasks = [task for task in self._tasks if task is not current]
         for task in tasks:
             task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        if tasks:
+            _, stuck = await asyncio.wait(tasks, timeout=TASKS_STOP_TIMEOUT_S)
+            if stuck:  # the call ends all the same: it must not stay in the roster
+                logger.error("%d task(s) did not stop when cancelled", len(stuck))
         if not reason.caller_gone:
             # The caller is still on the line: Twilio asks our `<Connect action>` what
             # to do once the stream closes, and the answer depends on why it ended.

@@ -100,17 +100,22 @@ class CallProcess:
         task.add_done_callback(self._background.discard)
         return task
 
-    def stop(self, timeout_s: float = 10.0) -> None:
-        """The process is exiting: the calls still here end now (their end recorded as
-        `server_shutdown`), their rows are written (bounded), the threads stop."""
-        if self._stopped:
-            return
-        self._stopped = True
+    def end_remaining(self) -> None:
+        """The process is exiting under the calls still here: their ends are recorded now
+        (`server_shutdown`), on the event loop where they run, if there is one."""
         calls = self.roster.calls()
         if calls:
             logger.warning("process exiting with %d call(s) in progress", len(calls))
         for call in calls:
             call.end_at_exit()
+
+    def stop(self, timeout_s: float = 10.0) -> None:
+        """The process is exiting: the calls still here end now, their rows are written
+        (bounded), the threads stop."""
+        if self._stopped:
+            return
+        self._stopped = True
+        self.end_remaining()
         self.writer.close(timeout_s)
         self.beat.stop()
         # At interpreter exit the threads' executor has already been shut down.
@@ -152,14 +157,14 @@ class ServingProcess:
     """The ASGI application, wrapped so the process serves from the server's start.
 
     At the ASGI lifespan's startup (Uvicorn's `--lifespan on`), or else at the
-    first connection of any kind (Daphne has no lifespan), it runs the
-    process's `serve()` in the server's event loop; at the lifespan's
-    shutdown it stops the process (`stop()`, off the loop).
+    first connection of any kind (Daphne has no lifespan), it runs the current
+    process's `serve()` in the server's event loop. At the lifespan's shutdown
+    the calls still here end on the loop, the feed stops, and the rest of the
+    process stops off the loop.
     """
 
-    def __init__(self, app: Any, process: CallProcess) -> None:
+    def __init__(self, app: Any) -> None:
         self.app = app
-        self.process = process
         self._served = False
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
@@ -168,7 +173,7 @@ class ServingProcess:
             return
         if not self._served:
             self._served = True
-            self.process.serve()
+            current().serve()
         await self.app(scope, receive, send)
 
     async def _lifespan(self, receive: Any, send: Any) -> None:
@@ -176,9 +181,12 @@ class ServingProcess:
             message = await receive()
             if message["type"] == "lifespan.startup":
                 self._served = True
-                self.process.serve()
+                current().serve()
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
-                await asyncio.to_thread(self.process.stop)
+                process = current()
+                process.end_remaining()
+                await process.feed.aclose()
+                await asyncio.to_thread(process.stop)
                 await send({"type": "lifespan.shutdown.complete"})
                 return

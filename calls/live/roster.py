@@ -30,7 +30,8 @@ class LiveCall(Protocol):
 
 class Roster:
     def __init__(self) -> None:
-        # Read from the beat's thread too: every change and every read holds the lock.
+        # Read from the beat's thread too: changes and reads of the whole hold the lock
+        # (`len` does not: the SIGTERM handler asks it, and must never wait for a lock).
         self._lock = threading.Lock()
         self._calls: dict[int, LiveCall] = {}
 

@@ -172,6 +172,46 @@ def test_a_model_lost_during_the_goodbye_is_not_replaced() -> None:
     assert run.ended is EndReason.AGENT_HANGUP
 
 
+def test_a_session_being_replaced_is_heard_no_more_not_even_its_end_call() -> None:
+    """Events of the old session that slip past the shell after its fault (its reader
+    delivered them while the drain was busy) change nothing: the replacement takes over."""
+    run = conversation_run()
+    run.event(rt.ResponseCreated("r2"))
+    run.event(rt.AudioDelta("r2", "a2", tone(0x55, 200)))
+    run.step(2.0 + BOUND_S + 0.5)  # the answer stalled: a replacement opens
+    assert [attempt for _, attempt in run.replacements] == [1]
+
+    run.event(rt.AudioDelta("r2", "a2", tone(0x55, 400)))
+    run.event(rt.FunctionCallDone("r2", "call_1", rt.END_CALL_TOOL))
+    run.event(rt.ResponseDone("r2", "completed", ("call_1",)))
+    run.core.model_replaced(run.now, 50.0)
+    run.settle()
+    run.step(run.now + 3.0)
+
+    assert run.ended is None
+    assert run.of_kind(RecordKind.END_CALL_REQUESTED) == []
+    assert run.core.tracker.response_audio_ms("r2") == 200  # the late delta was not played
+
+
+def test_the_caller_cutting_the_last_words_of_a_lost_model_ends_the_call() -> None:
+    """The model's socket closed during its goodbye: nothing more can be said, so a caller
+    who speaks over what is left stops it, and the call ends (no session to go on with)."""
+    run = CoreRun()
+    run.event(rt.ResponseCreated("r1"))
+    run.event(rt.AudioDelta("r1", "a1", tone(0x44, 2000)))
+    run.event(rt.FunctionCallDone("r1", "call_1", rt.END_CALL_TOOL))
+    run.core.model_closed(False, 0.1)  # still generating: its last words play out
+    run.settle()
+    run.caller_speaks(0.5)  # a speech event read off the socket before it closed
+    run.step(3.0)
+
+    assert run.clears == [0.5]
+    assert run.of_kind(RecordKind.HANGUP_CANCELLED) == []
+    assert run.replacements == []
+    assert run.ended is EndReason.MODEL_DISCONNECTED
+    assert run.heard_ms() == pytest.approx(500)
+
+
 def test_a_barge_in_keeps_only_the_words_heard_of_the_cut_answer() -> None:
     run = CoreRun()
     run.event(rt.ResponseCreated("r1"))

@@ -1,6 +1,6 @@
 """Store the review (counters and findings) of calls that ended without one.
 
-The record writer stores each call's review as its final records are written;
+Each process's beat stores a call's review as its final records are written;
 this command is for rows written before that existed, or after the rules
 change (`--all`). It works in chunks, so it runs in bounded memory at any size.
 """
