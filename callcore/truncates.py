@@ -1,7 +1,10 @@
 """Truncates of the model's memory sent and not yet answered, and what a refusal leads to.
 
-Each truncate goes with a client event id of its own, so the `error` that
-refuses it (which names that id) is known to be about it.
+Each truncate goes with a client event id of its own. The service's refusal
+does not name it (its `error.event_id` is null, in every report seen live),
+but it answers client events in the order they came: a refusal is the
+oldest truncate's still unanswered (an id, should a refusal ever carry one,
+is believed first).
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ class _Sent:
 
 class Truncates:
     def __init__(self) -> None:
-        self._sent: dict[str, _Sent] = {}  # by client event id
+        self._sent: dict[str, _Sent] = {}  # by client event id, oldest first
         self._seq = 0
 
     def send(self, item_id: str, audio_end_ms: int, retried: bool = False) -> ToModel:
@@ -34,8 +37,11 @@ class Truncates:
         return ToModel(rt.item_truncate(item_id, audio_end_ms, event_id))
 
     def truncated(self, item_id: str) -> None:
-        """The model truncated `item_id`: nothing of it is awaited any more."""
-        self._sent = {key: sent for key, sent in self._sent.items() if sent.item_id != item_id}
+        """The model truncated `item_id`: the oldest truncate of it is answered."""
+        for key, sent in self._sent.items():
+            if sent.item_id == item_id:
+                del self._sent[key]
+                return
 
     def forget(self) -> None:
         """A new session: the old one's answers will never come."""
@@ -56,7 +62,9 @@ class Truncates:
         """
         sent = self._sent.pop(error.client_event_id, None)
         if sent is None:
-            return []
+            if not (self._sent and rt.refuses_a_truncate(error)):
+                return []
+            sent = self._sent.pop(next(iter(self._sent)))
         limit = rt.audio_limit_ms(error.message)
         out: list[Output] = []
         if not sent.retried and limit is not None and 0 < limit < sent.audio_end_ms:

@@ -80,18 +80,25 @@ class TranscriptDone:
 
 @dataclass(frozen=True, slots=True)
 class ResponseDone:
-    """`status`: completed, cancelled, failed or incomplete; `end_call_ids` from its output."""
+    """`status`: completed, cancelled, failed or incomplete; `end_call_ids` from its output;
+    `message_item_ids`, the assistant message items it made (in output order); `reason`,
+    why it stopped short (`status_details.reason`: turn_detected, client_cancelled...)."""
 
     response_id: str
     status: str
     end_call_ids: tuple[str, ...]
+    message_item_ids: tuple[str, ...] = ()
+    reason: str = ""
 
 
 @dataclass(frozen=True, slots=True)
 class FunctionCallDone:
+    """A function call's arguments are complete (`arguments`: JSON text, as the model wrote it)."""
+
     response_id: str
     call_id: str
     name: str
+    arguments: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,15 +195,20 @@ def _audio_delta(event: dict[str, Any]) -> AudioDelta:
 def _response_done(event: dict[str, Any]) -> ResponseDone:
     response = _obj(event, "response")
     output = response.get("output")
-    items = output if isinstance(output, list) else []
+    listed = output if isinstance(output, list) else []
+    items = [item for item in listed if isinstance(item, dict)]
     end_calls = tuple(
         _s(item, "call_id")
         for item in items
-        if isinstance(item, dict)
-        and item.get("type") == "function_call"
-        and item.get("name") == END_CALL_TOOL
+        if item.get("type") == "function_call" and item.get("name") == END_CALL_TOOL
     )
-    return ResponseDone(_s(response, "id"), _s(response, "status"), end_calls)
+    messages = tuple(
+        _s(item, "id")
+        for item in items
+        if item.get("type") == "message" and item.get("role", "assistant") == "assistant"
+    )
+    reason = _s(_obj(response, "status_details"), "reason")
+    return ResponseDone(_s(response, "id"), _s(response, "status"), end_calls, messages, reason)
 
 
 def _error(event: dict[str, Any]) -> ServerError:
@@ -226,7 +238,7 @@ _PARSERS: dict[str, Any] = {
     ),
     "response.done": _response_done,
     "response.function_call_arguments.done": lambda e: FunctionCallDone(
-        _s(e, "response_id"), _s(e, "call_id"), _s(e, "name")
+        _s(e, "response_id"), _s(e, "call_id"), _s(e, "name"), _s(e, "arguments")
     ),
     "input_audio_buffer.speech_started": lambda e: SpeechStarted(
         _i(e, "audio_start_ms"), _s(e, "item_id")
@@ -262,6 +274,21 @@ def parse_server_event(raw: bytes | str) -> ServerEvent:
 
 
 _AUDIO_LIMIT = re.compile(r"(\d+)\s*ms is already shorter")
+# How the service refuses a truncate (seen live): past the end of the item's audio,
+# before any of it, or a negative `audio_end_ms`. The refusal's `event_id` is null
+# even when the truncate carried one.
+TRUNCATE_PAST_END = "invalid_value"
+TRUNCATE_BEFORE_AUDIO = "unsupported_content_type"
+TRUNCATE_NEGATIVE = "integer_below_min_value"
+
+
+def refuses_a_truncate(error: ServerError) -> bool:
+    """Whether `error` is the service refusing a `conversation.item.truncate`."""
+    if error.code == TRUNCATE_PAST_END:
+        return _AUDIO_LIMIT.search(error.message) is not None
+    if error.code == TRUNCATE_BEFORE_AUDIO:
+        return "truncated" in error.message
+    return error.code == TRUNCATE_NEGATIVE and "audio_end_ms" in (error.param + error.message)
 
 
 def audio_limit_ms(message: str) -> int | None:

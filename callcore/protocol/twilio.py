@@ -20,6 +20,8 @@ MAX_MEDIA_BYTES = 8000  # one second of 8 kHz mu-law
 
 # What the bridge and the model session are configured for.
 MULAW = "audio/x-mulaw"
+# The caller's own audio (a `<Start><Stream>` fork may also carry `outbound`).
+INBOUND = "inbound"
 SAMPLE_RATE = 8000
 CHANNELS = 1
 
@@ -119,7 +121,7 @@ def _parse_media(msg: dict[str, Any]) -> Media:
         timestamp_ms = int(timestamp)
     except (TypeError, ValueError, OverflowError):
         raise TwilioProtocolError("media.timestamp is not a number") from None
-    return Media(payload, audio, timestamp_ms, str(media.get("track", "inbound")))
+    return Media(payload, audio, timestamp_ms, str(media.get("track", INBOUND)))
 
 
 def _parse_start(msg: dict[str, Any]) -> Start:

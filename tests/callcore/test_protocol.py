@@ -198,7 +198,7 @@ def test_end_call_ids_come_from_response_done_output() -> None:
     done = rt.parse_server_event(
         event("response.done", response={"id": "r1", "status": "completed", "output": output})
     )
-    assert done == rt.ResponseDone("r1", "completed", ("call_9",))
+    assert done == rt.ResponseDone("r1", "completed", ("call_9",), ("item_1",))
     assert rt.parse_server_event(event("response.done")) == rt.ResponseDone("", "", ())
 
 
