@@ -8,7 +8,7 @@ from collections.abc import Callable
 from callcore.input_clock import InputClock
 from callcore.outputs import BargeIn, Log, Output, Record
 from callcore.protocol.realtime import SpeechStarted
-from callcore.records import BargeInFigures, RecordKind
+from callcore.records import BargeInFigures, ItemHeard, RecordKind
 from playout import CancelOutcome, PlayoutTracker
 
 OffsetMs = Callable[[float], int]
@@ -82,6 +82,7 @@ def barge_in(
     response_cancelled: bool,
     heard_text: str,
     cut_text: str,
+    items: tuple[ItemHeard, ...],
     frame_ms: int,
     offset_ms: OffsetMs,
 ) -> BargeIn:
@@ -111,6 +112,7 @@ def barge_in(
             "link_jitter_ms": evidence.link_jitter_ms,
         },
         deleted_item_ids=tuple(outcome.delete_item_ids),
+        items=items,
         generation=outcome.generation,
         pending_frames=evidence.pending_frames,
         unplayed_frames=evidence.unplayed_ms // frame_ms,

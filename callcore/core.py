@@ -21,6 +21,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, assert_never
 
+from callcore.asks import ALREADY_ACTIVE, Asks
 from callcore.barge_in import barge_in, heard_at, judge_silent_speech, speech_onset
 from callcore.conversation import Conversation, Turn
 from callcore.counters import (
@@ -43,14 +44,14 @@ from callcore.outputs import (
     ToTwilio,
 )
 from callcore.protocol import realtime as rt
-from callcore.protocol.twilio import Media, StreamMessages
-from callcore.records import CallState, EndReason, RecordKind
+from callcore.protocol.twilio import INBOUND, Media, StreamMessages
+from callcore.records import CallState, EndReason, ItemHeard, RecordKind
 from callcore.session import QUIET_WORDS, ModelSession, catch_up
 from callcore.transcripts import Transcripts
 from callcore.truncates import Truncates
 from callcore.uplink import Uplink
 from callcore.watchdog import Quiet, WatchdogConfig
-from playout import BYTES_PER_MS, PlayoutConfig, PlayoutTracker
+from playout import BYTES_PER_MS, CancelOutcome, PlayoutConfig, PlayoutTracker
 
 # Model events that show it heard the caller's audio (an answer, or their words
 # written down). Speech events alone are not enough: a session can detect a turn
@@ -105,6 +106,7 @@ class CallCore:
         self.conversation = Conversation()
         self.conversation.preload(list(config.resumed_turns))
         self.truncates = Truncates()
+        self.asks = Asks()
         self.counters = CallCounters()
         self.twilio = StreamMessages(config.stream_sid, config.media_message_ms)
         self._caller_speaking = False
@@ -173,20 +175,17 @@ class CallCore:
             "opened_ahead": ahead,
         }
         self._out.append(Record(RecordKind.MODEL_SESSION_OPENED, now, details=details))
-        watchdog = self.session.watchdog
-        watchdog.reset(now)
+        self.session.watchdog.reset(now)
         resumed = self.config.resumed_turns
         if resumed:
             self._flush_uplink()
             self._out += [ToModel(rt.message_item(turn.role, turn.text)) for turn in resumed]
             if resumed[-1].role == "user":
                 # The caller spoke last: the answer they were waiting for is owed.
-                self._out.append(ToModel(rt.response_create()))
-                watchdog.response_due(now)
+                self._ask(None, now)
         elif self.config.greeting_instructions:
             self._flush_uplink()
-            self._out.append(ToModel(rt.response_create(self.config.greeting_instructions)))
-            watchdog.response_due(now)
+            self._ask(self.config.greeting_instructions, now)
 
     def model_open_failed(self, error: str, now: float) -> None:
         if self.life.ended:
@@ -250,9 +249,13 @@ class CallCore:
         self.tracker.close_all(now)
         for turn in self.conversation.unsettled("assistant"):
             self._turn_words(turn.item_id, "assistant", self.transcripts.text(turn.item_id), now)
+        self.asks.forget()
         self._out.append(ReplaceModel(attempt))
-        greeting = self.config.greeting_instructions
-        self._out += catch_up(self.conversation.seed(), self.uplink.replay(), owed, greeting)
+        seed = self.conversation.seed()
+        self._out += catch_up(seed, self.uplink.replay(), owed)
+        if owed:
+            # A call with no words yet is greeted as the first session would have.
+            self._ask(None if seed else self.config.greeting_instructions or None, now)
         self._pump(now)
 
     def model_replaced(self, now: float, connect_ms: float = 0.0) -> None:
@@ -352,11 +355,13 @@ class CallCore:
                 self.transcripts.delta(event.item_id, event.delta, audio_ms)
             case rt.TranscriptDone():
                 self.transcripts.done(event.item_id, event.transcript)
-                if event.item_id not in self._settled:
+                if event.item_id not in self._settled and self._may_have_been_heard(event):
                     self._turn_words(event.item_id, "assistant", event.transcript, now)
             case rt.InputTranscribed():
                 self._turn_words(event.item_id, "user", event.transcript, now)
-            case rt.ItemDeleted() | rt.Ignored():
+            case rt.Ignored():
+                self._out.append(Log(logging.DEBUG, "Realtime event ignored: %s", (event.type,)))
+            case rt.ItemDeleted():
                 pass
             case _:
                 assert_never(event)
@@ -370,7 +375,15 @@ class CallCore:
             self.conversation.begin(event.item_id, "assistant")
             self._pump(now)
 
+    def _ask(self, instructions: str | None, now: float, wait: bool = False) -> None:
+        """Ask the model for an answer (`callcore.asks`: never while one is active)."""
+        asked = self.asks.ask(instructions, busy=self.tracker.generating(), wait=wait)
+        if asked:
+            self._out += asked
+            self.session.watchdog.response_due(now)
+
     def _response_created(self, event: rt.ResponseCreated, now: float) -> None:
+        self.asks.created()
         generation = self.tracker.response_started(event.response_id, now)
         self.counters.responses += 1
         self._out.append(
@@ -400,12 +413,50 @@ class CallCore:
                 },
             )
         )
+        if not tracker.is_live_response(event.response_id):
+            self._forget_unheard(event, now)
         for call_id in event.end_call_ids:
             self._end_call_asked(call_id, event.response_id, now)
         if self.life.phase is Phase.CLOSING and not tracker.generating():
             self.life.move(Event.DRAIN)
             self._out += self.goodbye.start(tracker, now)
+        elif self.life.phase is Phase.TALKING:
+            asked = self.asks.idle(tracker.generating())
+            if asked:
+                self._out += asked
+                self.session.watchdog.response_due(now)
         self._pump(now)
+
+    def _may_have_been_heard(self, event: rt.TranscriptDone) -> bool:
+        """Whether an item's words may have reached the caller: any item of an answer still
+        playing, or with audio played, but not one of a cut answer that played none."""
+        tracker = self.tracker
+        return (
+            tracker.is_live_response(event.response_id) or tracker.item_audio_ms(event.item_id) > 0
+        )
+
+    def _forget_unheard(self, event: rt.ResponseDone, now: float) -> None:
+        """A cut answer is done: its items the caller never heard a word of (announced,
+        or arriving, after the barge-in's verdict) go from the model's memory too.
+
+        Newer models put several audio items in one answer: a barge-in in the first,
+        with the second still being generated, must not leave the second in the
+        conversation as if it had been said.
+        """
+        tracker = self.tracker
+        unheard = [
+            item_id
+            for item_id in event.message_item_ids
+            if item_id not in self._settled and tracker.item_audio_ms(item_id) == 0
+        ]
+        if not unheard:
+            return
+        for item_id in unheard:
+            self._settled.add(item_id)
+            self.conversation.forget(item_id)
+        self._out += [ToModel(rt.item_delete(item_id)) for item_id in unheard]
+        details = {"response_id": event.response_id, "item_ids": unheard}
+        self._out.append(Record(RecordKind.UNHEARD_DELETED, now, details=details))
 
     def _end_call_asked(self, call_id: str, response_id: str, now: float) -> None:
         """The model called end_call (from either event that says so)."""
@@ -421,6 +472,10 @@ class CallCore:
         if event.code == "response_cancel_not_active":
             # The server's own interrupt_response won the race: nothing to cancel.
             self._out.append(Log(logging.INFO, "response.cancel found no active response"))
+        elif event.code == ALREADY_ACTIVE:
+            # An answer asked for as server VAD started one: that one answers.
+            self.asks.refused()
+            self._out.append(Log(logging.INFO, "response.create came while one was active"))
         else:
             self._out.append(
                 Log(
@@ -447,16 +502,7 @@ class CallCore:
         response_cancelled = tracker.generating()
         outcome = tracker.cancel(now)
         truncate = outcome.truncate
-        heard_text, cut_text = "", ""
-        if truncate is not None:
-            heard_text, cut_text = self.transcripts.split(truncate.item_id, truncate.audio_end_ms)
-            self._settled.add(truncate.item_id)
-            self._turn_words(truncate.item_id, "assistant", heard_text, now)
-        unheard = [self.transcripts.text(item_id) for item_id in outcome.delete_item_ids]
-        cut_text = " ".join(text for text in [cut_text, *unheard] if text)
-        for item_id in outcome.delete_item_ids:
-            self._settled.add(item_id)
-            self.conversation.forget(item_id)
+        heard_text, cut_text, items = self._cut_words(outcome, now)
         self._drop_unsent(outcome.cancelled_generation)
         # The clear leaves first: every millisecond before it, the caller hears the AI.
         self._out.appendleft(
@@ -469,6 +515,7 @@ class CallCore:
                 response_cancelled=response_cancelled,
                 heard_text=heard_text,
                 cut_text=cut_text,
+                items=items,
                 frame_ms=self.config.playout.frame_ms,
                 offset_ms=self.offset_ms,
             )
@@ -484,6 +531,38 @@ class CallCore:
         if self.life.phase in GOODBYE_PHASES:
             self.life.move(Event.BARGE_IN)
             self._out += self.goodbye.cancel(now, "barge_in")
+
+    def _cut_words(
+        self, outcome: CancelOutcome, now: float
+    ) -> tuple[str, str, tuple[ItemHeard, ...]]:
+        """The words of the answers a barge-in cut, and what became of each of their items.
+
+        Heard: the items heard whole, then the heard part of the truncated one.
+        Cut: the rest of it, then the items never heard (gone from the
+        conversation). The truncated item's words are settled at what was heard.
+        """
+        transcripts = self.transcripts
+        items: list[ItemHeard] = []
+        heard: list[str] = []
+        cut: list[str] = []
+        for item_id in outcome.kept_item_ids:
+            heard.append(transcripts.text(item_id))
+            items.append(ItemHeard(item_id, "kept", self.tracker.item_audio_ms(item_id), heard[-1]))
+        truncate = outcome.truncate
+        if truncate is not None:
+            item_id = truncate.item_id
+            heard_part, cut_part = transcripts.split(item_id, truncate.audio_end_ms)
+            heard.append(heard_part)
+            cut.append(cut_part)
+            self._settled.add(item_id)
+            self._turn_words(item_id, "assistant", heard_part, now)
+            items.append(ItemHeard(item_id, "truncated", truncate.audio_end_ms, heard_part))
+        for item_id in outcome.delete_item_ids:
+            cut.append(transcripts.text(item_id))
+            self._settled.add(item_id)
+            self.conversation.forget(item_id)
+            items.append(ItemHeard(item_id, "deleted", 0))
+        return _words(heard), _words(cut), tuple(items)
 
     def _drop_unsent(self, generation: int) -> None:
         """Audio and marks of a cancelled generation still queued here never leave."""
@@ -503,8 +582,10 @@ class CallCore:
         """A media frame from Twilio: forwarded to the model in order (`callcore.uplink`)."""
         if self.life.phase is Phase.ENDED:
             return
-        if not media.audio:
-            self.counters.empty_frames += 1  # nothing to hear, nothing to forward
+        if not media.audio or media.track != INBOUND:
+            # Nothing to hear; or not the caller's (a fork's `outbound` track is what
+            # the caller hears): nothing to forward to the model.
+            self.counters.empty_frames += 1
             return
         append = self.uplink.audio(media, now)
         if append is not None:
@@ -672,3 +753,7 @@ class CallCore:
             )
         )
         self._out.append(EndOfCall(reason))
+
+
+def _words(parts: list[str]) -> str:
+    return " ".join(part for part in parts if part)

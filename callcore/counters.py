@@ -18,7 +18,7 @@ class CallCounters:
     responses: int = 0
     protocol_errors: int = 0
     dtmf_digits: int = 0
-    empty_frames: int = 0
+    empty_frames: int = 0  # frames not forwarded: empty, or not the caller's track
     # |estimate error| of every accepted mark echo, ms: how true the playout truth was.
     estimate_errors_ms: list[int] = field(default_factory=list)
 

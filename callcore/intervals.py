@@ -13,13 +13,17 @@ class PlayoutIntervals:
     """Turns frames sent and echoes judged into `playout_started`/`_ended` and `mark_stats` rows.
 
     A response's interval starts with its first frame sent and ends when the
-    caller stops hearing it: the end of playout, or a barge-in. Mark
-    statistics are collected per response and written with the interval's end.
+    caller stops hearing it: the end of playout, or a barge-in. Its end says
+    how much audio of each of its items was sent, in the order they played
+    (an answer can hold several). Mark statistics are collected per response
+    and written with the interval's end.
     """
 
     def __init__(self) -> None:
         self.audio_sent_bytes = 0
         self._audible: dict[str, int] = {}  # response_id -> bytes sent this interval
+        # response_id -> {item_id: bytes sent this interval}, items in the order they played
+        self._items: dict[str, dict[str, int]] = {}
         self._marks: dict[str, tuple[list[int], list[int]]] = {}
 
     @property
@@ -32,9 +36,12 @@ class PlayoutIntervals:
         for frame in out:
             if not isinstance(frame, AudioFrame):
                 continue
-            self.audio_sent_bytes += len(frame.payload)
+            size = len(frame.payload)
+            self.audio_sent_bytes += size
             sent = self._audible.get(frame.response_id)
-            self._audible[frame.response_id] = (sent or 0) + len(frame.payload)
+            self._audible[frame.response_id] = (sent or 0) + size
+            items = self._items.setdefault(frame.response_id, {})
+            items[frame.item_id] = items.get(frame.item_id, 0) + size
             if sent is None:
                 started.append(
                     Record(
@@ -66,11 +73,16 @@ class PlayoutIntervals:
                     "audio_end_offset_ms": end_offset_ms,
                     "audio_ms": sent // BYTES_PER_MS,
                     "interrupted": interrupted,
+                    "items": [
+                        [item_id, size // BYTES_PER_MS]
+                        for item_id, size in self._items.get(response_id, {}).items()
+                    ],
                 },
             )
             for response_id, sent in self._audible.items()
         ]
         self._audible.clear()
+        self._items.clear()
         return records + self.flush_marks(now)
 
     def flush_marks(self, now: float) -> list[Record]:

@@ -6,7 +6,7 @@ import logging
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
-from callcore.records import BargeInFigures, EndReason, RecordKind
+from callcore.records import BargeInFigures, EndReason, ItemHeard, RecordKind
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +72,9 @@ class BargeIn:
     # How the truth was known: the speaking rule that held, the link as measured.
     evidence: dict[str, Any]
     deleted_item_ids: tuple[str, ...]
+    # Each audio item of the answers it cut, in the order they played (kept whole,
+    # truncated, deleted): an answer can hold several.
+    items: tuple[ItemHeard, ...]
     generation: int
     # Frames held here and frames at Twilio when it was decided.
     pending_frames: int
@@ -104,6 +107,7 @@ class BargeIn:
             **asdict(self.figures),
             **self.evidence,
             "deleted_item_ids": list(self.deleted_item_ids),
+            "items": [asdict(item) for item in self.items],
             "generation": self.generation,
         }
 

@@ -74,6 +74,7 @@ class RecordKind(_Labelled):
     CANCELLED = "cancelled", "Response cancelled"
     TRUNCATED = "truncated", "Model memory truncated"
     TRUNCATE_REJECTED = "truncate_rejected", "Truncate rejected (retried, or item deleted)"
+    UNHEARD_DELETED = "unheard_deleted", "Items of a cut answer never heard, deleted"
     END_CALL_REQUESTED = "end_call_requested", "End of call requested"
     DRAIN_STARTED = "drain_started", "Drain started"
     DRAIN_COMPLETED = "drain_completed", "Drain completed"
@@ -232,3 +233,15 @@ class BargeInFigures:
     heard_text: str  # the answer's words the caller heard
     cut_text: str  # the answer's words cut off unheard
     reaction_ms: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class ItemHeard:
+    """What a barge-in made of one audio item of the answers it cut: `outcome` is `kept`
+    (heard whole), `truncated` (to the `heard_ms` the caller heard) or `deleted` (never
+    heard); `text`, its words the caller heard."""
+
+    item_id: str
+    outcome: str
+    heard_ms: int
+    text: str = ""

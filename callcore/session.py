@@ -60,21 +60,16 @@ class ModelSession:
         return ToModel(rt.session_probe())
 
 
-def catch_up(
-    seed: Sequence[Turn], replay: Sequence[str], owed: bool, greeting: str
-) -> list[ToModel]:
-    """What a replacement session is told: the conversation so far, the caller's audio
-    it never reacted to, and, when an answer is owed, the request for it.
+def catch_up(seed: Sequence[Turn], replay: Sequence[str], owed: bool) -> list[ToModel]:
+    """What a replacement session is told before it is asked for the answer it owes
+    (if any): the conversation so far, and the caller's audio it never reacted to.
 
-    The replayed words become the caller's turn now; if server VAD already
-    made one of them (and its answer), the commit and the `response.create`
-    are refused harmlessly: one answer either way. A replacement of a call
-    that has no words yet greets as the first session would have.
+    When an answer is owed, the replayed words become the caller's turn now;
+    if server VAD already made one of them (and its answer), the commit and
+    the answer asked for are refused harmlessly: one answer either way.
     """
     out = [ToModel(rt.message_item(turn.role, turn.text)) for turn in seed]
     out += [ToModel(append) for append in replay]
-    if owed:
-        if replay:
-            out.append(ToModel(rt.input_audio_commit()))
-        out.append(ToModel(rt.response_create((greeting if not seed else "") or None)))
+    if owed and replay:
+        out.append(ToModel(rt.input_audio_commit()))
     return out

@@ -63,23 +63,31 @@ class ResponseAudio:
 
 def judge_items(
     items: list[ItemAudio], heard_pos: int, playing: ItemAudio | None
-) -> tuple[Truncation | None, tuple[str, ...]]:
-    """At a cancel: the item to truncate to what was heard, and the unheard ones to delete.
+) -> tuple[Truncation | None, tuple[str, ...], tuple[str, ...]]:
+    """At a cancel: the item to truncate to what was heard, the unheard ones to delete, and
+    those of the same answers heard whole (kept as they are), each in first-audio order.
 
     `heard_pos` is the axis position heard at the cancel; `playing` the item
     of its last heard byte. Items whose audio was complete and fully heard
-    need neither. An item heard for less than 1 ms is deleted: the API
-    rejects a truncate to 0 ms. Should two unfinished items both have been
-    heard (only if their audio interleaved), the playing one is truncated.
+    need neither truncate nor delete. An item heard for less than 1 ms is
+    deleted: the API rejects a truncate to 0 ms. Should two unfinished items
+    both have been heard (only if their audio interleaved), the playing one
+    is truncated.
     """
     truncate: Truncation | None = None
-    deletes: list[str] = []
+    truncated: ItemAudio | None = None
+    deletes: list[ItemAudio] = []
+    whole: list[ItemAudio] = []
     for item in items:
         if item.done and item.pending_bytes == 0 and item.axis_end <= heard_pos:
+            whole.append(item)
             continue
         heard_ms = item.heard_bytes(heard_pos) // BYTES_PER_MS
         if heard_ms == 0:
-            deletes.append(item.item_id)
+            deletes.append(item)
         elif truncate is None or item is playing:
-            truncate = Truncation(item.item_id, heard_ms)
-    return truncate, tuple(deletes)
+            truncate, truncated = Truncation(item.item_id, heard_ms), item
+    # Earlier answers of the generation, heard whole before this one, are not its part.
+    cut = {item.response_id for item in [*deletes, *([truncated] if truncated else [])]}
+    kept = tuple(item.item_id for item in whole if item.response_id in cut)
+    return truncate, tuple(item.item_id for item in deletes), kept

@@ -40,6 +40,8 @@ class CancelOutcome:
       None when no unfinished item had been heard for at least 1 ms.
     - `delete_item_ids`: items with audio received or sent but 0 ms heard
       (the API rejects a truncate to 0 ms), in first-audio order.
+    - `kept_item_ids`: items of the cancelled generation heard whole (complete,
+      all of their audio played): nothing to tell the model of them.
     - `response_id`: the response of the truncated item, else the latest
       response of the cancelled generation, else None.
     - `cancelled_response_ids`: every response of the cancelled generation.
@@ -52,6 +54,7 @@ class CancelOutcome:
 
     truncate: Truncation | None
     delete_item_ids: tuple[str, ...]
+    kept_item_ids: tuple[str, ...]
     response_id: str | None
     cancelled_response_ids: tuple[str, ...]
     generation: int

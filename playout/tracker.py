@@ -118,6 +118,10 @@ class PlayoutTracker:
         """Model audio (mu-law bytes, any size). False: dropped, its generation is dead.
 
         A response never announced is taken as a new response of the live generation.
+        A response can hold several audio items, one after the other; the first
+        audio of the next one ends the one before (the model has moved on, even
+        if its `audio_done` comes later), so the end mark of the one before
+        follows its own last frame: the evidence that it was heard whole.
         """
         now = self._advance(now)
         response = self._responses.get(response_id)
@@ -131,6 +135,8 @@ class PlayoutTracker:
         if not audio:
             return True
         if item is None:
+            for earlier in response.items:
+                self._close_item(earlier)
             item = ItemAudio(item_id, response_id, self._generation)
             self._items[item_id] = item
             response.items.append(item)
@@ -302,7 +308,7 @@ class PlayoutTracker:
         heard_pos = self._heard.position(now)
         sent_pos = self._ledger.sent_pos
         playing = self._ledger.item_at(heard_pos - 1) if heard_pos > self._gen_start_pos else None
-        truncate, deletes = judge_items(self._gen_items, heard_pos, playing)
+        truncate, deletes, kept = judge_items(self._gen_items, heard_pos, playing)
         response_id: str | None = None
         if truncate is not None:
             response_id = self._items[truncate.item_id].response_id
@@ -326,6 +332,7 @@ class PlayoutTracker:
         return CancelOutcome(
             truncate=truncate,
             delete_item_ids=deletes,
+            kept_item_ids=kept,
             response_id=response_id,
             cancelled_response_ids=cancelled,
             generation=self._generation,

@@ -82,6 +82,7 @@ class Story:
     stream_ends: tuple[Event, ...]
     dropped: tuple[Event, ...]  # what a barge-in's clear dropped, never heard
     heard: tuple[Event, ...]  # the AI audio the caller heard, response by response
+    items: tuple[Event, ...]  # where the next audio item of an answer began (newer models)
     speech: tuple[Event, ...]  # the caller's speech, each followed by the decision on it
     drains: tuple[Event, ...]
     generation_ends: tuple[Event, ...]
@@ -109,6 +110,7 @@ def read_story(
         stream_ends=tuple(_stream_end_events(rows)),
         dropped=tuple(_dropped_events(rows, call)),
         heard=tuple(_heard_events(call)),
+        items=tuple(_item_events(call)),
         speech=tuple(_speech_events(rows, call)),
         drains=tuple(_drain_events(rows, call)),
         generation_ends=tuple(_generation_end_events(rows, call)),
@@ -141,6 +143,16 @@ class _Call:
     items: Mapping[str, str]  # item id -> response id
     words: Mapping[str, str]  # response id -> the words the caller heard
     heard: Sequence[_Heard]
+    # response id -> its audio items as they played: (item id, ms into the answer, ms sent)
+    item_runs: Mapping[str, Sequence[tuple[str, int, int]]]
+
+    def item_start_ms(self, item_id: str) -> int:
+        """Where the item's audio began within its answer (0: the answer's first)."""
+        for runs in self.item_runs.values():
+            for run_item, start, _ in runs:
+                if run_item == item_id:
+                    return start
+        return 0
 
     def name(self, response_id: str) -> str:
         return self.names.get(response_id, "R?")
@@ -162,6 +174,7 @@ def _read(rows: Sequence[TimelineRow], suspects: Sequence[SuspectRow]) -> _Call:
     heard_text: dict[str, str] = {}  # response id -> a barge-in's heard words
     ends = [1000, *(offset for offset, _, _ in suspects if offset is not None)]
     ghost_ends: list[int] = []
+    item_runs: dict[str, list[tuple[str, int, int]]] = {}
     ended_ms = None
     for kind, offset, _, details in rows:
         ends.append(offset)
@@ -177,13 +190,30 @@ def _read(rows: Sequence[TimelineRow], suspects: Sequence[SuspectRow]) -> _Call:
             ghost_ends.append(offset + _dropped_ms(details))
         elif kind == RecordKind.PLAYOUT_ENDED:
             ends.append(_int(details, "audio_end_offset_ms") or 0)
+            runs = item_runs.setdefault(response_id, [])
+            start = sum(sent for _, _, sent in runs)
+            for item, sent in _item_list(details):
+                items.setdefault(item, response_id)
+                runs.append((item, start, sent))
+                start += sent
         elif kind == RecordKind.STREAM_ENDED:
             ended_ms = offset
     # A tail dropped just before the end is drawn up to the end, not past it.
     extent_ms = max(ends if ended_ms is not None else [*ends, *ghost_ends])
     words = {rid: said[item] for item, rid in items.items() if said.get(item)}
     words.update({rid: text for rid, text in heard_text.items() if text and rid not in words})
-    return _Call(extent_ms, ended_ms, names, items, words, _heard(rows, extent_ms))
+    return _Call(extent_ms, ended_ms, names, items, words, _heard(rows, extent_ms), item_runs)
+
+
+def _item_list(details: Mapping[str, object]) -> list[tuple[str, int]]:
+    """A playout interval's items and the ms of each sent (`[[item_id, ms], ...]`)."""
+    listed = details.get("items")
+    out: list[tuple[str, int]] = []
+    for entry in listed if isinstance(listed, list) else []:
+        if isinstance(entry, list) and len(entry) == 2 and isinstance(entry[0], str):
+            sent = entry[1]
+            out.append((entry[0], sent if isinstance(sent, int) else 0))
+    return out
 
 
 def _heard(rows: Sequence[TimelineRow], extent_ms: int) -> list[_Heard]:
@@ -253,6 +283,25 @@ def _heard_events(call: _Call) -> list[Event]:
                 inside=f"{name} “{words}”" if words else name,
             )
         )
+    return events
+
+
+def _item_events(call: _Call) -> list[Event]:
+    """Where each audio item after an answer's first began, within the stretch heard."""
+    events = []
+    for heard in call.heard:
+        runs = call.item_runs.get(heard.response_id, ())
+        name = call.name(heard.response_id)
+        for number, (item_id, start_ms, sent_ms) in enumerate(runs[1:], start=2):
+            at = heard.start_ms + start_ms
+            if at >= heard.end_ms:
+                break  # cut before the caller heard any of it
+            title = _lines(
+                f"{name}: its audio item {number} begins, {_s(start_ms)} into the answer",
+                f"item {item_id}: {_s(sent_ms)} of its audio sent",
+            )
+            data = (("response", name), ("item", str(number)))
+            events.append(Event("ai", "item_start", "heard", at, title=title, data=data))
     return events
 
 
@@ -346,7 +395,11 @@ def _truncation_events(rows: Sequence[TimelineRow], call: _Call) -> list[Event]:
         heard = call.heard_of(response_id, clear)
         if heard is None and clear is None:
             continue
-        at = heard.start_ms + audio_end if heard is not None else clear or 0
+        if heard is not None:
+            # An answer of several audio items: the item began partway into it.
+            at = heard.start_ms + call.item_start_ms(item_id) + audio_end
+        else:
+            at = clear or 0
         name = call.name(response_id)
         events.append(
             Event(

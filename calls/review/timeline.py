@@ -198,6 +198,7 @@ def build_timeline(
         *story.stream_ends,
         *story.dropped,
         *story.heard,
+        *story.items,
         *story.speech,
         *story.drains,
         *story.generation_ends,
@@ -374,6 +375,8 @@ def _paint(event: Event, element_id: str, x1: float, x2: float | None, frame: _F
     middle = top + height / 2
     if event.kind == "generation_end":
         line, glyph = Line(x1, top + 8, top + 29), f"M{_n(x1 - 4)} {_n(top + 1)}h8l-4 7z"
+    elif event.kind == "item_start":
+        line, glyph = Line(x1, top + 9, top + height - 7), ""
     elif event.kind == "truncation":
         line, glyph = Line(x1, top + 9, top + 29), f"M{_n(x1)} {_n(top + 29)}l4 7h-8z"
     elif event.kind == "clear":

@@ -9,7 +9,7 @@ import pytest
 from callcore import BargeIn, CoreConfig, EndReason, RecordKind, ToTwilio
 from callcore.protocol import realtime as rt
 from callcore.protocol.twilio import Media
-from tests.callcore.harness import STREAM_SID, CoreRun, greeting_run, tone
+from tests.callcore.harness import STREAM_SID, CoreRun, Sent, greeting_run, tone
 
 
 def test_the_greeting_is_requested_once_the_model_session_is_open() -> None:
@@ -417,23 +417,26 @@ def test_an_idle_call_wakes_only_to_probe_the_model() -> None:
 # --- the link, the words, a refused truncate -------------------------------------------------
 
 
+# The refusals as the service sends them (real reports): `param` and the client's
+# `event_id` null, whatever event id the truncate carried.
+PAST_END = "Audio content of {}ms is already shorter than {}ms"
+BEFORE_AUDIO = "Only model output audio messages can be truncated"
+
+
+def refusal(code: str, message: str) -> rt.ServerError:
+    return rt.ServerError(code, message, "", "")
+
+
 def test_a_refused_truncate_is_retried_once_shorter_then_the_item_deleted() -> None:
     run = CoreRun()
     run.answer("r1", "i1", 3000)
     run.caller_speaks(1.0)
     [first] = run.model_events("conversation.item.truncate")
-    run.event(
-        rt.ServerError(
-            "invalid_value",
-            "Audio content of 900ms is already shorter than 1000ms",
-            "audio_end_ms",
-            first["event_id"],
-        )
-    )
+    run.event(refusal("invalid_value", PAST_END.format(900, first["audio_end_ms"])))
     [_, retry] = run.model_events("conversation.item.truncate")
     assert (retry["item_id"], retry["audio_end_ms"]) == ("i1", 900)
 
-    run.event(rt.ServerError("invalid_value", "no", "audio_end_ms", retry["event_id"]))
+    run.event(refusal("invalid_value", PAST_END.format(850, 900)))
     assert run.model_events("conversation.item.delete") == [
         {"type": "conversation.item.delete", "item_id": "i1"}
     ]
@@ -447,25 +450,46 @@ def test_a_refused_truncate_is_retried_once_shorter_then_the_item_deleted() -> N
     assert run.ended is None
 
 
-def test_a_truncate_refused_without_a_length_deletes_the_item_at_once() -> None:
+@pytest.mark.parametrize(
+    ("code", "message"),
+    [
+        ("unsupported_content_type", BEFORE_AUDIO),
+        (
+            "integer_below_min_value",
+            "Invalid 'audio_end_ms': integer below minimum value. Expected a value >= 0, "
+            "but got -11 instead.",
+        ),
+    ],
+)
+def test_a_truncate_refused_without_a_length_deletes_the_item_at_once(
+    code: str, message: str
+) -> None:
     run = CoreRun()
     run.answer("r1", "i1", 3000)
     run.caller_speaks(1.0)
-    [first] = run.model_events("conversation.item.truncate")
-    run.event(
-        rt.ServerError(
-            "invalid_value",
-            "Only model output audio messages can be truncated",
-            "item_id",
-            first["event_id"],
-        )
-    )
+    run.event(refusal(code, message))
     assert len(run.model_events("conversation.item.truncate")) == 1
     assert run.model_events("conversation.item.delete") == [
         {"type": "conversation.item.delete", "item_id": "i1"}
     ]
     [rejected] = run.of_kind(RecordKind.TRUNCATE_REJECTED)
-    assert (rejected.details["action"], rejected.details["retry_audio_end_ms"]) == ("deleted", None)
+    assert (rejected.details["action"], rejected.details["code"]) == ("deleted", code)
+    assert rejected.details["retry_audio_end_ms"] is None
+    assert run.ended is None
+
+
+def test_refusals_answer_the_truncates_in_the_order_they_were_sent() -> None:
+    run = CoreRun()
+    run.answer("r1", "i1", 3000)
+    run.caller_speaks(1.0)
+    run.answer("r2", "i2", 3000)
+    run.caller_speaks(2.5)
+    [first, second] = run.model_events("conversation.item.truncate")
+    run.event(rt.ItemTruncated("i1", first["audio_end_ms"]))  # the first went through
+    run.event(refusal("invalid_value", PAST_END.format(1450, second["audio_end_ms"])))
+
+    [retry] = run.model_events("conversation.item.truncate")[2:]
+    assert (retry["item_id"], retry["audio_end_ms"]) == ("i2", 1450)
 
 
 def test_an_accepted_truncate_needs_no_retry() -> None:
@@ -474,7 +498,8 @@ def test_an_accepted_truncate_needs_no_retry() -> None:
     run.caller_speaks(1.0)
     [first] = run.model_events("conversation.item.truncate")
     run.event(rt.ItemTruncated("i1", first["audio_end_ms"]))
-    run.event(rt.ServerError("invalid_value", "late", "", first["event_id"]))  # not ours any more
+    # An error about something else altogether is not about the truncate.
+    run.event(refusal("invalid_value", PAST_END.format(900, 1000)))
     assert len(run.model_events("conversation.item.truncate")) == 1
     assert run.of_kind(RecordKind.TRUNCATE_REJECTED) == []
 
@@ -511,3 +536,61 @@ def test_a_barge_in_over_a_slow_link_truncates_to_what_the_caller_heard() -> Non
     [truncate] = run.model_events("conversation.item.truncate")
     # The clear lands at 2.15; the caller had heard since 0.15: 2000 ms.
     assert truncate["audio_end_ms"] == pytest.approx(2000, abs=2)
+
+
+# --- several audio items in one answer (newer models) ---------------------------------------
+
+
+def two_item_answer(run: CoreRun, second_audio: bool) -> None:
+    """Answer r1: item a (1000 ms, its words), then item b being generated: with audio
+    arriving (`second_audio`), or announced but with none yet."""
+    run.event(rt.ResponseCreated("r1"))
+    run.event(rt.TranscriptDelta("r1", "a", "We open at nine."))
+    run.event(rt.AudioDelta("r1", "a", tone(0x44, 1000)))
+    if second_audio:
+        run.event(rt.TranscriptDelta("r1", "b", "On Sundays"))
+        run.event(rt.AudioDelta("r1", "b", tone(0x45, 500)))
+        run.event(rt.TranscriptDelta("r1", "b", " at ten."))
+        run.event(rt.AudioDelta("r1", "b", tone(0x45, 500)))
+    run.event(rt.AudioDone("r1", "a"))
+
+
+def test_a_barge_in_in_the_second_item_cuts_it_and_keeps_the_first_whole() -> None:
+    run = CoreRun()
+    two_item_answer(run, second_audio=True)
+    run.caller_speaks(1.5)
+
+    [truncate] = run.model_events("conversation.item.truncate")
+    assert (truncate["item_id"], truncate["audio_end_ms"]) == ("b", 500)
+    assert run.model_events("conversation.item.delete") == []
+    [barge_in] = run.barge_ins
+    assert [(i.item_id, i.outcome, i.heard_ms) for i in barge_in.items] == [
+        ("a", "kept", 1000),
+        ("b", "truncated", 500),
+    ]
+    assert barge_in.figures.heard_text == "We open at nine. On Sundays"
+    assert barge_in.figures.cut_text == "at ten."
+
+
+def test_a_barge_in_in_the_first_item_deletes_the_second_whether_or_not_its_audio_came() -> None:
+    for second_audio in (True, False):
+        run = CoreRun()
+        two_item_answer(run, second_audio=second_audio)
+        run.caller_speaks(0.5)
+        [truncate] = run.model_events("conversation.item.truncate")
+        assert (truncate["item_id"], truncate["audio_end_ms"]) == ("a", 500)
+        # b's audio (or the rest of it) comes after the cut, and its words: never played.
+        run.event(rt.AudioDelta("r1", "b", tone(0x45, 600)))
+        run.event(rt.TranscriptDone("r1", "b", "On Sundays at ten."))
+        run.event(rt.ResponseDone("r1", "cancelled", (), ("a", "b"), "client_cancelled"))
+        run.step(3.0)
+
+        deleted = [event["item_id"] for event in run.model_events("conversation.item.delete")]
+        assert deleted == ["b"], second_audio
+        assert 0x45 not in {b for sent in run.twilio_events("media") for b in _payload(sent)}
+        words = [r.details["item_id"] for r in run.of_kind(RecordKind.CONVERSATION_TURN)]
+        assert "b" not in words  # never heard, never part of the conversation
+
+
+def _payload(sent: Sent) -> bytes:
+    return base64.b64decode(sent.message["media"]["payload"])

@@ -23,7 +23,7 @@ from channels.testing import WebsocketCommunicator
 from websockets.asyncio.server import ServerConnection, serve
 
 from callcore.outputs import BargeIn
-from callcore.records import BargeInFigures
+from callcore.records import BargeInFigures, ItemHeard
 from calls.frontdoor.signatures import stream_url
 from calls.frontdoor.tokens import mint_stream_token
 from calls.live.feed import LiveFeed
@@ -349,6 +349,7 @@ def sample_barge_in(at: float) -> BargeIn:
         ),
         evidence={"speaking_reason": "playout", "link_rtt_ms": 100},
         deleted_item_ids=("i0",),
+        items=(ItemHeard("i1", "truncated", 1200, "Hello there"), ItemHeard("i0", "deleted", 0)),
         generation=2,
         pending_frames=150,
         unplayed_frames=20,

@@ -123,3 +123,47 @@ def test_playing_item_and_heard_in_the_recent_past() -> None:
     assert tracker.playing_item(0.6) == "b"
     assert tracker.heard_ms("b", 0.6) == 100
     assert tracker.playing_item(0.9) == "b"
+
+
+def several_items_one_response(shell: Shell) -> None:
+    """A response of two audio items (newer models): item a's audio (510 ms, not a whole
+    number of frames), then item b's, with a's `audio_done` only after b's first delta."""
+    tracker = shell.tracker
+    tracker.response_started("r1", 0.0)
+    tracker.audio_delta("r1", "a", b"\x01" * (510 * 8), 0.0)
+    shell.run_until(0.1)
+    tracker.audio_delta("r1", "b", b"\x02" * (1000 * 8), 0.1)
+    shell.run_until(0.3)
+    tracker.audio_done("r1", "a", 0.3)  # late: b is already arriving
+
+
+def test_the_items_of_one_response_are_heard_back_to_back() -> None:
+    shell = Shell()
+    several_items_one_response(shell)
+    shell.tracker.audio_done("r1", "b", 0.3)
+    shell.tracker.response_done("r1", 0.3)
+    shell.run_until(3.0)
+
+    assert shell.gaps == []
+    assert shell.player.heard_ms("a", 3.0) == 510
+    assert shell.player.heard_ms("b", 3.0) == 1000
+    # a's end mark went out with its last frame, before any of b: the evidence that a
+    # was heard whole comes back as it ends, not somewhere inside b.
+    assert ("a", 510) in [(e.item_id, e.position_ms) for e in shell.echoes if e.accepted]
+
+
+def test_a_barge_in_in_the_second_item_truncates_it_and_keeps_the_first() -> None:
+    shell = Shell()
+    several_items_one_response(shell)
+    shell.run_until(1.0)  # 510 ms of a, then 490 ms of b heard
+    outcome = shell.cancel()
+    assert outcome.truncate == Truncation("b", 490)
+    assert outcome.delete_item_ids == ()
+
+
+def test_a_barge_in_in_the_first_item_deletes_the_second_never_heard() -> None:
+    shell = Shell()
+    several_items_one_response(shell)
+    outcome = shell.cancel()  # at 0.3 s: into a
+    assert outcome.truncate == Truncation("a", 300)
+    assert outcome.delete_item_ids == ("b",)

@@ -231,6 +231,41 @@ def test_a_truncate_never_confirmed_or_refused_shows_what_was_asked_or_the_delet
     assert (deleted.variant, deleted.offset_ms) == ("deleted", 1000)
 
 
+def test_an_answer_of_two_audio_items_shows_where_the_second_began_and_where_it_was_cut() -> None:
+    """Newer models put several audio items in one answer: a barge-in 500 ms into the
+    second cuts it there, 1000 + 500 ms into the answer, not 500 ms into it."""
+    rows = ordered(
+        [
+            ("stream_started", 0, "", {}),
+            ("response_started", 970, "", {"response_id": "resp_2i"}),
+            ("playout_started", 1000, "", {"response_id": "resp_2i", "item_id": "item_a"}),
+            barge_in(2500, "resp_2i", item_id="item_b", audio_end_ms=500),
+            (
+                "playout_ended",
+                2500,
+                "",
+                {
+                    "response_id": "resp_2i",
+                    "audio_end_offset_ms": 2500,
+                    "audio_ms": 1800,
+                    "interrupted": True,
+                    "items": [["item_a", 1000], ["item_b", 800]],
+                },
+            ),
+            ("truncated", 2503, "", {"item_id": "item_b", "audio_end_ms": 500}),
+            ("stream_ended", 4000, "", {"end_reason": "caller_hangup"}),
+        ]
+    )
+    timeline = build_timeline(rows)
+
+    item = only(timeline, "item_start")
+    assert item.offset_ms == 1000 + 1000
+    assert "item_b" in item.title
+    truncation = only(timeline, "truncation")
+    assert truncation.offset_ms == 1000 + 1000 + 500
+    assert truncation.label is None  # right at the clear
+
+
 def test_generation_ends_are_marked_on_the_ai_lane() -> None:
     timeline = build_timeline(INTERRUPTED)
 
