@@ -11,7 +11,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from simulators.realtime import Disconnect, GoSilent, RealtimeScript, Reply
+from simulators.link import LinkProfile
+from simulators.realtime import Disconnect, GoSilent, Part, RealtimeScript, Reply
+from simulators.signals import tone_for_item
 from simulators.twilio import CallerScript, Silence, SpeakWhenHeard
 
 GREETING = "Hello, thanks for calling. How can I help?"
@@ -24,6 +26,16 @@ OPENING_HOURS = (
 )
 SHIPPING = "Your order ships on Monday by express courier and reaches you in two days."
 ONE_MORE = "And one more thing: your receipt is in your email."
+# An answer in two audio items, as newer models (`gpt-realtime-2`) send one.
+FIRST_PART = "Your order is packed and waits at our warehouse."
+SECOND_PART = (
+    "It leaves on Monday with the express courier, who brings it to your door within "
+    "two working days, and you get a text message with the tracking link."
+)
+# The tone of the second audio item of the call's first response.
+SECOND_ITEM = tone_for_item(1, 2)
+# Twilio's media server across the internet: every message late by 60 ms, up to 40 more.
+INTERNET = LinkProfile(delay_ms=60, jitter_ms=40)
 
 
 @dataclass(frozen=True)
@@ -40,6 +52,9 @@ class Expect:
     goodbye_tone: int | None = None  # the call must end right after this tone played
     hangup_cancelled: bool = False
     truncate_rejected: str | None = None  # "retried" or "deleted": how the refusal ended
+    truncate_code: str | None = None  # the code the model refused the truncate with
+    # Tones of audio items the caller never heard, gone from the model's memory too.
+    unheard_deleted: tuple[int, ...] = ()
     model_recoveries: int = 0  # replacement sessions that took over the call
     caller_told: bool = False  # the caller heard the apology before the call ended
     # The review's suspect rules (`calls.review.findings`) this call must raise. With
@@ -58,9 +73,22 @@ class Scenario:
     # Scripts of the sessions that replace the first, in order (a replacement
     # beyond them follows the stack's default script).
     replacements: tuple[RealtimeScript, ...] = ()
+    # The network between Twilio and the server it runs over by default (none: local).
+    link: LinkProfile | None = None
+
+    def part(self, tone: int) -> tuple[Reply, int]:
+        """The reply carrying `tone`, and which of its audio items (1-based) does."""
+        for index in range(1, len(self.realtime.replies) + 2):
+            reply = self.realtime.reply_for(index)
+            for number in range(1, len(reply.parts) + 1):
+                if tone_for_item(index, number) == tone:
+                    return reply, number
+        return self.realtime.reply_for(tone), 1
 
     def reply_ms(self, tone: int) -> int:
-        return self.realtime.reply_for(tone).audio_ms
+        """How long the audio item carrying `tone` is."""
+        reply, number = self.part(tone)
+        return reply.parts[number - 1].audio_ms
 
 
 SCENARIOS: tuple[Scenario, ...] = (
@@ -147,7 +175,9 @@ SCENARIOS: tuple[Scenario, ...] = (
             model_still_generating=False,
             heard_in_full=(2,),
             truncate_rejected="retried",
+            truncate_code="invalid_value",
         ),
+        link=INTERNET,
     ),
     Scenario(
         name="truncate_refused",
@@ -172,7 +202,121 @@ SCENARIOS: tuple[Scenario, ...] = (
             model_still_generating=False,
             heard_in_full=(2,),
             truncate_rejected="deleted",
+            truncate_code="unsupported_content_type",
         ),
+        link=INTERNET,
+    ),
+    Scenario(
+        name="truncate_refused_negative",
+        title="A truncate refused as negative: the item is deleted, the call talks on",
+        story=(
+            "The model refuses the truncate with the schema's own error (an audio_end_ms "
+            "below zero, as other bridges have sent): whatever the code, the item goes and "
+            "the next answer plays."
+        ),
+        realtime=RealtimeScript(
+            replies=(Reply(6000, SHIPPING), Reply(600)),
+            speed=30,
+            refuse_truncates_with=("integer_below_min_value",),
+        ),
+        caller=CallerScript(
+            segments=(SpeakWhenHeard(tone=1, after_ms=2000, speech_ms=600), Silence(2000)),
+            hangup="stop",
+        ),
+        expect=Expect(
+            end_reason="caller_hangup",
+            closed_by="caller",
+            barge_ins=1,
+            interrupted_tone=1,
+            model_still_generating=False,
+            heard_in_full=(2,),
+            truncate_rejected="deleted",
+            truncate_code="integer_below_min_value",
+        ),
+        link=INTERNET,
+    ),
+    Scenario(
+        name="two_items_heard_whole",
+        title="An answer in two audio items, heard whole",
+        story=(
+            "Newer models put several audio items in one answer, the first one's end only "
+            "after the second one's first audio: the caller hears both, back to back, in "
+            "full; nothing is truncated or deleted."
+        ),
+        realtime=RealtimeScript(
+            replies=(
+                Reply(1500, FIRST_PART, more_items=(Part(2500, SECOND_PART),), late_item_done=True),
+            ),
+        ),
+        caller=CallerScript(segments=(Silence(5500),), hangup="stop"),
+        expect=Expect(
+            end_reason="caller_hangup", closed_by="caller", heard_in_full=(1, SECOND_ITEM)
+        ),
+        link=INTERNET,
+    ),
+    Scenario(
+        name="barge_in_second_item",
+        title="Barge-in in the second audio item of an answer",
+        story=(
+            "The caller cuts in a second into the answer's second audio item: it is "
+            "truncated to what was heard of it, and the first, heard whole, stays whole."
+        ),
+        realtime=RealtimeScript(
+            replies=(
+                Reply(1500, FIRST_PART, more_items=(Part(5000, SECOND_PART),), late_item_done=True),
+                Reply(600),
+            ),
+            speed=30,
+        ),
+        caller=CallerScript(
+            segments=(
+                SpeakWhenHeard(tone=SECOND_ITEM, after_ms=1000, speech_ms=600),
+                Silence(2000),
+            ),
+            hangup="stop",
+        ),
+        expect=Expect(
+            end_reason="caller_hangup",
+            closed_by="caller",
+            barge_ins=1,
+            interrupted_tone=SECOND_ITEM,
+            model_still_generating=False,
+            heard_in_full=(1, 2),
+        ),
+        link=INTERNET,
+    ),
+    Scenario(
+        name="barge_in_first_item",
+        title="Barge-in in the first audio item while the second is generating",
+        story=(
+            "The caller cuts into the answer's first item while the model already sends "
+            "the second: the first is truncated to what was heard, the second, never "
+            "heard, is deleted from the model's memory (it must not think it said it)."
+        ),
+        # At 6x real time the 2.5 s first item is out in 0.4 s; the 12 s second one is
+        # still streaming when the caller speaks a second in.
+        realtime=RealtimeScript(
+            replies=(
+                Reply(
+                    2500, FIRST_PART, more_items=(Part(12000, SECOND_PART),), late_item_done=True
+                ),
+                Reply(600),
+            ),
+        ),
+        caller=CallerScript(
+            segments=(SpeakWhenHeard(tone=1, after_ms=1000, speech_ms=600), Silence(2000)),
+            hangup="stop",
+        ),
+        expect=Expect(
+            end_reason="caller_hangup",
+            closed_by="caller",
+            barge_ins=1,
+            interrupted_tone=1,
+            model_still_generating=True,
+            heard_in_full=(2,),
+            unheard_deleted=(SECOND_ITEM,),
+        ),
+        link=INTERNET,
     ),
     Scenario(
         name="barge_in_back_to_back",

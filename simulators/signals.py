@@ -41,6 +41,12 @@ def tone_for_response(response_index: int) -> int:
     return (response_index - 1) % MAX_TONE + 1
 
 
+def tone_for_item(response_index: int, item_number: int) -> int:
+    """Tone number for the `item_number`-th (1-based) audio item of a response: the
+    response's own tone for its first, tones half the range away for more."""
+    return (response_index - 1 + (MAX_TONE // 2) * (item_number - 1)) % MAX_TONE + 1
+
+
 def tone_frequency_hz(tone: int) -> int:
     """Frequency carried by `tone` (1..MAX_TONE)."""
     if not 1 <= tone <= MAX_TONE:

@@ -123,12 +123,13 @@ async def run_scenario(
 ) -> ScenarioResult:
     """One call, start to end; returns once the server has recorded the whole call.
 
-    `link` is the network between Twilio and the server, each way (none: a
-    local link). The server writes its last rows before it closes the
+    `link` is the network between Twilio and the server, each way (none: the
+    scenario's own, else a local link). The server writes its last rows before it closes the
     model's socket, so the call is complete once that socket closed, unless
     the model's side closed first (a fault scenario): then we wait for the
     row's end time.
     """
+    link = link or scenario.link
     stack.queue_script(scenario.realtime)
     for script in scenario.replacements:
         stack.queue_script(script)
@@ -214,6 +215,7 @@ def judge(result: ScenarioResult) -> list[Check]:
     checks.append(Check("hangup cancelled", bool(cancelled) == expect.hangup_cancelled,
                         f"{len(cancelled)} cancellation(s)"))  # fmt: skip
     checks += _truncate_rejected_checks(result)
+    checks += _unheard_deleted_checks(result)
     recovered = len(result.logs_of("model_recovered"))
     checks.append(Check("model sessions replaced", recovered == expect.model_recoveries,
                         f"{recovered}, expected {expect.model_recoveries}"))  # fmt: skip
@@ -229,12 +231,18 @@ def judge(result: ScenarioResult) -> list[Check]:
 
 def _truncate_rejected_checks(result: ScenarioResult) -> list[Check]:
     """A refused truncate ends as the scenario says, in the record and in the model's memory."""
-    wanted = result.scenario.expect.truncate_rejected
-    actions = [row.details.get("action") for row in result.logs_of("truncate_rejected")]
+    expect = result.scenario.expect
+    wanted = expect.truncate_rejected
+    refused = result.logs_of("truncate_rejected")
+    actions = [row.details.get("action") for row in refused]
     if wanted is None:
         return [Check("no truncate refused", not actions, f"{len(actions)} refused")]
     checks = [Check(f"refused truncate {wanted}", actions[-1:] == [wanted],
                     f"actions recorded: {actions}")]  # fmt: skip
+    if expect.truncate_code is not None:
+        code = expect.truncate_code
+        codes = [row.details.get("code") for row in refused]
+        checks.append(Check(f"refused as {code}", codes[:1] == [code], f"codes recorded: {codes}"))
     session = result.session
     if session is not None and result.barge_ins:
         item_id = result.barge_ins[0].item_id
@@ -249,6 +257,27 @@ def _truncate_rejected_checks(result: ScenarioResult) -> list[Check]:
             ok = truncated is not None and truncated == held
             detail = f"{item_id} truncated at {truncated} ms, the model held {held} ms"
         checks.append(Check("the model's memory holds only what was heard", ok, detail))
+    return checks
+
+
+def _unheard_deleted_checks(result: ScenarioResult) -> list[Check]:
+    """Audio items the caller never heard are gone from the model's memory as well."""
+    checks = []
+    session = result.session
+    for tone in result.scenario.expect.unheard_deleted:
+        heard = result.timeline.heard_ms_by_tone().get(tone, 0.0)
+        item_ids = [
+            item.id
+            for response in (session.responses if session is not None else [])
+            for item in response.items
+            if item.tone == tone
+        ]
+        deleted = session is not None and bool(item_ids)
+        deleted = deleted and all(i in session.conversation.deleted for i in item_ids)
+        detail = f"heard {heard:.0f} ms; items {item_ids} deleted: {deleted}"
+        checks.append(
+            Check(f"item of tone {tone} never heard, deleted", heard == 0 and deleted, detail)
+        )
     return checks
 
 
@@ -298,10 +327,14 @@ def _heard_words_check(
     had begun ceil(words x heard / length) of them; the bridge places words by
     the audio delta they came with, so one word either way is exact enough.
     """
-    reply = result.scenario.realtime.reply_for(tone)
-    words = reply.transcript.split()
+    reply, number = result.scenario.part(tone)
+    # The items of the answer before the one cut were heard whole: their words come
+    # first; the words cut are the rest of its own, then those of the items after it.
+    before = [word for each in reply.parts[: number - 1] for word in each.transcript.split()]
+    part = reply.parts[number - 1]
+    words = [word for each in reply.parts for word in each.transcript.split()]
     heard_words, cut_words = event.heard_text.split(), event.cut_text.split()
-    begun = math.ceil(len(words) * heard_ms / reply.audio_ms)
+    begun = len(before) + math.ceil(len(part.transcript.split()) * heard_ms / part.audio_ms)
     said = heard_words + cut_words
     ok = bool(said) and said == words[: len(said)] and abs(len(heard_words) - begun) <= 1
     return Check(

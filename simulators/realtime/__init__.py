@@ -2,7 +2,14 @@
 
 from simulators.realtime.conversation import Conversation, Item
 from simulators.realtime.recording import Recorded, SessionRecording
-from simulators.realtime.script import Disconnect, GoSilent, RealtimeScript, Reply, SendError
+from simulators.realtime.script import (
+    Disconnect,
+    GoSilent,
+    Part,
+    RealtimeScript,
+    Reply,
+    SendError,
+)
 from simulators.realtime.server import RealtimeSimulator
 from simulators.realtime.session import RealtimeSession
 
@@ -11,6 +18,7 @@ __all__ = [
     "Disconnect",
     "GoSilent",
     "Item",
+    "Part",
     "RealtimeScript",
     "RealtimeSession",
     "RealtimeSimulator",

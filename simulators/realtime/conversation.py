@@ -6,6 +6,26 @@ from dataclasses import dataclass, field
 from typing import Any
 
 ONLY_MODEL_AUDIO = "Only model output audio messages can be truncated"
+# The service counts an item's audio in 50 ms steps when it refuses a truncate past its end.
+AUDIO_STEP_MS = 50
+
+
+def refusal(code: str, audio_end_ms: int, held_ms: int) -> Rejection:
+    """A truncate refused with `code`, in the words the service uses for it (seen live):
+    `param` is null but for the schema check of a negative `audio_end_ms`."""
+    if code == "invalid_value":
+        held = held_ms // AUDIO_STEP_MS * AUDIO_STEP_MS
+        return Rejection(
+            code, f"Audio content of {held}ms is already shorter than {audio_end_ms}ms"
+        )
+    if code == "integer_below_min_value":
+        return Rejection(
+            code,
+            "Invalid 'audio_end_ms': integer below minimum value. Expected a value >= 0, "
+            f"but got {audio_end_ms} instead.",
+            "audio_end_ms",
+        )
+    return Rejection(code, ONLY_MODEL_AUDIO)
 
 
 @dataclass
@@ -62,19 +82,17 @@ class Conversation:
                 f"Item with item_id not found: {item_id}",
                 "item_id",
             )
-        if item.role != "assistant" or not item.has_audio or audio_end_ms <= 0:
-            return Rejection("invalid_value", ONLY_MODEL_AUDIO, "item_id")
+        held_ms = max(0, item.audio_ms - self.held_short_ms)
+        if audio_end_ms < 0:
+            return refusal("integer_below_min_value", audio_end_ms, held_ms)
+        if item.role != "assistant" or not item.has_audio or item.audio_ms == 0:
+            return refusal("unsupported_content_type", audio_end_ms, held_ms)
         if content_index != 0:
             return Rejection(
                 "invalid_value", f"Content index {content_index} is invalid", "content_index"
             )
-        held_ms = max(0, item.audio_ms - self.held_short_ms)
         if audio_end_ms > held_ms:
-            return Rejection(
-                "invalid_value",
-                f"Audio content of {held_ms}ms is already shorter than {audio_end_ms}ms",
-                "audio_end_ms",
-            )
+            return refusal("invalid_value", audio_end_ms, held_ms)
         item.truncated_at_ms = audio_end_ms
         # The service deletes the transcript of a truncated item, so that no text
         # the caller never heard stays in the model's context.

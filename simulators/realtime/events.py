@@ -1,4 +1,10 @@
-"""Builders for Realtime server event and object shapes, in GA or older beta naming."""
+"""Builders for Realtime server event and object shapes, in GA or older beta naming.
+
+Shaped after public captures of the real service (`tests/data/real-traffic/`):
+GA items carry no `object` key (beta ones do), a response's usage is nested
+token details, `error.event_id` and `error.param` are null where the service
+leaves them so, transcript deltas carry an `obfuscation` string.
+"""
 
 from __future__ import annotations
 
@@ -30,6 +36,10 @@ class EventNames:
     item_added: str
     item_done: str | None
     output_audio_content: str
+    # Beta items say `"object": "realtime.item"`; GA items have no such key.
+    item_object: bool
+    # GA transcript deltas carry a random-length `obfuscation` string beside the words.
+    obfuscated: bool
 
 
 GA_NAMES = EventNames(
@@ -40,6 +50,8 @@ GA_NAMES = EventNames(
     item_added="conversation.item.added",
     item_done="conversation.item.done",
     output_audio_content="output_audio",
+    item_object=False,
+    obfuscated=True,
 )
 BETA_NAMES = EventNames(
     audio_delta="response.audio.delta",
@@ -49,6 +61,8 @@ BETA_NAMES = EventNames(
     item_added="conversation.item.created",
     item_done=None,
     output_audio_content="audio",
+    item_object=True,
+    obfuscated=False,
 )
 
 DEFAULT_TURN_DETECTION: dict[str, Any] = {
@@ -75,7 +89,12 @@ def error_event(
     param: str | None = None,
     client_event_id: str | None = None,
 ) -> Event:
-    """An `error` event; the connection stays open after it, as with the real service."""
+    """An `error` event; the connection stays open after it, as with the real service.
+
+    The service leaves `error.event_id` null even when the client event it refuses
+    carried one (every refusal reported live); pass `client_event_id` only to play
+    a provider that does fill it in.
+    """
     return event(
         "error",
         error={
@@ -133,40 +152,66 @@ def merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
     return merged
 
 
-def assistant_item(item_id: str, status: str, content: list[dict[str, Any]]) -> dict[str, Any]:
-    return {
-        "id": item_id,
-        "object": "realtime.item",
-        "type": "message",
-        "status": status,
-        "role": "assistant",
-        "content": content,
-    }
+def _item(names: EventNames, item_id: str, **fields: Any) -> dict[str, Any]:
+    if names.item_object:
+        return {"id": item_id, "object": "realtime.item", **fields}
+    return {"id": item_id, **fields}
 
 
-def user_audio_item(item_id: str) -> dict[str, Any]:
-    return {
-        "id": item_id,
-        "object": "realtime.item",
-        "type": "message",
-        "status": "completed",
-        "role": "user",
-        "content": [{"type": "input_audio", "transcript": None}],
-    }
+def assistant_item(
+    names: EventNames, item_id: str, status: str, content: list[dict[str, Any]]
+) -> dict[str, Any]:
+    return _item(names, item_id, type="message", status=status, role="assistant", content=content)
+
+
+def user_audio_item(names: EventNames, item_id: str) -> dict[str, Any]:
+    content = [{"type": "input_audio", "transcript": None}]
+    return _item(names, item_id, type="message", status="completed", role="user", content=content)
 
 
 def function_call_item(
-    item_id: str, status: str, call_id: str, name: str, arguments: str
+    names: EventNames, item_id: str, status: str, call_id: str, name: str, arguments: str
 ) -> dict[str, Any]:
+    return _item(
+        names,
+        item_id,
+        type="function_call",
+        status=status,
+        call_id=call_id,
+        name=name,
+        arguments=arguments,
+    )
+
+
+def usage(audio_ms: int, transcript: str) -> dict[str, Any]:
+    """A response's token usage, in the service's nested shape (figures made up, but
+    growing with the answer as real ones do)."""
+    audio_tokens = audio_ms // 100
+    text_tokens = len(transcript.split())
     return {
-        "id": item_id,
-        "object": "realtime.item",
-        "type": "function_call",
-        "status": status,
-        "call_id": call_id,
-        "name": name,
-        "arguments": arguments,
+        "total_tokens": 120 + audio_tokens + text_tokens,
+        "input_tokens": 120,
+        "output_tokens": audio_tokens + text_tokens,
+        "input_token_details": {
+            "text_tokens": 60,
+            "audio_tokens": 60,
+            "image_tokens": 0,
+            "cached_tokens": 64,
+            "cached_tokens_details": {"text_tokens": 0, "audio_tokens": 64, "image_tokens": 0},
+        },
+        "output_token_details": {"text_tokens": text_tokens, "audio_tokens": audio_tokens},
     }
+
+
+def rate_limits() -> Event:
+    """What the service sends as a response starts."""
+    limits = [{"name": "tokens", "limit": 40000, "remaining": 38490, "reset_seconds": 2.265}]
+    return event("rate_limits.updated", rate_limits=limits)
+
+
+def obfuscation() -> str:
+    """The random-length padding the service puts beside each transcript delta."""
+    return secrets.token_urlsafe(secrets.randbelow(12) + 3)[:16]
 
 
 def response_object(
@@ -176,8 +221,8 @@ def response_object(
     *,
     status_details: dict[str, Any] | None = None,
     output_format: dict[str, Any] | None = None,
+    usage: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    done = status != "in_progress"
     return {
         "object": "realtime.response",
         "id": response_id,
@@ -188,6 +233,6 @@ def response_object(
         "output_modalities": ["audio"],
         "max_output_tokens": "inf",
         "audio": {"output": {"format": output_format or {"type": "audio/pcmu"}, "voice": "marin"}},
-        "usage": ({"total_tokens": 0, "input_tokens": 0, "output_tokens": 0} if done else None),
+        "usage": usage,
         "metadata": None,
     }

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any, Protocol
 
 from simulators.realtime import events
-from simulators.realtime.conversation import ONLY_MODEL_AUDIO, Conversation, Item, Rejection
+from simulators.realtime.conversation import Conversation, Item, Rejection, refusal
 from simulators.realtime.events import Event, EventNames
 from simulators.realtime.recording import SessionRecording
 
@@ -16,13 +16,11 @@ class ItemHost(Protocol):
     names: EventNames
     conversation: Conversation
     recording: SessionRecording
-    truncates_to_reject: int
+    truncate_refusals: list[str]
 
     async def send(self, event: Event, audio_bytes: int | None = None) -> None: ...
 
-    async def error(
-        self, code: str, message: str, *, param: str | None = None, client_event_id: Any = None
-    ) -> None: ...
+    async def error(self, code: str, message: str, *, param: str | None = None) -> None: ...
 
 
 class ItemEvents:
@@ -31,13 +29,8 @@ class ItemEvents:
     def __init__(self, host: ItemHost) -> None:
         self.host = host
 
-    async def _reject(self, rejection: Rejection, payload: dict[str, Any]) -> None:
-        await self.host.error(
-            rejection.code,
-            rejection.message,
-            param=rejection.param,
-            client_event_id=payload.get("event_id"),
-        )
+    async def _reject(self, rejection: Rejection) -> None:
+        await self.host.error(rejection.code, rejection.message, param=rejection.param)
 
     async def create(self, payload: dict[str, Any]) -> None:
         self.host.recording.record_received(payload)
@@ -60,13 +53,14 @@ class ItemEvents:
         self.host.recording.record_received(payload)
         item_id, index = str(payload["item_id"]), int(payload.get("content_index", 0))
         audio_end_ms = int(payload["audio_end_ms"])
-        if self.host.truncates_to_reject > 0:
-            self.host.truncates_to_reject -= 1
-            await self._reject(Rejection("invalid_value", ONLY_MODEL_AUDIO, "item_id"), payload)
+        if self.host.truncate_refusals:
+            item = self.host.conversation.items.get(item_id)
+            held_ms = min(audio_end_ms - 1, item.audio_ms if item else 0)
+            await self._reject(refusal(self.host.truncate_refusals.pop(0), audio_end_ms, held_ms))
             return
         rejection = self.host.conversation.truncate(item_id, index, audio_end_ms)
         if rejection is not None:
-            await self._reject(rejection, payload)
+            await self._reject(rejection)
             return
         await self.host.send(
             events.event(
@@ -82,7 +76,7 @@ class ItemEvents:
         item_id = str(payload["item_id"])
         rejection = self.host.conversation.delete(item_id)
         if rejection is not None:
-            await self._reject(rejection, payload)
+            await self._reject(rejection)
             return
         await self.host.send(events.event("conversation.item.deleted", item_id=item_id))
 

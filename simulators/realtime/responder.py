@@ -1,4 +1,14 @@
-"""One simulated model response: paced audio and transcript deltas, tool call, cancellation."""
+"""One simulated model response: paced audio and transcript deltas, tool call, cancellation.
+
+The events and their order follow captures of the real service: `response.created`
+and `rate_limits.updated` first; per audio item, `output_item.added`, the item's
+`conversation.item.added`, `content_part.added`, the transcript and audio deltas,
+then every level closed (`output_audio.done`, transcript done, `content_part.done`,
+`output_item.done`, `conversation.item.done`); `response.done` last, with the
+whole output, status details and usage. A response may hold several audio items
+(`Reply.more_items`); a cancelled one closes the item it was in (`incomplete`)
+and starts no other.
+"""
 
 from __future__ import annotations
 
@@ -7,13 +17,14 @@ import base64
 import json
 import logging
 import random
+from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
 from simulators import signals
 from simulators.realtime import events
 from simulators.realtime.conversation import Conversation, Item
 from simulators.realtime.events import Event, EventNames
-from simulators.realtime.script import RealtimeScript, Reply
+from simulators.realtime.script import Part, RealtimeScript, Reply
 
 logger = logging.getLogger(__name__)
 
@@ -29,6 +40,8 @@ class ResponseHost(Protocol):
 
     async def on_delta_sent(self, deltas_sent: int) -> None: ...
 
+    async def on_response_started(self) -> None: ...
+
 
 def delta_durations_ms(audio_ms: int, bounds: tuple[int, int], rng: random.Random) -> list[int]:
     """Split `audio_ms` into varied chunk durations (20 ms multiples within `bounds`)."""
@@ -42,6 +55,20 @@ def delta_durations_ms(audio_ms: int, bounds: tuple[int, int], rng: random.Rando
     return chunks
 
 
+class _AudioItem:
+    """One audio item of a response as it is generated."""
+
+    def __init__(self, part: Part, tone: int, output_index: int) -> None:
+        self.part = part
+        self.tone = tone
+        self.output_index = output_index
+        self.id = events.new_id("item")
+        self.item = Item(self.id, "message", "assistant", has_audio=True)
+        self.transcript = ""
+        self.status = "in_progress"
+        self.final: dict[str, Any] | None = None  # its `output_item.done` shape, once closed
+
+
 class ResponseRun:
     """Generates one response on its session; `cancel()` ends it the way the service does."""
 
@@ -52,12 +79,17 @@ class ResponseRun:
         self.reply = reply
         self.tone = signals.tone_for_response(index)
         self.id = events.new_id("resp")
-        self.item_id = events.new_id("item")
+        self.items = [
+            _AudioItem(part, signals.tone_for_item(index, number), number - 1)
+            for number, part in enumerate(reply.parts, start=1)
+        ]
+        self.item_id = self.items[0].id
         self.status = "in_progress"
         self.cancel_reason: str | None = None
         self.audio_ms_sent = 0
         self._cancelled = asyncio.Event()
-        self._item = Item(self.item_id, "message", "assistant", has_audio=True)
+        self._deltas_sent = 0
+        self._late_left = host.script.late_deltas_after_cancel
 
     @property
     def cancelled(self) -> bool:
@@ -70,89 +102,131 @@ class ResponseRun:
             self._cancelled.set()
 
     async def run(self) -> None:
-        host, names = self.host, self.host.names
-        script = host.script
+        host = self.host
         await host.send(
             events.event(
                 "response.created", response=events.response_object(self.id, "in_progress", [])
             )
         )
-        item = events.assistant_item(self.item_id, "in_progress", [])
-        host.conversation.add(self._item)
-        await host.send(
-            events.event(
-                "response.output_item.added", response_id=self.id, output_index=0, item=item
-            )
-        )
-        previous = _previous_id(host.conversation, self.item_id)
-        await host.send(events.event(names.item_added, previous_item_id=previous, item=item))
-        where = {
-            "response_id": self.id,
-            "item_id": self.item_id,
-            "output_index": 0,
-            "content_index": 0,
-        }
-        await host.send(
-            events.event(
-                "response.content_part.added", **where, part={"type": "audio", "transcript": ""}
-            )
-        )
-        transcript = await self._stream_audio(where, script)
-        self._item.transcript = transcript
-        if self.cancelled:
-            self.status = "cancelled"
-        else:
-            self.status = "completed"
-        output = await self._finish_message(where, transcript)
+        await host.send(events.rate_limits())
+        await host.on_response_started()
+        rng = random.Random(host.script.seed * 1000 + self.index)
+        opened: list[_AudioItem] = []
+        unclosed: _AudioItem | None = None
+        for item in self.items:
+            if self.cancelled and opened:
+                break  # a cancelled response starts no other item
+            await self._open(item)
+            opened.append(item)
+            close_before: Callable[[], Awaitable[None]] | None = None
+            if unclosed is not None:
+                late = unclosed
+                close_before = lambda late=late: self._close(late)  # noqa: E731
+            await self._stream_audio(item, rng, after_first_delta=close_before)
+            unclosed = None
+            if self.reply.late_item_done and item is not self.items[-1] and not self.cancelled:
+                unclosed = item  # closed once the next item's first delta is out
+            else:
+                await self._close(item)
+        if unclosed is not None:
+            await self._close(unclosed)
+        self.status = "cancelled" if self.cancelled else "completed"
+        output = [item.final for item in opened if item.final is not None]
         if self.reply.end_call and not self.cancelled:
-            output.append(await self._call_end_call())
+            output.append(await self._call_end_call(len(opened)))
         details = {"type": "cancelled", "reason": self.cancel_reason} if self.cancelled else None
+        transcript = " ".join(item.transcript for item in opened)
         await host.send(
             events.event(
                 "response.done",
                 response=events.response_object(
-                    self.id, self.status, output, status_details=details
+                    self.id,
+                    self.status,
+                    output,
+                    status_details=details,
+                    usage=events.usage(self.audio_ms_sent, transcript),
                 ),
             )
         )
 
-    async def _stream_audio(self, where: dict[str, Any], script: RealtimeScript) -> str:
+    def _where(self, item: _AudioItem) -> dict[str, Any]:
+        return {
+            "response_id": self.id,
+            "item_id": item.id,
+            "output_index": item.output_index,
+            "content_index": 0,
+        }
+
+    async def _open(self, item: _AudioItem) -> None:
         host, names = self.host, self.host.names
-        rng = random.Random(script.seed * 1000 + self.index)
-        chunks = delta_durations_ms(self.reply.audio_ms, script.delta_ms_range, rng)
-        words = self.reply.transcript.split()
-        total_samples = self.reply.audio_ms * signals.BYTES_PER_MS
+        shape = events.assistant_item(names, item.id, "in_progress", [])
+        previous = host.conversation.add(item.item)
+        await host.send(
+            events.event(
+                "response.output_item.added",
+                response_id=self.id,
+                output_index=item.output_index,
+                item=shape,
+            )
+        )
+        await host.send(events.event(names.item_added, previous_item_id=previous, item=shape))
+        await host.send(
+            events.event(
+                "response.content_part.added",
+                **self._where(item),
+                part={"type": "audio", "transcript": ""},
+            )
+        )
+
+    async def _stream_audio(
+        self,
+        item: _AudioItem,
+        rng: random.Random,
+        after_first_delta: Callable[[], Awaitable[None]] | None,
+    ) -> None:
+        host, names, script = self.host, self.host.names, self.host.script
+        where = self._where(item)
+        part = item.part
+        chunks = delta_durations_ms(part.audio_ms, script.delta_ms_range, rng)
+        words = part.transcript.split()
+        total_samples = part.audio_ms * signals.BYTES_PER_MS
         loop = asyncio.get_running_loop()
         started = loop.time()
-        late_left = script.late_deltas_after_cancel
+        item_ms = 0
         words_sent = 0
-        for number, chunk_ms in enumerate(chunks, start=1):
-            produced_at = started + (self.audio_ms_sent + chunk_ms) / 1000.0 / script.speed
+        for chunk_ms in chunks:
+            produced_at = started + (item_ms + chunk_ms) / 1000.0 / script.speed
             if self.cancelled or not await self._wait_unless_cancelled(produced_at - loop.time()):
-                if late_left <= 0:
+                if self._late_left <= 0:
                     break
-                late_left -= 1
-            word_goal = len(words) * (self.audio_ms_sent + chunk_ms) // max(self.reply.audio_ms, 1)
+                self._late_left -= 1
+            word_goal = len(words) * (item_ms + chunk_ms) // max(part.audio_ms, 1)
             if word_goal > words_sent:
                 text = " ".join(words[words_sent:word_goal])
-                await host.send(
-                    events.event(
-                        names.transcript_delta, **where, delta=(" " if words_sent else "") + text
-                    )
-                )
+                delta = {"delta": (" " if words_sent else "") + text}
+                if names.obfuscated:
+                    delta["obfuscation"] = events.obfuscation()
+                await host.send(events.event(names.transcript_delta, **where, **delta))
                 words_sent = word_goal
             audio = signals.tone_audio(
-                self.tone,
-                self.audio_ms_sent * signals.BYTES_PER_MS,
-                chunk_ms * signals.BYTES_PER_MS,
+                item.tone, item_ms * signals.BYTES_PER_MS, chunk_ms * signals.BYTES_PER_MS,
                 total_samples,
-            )
+            )  # fmt: skip
+            item_ms += chunk_ms
             self.audio_ms_sent += chunk_ms
-            self._item.audio_ms = self.audio_ms_sent
-            delta = base64.b64encode(audio).decode("ascii")
-            await host.send(events.event(names.audio_delta, **where, delta=delta), len(audio))
-            await host.on_delta_sent(number)
-        return " ".join(words[:words_sent])
+            item.item.audio_ms = item_ms
+            delta_b64 = base64.b64encode(audio).decode("ascii")
+            await host.send(events.event(names.audio_delta, **where, delta=delta_b64), len(audio))
+            self._deltas_sent += 1
+            await host.on_delta_sent(self._deltas_sent)
+            if after_first_delta is not None:
+                await after_first_delta()
+                after_first_delta = None
+        if after_first_delta is not None:  # the item had no audio at all
+            await after_first_delta()
+        item.transcript = " ".join(words[:words_sent])
+        item.item.transcript = item.transcript
+        item.status = "incomplete" if self.cancelled else "completed"
 
     async def _wait_unless_cancelled(self, delay_s: float) -> bool:
         """Sleep `delay_s`; return False at once if the response is cancelled meanwhile."""
@@ -164,39 +238,51 @@ class ResponseRun:
                 return True
         return not self.cancelled
 
-    async def _finish_message(self, where: dict[str, Any], transcript: str) -> list[dict[str, Any]]:
+    async def _close(self, item: _AudioItem) -> None:
+        """Every level of the item closed, innermost first, as the service does."""
         host, names = self.host, self.host.names
-        item_status = "incomplete" if self.cancelled else "completed"
+        where = self._where(item)
         await host.send(events.event(names.audio_done, **where))
-        await host.send(events.event(names.transcript_done, **where, transcript=transcript))
-        part = {"type": "audio", "transcript": transcript}
+        await host.send(events.event(names.transcript_done, **where, transcript=item.transcript))
+        part = {"type": "audio", "transcript": item.transcript}
         await host.send(events.event("response.content_part.done", **where, part=part))
-        content = [{"type": names.output_audio_content, "transcript": transcript}]
-        item = events.assistant_item(self.item_id, item_status, content)
+        content = [{"type": names.output_audio_content, "transcript": item.transcript}]
+        shape = events.assistant_item(names, item.id, item.status, content)
         await host.send(
             events.event(
-                "response.output_item.done", response_id=self.id, output_index=0, item=item
+                "response.output_item.done",
+                response_id=self.id,
+                output_index=item.output_index,
+                item=shape,
             )
         )
         if names.item_done is not None:
-            previous = _previous_id(host.conversation, self.item_id)
-            await host.send(events.event(names.item_done, previous_item_id=previous, item=item))
-        return [item]
+            previous = _previous_id(host.conversation, item.id)
+            await host.send(events.event(names.item_done, previous_item_id=previous, item=shape))
+        item.final = shape
 
-    async def _call_end_call(self) -> dict[str, Any]:
+    async def _call_end_call(self, output_index: int) -> dict[str, Any]:
         host, names = self.host, self.host.names
         item_id, call_id = events.new_id("item"), events.new_id("call")
         arguments = json.dumps(dict(self.reply.end_call_arguments))
         host.conversation.add(Item(item_id, "function_call"))
-        pending = events.function_call_item(item_id, "in_progress", call_id, "end_call", "")
+        pending = events.function_call_item(names, item_id, "in_progress", call_id, "end_call", "")
         await host.send(
             events.event(
-                "response.output_item.added", response_id=self.id, output_index=1, item=pending
+                "response.output_item.added",
+                response_id=self.id,
+                output_index=output_index,
+                item=pending,
             )
         )
         previous = _previous_id(host.conversation, item_id)
         await host.send(events.event(names.item_added, previous_item_id=previous, item=pending))
-        where = {"response_id": self.id, "item_id": item_id, "output_index": 1, "call_id": call_id}
+        where = {
+            "response_id": self.id,
+            "item_id": item_id,
+            "output_index": output_index,
+            "call_id": call_id,
+        }
         await host.send(
             events.event("response.function_call_arguments.delta", **where, delta=arguments)
         )
@@ -208,10 +294,15 @@ class ResponseRun:
                 arguments=arguments,
             )
         )
-        done = events.function_call_item(item_id, "completed", call_id, "end_call", arguments)
+        done = events.function_call_item(
+            names, item_id, "completed", call_id, "end_call", arguments
+        )
         await host.send(
             events.event(
-                "response.output_item.done", response_id=self.id, output_index=1, item=done
+                "response.output_item.done",
+                response_id=self.id,
+                output_index=output_index,
+                item=done,
             )
         )
         if names.item_done is not None:

@@ -8,16 +8,35 @@ from typing import Any
 
 
 @dataclass(frozen=True)
+class Part:
+    """One more audio item of a response: `audio_ms` of its own tone, and its words."""
+
+    audio_ms: int
+    transcript: str = "And there is more."
+
+
+@dataclass(frozen=True)
 class Reply:
     """One model response: `audio_ms` of the response's tone, a transcript, maybe a tool call.
 
     With `end_call` the response also carries an `end_call` function call after its audio.
+    With `more_items`, further audio items follow the first in the same response (newer
+    models, `gpt-realtime-2`, do so), each on a tone of its own
+    (`signals.tone_for_item`); with `late_item_done`, each item's `output_audio.done`
+    (and the close of its levels) comes only after the next item's first delta.
     """
 
     audio_ms: int
     transcript: str = "This is a simulated reply."
     end_call: bool = False
     end_call_arguments: Mapping[str, Any] = field(default_factory=dict)
+    more_items: tuple[Part, ...] = ()
+    late_item_done: bool = False
+
+    @property
+    def parts(self) -> tuple[Part, ...]:
+        """Every audio item of the response, the first included."""
+        return (Part(self.audio_ms, self.transcript), *self.more_items)
 
 
 @dataclass(frozen=True)
@@ -85,7 +104,12 @@ class RealtimeScript:
     seed: int = 7
     reject_truncates: int = 0
     """The first this many `conversation.item.truncate` are refused, as the service
-    refuses an item it will not truncate ("Only model output audio messages...")."""
+    refuses an item it will not truncate (`unsupported_content_type`, "Only model
+    output audio messages can be truncated")."""
+    refuse_truncates_with: tuple[str, ...] = ()
+    """The first truncates are refused with these codes, in order, each with the message
+    the service sends for it (`invalid_value`: the item's audio "is already shorter";
+    `unsupported_content_type`; `integer_below_min_value`)."""
     held_short_ms: int = 0
     """The service holds this much less of each answer's audio than it streamed: a
     truncate beyond what it holds is refused, stating the length it has."""

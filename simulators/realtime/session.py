@@ -56,8 +56,15 @@ class RealtimeSession:
         self.silent = False
         self.caller_turns = 0
         self._speech_item_id: str | None = None
+        # The caller's turn whose transcription waits for its answer's first events.
+        self._transcript_due: str | None = None
         self._auto_response_pending = False
-        self.truncates_to_reject = script.reject_truncates
+        # Codes of the truncates still to refuse, first first (`reject_truncates` is as
+        # many `unsupported_content_type` refusals).
+        self.truncate_refusals = (
+            list(script.refuse_truncates_with)
+            + ["unsupported_content_type"] * script.reject_truncates
+        )
         self._tasks: set[asyncio.Task[None]] = set()
         self._handlers: dict[str, Handler] = {
             "session.update": self._session_update,
@@ -139,24 +146,17 @@ class RealtimeSession:
                 "invalid_value",
                 f"Invalid value: '{event_type}'. Not a supported client event type.",
                 param="type",
-                client_event_id=payload.get("event_id"),
             )
             return
         try:
             await handler(payload)
         except (KeyError, TypeError, ValueError) as exc:
-            await self.error(
-                "missing_required_parameter",
-                f"Missing or invalid parameter: {exc}",
-                client_event_id=payload.get("event_id"),
-            )
+            await self.error("missing_required_parameter", f"Missing or invalid parameter: {exc}")
 
-    async def error(
-        self, code: str, message: str, *, param: str | None = None, client_event_id: Any = None
-    ) -> None:
-        await self.send(
-            events.error_event(code, message, param=param, client_event_id=client_event_id)
-        )
+    async def error(self, code: str, message: str, *, param: str | None = None) -> None:
+        """An `error` event as the service sends it: `error.event_id` null, whatever
+        event id the client event it answers carried (every refusal seen live)."""
+        await self.send(events.error_event(code, message, param=param))
 
     async def _session_update(self, payload: dict[str, Any]) -> None:
         self.recording.record_received(payload)
@@ -207,19 +207,27 @@ class RealtimeSession:
             )
         )
         await self._commit_user_audio(item_id)
-        await self._transcribe(item_id)
+        if td.get("create_response", True) and self.active is None:
+            # The transcription comes once the answer has started, as the service sends it.
+            self._transcript_due = item_id
+            self._start_response()
+            return
         if td.get("create_response", True):
-            if self.active is None:
-                self._start_response()
-            else:
-                self._auto_response_pending = True
+            self._auto_response_pending = True
+        await self._transcribe(item_id)
+
+    async def on_response_started(self) -> None:
+        """A response's first events are out: the caller's words it answers follow."""
+        item_id, self._transcript_due = self._transcript_due, None
+        if item_id is not None:
+            await self._transcribe(item_id)
 
     async def _commit_user_audio(self, item_id: str) -> None:
         previous = self.conversation.add(Item(item_id, "message", "user"))
         await self.send(
             events.event("input_audio_buffer.committed", previous_item_id=previous, item_id=item_id)
         )
-        item = events.user_audio_item(item_id)
+        item = events.user_audio_item(self.names, item_id)
         await self.send(events.event(self.names.item_added, previous_item_id=previous, item=item))
         if self.names.item_done is not None:
             await self.send(
@@ -232,12 +240,18 @@ class RealtimeSession:
         if not (audio_input.get("transcription") or self.session.get("input_audio_transcription")):
             return
         self.caller_turns += 1
+        transcript = self.script.caller_turn(self.caller_turns)
+        where = {"item_id": item_id, "content_index": 0}
+        await self.send(
+            events.event(
+                "conversation.item.input_audio_transcription.delta", **where, delta=transcript
+            )
+        )
         await self.send(
             events.event(
                 "conversation.item.input_audio_transcription.completed",
-                item_id=item_id,
-                content_index=0,
-                transcript=self.script.caller_turn(self.caller_turns),
+                **where,
+                transcript=transcript,
             )
         )
 
@@ -254,8 +268,8 @@ class RealtimeSession:
         if self.active is not None:
             await self.error(
                 "conversation_already_has_active_response",
-                f"Conversation already has an active response in progress: {self.active.id}.",
-                client_event_id=payload.get("event_id"),
+                f"Conversation already has an active response in progress: {self.active.id}. "
+                "Wait until the response is finished before creating a new one.",
             )
             return
         self._start_response()
@@ -266,9 +280,7 @@ class RealtimeSession:
         wanted = payload.get("response_id")
         if active is None or active.cancelled or (wanted and wanted != active.id):
             await self.error(
-                "response_cancel_not_active",
-                "Cancellation failed: no active response found",
-                client_event_id=payload.get("event_id"),
+                "response_cancel_not_active", "Cancellation failed: no active response found"
             )
             return
         active.cancel("client_cancelled")

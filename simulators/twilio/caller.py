@@ -79,6 +79,11 @@ class TwilioCaller:
         )
         self.from_number, self.to_number = from_number, to_number
         rng = random.Random(link_seed)
+        # Twilio's media clock starts at the stream's start, before its first frame
+        # reaches the app (the first timestamps seen live were 102 and 155 ms), and
+        # steps about 20 ms a frame, not exactly.
+        self._clock_rng = random.Random(link_seed + 1)
+        self._first_timestamp_ms = self._clock_rng.randint(100, 155)
         self._uplink: Link[str | None] = Link(
             uplink or LinkProfile(delay_ms=latency_ms), self._transmit, rng=rng
         )
@@ -282,7 +287,8 @@ class TwilioCaller:
             frame = _SILENT_FRAME  # script over: keep the line open until the app hangs up
         if tick.speech_onset:
             self.timeline.speech_started_at.append(now)
-        self._send(messages.media(self.ids, self._next_sequence(), chunk, chunk * 20, frame))
+        timestamp = self._first_timestamp_ms + 20 * (chunk - 1) + self._clock_rng.randint(-1, 1)
+        self._send(messages.media(self.ids, self._next_sequence(), chunk, timestamp, frame))
         self.timeline.media_sent += 1
         self.notifier.notify()
         self._schedule(t0 + (chunk + 1) * FRAME_S, self._tick, chunk + 1, t0)

@@ -1,4 +1,9 @@
-"""Builders for the JSON text frames Twilio Media Streams sends to the app."""
+"""Builders for the JSON text frames Twilio Media Streams sends to the app.
+
+Shaped as captured from the real service (`tests/data/real-traffic/`): every
+number in the envelope a string, keys in its order (`start` and `media` put
+`streamSid` last; `stop` has no reason and puts `streamSid` before its body).
+"""
 
 from __future__ import annotations
 
@@ -23,7 +28,9 @@ class StreamIds:
 
 
 def connected() -> str:
-    return json.dumps({"event": "connected", "protocol": "Call", "version": "1.0.0"})
+    return json.dumps(
+        {"event": "connected", "protocol": "Call", "version": "1.0.0"}, separators=(",", ":")
+    )
 
 
 def start(ids: StreamIds, sequence: int, custom_parameters: dict[str, str]) -> str:
@@ -31,16 +38,17 @@ def start(ids: StreamIds, sequence: int, custom_parameters: dict[str, str]) -> s
         {
             "event": "start",
             "sequenceNumber": str(sequence),
-            "streamSid": ids.stream_sid,
             "start": {
-                "streamSid": ids.stream_sid,
                 "accountSid": ids.account_sid,
+                "streamSid": ids.stream_sid,
                 "callSid": ids.call_sid,
                 "tracks": ["inbound"],
-                "customParameters": custom_parameters,
                 "mediaFormat": {"encoding": "audio/x-mulaw", "sampleRate": 8000, "channels": 1},
+                "customParameters": custom_parameters,
             },
-        }
+            "streamSid": ids.stream_sid,
+        },
+        separators=(",", ":"),
     )
 
 
@@ -48,9 +56,9 @@ def media(ids: StreamIds, sequence: int, chunk: int, timestamp_ms: int, payload:
     # Built by hand, as Twilio's own frames are compact JSON: 50 of these a second
     # per call make up most of what a load generator does.
     return (
-        f'{{"event":"media","sequenceNumber":"{sequence}","streamSid":"{ids.stream_sid}",'
+        f'{{"event":"media","sequenceNumber":"{sequence}",'
         f'"media":{{"track":"inbound","chunk":"{chunk}","timestamp":"{timestamp_ms}",'
-        f'"payload":"{_b64(payload)}"}}}}'
+        f'"payload":"{_b64(payload)}"}},"streamSid":"{ids.stream_sid}"}}'
     )
 
 
@@ -67,7 +75,8 @@ def mark(ids: StreamIds, sequence: int, name: str) -> str:
             "sequenceNumber": str(sequence),
             "streamSid": ids.stream_sid,
             "mark": {"name": name},
-        }
+        },
+        separators=(",", ":"),
     )
 
 
@@ -78,7 +87,8 @@ def stop(ids: StreamIds, sequence: int) -> str:
             "sequenceNumber": str(sequence),
             "streamSid": ids.stream_sid,
             "stop": {"accountSid": ids.account_sid, "callSid": ids.call_sid},
-        }
+        },
+        separators=(",", ":"),
     )
 
 

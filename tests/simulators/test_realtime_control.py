@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 
 import pytest
@@ -48,7 +47,7 @@ async def test_cancel_without_active_response_is_an_error() -> None:
         error = await recv(conn)
         assert error["type"] == "error"
         assert error["error"]["code"] == "response_cancel_not_active"
-        assert error["error"]["event_id"] == "evt_1"
+        assert error["error"]["event_id"] is None  # as the service leaves it
 
 
 async def test_speech_interrupts_a_generating_response() -> None:
@@ -77,7 +76,7 @@ async def test_speech_after_all_deltas_were_sent_cancels_nothing() -> None:
         assert second["response"]["id"] != first["response"]["id"]
 
 
-async def test_truncate_valid_too_long_and_zero() -> None:
+async def test_truncates_accepted_and_refused_as_the_service_does() -> None:
     scripted = RealtimeScript(replies=(Reply(audio_ms=1000),))
     async with RealtimeSimulator(lambda: scripted) as sim, sdk_connection(sim) as conn:
         await start_session(conn)
@@ -99,14 +98,47 @@ async def test_truncate_valid_too_long_and_zero() -> None:
 
         ok = await truncate(640)
         assert ok == {**ok, "type": "conversation.item.truncated", "audio_end_ms": 640}
-        too_long = await truncate(1001)
-        assert too_long["type"] == "error"
-        zero = await truncate(0)
-        assert zero["type"] == "error"
-        assert "Only model output audio messages can be truncated" in json.dumps(zero)
+        # The refusals as reported live: `param` and `event_id` null, lengths in 50 ms steps.
+        too_long = await truncate(1021)
+        assert too_long["error"] == {
+            "type": "invalid_request_error",
+            "code": "invalid_value",
+            "message": "Audio content of 1000ms is already shorter than 1021ms",
+            "param": None,
+            "event_id": None,
+        }
+        negative = await truncate(-11)
+        assert negative["error"]["code"] == "integer_below_min_value"
+        assert negative["error"]["param"] == "audio_end_ms"
+        assert "but got -11 instead" in negative["error"]["message"]
         unknown = await truncate(100, "item_nope")
-        assert unknown["type"] == "error"
-        assert sim.sessions[0].conversation.items[item_id].truncated_at_ms == 640
+        assert unknown["error"]["code"] == "item_truncate_invalid_item_id"
+        zero = await truncate(0)  # a length the service itself uses
+        assert zero == {**zero, "type": "conversation.item.truncated", "audio_end_ms": 0}
+        assert sim.sessions[0].conversation.items[item_id].truncated_at_ms == 0
+
+
+async def test_a_truncate_before_any_audio_is_an_unsupported_content_type() -> None:
+    async with RealtimeSimulator() as sim, sdk_connection(sim) as conn:
+        await start_session(conn)
+        await send(conn, {"type": "input_audio_buffer.commit"})
+        committed, _ = await recv_until(conn, "input_audio_buffer.committed")
+        user_item = committed["item_id"]
+        await send(
+            conn,
+            {
+                "type": "conversation.item.truncate",
+                "event_id": "evt_9",
+                "item_id": user_item,
+                "content_index": 0,
+                "audio_end_ms": 0,
+            },
+        )
+        refused, _ = await recv_until(conn, "error")
+        assert refused["error"]["code"] == "unsupported_content_type"
+        assert refused["error"]["message"] == "Only model output audio messages can be truncated"
+        assert refused["error"]["event_id"] is None
+        assert sim.sessions[0].conversation.items[user_item].truncated_at_ms is None
 
 
 async def test_delete_known_and_unknown_items() -> None:

@@ -13,6 +13,7 @@ from websockets.asyncio.client import connect
 
 from simulators import signals
 from simulators.realtime import RealtimeScript, RealtimeSimulator, Reply
+from simulators.realtime.script import Part
 from tests.simulators.realtime_helpers import (
     append_audio,
     delta_bytes,
@@ -71,8 +72,9 @@ async def test_greeting_is_scripted_length_varied_and_faster_than_real_time() ->
         # is real time itself, so a loaded machine does not fail what is not wrong.
         assert elapsed < 1.2
         types = [e["type"] for e in seen]
-        assert types[:4] == [
+        assert types[:5] == [
             "response.created",
+            "rate_limits.updated",
             "response.output_item.added",
             "conversation.item.added",
             "response.content_part.added",
@@ -207,3 +209,39 @@ async def test_second_response_uses_the_next_tone() -> None:
             _, seen = await recv_until(conn, "response.done")
             delta = next(e for e in seen if e["type"] == "response.output_audio.delta")
             assert signals.detect_tone(base64.b64decode(delta["delta"])[:160]) == expected_tone
+
+
+async def test_a_response_of_two_audio_items_with_the_first_closed_late() -> None:
+    """As newer models send it: item A's `output_audio.done` (and every level of it
+    closed) only after item B's first delta; each item on a tone of its own; GA shapes."""
+    reply = Reply(
+        audio_ms=400,
+        transcript="First part here",
+        more_items=(Part(600, "Second part follows"),),
+        late_item_done=True,
+    )
+    async with RealtimeSimulator(lambda: script(reply)) as sim, sdk_connection(sim) as conn:
+        await start_session(conn)
+        await send(conn, {"type": "response.create"})
+        done, seen = await recv_until(conn, "response.done")
+
+    first, second = (item["id"] for item in done["response"]["output"])
+    kinds = [(e["type"], e.get("item_id") or e.get("item", {}).get("id")) for e in seen]
+    b_first_delta = kinds.index(("response.output_audio.delta", second))
+    assert kinds.index(("response.output_audio.done", first)) > b_first_delta
+    assert kinds.index(("response.output_item.done", first)) > b_first_delta
+    outputs = [e for e in seen if e["type"] == "response.output_item.added"]
+    assert [e["output_index"] for e in outputs] == [0, 1]
+    assert all("object" not in e["item"] for e in outputs)  # GA items carry none
+    tones = {
+        e["item_id"]: {signals.detect_tone(base64.b64decode(e["delta"])[:160])}
+        for e in seen
+        if e["type"] == "response.output_audio.delta"
+    }
+    assert tones[first] != tones[second]
+    deltas = [e for e in seen if e["type"] == "response.output_audio_transcript.delta"]
+    assert all(isinstance(e.get("obfuscation"), str) and e["obfuscation"] for e in deltas)
+    assert [i["status"] for i in done["response"]["output"]] == ["completed", "completed"]
+    usage = done["response"]["usage"]
+    assert set(usage["output_token_details"]) == {"text_tokens", "audio_tokens"}
+    assert sim.sessions[0].conversation.items[second].audio_ms == 600

@@ -40,7 +40,10 @@ class Command(BaseCommand):
             "--delay-ms",
             type=float,
             default=0.0,
-            help="one-way delay between Twilio and the server, each way (default 0)",
+            help=(
+                "one-way delay between Twilio and the server, each way (default: the "
+                "scenario's own link, 60 ms + 40 for those of several-item answers, else 0)"
+            ),
         )
         parser.add_argument(
             "--jitter-ms",
