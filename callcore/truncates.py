@@ -2,9 +2,13 @@
 
 Each truncate goes with a client event id of its own. The service's refusal
 does not name it (its `error.event_id` is null, in every report seen live),
-but it answers client events in the order they came: a refusal is the
-oldest truncate's still unanswered (an id, should a refusal ever carry one,
-is believed first).
+so a refusal is matched by the id it carries, should it ever carry one,
+then by what it says: the length it was asked for ("...shorter than
+1000ms", "...but got -11 instead"), else (no such truncate, or none named)
+the oldest truncate still unanswered. The service answers client events in the order they came:
+once a truncate is answered, any sent before it and still waiting were
+answered by something not recognised here (a server error, say), and are
+forgotten rather than matched to a later refusal.
 """
 
 from __future__ import annotations
@@ -36,12 +40,29 @@ class Truncates:
         self._sent[event_id] = _Sent(item_id, audio_end_ms, retried)
         return ToModel(rt.item_truncate(item_id, audio_end_ms, event_id))
 
-    def truncated(self, item_id: str) -> None:
-        """The model truncated `item_id`: the oldest truncate of it is answered."""
-        for key, sent in self._sent.items():
-            if sent.item_id == item_id:
-                del self._sent[key]
-                return
+    def truncated(self, item_id: str, audio_end_ms: int | None) -> None:
+        """The model truncated `item_id`: its truncate (to that length, else its oldest)
+        is answered."""
+        mine = [key for key, sent in self._sent.items() if sent.item_id == item_id]
+        exact = [key for key in mine if self._sent[key].audio_end_ms == audio_end_ms]
+        if exact or mine:
+            self._answered((exact or mine)[0])
+
+    def _answered(self, key: str) -> _Sent:
+        """Truncate `key` is answered; those sent before it were too."""
+        keys = list(self._sent)
+        for older in keys[: keys.index(key)]:
+            del self._sent[older]
+        return self._sent.pop(key)
+
+    def _match(self, error: rt.ServerError) -> _Sent | None:
+        if error.client_event_id in self._sent:
+            return self._answered(error.client_event_id)
+        if not (self._sent and rt.refuses_a_truncate(error)):
+            return None
+        asked = rt.refused_length_ms(error)
+        named = [key for key, sent in self._sent.items() if sent.audio_end_ms == asked]
+        return self._answered(named[0] if named else next(iter(self._sent)))
 
     def forget(self) -> None:
         """A new session: the old one's answers will never come."""
@@ -60,11 +81,9 @@ class Truncates:
         the retry refused too): the item goes, so the model never takes
         unheard words as said.
         """
-        sent = self._sent.pop(error.client_event_id, None)
+        sent = self._match(error)
         if sent is None:
-            if not (self._sent and rt.refuses_a_truncate(error)):
-                return []
-            sent = self._sent.pop(next(iter(self._sent)))
+            return []
         limit = rt.audio_limit_ms(error.message)
         out: list[Output] = []
         if not sent.retried and limit is not None and 0 < limit < sent.audio_end_ms:

@@ -280,6 +280,8 @@ _AUDIO_LIMIT = re.compile(r"(\d+)\s*ms is already shorter")
 TRUNCATE_PAST_END = "invalid_value"
 TRUNCATE_BEFORE_AUDIO = "unsupported_content_type"
 TRUNCATE_NEGATIVE = "integer_below_min_value"
+TRUNCATE_UNKNOWN_ITEM = "item_truncate_invalid_item_id"
+_ASKED_MS = re.compile(r"shorter than\s*(-?\d+)\s*ms|but got\s*(-?\d+)\s*instead")
 
 
 def refuses_a_truncate(error: ServerError) -> bool:
@@ -288,7 +290,18 @@ def refuses_a_truncate(error: ServerError) -> bool:
         return _AUDIO_LIMIT.search(error.message) is not None
     if error.code == TRUNCATE_BEFORE_AUDIO:
         return "truncated" in error.message
+    if error.code == TRUNCATE_UNKNOWN_ITEM:
+        return True
     return error.code == TRUNCATE_NEGATIVE and "audio_end_ms" in (error.param + error.message)
+
+
+def refused_length_ms(error: ServerError) -> int | None:
+    """The `audio_end_ms` a truncate refusal names as asked ("...shorter than 1000ms",
+    "...but got -11 instead"), if it names one: which truncate it answers."""
+    match = _ASKED_MS.search(error.message)
+    if match is None:
+        return None
+    return int(match[1] if match[1] is not None else match[2])
 
 
 def audio_limit_ms(message: str) -> int | None:
