@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, assert_never
 
@@ -341,7 +342,7 @@ class CallCore:
                     )
                 )
             case rt.ItemTruncated():
-                self.truncates.truncated(event.item_id)
+                self.truncates.truncated(event.item_id, event.audio_end_ms)
                 details = {"item_id": event.item_id, "audio_end_ms": event.audio_end_ms}
                 self._out.append(Record(RecordKind.TRUNCATED, now, details=details))
             case rt.ServerError():
@@ -377,7 +378,9 @@ class CallCore:
 
     def _ask(self, instructions: str | None, now: float, wait: bool = False) -> None:
         """Ask the model for an answer (`callcore.asks`: never while one is active)."""
-        asked = self.asks.ask(instructions, busy=self.tracker.generating(), wait=wait)
+        self._asked(self.asks.ask(instructions, busy=self.tracker.generating(), wait=wait), now)
+
+    def _asked(self, asked: list[ToModel], now: float) -> None:
         if asked:
             self._out += asked
             self.session.watchdog.response_due(now)
@@ -413,31 +416,30 @@ class CallCore:
                 },
             )
         )
-        if not tracker.is_live_response(event.response_id):
+        if event.status != "completed" or not tracker.is_live_response(event.response_id):
             self._forget_unheard(event, now)
+        self._forget_late_audio(event.response_id)
         for call_id in event.end_call_ids:
             self._end_call_asked(call_id, event.response_id, now)
         if self.life.phase is Phase.CLOSING and not tracker.generating():
             self.life.move(Event.DRAIN)
             self._out += self.goodbye.start(tracker, now)
         elif self.life.phase is Phase.TALKING:
-            asked = self.asks.idle(tracker.generating())
-            if asked:
-                self._out += asked
-                self.session.watchdog.response_due(now)
+            self._asked(self.asks.idle(tracker.generating()), now)
         self._pump(now)
 
     def _may_have_been_heard(self, event: rt.TranscriptDone) -> bool:
-        """Whether an item's words may have reached the caller: any item of an answer still
-        playing, or with audio played, but not one of a cut answer that played none."""
-        tracker = self.tracker
-        return (
-            tracker.is_live_response(event.response_id) or tracker.item_audio_ms(event.item_id) > 0
-        )
+        """Whether an item's words may have reached the caller: only an item with audio.
+
+        An item of a cut answer that played none, or one announced with no audio at
+        all, was never said.
+        """
+        return self.tracker.item_audio_ms(event.item_id) > 0
 
     def _forget_unheard(self, event: rt.ResponseDone, now: float) -> None:
-        """A cut answer is done: its items the caller never heard a word of (announced,
-        or arriving, after the barge-in's verdict) go from the model's memory too.
+        """An answer that was cut, or ended short, is done: its items the caller never
+        heard a word of (announced, or arriving, after the barge-in's verdict) go from
+        the model's memory too.
 
         Newer models put several audio items in one answer: a barge-in in the first,
         with the second still being generated, must not leave the second in the
@@ -451,12 +453,31 @@ class CallCore:
         ]
         if not unheard:
             return
-        for item_id in unheard:
-            self._settled.add(item_id)
-            self.conversation.forget(item_id)
-        self._out += [ToModel(rt.item_delete(item_id)) for item_id in unheard]
+        self._out += self._delete_unheard(unheard)
         details = {"response_id": event.response_id, "item_ids": unheard}
         self._out.append(Record(RecordKind.UNHEARD_DELETED, now, details=details))
+
+    def _forget_late_audio(self, response_id: str) -> None:
+        """Audio of an item that came after the answer's next item began was not played:
+        the model's memory of the item ends where the caller's hearing of it did."""
+        for item_id, played_ms in self.tracker.cut_short(response_id):
+            if item_id in self._settled or played_ms == 0:
+                continue
+            self._out.append(self.truncates.send(item_id, played_ms))
+            self._out.append(
+                Log(
+                    logging.WARNING,
+                    "audio of %s came after the next item began; not played, truncated at %d ms",
+                    (item_id, played_ms),
+                )
+            )
+
+    def _delete_unheard(self, item_ids: Sequence[str]) -> list[ToModel]:
+        """Items the caller heard nothing of leave our conversation and the model's."""
+        for item_id in item_ids:
+            self._settled.add(item_id)
+            self.conversation.forget(item_id)
+        return [ToModel(rt.item_delete(item_id)) for item_id in item_ids]
 
     def _end_call_asked(self, call_id: str, response_id: str, now: float) -> None:
         """The model called end_call (from either event that says so)."""
@@ -468,8 +489,10 @@ class CallCore:
         self._out += out
 
     def _error(self, event: rt.ServerError, now: float) -> None:
-        self._out += self.truncates.refused(event, now)
-        if event.code == "response_cancel_not_active":
+        refusal = self.truncates.refused(event, now)
+        if refusal:
+            self._out += refusal  # logged there, once, with what was done about it
+        elif event.code == "response_cancel_not_active":
             # The server's own interrupt_response won the race: nothing to cancel.
             self._out.append(Log(logging.INFO, "response.cancel found no active response"))
         elif event.code == ALREADY_ACTIVE:
@@ -525,7 +548,7 @@ class CallCore:
             self._out.append(ToModel(rt.response_cancel()))
         if truncate is not None:
             self._out.append(self.truncates.send(truncate.item_id, truncate.audio_end_ms))
-        self._out += [ToModel(rt.item_delete(item_id)) for item_id in outcome.delete_item_ids]
+        self._out += self._delete_unheard(outcome.delete_item_ids)
         status = tracker.playout_status(now)
         self._out += self.intervals.close(now, status, self.offset_ms(now), interrupted=True)
         if self.life.phase in GOODBYE_PHASES:
@@ -559,8 +582,6 @@ class CallCore:
             items.append(ItemHeard(item_id, "truncated", truncate.audio_end_ms, heard_part))
         for item_id in outcome.delete_item_ids:
             cut.append(transcripts.text(item_id))
-            self._settled.add(item_id)
-            self.conversation.forget(item_id)
             items.append(ItemHeard(item_id, "deleted", 0))
         return _words(heard), _words(cut), tuple(items)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass, field
 
 from playout.config import BYTES_PER_MS
@@ -31,7 +32,10 @@ class ItemAudio:
     received_bytes: int = 0
     pending_bytes: int = 0
     sent_bytes: int = 0
-    # The model declared its audio complete (audio_done or response_done).
+    # The answer's next item began: audio of this one that comes after is never played.
+    superseded: bool = False
+    late_bytes: int = 0
+    # The model declared its audio complete (audio_done or response_done), or moved on.
     done: bool = False
     runs: list[AxisRun] = field(default_factory=list)
 
@@ -62,15 +66,21 @@ class ResponseAudio:
 
 
 def judge_items(
-    items: list[ItemAudio], heard_pos: int, playing: ItemAudio | None
+    items: list[ItemAudio],
+    heard_pos: int,
+    playing: ItemAudio | None,
+    generating: Collection[str] = (),
 ) -> tuple[Truncation | None, tuple[str, ...], tuple[str, ...]]:
     """At a cancel: the item to truncate to what was heard, the unheard ones to delete, and
     those of the same answers heard whole (kept as they are), each in first-audio order.
 
     `heard_pos` is the axis position heard at the cancel; `playing` the item
     of its last heard byte. Items whose audio was complete and fully heard
-    need neither truncate nor delete. An item heard for less than 1 ms is
-    deleted: the API rejects a truncate to 0 ms. Should two unfinished items
+    need neither truncate nor delete; they are kept as part of a cut answer
+    when another item of their answer is truncated or deleted, or their answer
+    (in `generating`) was still being generated. An item heard for less than 1 ms is
+    deleted: none of it was said, and a truncate to 0 ms is refused for an
+    item whose audio the model has not counted yet. Should two unfinished items
     both have been heard (only if their audio interleaved), the playing one
     is truncated.
     """
@@ -89,5 +99,6 @@ def judge_items(
             truncate, truncated = Truncation(item.item_id, heard_ms), item
     # Earlier answers of the generation, heard whole before this one, are not its part.
     cut = {item.response_id for item in [*deletes, *([truncated] if truncated else [])]}
+    cut.update(generating)
     kept = tuple(item.item_id for item in whole if item.response_id in cut)
     return truncate, tuple(item.item_id for item in deletes), kept

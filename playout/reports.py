@@ -39,9 +39,11 @@ class CancelOutcome:
     - `truncate`: the item the caller was hearing, cut to what was heard;
       None when no unfinished item had been heard for at least 1 ms.
     - `delete_item_ids`: items with audio received or sent but 0 ms heard
-      (the API rejects a truncate to 0 ms), in first-audio order.
-    - `kept_item_ids`: items of the cancelled generation heard whole (complete,
-      all of their audio played): nothing to tell the model of them.
+      (none of it was said: it leaves the model's memory), in first-audio order.
+    - `kept_item_ids`: items of the cut answers heard whole (complete, all of
+      their audio played), in first-audio order: nothing to tell the model of
+      them. Earlier answers of the generation, heard whole before the cut
+      one began, are not among them.
     - `response_id`: the response of the truncated item, else the latest
       response of the cancelled generation, else None.
     - `cancelled_response_ids`: every response of the cancelled generation.

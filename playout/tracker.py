@@ -121,7 +121,10 @@ class PlayoutTracker:
         A response can hold several audio items, one after the other; the first
         audio of the next one ends the one before (the model has moved on, even
         if its `audio_done` comes later), so the end mark of the one before
-        follows its own last frame: the evidence that it was heard whole.
+        follows its own last frame: the evidence that it was heard whole. Audio
+        of an item after the next one began is not played (the caller would hear
+        it after the next item's words): it is counted in the item's `late_bytes`,
+        and the answer's `cut_short` items say what the model must forget.
         """
         now = self._advance(now)
         response = self._responses.get(response_id)
@@ -134,8 +137,12 @@ class PlayoutTracker:
             return False
         if not audio:
             return True
+        if item is not None and item.superseded:
+            item.late_bytes += len(audio)
+            return False
         if item is None:
             for earlier in response.items:
+                earlier.superseded = True
                 self._close_item(earlier)
             item = ItemAudio(item_id, response_id, self._generation)
             self._items[item_id] = item
@@ -188,6 +195,18 @@ class PlayoutTracker:
         """Audio accepted from the model for the item, in ms (0 if unknown)."""
         item = self._items.get(item_id)
         return 0 if item is None else item.received_bytes // BYTES_PER_MS
+
+    def cut_short(self, response_id: str) -> list[tuple[str, int]]:
+        """Items of the response whose audio went on after its next item began, each with
+        the audio of it played (ms): the model holds more of them than was said."""
+        response = self._responses.get(response_id)
+        if response is None:
+            return []
+        return [
+            (item.item_id, item.received_bytes // BYTES_PER_MS)
+            for item in response.items
+            if item.late_bytes
+        ]
 
     def response_audio_ms(self, response_id: str) -> int:
         """Audio accepted from the model for the response, in ms (0 if unknown)."""
@@ -308,7 +327,9 @@ class PlayoutTracker:
         heard_pos = self._heard.position(now)
         sent_pos = self._ledger.sent_pos
         playing = self._ledger.item_at(heard_pos - 1) if heard_pos > self._gen_start_pos else None
-        truncate, deletes, kept = judge_items(self._gen_items, heard_pos, playing)
+        truncate, deletes, kept = judge_items(
+            self._gen_items, heard_pos, playing, self._open_responses
+        )
         response_id: str | None = None
         if truncate is not None:
             response_id = self._items[truncate.item_id].response_id

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from callcore import RecordKind
 from callcore.asks import ALREADY_ACTIVE, Asks
 from callcore.protocol import realtime as rt
@@ -20,6 +22,24 @@ def test_an_ask_waits_for_the_active_response_or_is_dropped() -> None:
     asks.created()
     assert asks.idle(busy=True) == []
     assert len(asks.idle(busy=False)) == 1
+
+
+def test_a_waiting_ask_keeps_its_instructions_and_a_new_session_forgets_it() -> None:
+    asks = Asks()
+    assert asks.ask("Read the order back.", busy=True, wait=True) == []
+    assert asks.ask("Newer.", busy=True, wait=True) == []  # the latest wins
+    [create] = asks.idle(busy=False)
+    assert json.loads(create.text) == {
+        "type": "response.create",
+        "response": {"instructions": "Newer."},
+    }
+    assert asks.ask("Again.", busy=True, wait=True) == []
+    asks.forget()
+    assert asks.idle(busy=False) == []
+    # Refused while a response was active: not in flight any more, asked again at once.
+    assert len(asks.ask(None, busy=False, wait=False)) == 1
+    asks.refused()
+    assert len(asks.ask(None, busy=False, wait=False)) == 1
 
 
 def test_a_greeting_asked_as_the_caller_began_is_refused_and_the_call_goes_on() -> None:

@@ -457,7 +457,7 @@ def test_a_refused_truncate_is_retried_once_shorter_then_the_item_deleted() -> N
         (
             "integer_below_min_value",
             "Invalid 'audio_end_ms': integer below minimum value. Expected a value >= 0, "
-            "but got -11 instead.",
+            "but got {} instead.",
         ),
     ],
 )
@@ -467,7 +467,8 @@ def test_a_truncate_refused_without_a_length_deletes_the_item_at_once(
     run = CoreRun()
     run.answer("r1", "i1", 3000)
     run.caller_speaks(1.0)
-    run.event(refusal(code, message))
+    [truncate] = run.model_events("conversation.item.truncate")
+    run.event(refusal(code, message.format(truncate["audio_end_ms"])))
     assert len(run.model_events("conversation.item.truncate")) == 1
     assert run.model_events("conversation.item.delete") == [
         {"type": "conversation.item.delete", "item_id": "i1"}
@@ -475,21 +476,35 @@ def test_a_truncate_refused_without_a_length_deletes_the_item_at_once(
     [rejected] = run.of_kind(RecordKind.TRUNCATE_REJECTED)
     assert (rejected.details["action"], rejected.details["code"]) == ("deleted", code)
     assert rejected.details["retry_audio_end_ms"] is None
+    # One log line says what became of the refusal, not a second about an error.
+    refusal_lines = [line for line in run.logs if "truncate" in line or "error" in line]
+    assert refusal_lines == [
+        f"truncate of i1 at {truncate['audio_end_ms']} ms rejected ({code}); deleted"
+    ]
     assert run.ended is None
 
 
-def test_refusals_answer_the_truncates_in_the_order_they_were_sent() -> None:
+def test_a_refusal_answers_the_truncate_it_names_not_an_older_one_still_waiting() -> None:
+    """The first truncate's answer was an error not recognised as a refusal (a server
+    error): the second's refusal, naming its length, is about the second, not the first,
+    which the caller heard and must stay in the model's memory."""
     run = CoreRun()
     run.answer("r1", "i1", 3000)
     run.caller_speaks(1.0)
+    run.event(refusal("server_error", "The server had an error while processing your request."))
     run.answer("r2", "i2", 3000)
     run.caller_speaks(2.5)
     [first, second] = run.model_events("conversation.item.truncate")
-    run.event(rt.ItemTruncated("i1", first["audio_end_ms"]))  # the first went through
     run.event(refusal("invalid_value", PAST_END.format(1450, second["audio_end_ms"])))
 
     [retry] = run.model_events("conversation.item.truncate")[2:]
     assert (retry["item_id"], retry["audio_end_ms"]) == ("i2", 1450)
+    assert run.model_events("conversation.item.delete") == []
+    # A refusal of the retry is the retry's, though the first one never had an answer.
+    run.event(refusal("unsupported_content_type", BEFORE_AUDIO))
+    deleted = [event["item_id"] for event in run.model_events("conversation.item.delete")]
+    assert deleted == ["i2"]
+    assert first["item_id"] == "i1"
 
 
 def test_an_accepted_truncate_needs_no_retry() -> None:
@@ -590,6 +605,28 @@ def test_a_barge_in_in_the_first_item_deletes_the_second_whether_or_not_its_audi
         assert 0x45 not in {b for sent in run.twilio_events("media") for b in _payload(sent)}
         words = [r.details["item_id"] for r in run.of_kind(RecordKind.CONVERSATION_TURN)]
         assert "b" not in words  # never heard, never part of the conversation
+
+
+def test_audio_of_an_item_after_the_next_one_began_is_not_played_and_is_forgotten() -> None:
+    """A, B, then more A: the caller hears A then B, never A's tail after B's words,
+    and the model's memory of A ends where the caller's hearing of it did."""
+    run = CoreRun()
+    run.event(rt.ResponseCreated("r1"))
+    run.event(rt.AudioDelta("r1", "a", tone(0x44, 600)))
+    run.event(rt.AudioDelta("r1", "b", tone(0x45, 400)))
+    run.event(rt.AudioDelta("r1", "a", tone(0x46, 300)))
+    run.event(rt.AudioDone("r1", "a"))
+    run.event(rt.AudioDone("r1", "b"))
+    assert run.model_events("conversation.item.truncate") == []
+    run.event(rt.ResponseDone("r1", "completed", (), ("a", "b")))
+    run.step(3.0)
+
+    played = [b for sent in run.twilio_events("media") for b in _payload(sent)]
+    assert 0x46 not in played
+    assert played.index(0x45) == 600 * 8  # b straight after the whole of a's first part
+    [truncate] = run.model_events("conversation.item.truncate")
+    assert (truncate["item_id"], truncate["audio_end_ms"]) == ("a", 600)
+    assert run.barge_ins == []
 
 
 def _payload(sent: Sent) -> bytes:

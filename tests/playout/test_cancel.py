@@ -62,6 +62,22 @@ def test_fully_heard_complete_item_needs_nothing() -> None:
     assert outcome.delete_item_ids == ()
 
 
+def test_an_answer_still_generating_keeps_its_items_heard_whole_as_part_of_the_cut() -> None:
+    """The caller heard item a whole and cut in before the answer's next item: a is
+    the heard part of a cut answer; once that answer is done, a finished one is not."""
+    for done in (False, True):
+        shell = Shell()
+        shell.tracker.response_started("r1", 0.0)
+        shell.tracker.audio_delta("r1", "a", b"\x01" * 800, 0.0)
+        shell.tracker.audio_done("r1", "a", 0.0)
+        if done:
+            shell.tracker.response_done("r1", 0.0)
+        shell.run_until(0.2)
+        outcome = shell.cancel()
+        assert (outcome.truncate, outcome.delete_item_ids) == (None, ())
+        assert outcome.kept_item_ids == (() if done else ("a",))
+
+
 def test_nothing_known_cancel() -> None:
     outcome = PlayoutTracker().cancel(1.0)
     assert outcome.truncate is None
