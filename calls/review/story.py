@@ -131,6 +131,8 @@ class _Heard:
     start_ms: int
     end_ms: int
     logged: bool  # its end was logged (else it runs to the end)
+    # Its audio items as they played: (item id, ms into the stretch, ms of it sent).
+    items: tuple[tuple[str, int, int], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -143,16 +145,24 @@ class _Call:
     items: Mapping[str, str]  # item id -> response id
     words: Mapping[str, str]  # response id -> the words the caller heard
     heard: Sequence[_Heard]
-    # response id -> its audio items as they played: (item id, ms into the answer, ms sent)
-    item_runs: Mapping[str, Sequence[tuple[str, int, int]]]
 
-    def item_start_ms(self, item_id: str) -> int:
-        """Where the item's audio began within its answer (0: the answer's first)."""
-        for runs in self.item_runs.values():
-            for run_item, start, _ in runs:
-                if run_item == item_id:
-                    return start
-        return 0
+    def item_point_ms(self, item_id: str, audio_end_ms: int, heard: _Heard) -> int:
+        """Where the caller heard the item's `audio_end_ms`: within the stretch of its
+        answer that played that part of it (an answer can play in several stretches,
+        an item across two); `heard`'s start plus `audio_end_ms` when none lists it."""
+        played = 0
+        point = None
+        for stretch in self.heard:
+            if stretch.response_id != heard.response_id:
+                continue
+            for listed, into_ms, sent_ms in stretch.items:
+                if listed != item_id:
+                    continue
+                point = stretch.start_ms + into_ms + audio_end_ms - played
+                if audio_end_ms <= played + sent_ms:
+                    return point
+                played += sent_ms
+        return heard.start_ms + audio_end_ms if point is None else point
 
     def name(self, response_id: str) -> str:
         return self.names.get(response_id, "R?")
@@ -174,7 +184,6 @@ def _read(rows: Sequence[TimelineRow], suspects: Sequence[SuspectRow]) -> _Call:
     heard_text: dict[str, str] = {}  # response id -> a barge-in's heard words
     ends = [1000, *(offset for offset, _, _ in suspects if offset is not None)]
     ghost_ends: list[int] = []
-    item_runs: dict[str, list[tuple[str, int, int]]] = {}
     ended_ms = None
     for kind, offset, _, details in rows:
         ends.append(offset)
@@ -190,19 +199,25 @@ def _read(rows: Sequence[TimelineRow], suspects: Sequence[SuspectRow]) -> _Call:
             ghost_ends.append(offset + _dropped_ms(details))
         elif kind == RecordKind.PLAYOUT_ENDED:
             ends.append(_int(details, "audio_end_offset_ms") or 0)
-            runs = item_runs.setdefault(response_id, [])
-            start = sum(sent for _, _, sent in runs)
-            for item, sent in _item_list(details):
+            for item, _ in _item_list(details):
                 items.setdefault(item, response_id)
-                runs.append((item, start, sent))
-                start += sent
         elif kind == RecordKind.STREAM_ENDED:
             ended_ms = offset
     # A tail dropped just before the end is drawn up to the end, not past it.
     extent_ms = max(ends if ended_ms is not None else [*ends, *ghost_ends])
     words = {rid: said[item] for item, rid in items.items() if said.get(item)}
     words.update({rid: text for rid, text in heard_text.items() if text and rid not in words})
-    return _Call(extent_ms, ended_ms, names, items, words, _heard(rows, extent_ms), item_runs)
+    return _Call(extent_ms, ended_ms, names, items, words, _heard(rows, extent_ms))
+
+
+def _item_runs(details: Mapping[str, object]) -> tuple[tuple[str, int, int], ...]:
+    """A playout interval's items laid end to end: (item id, ms into it, ms sent)."""
+    runs = []
+    into = 0
+    for item_id, sent in _item_list(details):
+        runs.append((item_id, into, sent))
+        into += sent
+    return tuple(runs)
 
 
 def _item_list(details: Mapping[str, object]) -> list[tuple[str, int]]:
@@ -224,7 +239,7 @@ def _heard(rows: Sequence[TimelineRow], extent_ms: int) -> list[_Heard]:
     played its `audio_ms`, so overlapping intervals are laid end to end.
     """
     opened: dict[str, int] = {}
-    logged: list[tuple[int, int, str, int | None, bool]] = []
+    logged: list[tuple[int, int, str, int | None, bool, tuple[tuple[str, int, int], ...]]] = []
     for kind, offset, _, details in rows:
         response_id = _str(details, "response_id")
         if kind == RecordKind.PLAYOUT_STARTED:
@@ -239,17 +254,18 @@ def _heard(rows: Sequence[TimelineRow], extent_ms: int) -> list[_Heard]:
                     response_id,
                     audio_ms,
                     True,
+                    _item_runs(details),
                 )
             )
-    logged += [(start, extent_ms, rid, None, False) for rid, start in opened.items()]
+    logged += [(start, extent_ms, rid, None, False, ()) for rid, start in opened.items()]
     logged.sort(key=lambda interval: interval[0])
     heard: list[_Heard] = []
-    for i, (start, end, response_id, audio_ms, was_logged) in enumerate(logged):
+    for i, (start, end, response_id, audio_ms, was_logged, runs) in enumerate(logged):
         start = max(start, heard[-1].end_ms) if heard else start
         overlapped = i + 1 < len(logged) and logged[i + 1][0] < end
         if overlapped and audio_ms is not None:
             end = min(end, start + audio_ms)
-        heard.append(_Heard(response_id, start, max(start, end), was_logged))
+        heard.append(_Heard(response_id, start, max(start, end), was_logged, runs))
     return heard
 
 
@@ -287,19 +303,35 @@ def _heard_events(call: _Call) -> list[Event]:
 
 
 def _item_events(call: _Call) -> list[Event]:
-    """Where each audio item after an answer's first began, within the stretch heard."""
+    """Where each audio item after an answer's first began, within the stretch heard.
+
+    Items are numbered within their answer by first appearance; an item that
+    goes on in the answer's next stretch does not begin again there.
+    """
     events = []
+    seen: dict[str, list[str]] = {}  # response id -> its item ids, in order of first audio
+    into_answer: dict[str, int] = {}  # response id -> ms of it sent in earlier stretches
     for heard in call.heard:
-        runs = call.item_runs.get(heard.response_id, ())
-        name = call.name(heard.response_id)
-        for number, (item_id, start_ms, sent_ms) in enumerate(runs[1:], start=2):
-            at = heard.start_ms + start_ms
+        response_id = heard.response_id
+        numbered = seen.setdefault(response_id, [])
+        before_ms = into_answer.get(response_id, 0)
+        into_answer[response_id] = before_ms + sum(sent for _, _, sent in heard.items)
+        name = call.name(response_id)
+        for item_id, into_ms, sent_ms in heard.items:
+            if item_id in numbered:
+                continue
+            numbered.append(item_id)
+            at = heard.start_ms + into_ms
+            if len(numbered) == 1:
+                continue  # the answer's first: its start is the answer's
             if at >= heard.end_ms:
                 break  # cut before the caller heard any of it
             title = _lines(
-                f"{name}: its audio item {number} begins, {_s(start_ms)} into the answer",
+                f"{name}: its audio item {len(numbered)} begins, "
+                f"{_s(before_ms + into_ms)} into the answer",
                 f"item {item_id}: {_s(sent_ms)} of its audio sent",
             )
+            number = len(numbered)
             data = (("response", name), ("item", str(number)))
             events.append(Event("ai", "item_start", "heard", at, title=title, data=data))
     return events
@@ -395,11 +427,8 @@ def _truncation_events(rows: Sequence[TimelineRow], call: _Call) -> list[Event]:
         heard = call.heard_of(response_id, clear)
         if heard is None and clear is None:
             continue
-        if heard is not None:
-            # An answer of several audio items: the item began partway into it.
-            at = heard.start_ms + call.item_start_ms(item_id) + audio_end
-        else:
-            at = clear or 0
+        # An answer of several audio items: the item began partway into it.
+        at = clear or 0 if heard is None else call.item_point_ms(item_id, audio_end, heard)
         name = call.name(response_id)
         events.append(
             Event(

@@ -266,6 +266,42 @@ def test_an_answer_of_two_audio_items_shows_where_the_second_began_and_where_it_
     assert truncation.label is None  # right at the clear
 
 
+def test_an_answer_heard_in_two_stretches_places_its_items_within_each() -> None:
+    """The model's audio ran dry after 1 s of item a: a's last 300 ms and item b played
+    in a second stretch. b begins 300 ms into it (the answer's item 2, and a does not
+    begin again), and a cut 700 ms into b is placed there."""
+
+    def ended(offset: int, audio_ms: int, items: list[list[Any]], cut: bool) -> TimelineRow:
+        details = {
+            "response_id": "resp_2s",
+            "audio_end_offset_ms": offset,
+            "audio_ms": audio_ms,
+            "interrupted": cut,
+            "items": items,
+        }
+        return ("playout_ended", offset, "", details)
+
+    rows = ordered(
+        [
+            ("stream_started", 0, "", {}),
+            ("response_started", 970, "", {"response_id": "resp_2s"}),
+            ("playout_started", 1000, "", {"response_id": "resp_2s", "item_id": "item_a"}),
+            ended(2000, 1000, [["item_a", 1000]], cut=False),
+            ("playout_started", 3000, "", {"response_id": "resp_2s", "item_id": "item_a"}),
+            barge_in(4000, "resp_2s", item_id="item_b", audio_end_ms=700),
+            ended(4000, 1000, [["item_a", 300], ["item_b", 700]], cut=True),
+            ("truncated", 4003, "", {"item_id": "item_b", "audio_end_ms": 700}),
+            ("stream_ended", 5000, "", {"end_reason": "caller_hangup"}),
+        ]
+    )
+    timeline = build_timeline(rows)
+
+    item = only(timeline, "item_start")
+    assert item.offset_ms == 3000 + 300
+    assert "item 2 begins, 1.300 s into the answer" in item.title
+    assert only(timeline, "truncation").offset_ms == 3000 + 300 + 700
+
+
 def test_generation_ends_are_marked_on_the_ai_lane() -> None:
     timeline = build_timeline(INTERRUPTED)
 
