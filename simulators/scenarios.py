@@ -55,6 +55,8 @@ class Expect:
     truncate_code: str | None = None  # the code the model refused the truncate with
     # Tones of audio items the caller never heard, gone from the model's memory too.
     unheard_deleted: tuple[int, ...] = ()
+    # When they were deleted: "barge_in" (their audio had come), "response_done" (none had).
+    unheard_deleted_at: str | None = None
     model_recoveries: int = 0  # replacement sessions that took over the call
     caller_told: bool = False  # the caller heard the apology before the call ended
     # The review's suspect rules (`calls.review.findings`) this call must raise. With
@@ -315,6 +317,41 @@ SCENARIOS: tuple[Scenario, ...] = (
             model_still_generating=True,
             heard_in_full=(2,),
             unheard_deleted=(SECOND_ITEM,),
+            unheard_deleted_at="barge_in",
+        ),
+        link=INTERNET,
+    ),
+    Scenario(
+        name="barge_in_before_second_item_audio",
+        title="Barge-in while the answer's second item is announced, with no audio yet",
+        story=(
+            "The model has announced the answer's second audio item but not sent a byte "
+            "of it when the caller cuts into the first: the first is truncated, and the "
+            "second, known only by its announcement, is deleted when the answer is done."
+        ),
+        realtime=RealtimeScript(
+            replies=(
+                Reply(
+                    2500,
+                    FIRST_PART,
+                    more_items=(Part(3000, SECOND_PART, first_audio_after_ms=12000),),
+                ),
+                Reply(600),
+            ),
+        ),
+        caller=CallerScript(
+            segments=(SpeakWhenHeard(tone=1, after_ms=1000, speech_ms=600), Silence(2000)),
+            hangup="stop",
+        ),
+        expect=Expect(
+            end_reason="caller_hangup",
+            closed_by="caller",
+            barge_ins=1,
+            interrupted_tone=1,
+            model_still_generating=True,
+            heard_in_full=(2,),
+            unheard_deleted=(SECOND_ITEM,),
+            unheard_deleted_at="response_done",
         ),
         link=INTERNET,
     ),

@@ -19,7 +19,7 @@ from typing import Any
 from channels.db import database_sync_to_async
 from django.utils import timezone
 
-from callcore.records import FindingRule
+from callcore.records import FindingRule, RecordKind
 from calls.models import BargeInEvent, CallSession, PlayoutLog
 from calls.review.diagnostics import find_calls, load_diagnostics
 from calls.review.findings import CallDiagnostics, Thresholds
@@ -264,7 +264,8 @@ def _unheard_deleted_checks(result: ScenarioResult) -> list[Check]:
     """Audio items the caller never heard are gone from the model's memory as well."""
     checks = []
     session = result.session
-    for tone in result.scenario.expect.unheard_deleted:
+    expect = result.scenario.expect
+    for tone in expect.unheard_deleted:
         heard = result.timeline.heard_ms_by_tone().get(tone, 0.0)
         item_ids = [
             item.id
@@ -278,7 +279,30 @@ def _unheard_deleted_checks(result: ScenarioResult) -> list[Check]:
         checks.append(
             Check(f"item of tone {tone} never heard, deleted", heard == 0 and deleted, detail)
         )
+        if expect.unheard_deleted_at is not None:
+            at = _deleted_at(result, item_ids)
+            checks.append(
+                Check(
+                    f"deleted at the {expect.unheard_deleted_at.replace('_', ' ')}",
+                    at == expect.unheard_deleted_at,
+                    f"deleted at: {at or 'neither'}",
+                )
+            )
     return checks
+
+
+def _deleted_at(result: ScenarioResult, item_ids: list[str]) -> str | None:
+    """Which record deleted the items: the barge-in's (their audio had come) or the
+    cut answer's end (`unheard_deleted`: none of it had)."""
+    wanted = set(item_ids)
+    for row in result.logs_of(RecordKind.BARGE_IN):
+        items = row.details.get("items") or []
+        if wanted <= {i.get("item_id") for i in items if i.get("outcome") == "deleted"}:
+            return "barge_in"
+    for row in result.logs_of(RecordKind.UNHEARD_DELETED):
+        if wanted <= set(row.details.get("item_ids") or []):
+            return "response_done"
+    return None
 
 
 def _barge_in_checks(result: ScenarioResult) -> list[Check]:

@@ -9,7 +9,9 @@ leaves them so, transcript deltas carry an `obfuscation` string.
 from __future__ import annotations
 
 import itertools
+import random
 import secrets
+import string
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -196,8 +198,8 @@ def usage(audio_ms: int, transcript: str) -> dict[str, Any]:
             "text_tokens": 60,
             "audio_tokens": 60,
             "image_tokens": 0,
-            "cached_tokens": 64,
-            "cached_tokens_details": {"text_tokens": 0, "audio_tokens": 64, "image_tokens": 0},
+            "cached_tokens": 48,
+            "cached_tokens_details": {"text_tokens": 0, "audio_tokens": 48, "image_tokens": 0},
         },
         "output_token_details": {"text_tokens": text_tokens, "audio_tokens": audio_tokens},
     }
@@ -209,9 +211,13 @@ def rate_limits() -> Event:
     return event("rate_limits.updated", rate_limits=limits)
 
 
-def obfuscation() -> str:
-    """The random-length padding the service puts beside each transcript delta."""
-    return secrets.token_urlsafe(secrets.randbelow(12) + 3)[:16]
+_OBFUSCATION_ALPHABET = string.ascii_letters + string.digits
+
+
+def obfuscation(rng: random.Random) -> str:
+    """The random-length padding the service puts beside each transcript delta (from the
+    response's seeded generator: a scenario's run is the same run after run)."""
+    return "".join(rng.choices(_OBFUSCATION_ALPHABET, k=rng.randint(3, 16)))
 
 
 def response_object(

@@ -191,7 +191,11 @@ class ResponseRun:
         words = part.transcript.split()
         total_samples = part.audio_ms * signals.BYTES_PER_MS
         loop = asyncio.get_running_loop()
-        started = loop.time()
+        started = loop.time() + part.first_audio_after_ms / 1000.0 / script.speed
+        if part.first_audio_after_ms and not await self._wait_unless_cancelled(
+            started - loop.time()
+        ):
+            chunks = []  # cancelled before any of it was produced: nothing late to send
         item_ms = 0
         words_sent = 0
         for chunk_ms in chunks:
@@ -205,7 +209,7 @@ class ResponseRun:
                 text = " ".join(words[words_sent:word_goal])
                 delta = {"delta": (" " if words_sent else "") + text}
                 if names.obfuscated:
-                    delta["obfuscation"] = events.obfuscation()
+                    delta["obfuscation"] = events.obfuscation(rng)
                 await host.send(events.event(names.transcript_delta, **where, **delta))
                 words_sent = word_goal
             audio = signals.tone_audio(

@@ -9,10 +9,15 @@ from typing import Any
 
 @dataclass(frozen=True)
 class Part:
-    """One more audio item of a response: `audio_ms` of its own tone, and its words."""
+    """One more audio item of a response: `audio_ms` of its own tone, and its words.
+
+    With `first_audio_after_ms` the item is announced (`output_item.added`, its part)
+    that long before its first audio (model time): the model is still working on it.
+    """
 
     audio_ms: int
     transcript: str = "And there is more."
+    first_audio_after_ms: int = 0
 
 
 @dataclass(frozen=True)

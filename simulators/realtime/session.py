@@ -54,7 +54,8 @@ class RealtimeSession:
         self.closed = False
         # A GoSilent fault: nothing more is sent (and maybe nothing more read).
         self.silent = False
-        self.caller_turns = 0
+        self.caller_turns = 0  # user audio items committed, in order
+        self._turn_of: dict[str, int] = {}  # item id -> its turn number, until transcribed
         self._speech_item_id: str | None = None
         # The caller's turn whose transcription waits for its answer's first events.
         self._transcript_due: str | None = None
@@ -223,6 +224,8 @@ class RealtimeSession:
             await self._transcribe(item_id)
 
     async def _commit_user_audio(self, item_id: str) -> None:
+        self.caller_turns += 1
+        self._turn_of[item_id] = self.caller_turns
         previous = self.conversation.add(Item(item_id, "message", "user"))
         await self.send(
             events.event("input_audio_buffer.committed", previous_item_id=previous, item_id=item_id)
@@ -239,8 +242,7 @@ class RealtimeSession:
         audio_input = self.session.get("audio", {}).get("input", {})
         if not (audio_input.get("transcription") or self.session.get("input_audio_transcription")):
             return
-        self.caller_turns += 1
-        transcript = self.script.caller_turn(self.caller_turns)
+        transcript = self.script.caller_turn(self._turn_of.pop(item_id, self.caller_turns))
         where = {"item_id": item_id, "content_index": 0}
         await self.send(
             events.event(

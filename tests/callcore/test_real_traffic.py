@@ -1,6 +1,6 @@
 """Every message of the public captures (`tests/data/real-traffic/`) through the parsers.
 
-The files are copies of `shared/real-traffic/`, each naming its `source`. Each
+The files are copies of the team's shared captures, each naming its `source`. Each
 known event becomes its typed event with the fields the call acts on; an
 unknown one is `Ignored`; nothing raises. The only refusals are the media
 payloads their authors abbreviated in print (not base64 as printed: the
@@ -92,7 +92,8 @@ def openai_events() -> list[tuple[str, str, dict[str, Any]]]:
 def test_every_capture_file_is_read() -> None:
     assert len(OPENAI) == 5
     assert len(TWILIO) == 3
-    # 484 WebRTC (beta), 27 GA capture, 21 GA docs examples, the error reports' events.
+    # 485 WebRTC (beta), 27 GA capture (one event cut off in its source), 21 GA docs
+    # examples, the 4 error reports that print a whole event or error object.
     assert len(openai_events()) == 537
 
 

@@ -116,8 +116,9 @@ class Command(BaseCommand):
 
     def _summary(self, results: list[ScenarioResult]) -> None:
         self.stdout.write(self.style.MIGRATE_HEADING("\nSummary"))
+        width = max(len("scenario"), *(len(result.scenario.name) for result in results))
         self.stdout.write(
-            f"  {'scenario':<24} {'verdict':<8} {'barge-ins':>9} {'remaining':>10} {'end':<22}"
+            f"  {'scenario':<{width}} {'verdict':<8} {'barge-ins':>9} {'remaining':>10} end"
         )
         for result in results:
             event = result.barge_ins[0] if result.barge_ins else None
@@ -125,8 +126,8 @@ class Command(BaseCommand):
             end = result.call.end_reason if result.call else "?"
             verdict = "PASS" if result.passed else "FAIL"
             self.stdout.write(
-                f"  {result.scenario.name:<24} {verdict:<8} {len(result.barge_ins):>9} "
-                f"{remaining:>10} {end:<22}"
+                f"  {result.scenario.name:<{width}} {verdict:<8} {len(result.barge_ins):>9} "
+                f"{remaining:>10} {end}"
             )
         passed = sum(result.passed for result in results)
         self.stdout.write(f"  {passed} of {len(results)} scenarios passed")
