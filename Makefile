@@ -10,12 +10,13 @@ PORT ?= 8000
 # explicitly; `make serve` is production and refuses to start without its values.
 DEV := DJANGO_SETTINGS_MODULE=config.dev_settings
 
-.PHONY: help install test lint demo demo-all serve serve-dev migrate migrate-dev clean
+.PHONY: help install test test-host lint demo demo-all serve serve-dev migrate migrate-dev settings-table clean
 
 help:
 	@echo "make demo   - simulated calls with barge-in through the real stack (SQLite)"
 	@echo "make demo-all - every scenario, with a summary"
 	@echo "make test   - the test suite"
+	@echo "make test-host - the wheel installed into a new project, calls through it"
 	@echo "make lint   - ruff and mypy"
 	@echo "make serve  - the ASGI server on $(HOST):$(PORT) (production settings)"
 	@echo "make serve-dev - the same with the development settings"
@@ -29,6 +30,15 @@ install: $(STAMP)
 
 test: $(STAMP)
 	$(DEV) $(PY) -m pytest
+
+# The distribution as a host installs it: the wheel into a fresh virtualenv, a new
+# `django-admin startproject` with the README's edits, simulated calls through it.
+test-host: $(STAMP)
+	bash tests/host/run.sh
+
+# The README's table of CALLBRIDGE settings, from their one definition (calls/conf.py).
+settings-table: $(STAMP)
+	$(PY) -m calls.conf README.md
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

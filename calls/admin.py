@@ -8,19 +8,21 @@ superuser's retention action deletes them.
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
-from django.conf import settings
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
-from django.urls import reverse
+from django.urls import URLPattern, path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
 from callcore.records import CallState, rule_label
 from callcore.records import ended_by as who_ended
+from calls.conf import callbridge_settings
 from calls.live.control import ask_to_end
+from calls.liveview import end_live_call, live_calls, live_calls_json
 from calls.models import BargeInEvent, CallSession, PlayoutLog
 from calls.review.diagnostics import CALL_FIELDS, diagnose_call_rows
 from calls.review.findings import Thresholds
@@ -252,12 +254,27 @@ class CallSessionAdmin(ReadOnlyAdmin):
         pks = list(deletable(queryset).values_list("pk", flat=True))
         deleted = delete_calls(pks, request.user)  # type: ignore[arg-type]
         kept = queryset.count()
-        note = (
-            f"; {kept} kept (live, or ended less than {settings.CALL_RETENTION_MIN_DAYS} days ago)"
-            if kept
-            else ""
-        )
+        days = callbridge_settings().CALL_RETENTION_MIN_DAYS
+        note = f"; {kept} kept (live, or ended less than {days} days ago)" if kept else ""
         self.message_user(request, f"deleted {deleted} call(s) and their records{note}")
+
+    def get_urls(self) -> list[URLPattern]:
+        """The live view beside the call list: `admin:calls_live` and its two helpers."""
+        site = self.admin_site
+        return [
+            path(
+                "live/",
+                site.admin_view(functools.partial(live_calls, admin_site=site)),
+                name="calls_live",
+            ),
+            path("live/calls.json", site.admin_view(live_calls_json), name="calls_live_json"),
+            path(
+                "live/end/<str:call_sid>/",
+                site.admin_view(end_live_call),
+                name="calls_live_end",
+            ),
+            *super().get_urls(),
+        ]
 
     def has_end_call_permission(self, request: HttpRequest) -> bool:
         return bool(request.user.has_perm("calls.end_call"))

@@ -29,7 +29,6 @@ from typing import Any
 from channels.db import database_sync_to_async
 from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncJsonWebsocketConsumer, AsyncWebsocketConsumer
-from django.conf import settings
 
 from callcore import EndReason
 from callcore.protocol.twilio import (
@@ -43,6 +42,7 @@ from callcore.protocol.twilio import (
     Unknown,
     parse_twilio_message,
 )
+from calls.conf import callbridge_settings
 from calls.live import admission
 from calls.live.admission import Refused
 from calls.live.bridge import CallBridge, CallIdentity
@@ -130,14 +130,15 @@ class MediaStreamConsumer(AsyncWebsocketConsumer):
             return
         # The handshake's signature is the same for every stream: a socket that
         # holds it must still show a call's `start` promptly, or it goes.
-        timeout_s = settings.STREAM_START_TIMEOUT_S
+        timeout_s = callbridge_settings().STREAM_START_TIMEOUT_S
         self._start_timer = asyncio.get_running_loop().call_later(timeout_s, self._no_start)
 
     def _no_start(self) -> None:
         self._start_timer = None
         if self.bridge is None and not self.closing:
             logger.warning(
-                "media stream refused: no start within %s s", settings.STREAM_START_TIMEOUT_S
+                "media stream refused: no start within %s s",
+                callbridge_settings().STREAM_START_TIMEOUT_S,
             )
             assert self.process is not None
             self.process.keep(self._refuse(Refused(CLOSE_NO_START, "")))

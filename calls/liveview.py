@@ -1,14 +1,14 @@
 """The staff live view's pages: calls in progress and their moments, as they happen.
 
-The page (`/admin/live/`) lists the calls streaming now (caller, link to the
-call's page, an "End call" button for those allowed to end calls); its
-WebSocket (`/admin/live/ws/`, `calls.consumers.LiveViewConsumer`) relays the
-channel layer's `calls.live` group (fed by `calls.live.feed` in every
-process). When the socket drops, the page says so, reconnects, and reads the
-calls in progress again (`/admin/live/calls.json`): what happened meanwhile
-is in the records. Django session authentication: only active staff with the
-view permission on calls; anyone else is refused at the handshake, before a
-message is sent.
+The page (`admin:calls_live`, beside the call list in the admin) lists the
+calls streaming now (caller, link to the call's page, an "End call" button
+for those allowed to end calls); its WebSocket (`calls.paths.LIVE_VIEW_PATH`,
+`calls.consumers.LiveViewConsumer`) relays the channel layer's `calls.live`
+group (fed by `calls.live.feed` in every process). When the socket drops, the
+page says so, reconnects, and reads the calls in progress again
+(`admin:calls_live_json`): what happened meanwhile is in the records. The
+admin site's login: only active staff with the view permission on calls;
+anyone else is refused at the socket's handshake, before a message is sent.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from django.contrib.admin.views.decorators import staff_member_required
+from django.contrib.admin import AdminSite
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
@@ -25,6 +25,7 @@ from django.views.decorators.http import require_POST
 from callcore.records import CallState
 from calls.live.control import ask_to_end
 from calls.models import CallSession
+from calls.paths import LIVE_VIEW_PATH
 
 logger = logging.getLogger(__name__)
 
@@ -52,23 +53,22 @@ def _in_progress() -> list[dict[str, Any]]:
     ]
 
 
-@staff_member_required
-def live_calls(request: HttpRequest) -> HttpResponse:
+def live_calls(request: HttpRequest, admin_site: AdminSite) -> HttpResponse:
     if not request.user.has_perm(VIEW_PERMISSION):
         raise PermissionDenied
     return render(
         request,
         "admin/calls/live.html",
         {
+            **admin_site.each_context(request),
             "title": "Calls in progress",
             "calls": _in_progress(),
             "may_end": request.user.has_perm(END_PERMISSION),
-            "site_header": "callbridge",
+            "socket_path": "/" + LIVE_VIEW_PATH,
         },
     )
 
 
-@staff_member_required
 def live_calls_json(request: HttpRequest) -> JsonResponse:
     """The calls in progress now (the page reads them again after a reconnect)."""
     if not request.user.has_perm(VIEW_PERMISSION):
@@ -77,7 +77,6 @@ def live_calls_json(request: HttpRequest) -> JsonResponse:
 
 
 @require_POST
-@staff_member_required
 def end_live_call(request: HttpRequest, call_sid: str) -> JsonResponse:
     """The page's "End call": whichever process holds the call ends it (audited)."""
     if not request.user.has_perm(END_PERMISSION):

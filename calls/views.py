@@ -12,7 +12,6 @@ import functools
 import logging
 import time
 
-from django.conf import settings
 from django.core.handlers.asgi import ASGIRequest
 from django.db import IntegrityError, transaction
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
@@ -28,6 +27,7 @@ from callcore.records import (
     after_stream,
     twilio_end_reason,
 )
+from calls.conf import callbridge_settings
 from calls.frontdoor.signatures import public_url, stream_url, twilio_signed
 from calls.frontdoor.tokens import mint_stream_token
 from calls.live.config import BridgeConfig
@@ -161,7 +161,7 @@ async def stream_ended(request: HttpRequest) -> HttpResponse:
             return HttpResponse(str(response), content_type=_TWIML)
         if next_step is AfterStream.APOLOGISE:
             logger.info("stream ended (%s): apologising to the caller", reason or "reason unknown")
-            response.say(settings.CALL_APOLOGY)
+            response.say(callbridge_settings().CALL_APOLOGY)
         response.hangup()
         return HttpResponse(str(response), content_type=_TWIML)
 

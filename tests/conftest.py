@@ -8,15 +8,20 @@ from typing import Any
 import pytest
 from twilio.request_validator import RequestValidator
 
+from tests.callbridge import configure
+
 TEST_AUTH_TOKEN = "test-auth-token-0123456789abcdef"
 TEST_PUBLIC_BASE_URL = "https://calls.example.test"
 
 
 @pytest.fixture(autouse=True)
 def _twilio_settings(settings: Any) -> None:
-    settings.TWILIO_AUTH_TOKEN = TEST_AUTH_TOKEN
-    settings.PUBLIC_BASE_URL = TEST_PUBLIC_BASE_URL
-    settings.TWILIO_ACCOUNT_SID = ""
+    configure(
+        settings,
+        TWILIO_AUTH_TOKEN=TEST_AUTH_TOKEN,
+        PUBLIC_BASE_URL=TEST_PUBLIC_BASE_URL,
+        TWILIO_ACCOUNT_SID="",
+    )
 
 
 @pytest.fixture(autouse=True)
@@ -29,7 +34,7 @@ def call_process(settings: Any) -> Any:
     """
     from calls.live.process import CallProcess, ProcessConfig, use_process
 
-    settings.MODEL_PREOPEN_S = 0
+    configure(settings, MODEL_PREOPEN_S=0)
     process = CallProcess(ProcessConfig.from_django())
     previous = use_process(process)
     yield process

@@ -7,28 +7,31 @@ import logging
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
-from django.conf import settings
 from django.http import HttpRequest, HttpResponse, HttpResponseForbidden
 from twilio.request_validator import RequestValidator
+
+from calls.conf import callbridge_settings
+from calls.paths import MEDIA_STREAM_PATH
 
 logger = logging.getLogger(__name__)
 
 
 def public_url(path: str) -> str:
     """The URL Twilio called, as Twilio sees it (behind proxies and tunnels)."""
-    return f"{settings.PUBLIC_BASE_URL}{path}"
+    return f"{callbridge_settings().PUBLIC_BASE_URL}{path}"
 
 
 def stream_url() -> str:
     """The media-stream URL put in the TwiML: Twilio requires wss and no query."""
-    host = settings.PUBLIC_BASE_URL.split("://", 1)[-1]
-    return f"wss://{host}/twilio/media-stream/"
+    host = callbridge_settings().PUBLIC_BASE_URL.split("://", 1)[-1]
+    return f"wss://{host}/{MEDIA_STREAM_PATH}"
 
 
 def signature_valid(url: str, params: Mapping[str, Any], signature: str) -> bool:
-    if not signature or not settings.TWILIO_AUTH_TOKEN:
+    token = callbridge_settings().TWILIO_AUTH_TOKEN
+    if not signature or not token:
         return False
-    return bool(RequestValidator(settings.TWILIO_AUTH_TOKEN).validate(url, params, signature))
+    return bool(RequestValidator(token).validate(url, params, signature))
 
 
 AsyncView = Callable[..., Awaitable[HttpResponse]]

@@ -8,8 +8,9 @@ be replayed later.
 
 from __future__ import annotations
 
-from django.conf import settings
 from django.utils.crypto import constant_time_compare, salted_hmac
+
+from calls.conf import callbridge_settings
 
 _SALT = "calls.stream-token"
 # Clock skew tolerated between the process that minted and the one verifying.
@@ -33,7 +34,7 @@ def verify_stream_token(
 
     Returns None when valid, else a short reason for the log (never the token).
     """
-    ttl = settings.STREAM_TOKEN_TTL_S if ttl_s is None else ttl_s
+    ttl = callbridge_settings().STREAM_TOKEN_TTL_S if ttl_s is None else ttl_s
     issued_text, sep, digest = token.partition(".")
     # isdigit() alone accepts characters like "²" that int() refuses.
     if not sep or not digest or not (issued_text.isascii() and issued_text.isdigit()):

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from django.conf import settings
-
 from callcore.protocol.realtime import SessionConfig
+from calls.conf import callbridge_settings
 from playout import PlayoutConfig
 
 
@@ -34,6 +33,8 @@ class BridgeConfig:
 
     @classmethod
     def from_django(cls) -> BridgeConfig:
+        """From `CALLBRIDGE`, validated (`ImproperlyConfigured` names what is wrong)."""
+        settings = callbridge_settings()
         return cls(
             openai_api_key=settings.OPENAI_API_KEY,
             openai_websocket_base_url=settings.OPENAI_WEBSOCKET_BASE_URL,

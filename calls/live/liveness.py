@@ -24,11 +24,11 @@ import logging
 import os
 from datetime import datetime, timedelta
 
-from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
 from callcore.records import CallState, EndReason, RecordKind
+from calls.conf import callbridge_settings
 
 logger = logging.getLogger(__name__)
 
@@ -47,7 +47,7 @@ def reap_lost_calls(
     from calls.models import CallSession, PlayoutLog
 
     now = now or timezone.now()
-    lost_after = timedelta(seconds=lost_after_s or settings.CALL_LOST_AFTER_S)
+    lost_after = timedelta(seconds=lost_after_s or callbridge_settings().CALL_LOST_AFTER_S)
     cutoff = now - lost_after
     reaped: list[str] = []
     reaped_pks: list[int] = []

@@ -25,6 +25,7 @@ from collections.abc import Coroutine
 from dataclasses import dataclass
 from typing import Any
 
+from calls.conf import callbridge_settings
 from calls.live.beat import Beat
 from calls.live.db import CallPathDatabase
 from calls.live.feed import LiveFeed
@@ -48,8 +49,8 @@ class ProcessConfig:
 
     @classmethod
     def from_django(cls) -> ProcessConfig:
-        from django.conf import settings
-
+        """From `CALLBRIDGE`, validated (`ImproperlyConfigured` names what is wrong)."""
+        settings = callbridge_settings()
         return cls(
             alive_interval_s=settings.CALL_ALIVE_INTERVAL_S,
             lost_after_s=settings.CALL_LOST_AFTER_S,

@@ -11,13 +11,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import timedelta
 
-from django.conf import settings
 from django.contrib.admin.models import DELETION, LogEntry
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
+from calls.conf import callbridge_settings
 from calls.models import BargeInEvent, CallFinding, CallSession, PlayoutLog
 
 # Calls a transaction: a long call has thousands of log rows; a batch stays well
@@ -27,7 +27,7 @@ BATCH = 50
 
 def deletable(calls: QuerySet[CallSession]) -> QuerySet[CallSession]:
     """The calls that may go: those that ended `CALL_RETENTION_MIN_DAYS` ago or more."""
-    oldest_kept = timezone.now() - timedelta(days=settings.CALL_RETENTION_MIN_DAYS)
+    oldest_kept = timezone.now() - timedelta(days=callbridge_settings().CALL_RETENTION_MIN_DAYS)
     return calls.filter(ended_at__lte=oldest_kept)
 
 

@@ -91,7 +91,7 @@ def test_end_call_needs_the_permission(client: Client, asked: list[tuple[str, st
 def test_the_end_call_command_refuses_the_in_memory_layer(settings: Any) -> None:
     settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
     live_call("CA" + "4" * 32)
-    with pytest.raises(CommandError, match="set REDIS_URL"):
+    with pytest.raises(CommandError, match="use channels-redis"):
         call_command("end_call", "CA" + "4" * 32)
 
 
@@ -130,15 +130,15 @@ def test_the_live_pages_end_call_asks_the_holder_and_is_audited(
     user = staff(client, may_end=True)
     live = live_call("CA" + "7" * 32)
 
-    response = client.post(f"/admin/live/end/{live.call_sid}/")
+    response = client.post(f"/admin/calls/callsession/live/end/{live.call_sid}/")
 
     assert (response.status_code, response.json()) == (200, {"ended": True})
     assert asked == [(live.call_sid, "admin (op)")]
     entry = LogEntry.objects.get()
     assert (entry.user_id, entry.object_id) == (user.pk, str(live.pk))
     over = CallSession.objects.create(call_sid="CA" + "8" * 32, status=CallState.COMPLETED)
-    assert client.post(f"/admin/live/end/{over.call_sid}/").status_code == 404
-    assert client.get(f"/admin/live/end/{live.call_sid}/").status_code == 405
+    assert client.post(f"/admin/calls/callsession/live/end/{over.call_sid}/").status_code == 404
+    assert client.get(f"/admin/calls/callsession/live/end/{live.call_sid}/").status_code == 405
 
 
 def test_the_live_pages_end_call_needs_the_permission_and_a_csrf_token(
@@ -147,11 +147,11 @@ def test_the_live_pages_end_call_needs_the_permission_and_a_csrf_token(
     live = live_call("CA" + "9" * 32)
     viewer = Client()
     staff(viewer, may_end=False)
-    assert viewer.post(f"/admin/live/end/{live.call_sid}/").status_code == 403
+    assert viewer.post(f"/admin/calls/callsession/live/end/{live.call_sid}/").status_code == 403
     checked = Client(enforce_csrf_checks=True)
     User.objects.filter(username="op").update(is_superuser=True)
     checked.force_login(User.objects.get(username="op"))
-    assert checked.post(f"/admin/live/end/{live.call_sid}/").status_code == 403
+    assert checked.post(f"/admin/calls/callsession/live/end/{live.call_sid}/").status_code == 403
     assert asked == []
 
 
@@ -161,12 +161,12 @@ def test_the_live_page_reads_the_calls_in_progress_again(client: Client) -> None
     CallSession.objects.filter(pk=live.pk).update(from_number="+15005550006")
     CallSession.objects.create(call_sid="CA" + "2" * 32, status=CallState.COMPLETED)
 
-    [call] = client.get("/admin/live/calls.json").json()["calls"]
+    [call] = client.get("/admin/calls/callsession/live/calls.json").json()["calls"]
 
     assert (call["pk"], call["call_sid"], call["from_number"]) == (
         live.pk,
         live.call_sid,
         "+15005550006",
     )
-    page = client.get("/admin/live/").content.decode()
+    page = client.get("/admin/calls/callsession/live/").content.decode()
     assert 'data-may-end="false"' in page  # no button for those who may not end calls

@@ -32,7 +32,7 @@ def socket(cookie: bytes | None) -> WebsocketCommunicator:
     headers = [(b"origin", b"http://localhost"), (b"host", b"localhost")]
     if cookie is not None:
         headers.append((b"cookie", cookie))
-    return WebsocketCommunicator(application, "/admin/live/ws/", headers=headers)
+    return WebsocketCommunicator(application, "/callbridge/live/ws/", headers=headers)
 
 
 @pytest.mark.parametrize("who", ["anonymous", "not staff"])
@@ -65,14 +65,30 @@ def test_the_page_lists_calls_in_progress(client: Client, settings: Any) -> None
     CallSession.objects.create(call_sid="CA" + "9" * 32, status=CallState.STREAMING)
     CallSession.objects.create(call_sid="CA" + "8" * 32, status=CallState.COMPLETED)
 
-    page = client.get("/admin/live/").content.decode()
+    page = client.get("/admin/calls/callsession/live/").content.decode()
 
     assert "CA" + "9" * 32 in page
     assert "CA" + "8" * 32 not in page
-    assert "/admin/live/ws/" in page
+    assert "/callbridge/live/ws/" in page
 
 
 def test_the_page_is_staff_only(client: Client) -> None:
-    response = client.get("/admin/live/")
+    response = client.get("/admin/calls/callsession/live/")
     assert response.status_code == 302
     assert "/admin/login/" in response["Location"]
+
+
+async def test_a_page_of_another_origin_cannot_open_the_staff_socket() -> None:
+    """The live view's socket is inside the Origin check (the media stream is not: every
+    media-stream test connects without an Origin header, as Twilio does)."""
+    cookie = await database_sync_to_async(session_cookie)(staff=True)
+    from config.asgi import application
+
+    headers = [
+        (b"origin", b"https://elsewhere.example"),
+        (b"host", b"localhost"),
+        (b"cookie", cookie),
+    ]
+    communicator = WebsocketCommunicator(application, "/callbridge/live/ws/", headers=headers)
+    connected, _ = await communicator.connect()
+    assert not connected

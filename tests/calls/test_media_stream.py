@@ -22,14 +22,15 @@ from typing import Any
 
 import pytest
 from channels.db import database_sync_to_async
-from django.conf import settings
 
 from callcore.lifecycle import Phase
+from calls.conf import callbridge_settings
 from calls.frontdoor.tokens import mint_stream_token
 from calls.live.bridge import CallBridge
 from calls.live.process import CallProcess
 from calls.live.realtime import direct_writer, raw_sender
 from calls.models import BargeInEvent, CallSession, PlayoutLog
+from tests.callbridge import configure
 from tests.calls.fakes import (
     FailingChannelLayer,
     FakeRealtime,
@@ -48,9 +49,12 @@ FRAME = 160
 @pytest.fixture
 async def realtime(settings: Any) -> AsyncIterator[FakeRealtime]:
     async with FakeRealtime() as server:
-        settings.OPENAI_WEBSOCKET_BASE_URL = server.websocket_base_url
-        settings.OPENAI_API_KEY = "sk-test"
-        settings.AGENT_GREETING = ""
+        configure(
+            settings,
+            OPENAI_WEBSOCKET_BASE_URL=server.websocket_base_url,
+            OPENAI_API_KEY="sk-test",
+            AGENT_GREETING="",
+        )
         yield server
 
 
@@ -202,7 +206,7 @@ async def test_the_model_socket_offers_no_compression(live: Call) -> None:
 async def test_greeting_is_requested_when_configured(
     settings: Any, realtime: FakeRealtime, call: CallSession
 ) -> None:
-    settings.AGENT_GREETING = "Hello, how can I help?"
+    configure(settings, AGENT_GREETING="Hello, how can I help?")
     twilio = TwilioStream.open(CALL_SID)
     await twilio.start()
     model = await realtime.session()
@@ -333,7 +337,7 @@ async def test_model_audio_is_reframed_paced_and_marked(live: Call) -> None:
     sizes = [len(base64.b64decode(m["media"]["payload"])) for m in media]
     # Whole 20 ms frames, up to TWILIO_MEDIA_MESSAGE_MS a message (frames sent together
     # go together); only the item's last frame may be short.
-    most = settings.TWILIO_MEDIA_MESSAGE_MS * 8
+    most = callbridge_settings().TWILIO_MEDIA_MESSAGE_MS * 8
     assert all(size % 160 == 0 and size <= most for size in sizes[:-1]), sizes
     assert sizes[-1] % 160 == len(audio) % 160
     assert live.twilio.events[-1][1]["event"] == "mark"
@@ -346,11 +350,13 @@ async def test_model_audio_is_reframed_paced_and_marked(live: Call) -> None:
         elif message["event"] == "mark":
             gaps.append(between)
             between = 0
-    assert all(0 < gap < 2 * settings.PLAYOUT_MARK_INTERVAL_MS * 8 for gap in gaps), gaps
+    assert all(0 < gap < 2 * callbridge_settings().PLAYOUT_MARK_INTERVAL_MS * 8 for gap in gaps), (
+        gaps
+    )
     assert sum(gaps) == len(audio)
     # Pacing: Twilio is never handed more than the lead (PLAYOUT_LEAD_MS) beyond real
     # time, counting each message's audio when it is sent.
-    lead_ms = settings.PLAYOUT_LEAD_MS
+    lead_ms = callbridge_settings().PLAYOUT_LEAD_MS
     first = live.twilio.events[0][0]
     sent = 0
     for at, message in live.twilio.events:
@@ -668,8 +674,11 @@ async def test_media_before_start_is_skipped(realtime: FakeRealtime, call: CallS
 
 
 async def test_realtime_unreachable_ends_the_call(settings: Any, call: CallSession) -> None:
-    settings.OPENAI_WEBSOCKET_BASE_URL = f"ws://127.0.0.1:{unused_port()}/v1"
-    settings.OPENAI_API_KEY = "sk-test"
+    configure(
+        settings,
+        OPENAI_WEBSOCKET_BASE_URL=f"ws://127.0.0.1:{unused_port()}/v1",
+        OPENAI_API_KEY="sk-test",
+    )
     twilio = TwilioStream.open(CALL_SID)
     await twilio.start()
 
@@ -783,7 +792,7 @@ async def test_a_second_stream_for_the_same_call_is_refused(
 async def test_a_stream_that_never_starts_is_closed_4408(
     realtime: FakeRealtime, call: CallSession, settings: Any
 ) -> None:
-    settings.STREAM_START_TIMEOUT_S = 0.2
+    configure(settings, STREAM_START_TIMEOUT_S=0.2)
     twilio = TwilioStream.open(CALL_SID)
     connected, _ = await twilio.communicator.connect()
     assert connected
@@ -845,8 +854,7 @@ async def test_a_dtmf_flood_keeps_100_rows_and_counts_the_rest(live: Call) -> No
 async def test_a_model_that_stops_reading_is_noticed_by_its_pings_and_replaced(
     realtime: FakeRealtime, call: CallSession, call_process: CallProcess, settings: Any
 ) -> None:
-    settings.MODEL_PING_INTERVAL_S = 0.2
-    settings.MODEL_PING_TIMEOUT_S = 0.2
+    configure(settings, MODEL_PING_INTERVAL_S=0.2, MODEL_PING_TIMEOUT_S=0.2)
     twilio = TwilioStream.open(CALL_SID)
     await twilio.start()
     model = await realtime.session()

@@ -23,6 +23,7 @@ from calls.live.preopen import PreopenedSessions
 from calls.live.process import CallProcess
 from calls.live.realtime import OpenedModel, discard_model
 from calls.models import CallSession
+from tests.callbridge import configure
 from tests.calls.fakes import FakeRealtime, TwilioStream
 from tests.calls.test_webhook import VOICE_PARAMS as WEBHOOK_PARAMS
 from tests.conftest import TEST_PUBLIC_BASE_URL, twilio_signature
@@ -219,9 +220,12 @@ VOICE_PARAMS = {**WEBHOOK_PARAMS, "CallSid": CALL_SID}
 @pytest.fixture
 async def realtime(settings: Any, call_process: CallProcess) -> AsyncIterator[FakeRealtime]:
     async with FakeRealtime() as server:
-        settings.OPENAI_WEBSOCKET_BASE_URL = server.websocket_base_url
-        settings.OPENAI_API_KEY = "sk-test"
-        settings.AGENT_GREETING = "Hello there."
+        configure(
+            settings,
+            OPENAI_WEBSOCKET_BASE_URL=server.websocket_base_url,
+            OPENAI_API_KEY="sk-test",
+            AGENT_GREETING="Hello there.",
+        )
         call_process.preopened.keep_s = 10
         yield server
 

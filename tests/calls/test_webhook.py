@@ -7,11 +7,11 @@ import time
 import xml.etree.ElementTree as ET
 
 import pytest
-from django.conf import settings
 from django.db import IntegrityError
 from django.test import Client
 
 from callcore.records import CallState
+from calls.conf import callbridge_settings
 from calls.frontdoor.tokens import verify_stream_token
 from calls.models import CallSession
 from calls.views import _answer
@@ -142,7 +142,7 @@ def test_a_stream_that_ended_under_the_caller_is_an_apology_then_a_hangup(
     assert response.status_code == 200
     verbs = [(verb.tag, (verb.text or "").strip()) for verb in ET.fromstring(response.content)]
     if apology:
-        assert verbs == [("Say", settings.CALL_APOLOGY), ("Hangup", "")]
+        assert verbs == [("Say", callbridge_settings().CALL_APOLOGY), ("Hangup", "")]
     else:
         assert verbs == [("Hangup", "")]
 

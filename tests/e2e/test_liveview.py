@@ -66,7 +66,7 @@ async def page(stack: LocalStack) -> AsyncIterator[Any]:
         try:
             page = await browser.new_page()
             page.on("dialog", lambda dialog: pytest.fail(f"the page alerted: {dialog.message}"))
-            await page.goto(f"{base}/admin/login/?next=/admin/live/")
+            await page.goto(f"{base}/admin/login/?next=/admin/calls/callsession/live/")
             await page.fill("#id_username", "operator")
             await page.fill("#id_password", "pw-for-tests-only")
             await page.click("input[type=submit]")

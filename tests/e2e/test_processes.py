@@ -272,7 +272,7 @@ async def test_the_live_view_shows_a_barge_in_made_in_the_other_process(
         )
         try:
             page = await browser.new_page()
-            await page.goto(f"{admin_url}/admin/login/?next=/admin/live/")
+            await page.goto(f"{admin_url}/admin/login/?next=/admin/calls/callsession/live/")
             await page.fill("#id_username", "operator")
             await page.fill("#id_password", "pw-for-tests-only")
             await page.click("input[type=submit]")

@@ -18,6 +18,7 @@ from django.utils import timezone
 from callcore.records import CallState
 from calls.models import BargeInEvent, CallSession
 from calls.review import diagnostics
+from tests.callbridge import configure
 from tests.review.conftest import GOODBYE_SID, goodbye_call, new_call, with_link
 
 pytestmark = pytest.mark.django_db
@@ -396,7 +397,7 @@ def test_admin_url_is_a_path_or_absolute_with_a_base_url(settings: Any) -> None:
 
     plain = run()
     absolute = run("--base-url", "https://calls.example.com/")
-    settings.REVIEW_BASE_URL = "https://review.example.com"
+    configure(settings, REVIEW_BASE_URL="https://review.example.com")
     from_setting = run()
     overridden = run_json("--base-url", "http://localhost:8000")
 

@@ -8,12 +8,12 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
 from typing import Any
 
-from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.urls import reverse
 from django.utils import timezone
 
 from callcore.records import FindingRule
+from calls.conf import callbridge_settings
 from calls.review.diagnostics import (
     CallRow,
     ReviewedCall,
@@ -116,7 +116,7 @@ class Command(BaseCommand):
             "--base-url",
             metavar="URL",
             help="makes admin links absolute, e.g. https://calls.example.com "
-            "(default: the REVIEW_BASE_URL setting, else links are paths)",
+            "(default: CALLBRIDGE['REVIEW_BASE_URL'], else links are paths)",
         )
         parser.add_argument("--json", action="store_true", help="machine-readable output")
 
@@ -145,7 +145,7 @@ class Command(BaseCommand):
             chunks = call_chunks(since=since, last=options["last"])
         base_url = options["base_url"]
         if base_url is None:
-            base_url = getattr(settings, "REVIEW_BASE_URL", "") or ""
+            base_url = callbridge_settings().REVIEW_BASE_URL
         tally = Tally(frozenset(options["rule"] or ()), options["suspects_only"])
         report: JsonReport | TextReport
         if options["json"]:

@@ -34,7 +34,8 @@ class Command(BaseCommand):
         backend = settings.CHANNEL_LAYERS["default"]["BACKEND"]
         if backend.endswith("InMemoryChannelLayer"):
             raise CommandError(
-                "the in-memory channel layer cannot reach the server's processes: set REDIS_URL"
+                "the in-memory channel layer cannot reach the server's processes: use "
+                "channels-redis (in the reference host, set REDIS_URL)"
             )
         call = CallSession.objects.filter(call_sid=call_sid).first()
         if call is None:
