@@ -1,10 +1,16 @@
-"""The whole call stack on this machine: the project under a real ASGI server, plus the sims.
+"""The whole call stack on this machine: a project under a real ASGI server, plus the sims.
 
-The project's ASGI application runs in a child process (`ServerProcess`) under
-Daphne or Uvicorn, configured only through environment variables, as in
-production. `LocalStack` adds a Realtime simulator in this process; each new
-Realtime connection takes the next queued script, so scenarios run one after
-another against one server. Callers are `TwilioCaller`s pointed at the child.
+A Django project's ASGI application runs in a child process (`ServerProcess`)
+under Daphne or Uvicorn. `LocalStack` adds a Realtime simulator in this
+process; each new Realtime connection takes the next queued script, so
+scenarios run one after another against one server. Callers are
+`TwilioCaller`s pointed at the child.
+
+The project is this repository's reference host (`REFERENCE`, production
+settings read from the environment) or any host that installed the
+platform (`Project.running()`, the one `manage.py simulate_call` runs in).
+The child learns where its stand-ins are from environment variables; a
+host's test settings take them with `calls.demo.standins.stand_in_settings()`.
 """
 
 from __future__ import annotations
@@ -12,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import json
 import logging
 import os
 import secrets
@@ -20,6 +27,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 from typing import Any, Literal
@@ -33,6 +41,59 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 PUBLIC_BASE_URL = "https://calls.simulated.test"
 AUTH_TOKEN = "simulated-twilio-auth-token"
 Server = Literal["daphne", "uvicorn"]
+# The child's settings the stack chose, as one JSON object of strings: the
+# reference host reads each from its own variable, any other host's test
+# settings take them all with `calls.demo.standins.stand_in_settings()`.
+STAND_INS_VARIABLE = "CALLBRIDGE_STAND_INS"
+STAND_IN_KEYS = (
+    "PUBLIC_BASE_URL",
+    "TWILIO_AUTH_TOKEN",
+    "OPENAI_API_KEY",
+    "OPENAI_WEBSOCKET_BASE_URL",
+)
+
+
+@dataclass(frozen=True)
+class Project:
+    """A Django project to serve: its directory, settings module and ASGI application.
+
+    `collect_static`: its settings serve the admin only from collected files
+    (the reference host's production settings), so the stack collects them
+    first. `lifespan` is Uvicorn's `--lifespan` (an earlier checkout, a
+    benchmark's before, may predate the platform's lifespan: `auto`).
+    """
+
+    root: Path
+    settings_module: str
+    asgi_app: str
+    collect_static: bool = False
+    lifespan: str = "on"
+
+    @classmethod
+    def running(cls) -> Project:
+        """The project this process runs, from the current directory (`manage.py`'s).
+
+        The reference host's development settings serve its production ones:
+        the server under test is the one that would take real calls.
+        """
+        from django.conf import settings
+
+        chosen = os.environ.get("DJANGO_SETTINGS_MODULE") or settings.SETTINGS_MODULE
+        if chosen == "config.dev_settings" and _is_reference_checkout():
+            return REFERENCE
+        module, _, attribute = str(settings.ASGI_APPLICATION).rpartition(".")
+        return cls(Path.cwd(), str(chosen), f"{module}:{attribute}")
+
+    def checkout(self, root: Path) -> Project:
+        """The same project in another checkout (a before/after): lifespan as it has it."""
+        return Project(root, self.settings_module, self.asgi_app, self.collect_static, "auto")
+
+
+def _is_reference_checkout() -> bool:
+    return (PROJECT_ROOT / "config" / "dev_settings.py").exists()
+
+
+REFERENCE = Project(PROJECT_ROOT, "config.settings", "config.asgi:application", True)
 
 
 def free_port() -> int:
@@ -41,7 +102,7 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-async def collected_static(root: Path, env: Mapping[str, str]) -> Path:
+async def collected_static(project: Project, env: Mapping[str, str]) -> Path:
     """The admin's static files as `make serve` collects them, once per machine and version.
 
     Collected into a temporary directory, then renamed into place: a run that
@@ -54,7 +115,7 @@ async def collected_static(root: Path, env: Mapping[str, str]) -> Path:
     scratch = Path(tempfile.mkdtemp(prefix="callbridge-static-"))
     process = await asyncio.create_subprocess_exec(
         sys.executable, "manage.py", "collectstatic", "--no-input", "--verbosity", "0",
-        cwd=root,
+        cwd=project.root,
         env={**env, "DJANGO_STATIC_ROOT": str(scratch)},
         stdout=asyncio.subprocess.DEVNULL,
         stderr=asyncio.subprocess.PIPE,
@@ -72,12 +133,13 @@ class StackError(RuntimeError):
 
 
 class ServerProcess:
-    """The project under `server` in a child process on a free port, set up from `env` only.
+    """`project` under `server` in a child process on a free port, set up from `env` only.
 
     `realtime_url` is the Realtime endpoint it talks to (the SDK's
     `websocket_base_url`). `cpus` (a `taskset` list such as "0") pins it, so a
     benchmark can measure what one core holds while its load runs elsewhere.
-    `root` is the checkout it runs from (another commit's, for a before/after).
+    `root` is the checkout of the reference host it runs from (another
+    commit's, for a before/after); `project` names any other.
     """
 
     def __init__(
@@ -89,9 +151,10 @@ class ServerProcess:
         env: Mapping[str, str] | None = None,
         log_path: Path | None = None,
         cpus: str | None = None,
-        root: Path = PROJECT_ROOT,
+        root: Path | None = None,
+        project: Project = REFERENCE,
     ) -> None:
-        self.root = root
+        self.project = project if root is None or root == project.root else project.checkout(root)
         self.database_url = database_url
         self.realtime_url = realtime_url
         self.server = server
@@ -126,7 +189,7 @@ class ServerProcess:
             {
                 # Production settings, complete: the server under test is the one that
                 # would take real calls, only its peers are stand-ins.
-                "DJANGO_SETTINGS_MODULE": "config.settings",
+                "DJANGO_SETTINGS_MODULE": self.project.settings_module,
                 "DJANGO_SECRET_KEY": self._secret_key,
                 "DATABASE_URL": self.database_url,
                 "PUBLIC_BASE_URL": PUBLIC_BASE_URL,
@@ -137,23 +200,30 @@ class ServerProcess:
             }
         )
         env.update(self.extra_env)
+        chosen = (
+            "PUBLIC_BASE_URL",
+            "TWILIO_AUTH_TOKEN",
+            "OPENAI_API_KEY",
+            "OPENAI_WEBSOCKET_BASE_URL",
+        )
+        env[STAND_INS_VARIABLE] = json.dumps(
+            {**{key: env[key] for key in chosen}, **self.extra_env}, sort_keys=True
+        )
         return env
 
     def command(self) -> list[str]:
         if self.server == "uvicorn":
             command = [
-                sys.executable, "-m", "uvicorn", "config.asgi:application",
+                sys.executable, "-m", "uvicorn", self.project.asgi_app,
                 "--host", "127.0.0.1", "--port", str(self.port),
                 "--log-level", "warning", "--no-access-log",
-                # As `make serve` runs it; an earlier checkout (a benchmark's before) may
-                # predate the lifespan, which `on` would refuse.
-                "--lifespan", "on" if self.root == PROJECT_ROOT else "auto",
+                "--lifespan", self.project.lifespan,
                 "--ws-per-message-deflate", "false",
             ]  # fmt: skip
         else:
             command = [
                 sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port),
-                "config.asgi:application",
+                self.project.asgi_app,
             ]  # fmt: skip
         return ["taskset", "-c", self.cpus, *command] if self.cpus else command
 
@@ -165,12 +235,12 @@ class ServerProcess:
             self._log_path = Path(name)
         self._log_file = self._log_path.open("wb")
         env = self.child_env()
-        if "DJANGO_STATIC_ROOT" not in env:
+        if self.project.collect_static and "DJANGO_STATIC_ROOT" not in env:
             # Production settings serve the admin only from collected files.
-            env["DJANGO_STATIC_ROOT"] = str(await collected_static(self.root, env))
+            env["DJANGO_STATIC_ROOT"] = str(await collected_static(self.project, env))
         self._process = await asyncio.create_subprocess_exec(
             *self.command(),
-            cwd=self.root,
+            cwd=self.project.root,
             env=env,
             stdout=self._log_file,
             stderr=asyncio.subprocess.STDOUT,
@@ -231,6 +301,7 @@ class LocalStack:
         env: Mapping[str, str] | None = None,
         default_script: RealtimeScript | None = None,
         log_path: Path | None = None,
+        project: Project = REFERENCE,
     ) -> None:
         self.default_script = default_script or RealtimeScript()
         self.realtime = RealtimeSimulator(script_factory=self._next_script)
@@ -241,6 +312,7 @@ class LocalStack:
             server=server,
             env=env,
             log_path=log_path,
+            project=project,
         )
         # Every server process on the stack's database: the first, then `add_server`.
         self.servers: list[ServerProcess] = [self._server]
@@ -289,6 +361,7 @@ class LocalStack:
             realtime_url=first.realtime_url,
             server=first.server,
             env=first.extra_env,
+            project=first.project,
         )
         self.servers.append(server)
         await server.start(timeout_s)

@@ -4,19 +4,39 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import shlex
+import sys
 import time
+from pathlib import Path
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import connection
+from django.urls import reverse
 
 from calls.demo.simulation import ScenarioResult, database_url, describe, run_scenario
 from simulators.link import LinkProfile
 from simulators.scenarios import BY_NAME, DEMO, GREETING, SCENARIOS, Scenario
-from simulators.stack import LocalStack, StackError
+from simulators.stack import LocalStack, Project, StackError
 
-# Where `make serve-dev` answers (its HOST and PORT defaults).
+# Where a development server answers (`make serve-dev`, `runserver`: their defaults).
 ADMIN = "http://127.0.0.1:8000"
+
+
+def manage_command() -> str:
+    """How to run this project's `manage.py` as this command was run: the same
+    interpreter and, when the environment chose it, the same settings module
+    (the reference host's `manage.py` defaults to production, which refuses
+    the development values the demo ran with)."""
+    python = Path(sys.executable)
+    try:
+        shown = str(python.relative_to(Path.cwd()))
+    except ValueError:
+        shown = str(python)
+    chosen = os.environ.get("DJANGO_SETTINGS_MODULE")
+    prefix = f"DJANGO_SETTINGS_MODULE={shlex.quote(chosen)} " if chosen else ""
+    return f"{prefix}{shlex.quote(shown)} manage.py"
 
 
 class Command(BaseCommand):
@@ -90,8 +110,9 @@ class Command(BaseCommand):
         results = []
         async with LocalStack(
             database_url=url,
-            server=server,
-            env={"AGENT_GREETING": GREETING},  # type: ignore[arg-type]
+            server=server,  # type: ignore[arg-type]
+            env={"AGENT_GREETING": GREETING},
+            project=Project.running(),
         ) as stack:
             for number, scenario in enumerate(chosen, 1):
                 self.stdout.write(
@@ -136,13 +157,14 @@ class Command(BaseCommand):
         calls = [result.call for result in results if result.call is not None]
         if not calls:
             return
+        manage = manage_command()
         self.stdout.write(self.style.MIGRATE_HEADING("\nReview the calls in the admin"))
-        self.stdout.write("  .venv/bin/python manage.py createsuperuser   # once")
-        self.stdout.write("  make serve-dev                               # then open:")
-        self.stdout.write(f"  {ADMIN}/admin/calls/callsession/")
+        self.stdout.write(f"  {manage} createsuperuser   # once")
+        self.stdout.write(f"  {manage} runserver         # then open:")
+        self.stdout.write(f"  {ADMIN}{reverse('admin:calls_callsession_changelist')}")
         for call in calls[:3]:
-            self.stdout.write(f"  {ADMIN}/admin/calls/callsession/{call.pk}/change/")
-        self.stdout.write(f"  .venv/bin/python manage.py drain_diagnostics --last {len(calls)}")
+            self.stdout.write(f"  {ADMIN}{_change_path(call.pk)}")
+        self.stdout.write(f"  {manage} drain_diagnostics --last {len(calls)}")
         self._flagged_hint(results)
 
     def _flagged_hint(self, results: list[ScenarioResult]) -> None:
@@ -163,8 +185,13 @@ class Command(BaseCommand):
             for suspect in result.diagnostics.suspects:
                 self.stdout.write(f"    ! {suspect.rule}: {suspect.message}")
                 rules.setdefault(suspect.rule)
-            self.stdout.write(f"    {ADMIN}/admin/calls/callsession/{result.call.pk}/change/")
+            self.stdout.write(f"    {ADMIN}{_change_path(result.call.pk)}")
+        changelist = reverse("admin:calls_callsession_changelist")
         for rule in rules:
             self.stdout.write(f"  Every call flagged {rule}:")
-            self.stdout.write(f"    {ADMIN}/admin/calls/callsession/?finding={rule}")
-            self.stdout.write(f"    .venv/bin/python manage.py drain_diagnostics --rule {rule}")
+            self.stdout.write(f"    {ADMIN}{changelist}?finding={rule}")
+            self.stdout.write(f"    {manage_command()} drain_diagnostics --rule {rule}")
+
+
+def _change_path(pk: int) -> str:
+    return reverse("admin:calls_callsession_change", args=[pk])
