@@ -71,7 +71,9 @@ async def live_view(
 ) -> None:
     from websockets.asyncio.client import connect
 
-    ws_url = url.replace("http://127.0.0.1", "ws://localhost") + "/admin/live/ws/"
+    from calls.paths import LIVE_VIEW_PATH
+
+    ws_url = url.replace("http://127.0.0.1", "ws://localhost") + "/" + LIVE_VIEW_PATH
     origin = url.replace("127.0.0.1", "localhost")
     async with connect(ws_url, additional_headers={"Cookie": cookie}, origin=origin) as ws:  # type: ignore[arg-type]
         ready.set()

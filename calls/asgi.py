@@ -33,12 +33,19 @@ from channels.security.websocket import AllowedHostsOriginValidator
 from django.core.exceptions import ImproperlyConfigured
 from django.urls import NoReverseMatch, re_path
 
+from calls.conf import callbridge_settings
 from calls.live.process import ServingProcess, start_process
 from calls.routing import front_door_routes, media_stream_routes, staff_routes
 
 
 def serving(app: Any) -> ServingProcess:
-    """`app`, with the process's call root started now and run from the server's start."""
+    """`app`, with the process's call root started now and run from the server's start.
+
+    The platform's settings are validated first: a server with a setting wrong
+    or missing refuses to start (`ImproperlyConfigured`, naming each problem by
+    its check id), since ASGI servers run no system checks.
+    """
+    callbridge_settings()
     start_process()
     return ServingProcess(app)
 

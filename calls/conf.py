@@ -12,8 +12,8 @@ servers do not run system checks.
 
     CALLBRIDGE = {
         "PUBLIC_BASE_URL": "https://calls.example.com",
-        "TWILIO_AUTH_TOKEN": os.environ["TWILIO_AUTH_TOKEN"],
-        "OPENAI_API_KEY": os.environ["OPENAI_API_KEY"],
+        "TWILIO_AUTH_TOKEN": os.environ.get("TWILIO_AUTH_TOKEN", ""),
+        "OPENAI_API_KEY": os.environ.get("OPENAI_API_KEY", ""),
     }
 
 `python -m calls.conf` prints the table of settings the README shows.
@@ -23,12 +23,14 @@ from __future__ import annotations
 
 import difflib
 import functools
+import math
 import sys
 import types
 from collections.abc import Iterator, Mapping
 from dataclasses import Field, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Final, get_type_hints
+from urllib.parse import urlsplit
 
 #: The Django setting that holds the platform's settings.
 NAMESPACE: Final = "CALLBRIDGE"
@@ -57,10 +59,15 @@ class Spec:
     secret: bool = False
     # Its value must be a multiple of this (durations in frames).
     step: int | None = None
-    # Its value must start with one of these (an address)...
+    # Its value must start with one of these (an address, with a host)...
     schemes: tuple[str, ...] = ()
-    # ...and with the first of them when Django's DEBUG is off.
+    # ...and with the first of them when Django's DEBUG is off...
     secure_unless_debug: bool = False
+    # ...unless its host is this machine (a stand-in on loopback: nothing leaves the
+    # machine in clear).
+    clear_on_loopback: bool = False
+    # An origin only: scheme and host, no path, query or fragment.
+    origin_only: bool = False
 
 
 def _setting(default: Any, spec: Spec) -> Any:
@@ -90,6 +97,7 @@ class CallbridgeSettings:
             required=True,
             schemes=("https://", "http://"),
             secure_unless_debug=True,
+            origin_only=True,
         ),
     )
     TWILIO_AUTH_TOKEN: str = _setting(
@@ -102,10 +110,23 @@ class CallbridgeSettings:
         ),
     )
     TWILIO_ACCOUNT_SID: str = _setting(
-        "", Spec(TWILIO, "The account whose calls the platform ends and redirects (REST API).")
+        "",
+        Spec(
+            TWILIO,
+            "The account of the calls, for Twilio's REST API: the bridge hangs a call up "
+            "through it when the stream alone cannot end it; empty: the account each "
+            "call's webhook names.",
+        ),
     )
     TWILIO_API_BASE_URL: str = _setting(
-        "", Spec(TWILIO, "Base URL of Twilio's REST API; empty: Twilio's own. Stand-ins only.")
+        "",
+        Spec(
+            TWILIO,
+            "Base URL of Twilio's REST API; empty: Twilio's own. Stand-ins only.",
+            schemes=("https://", "http://"),
+            secure_unless_debug=True,
+            clear_on_loopback=True,
+        ),
     )
     STREAM_TOKEN_TTL_S: int = _setting(
         60,
@@ -147,6 +168,8 @@ class CallbridgeSettings:
             "The Realtime endpoint (the SDK appends `/realtime`); unset: OpenAI's "
             "own. Stand-ins and proxies.",
             schemes=("wss://", "ws://"),
+            secure_unless_debug=True,
+            clear_on_loopback=True,
         ),
     )
     OPENAI_REALTIME_MODEL: str = _setting("gpt-realtime", Spec(OPENAI, "The Realtime model."))
@@ -417,8 +440,11 @@ def _type_name(expected: Any) -> str:
 
 def _value_problems(name: str, spec: Spec, value: Any, debug: bool) -> Iterator[Problem]:
     where = f"{NAMESPACE}[{name!r}]"
-    if spec.required and not value:
+    if spec.required and (not value or (isinstance(value, str) and not value.strip())):
         yield Problem(MISSING_VALUE, f"{where} is not set", spec.doc)
+        return
+    if isinstance(value, float) and not math.isfinite(value):
+        yield Problem(OUT_OF_RANGE, f"{where} is {value!r}", "a finite number")
         return
     if isinstance(value, int | float) and not isinstance(value, bool):
         low, high = spec.minimum, spec.maximum
@@ -428,14 +454,29 @@ def _value_problems(name: str, spec: Spec, value: Any, debug: bool) -> Iterator[
         elif spec.step and value % spec.step:
             yield Problem(OUT_OF_RANGE, f"{where} is {value!r}", f"a multiple of {spec.step}")
     if isinstance(value, str) and value and spec.schemes:
-        allowed = spec.schemes[:1] if spec.secure_unless_debug and not debug else spec.schemes
-        if not value.startswith(allowed):
-            yield Problem(
-                OUT_OF_RANGE,
-                f"{where} is {value!r}",
-                f"an address starting {' or '.join(allowed)}"
-                + (" (with DEBUG off)" if len(allowed) < len(spec.schemes) else ""),
-            )
+        yield from _address_problems(where, spec, value, debug)
+
+
+def _address_problems(where: str, spec: Spec, value: str, debug: bool) -> Iterator[Problem]:
+    parts = urlsplit(value)
+    on_this_machine = parts.hostname in ("localhost", "127.0.0.1", "::1")
+    strict = spec.secure_unless_debug and not debug
+    strict = strict and not (spec.clear_on_loopback and on_this_machine)
+    allowed = spec.schemes[:1] if strict else spec.schemes
+    if not value.startswith(allowed) or not parts.hostname:
+        yield Problem(
+            OUT_OF_RANGE,
+            f"{where} is {value!r}",
+            f"an address with a host, starting {' or '.join(allowed)}"
+            + (" (with DEBUG off)" if len(allowed) < len(spec.schemes) else ""),
+        )
+    elif spec.origin_only and (parts.path not in ("", "/") or parts.query or parts.fragment):
+        yield Problem(
+            OUT_OF_RANGE,
+            f"{where} is {value!r}",
+            "scheme and host only (no path): Twilio signs the whole URL it calls, "
+            "and the platform's paths are added to this",
+        )
 
 
 def _contradictions(values: Mapping[str, Any]) -> Iterator[Problem]:

@@ -8,9 +8,9 @@ The live view is a staff page's socket: same origin, Django's session.
 
 from __future__ import annotations
 
-from typing import Any
+import re
 
-from django.urls import URLPattern, path, reverse
+from django.urls import URLPattern, path, re_path, reverse
 
 from calls.consumers import LiveViewConsumer, MediaStreamConsumer
 from calls.paths import LIVE_VIEW_PATH, MEDIA_STREAM_PATH
@@ -27,23 +27,21 @@ def staff_routes() -> list[URLPattern]:
     return [path(LIVE_VIEW_PATH, LiveViewConsumer.as_asgi())]
 
 
-def webhook_prefix() -> str:
-    """The path prefix of Twilio's webhooks, wherever the host includes `calls.urls`."""
-    voice = reverse("calls:voice-webhook")
-    status = reverse("calls:status-callback")
-    common = ""
-    for a, b in zip(voice, status, strict=False):
-        if a != b:
-            break
-        common += a
-    return common[: common.rfind("/") + 1]
+#: The names of Twilio's webhooks in `calls.urls`.
+WEBHOOKS = ("calls:voice-webhook", "calls:status-callback", "calls:stream-ended")
 
 
-def front_door_routes() -> list[Any]:
-    """Twilio's webhooks by the front door: Django's views, none of the middleware
-    (`calls.frontdoor.handler`). Optional: without it they go through the host's stack."""
-    from django.urls import re_path
+def webhook_paths() -> list[str]:
+    """Where the host's URLconf serves Twilio's webhooks (wherever it includes `calls.urls`)."""
+    return [reverse(name) for name in WEBHOOKS]
 
+
+def front_door_routes() -> list[URLPattern]:
+    """Twilio's three webhooks by the front door: Django's views, none of the middleware
+    (`calls.frontdoor.handler`). Exactly those paths: anything else of the host's, under
+    the same prefix or not, keeps its middleware. Optional: without these routes the
+    webhooks go through the host's stack."""
     from calls.frontdoor.handler import FrontDoorHandler
 
-    return [re_path("^" + webhook_prefix().lstrip("/"), FrontDoorHandler())]
+    door = FrontDoorHandler()
+    return [re_path(f"^{re.escape(url.lstrip('/'))}$", door) for url in webhook_paths()]

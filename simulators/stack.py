@@ -81,7 +81,10 @@ class Project:
         chosen = os.environ.get("DJANGO_SETTINGS_MODULE") or settings.SETTINGS_MODULE
         if chosen == "config.dev_settings" and _is_reference_checkout():
             return REFERENCE
-        module, _, attribute = str(settings.ASGI_APPLICATION).rpartition(".")
+        application = getattr(settings, "ASGI_APPLICATION", None)
+        if not application:
+            raise StackError("ASGI_APPLICATION is not set: the stack serves the project by it")
+        module, _, attribute = str(application).rpartition(".")
         return cls(Path.cwd(), str(chosen), f"{module}:{attribute}")
 
     def checkout(self, root: Path) -> Project:
@@ -94,6 +97,11 @@ def _is_reference_checkout() -> bool:
 
 
 REFERENCE = Project(PROJECT_ROOT, "config.settings", "config.asgi:application", True)
+
+
+def default_project() -> Project:
+    """This repository's reference host in its checkout; installed, the project running."""
+    return REFERENCE if _is_reference_checkout() else Project.running()
 
 
 def free_port() -> int:
@@ -152,8 +160,9 @@ class ServerProcess:
         log_path: Path | None = None,
         cpus: str | None = None,
         root: Path | None = None,
-        project: Project = REFERENCE,
+        project: Project | None = None,
     ) -> None:
+        project = project or default_project()
         self.project = project if root is None or root == project.root else project.checkout(root)
         self.database_url = database_url
         self.realtime_url = realtime_url
@@ -301,7 +310,7 @@ class LocalStack:
         env: Mapping[str, str] | None = None,
         default_script: RealtimeScript | None = None,
         log_path: Path | None = None,
-        project: Project = REFERENCE,
+        project: Project | None = None,
     ) -> None:
         self.default_script = default_script or RealtimeScript()
         self.realtime = RealtimeSimulator(script_factory=self._next_script)

@@ -5,7 +5,8 @@ sessions, authentication, CSRF, messages and clickjacking protection serve
 people in browsers and do nothing for them. Under ASGI each of those
 middlewares also costs two hops to a thread per request, which made a burst
 of a hundred incoming calls wait seconds for their TwiML. The admin keeps
-the full stack (`settings.MIDDLEWARE`); `config.asgi` routes `/twilio/` here.
+the full stack (`settings.MIDDLEWARE`); `calls.routing.front_door_routes` sends
+Twilio's three webhooks, and nothing else, here.
 
 What is left of Django's synchronous work per request (the request signals,
 closing the response) runs on one thread kept for the front door. Django's

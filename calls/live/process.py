@@ -10,8 +10,9 @@ threads, and `serve()`, run once in the server's event loop (ASGI lifespan
 startup, or the first connection of a server without one), puts the
 handover in front of the server's own signal handlers.
 
-The ASGI entry point (`config.asgi`) starts the process's root with
-`start_process()`; the consumer and the webhooks find it with `current()`.
+The host's ASGI application (`calls.asgi.callbridge_application`, or
+`serving`) starts the process's root with `start_process()`; the consumer
+and the webhooks find it with `current()`.
 Tests build one of their own and make it current.
 """
 

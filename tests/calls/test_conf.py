@@ -69,8 +69,16 @@ def test_a_value_of_the_wrong_type_is_E003(
         ("OPENAI_VAD_THRESHOLD", 1.5, "0.0 to 1.0"),
         ("STREAM_TOKEN_TTL_S", 1, "5 to 3600"),
         ("UPLINK_CHUNK_MS", 50, "a multiple of 20"),
-        ("OPENAI_WEBSOCKET_BASE_URL", "https://api.example", "an address starting wss:// or ws://"),
-        ("PUBLIC_BASE_URL", "http://x.example", "an address starting https:// (with DEBUG off)"),
+        (
+            "OPENAI_WEBSOCKET_BASE_URL",
+            "https://api.example",
+            "an address with a host, starting wss:// (with DEBUG off)",
+        ),
+        (
+            "PUBLIC_BASE_URL",
+            "http://x.example",
+            "an address with a host, starting https:// (with DEBUG off)",
+        ),
     ],
 )
 def test_a_value_out_of_range_is_E004(settings: Any, key: str, value: Any, hint: str) -> None:
@@ -194,4 +202,54 @@ def test_the_ready_router_refuses_to_build_without_the_webhooks(settings: Any) -
 
     settings.ROOT_URLCONF = "tests.calls.urls_without_webhooks"
     with pytest.raises(ImproperlyConfigured, match=r"include\('calls.urls'\)"):
+        callbridge_application(get_asgi_application())
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("PUBLIC_BASE_URL", "https://"),  # no host
+        ("PUBLIC_BASE_URL", "https://calls.example.com/app"),  # a path: signatures break
+        ("PUBLIC_BASE_URL", "https://calls.example.com/?x=1"),
+        ("PUBLIC_BASE_URL", "http://localhost:8000"),  # Twilio never calls in clear
+        ("OPENAI_WEBSOCKET_BASE_URL", "ws://proxy.example.com/v1"),  # the key in clear
+        ("TWILIO_API_BASE_URL", "http://api.example.com"),  # the token in clear
+        ("TWILIO_API_BASE_URL", "ftp:/x"),
+        ("CALL_LOST_AFTER_S", float("nan")),  # passes every comparison
+        ("OPENAI_VAD_THRESHOLD", float("inf")),
+    ],
+)
+def test_an_address_or_number_that_would_fail_open_is_E004(
+    settings: Any, key: str, value: Any
+) -> None:
+    settings.DEBUG = False
+    [error] = errors(settings, **{key: value})
+    assert error.id == "callbridge.E004"
+
+
+def test_a_stand_in_on_this_machine_may_be_spoken_to_in_clear(settings: Any) -> None:
+    settings.DEBUG = False
+    assert (
+        errors(
+            settings,
+            OPENAI_WEBSOCKET_BASE_URL="ws://127.0.0.1:8765/v1",
+            TWILIO_API_BASE_URL="http://localhost:8766",
+        )
+        == []
+    )
+
+
+def test_a_secret_of_spaces_is_not_set(settings: Any) -> None:
+    [error] = errors(settings, TWILIO_AUTH_TOKEN="   ")
+    assert error.id == "callbridge.E005"
+
+
+def test_a_server_with_a_wrong_setting_refuses_to_start(settings: Any) -> None:
+    """What the ASGI server builds at start-up names the problem (no check runs there)."""
+    from django.core.asgi import get_asgi_application
+
+    from calls.asgi import callbridge_application
+
+    configure(settings, PLAYOUT_LEAD_MS="400")
+    with pytest.raises(ImproperlyConfigured, match=r"callbridge\.E003.*PLAYOUT_LEAD_MS"):
         callbridge_application(get_asgi_application())

@@ -128,7 +128,7 @@ def test_manage_py_without_settings_refuses_too() -> None:
         (
             {"PUBLIC_BASE_URL": "http://calls.example.com"},
             "callbridge.E004: CALLBRIDGE['PUBLIC_BASE_URL'] is 'http://calls.example.com' "
-            "(an address starting https:// (with DEBUG off))",
+            "(an address with a host, starting https:// (with DEBUG off))",
         ),
     ],
 )
