@@ -6,8 +6,9 @@ model was told, never on the bridge's own view of itself. Uvicorn is what
 `make serve` runs in production, so it runs every scenario; Daphne is what
 `runserver` runs, and it runs the scenarios whose server paths differ (a send
 to a caller who has gone raises under one and not the other: the caller's
-and the model's ends, an answer cut mid-item) and, below, the tail
-barge-in, AI-silent speech, the goodbye and its lost final mark.
+and the model's ends, an answer cut mid-item), the answers of several items
+and the refused truncates, and, below, the tail barge-in, AI-silent speech,
+the goodbye and its lost final mark.
 """
 
 from __future__ import annotations
@@ -68,10 +69,13 @@ def server_log_size(stack: LocalStack) -> int:
     return stack.log_path.stat().st_size
 
 
-# Under Daphne too: where the servers' WebSocket paths differ (who closes, and when).
+# Under Daphne too: where the servers' WebSocket paths differ (who closes, and when),
+# and the answers of several items and the refused truncates (#22 asks both servers).
 ON_DAPHNE_TOO = frozenset(
-    {"barge_in_generating", "barge_in_second_item", "goodbye_interrupted", "caller_vanishes",
-     "model_drops"}
+    {"barge_in_generating", "goodbye_interrupted", "caller_vanishes", "model_drops",
+     "two_items_heard_whole", "barge_in_second_item", "barge_in_first_item",
+     "barge_in_before_second_item_audio", "truncate_clamped", "truncate_refused",
+     "truncate_refused_negative"}
 )  # fmt: skip
 assert set(BY_NAME) >= ON_DAPHNE_TOO, "a scenario renamed: say which runs under Daphne too"
 
