@@ -49,12 +49,6 @@ if not DEVELOPMENT and SECRET_KEY:
     elif len(SECRET_KEY) < 50 or len(set(SECRET_KEY)) < 5:
         _problems.append("DJANGO_SECRET_KEY is too weak: at least 50 characters, 5 different")
 
-# The admin's hosts; by default the public host (Twilio's webhooks do not depend on it).
-_public_host = urlsplit(env.str("PUBLIC_BASE_URL", default="")).hostname or "localhost"
-ALLOWED_HOSTS = [host for host in env.list("DJANGO_ALLOWED_HOSTS", default=[]) if host] or (
-    ["localhost", "127.0.0.1", "[::1]"] if DEVELOPMENT else [_public_host]
-)
-
 INSTALLED_APPS = [
     "daphne",
     "django.contrib.admin",
@@ -193,6 +187,12 @@ if DEVELOPMENT:
     CALLBRIDGE.setdefault("CALL_HANDOVER_GRACE_S", 0.0)
 elif CALLBRIDGE.get("TWILIO_AUTH_TOKEN") == mode.DEVELOPMENT_TWILIO_AUTH_TOKEN:
     _problems.append("TWILIO_AUTH_TOKEN is the development token published in the repository")
+
+# The admin's hosts; by default the public host (Twilio's webhooks do not depend on it).
+_public_host = urlsplit(str(CALLBRIDGE.get("PUBLIC_BASE_URL", ""))).hostname or "localhost"
+ALLOWED_HOSTS = [host for host in env.list("DJANGO_ALLOWED_HOSTS", default=[]) if host] or (
+    ["localhost", "127.0.0.1", "[::1]"] if DEVELOPMENT else [_public_host]
+)
 # The voice webhook opens the call's model session while Twilio connects the
 # stream; with several workers behind one address (`make serve`'s SERVE_WORKERS)
 # a stream reaches the worker that opened its session only 1 time in
