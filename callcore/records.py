@@ -86,6 +86,10 @@ class RecordKind(_Labelled):
     MODEL_RECOVERED = "model_recovered", "Model session replaced, conversation carried over"
     CONVERSATION_TURN = "conversation_turn", "A turn of the conversation, in words"
     PROTOCOL_ERROR = "protocol_error", "Protocol error"
+    TOOL_CALL = "tool_call", "Tool call"
+    TOOL_HOLD = "tool_hold", "Holding line while a tool runs"
+    TRANSFER_REQUESTED = "transfer_requested", "Transfer to a person requested"
+    KEYPAD_INPUT = "keypad_input", "Keypad digits given to the model"
     STREAM_ENDED = "stream_ended", "Stream ended"
 
 
@@ -95,6 +99,7 @@ class AfterStream(enum.Enum):
     HANG_UP = "hang_up"  # the call was meant to end, or nobody is left to hear
     HAND_OVER = "hand_over"  # a new stream, on a process that is not stopping
     APOLOGISE = "apologise"  # say `CALL_APOLOGY`, then hang up: never silence
+    DIAL = "dial"  # `<Dial>` the transfer target the call was handed to
 
 
 class EndReason(_Labelled):
@@ -139,6 +144,10 @@ class EndReason(_Labelled):
     AGENT_HANGUP = (
         "agent_hangup", "The AI ended the call", "the AI said goodbye",
         False, 1000, AfterStream.HANG_UP,
+    )  # fmt: skip
+    TRANSFERRED = (
+        "transferred", "Transferred to a person", "the AI transferred the call",
+        False, 1000, AfterStream.DIAL,
     )  # fmt: skip
     MODEL_DISCONNECTED = (
         "model_disconnected", "The model's session closed",

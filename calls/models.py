@@ -39,6 +39,12 @@ class CallSession(models.Model):
     estimate_error_p95_ms = models.IntegerField(
         "playout estimate |error| p95 (ms)", null=True, blank=True
     )
+    # The agent that answered (`calls.agents.Agent`, as the host's hook chose it at the
+    # voice webhook; the default agent when it chose none, or failed).
+    agent_name = models.CharField(max_length=100, blank=True)
+    agent = models.JSONField(default=dict, blank=True)
+    # Where a transferred call was handed (`<Dial>`): the target's name and number.
+    transfer_target = models.CharField(max_length=100, blank=True)
     # Liveness: the process holding the stream says so every few seconds; a
     # streaming call whose mark is old lost its process (see calls.live.liveness).
     alive_at = models.DateTimeField(null=True, blank=True)

@@ -125,7 +125,10 @@ if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
     # synchronous=NORMAL is safe with WAL: a power cut may lose the last
     # commits, never corrupt the file; a crashed process loses nothing.
     options.setdefault("init_command", "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL")
-    DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / ".test-db.sqlite3")}
+    # TEST_DATABASE_NAME: a test database of its own, for a second test run at once.
+    DATABASES["default"]["TEST"] = {
+        "NAME": env.str("TEST_DATABASE_NAME", default=str(BASE_DIR / ".test-db.sqlite3"))
+    }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env.str("REDIS_URL", default="")
