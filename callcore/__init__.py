@@ -15,10 +15,12 @@ from callcore.outputs import (
     Output,
     Record,
     ReplaceModel,
+    RunTool,
     ToModel,
     ToTwilio,
 )
 from callcore.records import EndReason, RecordKind
+from callcore.tools import ToolResult
 from callcore.watchdog import Quiet, WatchdogConfig
 
 __all__ = [
@@ -34,7 +36,9 @@ __all__ = [
     "Record",
     "RecordKind",
     "ReplaceModel",
+    "RunTool",
     "ToModel",
     "ToTwilio",
+    "ToolResult",
     "WatchdogConfig",
 ]

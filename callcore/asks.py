@@ -21,6 +21,7 @@ ALREADY_ACTIVE = "conversation_already_has_active_response"
 @dataclass(frozen=True, slots=True)
 class _Ask:
     instructions: str | None
+    tools: bool = True
 
 
 class Asks:
@@ -30,19 +31,27 @@ class Asks:
         # An answer that must still be asked for once no response is active.
         self._waiting: _Ask | None = None
 
-    def ask(self, instructions: str | None, *, busy: bool, wait: bool) -> list[ToModel]:
+    def ask(
+        self, instructions: str | None, *, busy: bool, wait: bool, tools: bool = True
+    ) -> list[ToModel]:
         """Ask for an answer now if no response is active.
 
         Otherwise, with `wait` it is asked for once the active one is done (what
         the model must answer after a tool's output, say); without, it is not
         asked at all (a greeting, once the model already answers the caller).
+        `tools` False: an answer that may call no tool (a holding line).
         """
         if busy or self._in_flight:
             if wait:
-                self._waiting = _Ask(instructions)
+                self._waiting = _Ask(instructions, tools)
             return []
         self._in_flight = True
-        return [ToModel(rt.response_create(instructions))]
+        return [ToModel(rt.response_create(instructions, tools))]
+
+    @property
+    def in_flight(self) -> bool:
+        """A `response.create` is on its way, not yet answered."""
+        return self._in_flight
 
     def created(self) -> None:
         """A response started (asked for or not): the service has answered the ask."""
@@ -58,7 +67,7 @@ class Asks:
         if busy or self._in_flight or self._waiting is None:
             return []
         waiting, self._waiting = self._waiting, None
-        return self.ask(waiting.instructions, busy=False, wait=False)
+        return self.ask(waiting.instructions, busy=False, wait=False, tools=waiting.tools)
 
     def forget(self) -> None:
         """A new session: nothing of the old one is in flight or waiting."""

@@ -16,9 +16,10 @@ messages (`protocol.twilio.StreamMessages`).
 
 from __future__ import annotations
 
+import json
 import logging
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, assert_never
 
@@ -31,8 +32,9 @@ from callcore.counters import (
     MAX_PROTOCOL_ERRORS,
     CallCounters,
 )
-from callcore.goodbye import Goodbye
+from callcore.goodbye import Goodbye, Transfer
 from callcore.intervals import PlayoutIntervals
+from callcore.keypad import Keypad, keypad_words
 from callcore.lifecycle import DRAINING_PHASES, GOODBYE_PHASES, Event, Lifecycle, Phase
 from callcore.outputs import (
     CallUpdate,
@@ -48,6 +50,7 @@ from callcore.protocol import realtime as rt
 from callcore.protocol.twilio import INBOUND, Media, StreamMessages
 from callcore.records import CallState, EndReason, ItemHeard, RecordKind
 from callcore.session import QUIET_WORDS, ModelSession, catch_up
+from callcore.tools import INVALID_ARGUMENTS, ToolCalls, ToolResult
 from callcore.transcripts import Transcripts
 from callcore.truncates import Truncates
 from callcore.uplink import Uplink
@@ -84,6 +87,16 @@ class CoreConfig:
     # A call handed over from another process: the conversation so far. The new
     # session is told it instead of greeting the caller again.
     resumed_turns: tuple[Turn, ...] = ()
+    # Where the model may transfer the caller (`rt.TRANSFER_TOOL`): name -> number.
+    transfer_targets: Mapping[str, str] = field(default_factory=dict)
+    # While a tool runs: the silence after which the AI says a holding line, and
+    # what it is asked to say (`callcore.tools`).
+    tool_hold_after_ms: int = 1000
+    tool_hold_instructions: str = (
+        "In a few words, tell the caller you are still working on it. Do not answer yet."
+    )
+    # Keypad digits go to the model once the caller pauses this long (`callcore.keypad`).
+    keypad_pause_ms: int = 1500
 
 
 class CallCore:
@@ -108,12 +121,16 @@ class CallCore:
         self.conversation.preload(list(config.resumed_turns))
         self.truncates = Truncates()
         self.asks = Asks()
+        self.tools = ToolCalls(config.tool_hold_after_ms, config.tool_hold_instructions)
+        self.keypad = Keypad(config.keypad_pause_ms)
         self.counters = CallCounters()
         self.twilio = StreamMessages(config.stream_sid, config.media_message_ms)
         self._caller_speaking = False
         # Answers whose words are settled (what was heard of a cut one): later
         # transcripts of them do not change the conversation.
         self._settled: set[str] = set()
+        # Transfer calls answered here already (refused or cut off): answered once.
+        self._transfers_told: set[str] = set()
         self._started_at = started_at
         self._out: deque[Output] = deque([Record(RecordKind.STREAM_STARTED, started_at)])
 
@@ -150,7 +167,12 @@ class CallCore:
             watched = self.session.watchdog.deadline
             if due is None or watched < due:
                 due = watched
-        for at in (self.goodbye.hard_deadline, life.handover_by):
+        for at in (
+            self.goodbye.hard_deadline,
+            life.handover_by,
+            self.tools.hold_at,
+            self.keypad.due,
+        ):
             if at is not None and (due is None or at < due):
                 due = at
         return due
@@ -246,6 +268,7 @@ class CallCore:
         )
         self.life.move(Event.FAULT)
         self.truncates.forget()
+        self.tools.orphan()
         # The old session's answers are over; what of them was sent still plays.
         self.tracker.close_all(now)
         for turn in self.conversation.unsettled("assistant"):
@@ -314,6 +337,7 @@ class CallCore:
                 self._audio_delta(event, now)
             case rt.SpeechStarted():
                 self._caller_speaking = True
+                self.tools.caller_spoke()
                 self.conversation.begin(event.item_id, "user")
                 watchdog.caller_speaking()
                 self._speech_started(event, now)
@@ -328,8 +352,7 @@ class CallCore:
                 self._response_done(event, now)
             case rt.FunctionCallDone():
                 watchdog.activity(event.response_id, now)
-                if event.name == rt.END_CALL_TOOL:
-                    self._end_call_asked(event.call_id, event.response_id, now)
+                self._function_call(event, now)
             case rt.SpeechStopped():
                 self._caller_speaking = False
                 watchdog.response_due(now)  # server VAD answers now
@@ -421,6 +444,9 @@ class CallCore:
         self._forget_late_audio(event.response_id)
         for call_id in event.end_call_ids:
             self._end_call_asked(call_id, event.response_id, now)
+        for call in event.function_calls:
+            if call.name != rt.END_CALL_TOOL:
+                self._function_call(call, now)
         if self.life.phase is Phase.CLOSING and not tracker.generating():
             self.life.move(Event.DRAIN)
             self._out += self.goodbye.start(tracker, now)
@@ -478,6 +504,85 @@ class CallCore:
             self._settled.add(item_id)
             self.conversation.forget(item_id)
         return [ToModel(rt.item_delete(item_id)) for item_id in item_ids]
+
+    # --- the model's function calls ------------------------------------------------------------
+
+    def _function_call(self, call: rt.FunctionCallDone, now: float) -> None:
+        """A complete function call (from either event that says so; each taken once)."""
+        if call.name == rt.END_CALL_TOOL:
+            self._end_call_asked(call.call_id, call.response_id, now)
+            return
+        tracker = self.tracker
+        live = tracker.is_live_response(call.response_id)
+        if call.name == rt.TRANSFER_TOOL:
+            self._transfer_asked(call, live, now)
+        elif not live:
+            self._out += self.tools.cut_off(call, now, tracker.playout_status(now))
+        elif (run := self.tools.asked(call, now)) is not None:
+            self._out.append(run)
+
+    def tool_finished(self, result: ToolResult, now: float) -> None:
+        """A tool's result (the shell ran it): its output for the model, and an answer.
+
+        The answer is asked for once the last tool under way returned, and only
+        if the conversation waits for it: not while the caller speaks or server
+        VAD will answer their turn, with the output in the conversation), not
+        during a goodbye, not for a session since replaced. An answer under way
+        (server VAD's to an interruption, made without the result) is let finish
+        first: `response.create` goes only when no response is active.
+        """
+        tools = self.tools
+        if self.life.ended or not tools.is_running(result.call_id):
+            return
+        answer = not (
+            tools.others_running(result.call_id)
+            or tools.orphaned(result.call_id)
+            or self.life.phase is not Phase.TALKING
+            or self._caller_speaking
+        )
+        started = result.started_at if result.started_at is not None else now
+        status = self.tracker.playout_status(now)
+        self._out += tools.finished(result, now, status, self.offset_ms(started), answer)
+        if answer:
+            self._ask(None, now, wait=True)
+        self._pump(now)
+
+    def _transfer_asked(self, call: rt.FunctionCallDone, live: bool, now: float) -> None:
+        """The model called the transfer tool: a goodbye that ends in `<Dial>`."""
+        if not live:
+            # Its answer was cut off: the caller never heard the handoff line.
+            if call.call_id not in self._transfers_told:
+                self._transfers_told.add(call.call_id)
+                result = {"transferred": False, "reason": "the caller spoke first"}
+                self._out.append(ToModel(rt.function_call_output(call.call_id, result)))
+            return
+        target = _argument(call.arguments, "target")
+        number = self.config.transfer_targets.get(target)
+        status = self.tracker.playout_status(now)
+        if number is None:
+            if call.call_id in self._transfers_told:
+                return
+            self._transfers_told.add(call.call_id)
+            names = ", ".join(self.config.transfer_targets) or "none"
+            error = f"unknown transfer target {target!r}; the targets are: {names}"
+            self._out.append(ToModel(rt.function_call_output(call.call_id, {"error": error})))
+            details = {
+                "call_id": call.call_id,
+                "name": call.name,
+                "arguments": {"target": target},
+                "outcome": INVALID_ARGUMENTS,
+                "error": error,
+                "duration_ms": 0,
+                "caller_spoke": False,
+                "answer_asked": True,
+            }
+            self._out.append(Record(RecordKind.TOOL_CALL, now, status, details))
+            self._ask(None, now, wait=True)
+            return
+        out = self.goodbye.requested(call.call_id, live, now, status, Transfer(target, number))
+        if out and self.life.move(Event.GOODBYE_ASKED):
+            self._out.append(Log(logging.INFO, "model asked to transfer the call to %s", (target,)))
+        self._out += out
 
     def _end_call_asked(self, call_id: str, response_id: str, now: float) -> None:
         """The model called end_call (from either event that says so)."""
@@ -645,6 +750,21 @@ class CallCore:
         self._out.append(Log(logging.INFO, "DTMF digit received"))
         status = self.tracker.playout_status(now)
         self._out.append(Record(RecordKind.DTMF, now, status, {"digit": digit}))
+        entry = self.keypad.pressed(digit, now)
+        if entry is not None:
+            self._keypad_entry(entry, now)
+
+    def _keypad_entry(self, digits: str, now: float) -> None:
+        """The caller's keypad entry is the caller's input: told to the model, answered."""
+        details: dict[str, Any] = {"digits": digits}
+        if self.life.phase is Phase.TALKING:
+            self._flush_uplink()
+            self._out.append(ToModel(rt.message_item("user", keypad_words(digits))))
+            self._ask(None, now, wait=True)
+        else:
+            details["ignored"] = self.life.phase.value  # nothing to tell (yet, or any more)
+        status = self.tracker.playout_status(now)
+        self._out.append(Record(RecordKind.KEYPAD_INPUT, now, status, details))
 
     def protocol_error(self, reason: str, now: float) -> None:
         """A malformed Twilio message, skipped; too many of them end the call."""
@@ -708,6 +828,10 @@ class CallCore:
             end_offset = self.offset_ms(now) + until_end
             self._out += self.intervals.close(now, status, end_offset, interrupted=False)
         life = self.life
+        if (entry := self.keypad.paused(now)) is not None:
+            self._keypad_entry(entry, now)
+        if self.tools.running:
+            self._hold_line(now)
         if life.phase in DRAINING_PHASES:
             records, reason = self.goodbye.finished(tracker, now)
             self._out += records
@@ -724,6 +848,28 @@ class CallCore:
                 )
             )
             self._finish(EndReason.SERVER_SHUTDOWN, now)
+
+    def _hold_line(self, now: float) -> None:
+        """While a tool runs: a holding line once the caller has heard nothing for a while."""
+        tracker = self.tracker
+        tools = self.tools
+        busy = (
+            self.life.phase is not Phase.TALKING
+            or tracker.is_speaking(now)
+            or tracker.generating()
+            or self._caller_speaking
+            or self.asks.in_flight
+        )
+        # The silence began when the last audio was heard (the estimate says when),
+        # not when the tracker stops allowing for a late one.
+        ended_ms = min(0, tracker.deadline_offset_ms(now) or 0)
+        tools.heard(now, busy, since=now + ended_ms / 1000)
+        record = tools.hold(now, tracker.playout_status(now))
+        if record is not None:
+            self._out.append(record)
+            self._flush_uplink()
+            asked = self.asks.ask(tools.hold_instructions, busy=False, wait=False, tools=False)
+            self._asked(asked, now)
 
     def _at_pause(self, now: float) -> bool:
         """Nobody is saying anything, and nothing is on its way: no goodbye under way or
@@ -748,11 +894,15 @@ class CallCore:
             now, status, self.offset_ms(now) + until_end, interrupted=False
         )
         counters = self.counters
-        self._out.append(Record(RecordKind.STREAM_ENDED, now, status, counters.at_end(str(reason))))
+        ended = counters.at_end(str(reason))
+        transfer = self.goodbye.transfer if reason is EndReason.TRANSFERRED else None
+        target = {"transfer_target": transfer.target} if transfer is not None else {}
+        self._out.append(Record(RecordKind.STREAM_ENDED, now, status, {**ended, **target}))
         link = tracker.link.stats()
         self._out.append(
             CallUpdate(
                 {
+                    **target,
                     "status": str(CallState.COMPLETED),
                     "end_reason": str(reason),
                     "responses": counters.responses,
@@ -778,3 +928,13 @@ class CallCore:
 
 def _words(parts: list[str]) -> str:
     return " ".join(part for part in parts if part)
+
+
+def _argument(arguments: str, key: str) -> str:
+    """One string argument of a function call's JSON text ("" if absent or unreadable)."""
+    try:
+        value = json.loads(arguments or "{}")
+    except ValueError:
+        return ""
+    found = value.get(key) if isinstance(value, dict) else None
+    return found if isinstance(found, str) else ""

@@ -1,8 +1,9 @@
-"""Hanging up with a drain: the goodbye plays to its end, then the call ends."""
+"""Hanging up, or handing over to a person, with a drain: the last words play to their end first."""
 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 
 from callcore.outputs import Log, Output, Record, ToModel
 from callcore.protocol import realtime as rt
@@ -10,8 +11,21 @@ from callcore.records import EndReason, RecordKind
 from playout import PlayoutTracker
 
 
+@dataclass(frozen=True, slots=True)
+class Transfer:
+    """Where the model handed the caller: a target's name, and the number Twilio dials."""
+
+    target: str
+    number: str
+
+
 class Goodbye:
-    """The end of a call the bridge decides: the model's `end_call`, or the model lost.
+    """The end of a call the bridge decides: the model's `end_call` or transfer, or the
+    model lost.
+
+    A transfer is a goodbye whose end is `transferred`: its handoff line is
+    heard in full, a barge-in calls it off, and Twilio dials the target once
+    the stream closed.
 
     The drain waits until `PlayoutTracker.drain_status` says the last audio
     was heard (its final mark echoed, or the safety deadline passed), so the
@@ -30,23 +44,38 @@ class Goodbye:
         self._expected_ms = 0
         self._end_reason = EndReason.AGENT_HANGUP
         self.hard_deadline: float | None = None
+        # The transfer asked for, while it goes on.
+        self.transfer: Transfer | None = None
 
-    def requested(self, call_id: str, live: bool, now: float, status: str) -> list[Output]:
-        """The model called end_call (taken once per call_id, from either event): its
-        record, or nothing when it is void.
+    def requested(
+        self, call_id: str, live: bool, now: float, status: str, transfer: Transfer | None = None
+    ) -> list[Output]:
+        """The model called end_call, or the transfer tool (taken once per call_id, from
+        either event): its record, or nothing when it is void.
 
-        An end_call from a response the caller already interrupted (`live`
-        False) is void.
+        A call from a response the caller already interrupted (`live` False) is
+        void; so is a second request while one goes on.
         """
         if call_id in self._seen or not live:
             return []
         self._seen.add(call_id)
+        if self._call_ids:
+            return []
         self._call_ids.append(call_id)
-        return [Record(RecordKind.END_CALL_REQUESTED, now, status, {"call_id": call_id})]
+        if transfer is None:
+            return [Record(RecordKind.END_CALL_REQUESTED, now, status, {"call_id": call_id})]
+        self.transfer = transfer
+        self._end_reason = EndReason.TRANSFERRED
+        details = {"call_id": call_id, "target": transfer.target, "number": transfer.number}
+        return [Record(RecordKind.TRANSFER_REQUESTED, now, status, details)]
 
     def start(
-        self, tracker: PlayoutTracker, now: float, end_reason: EndReason = EndReason.AGENT_HANGUP
+        self, tracker: PlayoutTracker, now: float, end_reason: EndReason | None = None
     ) -> list[Output]:
+        """The last words drain; the call then ends for `end_reason` (None: as requested;
+        a transfer asked for stays a transfer whatever ends the conversation)."""
+        if end_reason is None or self.transfer is not None:
+            end_reason = self._end_reason
         # Nothing more will be played than what is here now: all of it may go out.
         tracker.close_all(now)
         status = tracker.drain_status(now)
@@ -79,15 +108,19 @@ class Goodbye:
     def cancel(self, now: float, reason: str) -> list[Output]:
         """The caller spoke over the goodbye: the conversation goes on."""
         self.hard_deadline = None
+        transfer, self.transfer = self.transfer, None
+        self._end_reason = EndReason.AGENT_HANGUP
+        details: dict[str, str] = {"reason": reason}
+        what, result = "hangup", {"ended": False, "reason": reason}
+        if transfer is not None:
+            details["transfer_target"] = transfer.target
+            what, result = "transfer", {"transferred": False, "reason": reason}
         out: list[Output] = [
-            Log(logging.INFO, "hangup cancelled: %s", (reason,)),
-            Record(RecordKind.HANGUP_CANCELLED, now, details={"reason": reason}),
+            Log(logging.INFO, "%s cancelled: %s", (what, reason)),
+            Record(RecordKind.HANGUP_CANCELLED, now, details=details),
         ]
-        # Tell the model its end_call did not happen, so its memory matches the call.
-        out += [
-            ToModel(rt.function_call_output(call_id, {"ended": False, "reason": reason}))
-            for call_id in self._call_ids
-        ]
+        # Tell the model its call did not happen, so its memory matches the call.
+        out += [ToModel(rt.function_call_output(call_id, result)) for call_id in self._call_ids]
         self._call_ids.clear()
         return out
 

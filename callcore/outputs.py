@@ -125,10 +125,23 @@ class ReplaceModel:
 
 
 @dataclass(frozen=True, slots=True)
+class RunTool:
+    """Run the host tool `name` with the model's `arguments` (JSON text); `asked_at` is when
+    the model's call was complete (monotonic s). Report with `CallCore.tool_finished`."""
+
+    call_id: str
+    name: str
+    arguments: str
+    asked_at: float
+
+
+@dataclass(frozen=True, slots=True)
 class EndOfCall:
     """The call is over: close both sockets. Everything to record came before it."""
 
     reason: EndReason
 
 
-Output = ToTwilio | BargeIn | ToModel | Record | CallUpdate | Log | ReplaceModel | EndOfCall
+Output = (
+    ToTwilio | BargeIn | ToModel | Record | CallUpdate | Log | ReplaceModel | RunTool | EndOfCall
+)

@@ -14,6 +14,7 @@ from django.core.checks import CheckMessage, Error, Tags, register
 from django.urls import NoReverseMatch, reverse
 
 from calls import conf
+from calls.agents import load_hooks
 
 
 @register(Tags.compatibility)
@@ -44,6 +45,29 @@ def check_webhooks_routed(app_configs: Any = None, **kwargs: Any) -> list[CheckM
                 "Twilio's webhooks are not routed",
                 hint="add path('', include('calls.urls')) to the URLconf",
                 id=conf.WEBHOOKS_NOT_ROUTED,
+            )
+        ]
+    return []
+
+
+@register(Tags.compatibility)
+def check_agent_hooks(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    configured = getattr(settings, conf.NAMESPACE, None)
+    if not isinstance(configured, dict):
+        return []  # check_callbridge_settings says so
+    default = next(item.default for item in conf.setting_fields() if item.name == "AGENT_HOOKS")
+    path = configured.get("AGENT_HOOKS", default)
+    if not isinstance(path, str):
+        return []  # a wrong type, said by check_callbridge_settings
+    try:
+        load_hooks(path)
+    except Exception as exc:
+        return [
+            Error(
+                f"AGENT_HOOKS {path!r} cannot be used: {exc}",
+                hint="a dotted path to a subclass of calls.agents.AgentHooks, importable "
+                "and built with no arguments",
+                id=conf.HOOKS_UNUSABLE,
             )
         ]
     return []

@@ -44,6 +44,7 @@ OUT_OF_RANGE: Final = "callbridge.E004"
 MISSING_VALUE: Final = "callbridge.E005"
 CONTRADICTION: Final = "callbridge.E006"
 WEBHOOKS_NOT_ROUTED: Final = "callbridge.E007"
+HOOKS_UNUSABLE: Final = "callbridge.E008"
 
 
 @dataclass(frozen=True, slots=True)
@@ -207,7 +208,71 @@ class CallbridgeSettings:
         Spec(AGENT, "The agent's instructions."),
     )
     AGENT_GREETING: str = _setting(
-        "", Spec(AGENT, "What the agent says first; empty: it waits for the caller.")
+        "Hello, thanks for calling. How can I help?",
+        Spec(AGENT, "What the agent says first; empty: it waits for the caller."),
+    )
+    AGENT_HOOKS: str = _setting(
+        "calls.agents.AgentHooks",
+        Spec(
+            AGENT,
+            "Dotted path of the host's `calls.agents.AgentHooks` subclass: each call's "
+            "agent, what a tool call's record keeps, the keypad.",
+        ),
+    )
+    AGENT_HOOK_TIMEOUT_S: float = _setting(
+        2.0,
+        Spec(
+            AGENT,
+            "How long the voice webhook waits for the hooks' agent; past it the call "
+            "gets the default agent.",
+            minimum=0.05,
+            maximum=10,
+        ),
+    )
+    TOOL_TIMEOUT_S: float = _setting(
+        10.0,
+        Spec(
+            AGENT,
+            "How long a tool may run (unless it names its own); past it the model is "
+            "told it timed out.",
+            minimum=0.1,
+            maximum=300,
+        ),
+    )
+    TOOL_THREADS: int = _setting(
+        8,
+        Spec(
+            AGENT,
+            "Threads a process runs sync tools and hooks on (the ORM available); never "
+            "the call path's own.",
+            minimum=1,
+            maximum=256,
+        ),
+    )
+    TOOL_HOLD_AFTER_MS: int = _setting(
+        1000,
+        Spec(
+            AGENT,
+            "While a tool runs, after this much silence the AI says a short holding "
+            "line (again after each such silence).",
+            minimum=200,
+            maximum=10000,
+        ),
+    )
+    TOOL_HOLD_INSTRUCTIONS: str = _setting(
+        "In a few words, tell the caller you are still working on it. Do not answer "
+        "yet and do not call any tool.",
+        Spec(AGENT, "What the model is asked to say while a tool runs."),
+    )
+    KEYPAD_PAUSE_MS: int = _setting(
+        1500,
+        Spec(
+            AGENT,
+            "Keypad digits go to the model together once the caller pauses this long "
+            "(or presses #).",
+            minimum=100,
+            maximum=10000,
+        ),
     )
     CALL_APOLOGY: str = _setting(
         "Sorry, we are having technical difficulties. Please call again later. Goodbye.",

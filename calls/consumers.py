@@ -223,7 +223,11 @@ class MediaStreamConsumer(AsyncWebsocketConsumer):
             logger.info("media stream started")
         self.bridge = CallBridge(
             CallIdentity(
-                admitted.call_pk, admitted.call_sid, start.stream_sid, admitted.from_number
+                admitted.call_pk,
+                admitted.call_sid,
+                start.stream_sid,
+                admitted.from_number,
+                admitted.to_number,
             ),
             twilio=self,
             config=admitted.config,

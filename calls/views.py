@@ -18,7 +18,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
-from twilio.twiml.voice_response import Connect, Stream, VoiceResponse
+from twilio.twiml.voice_response import Connect, Dial, Stream, VoiceResponse
 
 from callcore.records import (
     FINAL_STATES,
@@ -27,10 +27,11 @@ from callcore.records import (
     after_stream,
     twilio_end_reason,
 )
+from calls.agents import Agent, CallInfo
 from calls.conf import callbridge_settings
 from calls.frontdoor.signatures import public_url, stream_url, twilio_signed
 from calls.frontdoor.tokens import mint_stream_token
-from calls.live.config import BridgeConfig
+from calls.live.config import BridgeConfig, default_agent
 from calls.live.logcontext import call_context
 from calls.live.process import current
 from calls.live.realtime import open_session
@@ -69,23 +70,45 @@ async def voice_webhook(request: HttpRequest) -> HttpResponse:
         logger.warning("voice webhook without CallSid")
         return HttpResponseBadRequest("missing CallSid")
     with call_context(call_sid):
+        post = request.POST
+        info = CallInfo(
+            call_sid=call_sid,
+            from_number=post.get("From", ""),
+            to_number=post.get("To", ""),
+            account_sid=post.get("AccountSid", ""),
+            direction=post.get("Direction", ""),
+            parameters=post.dict(),
+        )
+        process = current()
+        settings = callbridge_settings()
+        # The host's hooks choose the call's agent (bounded; the default when they fail),
+        # before its model session is configured.
+        agent, source = await process.tools.choose_agent(
+            info, default_agent(settings), settings.AGENT_HOOK_TIMEOUT_S
+        )
         fields = {
-            "account_sid": request.POST.get("AccountSid", ""),
-            "from_number": request.POST.get("From", ""),
-            "to_number": request.POST.get("To", ""),
-            "direction": request.POST.get("Direction", ""),
+            "account_sid": info.account_sid,
+            "from_number": info.from_number,
+            "to_number": info.to_number,
+            "direction": info.direction,
+            "agent_name": agent.name[:100],
+            "agent": {**agent.stored(), "source": str(source)},
         }
-        call_sid, created = await current().db.run(_answer, call_sid, fields)
-        logger.info("voice webhook: %s call", "new" if created else "retried")
+        call_sid, created = await process.db.run(_answer, call_sid, fields)
+        logger.info("voice webhook: %s call, agent %s (%s)", _new(created), agent.name, source)
         if created:
             # Only for a new call: a retried (or replayed) webhook opens nothing more.
-            _open_model_ahead(request, call_sid)
+            _open_model_ahead(request, call_sid, agent)
         response = VoiceResponse()
         response.append(_connect(call_sid))
         return HttpResponse(str(response), content_type=_TWIML)
 
 
-def _open_model_ahead(request: HttpRequest, call_sid: str) -> None:
+def _new(created: bool) -> str:
+    return "new" if created else "retried"
+
+
+def _open_model_ahead(request: HttpRequest, call_sid: str, agent: Agent) -> None:
     """Open the call's model session now, for its stream's `start` (`calls.live.preopen`).
 
     Only where the event loop outlives this request and serves the stream: an
@@ -98,7 +121,7 @@ def _open_model_ahead(request: HttpRequest, call_sid: str) -> None:
     if not isinstance(request, ASGIRequest) or process.shutdown.draining:
         return
     try:
-        config = BridgeConfig.from_django()
+        config = BridgeConfig.from_django(agent)
         process.preopened.open(call_sid, functools.partial(open_session, config, ahead=True))
     except Exception:
         logger.exception("could not start opening the model session ahead")
@@ -159,11 +182,38 @@ async def stream_ended(request: HttpRequest) -> HttpResponse:
             logger.info("stream ended by a shutdown: handing the call over to a new stream")
             response.append(_connect(call_sid))
             return HttpResponse(str(response), content_type=_TWIML)
+        if next_step is AfterStream.DIAL:
+            number = await current().db.run(_transfer_number, call_sid)
+            if number:
+                logger.info("stream ended by a transfer: dialling its target")
+                response.append(_dial(number))
+                return HttpResponse(str(response), content_type=_TWIML)
+            logger.error("a transferred call without a target number: apologising")
+            next_step = AfterStream.APOLOGISE
         if next_step is AfterStream.APOLOGISE:
             logger.info("stream ended (%s): apologising to the caller", reason or "reason unknown")
             response.say(callbridge_settings().CALL_APOLOGY)
         response.hangup()
         return HttpResponse(str(response), content_type=_TWIML)
+
+
+def _transfer_number(call_sid: str) -> str:
+    """The number (or SIP address) of the target a transferred call was handed to."""
+    row = CallSession.objects.filter(call_sid=call_sid).values("transfer_target", "agent").first()
+    if row is None or not row["transfer_target"]:
+        return ""
+    targets = (row["agent"] or {}).get("transfer_targets") or {}
+    number = targets.get(row["transfer_target"], "")
+    return number if isinstance(number, str) else ""
+
+
+def _dial(number: str) -> Dial:
+    dial = Dial()
+    if number.startswith("sip:"):
+        dial.sip(number)
+    else:
+        dial.number(number)
+    return dial
 
 
 def _stage(status: str) -> int:

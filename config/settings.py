@@ -59,6 +59,8 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "channels",
     "calls",
+    # The reference host's own app: its customers choose the agent, its tools serve it.
+    "shop",
 ]
 
 MIDDLEWARE = [
@@ -182,6 +184,8 @@ if not DEBUG:
 # every key under its own name; a value that does not parse is named below.
 
 CALLBRIDGE = from_strings(os.environ)
+# The shop's hooks choose each call's agent by the caller's number (`shop/agents.py`).
+CALLBRIDGE.setdefault("AGENT_HOOKS", "shop.agents.ShopHooks")
 if DEVELOPMENT:
     CALLBRIDGE.setdefault("PUBLIC_BASE_URL", "https://localhost:8000")
     CALLBRIDGE.setdefault("TWILIO_AUTH_TOKEN", mode.DEVELOPMENT_TWILIO_AUTH_TOKEN)

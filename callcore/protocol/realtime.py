@@ -23,6 +23,8 @@ from typing import Any
 import orjson
 
 END_CALL_TOOL = "end_call"
+# The platform's transfer to a person (`CoreConfig.transfer_targets`).
+TRANSFER_TOOL = "transfer_call"
 
 
 class RealtimeProtocolError(ValueError):
@@ -89,6 +91,8 @@ class ResponseDone:
     end_call_ids: tuple[str, ...]
     message_item_ids: tuple[str, ...] = ()
     reason: str = ""
+    # Every completed function call of its output, end_call's included, in output order.
+    function_calls: tuple[FunctionCallDone, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -197,18 +201,20 @@ def _response_done(event: dict[str, Any]) -> ResponseDone:
     output = response.get("output")
     listed = output if isinstance(output, list) else []
     items = [item for item in listed if isinstance(item, dict)]
-    end_calls = tuple(
-        _s(item, "call_id")
+    response_id = _s(response, "id")
+    calls = tuple(
+        FunctionCallDone(response_id, _s(item, "call_id"), _s(item, "name"), _s(item, "arguments"))
         for item in items
-        if item.get("type") == "function_call" and item.get("name") == END_CALL_TOOL
+        if item.get("type") == "function_call" and item.get("status", "completed") == "completed"
     )
+    end_calls = tuple(call.call_id for call in calls if call.name == END_CALL_TOOL)
     messages = tuple(
         _s(item, "id")
         for item in items
         if item.get("type") == "message" and item.get("role", "assistant") == "assistant"
     )
     reason = _s(_obj(response, "status_details"), "reason")
-    return ResponseDone(_s(response, "id"), _s(response, "status"), end_calls, messages, reason)
+    return ResponseDone(response_id, _s(response, "status"), end_calls, messages, reason, calls)
 
 
 def _error(event: dict[str, Any]) -> ServerError:
@@ -323,6 +329,13 @@ class SessionConfig:
     silence_duration_ms: int = 500
     # Empty: no transcript of the caller's words (the model still hears them).
     input_transcription_model: str = ""
+    # The language the caller speaks (ISO-639-1), for the transcription; empty: any.
+    language: str = ""
+    # The host's tools (`session.update`'s shape), besides end_call.
+    tools: tuple[dict[str, Any], ...] = ()
+    # Names of the people the agent may transfer the caller to: with any, the
+    # transfer tool is offered.
+    transfer_targets: tuple[str, ...] = ()
 
 
 def session_update(config: SessionConfig, instructions: str | None = None) -> str:
@@ -339,7 +352,13 @@ def session_update(config: SessionConfig, instructions: str | None = None) -> st
         },
     }
     if config.input_transcription_model:
-        audio_input["transcription"] = {"model": config.input_transcription_model}
+        transcription = {"model": config.input_transcription_model}
+        if config.language:
+            transcription["language"] = config.language
+        audio_input["transcription"] = transcription
+    tools: list[dict[str, Any]] = [_END_CALL_DEFINITION, *config.tools]
+    if config.transfer_targets:
+        tools.append(transfer_definition(config.transfer_targets))
     return json.dumps(
         {
             "type": "session.update",
@@ -351,26 +370,47 @@ def session_update(config: SessionConfig, instructions: str | None = None) -> st
                     "input": audio_input,
                     "output": {"format": {"type": "audio/pcmu"}, "voice": config.voice},
                 },
-                "tools": [
-                    {
-                        "type": "function",
-                        "name": END_CALL_TOOL,
-                        "description": (
-                            "Hang up the phone call. Call it after your goodbye, when the "
-                            "caller is done or asks to end the call."
-                        ),
-                        "parameters": {
-                            "type": "object",
-                            "properties": {
-                                "reason": {"type": "string", "description": "Why the call ends."}
-                            },
-                        },
-                    }
-                ],
+                "tools": tools,
                 "tool_choice": "auto",
             },
         }
     )
+
+
+_END_CALL_DEFINITION: dict[str, Any] = {
+    "type": "function",
+    "name": END_CALL_TOOL,
+    "description": (
+        "Hang up the phone call. Call it after your goodbye, when the caller is done or "
+        "asks to end the call."
+    ),
+    "parameters": {
+        "type": "object",
+        "properties": {"reason": {"type": "string", "description": "Why the call ends."}},
+    },
+}
+
+
+def transfer_definition(targets: tuple[str, ...]) -> dict[str, Any]:
+    """The transfer tool, offering `targets` (names; the numbers stay with the bridge)."""
+    return {
+        "type": "function",
+        "name": TRANSFER_TOOL,
+        "description": (
+            "Transfer the caller to a person. First tell the caller in one short sentence "
+            "that you are putting them through, then call this. Targets: "
+            + ", ".join(targets)
+            + "."
+        ),
+        "parameters": {
+            "type": "object",
+            "properties": {
+                "target": {"type": "string", "enum": list(targets)},
+                "reason": {"type": "string", "description": "Why the caller is transferred."},
+            },
+            "required": ["target"],
+        },
+    }
 
 
 def input_audio_append(payload_b64: str) -> str:
@@ -379,10 +419,16 @@ def input_audio_append(payload_b64: str) -> str:
     return f'{{"type":"input_audio_buffer.append","audio":"{payload_b64}"}}'
 
 
-def response_create(instructions: str | None = None) -> str:
+def response_create(instructions: str | None = None, tools: bool = True) -> str:
+    """Ask for an answer; `tools` False: one that may call no tool (a holding line)."""
     event: dict[str, Any] = {"type": "response.create"}
+    response: dict[str, Any] = {}
     if instructions:
-        event["response"] = {"instructions": instructions}
+        response["instructions"] = instructions
+    if not tools:
+        response["tool_choice"] = "none"
+    if response:
+        event["response"] = response
     return json.dumps(event)
 
 
@@ -416,14 +462,15 @@ def item_delete(item_id: str) -> str:
     return json.dumps({"type": "conversation.item.delete", "item_id": item_id})
 
 
-def function_call_output(call_id: str, output: dict[str, Any]) -> str:
+def function_call_output(call_id: str, output: dict[str, Any] | str) -> str:
+    """A function call's result for the model (`output`: JSON text, or a dict made so)."""
     return json.dumps(
         {
             "type": "conversation.item.create",
             "item": {
                 "type": "function_call_output",
                 "call_id": call_id,
-                "output": json.dumps(output),
+                "output": output if isinstance(output, str) else json.dumps(output),
             },
         }
     )

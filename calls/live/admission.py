@@ -14,18 +14,26 @@ import logging
 import time
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from django.utils import timezone
 
 from callcore.conversation import Turn
 from callcore.protocol.twilio import Start
 from callcore.records import CallState
+from calls.agents import Agent
 from calls.frontdoor.signatures import signature_valid, stream_url
 from calls.frontdoor.tokens import verify_stream_token
 from calls.live.config import BridgeConfig
 from calls.live.handover import conversation_so_far, reclaim
 from calls.live.process import CallProcess
-from calls.live.realtime import OpenedModel, discard_model, open_session
+from calls.live.realtime import (
+    OpenedModel,
+    RealtimeConnection,
+    connect_timed,
+    discard_connecting,
+    open_session,
+)
 from calls.models import CallSession
 
 logger = logging.getLogger(__name__)
@@ -52,6 +60,7 @@ class Admitted:
     call_pk: int
     call_sid: str
     from_number: str
+    to_number: str
     config: BridgeConfig
     model: asyncio.Future[OpenedModel]
     resumed: tuple[Turn, ...]
@@ -83,21 +92,30 @@ async def admit(start: Start, process: CallProcess) -> Admitted | Refused:
         )
     started_mono = time.monotonic()
     started_wall = timezone.now()
-    config = BridgeConfig.from_django()
-    # The model session was opened at the voice webhook, if that ran in this
-    # process; else it opens now, while the database claims the stream. Either
-    # way the greeting starts sooner, and a refused stream closes it again.
-    open_anew = functools.partial(open_session, config)
-    model = process.preopened.take(start.call_sid, open_anew) or asyncio.ensure_future(open_anew())
+    # The model session was opened at the voice webhook for the call's agent, if
+    # that ran in this process; else it connects now, while the database claims
+    # the stream (and tells the call's agent), and is configured for the agent
+    # then. Either way the greeting starts sooner, and a refused stream closes it.
+    connecting: asyncio.Future[tuple[RealtimeConnection, float]] | None = None
+    if not process.preopened.waiting(start.call_sid):
+        connecting = asyncio.ensure_future(connect_timed(BridgeConfig.from_django()))
     try:
         claimed = await process.db.run(_claim, start)
     except BaseException:
-        discard_model(model)
+        if connecting is not None:
+            discard_connecting(connecting)
         raise
     if isinstance(claimed, Refused):
-        discard_model(model)
+        if connecting is not None:
+            discard_connecting(connecting)
+        process.preopened.discard(start.call_sid)
         return claimed
-    call_pk, handovers, from_number = claimed
+    call_pk, handovers, from_number, to_number, stored_agent = claimed
+    config = BridgeConfig.from_django(Agent.from_stored(stored_agent) if stored_agent else None)
+    open_anew = functools.partial(open_session, config)
+    model = process.preopened.take(start.call_sid, open_anew) or asyncio.ensure_future(
+        open_session(config, connecting=connecting)
+    )
     resumed: list[Turn] = []
     if handovers:
         resumed = await process.db.run(conversation_so_far, call_pk)
@@ -105,6 +123,7 @@ async def admit(start: Start, process: CallProcess) -> Admitted | Refused:
         call_pk,
         start.call_sid,
         from_number,
+        to_number,
         config,
         model,
         tuple(resumed),
@@ -113,9 +132,9 @@ async def admit(start: Start, process: CallProcess) -> Admitted | Refused:
     )
 
 
-def _claim(start: Start) -> tuple[int, int, str] | Refused:
-    """The call, now streaming (its pk, handovers so far and caller); or why this stream
-    is refused.
+def _claim(start: Start) -> tuple[int, int, str, str, dict[str, Any]] | Refused:
+    """The call, now streaming (its pk, handovers so far, numbers and agent); or why this
+    stream is refused.
 
     One stream per call: a replayed token must not open a second session. The
     check and the claim are one conditional UPDATE, atomic on every database.
@@ -144,4 +163,4 @@ def _claim(start: Start) -> tuple[int, int, str] | Refused:
     if not call.account_sid and start.account_sid:
         # A call the voice webhook did not tell us the account of (it always does).
         CallSession.objects.filter(pk=call.pk, account_sid="").update(account_sid=start.account_sid)
-    return call.pk, call.handovers, call.from_number
+    return call.pk, call.handovers, call.from_number, call.to_number, call.agent or {}

@@ -45,6 +45,7 @@ from callcore import (
     Record,
     RecordKind,
     ReplaceModel,
+    RunTool,
     ToModel,
     ToTwilio,
     WatchdogConfig,
@@ -64,6 +65,7 @@ from calls.live.realtime import (
     raw_sender,
 )
 from calls.live.recorder import CallRecorder
+from calls.tools import CallContext
 
 logger = logging.getLogger(__name__)
 core_logger = logging.getLogger("callcore")
@@ -106,6 +108,7 @@ class CallIdentity:
     call_sid: str
     stream_sid: str
     from_number: str = ""
+    to_number: str = ""
 
 
 class CallBridge:
@@ -142,6 +145,10 @@ class CallBridge:
                 ),
                 max_model_recoveries=config.model_max_recoveries,
                 resumed_turns=resumed_turns,
+                transfer_targets=config.transfer_targets,
+                tool_hold_after_ms=config.tool_hold_after_ms,
+                tool_hold_instructions=config.tool_hold_instructions,
+                keypad_pause_ms=config.keypad_pause_ms,
             ),
             started_at,
         )
@@ -255,6 +262,10 @@ class CallBridge:
                         self.recorder.log(out.kind, out.at, out.playout_status, **out.details)
                         if out.kind in LIVE_KINDS:
                             self._publish(out.kind, out.details)
+                        elif out.kind == RecordKind.KEYPAD_INPUT and "ignored" not in out.details:
+                            self._keypad(out.details["digits"])
+                    case RunTool():
+                        self._spawn(self._run_tool(out), "tool")
                     case CallUpdate():
                         self.recorder.update_call(out.fields, ended_at=out.ended_at)
                     case Log():
@@ -266,6 +277,24 @@ class CallBridge:
         finally:
             self._draining = False
         self._arm_timer()
+
+    async def _run_tool(self, request: RunTool) -> None:
+        """Run a tool the model called (`calls.live.tools`), and give the core its result.
+
+        Its own task: the call goes on while it runs (the caller may speak, the
+        AI says a holding line). Cancelled with the call's other tasks at its
+        end; a sync tool's thread then finishes on its own, unheard.
+        """
+        call, config = self.call, self.config
+        context = CallContext(call.call_sid, call.from_number, call.to_number, config.agent_name)
+        result = await self.process.tools.run_tool(request, context, config.tools)
+        self.core.tool_finished(result, _now())
+        await self._drain()
+
+    def _keypad(self, digits: str) -> None:
+        """The host's keypad hook, off the audio path (the host dispatcher's thread)."""
+        call_sid = self.call.call_sid
+        self.process.host.call(call_sid, self.process.tools.hooks.keypad, call_sid, digits)
 
     def _publish(self, kind: str, details: dict[str, Any]) -> None:
         """To the live view (an append; sent off the audio path by the feed's task)."""

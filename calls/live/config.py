@@ -2,11 +2,37 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TypeVar
 
 from callcore.protocol.realtime import SessionConfig
-from calls.conf import callbridge_settings
+from calls.agents import Agent
+from calls.conf import CallbridgeSettings, callbridge_settings
+from calls.tools import registered_tools
 from playout import PlayoutConfig
+
+N = TypeVar("N", int, float)
+
+
+def default_agent(settings: CallbridgeSettings | None = None) -> Agent:
+    """The agent of a call the host's hooks chose none for: the `AGENT_*` settings."""
+    settings = settings or callbridge_settings()
+    return Agent(
+        name="default",
+        instructions=settings.AGENT_INSTRUCTIONS,
+        voice=settings.OPENAI_VOICE,
+        greeting=settings.AGENT_GREETING,
+        vad_threshold=settings.OPENAI_VAD_THRESHOLD,
+        silence_duration_ms=settings.OPENAI_VAD_SILENCE_DURATION_MS,
+        prefix_padding_ms=settings.OPENAI_VAD_PREFIX_PADDING_MS,
+    )
+
+
+def _instructions(agent: Agent) -> str:
+    if not agent.language:
+        return agent.instructions
+    return f"{agent.instructions}\n\nSpeak the language with code {agent.language!r}."
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,28 +52,56 @@ class BridgeConfig:
     model_max_recoveries: int = 2
     model_ping_interval_s: float = 5.0
     model_ping_timeout_s: float = 5.0
+    # The call's agent (`calls.agents`): its name, the tools it may call, where it may
+    # transfer the caller to (name -> number).
+    agent_name: str = "default"
+    tools: frozenset[str] = frozenset()
+    transfer_targets: Mapping[str, str] = field(default_factory=dict)
+    tool_timeout_s: float = 10.0
+    tool_hold_after_ms: int = 1000
+    tool_hold_instructions: str = ""
+    keypad_pause_ms: int = 1500
 
     @property
     def greeting_instructions(self) -> str:
         return f"Greet the caller by saying exactly: {self.greeting}"
 
     @classmethod
-    def from_django(cls) -> BridgeConfig:
-        """From `CALLBRIDGE`, validated (`ImproperlyConfigured` names what is wrong)."""
+    def from_django(cls, agent: Agent | None = None) -> BridgeConfig:
+        """From `CALLBRIDGE`, validated (`ImproperlyConfigured` names what is wrong), for
+        `agent` (None: the default agent); the agent's empty fields take the default's."""
         settings = callbridge_settings()
+        default = default_agent(settings)
+        agent = default if agent is None else agent.over(default)
+        registry = registered_tools()
+        tools = tuple(name for name in agent.tools if name in registry)
         return cls(
             openai_api_key=settings.OPENAI_API_KEY,
             openai_websocket_base_url=settings.OPENAI_WEBSOCKET_BASE_URL,
             model=settings.OPENAI_REALTIME_MODEL,
             session=SessionConfig(
-                instructions=settings.AGENT_INSTRUCTIONS,
-                voice=settings.OPENAI_VOICE,
-                vad_threshold=settings.OPENAI_VAD_THRESHOLD,
-                prefix_padding_ms=settings.OPENAI_VAD_PREFIX_PADDING_MS,
-                silence_duration_ms=settings.OPENAI_VAD_SILENCE_DURATION_MS,
+                instructions=_instructions(agent),
+                voice=agent.voice,
+                vad_threshold=_or(agent.vad_threshold, settings.OPENAI_VAD_THRESHOLD),
+                prefix_padding_ms=_or(
+                    agent.prefix_padding_ms, settings.OPENAI_VAD_PREFIX_PADDING_MS
+                ),
+                silence_duration_ms=_or(
+                    agent.silence_duration_ms, settings.OPENAI_VAD_SILENCE_DURATION_MS
+                ),
                 input_transcription_model=settings.OPENAI_INPUT_TRANSCRIPTION_MODEL,
+                language=agent.language,
+                tools=tuple(registry[name].definition() for name in tools),
+                transfer_targets=tuple(agent.transfer_targets),
             ),
-            greeting=settings.AGENT_GREETING,
+            agent_name=agent.name,
+            tools=frozenset(tools),
+            transfer_targets=dict(agent.transfer_targets),
+            tool_timeout_s=settings.TOOL_TIMEOUT_S,
+            tool_hold_after_ms=settings.TOOL_HOLD_AFTER_MS,
+            tool_hold_instructions=settings.TOOL_HOLD_INSTRUCTIONS,
+            keypad_pause_ms=settings.KEYPAD_PAUSE_MS,
+            greeting=agent.greeting,
             uplink_chunk_ms=settings.UPLINK_CHUNK_MS,
             media_message_ms=settings.TWILIO_MEDIA_MESSAGE_MS,
             playout=PlayoutConfig(
@@ -70,3 +124,7 @@ class BridgeConfig:
             model_ping_interval_s=settings.MODEL_PING_INTERVAL_S,
             model_ping_timeout_s=settings.MODEL_PING_TIMEOUT_S,
         )
+
+
+def _or(value: N | None, default: N) -> N:
+    return default if value is None else value

@@ -83,6 +83,10 @@ class PreopenedSessions:
         self._waiting[call_sid] = _Waiting(opening, expiry)
         return opening
 
+    def waiting(self, call_sid: str) -> bool:
+        """Whether a session opened ahead waits for this call's stream."""
+        return call_sid in self._waiting
+
     def take(self, call_sid: str, open_anew: Opener) -> asyncio.Future[OpenedModel] | None:
         """The session opened ahead for this call's stream (done or still opening), or None.
 

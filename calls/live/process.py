@@ -2,13 +2,15 @@
 
 `CallProcess` holds the calls in progress (`roster`), the record writer
 (`writer`), the beat that marks calls alive, reaps lost ones and stores
-reviews (`beat`), the model sessions opened ahead at the voice webhook
+reviews (`beat`), the host's signals and hooks, sent once their rows are
+committed (`host`), the model sessions opened ahead at the voice webhook
 (`preopened`), the live view's feed (`feed`), the SIGTERM handover
 (`shutdown`), and the call path's database threads (`db`). Nothing of it
 waits for a first call: `start()` starts the writer's and the beat's
-threads, and `serve()`, run once in the server's event loop (ASGI lifespan
-startup, or the first connection of a server without one), puts the
-handover in front of the server's own signal handlers.
+threads (the host's starts with its first signal), and `serve()`, run once
+in the server's event loop (ASGI lifespan startup, or the first connection
+of a server without one), puts the handover in front of the server's own
+signal handlers.
 
 The host's ASGI application (`calls.asgi.callbridge_application`, or
 `serving`) starts the process's root with `start_process()`; the consumer
@@ -26,13 +28,16 @@ from collections.abc import Coroutine
 from dataclasses import dataclass
 from typing import Any
 
+from calls.agents import load_hooks
 from calls.conf import callbridge_settings
 from calls.live.beat import Beat
 from calls.live.db import CallPathDatabase
 from calls.live.feed import LiveFeed
 from calls.live.handover import Shutdown
+from calls.live.host import HostDispatcher
 from calls.live.preopen import PreopenedSessions
 from calls.live.roster import LiveCall, Roster
+from calls.live.tools import HostCode
 from calls.live.writer import RecordWriter
 
 logger = logging.getLogger(__name__)
@@ -47,6 +52,10 @@ class ProcessConfig:
     handover_grace_s: float = 5.0
     preopen_s: float = 10.0
     preopen_max: int = 200
+    # The host's code (`calls.live.tools`): its hooks class, its threads, a tool's time.
+    agent_hooks: str = "calls.agents.AgentHooks"
+    tool_threads: int = 8
+    tool_timeout_s: float = 10.0
 
     @classmethod
     def from_django(cls) -> ProcessConfig:
@@ -58,6 +67,9 @@ class ProcessConfig:
             handover_grace_s=settings.CALL_HANDOVER_GRACE_S,
             preopen_s=settings.MODEL_PREOPEN_S,
             preopen_max=settings.MODEL_PREOPEN_MAX,
+            agent_hooks=settings.AGENT_HOOKS,
+            tool_threads=settings.TOOL_THREADS,
+            tool_timeout_s=settings.TOOL_TIMEOUT_S,
         )
 
 
@@ -68,11 +80,18 @@ class CallProcess:
         self.beat = Beat(
             self.roster.pks, interval_s=config.alive_interval_s, lost_after_s=config.lost_after_s
         )
-        self.writer = writer or RecordWriter(after_write=self.beat.review_soon)
+        self.host = HostDispatcher()
+        self.writer = writer or RecordWriter(
+            after_write=self.beat.review_soon, committed=self.host.committed
+        )
         self.preopened = PreopenedSessions(config.preopen_s, config.preopen_max)
         self.feed = LiveFeed()
         self.shutdown = Shutdown(self.roster, self.preopened, config.handover_grace_s)
         self.db = CallPathDatabase()
+        # The host's hooks and tools, on threads of their own.
+        self.tools = HostCode(
+            load_hooks(config.agent_hooks), config.tool_threads, config.tool_timeout_s
+        )
         # Tasks started from callbacks (refusals, closes), kept referenced until done.
         self._background: set[asyncio.Future[Any]] = set()
         self._stopped = False
@@ -113,13 +132,15 @@ class CallProcess:
 
     def stop(self, timeout_s: float = 10.0) -> None:
         """The process is exiting: the calls still here end now, their rows are written
-        (bounded), the threads stop."""
+        and their signals sent (each bounded), the threads stop."""
         if self._stopped:
             return
         self._stopped = True
         self.end_remaining()
         self.writer.close(timeout_s)
+        self.host.close(timeout_s)
         self.beat.stop()
+        self.tools.close()
         # At interpreter exit the threads' executor has already been shut down.
         with contextlib.suppress(RuntimeError):
             self.db.close()

@@ -164,12 +164,26 @@ class OpenedModel:
     ahead: bool = False
 
 
-async def open_session(config: BridgeConfig, *, ahead: bool = False) -> OpenedModel:
-    """Connect a call's Realtime session through the official SDK and configure it
-    (`session.update` is its first event): how every caller opens one."""
+async def connect_timed(config: BridgeConfig) -> tuple[RealtimeConnection, float]:
+    """A connected (not yet configured) session, and how long connecting took (ms)."""
     started = time.monotonic()
     connection = await connect_realtime(config)
-    connect_ms = (time.monotonic() - started) * 1000
+    return connection, (time.monotonic() - started) * 1000
+
+
+async def open_session(
+    config: BridgeConfig,
+    *,
+    ahead: bool = False,
+    connecting: Awaitable[tuple[RealtimeConnection, float]] | None = None,
+) -> OpenedModel:
+    """Connect a call's Realtime session through the official SDK and configure it
+    (`session.update` is its first event): how every caller opens one.
+
+    `connecting`: a connection begun before the call's agent was known
+    (`connect_timed`); the session is configured for `config`'s agent on it.
+    """
+    connection, connect_ms = await (connecting or connect_timed(config))
     try:
         await connection.send_raw(rt.session_update(config.session))
     except BaseException:
@@ -201,6 +215,19 @@ def discard_model(opening: asyncio.Future[OpenedModel]) -> None:
 
     opening.cancel()
     opening.add_done_callback(close_when_open)
+
+
+def discard_connecting(connecting: asyncio.Future[tuple[RealtimeConnection, float]]) -> None:
+    """A connection begun (`connect_timed`) for a stream that was refused: stop or close it."""
+
+    def close_when_open(future: asyncio.Future[tuple[RealtimeConnection, float]]) -> None:
+        if not future.cancelled() and future.exception() is None:
+            task = asyncio.ensure_future(close_quietly(future.result()[0]))
+            _closing.add(task)
+            task.add_done_callback(_closing.discard)
+
+    connecting.cancel()
+    connecting.add_done_callback(close_when_open)
 
 
 async def close_quietly(connection: RealtimeConnection) -> None:

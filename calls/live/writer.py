@@ -2,7 +2,9 @@
 
 It only batches and retries: what else the process does with the database
 (liveness, reaping, stored reviews) is the beat's (`calls.live.beat`), which
-the writer tells, through `after_write`, of the calls whose end it wrote.
+the writer tells, through `after_write`, of the calls whose end it wrote; what
+a host hears of them is `calls.live.host`'s, handed the rows of each commit,
+once committed, through `committed`.
 
 Calls hand rows over as plain tuples (a lock and an append, nothing else on
 the event loop). A thread of the writer's own wakes every `interval_s` and
@@ -35,7 +37,7 @@ import logging
 import math
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -81,6 +83,8 @@ class _Pending:
 
 
 Write = Callable[["_Pending"], None]
+# Told, on the writer's thread, of the rows a transaction just committed, in order.
+Committed = Callable[[Sequence[LogRow], Sequence[BargeInRow]], None]
 
 
 def _transient(exc: BaseException) -> bool:
@@ -114,6 +118,7 @@ class RecordWriter:
         clock: Callable[[], float] = time.monotonic,
         after_write: Callable[[set[int]], None] | None = None,
         gather_s: float = 0.1,
+        committed: Committed | None = None,
     ) -> None:
         self._write = write if write is not None else write_batch
         self.interval_s = interval_s
@@ -126,6 +131,7 @@ class RecordWriter:
         self._clock = clock
         # Told, on the writer's thread, of the calls whose end a write just stored.
         self._after_write = after_write
+        self._committed = committed
         self._lock = threading.Lock()
         # Held for a whole write: `_written` may only move once the rows it covers
         # are in the database, so writes never overlap.
@@ -266,6 +272,7 @@ class RecordWriter:
                     return self._keep(left[0], left[1])
             else:
                 self.rows_written += len(batch.logs) + len(batch.barge_ins)
+                self._tell_committed(batch)
             self._ends_written(_ended(batch))
         self._outage_over(len(batch))
         with self._lock:
@@ -277,6 +284,13 @@ class RecordWriter:
             with contextlib.suppress(RuntimeError):
                 loop.call_soon_threadsafe(_resolve, future)
         return True
+
+    def _tell_committed(self, batch: _Pending) -> None:
+        if self._committed is not None:
+            try:
+                self._committed(batch.logs, batch.barge_ins)
+            except Exception:  # the rows are written; what follows is not the writer's
+                logger.exception("committed hook failed")
 
     def _ends_written(self, call_pks: set[int]) -> None:
         if call_pks and self._after_write is not None:
@@ -354,6 +368,7 @@ class RecordWriter:
                 )
             else:
                 self.rows_written += len(rows.logs) + len(rows.barge_ins)
+                self._tell_committed(rows)
         return None
 
     def close(self, timeout_s: float = 10.0) -> None:

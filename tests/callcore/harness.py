@@ -25,6 +25,7 @@ from callcore import (
     Record,
     RecordKind,
     ReplaceModel,
+    RunTool,
     ToModel,
     ToTwilio,
 )
@@ -73,6 +74,8 @@ class CoreRun:
     answer_probes: bool = True
     probes: list[float] = field(default_factory=list)
     generation_of_frames: list[int] = field(default_factory=list)
+    # The tools the core asked the shell to run (`tool_finished` reports their results).
+    tools: list[RunTool] = field(default_factory=list)
     _frame_index: int = 0
 
     def __post_init__(self) -> None:
@@ -122,6 +125,8 @@ class CoreRun:
                     self.logs.append(out.message % out.args)
                 case ReplaceModel():
                     self.replacements.append((self.now, out.attempt))
+                case RunTool():
+                    self.tools.append(out)
                 case EndOfCall():
                     assert self.ended is None, "EndOfCall twice"
                     self.ended = out.reason

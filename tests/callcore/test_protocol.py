@@ -189,16 +189,22 @@ def event(kind: str, **fields: object) -> str:
     return json.dumps({"type": kind, "event_id": "event_1", **fields})
 
 
-def test_end_call_ids_come_from_response_done_output() -> None:
+def test_function_calls_and_end_call_ids_come_from_response_done_output() -> None:
     output = [
         {"type": "message", "id": "item_1"},
         {"type": "function_call", "name": "end_call", "call_id": "call_9", "arguments": "{}"},
-        {"type": "function_call", "name": "other", "call_id": "call_8"},
+        {"type": "function_call", "name": "other", "call_id": "call_8", "status": "completed"},
+        # Cut off while its arguments were written: not a call to act on.
+        {"type": "function_call", "name": "late", "call_id": "call_7", "status": "incomplete"},
     ]
     done = rt.parse_server_event(
         event("response.done", response={"id": "r1", "status": "completed", "output": output})
     )
-    assert done == rt.ResponseDone("r1", "completed", ("call_9",), ("item_1",))
+    calls = (
+        rt.FunctionCallDone("r1", "call_9", "end_call", "{}"),
+        rt.FunctionCallDone("r1", "call_8", "other", ""),
+    )
+    assert done == rt.ResponseDone("r1", "completed", ("call_9",), ("item_1",), "", calls)
     assert rt.parse_server_event(event("response.done")) == rt.ResponseDone("", "", ())
 
 
