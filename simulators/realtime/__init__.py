@@ -1,7 +1,12 @@
 """Simulated OpenAI Realtime server (GA protocol, optional beta event names)."""
 
 from simulators.realtime.conversation import Conversation, Item
-from simulators.realtime.recording import Recorded, SessionRecording
+from simulators.realtime.recording import (
+    FunctionCallOutput,
+    Recorded,
+    ResponseCreate,
+    SessionRecording,
+)
 from simulators.realtime.script import (
     Disconnect,
     GoSilent,
@@ -9,6 +14,7 @@ from simulators.realtime.script import (
     RealtimeScript,
     Reply,
     SendError,
+    ToolCall,
 )
 from simulators.realtime.server import RealtimeSimulator
 from simulators.realtime.session import RealtimeSession
@@ -16,6 +22,7 @@ from simulators.realtime.session import RealtimeSession
 __all__ = [
     "Conversation",
     "Disconnect",
+    "FunctionCallOutput",
     "GoSilent",
     "Item",
     "Part",
@@ -24,6 +31,8 @@ __all__ = [
     "RealtimeSimulator",
     "Recorded",
     "Reply",
+    "ResponseCreate",
     "SendError",
     "SessionRecording",
+    "ToolCall",
 ]

@@ -172,16 +172,31 @@ def user_audio_item(names: EventNames, item_id: str) -> dict[str, Any]:
 
 
 def function_call_item(
-    names: EventNames, item_id: str, status: str, call_id: str, name: str, arguments: str
+    names: EventNames, item_id: str, status: str, name: str, call_id: str, arguments: str
 ) -> dict[str, Any]:
+    """A function call item, keys in the service's order (`name` before `call_id`)."""
     return _item(
         names,
         item_id,
         type="function_call",
         status=status,
-        call_id=call_id,
         name=name,
+        call_id=call_id,
         arguments=arguments,
+    )
+
+
+def function_call_output_item(
+    names: EventNames, item_id: str, call_id: str, output: str
+) -> dict[str, Any]:
+    """A `function_call_output` item the client created, as the service echoes it."""
+    return _item(
+        names,
+        item_id,
+        type="function_call_output",
+        status="completed",
+        call_id=call_id,
+        output=output,
     )
 
 

@@ -33,11 +33,29 @@ class ItemEvents:
         await self.host.error(rejection.code, rejection.message, param=rejection.param)
 
     async def create(self, payload: dict[str, Any]) -> None:
+        """Add the item and echo it (`conversation.item.added`, then `.done` in GA).
+
+        No response starts for it, a tool's result included: the client asks
+        for one with `response.create`. A `function_call_output` whose `call_id`
+        names no function call of the session is accepted: the API reference
+        says the service checks it, but no capture shows its refusal (code,
+        message) to copy.
+        """
         self.host.recording.record_received(payload)
+        names = self.host.names
         item = dict(payload["item"])
-        item.setdefault("id", events.new_id("item"))
-        item.setdefault("object", "realtime.item")
-        item.setdefault("status", "completed")
+        if item.get("type") == "function_call_output":
+            output = item["output"]
+            if not isinstance(output, str):
+                raise TypeError("item.output must be a string")
+            item = events.function_call_output_item(
+                names, str(item.get("id") or events.new_id("item")), str(item["call_id"]), output
+            )
+        else:
+            item.setdefault("id", events.new_id("item"))
+            if names.item_object:  # GA items carry no `object` key
+                item.setdefault("object", "realtime.item")
+            item.setdefault("status", "completed")
         previous = self.host.conversation.add(
             Item(item["id"], str(item["type"]), item.get("role"), data=item)
         )

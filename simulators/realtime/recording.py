@@ -1,17 +1,26 @@
-"""Per-connection record of every event received and sent, with awaitable lookups for tests."""
+"""Per-connection record of every event received and sent, with awaitable lookups for tests.
+
+Views for what a bridge tells the model are read from the events received, the
+one record: the function call outputs (`function_call_outputs()`), each
+`response.create` with its instructions (`response_creates()`), and the tools
+the session was configured with (`tool_names()`).
+"""
 
 from __future__ import annotations
 
 import hashlib
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from simulators.waiting import DEFAULT_TIMEOUT_S, Notifier
 
 # Large base64 fields replaced by their decoded byte length when recorded.
 _AUDIO_FIELDS = {"input_audio_buffer.append": "audio"}
 _DELTA_TYPES = {"response.output_audio.delta", "response.audio.delta"}
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -24,6 +33,30 @@ class Recorded:
     @property
     def type(self) -> str:
         return str(self.event.get("type", ""))
+
+
+@dataclass(frozen=True)
+class FunctionCallOutput:
+    """A `function_call_output` item the client created (`conversation.item.create`)."""
+
+    at: float
+    """When it was received (`time.monotonic()`)."""
+    call_id: str
+    output: str
+    """The output text as sent (usually JSON)."""
+    item_id: str | None = None
+    """The item id the client chose, if any."""
+
+
+@dataclass(frozen=True)
+class ResponseCreate:
+    """A `response.create` the client sent, accepted or refused."""
+
+    at: float
+    instructions: str | None
+    """`response.instructions`, None when the client left them out."""
+    response: dict[str, Any]
+    """The event's `response` object as sent (empty if it had none)."""
 
 
 def compact(event: dict[str, Any], audio_bytes: int | None) -> dict[str, Any]:
@@ -84,6 +117,67 @@ class SessionRecording:
 
     def sent_types(self) -> list[str]:
         return [r.type for r in self.sent]
+
+    def function_call_outputs(self) -> list[FunctionCallOutput]:
+        """Every function call output received, in order."""
+        outputs = []
+        for record in self.received:
+            item = record.event.get("item") if record.type == "conversation.item.create" else None
+            if isinstance(item, dict) and item.get("type") == "function_call_output":
+                item_id = item.get("id")
+                outputs.append(
+                    FunctionCallOutput(
+                        record.at,
+                        str(item.get("call_id", "")),
+                        str(item.get("output", "")),
+                        str(item_id) if item_id is not None else None,
+                    )
+                )
+        return outputs
+
+    def response_creates(self) -> list[ResponseCreate]:
+        """Every `response.create` received, in order (refused ones included)."""
+        creates = []
+        for record in self.received:
+            if record.type != "response.create":
+                continue
+            response = record.event.get("response")
+            response = response if isinstance(response, dict) else {}
+            instructions = response.get("instructions")
+            text = str(instructions) if instructions is not None else None
+            creates.append(ResponseCreate(record.at, text, response))
+        return creates
+
+    def tools(self) -> list[dict[str, Any]]:
+        """The `tools` of the last `session.update` that set them ([] if none did)."""
+        for record in reversed(self.received):
+            session = record.event.get("session") if record.type == "session.update" else None
+            if isinstance(session, dict) and isinstance(session.get("tools"), list):
+                return [tool for tool in session["tools"] if isinstance(tool, dict)]
+        return []
+
+    def tool_names(self) -> list[str]:
+        """The names of `tools()`, in the order given."""
+        return [str(tool.get("name", "")) for tool in self.tools()]
+
+    async def wait_function_call_output(
+        self, count: int = 1, timeout_s: float = DEFAULT_TIMEOUT_S
+    ) -> FunctionCallOutput:
+        """The `count`-th function call output (1-based), once it has been received."""
+        return await self._nth(self.function_call_outputs, count, timeout_s)
+
+    async def wait_response_create(
+        self, count: int = 1, timeout_s: float = DEFAULT_TIMEOUT_S
+    ) -> ResponseCreate:
+        """The `count`-th `response.create` (1-based), once it has been received."""
+        return await self._nth(self.response_creates, count, timeout_s)
+
+    async def _nth(self, listed: Callable[[], list[T]], count: int, timeout_s: float) -> T:
+        def find() -> T | None:
+            found = listed()
+            return found[count - 1] if len(found) >= count else None
+
+        return await self._notifier.wait_for(find, timeout_s)
 
     async def next_received(
         self, event_type: str, timeout_s: float = DEFAULT_TIMEOUT_S

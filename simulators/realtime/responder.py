@@ -1,22 +1,25 @@
-"""One simulated model response: paced audio and transcript deltas, tool call, cancellation.
+"""One simulated model response: paced audio and transcript deltas, tool calls, cancellation.
 
 The events and their order follow captures of the real service: `response.created`
 and `rate_limits.updated` first; per audio item, `output_item.added`, the item's
 `conversation.item.added`, `content_part.added`, the transcript and audio deltas,
 then every level closed (`output_audio.done`, transcript done, `content_part.done`,
-`output_item.done`, `conversation.item.done`); `response.done` last, with the
+`output_item.done`, `conversation.item.done`); per function call after them,
+`output_item.added` and `conversation.item.added` (arguments ""), the arguments
+streamed a token a `function_call_arguments.delta`, `function_call_arguments.done`,
+`output_item.done` and `conversation.item.done`; `response.done` last, with the
 whole output, status details and usage. A response may hold several audio items
 (`Reply.more_items`); a cancelled one closes the item it was in (`incomplete`)
-and starts no other.
+and starts no other item, audio or function call.
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
-import json
 import logging
 import random
+import re
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
@@ -24,9 +27,15 @@ from simulators import signals
 from simulators.realtime import events
 from simulators.realtime.conversation import Conversation, Item
 from simulators.realtime.events import Event, EventNames
-from simulators.realtime.script import Part, RealtimeScript, Reply
+from simulators.realtime.script import Part, RealtimeScript, Reply, ToolCall
 
 logger = logging.getLogger(__name__)
+
+ARGUMENT_DELTA_MS = 20
+"""Model time each streamed piece of a function call's arguments takes."""
+# A word, or a run of punctuation, with the spaces before it: the pieces the
+# service streams a function call's arguments in (`{"`, `reason`, `":"`, ...).
+_ARGUMENT_TOKEN = re.compile(r"\s*[A-Za-z0-9]+|\s*[^A-Za-z0-9\s]+|\s+")
 
 
 class ResponseHost(Protocol):
@@ -41,6 +50,11 @@ class ResponseHost(Protocol):
     async def on_delta_sent(self, deltas_sent: int) -> None: ...
 
     async def on_response_started(self) -> None: ...
+
+
+def argument_chunks(arguments: str) -> list[str]:
+    """`arguments` cut into the pieces its `function_call_arguments.delta` events carry."""
+    return _ARGUMENT_TOKEN.findall(arguments)
 
 
 def delta_durations_ms(audio_ms: int, bounds: tuple[int, int], rng: random.Random) -> list[int]:
@@ -83,7 +97,8 @@ class ResponseRun:
             _AudioItem(part, signals.tone_for_item(index, number), number - 1)
             for number, part in enumerate(reply.parts, start=1)
         ]
-        self.item_id = self.items[0].id
+        self.item_id = self.items[0].id if self.items else None
+        """The first audio item's id (None: a response of function calls only)."""
         self.status = "in_progress"
         self.cancel_reason: str | None = None
         self.audio_ms_sent = 0
@@ -130,10 +145,12 @@ class ResponseRun:
                 await self._close(item)
         if unclosed is not None:
             await self._close(unclosed)
-        self.status = "cancelled" if self.cancelled else "completed"
         output = [item.final for item in opened if item.final is not None]
-        if self.reply.end_call and not self.cancelled:
-            output.append(await self._call_end_call(len(opened)))
+        for call in self.reply.calls:
+            if self.cancelled:
+                break  # a call not begun when the response was cancelled is never made
+            output.append(await self._call(call, len(output)))
+        self.status = "cancelled" if self.cancelled else "completed"
         details = {"type": "cancelled", "reason": self.cancel_reason} if self.cancelled else None
         transcript = " ".join(item.transcript for item in opened)
         await host.send(
@@ -265,12 +282,18 @@ class ResponseRun:
             await host.send(events.event(names.item_done, previous_item_id=previous, item=shape))
         item.final = shape
 
-    async def _call_end_call(self, output_index: int) -> dict[str, Any]:
-        host, names = self.host, self.host.names
-        item_id, call_id = events.new_id("item"), events.new_id("call")
-        arguments = json.dumps(dict(self.reply.end_call_arguments))
-        host.conversation.add(Item(item_id, "function_call"))
-        pending = events.function_call_item(names, item_id, "in_progress", call_id, "end_call", "")
+    async def _call(self, call: ToolCall, output_index: int) -> dict[str, Any]:
+        """One function call item, streamed as the service streams it; return its final shape.
+
+        A cancel while its arguments stream closes it with what was streamed,
+        the item `incomplete` (the service sends `function_call_arguments.done`
+        for an interrupted call too).
+        """
+        host, names, script = self.host, self.host.names, self.host.script
+        item_id, call_id = events.new_id("item"), call.call_id or events.new_id("call")
+        pending = events.function_call_item(names, item_id, "in_progress", call.name, call_id, "")
+        item = Item(item_id, "function_call", data=pending)
+        previous = host.conversation.add(item)
         await host.send(
             events.event(
                 "response.output_item.added",
@@ -279,7 +302,6 @@ class ResponseRun:
                 item=pending,
             )
         )
-        previous = _previous_id(host.conversation, item_id)
         await host.send(events.event(names.item_added, previous_item_id=previous, item=pending))
         where = {
             "response_id": self.id,
@@ -287,20 +309,28 @@ class ResponseRun:
             "output_index": output_index,
             "call_id": call_id,
         }
-        await host.send(
-            events.event("response.function_call_arguments.delta", **where, delta=arguments)
-        )
+        streamed = ""
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        for number, chunk in enumerate(argument_chunks(call.arguments_text), start=1):
+            produced_at = started + number * ARGUMENT_DELTA_MS / 1000.0 / script.speed
+            if not await self._wait_unless_cancelled(produced_at - loop.time()):
+                break
+            await host.send(
+                events.event("response.function_call_arguments.delta", **where, delta=chunk)
+            )
+            streamed += chunk
+        status = "incomplete" if self.cancelled else "completed"
         await host.send(
             events.event(
                 "response.function_call_arguments.done",
                 **where,
-                name="end_call",
-                arguments=arguments,
+                name=call.name,
+                arguments=streamed,
             )
         )
-        done = events.function_call_item(
-            names, item_id, "completed", call_id, "end_call", arguments
-        )
+        done = events.function_call_item(names, item_id, status, call.name, call_id, streamed)
+        item.data = done
         await host.send(
             events.event(
                 "response.output_item.done",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,14 +22,38 @@ class Part:
 
 
 @dataclass(frozen=True)
-class Reply:
-    """One model response: `audio_ms` of the response's tone, a transcript, maybe a tool call.
+class ToolCall:
+    """A function call the model makes in a response, after the response's audio.
 
-    With `end_call` the response also carries an `end_call` function call after its audio.
-    With `more_items`, further audio items follow the first in the same response (newer
-    models, `gpt-realtime-2`, do so), each on a tone of its own
-    (`signals.tone_for_item`); with `late_item_done`, each item's `output_audio.done`
-    (and the close of its levels) comes only after the next item's first delta.
+    `arguments` go out as the JSON text the service writes (compact); a `str` is
+    sent as it is (malformed JSON included). An empty `call_id` is generated
+    (`call_...`) each time the call is made.
+    """
+
+    name: str
+    arguments: Mapping[str, Any] | str = field(default_factory=dict)
+    call_id: str = ""
+
+    @property
+    def arguments_text(self) -> str:
+        """The arguments as the model writes them: JSON text, no spaces."""
+        if isinstance(self.arguments, str):
+            return self.arguments
+        return json.dumps(dict(self.arguments), separators=(",", ":"))
+
+
+@dataclass(frozen=True)
+class Reply:
+    """One model response: `audio_ms` of the response's tone, a transcript, maybe tool calls.
+
+    `tool_calls` follow the audio items, in order, each a `function_call` item of
+    its own; `end_call` adds one more, named `end_call`, last. `audio_ms=0` is a
+    response with no audio message at all, only its function calls (the service
+    often answers a tool's result or a request so). With `more_items`, further
+    audio items follow the first in the same response (newer models,
+    `gpt-realtime-2`, do so), each on a tone of its own (`signals.tone_for_item`);
+    with `late_item_done`, each item's `output_audio.done` (and the close of its
+    levels) comes only after the next item's first delta.
     """
 
     audio_ms: int
@@ -37,11 +62,20 @@ class Reply:
     end_call_arguments: Mapping[str, Any] = field(default_factory=dict)
     more_items: tuple[Part, ...] = ()
     late_item_done: bool = False
+    tool_calls: tuple[ToolCall, ...] = ()
 
     @property
     def parts(self) -> tuple[Part, ...]:
-        """Every audio item of the response, the first included."""
-        return (Part(self.audio_ms, self.transcript), *self.more_items)
+        """Every audio item of the response, the first included (none at `audio_ms=0`)."""
+        first = (Part(self.audio_ms, self.transcript),) if self.audio_ms > 0 else ()
+        return (*first, *self.more_items)
+
+    @property
+    def calls(self) -> tuple[ToolCall, ...]:
+        """Every function call of the response, in order, `end_call` included."""
+        if not self.end_call:
+            return self.tool_calls
+        return (*self.tool_calls, ToolCall("end_call", self.end_call_arguments))
 
 
 @dataclass(frozen=True)

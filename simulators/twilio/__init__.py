@@ -1,14 +1,38 @@
 """Simulated Twilio: signed webhooks and a Media Streams caller that plays audio like a phone."""
 
 from simulators.twilio.caller import TwilioCaller
-from simulators.twilio.script import CallerScript, SendText, Silence, SpeakWhenHeard, Speech
-from simulators.twilio.timeline import ClearRecord, HeardSegment, MarkRecord, Timeline, Underrun
-from simulators.twilio.webhook import StreamInstruction, TwimlError, parse_twiml, sign
+from simulators.twilio.script import (
+    CallerScript,
+    Dtmf,
+    SendText,
+    Silence,
+    SpeakWhenHeard,
+    Speech,
+)
+from simulators.twilio.timeline import (
+    ClearRecord,
+    HeardSegment,
+    KeyPress,
+    MarkRecord,
+    Timeline,
+    Underrun,
+)
+from simulators.twilio.webhook import (
+    Followup,
+    StreamInstruction,
+    TwimlError,
+    parse_followup,
+    parse_twiml,
+    sign,
+)
 
 __all__ = [
     "CallerScript",
     "ClearRecord",
+    "Dtmf",
+    "Followup",
     "HeardSegment",
+    "KeyPress",
     "MarkRecord",
     "SendText",
     "Silence",
@@ -19,6 +43,7 @@ __all__ = [
     "TwilioCaller",
     "TwimlError",
     "Underrun",
+    "parse_followup",
     "parse_twiml",
     "sign",
 ]

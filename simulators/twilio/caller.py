@@ -17,7 +17,7 @@ from simulators.twilio.messages import StreamIds
 from simulators.twilio.microphone import Microphone
 from simulators.twilio.playback import Playback
 from simulators.twilio.script import CallerScript, Hangup
-from simulators.twilio.timeline import MarkRecord, Timeline
+from simulators.twilio.timeline import KeyPress, MarkRecord, Timeline
 from simulators.waiting import DEFAULT_TIMEOUT_S, Notifier
 from simulators.wsclient import WebSocketClient
 
@@ -190,7 +190,9 @@ class TwilioCaller:
     async def follow_action(self) -> webhook.Followup | None:
         """Our stream was closed under the caller: request `<Connect action>`, as Twilio does.
 
-        What its TwiML says to the caller goes in the timeline (`said`).
+        What its TwiML says to the caller goes in the timeline (`said`); a
+        `<Dial>` too (`dialed`, `dialed_at`): the caller is transferred and
+        this stand-in's call, as far as the app sees it, is over.
         """
         action = self.stream.action if self.stream is not None else None
         if not action:
@@ -214,6 +216,9 @@ class TwilioCaller:
             return None
         followup = webhook.parse_followup(result.body)
         self.timeline.said.extend(followup.said)
+        if followup.dial is not None:
+            self.timeline.dialed, self.timeline.dialed_at = followup.dial, time.monotonic()
+            logger.info("caller %s: dialing %s", self.call_sid, followup.dial)
         return followup
 
     async def send_status_callback(self, call_status: str = "completed") -> webhook.HttpResult:
@@ -279,6 +284,9 @@ class TwilioCaller:
         tick = self.microphone.tick(now, self.timeline.tone_started_at)
         for text in tick.texts:
             self._send(text)
+        for digit in tick.digits:
+            self._send(messages.dtmf(self.ids, self._next_sequence(), digit))
+            self.timeline.dtmf.append(KeyPress(now, digit))
         frame = tick.frame
         if frame is None:
             if self.script.hangup is not None:

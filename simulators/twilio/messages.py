@@ -80,6 +80,19 @@ def mark(ids: StreamIds, sequence: int, name: str) -> str:
     )
 
 
+def dtmf(ids: StreamIds, sequence: int, digit: str) -> str:
+    """A key the caller pressed (bidirectional streams only); `streamSid` before the number."""
+    return json.dumps(
+        {
+            "event": "dtmf",
+            "streamSid": ids.stream_sid,
+            "sequenceNumber": str(sequence),
+            "dtmf": {"track": "inbound_track", "digit": digit},
+        },
+        separators=(",", ":"),
+    )
+
+
 def stop(ids: StreamIds, sequence: int) -> str:
     return json.dumps(
         {

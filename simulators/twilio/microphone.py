@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from simulators import mulaw, signals
 from simulators.twilio.script import (
     CallerScript,
+    Dtmf,
     SendText,
     Silence,
     SpeakWhenHeard,
@@ -19,10 +20,13 @@ _SILENT_FRAME = mulaw.silence(signals.FRAME_BYTES)
 
 @dataclass(frozen=True)
 class Tick:
-    """What to send for one 20 ms tick: raw texts first, then the frame (None: script over)."""
+    """What to send for one 20 ms tick: raw texts, then keys pressed, then the frame
+    (None: script over)."""
 
     frame: bytes | None
     texts: tuple[str, ...] = ()
+    digits: str = ""
+    """DTMF digits pressed at this tick (a `dtmf` message each)."""
     speaking: bool = False
     speech_onset: bool = False
     """This frame is the first of an utterance."""
@@ -42,6 +46,7 @@ class Microphone:
     _index: int = 0
     _left_ms: int | None = None
     _utterance: _Utterance | None = None
+    _digit: int = 0  # the next digit of the current Dtmf segment
 
     def tick(self, now: float, tone_started_at: Mapping[int, float]) -> Tick:
         """Next frame; `tone_started_at` maps tone -> when its audio began playing."""
@@ -63,6 +68,20 @@ class Microphone:
                 if started is None or now < started + segment.after_ms / 1000.0:
                     return Tick(_SILENT_FRAME, tuple(texts))
                 self._begin(segment.speech_ms)
+            elif isinstance(segment, Dtmf):
+                digit = ""
+                if self._left_ms is None:
+                    if self._digit >= len(segment.digits):
+                        self._digit = 0
+                        self._index += 1
+                        continue
+                    digit = segment.digits[self._digit]
+                    self._digit += 1
+                    self._left_ms = segment.gap_ms
+                self._left_ms -= signals.FRAME_MS
+                if self._left_ms <= 0:
+                    self._left_ms = None
+                return Tick(_SILENT_FRAME, tuple(texts), digits=digit)
             elif isinstance(segment, Silence):
                 if self._left_ms is None:
                     self._left_ms = segment.ms

@@ -33,6 +33,27 @@ class SpeakWhenHeard:
     speech_ms: int = 1000
 
 
+DTMF_DIGITS = "0123456789*#"
+
+
+@dataclass(frozen=True)
+class Dtmf:
+    """Press keys: one `dtmf` message per digit, `gap_ms` apart, audio (silence) flowing.
+
+    Each digit takes `gap_ms` (rounded up to whole 20 ms frames, at least one):
+    the segment after it starts `gap_ms` after the last digit.
+    """
+
+    digits: str
+    gap_ms: int = 200
+
+    def __post_init__(self) -> None:
+        if not self.digits or any(digit not in DTMF_DIGITS for digit in self.digits):
+            raise ValueError(f"Dtmf digits must be some of {DTMF_DIGITS!r}, not {self.digits!r}")
+        if self.gap_ms < 0:
+            raise ValueError("Dtmf gap_ms must not be negative")
+
+
 @dataclass(frozen=True)
 class SendText:
     """Send this raw text frame at this point (e.g. malformed JSON); takes no audio time."""
@@ -40,7 +61,7 @@ class SendText:
     text: str
 
 
-Segment = Silence | Speech | SpeakWhenHeard | SendText
+Segment = Silence | Speech | SpeakWhenHeard | SendText | Dtmf
 Hangup = Literal["stop", "drop"]
 
 

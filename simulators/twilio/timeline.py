@@ -51,6 +51,14 @@ class ClearRecord:
 
 
 @dataclass(frozen=True)
+class KeyPress:
+    """A DTMF digit the caller pressed, and when its `dtmf` message was sent."""
+
+    at: float
+    digit: str
+
+
+@dataclass(frozen=True)
 class Underrun:
     """Playback ran dry between two pieces of the same response tone."""
 
@@ -74,6 +82,8 @@ class Timeline:
     media_bytes_received: int = 0
     media_sent: int = 0
     speech_started_at: list[float] = field(default_factory=list)
+    dtmf: list[KeyPress] = field(default_factory=list)
+    """Keys pressed (`Dtmf` segments), in order."""
     webhook_sent_at: float | None = None
     """When the voice webhook was asked (the call's beginning, as far as we see it)."""
     webhook_answered_at: float | None = None
@@ -90,6 +100,10 @@ class Timeline:
     # its TwiML said to the caller.
     action_status: int | None = None
     said: list[str] = field(default_factory=list)
+    # A `<Dial>` the action URL answered: the number or SIP address, and when that
+    # answer arrived (the caller left the stream for it: the call was transferred).
+    dialed: str | None = None
+    dialed_at: float | None = None
     # When each handover to a new stream of the same call happened (`<Connect action>`).
     handovers: list[float] = field(default_factory=list)
     # For each handover: from the old stream closing to the new one started (s).
@@ -131,6 +145,12 @@ class Timeline:
 
     def echoed_marks(self) -> list[MarkRecord]:
         return [m for m in self.marks if m.echoed_at is not None]
+
+    @property
+    def last_echo_at(self) -> float | None:
+        """When the last mark echo was sent (None: no mark was echoed)."""
+        echoes = [m.echoed_at for m in self.marks if m.echoed_at is not None]
+        return max(echoes) if echoes else None
 
     def round_trips_ms(self) -> list[float]:
         """The round trips the link gave the first mark of each run of audio (see MarkRecord)."""

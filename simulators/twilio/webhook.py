@@ -40,6 +40,8 @@ class Followup:
     hangup: bool
     # A new `<Connect><Stream>` (a handover): the call goes on on a new stream.
     stream: StreamInstruction | None = None
+    # A `<Dial>`: the number or SIP address Twilio connects the caller to (a transfer).
+    dial: str | None = None
 
 
 def sign(auth_token: str, url: str, params: Mapping[str, str]) -> str:
@@ -83,7 +85,10 @@ async def _post(url: str, params: Mapping[str, str], signature: str) -> HttpResu
             payload = await (reader.readexactly(int(length)) if length else reader.read())
     finally:
         writer.close()
-    status = int(status_line.split()[1])
+    fields = status_line.split()
+    if len(fields) < 2 or not fields[0].startswith(b"HTTP/") or not fields[1].isdigit():
+        raise ConnectionError(f"no HTTP answer from {url}: {status_line[:80]!r}")
+    status = int(fields[1])
     return HttpResult(status, payload.decode("utf-8", "replace"), headers.get("content-type", ""))
 
 
@@ -134,7 +139,8 @@ def parse_twiml(text: str) -> StreamInstruction:
 
 
 def parse_followup(text: str) -> Followup:
-    """The verbs Twilio would run after a `<Connect>` ended: `<Say>` texts and `<Hangup>`."""
+    """The verbs Twilio would run after a `<Connect>` ended: `<Say>` texts, a new
+    `<Connect><Stream>`, a `<Dial>` (its number or SIP address), or `<Hangup>`."""
     try:
         root = ET.fromstring(text)
     except ET.ParseError as exc:
@@ -144,8 +150,26 @@ def parse_followup(text: str) -> Followup:
     said = tuple((verb.text or "").strip() for verb in root if verb.tag == "Say")
     if root.find("./Connect/Stream") is not None:
         return Followup(said, hangup=False, stream=parse_twiml(text))
+    dial = root.find("./Dial")
+    if dial is not None:
+        return Followup(said, hangup=False, dial=_dial_target(dial))
     # With no more verbs, Twilio ends the call too: `<Hangup>` only makes it explicit.
     return Followup(said, hangup=True)
+
+
+def _dial_target(dial: ET.Element) -> str:
+    """What `<Dial>` connects to: its `<Number>` or `<Sip>`, or the number as its text."""
+    nouns = list(dial)
+    if nouns:
+        noun = nouns[0]
+        if noun.tag not in ("Number", "Sip"):
+            raise TwimlError(f"<Dial><{noun.tag}> is not simulated (only <Number> and <Sip>)")
+        target = (noun.text or "").strip()
+    else:
+        target = (dial.text or "").strip()
+    if not target:
+        raise TwimlError("<Dial> names no number or SIP address")
+    return target
 
 
 def local_stream_url(stream_url: str, local_base_url: str) -> str:

@@ -45,7 +45,12 @@ class FakeApp:
     """HTTP webhook + media-stream WebSocket, recording what the caller sent."""
 
     behaviour: Behaviour
+    twiml: str = TWIML
+    answers: dict[str, str] = field(default_factory=dict)
+    """TwiML answered (200) to other signed POSTs, by path (an action URL's)."""
     http: list[HttpHit] = field(default_factory=list)
+    streams: int = 0
+    """Media-stream connections accepted."""
     ws_signature_valid: bool | None = None
     inbox: list[tuple[float, Any]] = field(default_factory=list)
     close_error: ConnectionClosed | None = None
@@ -96,7 +101,9 @@ class FakeApp:
         if not valid:
             status, text = "403 Forbidden", ""
         elif path == "/twilio/voice/":
-            status, text = "200 OK", TWIML
+            status, text = "200 OK", self.twiml
+        elif path in self.answers:
+            status, text = "200 OK", self.answers[path]
         else:
             status, text = "204 No Content", ""
         payload = text.encode()
@@ -118,6 +125,7 @@ class FakeApp:
         return None
 
     async def _ws(self, ws: ServerConnection) -> None:
+        self.streams += 1
         reader = asyncio.create_task(self._read(ws))
         try:
             await self.behaviour(self, ws)

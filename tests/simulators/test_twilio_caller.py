@@ -279,7 +279,7 @@ async def test_echoes_withheld_from_a_tone_on_lose_every_later_mark_not_the_audi
 
 async def test_the_stream_opens_its_connect_time_after_the_twiml() -> None:
     async def behaviour(app: FakeApp, ws: ServerConnection) -> None:
-        await app.wait_event("start", 10)
+        await app.wait_event("start")
         await ws.close()
 
     async with FakeApp(behaviour) as app:
