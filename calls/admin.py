@@ -16,7 +16,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.urls import URLPattern, path, reverse
 from django.utils import timezone
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 
 from callcore.records import CallState, rule_label
 from callcore.records import ended_by as who_ended
@@ -24,9 +24,17 @@ from calls.conf import callbridge_settings
 from calls.live.control import ask_to_end
 from calls.liveview import end_live_call, live_calls, live_calls_json
 from calls.models import BargeInEvent, CallSession, PlayoutLog
+from calls.review.agent import (
+    AgentFacts,
+    Transfer,
+    agent_facts,
+    target_with_number,
+    transfer_of,
+)
 from calls.review.diagnostics import CALL_FIELDS, diagnose_call_rows
 from calls.review.findings import Thresholds
 from calls.review.listing import (
+    AgentFilter,
     BargeInsFilter,
     CallEndReasonFilter,
     CallFilter,
@@ -125,7 +133,7 @@ class CallSessionAdmin(ReadOnlyAdmin):
         "suspect_flags",
         "started",
         "duration",
-        "end_reason",
+        "end",
         "barge_in_count",
         "ai_silent_count",
         "status",
@@ -133,6 +141,7 @@ class CallSessionAdmin(ReadOnlyAdmin):
     list_filter = [
         FindingFilter,
         EndReasonFilter,
+        AgentFilter,
         BargeInsFilter,
         DurationFilter,
         "status",
@@ -156,6 +165,22 @@ class CallSessionAdmin(ReadOnlyAdmin):
                     "ended_ms",
                     "duration",
                     "suspect_flags",
+                ]
+            },
+        ),
+        (
+            "Agent",
+            {
+                "fields": [
+                    "agent_shown",
+                    "agent_source",
+                    "agent_voice",
+                    "agent_language",
+                    "agent_tools",
+                    "agent_transfer_targets",
+                    "agent_turn_detection",
+                    "agent_greeting",
+                    "agent_instructions",
                 ]
             },
         ),
@@ -203,6 +228,16 @@ class CallSessionAdmin(ReadOnlyAdmin):
         "reviewed_ms",
         "duration",
         "suspect_flags",
+        "transferred_to",
+        "agent_shown",
+        "agent_source",
+        "agent_voice",
+        "agent_language",
+        "agent_tools",
+        "agent_transfer_targets",
+        "agent_turn_detection",
+        "agent_greeting",
+        "agent_instructions",
     ]
     actions = ["end_calls", "export_calls", "delete_for_retention"]
 
@@ -224,6 +259,8 @@ class CallSessionAdmin(ReadOnlyAdmin):
                 ("link_rtt_p95_ms", "link_rtt_p95_ms"),
                 ("from_number", "from"),
                 ("to_number", "to"),
+                ("agent_name", "agent"),
+                ("transfer_target", "transfer_target"),
             ],
             {"started_at": milliseconds, "ended_at": milliseconds},
         )
@@ -282,6 +319,16 @@ class CallSessionAdmin(ReadOnlyAdmin):
     def has_delete_for_retention_permission(self, request: HttpRequest) -> bool:
         return bool(request.user.is_superuser)
 
+    def get_fieldsets(self, request: HttpRequest, obj: CallSession | None = None) -> Any:
+        """A transferred call says where it went, beside who ended it."""
+        fieldsets = super().get_fieldsets(request, obj)
+        if obj is None or _transfer(obj) is None:
+            return fieldsets
+        (name, options), *rest = fieldsets
+        fields = list(options["fields"])
+        fields.insert(fields.index("ended_by") + 1, "transferred_to")
+        return [(name, {**options, "fields": fields}), *rest]
+
     def render_change_form(
         self,
         request: HttpRequest,
@@ -310,14 +357,35 @@ class CallSessionAdmin(ReadOnlyAdmin):
             context["log_excerpt"] = rows[:LOG_EXCERPT_ROWS]
             context["log_rows"] = len(rows)
             context["log_url"] = reverse("admin:calls_playoutlog_changelist") + f"?call={obj.pk}"
+            context["transfer"] = _transfer(obj)
         return super().render_change_form(request, context, add, change, form_url, obj)
 
     @admin.display(description="call", ordering="call_sid")
     def call(self, obj: CallSession) -> str:
-        # The SID's first 14 characters tell calls apart; the whole one on hover.
+        # The SID's first 14 characters tell calls apart; the whole one on hover. The agent
+        # that answered goes under it: a column of its own would push the list past 1400 px.
         sid = obj.call_sid
-        short = sid if len(sid) <= 16 else sid[:14] + "…"
-        return format_html('<span class="call-sid" title="{}">{}</span>', sid, short)
+        shown = format_html('<span class="call-sid" title="{}">{}</span>', sid, _short(sid, 16))
+        if not obj.agent_name:
+            return shown
+        return format_html(
+            '{}<br><span class="call-agent quiet" title="agent: {}">{}</span>',
+            shown,
+            obj.agent_name,
+            _short(obj.agent_name, 18),
+        )
+
+    @admin.display(description="end reason", ordering="end_reason")
+    def end(self, obj: CallSession) -> str:
+        if not obj.transfer_target:
+            return obj.end_reason
+        name = obj.transfer_target.split(" (", 1)[0]  # a name, or "name (number)"
+        return format_html(
+            '{}<br><span class="call-transfer quiet" title="transferred to {}">→ {}</span>',
+            obj.end_reason,
+            target_with_number(obj.transfer_target, obj.agent or {}),
+            _short(name, 16),
+        )
 
     @admin.display(description="started", ordering="started_at")
     def started(self, obj: CallSession) -> str:
@@ -347,6 +415,61 @@ class CallSessionAdmin(ReadOnlyAdmin):
     def ended_by(self, obj: CallSession) -> str:
         return who_ended(obj.end_reason) or "- (not ended)"
 
+    @admin.display(description="transferred to")
+    def transferred_to(self, obj: CallSession) -> str:
+        transfer = _transfer(obj)
+        target = transfer.target if transfer is not None else ""
+        return format_html(
+            '<strong class="transfer-target">{}</strong>', target or "- (not recorded)"
+        )
+
+    @admin.display(description="agent")
+    def agent_shown(self, obj: CallSession) -> str:
+        return _agent(obj).name or "- (none recorded)"
+
+    @admin.display(description="chosen")
+    def agent_source(self, obj: CallSession) -> str:
+        return _agent(obj).source or "-"
+
+    @admin.display(description="voice")
+    def agent_voice(self, obj: CallSession) -> str:
+        return _agent(obj).voice or "-"
+
+    @admin.display(description="language")
+    def agent_language(self, obj: CallSession) -> str:
+        return _agent(obj).language or "-"
+
+    @admin.display(description="tools")
+    def agent_tools(self, obj: CallSession) -> str:
+        return ", ".join(_agent(obj).tools) or "none"
+
+    @admin.display(description="transfer targets")
+    def agent_transfer_targets(self, obj: CallSession) -> str:
+        targets = _agent(obj).transfer_targets
+        if not targets:
+            return "none"
+        return format_html_join(", ", "{} ({})", targets)
+
+    @admin.display(description="turn detection")
+    def agent_turn_detection(self, obj: CallSession) -> str:
+        return _agent(obj).turn_detection or "-"
+
+    @admin.display(description="greeting")
+    def agent_greeting(self, obj: CallSession) -> str:
+        return _agent(obj).greeting or "- (waits for the caller)"
+
+    @admin.display(description="instructions")
+    def agent_instructions(self, obj: CallSession) -> str:
+        agent = _agent(obj)
+        if not agent.instructions_preview:
+            return agent.instructions or "-"
+        return format_html(
+            '<details class="agent-instructions"><summary>{}</summary>'
+            '<div style="white-space: pre-wrap">{}</div></details>',
+            agent.instructions_preview,
+            agent.instructions,
+        )
+
     @admin.display(description="duration", ordering="duration_ms")
     def duration(self, obj: CallSession) -> str:
         return _ms_or_dash(obj.duration_ms)
@@ -362,6 +485,18 @@ class CallSessionAdmin(ReadOnlyAdmin):
             ", ".join(rules),
             " · ".join(rule_label(rule) for rule in rules),
         )
+
+
+def _short(text: str, chars: int) -> str:
+    return text if len(text) <= chars else text[: chars - 2] + "…"
+
+
+def _agent(call: CallSession) -> AgentFacts:
+    return agent_facts(call.agent_name, call.agent or {})
+
+
+def _transfer(call: CallSession) -> Transfer | None:
+    return transfer_of(call.end_reason, call.transfer_target, call.agent or {})
 
 
 @admin.register(BargeInEvent)

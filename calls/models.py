@@ -71,6 +71,7 @@ class CallSession(models.Model):
             models.Index(fields=["-suspect_count", "-started_at"], name="calls_suspects_idx"),
             models.Index(fields=["-duration_ms", "-started_at"], name="calls_duration_idx"),
             models.Index(fields=["reviewed_at"], name="calls_reviewed_idx"),
+            models.Index(fields=["agent_name", "-started_at"], name="calls_agent_started_idx"),
         ]
         permissions = [
             ("end_call", "Can end a live call"),

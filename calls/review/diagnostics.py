@@ -3,8 +3,8 @@
 Calls are read newest first, `CHUNK_SIZE` at a time, so a review of 100,000
 calls holds one chunk's rows in memory. Each chunk costs a constant number of
 queries (one for the calls, one for their barge-ins, one for the playout-log
-kinds the findings need); the figures and suspect rules themselves live in
-`calls.review.findings`.
+kinds the findings need: speech, drains, tool calls, transfers); the figures and
+suspect rules themselves live in `calls.review.findings`.
 """
 
 from __future__ import annotations
@@ -47,6 +47,8 @@ DIAGNOSTIC_KINDS = (
     RecordKind.DRAIN_COMPLETED,
     RecordKind.HANGUP_CANCELLED,
     RecordKind.MARK_STATS,
+    RecordKind.TOOL_CALL,
+    RecordKind.TRANSFER_REQUESTED,
 )
 CALL_FIELDS = (
     "id",
@@ -63,6 +65,8 @@ CALL_FIELDS = (
     "link_jitter_ms",
     "link_samples",
     "estimate_error_p95_ms",
+    "agent_name",
+    "transfer_target",
 )
 _DURATION = re.compile(r"^(\d+)([smhdw])$")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}

@@ -14,7 +14,8 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from callcore.records import FINAL_STATES, CallState, FindingRule, RecordKind
+from callcore.records import FINAL_STATES, CallState, EndReason, FindingRule, RecordKind
+from calls.review.actions import tool_span_ms
 
 _ENDED_AGO = re.compile(r"^playout_ended_(\d+)ms_ago$")
 _ACTIVE = re.compile(r"^playout_active_(\d+)ms$")
@@ -85,7 +86,11 @@ class SilentSpeech:
 
 @dataclass(frozen=True)
 class Drain:
-    """One hangup drain; `outcome` is "completed", "cancelled" or "incomplete"."""
+    """One hangup drain; `outcome` is "completed", "cancelled" or "incomplete".
+
+    A transfer's drain (the call ends so that Twilio dials a person) names its
+    `transfer_target`, "name (number)" as far as the rows tell; a hangup's has "".
+    """
 
     started_offset_ms: int | None
     ended_offset_ms: int | None
@@ -95,6 +100,26 @@ class Drain:
     final_mark_echoed: bool | None
     cut_off_ms: int | None
     cancel_reason: str = ""
+    end_reason: str = ""  # why the call was to end, as the drain's start recorded it
+    transfer_target: str = ""
+
+
+@dataclass(frozen=True)
+class ToolCall:
+    """A tool the agent called: when it started, how it went, and the bridge's own times
+    around it. `dispatch_ms`: its arguments complete to the function started; `reply_ms`:
+    the function returned to its output (and the request for an answer) sent."""
+
+    offset_ms: int  # when it started
+    call_id: str
+    name: str
+    outcome: str  # ok, error, timeout, invalid_arguments, unknown_tool or not_run
+    duration_ms: int
+    dispatch_ms: float | None
+    reply_ms: float | None
+    error: str = ""
+    caller_spoke: bool = False  # the caller spoke while it ran
+    answer_asked: bool = False  # the model was asked to answer with its result
 
 
 @dataclass(frozen=True)
@@ -128,8 +153,11 @@ class CallDiagnostics:
     end_reason: str
     responses: int
     ai_audio_ms: int
+    agent_name: str = ""
+    transfer_target: str = ""  # where a transferred call was handed: its target's name
     barge_ins: list[BargeIn] = field(default_factory=list)
     silent_speech: list[SilentSpeech] = field(default_factory=list)
+    tool_calls: list[ToolCall] = field(default_factory=list)
     drains: list[Drain] = field(default_factory=list)
     quality: EstimateQuality | None = None
     link: Link | None = None
@@ -161,7 +189,7 @@ def diagnose_call(
         for _, kind, offset, status, details in log_rows
         if kind == RecordKind.USER_SPEECH_AI_SILENT
     ]
-    drains = _drains(log_rows)
+    drains = _drains(log_rows, call.get("transfer_target") or "")
     diagnostics = CallDiagnostics(
         call_sid=call["call_sid"],
         status=call["status"],
@@ -170,8 +198,15 @@ def diagnose_call(
         end_reason=call["end_reason"],
         responses=call["responses"],
         ai_audio_ms=call["ai_audio_ms"],
+        agent_name=call.get("agent_name") or "",
+        transfer_target=call.get("transfer_target") or "",
         barge_ins=barge_ins,
         silent_speech=silent,
+        tool_calls=[
+            _tool_call(offset, details)
+            for _, kind, offset, _, details in log_rows
+            if kind == RecordKind.TOOL_CALL
+        ],
         drains=drains,
         quality=_quality(
             details for _, kind, _, _, details in log_rows if kind == RecordKind.MARK_STATS
@@ -206,22 +241,31 @@ def _silent_speech(offset_ms: int, status: str, details: Mapping[str, Any]) -> S
     )
 
 
-def _drains(log_rows: Sequence[LogRow]) -> list[Drain]:
+def _drains(log_rows: Sequence[LogRow], call_transfer_target: str) -> list[Drain]:
+    """The drains in order; a transfer's names its target: the last one asked for before
+    it, else (it ended the call) the call's own."""
     drains: list[Drain] = []
     started: tuple[int, Mapping[str, Any]] | None = None
+    asked = ""  # the target of the last transfer asked for: "name (number)"
     for _, kind, offset, _, details in log_rows:
-        if kind == RecordKind.DRAIN_STARTED:
+        if kind == RecordKind.TRANSFER_REQUESTED:
+            target, number = details.get("target") or "?", details.get("number")
+            asked = f"{target} ({number})" if number else str(target)
+        elif kind == RecordKind.DRAIN_STARTED:
             if started is not None:
-                drains.append(_drain(started, None, "incomplete", {}))
+                drains.append(_drain(started, None, "incomplete", {}, asked))
             started = (offset, details)
         elif kind == RecordKind.DRAIN_COMPLETED:
-            drains.append(_drain(started, offset, "completed", details))
-            started = None
-        elif kind == RecordKind.HANGUP_CANCELLED and started is not None:
-            drains.append(_drain(started, offset, "cancelled", details))
-            started = None
+            drains.append(
+                _drain(started, offset, "completed", details, asked or call_transfer_target)
+            )
+            started, asked = None, ""
+        elif kind == RecordKind.HANGUP_CANCELLED:  # before its drain began: no drain
+            if started is not None:
+                drains.append(_drain(started, offset, "cancelled", details, asked))
+            started, asked = None, ""
     if started is not None:
-        drains.append(_drain(started, None, "incomplete", {}))
+        drains.append(_drain(started, None, "incomplete", {}, asked))
     return drains
 
 
@@ -230,9 +274,16 @@ def _drain(
     ended_offset_ms: int | None,
     outcome: str,
     details: Mapping[str, Any],
+    transfer_target: str,
 ) -> Drain:
     start_offset, start_details = started if started else (None, {})
     completed = outcome == "completed"
+    end_reason = start_details.get("end_reason") or ""
+    # A barge-in that cancels a transfer names it; a drain that began for one says so.
+    cancelled_transfer = details.get("transfer_target") if outcome == "cancelled" else None
+    if cancelled_transfer and not transfer_target:
+        transfer_target = str(cancelled_transfer)
+    transferring = end_reason == EndReason.TRANSFERRED or bool(cancelled_transfer)
     return Drain(
         started_offset_ms=start_offset,
         ended_offset_ms=ended_offset_ms,
@@ -242,7 +293,31 @@ def _drain(
         final_mark_echoed=details.get("final_mark_echoed") if completed else None,
         cut_off_ms=details.get("cut_off_ms") if completed else None,
         cancel_reason=details.get("reason", "") if outcome == "cancelled" else "",
+        end_reason=end_reason,
+        transfer_target=(transfer_target or "?") if transferring else "",
     )
+
+
+def _tool_call(offset_ms: int, details: Mapping[str, Any]) -> ToolCall:
+    started, ended = tool_span_ms(offset_ms, details)
+    return ToolCall(
+        offset_ms=started,
+        call_id=str(details.get("call_id") or ""),
+        name=str(details.get("name") or "?"),
+        outcome=str(details.get("outcome") or "?"),
+        duration_ms=ended - started,
+        dispatch_ms=_figure(details.get("dispatch_ms")),
+        reply_ms=_figure(details.get("reply_ms")),
+        error=str(details.get("error") or ""),
+        caller_spoke=bool(details.get("caller_spoke")),
+        answer_asked=bool(details.get("answer_asked")),
+    )
+
+
+def _figure(value: Any) -> float | None:
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    return None
 
 
 def _quality(stats: Iterable[Mapping[str, Any]]) -> EstimateQuality | None:

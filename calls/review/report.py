@@ -21,6 +21,7 @@ from calls.review.findings import (
     SilentSpeech,
     Suspect,
     Thresholds,
+    ToolCall,
 )
 
 if TYPE_CHECKING:
@@ -28,6 +29,7 @@ if TYPE_CHECKING:
 
 WIDTH = 120
 _FIGURES_COLUMN = 23  # "1234.567 s  barge-in   ": where an event's figures start
+TOOL_ERROR_CHARS = 60  # of a tool's error in its line; the whole is in the JSON
 
 
 @dataclass(frozen=True)
@@ -120,7 +122,8 @@ def summary_lines(totals: Totals) -> list[str]:
 
 
 def call_lines(reviewed: ReviewedCall, url: str, tz: tzinfo) -> list[str]:
-    """A call's header lines and its events in offset order, each line at most WIDTH.
+    """A call's header lines (its agent's on a line of its own) and its events in offset
+    order, each line at most WIDTH.
 
     The start is shown to the second in `tz`. The admin link alone may be longer:
     a shortened link is no link.
@@ -135,6 +138,8 @@ def call_lines(reviewed: ReviewedCall, url: str, tz: tzinfo) -> list[str]:
         f"{d.responses} responses",
     ]
     lines = wrap(f"{d.call_sid}  ", figures, "  ")
+    if d.agent_name:  # a line of its own: a full SID leaves the header no room for it
+        lines += wrap("  ", [f"agent {d.agent_name}"], "    ")
     lines += wrap("  ", _link_figures(d), "    ")
     lines.append(url if len("  admin " + url) > WIDTH else f"  admin {url}")
     for _, event in sorted(_events(reviewed), key=lambda e: _order(e[0])):
@@ -192,6 +197,8 @@ def _events(reviewed: ReviewedCall) -> Iterable[tuple[int | None, list[str]]]:
         yield barge_in.offset_ms, _barge_in(barge_in, onset)
     for speech in d.silent_speech:
         yield speech.offset_ms, _silent(speech)
+    for tool in d.tool_calls:
+        yield tool.offset_ms, _event(tool.offset_ms, "tool", _tool(tool))
     for drain in d.drains:
         offset = (
             drain.ended_offset_ms if drain.started_offset_ms is None else drain.started_offset_ms
@@ -239,15 +246,34 @@ def _onset(onset_ms: int | None) -> str:
 
 def _drain(drain: Drain) -> list[str]:
     expected = f"expected {_ms(drain.expected_wait_ms)} ms"
+    target = drain.transfer_target
     if drain.outcome != "completed":
         reason = f" ({drain.cancel_reason})" if drain.cancel_reason else ""
-        return [expected, drain.outcome + reason]
+        if not target:
+            return [expected, drain.outcome + reason]
+        cancelled = drain.outcome == "cancelled"
+        transfer = f"transfer to {target} not made" if cancelled else f"for a transfer to {target}"
+        return [expected, drain.outcome + reason, transfer]
     parts = [
         expected,
         f"actual {_ms(drain.actual_wait_ms)} ms",
         "final mark echoed" if drain.final_mark_echoed else "final mark NOT echoed",
     ]
-    return parts + ([f"cut off {drain.cut_off_ms} ms"] if drain.cut_off_ms else [])
+    parts += [f"cut off {drain.cut_off_ms} ms"] if drain.cut_off_ms else []
+    return parts + ([f"ended in a transfer to {target}"] if target else [])
+
+
+def _tool(tool: ToolCall) -> list[str]:
+    parts = [
+        tool.name,
+        tool.outcome,
+        f"{tool.duration_ms} ms",
+        f"dispatch {_tenth(tool.dispatch_ms)} ms",
+        f"reply {_tenth(tool.reply_ms)} ms",
+    ]
+    if tool.error:
+        parts.append(f'error "{_keep_start(" ".join(tool.error.split()), TOOL_ERROR_CHARS)}"')
+    return parts + (["caller spoke meanwhile"] if tool.caller_spoke else [])
 
 
 def _link_figures(d: CallDiagnostics) -> list[str]:
@@ -298,6 +324,10 @@ def _duration_s(d: CallDiagnostics) -> float | None:
     if d.ended_at is None:
         return None
     return round((d.ended_at - d.started_at).total_seconds(), 1)
+
+
+def _tenth(value: float | None) -> str:
+    return "-" if value is None else f"{round(value, 1):g}"
 
 
 def _ms(value: float | None, *, signed: bool = False) -> str:

@@ -13,10 +13,13 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from callcore.records import RecordKind, rule_label
+from callcore.records import EndReason, RecordKind, rule_label
+from calls.review.actions import keypad_events, tool_events, transfer_events
+from calls.review.event import Event, TimelineRow, at_s, detail_int, detail_str, join_lines
 from playout import parse_playout_status
 
-TimelineRow = tuple[str, int, str, Mapping[str, object]]
+__all__ = ["Event", "Finding", "Story", "SuspectRow", "TimelineRow", "read_story"]
+
 SuspectRow = tuple[int | None, str, str]
 """(offset_ms or None for the whole call, rule, message in plain words)."""
 
@@ -38,26 +41,6 @@ _BARGE_IN_FIGURES = (
 # A truncation this far from its clear is worth a label: the model remembers
 # more, or less, than the caller heard.
 TRUNCATION_NOTE_MS = 100
-
-
-@dataclass(frozen=True)
-class Event:
-    """One thing that happened, with its times and words; `lane` says whose it is.
-
-    Lanes: "findings", "ai", "caller", "hangup", "errors". Bars have an `end_ms`;
-    marks have none.
-    """
-
-    lane: str
-    kind: str
-    variant: str
-    offset_ms: int
-    end_ms: int | None = None  # bars only
-    title: str = ""
-    data: tuple[tuple[str, str], ...] = ()
-    label: str = ""  # a short name for the thing
-    inside: str = ""  # a longer one, for inside its bar when there is room (`label` at the least)
-    overlap_until_ms: int | None = None  # speech judged AI silent: the AI was heard until here
 
 
 @dataclass(frozen=True)
@@ -84,7 +67,10 @@ class Story:
     heard: tuple[Event, ...]  # the AI audio the caller heard, response by response
     items: tuple[Event, ...]  # where the next audio item of an answer began (newer models)
     speech: tuple[Event, ...]  # the caller's speech, each followed by the decision on it
-    drains: tuple[Event, ...]
+    keypad: tuple[Event, ...]  # keypad digits given to the model
+    tools: tuple[Event, ...]  # tool calls while they ran, and the holding lines meanwhile
+    drains: tuple[Event, ...]  # hangup and transfer drains
+    transfers: tuple[Event, ...]  # where the AI asked to hand the caller to a person
     generation_ends: tuple[Event, ...]
     truncations: tuple[Event, ...]
     clears: tuple[Event, ...]
@@ -112,7 +98,10 @@ def read_story(
         heard=tuple(_heard_events(call)),
         items=tuple(_item_events(call)),
         speech=tuple(_speech_events(rows, call)),
+        keypad=tuple(keypad_events(rows)),
+        tools=tuple(tool_events(rows)),
         drains=tuple(_drain_events(rows, call)),
+        transfers=tuple(transfer_events(rows)),
         generation_ends=tuple(_generation_end_events(rows, call)),
         truncations=tuple(_truncation_events(rows, call)),
         clears=tuple(_clear_events(rows, call)),
@@ -187,18 +176,18 @@ def _read(rows: Sequence[TimelineRow], suspects: Sequence[SuspectRow]) -> _Call:
     ended_ms = None
     for kind, offset, _, details in rows:
         ends.append(offset)
-        response_id, item_id = _str(details, "response_id"), _str(details, "item_id")
+        response_id, item_id = detail_str(details, "response_id"), detail_str(details, "item_id")
         if response_id:
             names.setdefault(response_id, f"R{len(names) + 1}")
             if item_id and kind in (RecordKind.PLAYOUT_STARTED, RecordKind.BARGE_IN):
                 items.setdefault(item_id, response_id)
         if kind == RecordKind.CONVERSATION_TURN and details.get("role") == "assistant" and item_id:
-            said[item_id] = _str(details, "text")
+            said[item_id] = detail_str(details, "text")
         elif kind == RecordKind.BARGE_IN:
-            heard_text[response_id] = _str(details, "heard_text")
+            heard_text[response_id] = detail_str(details, "heard_text")
             ghost_ends.append(offset + _dropped_ms(details))
         elif kind == RecordKind.PLAYOUT_ENDED:
-            ends.append(_int(details, "audio_end_offset_ms") or 0)
+            ends.append(detail_int(details, "audio_end_offset_ms") or 0)
             for item, _ in _item_list(details):
                 items.setdefault(item, response_id)
         elif kind == RecordKind.STREAM_ENDED:
@@ -241,12 +230,12 @@ def _heard(rows: Sequence[TimelineRow], extent_ms: int) -> list[_Heard]:
     opened: dict[str, int] = {}
     logged: list[tuple[int, int, str, int | None, bool, tuple[tuple[str, int, int], ...]]] = []
     for kind, offset, _, details in rows:
-        response_id = _str(details, "response_id")
+        response_id = detail_str(details, "response_id")
         if kind == RecordKind.PLAYOUT_STARTED:
             opened.setdefault(response_id, offset)
         elif kind == RecordKind.PLAYOUT_ENDED and response_id in opened:
-            end = _int(details, "audio_end_offset_ms")
-            audio_ms = _int(details, "audio_ms")
+            end = detail_int(details, "audio_end_offset_ms")
+            audio_ms = detail_int(details, "audio_ms")
             logged.append(
                 (
                     opened.pop(response_id),
@@ -277,10 +266,10 @@ def _heard_events(call: _Call) -> list[Event]:
     for heard in call.heard:
         name = call.name(heard.response_id)
         words = call.words.get(heard.response_id, "")
-        title = _lines(
+        title = join_lines(
             f"{name}: response {heard.response_id or '?'}",
-            f"heard {_s(heard.start_ms)} to {_s(heard.end_ms)} "
-            f"({_s(heard.end_ms - heard.start_ms)})",
+            f"heard {at_s(heard.start_ms)} to {at_s(heard.end_ms)} "
+            f"({at_s(heard.end_ms - heard.start_ms)})",
             f"heard: “{words}”" if words else "",
             "" if heard.logged else "its end was never logged: drawn to the end",
         )
@@ -326,10 +315,10 @@ def _item_events(call: _Call) -> list[Event]:
                 continue  # the answer's first: its start is the answer's
             if at >= heard.end_ms:
                 break  # cut before the caller heard any of it
-            title = _lines(
+            title = join_lines(
                 f"{name}: its audio item {len(numbered)} begins, "
-                f"{_s(before_ms + into_ms)} into the answer",
-                f"item {item_id}: {_s(sent_ms)} of its audio sent",
+                f"{at_s(before_ms + into_ms)} into the answer",
+                f"item {item_id}: {at_s(sent_ms)} of its audio sent",
             )
             number = len(numbered)
             data = (("response", name), ("item", str(number)))
@@ -344,15 +333,15 @@ def _dropped_events(rows: Sequence[TimelineRow], call: _Call) -> list[Event]:
         dropped = _dropped_ms(details) if kind == RecordKind.BARGE_IN else 0
         if dropped <= 0:
             continue
-        name = call.name(_str(details, "response_id"))
+        name = call.name(detail_str(details, "response_id"))
         end = offset + dropped
         if call.ended_ms is not None:
             end = min(end, max(offset, call.ended_ms))
-        cut = _str(details, "cut_text")
-        title = _lines(
-            f"{name}: {_s(dropped)} dropped at the clear ({_s(offset)}), never heard",
-            f"Twilio held {_int(details, 'unplayed_ms') or 0} ms, "
-            f"the bridge held {_int(details, 'pending_ms') or 0} ms",
+        cut = detail_str(details, "cut_text")
+        title = join_lines(
+            f"{name}: {at_s(dropped)} dropped at the clear ({at_s(offset)}), never heard",
+            f"Twilio held {detail_int(details, 'unplayed_ms') or 0} ms, "
+            f"the bridge held {detail_int(details, 'pending_ms') or 0} ms",
             f"cut: “{cut}”" if cut else "",
             "the call ended first: drawn to its end" if end < offset + dropped else "",
         )
@@ -363,22 +352,17 @@ def _dropped_events(rows: Sequence[TimelineRow], call: _Call) -> list[Event]:
 
 
 def _clear_events(rows: Sequence[TimelineRow], call: _Call) -> list[Event]:
-    return [
-        Event(
-            "ai",
-            "clear",
-            "sent",
-            offset,
-            title=_lines(
-                f"clear at {_s(offset)}: Twilio drops {call.name(_str(details, 'response_id'))}'s "
-                "queued audio",
-                f"reaction {details.get('reaction_ms')} ms after the speech event; {status or '-'}",
-            ),
-            data=(("response", call.name(_str(details, "response_id"))),),
+    events = []
+    for kind, offset, status, details in rows:
+        if kind != RecordKind.BARGE_IN:
+            continue
+        name = call.name(detail_str(details, "response_id"))
+        title = join_lines(
+            f"clear at {at_s(offset)}: Twilio drops {name}'s queued audio",
+            f"reaction {details.get('reaction_ms')} ms after the speech event; {status or '-'}",
         )
-        for kind, offset, status, details in rows
-        if kind == RecordKind.BARGE_IN
-    ]
+        events.append(Event("ai", "clear", "sent", offset, title=title, data=(("response", name),)))
+    return events
 
 
 def _generation_end_events(rows: Sequence[TimelineRow], call: _Call) -> list[Event]:
@@ -386,10 +370,10 @@ def _generation_end_events(rows: Sequence[TimelineRow], call: _Call) -> list[Eve
     for kind, offset, _, details in rows:
         if kind != RecordKind.RESPONSE_DONE:
             continue
-        name = call.name(_str(details, "response_id"))
-        status = _str(details, "status") or "?"
+        name = call.name(detail_str(details, "response_id"))
+        status = detail_str(details, "status") or "?"
         title = (
-            f"{name}: the model finished sending at {_s(offset)} "
+            f"{name}: the model finished sending at {at_s(offset)} "
             f"({status}, {details.get('audio_ms')} ms of audio)"
         )
         variant = "completed" if status == "completed" else "stopped"
@@ -408,7 +392,7 @@ def _truncation_events(rows: Sequence[TimelineRow], call: _Call) -> list[Event]:
     asked: dict[str, tuple[int, int]] = {}  # item id -> (clear offset, audio_end_ms asked)
     cuts: list[tuple[str, int, str, int | None]] = []  # (item, audio_end_ms, variant, clear)
     for kind, offset, _, details in rows:
-        item_id, audio_end = _str(details, "item_id"), _int(details, "audio_end_ms")
+        item_id, audio_end = detail_str(details, "item_id"), detail_int(details, "audio_end_ms")
         if kind == RecordKind.BARGE_IN and item_id and audio_end is not None:
             asked[item_id] = (offset, audio_end)
         elif kind == RecordKind.TRUNCATED and item_id:
@@ -458,9 +442,9 @@ def _truncation_title(
         "requested": f"truncate of {name} at {audio_end_ms} ms asked, never confirmed",
         "deleted": f"{name} deleted from the model's memory (its truncate was refused)",
     }[variant]
-    return _lines(
-        f"{what}: {_s(at)} on the call",
-        f"item {item_id}" + ("" if clear is None else f"; the clear was at {_s(clear)}"),
+    return join_lines(
+        f"{what}: {at_s(at)} on the call",
+        f"item {item_id}" + ("" if clear is None else f"; the clear was at {at_s(clear)}"),
         "" if heard is not None else "its playout was not logged: drawn at the clear",
     )
 
@@ -482,7 +466,7 @@ def _speech_events(rows: Sequence[TimelineRow], call: _Call) -> list[Event]:
     speaking: tuple[str, int, str, Mapping[str, object], int] | None = None
     for kind, offset, status, details in [*rows, ("", call.extent_ms, "", {})]:
         if kind in (RecordKind.BARGE_IN, RecordKind.USER_SPEECH_AI_SILENT):
-            onset = _int(details, "speech_onset_offset_ms")
+            onset = detail_int(details, "speech_onset_offset_ms")
             onset = offset if onset is None else max(0, min(onset, offset))
             if speaking is not None:
                 events += _speech(call, *speaking, max(speaking[1], onset))
@@ -510,33 +494,33 @@ def _speech(
         "silent": "judged AI silent",
         "missed": "judged AI silent, though it began while the AI was heard",
     }[variant]
-    has_onset = _int(details, "speech_onset_offset_ms") is not None
-    speech_title = _lines(
-        f"caller speech {_s(onset)} to {_s(end)}",
-        f"onset {_s(onset)}" if has_onset else "onset unknown: drawn from the decision",
-        f"the bridge decided at {_s(decided)}"
+    has_onset = detail_int(details, "speech_onset_offset_ms") is not None
+    speech_title = join_lines(
+        f"caller speech {at_s(onset)} to {at_s(end)}",
+        f"onset {at_s(onset)}" if has_onset else "onset unknown: drawn from the decision",
+        f"the bridge decided at {at_s(decided)}"
         + (f", {decided - onset} ms after the onset" if has_onset else "")
         + f": {what}",
         ""
         if until is None
-        else f"the AI was heard until {_s(until)}: {until - onset} ms spoken over it",
+        else f"the AI was heard until {at_s(until)}: {until - onset} ms spoken over it",
     )
     data = (("onset-ms", str(onset)), ("decided-ms", str(decided)), ("decision", kind))
     if barge_in:
-        remaining = _int(details, "playout_remaining_ms")
+        remaining = detail_int(details, "playout_remaining_ms")
         label = "barge-in" if remaining is None else f"barge-in {remaining} ms left"
         figures = ", ".join(f"{name}={details.get(name)}" for name in _BARGE_IN_FIGURES)
-        heard, cut = _str(details, "heard_text"), _str(details, "cut_text")
-        decision_title = _lines(
-            f"barge-in decided at {_s(decided)}: {label}",
+        heard, cut = detail_str(details, "heard_text"), detail_str(details, "cut_text")
+        decision_title = join_lines(
+            f"barge-in decided at {at_s(decided)}: {label}",
             f"{figures}, {status or '-'}",
             f"heard: “{heard}”" if heard else "",
             f"cut: “{cut}”" if cut else "",
         )
     else:
         label = "AI silent" if until is None else "AI silent, but spoke over the AI"
-        decision_title = _lines(
-            f"judged AI silent at {_s(decided)}: AI silent: {status or '-'}",
+        decision_title = join_lines(
+            f"judged AI silent at {at_s(decided)}: AI silent: {status or '-'}",
             f"ms_since_playout_end={details.get('ms_since_playout_end')}, "
             f"onset_ms_after_playout_end={details.get('onset_ms_after_playout_end')}",
         )
@@ -550,7 +534,7 @@ def _overlap_until(
     call: _Call, onset: int, decided: int, status: str, details: Mapping[str, object]
 ) -> int | None:
     """Speech judged AI silent: until when the AI was still heard after its onset (None: not)."""
-    after_end = _int(details, "onset_ms_after_playout_end")
+    after_end = detail_int(details, "onset_ms_after_playout_end")
     if after_end is not None:
         return onset - after_end if after_end < 0 else None
     remaining = _remaining_ms(status)
@@ -560,14 +544,18 @@ def _overlap_until(
 
 
 def _drain_events(rows: Sequence[TimelineRow], call: _Call) -> list[Event]:
-    """Hangup drains: completed, cancelled by the caller speaking (the goodbye interrupted),
-    or cut (ended before the final mark echoed, or never ended)."""
+    """Hangup and transfer drains: completed, cancelled by the caller speaking (the goodbye,
+    or the transfer, interrupted), or cut (ended before the final mark echoed, or never ended)."""
     events = []
-    # (offset, details, whether the drain began; else only the hangup was asked for)
+    # (offset, details, whether the drain began; else only the hangup or transfer was asked for)
     started: tuple[int, Mapping[str, object], bool] | None = None
+    transfer = ""  # the target of the last transfer asked for, until its drain ends
     for kind, offset, _, details in [*rows, ("", call.extent_ms, "", {})]:
-        if kind == RecordKind.END_CALL_REQUESTED and started is None:
-            started = (offset, details, False)
+        if kind == RecordKind.TRANSFER_REQUESTED:
+            transfer = detail_str(details, "target") or "?"
+        if kind in (RecordKind.END_CALL_REQUESTED, RecordKind.TRANSFER_REQUESTED):
+            if started is None:
+                started = (offset, details, False)
         elif kind == RecordKind.DRAIN_STARTED:
             started = (offset, details, True)
         elif started is not None and kind in (
@@ -577,40 +565,55 @@ def _drain_events(rows: Sequence[TimelineRow], call: _Call) -> list[Event]:
         ):
             start, start_details, draining = started
             started = None
+            target = _transfer_target(start_details, details, transfer)
+            transfer = ""
             if kind == "" and not draining:
                 continue  # asked for, but the call ended another way
-            outcome, label, note = _drain_outcome(kind, details, draining)
+            outcome, label, note = _drain_outcome(kind, details, draining, target)
             expected = details.get("expected_wait_ms", start_details.get("expected_wait_ms"))
-            title = _lines(
-                f"hangup drain {_s(start)} to {_s(offset)}: {note}",
+            title = join_lines(
+                f"{'transfer' if target else 'hangup'} drain {at_s(start)} to {at_s(offset)}: "
+                f"{note}",
                 f"expected wait {expected} ms" if draining else "",
             )
-            data = (("outcome", outcome),)
+            data = (("outcome", outcome), *((("transfer", target),) if target else ()))
             events.append(
                 Event("hangup", "drain", outcome, start, offset, title, data, label=label)
             )
     return events
 
 
+def _transfer_target(start: Mapping[str, object], end: Mapping[str, object], asked: str) -> str:
+    """The target's name when a drain ended the call for a transfer; "" for a hangup's."""
+    if cancelled := detail_str(end, "transfer_target"):
+        return cancelled
+    if start.get("end_reason") == EndReason.TRANSFERRED or "target" in start:
+        return asked or "?"
+    return ""
+
+
 def _drain_outcome(
-    kind: str, details: Mapping[str, object], draining: bool
+    kind: str, details: Mapping[str, object], draining: bool, target: str
 ) -> tuple[str, str, str]:
-    """(outcome, label, what happened) of a drain's end row ("" for none)."""
+    """(outcome, label, what happened) of a drain's end row ("" for none); `target`, the
+    transfer's ("" for a hangup)."""
+    then = f"; then Twilio dials {target}" if target else ""
     if kind == RecordKind.HANGUP_CANCELLED:
-        reason = _str(details, "reason") or "?"
+        reason = detail_str(details, "reason") or "?"
         before = "" if draining else " before its drain began"
-        note = f"cancelled ({reason}){before}: the goodbye was interrupted, the call went on"
-        return "cancelled", "goodbye interrupted", note
+        what = f"the transfer to {target}" if target else "the goodbye"
+        note = f"cancelled ({reason}){before}: {what} was interrupted, the call went on"
+        return "cancelled", "transfer interrupted" if target else "goodbye interrupted", note
     if kind == "":
         return "cut", "drain never ended", "never completed"
-    cut_off = _int(details, "cut_off_ms") or 0
+    cut_off = detail_int(details, "cut_off_ms") or 0
     took = f"took {details.get('actual_wait_ms')} ms"
     if details.get("final_mark_echoed") and not cut_off:
-        return "completed", "drained", f"completed, final mark echoed, {took}"
+        return "completed", "drained", f"completed, final mark echoed, {took}{then}"
     return (
         "cut",
         f"drain cut {cut_off} ms",
-        f"ended before the final mark echoed, {took}, {cut_off} ms cut off",
+        f"ended before the final mark echoed, {took}, {cut_off} ms cut off{then}",
     )
 
 
@@ -620,7 +623,7 @@ def _error_events(rows: Sequence[TimelineRow]) -> list[Event]:
         variant = _ERRORS.get(kind)
         if variant is None:
             continue
-        code = _str(details, "code")
+        code = detail_str(details, "code")
         if kind == RecordKind.MODEL_ERROR:
             label, what = code or "model error", f"model error {code}: {details.get('message')}"
             if code == "response_cancel_not_active":
@@ -642,7 +645,7 @@ def _error_events(rows: Sequence[TimelineRow]) -> list[Event]:
                 f"truncate of {details.get('item_id')} at {details.get('audio_end_ms')} ms "
                 f"rejected ({code}): {details.get('action')}"
             )
-        title = f"{what}, at {_s(offset)}"
+        title = f"{what}, at {at_s(offset)}"
         events.append(
             Event("errors", "error", variant, offset, None, title, (("record", kind),), label)
         )
@@ -650,18 +653,19 @@ def _error_events(rows: Sequence[TimelineRow]) -> list[Event]:
 
 
 def _stream_end_events(rows: Sequence[TimelineRow]) -> list[Event]:
-    return [
-        Event(
-            "hangup",
-            "stream_ended",
-            "ended",
-            offset,
-            title=f"stream ended at {_s(offset)}: {_str(details, 'end_reason') or '-'}",
-            label=f"end: {_str(details, 'end_reason') or '-'}",
-        )
-        for kind, offset, _, details in rows
-        if kind == RecordKind.STREAM_ENDED
-    ]
+    events = []
+    for kind, offset, _, details in rows:
+        if kind != RecordKind.STREAM_ENDED:
+            continue
+        reason = detail_str(details, "end_reason") or "-"
+        target = detail_str(details, "transfer_target")
+        title = f"stream ended at {at_s(offset)}: {reason}"
+        if target:
+            title += f"; then Twilio dials {target}"
+        label = f"end: {reason}" + (f" → {target}" if target else "")
+        data = (("transfer", target),) if target else ()
+        events.append(Event("hangup", "stream_ended", "ended", offset, None, title, data, label))
+    return events
 
 
 def _flag_events(suspects: Sequence[SuspectRow]) -> list[Event]:
@@ -671,7 +675,7 @@ def _flag_events(suspects: Sequence[SuspectRow]) -> list[Event]:
             "suspect",
             "flag",
             offset,
-            title=f"{rule} at {_s(offset)}: {message}",
+            title=f"{rule} at {at_s(offset)}: {message}",
             data=(("rule", rule),),
             label=_rule_name(rule),
         )
@@ -687,7 +691,7 @@ def _findings(suspects: Sequence[SuspectRow]) -> list[Finding]:
             name=_rule_name(rule),
             message=message,
             offset_ms=offset,
-            at="whole call" if offset is None else _s(offset),
+            at="whole call" if offset is None else at_s(offset),
         )
         for offset, rule, message in suspects
     ]
@@ -695,11 +699,14 @@ def _findings(suspects: Sequence[SuspectRow]) -> list[Finding]:
 
 def _header(rows: Sequence[TimelineRow], call: _Call, link_rtt_ms: int | None) -> str:
     barge_ins = sum(1 for kind, *_ in rows if kind == RecordKind.BARGE_IN)
-    length = "still open" if call.ended_ms is None else f"{_s(call.ended_ms)} long"
+    tools = sum(1 for kind, *_ in rows if kind == RecordKind.TOOL_CALL)
+    tool_calls = f" · {tools} tool call{'s' * (tools != 1)}" if tools else ""
+    length = "still open" if call.ended_ms is None else f"{at_s(call.ended_ms)} long"
     link = "not measured" if link_rtt_ms is None else f"{link_rtt_ms} ms"
     return (
         f"Call {length} · {len(call.names)} response{'s' * (len(call.names) != 1)} · "
-        f"{barge_ins} barge-in{'s' * (barge_ins != 1)} · link round trip to Twilio: {link}"
+        f"{barge_ins} barge-in{'s' * (barge_ins != 1)}{tool_calls} · "
+        f"link round trip to Twilio: {link}"
     )
 
 
@@ -714,26 +721,7 @@ def _remaining_ms(playout_status: str) -> int | None:
 
 
 def _dropped_ms(details: Mapping[str, object]) -> int:
-    return (_int(details, "unplayed_ms") or 0) + (_int(details, "pending_ms") or 0)
-
-
-def _int(details: Mapping[str, object], key: str) -> int | None:
-    value = details.get(key)
-    return int(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
-
-
-def _str(details: Mapping[str, object], key: str) -> str:
-    value = details.get(key)
-    return "" if value is None else str(value)
-
-
-def _lines(*parts: str) -> str:
-    return "\n".join(part for part in parts if part)
-
-
-def _s(offset_ms: int) -> str:
-    """A time or a duration, to the millisecond."""
-    return f"{offset_ms / 1000:.3f} s"
+    return (detail_int(details, "unplayed_ms") or 0) + (detail_int(details, "pending_ms") or 0)
 
 
 def _rule_name(rule: str) -> str:

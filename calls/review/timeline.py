@@ -8,8 +8,10 @@ rounded to 0.1.
 
 Lanes, top to bottom: findings (flags, only when there are some), the AI audio the
 caller heard (and what a barge-in dropped), the caller's speech from its real
-onset, the hangup drains, and the model's and the protocol's errors. Each lane
-has a band of label rows above it, as many as its labels need.
+onset and the keypad digits given to the model, the agent's tool calls and holding
+lines (only when there are some), the hangup and transfer drains, and the model's and
+the protocol's errors. Each lane has a band of label rows above it, as many as its
+labels need.
 """
 
 from __future__ import annotations
@@ -54,9 +56,11 @@ LANES = (
     ("findings", "Findings", 18),
     ("ai", "AI audio", 36),
     ("caller", "Caller", 24),
+    ("tools", "Tools", 20),
     ("hangup", "Hangup", 20),
     ("errors", "Errors", 20),
 )
+_ONLY_WHEN_USED = ("findings", "tools")  # lanes drawn only when the call has some
 
 
 @dataclass(frozen=True)
@@ -200,7 +204,10 @@ def build_timeline(
         *story.heard,
         *story.items,
         *story.speech,
+        *story.keypad,
+        *story.tools,
         *story.drains,
+        *story.transfers,
         *story.generation_ends,
         *story.truncations,
         *story.clears,
@@ -215,7 +222,7 @@ def build_timeline(
     lanes: dict[str, Lane] = {}
     y = float(HEADER_HEIGHT)
     for key, name, height in LANES:
-        if key == "findings" and not any(e.kind == "suspect" for e in events):
+        if key in _ONLY_WHEN_USED and not any(e.lane == key for e in events):
             continue
         rows_needed = band_rows.get(key, 0)
         y += rows_needed * LABEL_ROW_HEIGHT + (4 if rows_needed else 0)
@@ -292,7 +299,7 @@ class _Frame:
 
 def _inside_text(event: Event, x1: float, x2: float | None) -> str:
     """The words drawn inside a bar, cut to fit; "" when even its label does not fit."""
-    if event.kind not in ("playout", "drain") or x2 is None or not event.label:
+    if event.kind not in ("playout", "drain", "tool") or x2 is None or not event.label:
         return ""
     chars = int((x2 - x1 - 8) // CHAR_WIDTH)
     text = event.inside or event.label
@@ -385,9 +392,16 @@ def _paint(event: Event, element_id: str, x1: float, x2: float | None, frame: _F
         line, glyph = Line(x1, top - 1, top + height + 1), _diamond(x1, middle, 4.5)
     elif event.kind == "error":
         line, glyph = Line(x1, top + 2, top + height - 2), _error_glyph(event.variant, x1, middle)
+    elif event.kind == "keypad":
+        line, glyph = Line(x1, top + 2, top + height - 2), _square(x1, middle, 3.5)
+    elif event.kind == "hold":
+        line, glyph = Line(x1, top + 2, top + height - 2), _disc(x1, middle, 3.5)
+    elif event.kind == "transfer":
+        line = Line(x1, top - 1, top + height + 1)
+        glyph = f"M{_n(x1 - 3)} {_n(middle - 5)}l8 5l-8 5z"
     elif event.kind == "stream_ended":
         line = Line(x1, frame.lanes["ai"].y - 2, frame.axis_y)
-        glyph = f"M{_n(x1 - 3.5)} {_n(middle - 3.5)}h7v7h-7z"
+        glyph = _square(x1, middle, 3.5)
     else:  # a suspect's flag, and its line down through the lanes
         line = Line(x1, top + 16, frame.axis_y)
         glyph = f"M{_n(x1)} {_n(top + 16)}V{_n(top + 2)}l9 3.5l-9 3.5z"
@@ -396,13 +410,20 @@ def _paint(event: Event, element_id: str, x1: float, x2: float | None, frame: _F
 
 def _error_glyph(variant: str, x: float, y: float) -> str:
     if variant in ("error", "recovered", "notice"):  # a disc; the CSS hollows "recovered"
-        r = 3 if variant == "notice" else 4.5
-        return f"M{_n(x - r)} {_n(y)}a{r} {r} 0 1 0 {2 * r} 0a{r} {r} 0 1 0 {-2 * r} 0z"
+        return _disc(x, y, 3 if variant == "notice" else 4.5)
     if variant == "fault":
         return f"M{_n(x)} {_n(y - 5)}l5 9h-10z"
     if variant == "protocol":
         return f"M{_n(x - 4)} {_n(y - 4)}h8v8h-8z"
     return _diamond(x, y, 5)
+
+
+def _disc(x: float, y: float, r: float) -> str:
+    return f"M{_n(x - r)} {_n(y)}a{r} {r} 0 1 0 {2 * r} 0a{r} {r} 0 1 0 {-2 * r} 0z"
+
+
+def _square(x: float, y: float, r: float) -> str:
+    return f"M{_n(x - r)} {_n(y - r)}h{_n(2 * r)}v{_n(2 * r)}h{_n(-2 * r)}z"
 
 
 def _diamond(x: float, y: float, r: float) -> str:

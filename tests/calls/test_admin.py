@@ -100,3 +100,62 @@ def test_anonymous_users_are_sent_to_login(client: Client, call: CallSession, pa
 
     assert response.status_code == 302
     assert "/admin/login/" in response["Location"]
+
+
+@pytest.fixture
+def transferred(call: CallSession) -> CallSession:
+    """The call answered by an agent that looked an order up and handed the caller to Sales."""
+    CallSession.objects.filter(pk=call.pk).update(
+        agent_name="sales-desk",
+        agent={"name": "sales-desk", "voice": "marin", "tools": ["lookup_order"],
+               "transfer_targets": {"Sales": "+15550003333"}, "source": "hook"},
+        end_reason="transferred",
+        transfer_target="Sales",
+    )  # fmt: skip
+    now = timezone.now()
+    PlayoutLog.objects.create(
+        call=call,
+        kind=RecordKind.TOOL_CALL,
+        occurred_at=now,
+        offset_ms=5352,
+        details={
+            "call_id": "fc_1", "name": "lookup_order", "arguments": {"order_id": "A-1"},
+            "outcome": "ok", "error": "", "duration_ms": 1150, "started_offset_ms": 4200,
+            "dispatch_ms": 0.8, "reply_ms": 1.3, "caller_spoke": False, "answer_asked": True,
+        },
+    )  # fmt: skip
+    PlayoutLog.objects.create(
+        call=call,
+        kind=RecordKind.TRANSFER_REQUESTED,
+        occurred_at=now,
+        offset_ms=9500,
+        details={"call_id": "fc_2", "target": "Sales", "number": "+15550003333"},
+    )
+    review_calls([call.pk])
+    call.refresh_from_db()
+    return call
+
+
+def test_detail_shows_the_agent_its_tool_calls_and_the_transfer(
+    staff_client: Client, transferred: CallSession
+) -> None:
+    response = staff_client.get(f"/admin/calls/callsession/{transferred.pk}/change/")
+
+    body = response.content.decode()
+    assert response.status_code == 200
+    assert 'id="call-transfer"' in body
+    assert "Transferred to Sales (+15550003333)" in body
+    assert "chosen by the host&#x27;s hook" in body
+    assert 'data-kind="tool" data-offset-ms="4200" data-end-ms="5350"' in body
+    assert 'data-kind="transfer" data-offset-ms="9500"' in body
+
+
+def test_list_shows_and_filters_by_agent(staff_client: Client, transferred: CallSession) -> None:
+    CallSession.objects.create(call_sid="CA" + "d" * 32, agent_name="support")
+
+    sales = staff_client.get("/admin/calls/callsession/", {"agent": "sales-desk"})
+    moved = staff_client.get("/admin/calls/callsession/", {"end_reason": "transferred"})
+
+    assert [c.call_sid for c in sales.context["cl"].result_list] == [transferred.call_sid]
+    assert [c.call_sid for c in moved.context["cl"].result_list] == [transferred.call_sid]
+    assert 'title="agent: sales-desk">sales-desk</span>' in sales.content.decode()

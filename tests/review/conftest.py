@@ -175,6 +175,117 @@ def goodbye_call(sid: str = GOODBYE_SID) -> CallSession:
     return with_link(call, rtt_p50=120, rtt_p95=180, jitter=15)
 
 
+TRANSFER_SID = "CA" + "t" * 32
+SALES_AGENT = {
+    "name": "sales-desk",
+    "instructions": "You answer for the sales desk.\nLook orders up before you answer; "
+    "hand the caller to Sales when they ask for a person. " + "Be brief. " * 12,
+    "voice": "marin",
+    "greeting": "Sales desk, how can I help?",
+    "tools": ["lookup_order", "check_stock"],
+    "transfer_targets": {"Sales": "+15550003333", "Billing": "+15550004444"},
+    "language": "en",
+    "vad_threshold": 0.6,
+    "silence_duration_ms": 500,
+    "prefix_padding_ms": 300,
+    "source": "hook",
+}
+
+
+def with_agent(
+    builder: CallBuilder, agent: dict[str, Any] | None = None, **fields: Any
+) -> CallBuilder:
+    """The call answered by an agent (the voice webhook's record), with other columns set
+    (a transferred call's `transfer_target` is the name of one of its agent's targets)."""
+    agent = SALES_AGENT if agent is None else agent
+    CallSession.objects.filter(pk=builder.call.pk).update(
+        agent_name=agent.get("name", ""), agent=agent, **fields
+    )
+    return builder
+
+
+def tool_call(
+    builder: CallBuilder,
+    name: str,
+    started_ms: int,
+    duration_ms: int,
+    outcome: str = "ok",
+    call_id: str = "fc_1",
+    **details: Any,
+) -> CallBuilder:
+    """A tool call's row as the core writes it, once its outcome is known."""
+    figures = {
+        "call_id": call_id,
+        "name": name,
+        "arguments": {"order_id": "A-4521", "card": "[redacted]"},
+        "outcome": outcome,
+        "error": "",
+        "duration_ms": duration_ms,
+        "started_offset_ms": started_ms,
+        "dispatch_ms": 0.8,
+        "reply_ms": 1.3,
+        "caller_spoke": False,
+        "answer_asked": True,
+    }
+    return builder.log(RecordKind.TOOL_CALL, started_ms + duration_ms + 2, **figures | details)
+
+
+def transfer_call(sid: str = TRANSFER_SID) -> CallSession:
+    """The sales agent looks an order up (a holding line meanwhile), fails a stock check,
+    takes keypad digits, and hands the caller to Sales: Twilio dials once the stream ends."""
+    builder = with_agent(new_call(sid), end_reason="transferred", transfer_target="Sales")
+    builder.log(RecordKind.STREAM_STARTED, 0).playout("resp_1", 600, 2000)
+    for n, digit in enumerate("4521#"):
+        builder.log(RecordKind.DTMF, 2400 + 150 * n, digit=digit)
+    builder.log(RecordKind.KEYPAD_INPUT, 3100, digits="4521#")
+    tool_call(builder, "lookup_order", 4200, 1150)
+    builder.log(RecordKind.TOOL_HOLD, 5200, call_ids=["fc_1"], silent_ms=1000, holds=1)
+    builder.playout("resp_2", 5600, 8000)
+    tool_call(
+        builder,
+        "check_stock",
+        8200,
+        400,
+        outcome="error",
+        call_id="fc_2",
+        arguments={"sku": "X-1"},
+        error="stock service unavailable",
+        caller_spoke=True,
+    )
+    builder.log(
+        RecordKind.TRANSFER_REQUESTED, 9500, call_id="fc_3", target="Sales", number="+15550003333"
+    )
+    builder.playout("resp_3", 9600, 11000)
+    builder.log(
+        RecordKind.DRAIN_STARTED, 10000, expected_wait_ms=1000, pending_ms=900,
+        end_reason="transferred",
+    )  # fmt: skip
+    builder.log(
+        RecordKind.DRAIN_COMPLETED, 11100, expected_wait_ms=1000, actual_wait_ms=1100,
+        final_mark_echoed=True, cut_off_ms=0,
+    )  # fmt: skip
+    builder.log(RecordKind.STREAM_ENDED, 11200, end_reason="transferred", transfer_target="Sales")
+    return builder.save()
+
+
+def transfer_cancelled_call(sid: str = "CA-transfer-cancelled") -> CallSession:
+    """The AI began to hand the caller to Billing; the caller spoke over its goodbye."""
+    builder = with_agent(new_call(sid), end_reason="caller_hangup")
+    builder.log(RecordKind.STREAM_STARTED, 0).playout("resp_1", 600, 3000)
+    builder.log(
+        RecordKind.TRANSFER_REQUESTED, 2000, call_id="fc_9", target="Billing", number="+15550004444"
+    )
+    builder.log(
+        RecordKind.DRAIN_STARTED, 2100, expected_wait_ms=900, pending_ms=900,
+        end_reason="transferred",
+    )  # fmt: skip
+    builder.barge_in(2500, remaining_ms=1500)
+    builder.log(RecordKind.HANGUP_CANCELLED, 2501, reason="barge_in", transfer_target="Billing")
+    builder.log(RecordKind.SPEECH_STOPPED, 3600, audio_end_ms=3400)
+    builder.log(RecordKind.STREAM_ENDED, 9000, end_reason="caller_hangup")
+    return builder.save()
+
+
 @pytest.fixture
 def staff_client(client: Client) -> Client:
     user = User.objects.create_user("reviewer", password="pw-for-tests-only", is_staff=True)

@@ -15,7 +15,14 @@ from django.test import override_settings
 
 from callcore.records import RecordKind
 from calls.models import CallSession
-from tests.review.conftest import GOODBYE_SID, goodbye_call, new_call
+from tests.review.conftest import (
+    GOODBYE_SID,
+    goodbye_call,
+    new_call,
+    transfer_call,
+    transfer_cancelled_call,
+    with_agent,
+)
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts"
@@ -175,3 +182,39 @@ def test_a_call_offers_neither_save_nor_delete(page: Any) -> None:
     expect()(page.locator("a.deletelink")).to_have_count(0)
     assert "Change call session" not in page.content()
     page.screenshot(path=str(ARTIFACTS / "review-5-read-only-call.png"), full_page=True)
+
+
+@override_settings(DEBUG=True)
+def test_a_transferred_call_is_found_by_its_agent_and_shows_its_tools_and_target(
+    page: Any,
+) -> None:
+    for n in range(10):
+        with_agent(new_call(f"CA-agent-{n:02d}"), {"name": f"desk-{n % 3}"}).save()
+    transfer_cancelled_call()
+    call = transfer_call()
+    page.reload()
+    # The agent under each SID and the transfer under its end reason: still no scrolling.
+    results = page.locator("#changelist .results")
+    assert results.evaluate("el => el.scrollWidth <= el.clientWidth")
+    page.screenshot(path=str(ARTIFACTS / "review-6-agents-list.png"), full_page=True)
+
+    page.locator("#changelist-filter a", has_text="sales-desk").first.click()
+    rows = page.locator("#result_list tbody tr")
+    expect()(rows).to_have_count(2)
+    page.goto(page.url.split("/admin/")[0] + f"{CALLS}{call.pk}/change/")
+
+    expect()(page.locator("#call-transfer")).to_contain_text("Transferred to Sales (+15550003333)")
+    timeline = page.locator("svg#call-timeline")
+    tools = timeline.locator('[data-kind="tool"]')
+    expect()(tools).to_have_count(2)
+    lookup, hold = tools.first.bounding_box(), timeline.locator('[data-kind="hold"]').bounding_box()
+    transfer = timeline.locator('[data-kind="transfer"]').bounding_box()
+    assert lookup is not None
+    assert hold is not None
+    assert transfer is not None
+    assert lookup["x"] < hold["x"] < lookup["x"] + lookup["width"]  # said while it ran
+    assert transfer["y"] > lookup["y"]  # the hangup lane, under the tools
+    expect()(page.locator(".field-agent_shown .readonly")).to_have_text("sales-desk")
+    expect()(page.locator("details.agent-instructions")).not_to_have_attribute("open", "")
+    timeline.screenshot(path=str(ARTIFACTS / "review-7-transfer-timeline.png"))
+    page.screenshot(path=str(ARTIFACTS / "review-7-transfer-page.png"), full_page=True)

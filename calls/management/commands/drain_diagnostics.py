@@ -1,4 +1,4 @@
-"""The `drain_diagnostics` command: review calls' barge-ins, drains and suspects."""
+"""The `drain_diagnostics` command: review calls' barge-ins, tool calls, drains and suspects."""
 
 from __future__ import annotations
 
@@ -54,7 +54,8 @@ def _non_negative_float(text: str) -> float:
 class Command(BaseCommand):
     help = (
         "Per call: a header with its figures and admin link, then its barge-ins, speech "
-        "while the AI was judged silent, hangup drains and suspects in time order. "
+        "while the AI was judged silent, tool calls, hangup and transfer drains and "
+        "suspects in time order. "
         "Selects the 20 most recent calls unless told otherwise; calls are read and "
         "printed a chunk at a time, so any selection runs in bounded memory."
     )
