@@ -77,8 +77,11 @@ class Generators:
         ramp_s: float = 0.0,
         model_connect_ms: float = 0.0,
         stream_connect_ms: float = 0.0,
+        tools: bool = False,
     ) -> None:
         self.workdir = workdir
+        # The Realtime stand-in's answers call a tool (`loadgen realtime --tools`).
+        self.tools = tools
         self.cpus = cpus
         self.seconds = seconds
         self.ramp_s = ramp_s
@@ -113,6 +116,7 @@ class Generators:
             results = self.workdir / f"realtime-{index}.json"
             options = ["--port", str(self.port), "--first-index", str(index * 100_000)]
             options += ["--handshake-delay-ms", str(self.model_connect_ms)]
+            options += ["--tools"] if self.tools else []
             process = await asyncio.create_subprocess_exec(
                 *self._command("realtime", "--results", str(results), *options),
                 cwd=PROJECT_ROOT,

@@ -31,7 +31,7 @@ import uvloop
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(PROJECT_ROOT))
 
-from simulators.realtime import RealtimeScript, RealtimeSimulator, Reply  # noqa: E402
+from simulators.realtime import RealtimeScript, RealtimeSimulator, Reply, ToolCall  # noqa: E402
 from simulators.scenarios import GREETING  # noqa: E402
 from simulators.stack import AUTH_TOKEN, PUBLIC_BASE_URL  # noqa: E402
 from simulators.twilio import CallerScript, Silence, SpeakWhenHeard, TwilioCaller  # noqa: E402
@@ -40,6 +40,7 @@ GREETING_MS = 4000
 BARGE_IN_AFTER_MS = 2500  # into the greeting: the model finished sending it long before
 SPEECH_MS = 700
 ANSWER_MS = 2000
+TOOL_CHECK_MS = 600
 GREETING_TONE = 1
 ANSWER_TONE = 2
 
@@ -66,13 +67,20 @@ class LoopLag:
 # --- The Realtime stand-in ------------------------------------------------------------------
 
 
-def realtime_script(index: int, goodbye_every: int) -> RealtimeScript:
+# With `--tools`: the answer calls one of these (`benchmarks.agents`), alternately.
+BENCH_TOOLS = ("bench_lookup", "bench_lookup_async")
+
+
+def realtime_script(index: int, goodbye_every: int, tools: bool = False) -> RealtimeScript:
     goodbye = goodbye_every > 0 and index % goodbye_every == goodbye_every - 1
     answer = "Your booking is confirmed. Goodbye!" if goodbye else "Sure, it is open until six."
-    return RealtimeScript(
-        replies=(Reply(GREETING_MS, GREETING), Reply(ANSWER_MS, answer, end_call=goodbye)),
-        seed=index,  # varied delta sizes from call to call
-    )
+    replies = (Reply(GREETING_MS, GREETING), Reply(ANSWER_MS, answer, end_call=goodbye))
+    if tools:
+        # The answer is a short "let me check" and a tool call; its result is answered.
+        lookup = ToolCall(BENCH_TOOLS[index % 2], {"order_number": str(index)})
+        check = Reply(TOOL_CHECK_MS, "Let me check.", tool_calls=(lookup,))
+        replies = (replies[0], check, Reply(ANSWER_MS, answer, end_call=goodbye))
+    return RealtimeScript(replies=replies, seed=index)  # varied delta sizes from call to call
 
 
 def session_evidence(sim: RealtimeSimulator) -> list[dict[str, Any]]:
@@ -84,6 +92,20 @@ def session_evidence(sim: RealtimeSimulator) -> list[dict[str, Any]]:
         requests = [r.at for r in recording.received if r.type == "response.create"]
         speech = [r.at for r in recording.sent if r.type == "input_audio_buffer.speech_started"]
         truncates = recording.received_of("conversation.item.truncate")
+        arguments_done = [
+            r.at for r in recording.sent if r.type == "response.function_call_arguments.done"
+        ]
+        creates = [r.at for r in recording.received if r.type == "response.create"]
+        tools = [
+            {
+                "arguments_done_at": arguments_done[0] if arguments_done else None,
+                "output_at": output.at,
+                "result": output.output,
+                # The answer asked for once the result was in.
+                "create_at": next((at for at in creates if at >= output.at), None),
+            }
+            for output in recording.function_call_outputs()
+        ]
         out.append(
             {
                 "session_id": session.session.get("id", ""),
@@ -91,6 +113,7 @@ def session_evidence(sim: RealtimeSimulator) -> list[dict[str, Any]]:
                 "speech_started_at": speech,
                 "truncate_audio_end_ms": [t.get("audio_end_ms") for t in truncates],
                 "cancels": len(recording.received_of("response.cancel")),
+                "tools": tools,
                 "closed": session.closed,
             }
         )
@@ -100,7 +123,7 @@ def session_evidence(sim: RealtimeSimulator) -> list[dict[str, Any]]:
 async def serve_realtime(args: argparse.Namespace) -> dict[str, Any]:
     counter = iter(range(args.first_index, 1 << 30))
     sim = RealtimeSimulator(
-        script_factory=lambda: realtime_script(next(counter), args.goodbye_every),
+        script_factory=lambda: realtime_script(next(counter), args.goodbye_every, args.tools),
         port=args.port,
         keep_input_audio=False,
         reuse_port=True,
@@ -216,6 +239,7 @@ def main() -> None:
     rt.add_argument("--goodbye-every", type=int, default=4)
     rt.add_argument("--first-index", type=int, default=0)
     rt.add_argument("--handshake-delay-ms", type=float, default=0.0)
+    rt.add_argument("--tools", action="store_true", help="answers call a tool (benchmarks.agents)")
     callers = sub.add_parser("callers")
     callers.add_argument("--base-url", required=True)
     callers.add_argument("--calls", type=int, required=True)

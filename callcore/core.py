@@ -140,6 +140,10 @@ class CallCore:
         """The next thing to do, or None when there is nothing (yet)."""
         return self._out.popleft() if self._out else None
 
+    def next_output(self) -> Output | None:
+        """What `pop_output` would give next, left in place."""
+        return self._out[0] if self._out else None
+
     @property
     def has_output(self) -> bool:
         """Whether `pop_output` has something to give."""

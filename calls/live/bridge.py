@@ -42,11 +42,13 @@ from callcore import (
     EndOfCall,
     EndReason,
     Log,
+    Output,
     Record,
     RecordKind,
     ReplaceModel,
     RunTool,
     ToModel,
+    ToolResult,
     ToTwilio,
     WatchdogConfig,
 )
@@ -168,6 +170,8 @@ class CallBridge:
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at: float | None = None
         self._ending: asyncio.Future[None] | None = None
+        # Tools under way: each one's stop, called as the call ends.
+        self._tool_runs: list[Callable[[], None]] = []
         self._end_waiters: list[asyncio.Future[None]] = []
 
     # --- lifecycle -----------------------------------------------------------------------
@@ -246,10 +250,6 @@ class CallBridge:
                 match out:
                     case ToTwilio():
                         await self._twilio.send_text(out.text)
-                    case ToModel():
-                        write = self._write_now
-                        if write is None or not self._uplink.empty() or not write(out.text):
-                            self._uplink.put_nowait(out.text)
                     case BargeIn():
                         await self._twilio.send_text(out.clear)
                         # The reaction ends once the clear is on its way, not before.
@@ -258,38 +258,74 @@ class CallBridge:
                         core_logger.log(log.level, log.message, *log.args)
                         self.recorder.barge_in(barge_in)
                         self._publish("barge_in", live_figures(barge_in.figures))
-                    case Record():
-                        self.recorder.log(out.kind, out.at, out.playout_status, **out.details)
-                        if out.kind in LIVE_KINDS:
-                            self._publish(out.kind, out.details)
-                        elif out.kind == RecordKind.KEYPAD_INPUT and "ignored" not in out.details:
-                            self._keypad(out.details["digits"])
-                    case RunTool():
-                        self._spawn(self._run_tool(out), "tool")
-                    case CallUpdate():
-                        self.recorder.update_call(out.fields, ended_at=out.ended_at)
-                    case Log():
-                        core_logger.log(out.level, out.message, *out.args)
-                    case ReplaceModel():
-                        self._replace_model(out.attempt)
-                    case EndOfCall():
-                        self._begin_shutdown(out.reason)
+                    case _:
+                        self._carry_out(out)
         finally:
             self._draining = False
         self._arm_timer()
 
-    async def _run_tool(self, request: RunTool) -> None:
-        """Run a tool the model called (`calls.live.tools`), and give the core its result.
+    def _drain_now(self) -> None:
+        """What needs no waiting (client events, records) at once, in order, without a
+        task; a drain task takes over at the first output that must wait (a send to
+        Twilio), or the drain in progress takes them all."""
+        if self._draining:
+            return
+        core = self.core
+        while (out := core.next_output()) is not None and not isinstance(out, ToTwilio | BargeIn):
+            core.pop_output()
+            self._carry_out(out)
+        if core.has_output:
+            self._spawn_drain()
+        else:
+            self._arm_timer()
 
-        Its own task: the call goes on while it runs (the caller may speak, the
-        AI says a holding line). Cancelled with the call's other tasks at its
-        end; a sync tool's thread then finishes on its own, unheard.
+    def _carry_out(self, out: Output) -> None:
+        """One output that needs no waiting."""
+        match out:
+            case ToModel():
+                write = self._write_now
+                if write is None or not self._uplink.empty() or not write(out.text):
+                    self._uplink.put_nowait(out.text)
+            case Record():
+                self.recorder.log(out.kind, out.at, out.playout_status, **out.details)
+                if out.kind in LIVE_KINDS:
+                    self._publish(out.kind, out.details)
+                elif out.kind == RecordKind.KEYPAD_INPUT and "ignored" not in out.details:
+                    self._keypad(out.details["digits"])
+            case RunTool():
+                self._run_tool(out)
+            case CallUpdate():
+                self.recorder.update_call(out.fields, ended_at=out.ended_at)
+            case Log():
+                core_logger.log(out.level, out.message, *out.args)
+            case ReplaceModel():
+                self._replace_model(out.attempt)
+            case EndOfCall():
+                self._begin_shutdown(out.reason)
+            case ToTwilio() | BargeIn():
+                raise AssertionError("a send to Twilio is the drain's")
+
+    def _run_tool(self, request: RunTool) -> None:
+        """Start a tool the model called (`calls.live.tools`); its result goes to the core.
+
+        Started at once, from the drain that carries the call out (a sync tool
+        is on a tool thread before this returns); the call goes on while it
+        runs (the caller may speak, the AI says a holding line). Its result is
+        taken as soon as it comes, and its output written without a task in
+        between (`_drain_now`). A call that ends first stops waiting for it (a
+        sync tool's thread finishes on its own, unheard).
         """
         call, config = self.call, self.config
         context = CallContext(call.call_sid, call.from_number, call.to_number, config.agent_name)
-        result = await self.process.tools.run_tool(request, context, config.tools)
+        self._tool_runs.append(
+            self.process.tools.start_tool(request, context, config.tools, self._tool_finished)
+        )
+
+    def _tool_finished(self, result: ToolResult) -> None:
+        if self.ended:
+            return
         self.core.tool_finished(result, _now())
-        await self._drain()
+        self._drain_now()
 
     def _keypad(self, digits: str) -> None:
         """The host's keypad hook, off the audio path (the host dispatcher's thread)."""
@@ -473,6 +509,8 @@ class CallBridge:
     async def _close(self, reason: EndReason) -> None:
         if self._timer is not None:
             self._timer.cancel()
+        for stop in self._tool_runs:
+            stop()
         current = asyncio.current_task()
         tasks = [task for task in self._tasks if task is not current]
         for task in tasks:

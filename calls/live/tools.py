@@ -82,53 +82,52 @@ class HostCode:
 
     # --- tools -------------------------------------------------------------------------------
 
-    async def run_tool(
-        self, request: RunTool, context: CallContext, allowed: frozenset[str]
-    ) -> ToolResult:
-        """Run one of the model's tool calls; its result, whatever happened."""
+    def start_tool(
+        self,
+        request: RunTool,
+        context: CallContext,
+        allowed: frozenset[str],
+        done: Callable[[ToolResult], None],
+    ) -> Callable[[], None]:
+        """Start one of the model's tool calls; `done` gets its result, whatever happened,
+        once, on the event loop. Returns the stop for a call that ends first (`done`
+        is not called after it).
+
+        Nothing waits for a loop iteration on the way in: a sync tool is on a
+        tool thread before this returns; an async one starts at the loop's
+        next turn.
+        """
+        run = _Run(request, done)
         tool = registered_tools().get(request.name) if request.name in allowed else None
         if tool is None:
-            return _refused(request, outcome.UNKNOWN_TOOL, f"there is no tool named {request.name}")
+            run.refuse(outcome.UNKNOWN_TOOL, f"there is no tool named {request.name}")
+            return run.stop
         arguments = parse_arguments(request.arguments)
         if isinstance(arguments, str):
-            return _refused(request, outcome.INVALID_ARGUMENTS, arguments)
+            run.refuse(outcome.INVALID_ARGUMENTS, arguments)
+            return run.stop
+        run.shown = self._redacted(request.name, arguments)
         problem = invalid_arguments(tool.parameters, arguments)
-        shown = self._redacted(request.name, arguments)
         if problem is not None:
-            return _refused(request, outcome.INVALID_ARGUMENTS, problem, shown)
+            run.refuse(outcome.INVALID_ARGUMENTS, problem)
+            return run.stop
         kwargs = dict(arguments)
         if tool.context_parameter is not None:
             kwargs[tool.context_parameter] = context
         timeout_s = tool.timeout_s or self.timeout_s
-        started: float | None = None
-        try:
-            async with asyncio.timeout(timeout_s):
-                if tool.is_async:
-                    started = _now()
-                    value = await tool.function(**kwargs)
-                else:
-                    value, started = await self._in_thread(tool.function, kwargs)
-        except TimeoutError:
-            logger.warning(
-                "tool %s took longer than %.1f s: the model is told", tool.name, timeout_s
+        loop = asyncio.get_running_loop()
+        run.deadline = loop.call_later(timeout_s, run.timed_out, tool.name, timeout_s)
+        if tool.is_async:
+            task = asyncio.ensure_future(_awaited(tool.function, kwargs))
+            run.cancel = task.cancel
+            task.add_done_callback(lambda finished: run.finished(tool.name, finished))
+        else:
+            future = self._executor.submit(_timed, tool.function, kwargs)
+            run.cancel = future.cancel
+            future.add_done_callback(
+                lambda finished: loop.call_soon_threadsafe(run.finished, tool.name, finished)
             )
-            error = f"the tool took longer than {timeout_s:g} s"
-            return _failed(request, outcome.TIMEOUT, error, shown, started)
-        except ToolError as exc:
-            logger.info("tool %s refused: %s", tool.name, type(exc).__name__)
-            return _failed(request, outcome.ERROR, str(exc), shown, started)
-        except Exception:
-            logger.exception("tool %s failed: the model is told it did", tool.name)
-            return _failed(request, outcome.ERROR, "the tool failed", shown, started)
-        returned = _now()
-        try:
-            text = value if isinstance(value, str) else json.dumps(value, default=str)
-        except (TypeError, ValueError):
-            logger.exception("tool %s returned what JSON cannot hold", tool.name)
-            return _failed(
-                request, outcome.ERROR, "the tool's result was unreadable", shown, started
-            )
-        return ToolResult(request.call_id, outcome.OK, text, shown, returned, started)
+        return run.stop
 
     def _redacted(self, name: str, arguments: dict[str, Any]) -> dict[str, Any]:
         try:
@@ -146,11 +145,73 @@ class HostCode:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._executor, _with_connections, method, args)
 
-    async def _in_thread(
-        self, function: Callable[..., Any], kwargs: dict[str, Any]
-    ) -> tuple[Any, float]:
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, _timed, function, kwargs)
+
+class _Run:
+    """One tool call under way: its result goes to `done` once (or never, once stopped)."""
+
+    def __init__(self, request: RunTool, done: Callable[[ToolResult], None]) -> None:
+        self.request = request
+        self.done: Callable[[ToolResult], None] | None = done
+        self.shown: dict[str, Any] = {}
+        self.deadline: asyncio.TimerHandle | None = None
+        self.cancel: Callable[[], Any] = lambda: None
+
+    def stop(self) -> None:
+        self.done = None
+        if self.deadline is not None:
+            self.deadline.cancel()
+        self.cancel()
+
+    def refuse(self, what: str, error: str) -> None:
+        logger.warning("tool call %s refused: %s", self.request.name, what)
+        # At the loop's next turn: never inside the drain that started it.
+        asyncio.get_running_loop().call_soon(self._give, what, error, None)
+
+    def timed_out(self, name: str, timeout_s: float) -> None:
+        logger.warning("tool %s timed out after %.1f s: the model is told", name, timeout_s)
+        self._give(outcome.TIMEOUT, f"the tool took longer than {timeout_s:g} s", None)
+        self.cancel()  # an async tool stops; a sync one's thread finishes, unheard
+
+    def finished(self, name: str, future: Any) -> None:
+        """The tool returned or raised (`future`: its task, or its thread's future)."""
+        if self.done is None or future.cancelled():
+            return
+        error = future.exception()
+        if error is None:
+            value, started, returned = future.result()
+            try:
+                text = value if isinstance(value, str) else json.dumps(value, default=str)
+            except (TypeError, ValueError):
+                logger.exception("tool %s returned what JSON cannot hold", name)
+                self._give(outcome.ERROR, "the tool's result was unreadable", started)
+                return
+            self._deliver(
+                ToolResult(self.request.call_id, outcome.OK, text, self.shown, returned, started)
+            )
+            return
+        started = getattr(error, "started_at", None)
+        returned = getattr(error, "returned_at", None)
+        if isinstance(error, ToolError):
+            logger.info("tool %s refused: %s", name, type(error).__name__)
+            self._give(outcome.ERROR, str(error), started, returned)
+            return
+        logger.error("tool %s failed: the model is told it did", name, exc_info=error)
+        self._give(outcome.ERROR, "the tool failed", started, returned)
+
+    def _give(
+        self, what: str, error: str, started: float | None, returned: float | None = None
+    ) -> None:
+        output = json.dumps({"error": error})
+        at = returned if returned is not None else _now()
+        result = ToolResult(self.request.call_id, what, output, self.shown, at, started, error)
+        self._deliver(result)
+
+    def _deliver(self, result: ToolResult) -> None:
+        done, self.done = self.done, None
+        if self.deadline is not None:
+            self.deadline.cancel()
+        if done is not None:
+            done(result)
 
 
 def _with_connections(method: Callable[..., Any], args: tuple[Any, ...]) -> Any:
@@ -162,24 +223,29 @@ def _with_connections(method: Callable[..., Any], args: tuple[Any, ...]) -> Any:
         close_old_connections()
 
 
-def _timed(function: Callable[..., Any], kwargs: dict[str, Any]) -> tuple[Any, float]:
+def _timed(function: Callable[..., Any], kwargs: dict[str, Any]) -> tuple[Any, float, float]:
+    """A sync tool on its thread: its value, when it started and returned."""
     close_old_connections()
     started = _now()
     try:
-        return function(**kwargs), started
+        value = function(**kwargs)
+    except BaseException as exc:
+        exc.started_at, exc.returned_at = started, _now()  # type: ignore[attr-defined]
+        raise
     finally:
+        returned = _now()
         close_old_connections()
+    return value, started, returned
 
 
-def _refused(
-    request: RunTool, what: str, error: str, shown: dict[str, Any] | None = None
-) -> ToolResult:
-    logger.warning("tool call %s refused: %s", request.name, what)
-    return _failed(request, what, error, shown or {}, None)
-
-
-def _failed(
-    request: RunTool, what: str, error: str, shown: dict[str, Any], started: float | None
-) -> ToolResult:
-    output = json.dumps({"error": error})
-    return ToolResult(request.call_id, what, output, shown, _now(), started, error)
+async def _awaited(
+    function: Callable[..., Any], kwargs: dict[str, Any]
+) -> tuple[Any, float, float]:
+    """An async tool: its value, when it started and returned."""
+    started = _now()
+    try:
+        value = await function(**kwargs)
+    except Exception as exc:
+        exc.started_at, exc.returned_at = started, _now()  # type: ignore[attr-defined]
+        raise
+    return value, started, _now()
