@@ -878,13 +878,14 @@ class CallCore:
     def _at_pause(self, now: float) -> bool:
         """Nobody is saying anything, and nothing is on its way: no goodbye under way or
         session being replaced, the AI neither heard nor generating, the caller not
-        speaking, no answer owed."""
+        speaking, no answer owed, no tool under way (its result is owed)."""
         return not (
             self.life.phase not in (Phase.CONNECTING, Phase.TALKING)
             or self.tracker.is_speaking(now)
             or self.tracker.generating()
             or self._caller_speaking
             or self.session.watchdog.answer_owed
+            or self.tools.running
         )
 
     def _finish(self, reason: EndReason, now: float) -> None:

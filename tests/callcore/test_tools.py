@@ -299,3 +299,18 @@ def test_keypad_digits_go_to_the_model_after_a_pause() -> None:
     [entry] = run.of_kind(RecordKind.KEYPAD_INPUT)
     assert entry.details == {"digits": "73"}
     assert entry.at == pytest.approx(2.99, abs=0.01)
+
+
+def test_a_deploy_waits_for_a_tool_under_way_before_handing_the_call_over() -> None:
+    run = tool_run()
+    ask_tool(run, ms=0)
+    run.core.hand_over(run.now, grace_s=10.0)
+    run.step(1.0)
+    assert run.ended is None  # a pause, but a result is owed (and a holding line asked)
+    result(run, started=0.0)
+    for response_id in ("hold", "answer"):  # the holding line, then the answer
+        assert run.ended is None
+        run.event(rt.ResponseCreated(response_id))
+        run.event(rt.ResponseDone(response_id, "completed", ()))
+    run.step(1.5)
+    assert run.ended is EndReason.SERVER_SHUTDOWN
