@@ -10,10 +10,10 @@ PORT ?= 8000
 # explicitly; `make serve` is production and refuses to start without its values.
 DEV := DJANGO_SETTINGS_MODULE=config.dev_settings
 
-.PHONY: help install test test-host lint demo demo-all serve serve-dev migrate migrate-dev settings-table clean
+.PHONY: help install test test-host lint demo demo-all serve serve-dev migrate migrate-dev seed-dev settings-table clean
 
 help:
-	@echo "make demo   - simulated calls with barge-in through the real stack (SQLite)"
+	@echo "make demo   - simulated calls through the real stack: barge-in, goodbye, tools, transfer (SQLite)"
 	@echo "make demo-all - every scenario, with a summary"
 	@echo "make test   - the test suite"
 	@echo "make test-host - the wheel installed into a new project, calls through it"
@@ -51,10 +51,14 @@ migrate: $(STAMP)
 migrate-dev: $(STAMP)
 	$(DEV) $(PY) manage.py migrate --no-input
 
-demo: migrate-dev
+# The shop's demo customer and order: the tool and transfer scenarios call as them.
+seed-dev: migrate-dev
+	$(DEV) $(PY) manage.py seed_shop
+
+demo: seed-dev
 	$(DEV) $(PY) manage.py simulate_call --demo
 
-demo-all: migrate-dev
+demo-all: seed-dev
 	$(DEV) $(PY) manage.py simulate_call --all
 
 # Uvicorn: the same calls cost ~25% less server CPU than under Daphne

@@ -5,6 +5,12 @@ expected outcome; `calls.demo.simulation` runs it over real sockets and judges t
 result against these expectations. Response k of a call carries tone k, so
 what the caller heard can be attributed to the response it came from.
 Audio is kept short so the whole set runs in well under a minute.
+
+The tool and transfer scenarios call from the reference host's demo customer
+(`DEMO_CUSTOMER`, whom its `manage.py seed_shop` creates): that host's hooks
+give this caller its shop's agent, "orders", with its tools and its billing
+desk. A scenario that names the agent it needs (`Expect.agent`) makes sense
+only where the host gives its caller that agent.
 """
 
 from __future__ import annotations
@@ -12,7 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from simulators.link import LinkProfile
-from simulators.realtime import Disconnect, GoSilent, Part, RealtimeScript, Reply
+from simulators.realtime import Disconnect, GoSilent, Part, RealtimeScript, Reply, ToolCall
 from simulators.signals import tone_for_item
 from simulators.twilio import CallerScript, Silence, SpeakWhenHeard
 
@@ -36,6 +42,14 @@ SECOND_PART = (
 SECOND_ITEM = tone_for_item(1, 2)
 # Twilio's media server across the internet: every message late by 60 ms, up to 40 more.
 INTERNET = LinkProfile(delay_ms=60, jitter_ms=40)
+
+# The reference host's demo customer (its `seed_shop` takes the number from here), and
+# what the shop's agent says to them.
+DEMO_CUSTOMER = "+15005550042"
+SHOP_GREETING = "Hello Ada, thanks for calling the shop. How can I help?"
+DEMO_ORDER = "1042"
+# The caller asks once the greeting has played (what a greeting_answer caller does).
+ASK = SpeakWhenHeard(tone=1, after_ms=1300, speech_ms=700)
 
 
 @dataclass(frozen=True)
@@ -62,6 +76,14 @@ class Expect:
     # The review's suspect rules (`calls.review.findings`) this call must raise. With
     # "drain_before_final_mark" the goodbye's drain ends on its deadline, unconfirmed.
     flagged: tuple[str, ...] = ()
+    # The agent the host's hooks must give the call (None: whichever it gives).
+    agent: str | None = None
+    # The host's tools the call ran, in order, as recorded: (name, outcome).
+    tools: tuple[tuple[str, str], ...] = ()
+    holding_lines: int = 0  # at least this many holding lines while a tool ran
+    # The transfer target (the agent's name for it) Twilio must dial once the handoff
+    # line has played; None: the caller is never transferred.
+    transferred_to: str | None = None
 
 
 @dataclass(frozen=True)
@@ -77,6 +99,8 @@ class Scenario:
     replacements: tuple[RealtimeScript, ...] = ()
     # The network between Twilio and the server it runs over by default (none: local).
     link: LinkProfile | None = None
+    # The number the caller calls from (None: the Twilio stand-in's own).
+    from_number: str | None = None
 
     def part(self, tone: int) -> tuple[Reply, int]:
         """The reply carrying `tone`, and which of its audio items (1-based) does."""
@@ -91,6 +115,15 @@ class Scenario:
         """How long the audio item carrying `tone` is."""
         reply, number = self.part(tone)
         return reply.parts[number - 1].audio_ms
+
+    def scripted_calls(self) -> tuple[tuple[int, ToolCall], ...]:
+        """The function calls the model makes, with the tone of the response making each
+        (`end_call` included)."""
+        return tuple(
+            (index, call)
+            for index, reply in enumerate(self.realtime.replies, 1)
+            for call in reply.calls
+        )
 
 
 SCENARIOS: tuple[Scenario, ...] = (
@@ -540,6 +573,132 @@ SCENARIOS: tuple[Scenario, ...] = (
         caller=CallerScript(segments=(Silence(1200),), hangup="drop"),
         expect=Expect(end_reason="caller_disconnected", closed_by="caller"),
     ),
+    Scenario(
+        name="tool_order_status",
+        title="A tool: the AI looks the caller's order up",
+        story=(
+            "The shop's customer asks about their order: the AI says it will check, calls "
+            "the host's order_status tool (the ORM, on a tool thread) and answers with what "
+            "it returned."
+        ),
+        realtime=RealtimeScript(
+            replies=(
+                Reply(1200, SHOP_GREETING),
+                Reply(
+                    900,
+                    "Let me check that order.",
+                    tool_calls=(ToolCall("order_status", {"order_number": DEMO_ORDER}),),
+                ),
+                Reply(1500, "Order 1042, a blue teapot, has shipped."),
+            )
+        ),
+        caller=CallerScript(segments=(ASK, Silence(3800)), hangup="stop"),
+        expect=Expect(
+            end_reason="caller_hangup",
+            closed_by="caller",
+            ai_silent_speech=1,
+            heard_in_full=(1, 2, 3),
+            agent="orders",
+            tools=(("order_status", "ok"),),
+        ),
+        from_number=DEMO_CUSTOMER,
+    ),
+    Scenario(
+        name="tool_slow_courier",
+        title="A slow tool: a holding line instead of silence",
+        story=(
+            "The courier's API takes 2.5 s to answer delivery_estimate: once the caller has "
+            "heard a second of silence the AI says it is still checking, so the caller is "
+            "never left wondering; then the answer comes."
+        ),
+        realtime=RealtimeScript(
+            replies=(
+                Reply(1200, SHOP_GREETING),
+                Reply(
+                    700,
+                    "Let me ask the courier.",
+                    tool_calls=(ToolCall("delivery_estimate", {"postcode": "SW1A 1AA"}),),
+                ),
+                Reply(700, "Still checking, one moment."),  # the holding line
+                Reply(1500, "The courier comes tomorrow between nine and twelve."),
+            )
+        ),
+        caller=CallerScript(segments=(ASK, Silence(5500)), hangup="stop"),
+        expect=Expect(
+            end_reason="caller_hangup",
+            closed_by="caller",
+            ai_silent_speech=1,
+            heard_in_full=(1, 2, 3, 4),
+            agent="orders",
+            tools=(("delivery_estimate", "ok"),),
+            holding_lines=1,
+        ),
+        from_number=DEMO_CUSTOMER,
+    ),
+    Scenario(
+        name="transfer_billing",
+        title="A transfer: the handoff heard in full, then Twilio dials billing",
+        story=(
+            "The caller wants billing: the AI says it is putting them through and calls "
+            "transfer_call; the handoff line plays to its end, its final mark comes back, "
+            "and the stream closes with <Dial> to the billing desk."
+        ),
+        realtime=RealtimeScript(
+            replies=(
+                Reply(1200, SHOP_GREETING),
+                Reply(
+                    1500,
+                    "I am putting you through to billing now.",
+                    tool_calls=(ToolCall("transfer_call", {"target": "billing"}),),
+                ),
+            )
+        ),
+        caller=CallerScript(segments=(ASK,)),
+        expect=Expect(
+            end_reason="transferred",
+            closed_by="server",
+            ai_silent_speech=1,
+            heard_in_full=(1, 2),
+            agent="orders",
+            transferred_to="billing",
+        ),
+        from_number=DEMO_CUSTOMER,
+    ),
+    Scenario(
+        name="transfer_cancelled",
+        title="The caller interrupts the handoff: no transfer",
+        story=(
+            "The caller speaks over 'putting you through': the transfer is cancelled as a "
+            "goodbye would be, the model is told it did not happen, and the call goes on."
+        ),
+        realtime=RealtimeScript(
+            replies=(
+                Reply(1200, SHOP_GREETING),
+                Reply(
+                    3000,
+                    "Let me put you through to billing, one moment please.",
+                    tool_calls=(ToolCall("transfer_call", {"target": "billing"}),),
+                ),
+                Reply(700, "Of course, what else can I do?"),
+            )
+        ),
+        caller=CallerScript(
+            segments=(ASK, SpeakWhenHeard(tone=2, after_ms=1000, speech_ms=500), Silence(2500)),
+            hangup="stop",
+        ),
+        expect=Expect(
+            end_reason="caller_hangup",
+            closed_by="caller",
+            barge_ins=1,
+            interrupted_tone=2,
+            model_still_generating=False,
+            ai_silent_speech=1,
+            heard_in_full=(1, 3),
+            hangup_cancelled=True,
+            agent="orders",
+        ),
+        from_number=DEMO_CUSTOMER,
+    ),
 )
 
 BY_NAME = {scenario.name: scenario for scenario in SCENARIOS}
@@ -549,4 +708,7 @@ DEMO = (
     "speech_after_playout",
     "goodbye_drain",
     "goodbye_final_mark_lost",
+    "tool_order_status",
+    "tool_slow_courier",
+    "transfer_billing",
 )

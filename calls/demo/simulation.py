@@ -10,6 +10,7 @@ as read directly and as the review (`calls.review`) judges them.
 from __future__ import annotations
 
 import asyncio
+import json
 import math
 import statistics
 import time
@@ -19,12 +20,14 @@ from typing import Any
 from channels.db import database_sync_to_async
 from django.utils import timezone
 
+from callcore.protocol.realtime import TRANSFER_TOOL
 from callcore.records import FindingRule, RecordKind
+from callcore.tools import NOT_RUN, UNKNOWN_TOOL
 from calls.models import BargeInEvent, CallSession, PlayoutLog
 from calls.review.diagnostics import find_calls, load_diagnostics
 from calls.review.findings import CallDiagnostics, Thresholds
 from simulators.link import LinkProfile
-from simulators.realtime import RealtimeSession
+from simulators.realtime import FunctionCallOutput, RealtimeSession, ResponseCreate
 from simulators.scenarios import Scenario
 from simulators.stack import LocalStack
 from simulators.twilio import Timeline
@@ -43,6 +46,13 @@ HANGUP_WITHIN_MS = 500
 LOST_MARK_HANGUP_WITHIN_MS = 1000
 # A tone "heard in full" may miss at most this much (one frame, plus rounding).
 FULL_TOLERANCE_MS = 25
+# While a tool runs the caller never hears more silence than this: the holding line
+# is asked for after TOOL_HOLD_AFTER_MS (1000) of it, and the model's answer and the
+# link take their time before it is heard.
+TOOL_SILENCE_MS = 2000
+# Twilio dials the transfer this soon after the handoff's final mark came back: the
+# stream closes on the echo, and the action URL answers at once.
+TRANSFER_WITHIN_MS = 300
 
 
 @dataclass(frozen=True)
@@ -82,6 +92,22 @@ class ScenarioResult:
         if self.session is None:
             return []
         return [r.event for r in self.session.recording.received if r.event.get("type") == kind]
+
+    def function_call_outputs(self) -> list[FunctionCallOutput]:
+        return [] if self.session is None else self.session.recording.function_call_outputs()
+
+    def response_creates(self) -> list[ResponseCreate]:
+        return [] if self.session is None else self.session.recording.response_creates()
+
+    def calls_made(self) -> dict[str, tuple[str, float]]:
+        """The function calls the model made: call id -> (name, when its arguments were done)."""
+        if self.session is None:
+            return {}
+        return {
+            str(r.event.get("call_id")): (str(r.event.get("name")), r.at)
+            for r in self.session.recording.sent
+            if r.type == "response.function_call_arguments.done"
+        }
 
 
 @database_sync_to_async
@@ -134,7 +160,9 @@ async def run_scenario(
     for script in scenario.replacements:
         stack.queue_script(script)
     sessions_before = len(stack.realtime.sessions)
-    options = {} if link is None else {"uplink": link, "downlink": link}
+    options: dict[str, Any] = {} if link is None else {"uplink": link, "downlink": link}
+    if scenario.from_number is not None:
+        options["from_number"] = scenario.from_number
     caller = stack.caller(scenario.caller, server_index=server_index, **options)
     try:
         timeline = await caller.run(timeout_s=timeout_s)
@@ -216,6 +244,9 @@ def judge(result: ScenarioResult) -> list[Check]:
                         f"{len(cancelled)} cancellation(s)"))  # fmt: skip
     checks += _truncate_rejected_checks(result)
     checks += _unheard_deleted_checks(result)
+    checks += _agent_checks(result)
+    checks += _tool_checks(result)
+    checks += _transfer_checks(result)
     recovered = len(result.logs_of("model_recovered"))
     checks.append(Check("model sessions replaced", recovered == expect.model_recoveries,
                         f"{recovered}, expected {expect.model_recoveries}"))  # fmt: skip
@@ -227,6 +258,152 @@ def judge(result: ScenarioResult) -> list[Check]:
                             set(expect.flagged) <= set(raised),
                             f"suspects raised: {', '.join(raised) or 'none'}"))  # fmt: skip
     return checks
+
+
+def _agent_checks(result: ScenarioResult) -> list[Check]:
+    """The agent the host's hooks chose for the caller, as the call's row keeps it."""
+    wanted = result.scenario.expect.agent
+    if wanted is None:
+        return []
+    call = result.call
+    name = call.agent_name if call is not None else None
+    source = call.agent.get("source") if call is not None else None
+    detail = f"{name!r} ({source}), expected {wanted!r}"
+    if name != wanted:
+        number = result.scenario.from_number or "the stand-in's"
+        detail += f": the host's hooks choose it by the caller's number, {number}"
+    return [Check("the host's agent", name == wanted, detail)]
+
+
+def _tool_checks(result: ScenarioResult) -> list[Check]:
+    """The host's tools the call ran: each with the model's arguments, its result given
+    back and an answer asked, and no long silence while it ran (a holding line fills it)."""
+    expect = result.scenario.expect
+    records = result.logs_of(RecordKind.TOOL_CALL)
+    ran = [(row.details.get("name"), row.details.get("outcome")) for row in records]
+    if not expect.tools and not ran:
+        return []
+    wanted = list(expect.tools)
+    checks = [Check("tools run", ran == wanted, f"{ran or 'none'}, expected {wanted}")]
+    scripted = {call.name: call for _, call in result.scenario.scripted_calls()}
+    outputs = {output.call_id: output for output in result.function_call_outputs()}
+    creates = result.response_creates()
+    made = result.calls_made()
+    for row in records:
+        details = row.details
+        name, call_id = str(details.get("name")), str(details.get("call_id"))
+        script = scripted.get(name)
+        # A call never run (unknown to the agent, or cut off) keeps no arguments.
+        kept = details.get("outcome") not in (UNKNOWN_TOOL, NOT_RUN)
+        if kept and script is not None and not isinstance(script.arguments, str):
+            asked, given = dict(script.arguments), details.get("arguments")
+            checks.append(
+                Check(
+                    f"{name} run with the model's arguments",
+                    given == asked,
+                    f"{given}, the model asked {asked}",
+                )
+            )
+        output = outputs.get(call_id)
+        answered = output is not None and any(create.at > output.at for create in creates)
+        checks.append(
+            Check(
+                f"{name}'s result given to the model, an answer asked",
+                answered and details.get("answer_asked") is True,
+                f"ran {details.get('duration_ms')} ms, result {output.output if output else None}",
+            )
+        )
+        if call_id in made and output is not None:
+            silent_ms = _longest_silence_ms(result.timeline, made[call_id][1], output.at)
+            checks.append(
+                Check(
+                    f"no silence over {TOOL_SILENCE_MS} ms while {name} ran",
+                    silent_ms <= TOOL_SILENCE_MS,
+                    f"the longest the caller heard nothing: {silent_ms:.0f} ms",
+                )
+            )
+    if expect.holding_lines:
+        holds = result.logs_of(RecordKind.TOOL_HOLD)
+        holding = [c for c in creates if c.response.get("tool_choice") == "none"]
+        silences = ", ".join(f"{row.details.get('silent_ms')} ms" for row in holds) or "-"
+        checks.append(
+            Check(
+                f"holding lines while a tool ran (at least {expect.holding_lines})",
+                min(len(holds), len(holding)) >= expect.holding_lines,
+                f"{len(holding)} asked of the model, after silences of {silences}",
+            )
+        )
+    return checks
+
+
+def _longest_silence_ms(timeline: Timeline, called_at: float, output_at: float) -> float:
+    """The longest the caller heard no AI audio from a tool's call until the first answer
+    that began after its result went to the model (or the call's end)."""
+    after = [at for tone, at in timeline.tone_started_at.items() if tone > 0 and at > output_at]
+    until = min(after, default=timeline.closed_at or output_at)
+    longest, last_end = 0.0, called_at
+    for segment in timeline.heard:
+        if segment.tone <= 0 or segment.end <= called_at:
+            continue
+        if segment.start >= until:
+            break
+        longest = max(longest, segment.start - last_end)
+        last_end = max(last_end, segment.end)
+    return 1000 * max(longest, until - last_end)
+
+
+def _transfer_checks(result: ScenarioResult) -> list[Check]:
+    """A transfer asked for: the handoff played out, then Twilio dialled the number the
+    call's agent has for the target. One the caller interrupted: no dial, the model told."""
+    expect = result.scenario.expect
+    timeline, call = result.timeline, result.call
+    recorded = call.transfer_target if call is not None else None
+    target = expect.transferred_to
+    if target is None:
+        transfers = {key for key, (name, _) in result.calls_made().items() if name == TRANSFER_TOOL}
+        if not transfers and timeline.dialed is None:
+            return []
+        told = [
+            json.loads(output.output)
+            for output in result.function_call_outputs()
+            if output.call_id in transfers
+        ]
+        return [
+            Check(
+                "not transferred",
+                timeline.dialed is None and not recorded,
+                f"Twilio dialled {timeline.dialed or 'nothing'}, transfer target {recorded!r}",
+            ),
+            Check(
+                "the model told the transfer did not happen",
+                bool(told) and all(each.get("transferred") is False for each in told),
+                f"told {told or 'nothing'}",
+            ),
+        ]
+    targets = (call.agent.get("transfer_targets") or {}) if call is not None else {}
+    number = targets.get(target)
+    echo, dialed_at = timeline.last_echo_at, timeline.dialed_at
+    gap_ms = (dialed_at - echo) * 1000 if echo is not None and dialed_at is not None else None
+    drains = result.logs_of(RecordKind.DRAIN_COMPLETED)
+    echoed = bool(drains) and drains[0].details.get("final_mark_echoed") is True
+    return [
+        Check(
+            f"Twilio dials {target}",
+            number is not None and timeline.dialed == number and recorded == target,
+            f"<Dial>{timeline.dialed}</Dial>, the agent's {target} is {number}, "
+            f"the call's transfer target {recorded!r}",
+        ),
+        Check(
+            f"dialled within {TRANSFER_WITHIN_MS} ms of the final mark's echo",
+            gap_ms is not None and 0 <= gap_ms <= TRANSFER_WITHIN_MS,
+            "no echo, or no dial" if gap_ms is None else f"{gap_ms:.0f} ms after it",
+        ),
+        Check(
+            "the handoff drained to its final mark",
+            echoed,
+            f"{len(drains)} drain(s), final mark echoed: {echoed}",
+        ),
+    ]
 
 
 def _truncate_rejected_checks(result: ScenarioResult) -> list[Check]:
@@ -433,6 +610,18 @@ def describe(result: ScenarioResult) -> list[str]:
         lines.append(
             (gap.at - t0, "caller", f"UNDERRUN: {gap.gap_ms:.0f} ms gap in response {gap.tone}")
         )
+    for press in timeline.dtmf:
+        lines.append((press.at - t0, "caller", f"presses {press.digit}"))
+    dialed_at, echo = timeline.dialed_at, timeline.last_echo_at
+    if timeline.dialed is not None and dialed_at is not None:
+        dial = f"<Dial>{timeline.dialed}</Dial>: the caller is transferred"
+        if echo is not None:
+            dial += f", {(dialed_at - echo) * 1000:.0f} ms after the last mark echo"
+        lines.append((dialed_at - t0, "twilio", dial))
+    call = result.call
+    if call is not None and call.agent_name not in ("", "default"):
+        source = call.agent.get("source")
+        lines.append((0.0, "bridge", f"agent {call.agent_name!r}, chosen by the host ({source})"))
     for row in result.logs:
         text = _describe_row(row)
         if text:
@@ -441,7 +630,6 @@ def describe(result: ScenarioResult) -> list[str]:
         lines.append((timeline.closed_at - t0, timeline.closed_by or "?", "call closed"))
         for words in timeline.said:
             lines.append((timeline.closed_at - t0, "twilio", f'says to the caller: "{words}"'))
-    call = result.call
     if call is not None and timeline.closed_at is not None:
         lines.append((
             timeline.closed_at - t0,
@@ -497,6 +685,18 @@ def _describe_row(row: PlayoutLog) -> str:
             f"model session replaced in {d.get('connect_ms')} ms, told {d.get('turns')} "
             f"turn(s), answer requested: {d.get('answer_requested')}"
         )
+    if row.kind == RecordKind.TOOL_CALL:
+        error = f" ({d.get('error')})" if d.get("error") else ""
+        return (
+            f"tool {d.get('name')}({d.get('arguments')}) returned {d.get('outcome')}{error} "
+            f"after {d.get('duration_ms')} ms; answer asked: {d.get('answer_asked')}"
+        )
+    if row.kind == RecordKind.TOOL_HOLD:
+        return f"holding line asked: {d.get('silent_ms')} ms of silence while a tool runs"
+    if row.kind == RecordKind.TRANSFER_REQUESTED:
+        return f"transfer to {d.get('target')} ({d.get('number')}) asked: the handoff plays out"
+    if row.kind == RecordKind.KEYPAD_INPUT:
+        return f"keypad entry {d.get('digits')} told to the model"
     if row.kind in {"end_call_requested", "hangup_cancelled", "model_error", "stream_ended"}:
         return f"{row.get_kind_display().lower()}: " + ", ".join(f"{k}={v}" for k, v in d.items())
     return ""

@@ -8,18 +8,22 @@ model was told, never on the bridge's own view of itself. Uvicorn is what
 to a caller who has gone raises under one and not the other: the caller's
 and the model's ends, an answer cut mid-item), the answers of several items
 and the refused truncates, and, below, the tail barge-in, AI-silent speech,
-the goodbye and its lost final mark.
+the goodbye and its lost final mark. The tool and transfer scenarios call as
+the reference host's demo customer (seeded for them, as `make demo` does);
+their server paths are `test_agents`'s, which runs them under both servers.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from io import StringIO
 from typing import Any
 
 import pytest
 import pytest_asyncio
 from channels.db import database_sync_to_async
+from django.core.management import call_command
 from django.db import connection
 
 from calls.demo.simulation import (
@@ -31,7 +35,7 @@ from calls.demo.simulation import (
 )
 from calls.models import CallSession
 from simulators.realtime import RealtimeScript, Reply
-from simulators.scenarios import BY_NAME, GREETING, SCENARIOS
+from simulators.scenarios import BY_NAME, GREETING, SCENARIOS, Scenario
 from simulators.stack import LocalStack
 from simulators.twilio import CallerScript, Silence
 
@@ -80,12 +84,21 @@ ON_DAPHNE_TOO = frozenset(
 assert set(BY_NAME) >= ON_DAPHNE_TOO, "a scenario renamed: say which runs under Daphne too"
 
 
+async def seed_for(scenario: Scenario) -> None:
+    """The reference host's demo customer, for a scenario that needs the shop's agent
+    (each test starts from an empty database)."""
+    if scenario.expect.agent is not None:
+        await database_sync_to_async(call_command)("seed_shop", stdout=StringIO())
+
+
 @pytest.mark.parametrize("name", [scenario.name for scenario in SCENARIOS])
 async def test_scenario_meets_its_expectations(stack: LocalStack, name: str) -> None:
     if stack.server == "daphne" and name not in ON_DAPHNE_TOO:
         pytest.skip("under Uvicorn only: the server's paths are those of another scenario")
+    scenario = BY_NAME[name]
+    await seed_for(scenario)
     log_start = server_log_size(stack)
-    result = await run_scenario(stack, BY_NAME[name])
+    result = await run_scenario(stack, scenario)
 
     assert result.passed, explain(result)
     # No scenario is a fault of ours: whatever the caller or the model did, the
@@ -95,6 +108,20 @@ async def test_scenario_meets_its_expectations(stack: LocalStack, name: str) -> 
     if result.scenario.expect.end_reason != "model_unresponsive":
         assert " ERROR " not in log, log
     assert "Traceback" not in log, log
+
+
+async def test_a_caller_the_host_does_not_know_fails_the_tool_scenario_and_says_why(
+    stack: LocalStack,
+) -> None:
+    """Unseeded, the demo customer is a stranger: the default agent, with no shop tools."""
+    if stack.server == "daphne":
+        pytest.skip("the judge's own evidence: one server is enough")
+    result = await run_scenario(stack, BY_NAME["tool_order_status"])
+
+    failed = {check.name: check.detail for check in result.checks if not check.ok}
+    assert set(failed) == {"the host's agent", "tools run"}, explain(result)
+    assert "the caller's number, +15005550042" in failed["the host's agent"]
+    assert "('order_status', 'unknown_tool')" in failed["tools run"]
 
 
 async def test_the_tail_barge_in_is_caught_with_the_playout_still_remaining(

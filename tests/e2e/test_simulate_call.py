@@ -11,6 +11,10 @@ from pathlib import Path
 import pytest
 from django.core.management import CommandError, call_command
 
+from calls.management.commands.simulate_call import serves
+from simulators.scenarios import BY_NAME, DEMO
+from simulators.stack import REFERENCE, Project
+
 pytestmark = pytest.mark.django_db(transaction=True)
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -36,6 +40,38 @@ def test_a_scenario_over_a_slow_link_passes_and_says_what_the_link_was() -> None
     assert "ok   round trip measured (±20 ms)" in text
     assert "ok   heard and cut words" in text
     assert "link measured: round trip p50" in text
+
+
+def test_a_transfer_is_told_and_judged_in_the_printed_story() -> None:
+    call_command("seed_shop", stdout=StringIO())
+    out = StringIO()
+    call_command(
+        "simulate_call", "--scenario", "transfer_billing", "--server", "uvicorn", stdout=out
+    )
+    text = out.getvalue()
+    assert "agent 'orders', chosen by the host (hook)" in text
+    assert "transfer to billing (+15005550100) asked" in text
+    assert "twilio  <Dial>+15005550100</Dial>: the caller is transferred" in text
+    assert "ok   Twilio dials billing" in text
+    assert "ok   dialled within 300 ms of the final mark's echo" in text
+    assert "verdict: PASS" in text
+
+
+def test_the_demo_leaves_the_shop_scenarios_out_where_the_host_has_no_shop(
+    tmp_path: Path,
+) -> None:
+    """Another host (`make test-host`'s `mysite`) gives no caller the shop's agent."""
+    host = Project(tmp_path, "mysite.settings_standins", "mysite.asgi:application")
+    kept = [name for name in DEMO if serves(host, BY_NAME[name])]
+    assert kept == [
+        "barge_in_tail",
+        "barge_in_generating",
+        "speech_after_playout",
+        "goodbye_drain",
+        "goodbye_final_mark_lost",
+    ]
+    assert all(serves(REFERENCE, BY_NAME[name]) for name in DEMO)
+    assert {"tool_order_status", "tool_slow_courier", "transfer_billing"} <= set(DEMO)
 
 
 def test_a_negative_delay_is_refused() -> None:

@@ -15,13 +15,26 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import connection
 from django.urls import reverse
 
+from callcore.records import RecordKind
 from calls.demo.simulation import ScenarioResult, database_url, describe, run_scenario
 from simulators.link import LinkProfile
 from simulators.scenarios import BY_NAME, DEMO, GREETING, SCENARIOS, Scenario
-from simulators.stack import LocalStack, Project, StackError
+from simulators.stack import REFERENCE, LocalStack, Project, StackError
 
 # Where a development server answers (`make serve-dev`, `runserver`: their defaults).
 ADMIN = "http://127.0.0.1:8000"
+
+
+def serves(project: Project, scenario: Scenario) -> bool:
+    """Whether `project` gives the scenario's caller the agent it needs. Every host gives
+    the default one; the tool and transfer scenarios need the reference host's shop agent
+    for its demo customer (`make demo` seeds them: `manage.py seed_shop`)."""
+    if scenario.expect.agent is None:
+        return True
+    return (
+        project.root.resolve() == REFERENCE.root.resolve()
+        and project.asgi_app == REFERENCE.asgi_app
+    )
 
 
 def manage_command() -> str:
@@ -52,7 +65,9 @@ class Command(BaseCommand):
             "--scenario", action="append", choices=sorted(BY_NAME), help="repeatable"
         )
         choice.add_argument("--all", action="store_true", help="every scenario, with a summary")
-        choice.add_argument("--demo", action="store_true", help="the barge-in demo set")
+        choice.add_argument(
+            "--demo", action="store_true", help="the demo set: barge-in, goodbye, tools, transfer"
+        )
         choice.add_argument("--list", action="store_true", help="list the scenarios and exit")
         parser.add_argument("--server", choices=["daphne", "uvicorn"], default="daphne")
         parser.add_argument("--quiet", action="store_true", help="verdicts only, no timelines")
@@ -80,21 +95,35 @@ class Command(BaseCommand):
             for scenario in SCENARIOS:
                 self.stdout.write(f"{scenario.name:<24} {scenario.title}")
             return
+        try:
+            url = database_url(connection.settings_dict)
+            project = Project.running()
+        except (ValueError, StackError) as exc:
+            raise CommandError(str(exc)) from None
         if options["all"]:
             chosen = list(SCENARIOS)
         elif options["demo"]:
             chosen = [BY_NAME[name] for name in DEMO]
         else:
             chosen = [BY_NAME[name] for name in options["scenario"]]
-        try:
-            url = database_url(connection.settings_dict)
-        except ValueError as exc:
-            raise CommandError(str(exc)) from None
+            if foreign := [s.name for s in chosen if not serves(project, s)]:
+                raise CommandError(
+                    f"{', '.join(foreign)}: calls as the reference host's demo customer, whom "
+                    "only that host's shop agent serves; this project has none"
+                )
+        if left_out := [s.name for s in chosen if not serves(project, s)]:
+            chosen = [s for s in chosen if serves(project, s)]
+            self.stdout.write(
+                f"Left out: {', '.join(left_out)} (they call as the reference host's demo "
+                "customer, whom only that host's shop agent serves)"
+            )
         if options["delay_ms"] < 0 or options["jitter_ms"] < 0:
             raise CommandError("--delay-ms and --jitter-ms must be >= 0")
         link = LinkProfile(options["delay_ms"], options["jitter_ms"])
         try:
-            results = asyncio.run(self._run(chosen, url, options["server"], options["quiet"], link))
+            results = asyncio.run(
+                self._run(chosen, url, project, options["server"], options["quiet"], link)
+            )
         except StackError as exc:
             raise CommandError(str(exc)) from None
         if len(results) > 1:
@@ -104,7 +133,13 @@ class Command(BaseCommand):
             raise CommandError("some scenarios failed; see the checks above")
 
     async def _run(
-        self, chosen: list[Scenario], url: str, server: str, quiet: bool, link: LinkProfile
+        self,
+        chosen: list[Scenario],
+        url: str,
+        project: Project,
+        server: str,
+        quiet: bool,
+        link: LinkProfile,
     ) -> list[ScenarioResult]:
         self.stdout.write(f"Starting the stack ({server} on a local port, Realtime simulator)...")
         results = []
@@ -112,7 +147,7 @@ class Command(BaseCommand):
             database_url=url,
             server=server,  # type: ignore[arg-type]
             env={"AGENT_GREETING": GREETING},
-            project=Project.running(),
+            project=project,
         ) as stack:
             for number, scenario in enumerate(chosen, 1):
                 self.stdout.write(
@@ -138,17 +173,20 @@ class Command(BaseCommand):
     def _summary(self, results: list[ScenarioResult]) -> None:
         self.stdout.write(self.style.MIGRATE_HEADING("\nSummary"))
         width = max(len("scenario"), *(len(result.scenario.name) for result in results))
+        ends = [result.call.end_reason if result.call else "?" for result in results]
+        end_width = max(len("end"), *(len(end) for end in ends))
         self.stdout.write(
-            f"  {'scenario':<{width}} {'verdict':<8} {'barge-ins':>9} {'remaining':>10} end"
+            f"  {'scenario':<{width}} {'verdict':<8} {'barge-ins':>9} {'remaining':>10} "
+            f"{'end':<{end_width}} tools"
         )
-        for result in results:
+        for result, end in zip(results, ends, strict=True):
             event = result.barge_ins[0] if result.barge_ins else None
             remaining = f"{event.playout_remaining_ms} ms" if event else "-"
-            end = result.call.end_reason if result.call else "?"
             verdict = "PASS" if result.passed else "FAIL"
+            tools = [str(row.details.get("name")) for row in result.logs_of(RecordKind.TOOL_CALL)]
             self.stdout.write(
                 f"  {result.scenario.name:<{width}} {verdict:<8} {len(result.barge_ins):>9} "
-                f"{remaining:>10} {end}"
+                f"{remaining:>10} {end:<{end_width}} {', '.join(tools) or '-'}"
             )
         passed = sum(result.passed for result in results)
         self.stdout.write(f"  {passed} of {len(results)} scenarios passed")
