@@ -129,7 +129,7 @@ if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
     options.setdefault("init_command", "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL")
     # TEST_DATABASE_NAME: a test database of its own, for a second test run at once.
     DATABASES["default"]["TEST"] = {
-        "NAME": env.str("TEST_DATABASE_NAME", default=str(BASE_DIR / ".test-db.sqlite3"))
+        "NAME": env.str("TEST_DATABASE_NAME", default="") or str(BASE_DIR / ".test-db.sqlite3")
     }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
