@@ -22,12 +22,14 @@ ALREADY_ACTIVE = "conversation_already_has_active_response"
 class _Ask:
     instructions: str | None
     tools: bool = True
+    # Owed, whatever happens to this attempt (a tool's result): a refusal puts it back.
+    wait: bool = False
 
 
 class Asks:
     def __init__(self) -> None:
         # A `response.create` sent and not yet answered by a `response.created` (or refused).
-        self._in_flight = False
+        self._in_flight: _Ask | None = None
         # An answer that must still be asked for once no response is active.
         self._waiting: _Ask | None = None
 
@@ -41,35 +43,39 @@ class Asks:
         asked at all (a greeting, once the model already answers the caller).
         `tools` False: an answer that may call no tool (a holding line).
         """
-        if busy or self._in_flight:
+        ask = _Ask(instructions, tools, wait)
+        if busy or self._in_flight is not None:
             if wait:
-                self._waiting = _Ask(instructions, tools)
+                self._waiting = ask
             return []
-        self._in_flight = True
+        self._in_flight = ask
         return [ToModel(rt.response_create(instructions, tools))]
 
     @property
     def in_flight(self) -> bool:
         """A `response.create` is on its way, not yet answered."""
-        return self._in_flight
+        return self._in_flight is not None
 
     def created(self) -> None:
         """A response started (asked for or not): the service has answered the ask."""
-        self._in_flight = False
+        self._in_flight = None
 
     def refused(self) -> None:
         """The ask came while a response was active (a race with server VAD): it is not
-        in flight any more; an ask that must wait still waits."""
-        self._in_flight = False
+        in flight any more; one that must wait (a tool's answer) waits for that
+        response to end, and an ask already waiting still waits."""
+        refused, self._in_flight = self._in_flight, None
+        if refused is not None and refused.wait and self._waiting is None:
+            self._waiting = refused
 
     def idle(self, busy: bool) -> list[ToModel]:
         """A response is done: the waiting ask, if nothing is active any more."""
-        if busy or self._in_flight or self._waiting is None:
+        if busy or self._in_flight is not None or self._waiting is None:
             return []
         waiting, self._waiting = self._waiting, None
-        return self.ask(waiting.instructions, busy=False, wait=False, tools=waiting.tools)
+        return self.ask(waiting.instructions, busy=False, wait=waiting.wait, tools=waiting.tools)
 
     def forget(self) -> None:
         """A new session: nothing of the old one is in flight or waiting."""
-        self._in_flight = False
+        self._in_flight = None
         self._waiting = None

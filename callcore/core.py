@@ -50,7 +50,7 @@ from callcore.protocol import realtime as rt
 from callcore.protocol.twilio import INBOUND, Media, StreamMessages
 from callcore.records import CallState, EndReason, ItemHeard, RecordKind
 from callcore.session import QUIET_WORDS, ModelSession, catch_up
-from callcore.tools import INVALID_ARGUMENTS, ToolCalls, ToolResult
+from callcore.tools import ToolCalls, ToolResult
 from callcore.transcripts import Transcripts
 from callcore.truncates import Truncates
 from callcore.uplink import Uplink
@@ -129,8 +129,9 @@ class CallCore:
         # Answers whose words are settled (what was heard of a cut one): later
         # transcripts of them do not change the conversation.
         self._settled: set[str] = set()
-        # Transfer calls answered here already (refused or cut off): answered once.
-        self._transfers_told: set[str] = set()
+        # Responses server VAD cancelled as the caller began to speak (interrupt_response)
+        # while nothing of them was heard: their function calls are cut off.
+        self._interrupted: set[str] = set()
         self._started_at = started_at
         self._out: deque[Output] = deque([Record(RecordKind.STREAM_STARTED, started_at)])
 
@@ -171,9 +172,10 @@ class CallCore:
             watched = self.session.watchdog.deadline
             if due is None or watched < due:
                 due = watched
+        goodbye = self.goodbye
         for at in (
-            self.goodbye.hard_deadline,
-            life.handover_by,
+            goodbye.hard_deadline,
+            life.handover_by if goodbye.transfer is None else None,
             self.tools.hold_at,
             self.keypad.due,
         ):
@@ -512,78 +514,71 @@ class CallCore:
     # --- the model's function calls ------------------------------------------------------------
 
     def _function_call(self, call: rt.FunctionCallDone, now: float) -> None:
-        """A complete function call (from either event that says so; each taken once)."""
+        """A complete function call, from either event that says so: acted on once.
+
+        A call of an answer the caller cut off (a barge-in cancelled it, or
+        server VAD did as the caller began to speak while it was being made) is
+        not acted on: the caller never heard the AI say it would.
+        """
         if call.name == rt.END_CALL_TOOL:
             self._end_call_asked(call.call_id, call.response_id, now)
             return
+        if not self.tools.take(call.call_id):
+            return
         tracker = self.tracker
-        live = tracker.is_live_response(call.response_id)
-        if call.name == rt.TRANSFER_TOOL:
-            self._transfer_asked(call, live, now)
-        elif not live:
-            self._out += self.tools.cut_off(call, now, tracker.playout_status(now))
-        elif (run := self.tools.asked(call, now)) is not None:
-            self._out.append(run)
+        live = tracker.is_live_response(call.response_id) and (
+            call.response_id not in self._interrupted
+        )
+        status = tracker.playout_status(now)
+        if not live:
+            self._out += self.tools.cut_off(call, now, status)
+        elif call.name == rt.TRANSFER_TOOL:
+            self._transfer_asked(call, now, status)
+        else:
+            self._out.append(self.tools.asked(call, now))
 
     def tool_finished(self, result: ToolResult, now: float) -> None:
         """A tool's result (the shell ran it): its output for the model, and an answer.
 
-        The answer is asked for once the last tool under way returned, and only
-        if the conversation waits for it: not while the caller speaks or server
-        VAD will answer their turn, with the output in the conversation), not
-        during a goodbye, not for a session since replaced. An answer under way
-        (server VAD's to an interruption, made without the result) is let finish
-        first: `response.create` goes only when no response is active.
+        The answer is asked for once the last tool under way returned, unless
+        the caller speaks (server VAD answers their turn, with the result in the
+        conversation) or a goodbye is under way; `response.create` goes only
+        when no response is active nor due from server VAD: it waits for that
+        one to end (an interruption's answer was made without the result). A
+        call of a session since replaced is told to the new one, with its
+        result, as a call and its output.
         """
         tools = self.tools
         if self.life.ended or not tools.is_running(result.call_id):
             return
         answer = not (
             tools.others_running(result.call_id)
-            or tools.orphaned(result.call_id)
-            or self.life.phase is not Phase.TALKING
+            or self.life.phase not in (Phase.TALKING, Phase.RECOVERING)
             or self._caller_speaking
         )
         started = result.started_at if result.started_at is not None else now
         status = self.tracker.playout_status(now)
         self._out += tools.finished(result, now, status, self.offset_ms(started), answer)
         if answer:
-            self._ask(None, now, wait=True)
+            self._answer(now)
         self._pump(now)
 
-    def _transfer_asked(self, call: rt.FunctionCallDone, live: bool, now: float) -> None:
+    def _answer(self, now: float) -> None:
+        """Ask for the answer the caller is owed, once no response is active or due."""
+        busy = self.tracker.generating() or self.session.watchdog.answer_owed
+        self._asked(self.asks.ask(None, busy=busy, wait=True), now)
+
+    def _transfer_asked(self, call: rt.FunctionCallDone, now: float, status: str) -> None:
         """The model called the transfer tool: a goodbye that ends in `<Dial>`."""
-        if not live:
-            # Its answer was cut off: the caller never heard the handoff line.
-            if call.call_id not in self._transfers_told:
-                self._transfers_told.add(call.call_id)
-                result = {"transferred": False, "reason": "the caller spoke first"}
-                self._out.append(ToModel(rt.function_call_output(call.call_id, result)))
-            return
         target = _argument(call.arguments, "target")
         number = self.config.transfer_targets.get(target)
-        status = self.tracker.playout_status(now)
         if number is None:
-            if call.call_id in self._transfers_told:
-                return
-            self._transfers_told.add(call.call_id)
             names = ", ".join(self.config.transfer_targets) or "none"
             error = f"unknown transfer target {target!r}; the targets are: {names}"
-            self._out.append(ToModel(rt.function_call_output(call.call_id, {"error": error})))
-            details = {
-                "call_id": call.call_id,
-                "name": call.name,
-                "arguments": {"target": target},
-                "outcome": INVALID_ARGUMENTS,
-                "error": error,
-                "duration_ms": 0,
-                "caller_spoke": False,
-                "answer_asked": True,
-            }
-            self._out.append(Record(RecordKind.TOOL_CALL, now, status, details))
-            self._ask(None, now, wait=True)
+            self._out += self.tools.refused(call, {"target": target}, error, now, status)
+            self._answer(now)
             return
-        out = self.goodbye.requested(call.call_id, live, now, status, Transfer(target, number))
+        out = self.goodbye.requested(call.call_id, True, now, status, Transfer(target, number))
         if out and self.life.move(Event.GOODBYE_ASKED):
             self._out.append(Log(logging.INFO, "model asked to transfer the call to %s", (target,)))
         self._out += out
@@ -627,6 +622,8 @@ class CallCore:
             event, self.config.prefix_padding_ms, self.uplink.clock, tracker.link.rtt_s
         )
         if not tracker.is_speaking(now):
+            # Server VAD cancels what it is generating (interrupt_response).
+            self._interrupted |= tracker.generating_ids()
             self._out += judge_silent_speech(tracker, onset, now, self.offset_ms)
             return
         # The evidence at the onset, before the cancel changes the estimate.
@@ -739,6 +736,9 @@ class CallCore:
     def caller_dtmf(self, digit: str, now: float) -> None:
         if self.life.ended:
             return
+        entry = self.keypad.pressed(digit, now)
+        if entry is not None:
+            self._keypad_entry(entry, now)
         counters = self.counters
         counters.dtmf_digits += 1
         if counters.dtmf_digits > MAX_DTMF_RECORDS:
@@ -754,9 +754,6 @@ class CallCore:
         self._out.append(Log(logging.INFO, "DTMF digit received"))
         status = self.tracker.playout_status(now)
         self._out.append(Record(RecordKind.DTMF, now, status, {"digit": digit}))
-        entry = self.keypad.pressed(digit, now)
-        if entry is not None:
-            self._keypad_entry(entry, now)
 
     def _keypad_entry(self, digits: str, now: float) -> None:
         """The caller's keypad entry is the caller's input: told to the model, answered."""
@@ -764,7 +761,7 @@ class CallCore:
         if self.life.phase is Phase.TALKING:
             self._flush_uplink()
             self._out.append(ToModel(rt.message_item("user", keypad_words(digits))))
-            self._ask(None, now, wait=True)
+            self._answer(now)
         else:
             details["ignored"] = self.life.phase.value  # nothing to tell (yet, or any more)
         status = self.tracker.playout_status(now)
@@ -843,7 +840,14 @@ class CallCore:
                 self._finish(reason, now)
                 return
         handover_by = life.handover_by
-        if handover_by is not None and (now >= handover_by or self._at_pause(now)):
+        # A transfer under way ends as one (Twilio dials; nothing of this process is
+        # needed): the caller who heard "putting you through" never gets the AI back.
+        transferring = self.goodbye.transfer is not None
+        if (
+            handover_by is not None
+            and not transferring
+            and (now >= handover_by or self._at_pause(now))
+        ):
             self._out.append(
                 Log(
                     logging.INFO,
@@ -863,6 +867,7 @@ class CallCore:
             or tracker.generating()
             or self._caller_speaking
             or self.asks.in_flight
+            or self.session.watchdog.answer_owed
         )
         # The silence began when the last audio was heard (the estimate says when),
         # not when the tracker stops allowing for a late one.
@@ -898,6 +903,7 @@ class CallCore:
         self._out += self.intervals.close(
             now, status, self.offset_ms(now) + until_end, interrupted=False
         )
+        self._out += self.tools.abandoned(now, status, str(reason))
         counters = self.counters
         ended = counters.at_end(str(reason))
         transfer = self.goodbye.transfer if reason is EndReason.TRANSFERRED else None

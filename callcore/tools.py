@@ -26,6 +26,7 @@ TIMEOUT = "timeout"
 INVALID_ARGUMENTS = "invalid_arguments"
 UNKNOWN_TOOL = "unknown_tool"  # not one the call's agent may use
 NOT_RUN = "not_run"  # its answer was cut off by the caller before it was complete
+ABANDONED = "abandoned"  # the call ended while it ran
 
 # Told to the model for the call of an answer the caller cut off.
 NOT_RUN_OUTPUT = json.dumps(
@@ -56,6 +57,7 @@ class ToolResult:
 @dataclass(slots=True)
 class _Running:
     name: str
+    arguments: str
     asked_at: float
     caller_spoke: bool = False
     # Asked by a session since replaced: its output has no call to answer any more.
@@ -63,14 +65,20 @@ class _Running:
 
 
 class ToolCalls:
-    """The call's tool calls under way, and the holding line's timing; durations in ms."""
+    """The call's tool calls under way, and the holding line's timing; durations in ms.
 
-    def __init__(self, hold_after_ms: int, hold_instructions: str) -> None:
+    Every function call id the model made (but end_call's, the goodbye's) is
+    answered here once: run, refused or cut off.
+    """
+
+    def __init__(self, hold_after_ms: int, hold_instructions: str, max_holds: int = 5) -> None:
         self.hold_after_ms = hold_after_ms
         self.hold_instructions = hold_instructions
+        # Holding lines per stretch of tools under way: past it, the caller waits in
+        # silence (a tool's timeout bounds the wait).
+        self.max_holds = max_holds
         self._running: dict[str, _Running] = {}
-        # Every call id taken, from either event that says so: taken once.
-        self._seen: set[str] = set()
+        self._taken: set[str] = set()
         # Since when the caller has heard nothing while a tool runs (None: not silent).
         self._quiet_since: float | None = None
         self.holds = 0
@@ -79,12 +87,18 @@ class ToolCalls:
     def running(self) -> bool:
         return bool(self._running)
 
-    def asked(self, call: rt.FunctionCallDone, now: float) -> RunTool | None:
-        """A complete call of a live answer: run it (None if it was taken already)."""
-        if call.call_id in self._seen:
-            return None
-        self._seen.add(call.call_id)
-        self._running[call.call_id] = _Running(call.name, now)
+    def take(self, call_id: str) -> bool:
+        """Whether this call id is new (each is acted on once, from either event)."""
+        if call_id in self._taken:
+            return False
+        self._taken.add(call_id)
+        return True
+
+    def asked(self, call: rt.FunctionCallDone, now: float) -> RunTool:
+        """A complete call of a live answer: run it."""
+        if not self._running:
+            self.holds = 0
+        self._running[call.call_id] = _Running(call.name, call.arguments, now)
         return RunTool(call.call_id, call.name, call.arguments, now)
 
     def cut_off(self, call: rt.FunctionCallDone, now: float, status: str) -> list[Output]:
@@ -93,23 +107,43 @@ class ToolCalls:
         The caller never heard the AI say it would act, and is saying
         something else: the model's answer to them decides again.
         """
-        if call.call_id in self._seen:
-            return []
-        self._seen.add(call.call_id)
-        details = {
-            "call_id": call.call_id,
-            "name": call.name,
-            "arguments": {},
-            "outcome": NOT_RUN,
-            "error": "the caller interrupted the answer that called it",
-            "duration_ms": 0,
-            "caller_spoke": True,
-            "answer_asked": False,
-        }
+        details = _details(call, NOT_RUN, "the caller interrupted the answer that called it")
+        details["caller_spoke"] = True
         return [
             ToModel(rt.function_call_output(call.call_id, NOT_RUN_OUTPUT)),
             Record(RecordKind.TOOL_CALL, now, status, details),
         ]
+
+    def refused(
+        self,
+        call: rt.FunctionCallDone,
+        arguments: dict[str, Any],
+        error: str,
+        now: float,
+        status: str,
+    ) -> list[Output]:
+        """A call the bridge itself refuses (a transfer to no such target): the model is
+        told why, to try again or say so."""
+        details = _details(call, INVALID_ARGUMENTS, error)
+        details.update(arguments=arguments, answer_asked=True)
+        return [
+            ToModel(rt.function_call_output(call.call_id, {"error": error})),
+            Record(RecordKind.TOOL_CALL, now, status, details),
+        ]
+
+    def abandoned(self, now: float, status: str, end_reason: str) -> list[Output]:
+        """The call ends with tools under way: each one's record (a sync tool's thread
+        runs on to its end; nobody hears its result)."""
+        out: list[Output] = []
+        for call_id, run in self._running.items():
+            call = rt.FunctionCallDone("", call_id, run.name, run.arguments)
+            details = _details(call, ABANDONED, f"the call ended ({end_reason}) while it ran")
+            details["caller_spoke"] = run.caller_spoke
+            details["duration_ms"] = round((now - run.asked_at) * 1000)
+            out.append(Record(RecordKind.TOOL_CALL, now, status, details))
+        self._running.clear()
+        self._quiet_since = None
+        return out
 
     def caller_spoke(self) -> None:
         for run in self._running.values():
@@ -145,10 +179,14 @@ class ToolCalls:
             "answer_asked": answer_asked,
         }
         record = Record(RecordKind.TOOL_CALL, now, status, details)
-        if run.orphaned:
-            details["session_replaced"] = True
-            return [record]
-        return [ToModel(rt.function_call_output(result.call_id, result.output)), record]
+        output = ToModel(rt.function_call_output(result.call_id, result.output))
+        if not run.orphaned:
+            return [output, record]
+        # The session that made the call was replaced: the new one is told the call
+        # (its conversation so far is words only) and then its result.
+        details["session_replaced"] = True
+        made = ToModel(rt.function_call_item(result.call_id, run.name, run.arguments))
+        return [made, output, record]
 
     def is_running(self, call_id: str) -> bool:
         return call_id in self._running
@@ -177,14 +215,14 @@ class ToolCalls:
     @property
     def hold_at(self) -> float | None:
         """When a holding line is due (monotonic s), if a tool runs in silence."""
-        if self._quiet_since is None:
+        if self._quiet_since is None or self.holds >= self.max_holds:
             return None
         return self._quiet_since + self.hold_after_ms / 1000
 
     def hold(self, now: float, status: str) -> Record | None:
         """The holding line's record, if one is due now (the caller asks for it)."""
         at = self.hold_at
-        if at is None or now < at:
+        if at is None or now < at or self.holds >= self.max_holds:
             return None
         silent_ms = round((now - (self._quiet_since or now)) * 1000)
         # Not again until the holding line has been heard and silence came back.
@@ -201,3 +239,17 @@ class ToolCalls:
         """
         for run in self._running.values():
             run.orphaned = True
+
+
+def _details(call: rt.FunctionCallDone, outcome: str, error: str) -> dict[str, Any]:
+    """A `tool_call` record's details for a call that did not run."""
+    return {
+        "call_id": call.call_id,
+        "name": call.name,
+        "arguments": {},
+        "outcome": outcome,
+        "error": error,
+        "duration_ms": 0,
+        "caller_spoke": False,
+        "answer_asked": False,
+    }

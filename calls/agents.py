@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import enum
 import importlib
+import inspect
 import re
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, replace
@@ -49,8 +50,9 @@ class Agent:
     instructions: str = ""
     # One of the Realtime voices (`marin`, `cedar`, ...).
     voice: str = ""
-    # What the agent says first; empty: the default agent's greeting.
-    greeting: str = ""
+    # What the agent says first; None: the default agent's greeting; "": none (the
+    # agent waits for the caller to speak).
+    greeting: str | None = None
     # Names of registered tools (`calls.tools.tool`) this agent may call.
     tools: tuple[str, ...] = ()
     # Where the agent may transfer the caller: a name the model chooses -> a phone
@@ -66,10 +68,10 @@ class Agent:
     def over(self, default: Agent) -> Agent:
         """This agent with `default`'s values wherever it gives none."""
         chosen: dict[str, Any] = {}
-        for key in ("instructions", "voice", "greeting", "language"):
+        for key in ("instructions", "voice", "language"):
             if not getattr(self, key):
                 chosen[key] = getattr(default, key)
-        for key in ("vad_threshold", "silence_duration_ms", "prefix_padding_ms"):
+        for key in ("greeting", "vad_threshold", "silence_duration_ms", "prefix_padding_ms"):
             if getattr(self, key) is None:
                 chosen[key] = getattr(default, key)
         return replace(self, **chosen)
@@ -123,7 +125,9 @@ REDACTED = "[redacted]"
 class AgentHooks:
     """What a host decides; subclass it and name the subclass in `CALLBRIDGE["AGENT_HOOKS"]`.
 
-    Every method may be a coroutine function instead. One instance serves the
+    `agent_for_call` and `keypad` may be coroutine functions instead;
+    `redact_tool_arguments` runs on the event loop as each tool starts, so it
+    must be plain, quick code (no database, no I/O). One instance serves the
     process (it must be safe to call from several threads at once).
     """
 
@@ -170,6 +174,8 @@ def load_hooks(path: str) -> AgentHooks:
         raise ImportError(f"{module_name} has no {class_name}")
     if not (isinstance(found, type) and issubclass(found, AgentHooks)):
         raise TypeError(f"{path} is not a subclass of calls.agents.AgentHooks")
+    if inspect.iscoroutinefunction(found.redact_tool_arguments):
+        raise TypeError(f"{path}.redact_tool_arguments must be a plain function, not async")
     return found()
 
 

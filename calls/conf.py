@@ -250,11 +250,12 @@ class CallbridgeSettings:
         ),
     )
     TOOL_HOLD_AFTER_MS: int = _setting(
-        1000,
+        700,
         Spec(
             AGENT,
             "While a tool runs, after this much silence the AI says a short holding "
-            "line (again after each such silence).",
+            "line (again after each such silence, five at most); the model's time to "
+            "its first audio comes on top.",
             minimum=200,
             maximum=10000,
         ),

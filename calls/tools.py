@@ -35,7 +35,7 @@ import inspect
 import json
 import types
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal, Union, get_args, get_origin, get_type_hints
 
 __all__ = [
@@ -77,6 +77,17 @@ class Tool:
     timeout_s: float | None
     # The parameter that receives the `CallContext`, if any.
     context_parameter: str | None
+    # Parameters whose values the function takes as another type than JSON's (an
+    # enum's members, a tuple or set): the type to make of them.
+    converters: dict[str, Callable[[Any], Any]] = field(default_factory=dict)
+
+    def arguments(self, values: dict[str, Any]) -> dict[str, Any]:
+        """The function's keyword arguments from the model's (checked) values."""
+        made = dict(values)
+        for name, convert in self.converters.items():
+            if made.get(name) is not None:
+                made[name] = convert(made[name])
+        return made
 
     def definition(self) -> dict[str, Any]:
         """The tool as `session.update`'s `tools` list takes it."""
@@ -127,6 +138,7 @@ def tool(
             is_async=inspect.iscoroutinefunction(func),
             timeout_s=timeout_s,
             context_parameter=context,
+            converters=_converters(func) if parameters is None else {},
         )
         return func
 
@@ -175,7 +187,9 @@ def _type_schema(hint: Any, where: str) -> tuple[dict[str, Any], bool]:
     if origin in (Union, types.UnionType):
         members = [arg for arg in get_args(hint) if arg is not type(None)]
         if len(members) == 1:
-            return _type_schema(members[0], where)[0], True
+            schema = _type_schema(members[0], where)[0]
+            # The model may write null for it, meaning "not given".
+            return {**schema, "type": [schema["type"], "null"]}, True
         raise TypeError(f"{where}: a union other than `X | None` cannot be described")
     if origin is Literal:
         values = list(get_args(hint))
@@ -195,6 +209,19 @@ def _type_schema(hint: Any, where: str) -> tuple[dict[str, Any], bool]:
     if origin is dict or hint is dict:
         return {"type": "object"}, False
     raise TypeError(f"{where}: {hint!r} cannot be described to a model; give `parameters`")
+
+
+def _converters(func: Callable[..., Any]) -> dict[str, Callable[[Any], Any]]:
+    made: dict[str, Callable[[Any], Any]] = {}
+    for name, hint in get_type_hints(func).items():
+        members = [arg for arg in get_args(hint) if arg is not type(None)]
+        base = members[0] if get_origin(hint) in (Union, types.UnionType) and members else hint
+        origin = get_origin(base) or base
+        if isinstance(base, type) and issubclass(base, enum.Enum):
+            made[name] = base
+        elif origin in (tuple, set, frozenset):
+            made[name] = origin
+    return made
 
 
 def _context_parameter(func: Callable[..., Any]) -> str | None:

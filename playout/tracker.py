@@ -191,6 +191,10 @@ class PlayoutTracker:
         """Whether a response was created and is not done (`response.cancel` has work to do)."""
         return bool(self._open_responses)
 
+    def generating_ids(self) -> frozenset[str]:
+        """The responses created and not done."""
+        return frozenset(self._open_responses)
+
     def item_audio_ms(self, item_id: str) -> int:
         """Audio accepted from the model for the item, in ms (0 if unknown)."""
         item = self._items.get(item_id)

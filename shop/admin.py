@@ -10,7 +10,7 @@ class OrderInline(admin.TabularInline):
 
 @admin.register(Customer)
 class CustomerAdmin(admin.ModelAdmin):
-    list_display = ["name", "phone", "billing_account"]
+    list_display = ["name", "phone"]
     search_fields = ["name", "phone"]
     inlines = [OrderInline]
 

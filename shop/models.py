@@ -9,8 +9,6 @@ class Customer(models.Model):
     name = models.CharField(max_length=100)
     # As Twilio gives a caller's number: E.164.
     phone = models.CharField(max_length=32, unique=True)
-    # A customer of the billing team's gets the billing agent.
-    billing_account = models.BooleanField(default=False)
 
     def __str__(self) -> str:
         return self.name

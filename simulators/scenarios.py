@@ -608,7 +608,7 @@ SCENARIOS: tuple[Scenario, ...] = (
         title="A slow tool: a holding line instead of silence",
         story=(
             "The courier's API takes 2.5 s to answer delivery_estimate: once the caller has "
-            "heard a second of silence the AI says it is still checking, so the caller is "
+            "heard 0.7 s of silence the AI says it is still checking, so the caller is "
             "never left wondering; then the answer comes."
         ),
         realtime=RealtimeScript(
@@ -619,7 +619,8 @@ SCENARIOS: tuple[Scenario, ...] = (
                     "Let me ask the courier.",
                     tool_calls=(ToolCall("delivery_estimate", {"postcode": "SW1A 1AA"}),),
                 ),
-                Reply(700, "Still checking, one moment."),  # the holding line
+                # The holding line, after the live service's time to first audio.
+                Reply(700, "Still checking, one moment.", latency_ms=800),
                 Reply(1500, "The courier comes tomorrow between nine and twelve."),
             )
         ),

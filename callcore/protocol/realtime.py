@@ -476,6 +476,22 @@ def function_call_output(call_id: str, output: dict[str, Any] | str) -> str:
     )
 
 
+def function_call_item(call_id: str, name: str, arguments: str) -> str:
+    """A function call the client puts in the conversation (one the model made in a
+    session since replaced: its output follows)."""
+    return json.dumps(
+        {
+            "type": "conversation.item.create",
+            "item": {
+                "type": "function_call",
+                "call_id": call_id,
+                "name": name,
+                "arguments": arguments,
+            },
+        }
+    )
+
+
 def message_item(role: str, text: str) -> str:
     """A text turn of the conversation so far (to seed a new session with it)."""
     content_type = "input_text" if role == "user" else "output_text"

@@ -171,7 +171,7 @@ class CallBridge:
         self._timer_at: float | None = None
         self._ending: asyncio.Future[None] | None = None
         # Tools under way: each one's stop, called as the call ends.
-        self._tool_runs: list[Callable[[], None]] = []
+        self._tool_runs: dict[str, Callable[[], None]] = {}
         self._end_waiters: list[asyncio.Future[None]] = []
 
     # --- lifecycle -----------------------------------------------------------------------
@@ -317,11 +317,12 @@ class CallBridge:
         """
         call, config = self.call, self.config
         context = CallContext(call.call_sid, call.from_number, call.to_number, config.agent_name)
-        self._tool_runs.append(
-            self.process.tools.start_tool(request, context, config.tools, self._tool_finished)
+        self._tool_runs[request.call_id] = self.process.tools.start_tool(
+            request, context, config.tools, self._tool_finished
         )
 
     def _tool_finished(self, result: ToolResult) -> None:
+        self._tool_runs.pop(result.call_id, None)
         if self.ended:
             return
         self.core.tool_finished(result, _now())
@@ -509,7 +510,7 @@ class CallBridge:
     async def _close(self, reason: EndReason) -> None:
         if self._timer is not None:
             self._timer.cancel()
-        for stop in self._tool_runs:
+        for stop in self._tool_runs.values():
             stop()
         current = asyncio.current_task()
         tasks = [task for task in self._tasks if task is not current]

@@ -99,9 +99,11 @@ class BridgeConfig:
             transfer_targets=dict(agent.transfer_targets),
             tool_timeout_s=settings.TOOL_TIMEOUT_S,
             tool_hold_after_ms=settings.TOOL_HOLD_AFTER_MS,
-            tool_hold_instructions=settings.TOOL_HOLD_INSTRUCTIONS,
+            # A response's instructions replace the session's: the agent's own go first,
+            # so the holding line keeps its voice, manner and language.
+            tool_hold_instructions=f"{_instructions(agent)}\n\n{settings.TOOL_HOLD_INSTRUCTIONS}",
             keypad_pause_ms=settings.KEYPAD_PAUSE_MS,
-            greeting=agent.greeting,
+            greeting=agent.greeting or "",
             uplink_chunk_ms=settings.UPLINK_CHUNK_MS,
             media_message_ms=settings.TWILIO_MEDIA_MESSAGE_MS,
             playout=PlayoutConfig(

@@ -12,12 +12,15 @@ for the model; nothing here raises into a call.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import inspect
 import json
 import logging
+import re
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from typing import Any
 
 from django.db import close_old_connections
@@ -31,17 +34,29 @@ logger = logging.getLogger(__name__)
 _now = time.monotonic
 
 
+# A tool's result the model gets at most (JSON text); a larger one is an error for it.
+MAX_OUTPUT_CHARS = 32_000
+# The agent hook's own threads: tools that hang cannot starve the voice webhook.
+HOOK_THREADS = 4
+# What Twilio's `<Dial>` can call: a phone number (E.164) or a SIP address.
+_DIALLABLE = re.compile(r"^(\+[1-9]\d{1,14}|sip:\S+)$")
+MAX_TARGET_NAME = 100
+
+
 class HostCode:
-    """The host's hooks, and where its sync code runs (`threads` of them)."""
+    """The host's hooks, and where its sync code runs (`threads` for tools, a few of
+    their own for the agent hook)."""
 
     def __init__(self, hooks: AgentHooks, threads: int, timeout_s: float) -> None:
         self.hooks = hooks
         self.timeout_s = timeout_s
-        self._executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="host-code")
+        self._executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="host-tool")
+        self._hook_executor = ThreadPoolExecutor(HOOK_THREADS, thread_name_prefix="host-hook")
 
     def close(self) -> None:
         """The process is stopping: threads still running host code are not waited for."""
         self._executor.shutdown(wait=False, cancel_futures=True)
+        self._hook_executor.shutdown(wait=False, cancel_futures=True)
 
     # --- the agent ---------------------------------------------------------------------------
 
@@ -71,14 +86,7 @@ class HostCode:
                 type(chosen).__name__,
             )
             return default, AgentSource.DEFAULT_AFTER_ERROR
-        known = registered_tools()
-        unknown = [name for name in chosen.tools if name not in known]
-        if unknown:
-            logger.warning("agent %s names unregistered tools, left out: %s", chosen.name, unknown)
-            chosen = Agent.from_stored(
-                {**chosen.stored(), "tools": [n for n in chosen.tools if n in known]}
-            )
-        return chosen.over(default), AgentSource.HOOK
+        return _checked(chosen).over(default), AgentSource.HOOK
 
     # --- tools -------------------------------------------------------------------------------
 
@@ -111,39 +119,46 @@ class HostCode:
         if problem is not None:
             run.refuse(outcome.INVALID_ARGUMENTS, problem)
             return run.stop
-        kwargs = dict(arguments)
+        kwargs = tool.arguments(arguments)
         if tool.context_parameter is not None:
             kwargs[tool.context_parameter] = context
         timeout_s = tool.timeout_s or self.timeout_s
         loop = asyncio.get_running_loop()
         run.deadline = loop.call_later(timeout_s, run.timed_out, tool.name, timeout_s)
+        # The call's log context (its SID) goes with the tool, to its thread and back.
+        here = contextvars.copy_context()
         if tool.is_async:
             task = asyncio.ensure_future(_awaited(tool.function, kwargs))
             run.cancel = task.cancel
             task.add_done_callback(lambda finished: run.finished(tool.name, finished))
         else:
-            future = self._executor.submit(_timed, tool.function, kwargs)
+            future = self._executor.submit(here.run, _timed, tool.function, kwargs)
             run.cancel = future.cancel
             future.add_done_callback(
-                lambda finished: loop.call_soon_threadsafe(run.finished, tool.name, finished)
+                lambda finished: loop.call_soon_threadsafe(
+                    run.finished, tool.name, finished, context=here
+                )
             )
         return run.stop
 
     def _redacted(self, name: str, arguments: dict[str, Any]) -> dict[str, Any]:
+        """What the record keeps of the arguments: the hook's answer, as JSON holds it."""
         try:
             shown = self.hooks.redact_tool_arguments(name, dict(arguments))
+            kept = json.loads(json.dumps(shown, default=str))
         except Exception:
-            logger.exception(
-                "redaction hook failed for tool %s: its arguments are not recorded", name
-            )
+            logger.exception("redaction hook failed for tool %s: arguments not recorded", name)
             return {"redaction_failed": True}
-        return shown if isinstance(shown, dict) else {"redacted": True}
+        return kept if isinstance(kept, dict) else {"redacted": True}
 
     async def _call(self, method: Callable[..., Any], *args: Any) -> Any:
         if inspect.iscoroutinefunction(method):
             return await method(*args)
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, _with_connections, method, args)
+        here = contextvars.copy_context()
+        return await loop.run_in_executor(
+            self._hook_executor, here.run, _with_connections, method, args
+        )
 
 
 class _Run:
@@ -185,6 +200,12 @@ class _Run:
                 logger.exception("tool %s returned what JSON cannot hold", name)
                 self._give(outcome.ERROR, "the tool's result was unreadable", started)
                 return
+            if len(text) > MAX_OUTPUT_CHARS:
+                logger.error(
+                    "tool %s returned %d characters: too many for the model", name, len(text)
+                )
+                self._give(outcome.ERROR, "the tool's result was too large", started, returned)
+                return
             self._deliver(
                 ToolResult(self.request.call_id, outcome.OK, text, self.shown, returned, started)
             )
@@ -212,6 +233,31 @@ class _Run:
             self.deadline.cancel()
         if done is not None:
             done(result)
+
+
+def _checked(chosen: Agent) -> Agent:
+    """The hook's agent with what cannot work left out, each with a log line: tools not
+    registered, transfer targets Twilio cannot dial or whose names are too long."""
+    known = registered_tools()
+    tools = [name for name in chosen.tools if name in known]
+    if len(tools) < len(chosen.tools):
+        missing = [name for name in chosen.tools if name not in known]
+        logger.warning("agent %s names unregistered tools, left out: %s", chosen.name, missing)
+    targets = {
+        name: number
+        for name, number in chosen.transfer_targets.items()
+        if isinstance(number, str) and _DIALLABLE.match(number) and len(name) <= MAX_TARGET_NAME
+    }
+    if len(targets) < len(chosen.transfer_targets):
+        dropped = sorted(set(chosen.transfer_targets) - set(targets))
+        logger.warning(
+            "agent %s: transfer targets left out (not a +E.164 number or sip: address, or a "
+            "name over %d characters): %s",
+            chosen.name,
+            MAX_TARGET_NAME,
+            dropped,
+        )
+    return replace(chosen, tools=tuple(tools), transfer_targets=targets)
 
 
 def _with_connections(method: Callable[..., Any], args: tuple[Any, ...]) -> Any:

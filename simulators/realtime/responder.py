@@ -128,7 +128,10 @@ class ResponseRun:
         rng = random.Random(host.script.seed * 1000 + self.index)
         opened: list[_AudioItem] = []
         unclosed: _AudioItem | None = None
-        for item in self.items:
+        thinking_s = self.reply.latency_ms / 1000.0
+        # Cancelled while the model was still thinking: nothing of it was made.
+        items = self.items if await self._wait_unless_cancelled(thinking_s) else []
+        for item in items:
             if self.cancelled and opened:
                 break  # a cancelled response starts no other item
             await self._open(item)

@@ -62,6 +62,9 @@ class Reply:
     end_call_arguments: Mapping[str, Any] = field(default_factory=dict)
     more_items: tuple[Part, ...] = ()
     late_item_done: bool = False
+    latency_ms: int = 0
+    """Real milliseconds from `response.created` to its first audio: the service's
+    time to first audio (about 300-1000 ms live; 0, the stand-in's default, is none)."""
     tool_calls: tuple[ToolCall, ...] = ()
 
     @property

@@ -189,19 +189,97 @@ def test_two_tools_of_one_answer_are_answered_once_both_returned() -> None:
     assert creates(run) == [{"type": "response.create"}]
 
 
-def test_a_replaced_session_gets_no_output_for_the_old_ones_call() -> None:
+def test_a_replaced_session_is_told_the_old_ones_call_with_its_result() -> None:
     run = tool_run()
     ask_tool(run, ms=0)
     run.core.model_closed(False, run.now)
     run.settle()
     assert run.replacements
+    run.core.model_replaced(run.now)
+    run.settle()
+    asked_before = len(creates(run))
     result(run, started=0.0)
-    assert run.model_events("conversation.item.create") == [] or all(
-        event["item"]["type"] != "function_call_output"
-        for event in run.model_events("conversation.item.create")
-    )
+    made, output = [
+        e["item"] for e in run.model_events("conversation.item.create") if "call_id" in e["item"]
+    ]
+    assert made == {
+        "type": "function_call",
+        "call_id": "call_1",
+        "name": "lookup",
+        "arguments": '{"order": "42"}',
+    }
+    assert output["type"] == "function_call_output"
+    assert len(creates(run)) == asked_before + 1  # and it is answered
     [record] = run.of_kind(RecordKind.TOOL_CALL)
     assert record.details["session_replaced"] is True
+
+
+def test_a_result_racing_server_vads_answer_waits_for_it_and_is_answered_once() -> None:
+    run = tool_run()
+    ask_tool(run, ms=0)
+    run.caller_speaks(0.2)
+    run.event(rt.SpeechStopped(900, "item_user"))  # server VAD answers now
+    run.step(0.5)
+    result(run, started=0.0)
+    assert creates(run) == []  # an answer is due from server VAD: ours waits for it
+    run.event(rt.ResponseCreated("vad"))
+    run.event(rt.ResponseDone("vad", "completed", ()))
+    assert creates(run) == [{"type": "response.create"}]
+
+
+def test_a_refused_answer_to_a_result_is_asked_again_once_the_active_one_ends() -> None:
+    run = tool_run()
+    ask_tool(run, ms=0)
+    result(run, started=0.0)
+    assert len(creates(run)) == 1
+    # Server VAD's answer won the race: ours is refused.
+    run.event(rt.ServerError("conversation_already_has_active_response", "active", "", ""))
+    run.event(rt.ResponseCreated("vad"))
+    run.event(rt.ResponseDone("vad", "completed", ()))
+    assert len(creates(run)) == 2
+
+
+def test_a_call_of_an_answer_server_vad_cancelled_while_unheard_is_not_run() -> None:
+    run = tool_run()
+    run.event(rt.ResponseCreated("r1"))
+    run.caller_speaks(0.1)  # nothing of r1 was heard: not a barge-in, but VAD cancels r1
+    run.event(rt.FunctionCallDone("r1", "call_1", "lookup", '{"ord'))
+    assert run.tools == []
+    [record] = run.of_kind(RecordKind.TOOL_CALL)
+    assert record.details["outcome"] == "not_run"
+
+
+def test_holding_lines_stop_after_their_limit() -> None:
+    run = tool_run()
+    run.core.tools.max_holds = 2
+    ask_tool(run, ms=0)
+    for n in range(3):
+        run.step(run.now + 1.1)
+        if run.core.asks.in_flight:
+            run.event(rt.ResponseCreated(f"hold{n}"))
+            run.event(rt.ResponseDone(f"hold{n}", "completed", ()))
+    assert len(run.of_kind(RecordKind.TOOL_HOLD)) == 2
+
+
+def test_a_call_that_ends_with_a_tool_under_way_records_it_as_abandoned() -> None:
+    run = tool_run()
+    ask_tool(run, ms=0)
+    run.step(0.5)
+    run.core.end(EndReason.CALLER_HANGUP, run.now)
+    run.settle()
+    [record] = run.of_kind(RecordKind.TOOL_CALL)
+    assert record.details["outcome"] == "abandoned"
+    assert record.details["duration_ms"] == 500
+    assert "caller_hangup" in record.details["error"]
+
+
+def test_keypad_entries_go_on_past_the_digits_recorded_one_by_one() -> None:
+    run = tool_run()
+    for _ in range(60):
+        for digit in "12#":
+            run.core.caller_dtmf(digit, run.now)
+    run.settle()
+    assert len(run.of_kind(RecordKind.KEYPAD_INPUT)) == 60
 
 
 # --- the transfer ----------------------------------------------------------------------------
@@ -314,3 +392,26 @@ def test_a_deploy_waits_for_a_tool_under_way_before_handing_the_call_over() -> N
         run.event(rt.ResponseDone(response_id, "completed", ()))
     run.step(1.5)
     assert run.ended is EndReason.SERVER_SHUTDOWN
+
+
+def test_a_late_repeat_of_a_cancelled_transfer_is_not_answered_twice() -> None:
+    run = tool_run()
+    ask_transfer(run, 2000, done=False)
+    run.caller_speaks(0.5)
+    call = rt.FunctionCallDone("t1", "call_t", rt.TRANSFER_TOOL, '{"target": "billing"}')
+    run.event(rt.ResponseDone("t1", "cancelled", (), ("it",), "turn_detected", (call,)))
+    told = [
+        e
+        for e in run.model_events("conversation.item.create")
+        if e["item"].get("call_id") == "call_t"
+    ]
+    assert len(told) == 1
+
+
+def test_a_deploy_does_not_turn_a_transfer_into_a_handover() -> None:
+    run = tool_run()
+    ask_transfer(run, 1500)
+    run.core.hand_over(run.now, grace_s=0.5)
+    run.step(2.0)
+    assert run.ended is EndReason.TRANSFERRED
+    assert run.heard_ms() == pytest.approx(1500)

@@ -57,8 +57,8 @@ def test_a_schema_comes_from_the_signature_without_the_call_context() -> None:
             "count": {"type": "integer"},
             "size": {"type": "string", "enum": ["s", "l"]},
             "mode": {"type": "string", "enum": ["fast", "slow"]},
-            "note": {"type": "string"},
-            "tags": {"type": "array", "items": {"type": "string"}},
+            "note": {"type": ["string", "null"]},
+            "tags": {"type": ["array", "null"], "items": {"type": "string"}},
         },
         "required": ["order", "count", "size"],
         "additionalProperties": False,
@@ -105,9 +105,7 @@ def _takes_a_set_of_objects(things: object) -> None:
 def test_arguments_are_checked_against_the_schema(
     value: dict[str, Any], problem: str | None
 ) -> None:
-    schema = schema_of(described, skip="call")
-    schema["properties"]["note"]["type"] = ["string", "null"]
-    found = invalid_arguments(schema, value)
+    found = invalid_arguments(schema_of(described, skip="call"), value)
     assert found == problem if problem is None else problem in (found or "")
 
 
@@ -134,6 +132,8 @@ def test_an_agent_is_stored_and_read_back_and_takes_the_defaults_it_leaves_empty
     merged = agent.over(DEFAULT)
     assert (merged.instructions, merged.voice, merged.greeting) == ("Be brief.", "marin", "Hello.")
     assert Agent.from_stored({**merged.stored(), "source": "hook", "unknown": 1}) == merged
+    # An agent that waits for the caller says so with an empty greeting.
+    assert Agent(greeting="").over(DEFAULT).greeting == ""
 
 
 # --- running them -------------------------------------------------------------------------
@@ -165,6 +165,23 @@ async def t_crashes(order: str) -> None:
 @tool(name="t_blocks", timeout_s=0.05)
 def t_blocks(order: str) -> None:
     RELEASE.wait(5)
+
+
+@tool(name="t_sized")
+def t_sized(size: Size, count: int = 1) -> str:
+    # The enum member, not its value, reaches the function.
+    return size.name * count
+
+
+GATE = threading.Event()
+RETURNED = threading.Event()
+
+
+@tool(name="t_gated")
+def t_gated(order: str) -> str:
+    GATE.wait(5)
+    RETURNED.set()
+    return order
 
 
 class Hiding(AgentHooks):
@@ -244,20 +261,33 @@ async def test_what_cannot_run_is_refused_before_it_runs(
     assert "error" in json.loads(result.output)
 
 
-async def test_a_stopped_tool_reports_nothing() -> None:
-    code = HostCode(AgentHooks(), threads=1, timeout_s=1.0)
+@pytest.mark.parametrize("stopped", [True, False])
+async def test_a_stopped_tool_reports_nothing(stopped: bool) -> None:
+    GATE.clear()
+    RETURNED.clear()
+    code = HostCode(AgentHooks(), threads=1, timeout_s=5.0)
     results: list[ToolResult] = []
-    stop = code.start_tool(
-        RunTool("call_1", "t_async", '{"order": "1"}', 0.0),
-        CONTEXT,
-        frozenset({"t_async"}),
-        results.append,
-    )
-    stop()
-    await asyncio.sleep(0)  # the task's turn comes and goes
-    await asyncio.sleep(0)
+    request = RunTool("call_1", "t_gated", '{"order": "1"}', 0.0)
+    stop = code.start_tool(request, CONTEXT, frozenset({"t_gated"}), results.append)
+    if stopped:
+        stop()  # the call ended while its tool ran
+    GATE.set()
+    await asyncio.to_thread(RETURNED.wait, 5)
+    # The thread's result is handed to the loop (call_soon_threadsafe): let it come.
+    for _ in range(3):
+        await asyncio.sleep(0)
     code.close()
-    assert results == []
+    assert [r.outcome for r in results] == ([] if stopped else ["ok"])
+
+
+async def test_enum_values_arrive_as_members_and_a_huge_result_is_an_error() -> None:
+    result = await run("t_sized", '{"size": "l", "count": 2}', hooks=AgentHooks())
+    assert result.output == "LARGELARGE"
+    huge = await run("t_sized", '{"size": "s", "count": 40000}', hooks=AgentHooks())
+    assert (huge.outcome, json.loads(huge.output)) == (
+        "error",
+        {"error": "the tool's result was too large"},
+    )
 
 
 # --- the agent hook ----------------------------------------------------------------------
@@ -322,12 +352,44 @@ async def test_an_async_hook_and_the_default_hooks() -> None:
     plain.close()
 
 
+class AsyncRedaction(AgentHooks):
+    async def redact_tool_arguments(  # type: ignore[override]
+        self, name: str, arguments: dict[str, Any]
+    ) -> dict[str, Any]:
+        return arguments
+
+
 def test_a_hooks_path_that_cannot_be_used_is_named() -> None:
     assert isinstance(load_hooks("calls.agents.AgentHooks"), AgentHooks)
     with pytest.raises(ImportError):
         load_hooks("nowhere.Hooks")
     with pytest.raises(TypeError, match="not a subclass"):
         load_hooks("calls.agents.Agent")
+    with pytest.raises(TypeError, match="not async"):
+        load_hooks(f"{__name__}.AsyncRedaction")
+
+
+class Targets(AgentHooks):
+    def agent_for_call(self, call: CallInfo, default: Agent) -> Agent | None:
+        return Agent(
+            name="t",
+            transfer_targets={
+                "billing": "+15550100",
+                "desk": "sip:desk@example.com",
+                "typo": "555-0100",
+                "x" * 101: "+15550101",
+            },
+        )
+
+
+async def test_transfer_targets_twilio_cannot_dial_are_left_out(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    code = HostCode(Targets(), threads=1, timeout_s=1.0)
+    agent, _ = await code.choose_agent(CALL, DEFAULT, timeout_s=1.0)
+    code.close()
+    assert agent.transfer_targets == {"billing": "+15550100", "desk": "sip:desk@example.com"}
+    assert "typo" in caplog.text
 
 
 def test_the_system_check_names_hooks_it_cannot_use(settings: Any) -> None:

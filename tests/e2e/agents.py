@@ -15,8 +15,6 @@ import threading
 import time
 from typing import Any
 
-from django.dispatch import receiver
-
 from calls import signals
 from calls.agents import Agent, AgentHooks, CallInfo
 from calls.models import CallSession
@@ -31,11 +29,27 @@ RAISING_HOOK = "+15550000003"  # the hook raises
 HOOK_SLEEP_S = 5.0
 TRANSFER_NUMBER = "+15557770000"
 SLOW_TOOL_S = 3.0
+MEDIUM_TOOL_S = 1.2
 
 _never = threading.Event()
 
 
 class Hooks(AgentHooks):
+    def __init__(self) -> None:
+        # The host's receivers listen in the server under test only (this module is
+        # imported by the test process too, for its constants).
+        for signal in (
+            signals.call_started,
+            signals.tool_called,
+            signals.call_transferred,
+            signals.call_ended,
+            signals.barge_in,
+        ):
+            signal.connect(sync_receiver, dispatch_uid=f"e2e-sync-{id(signal)}")
+        signals.call_ended.connect(async_receiver, dispatch_uid="e2e-async")
+        signals.call_started.connect(raising_receiver, dispatch_uid="e2e-raising-started")
+        signals.call_ended.connect(raising_receiver, dispatch_uid="e2e-raising-ended")
+
     def agent_for_call(self, call: CallInfo, default: Agent) -> Agent | None:
         if call.from_number == SLOW_HOOK:
             _never.wait(HOOK_SLEEP_S)  # the host's slow lookup
@@ -49,7 +63,7 @@ class Hooks(AgentHooks):
         return Agent(
             name="tester",
             instructions=f"You test tools (row known: {known}).",
-            tools=("order_status", "slow_lookup", "broken_tool", "courier_eta"),
+            tools=("order_status", "slow_lookup", "medium_lookup", "broken_tool", "courier_eta"),
             transfer_targets={"billing": TRANSFER_NUMBER},
         )
 
@@ -72,25 +86,17 @@ def _heard(what: str, call_sid: str, **details: Any) -> None:
 
 
 # A host's receivers: a sync one, an async one, and one with a bug (raises every time).
-@receiver(signals.call_started)
-@receiver(signals.tool_called)
-@receiver(signals.call_transferred)
-@receiver(signals.call_ended)
-@receiver(signals.barge_in)
 def sync_receiver(sender: Any, signal: Any, call_sid: str, **kwargs: Any) -> None:
     name = next(key for key, value in vars(signals).items() if value is signal)
     kwargs.pop("call_pk", None)
     _heard(name, call_sid, **kwargs)
 
 
-@receiver(signals.call_ended)
 async def async_receiver(sender: Any, call_sid: str, end_reason: str, **kwargs: Any) -> None:
     await asyncio.sleep(0)
     _heard("call_ended_async", call_sid, end_reason=end_reason)
 
 
-@receiver(signals.call_started)
-@receiver(signals.call_ended)
 def raising_receiver(sender: Any, **kwargs: Any) -> None:
     raise RuntimeError("a host receiver with a bug")
 
@@ -109,6 +115,13 @@ def order_status(order_number: str, call: CallContext) -> dict[str, Any]:
 def slow_lookup(order_number: str) -> dict[str, str]:
     """A lookup in a slow back office (three seconds)."""
     time.sleep(SLOW_TOOL_S)  # the back office's own time
+    return {"order": order_number, "status": "packed"}
+
+
+@tool
+def medium_lookup(order_number: str) -> dict[str, str]:
+    """A lookup that takes a little over a second."""
+    time.sleep(MEDIUM_TOOL_S)
     return {"order": order_number, "status": "packed"}
 
 

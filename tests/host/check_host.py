@@ -58,8 +58,22 @@ def rows() -> dict[str, object]:
         "the calls are in the host's own database",
     )
     calls = list(CallSession.objects.order_by("started_at"))
-    check(len(calls) == 3, f"three calls recorded ({len(calls)})")
-    tail, goodbye, second_item = calls
+    check(len(calls) == 5, f"five calls recorded ({len(calls)})")
+    tail, goodbye, tool, transfer, second_item = calls
+    check(
+        {call.agent_name for call in calls} == {"orders"}
+        and all(call.agent.get("source") == "hook" for call in calls),
+        "every call had the agent the host's hooks chose (mysite.callagents.Hooks)",
+    )
+    [tool_call] = PlayoutLog.objects.filter(call=tool, kind="tool_call")
+    check(
+        tool_call.details["name"] == "order_status" and tool_call.details["outcome"] == "ok",
+        "the host's own tool ran (order_status, from the installed app's @tool)",
+    )
+    check(
+        transfer.end_reason == "transferred" and transfer.transfer_target == "billing",
+        "the transfer to the host's target ended the call as transferred",
+    )
     barge_in = BargeInEvent.objects.get(call=tail)
     heard = barge_in.audio_end_ms
     check(

@@ -49,7 +49,8 @@ unset PYTHONPATH DJANGO_SETTINGS_MODULE DATABASE_URL REDIS_URL
 echo "-- simulated calls through the host: Uvicorn, then Daphne"
 export DJANGO_SETTINGS_MODULE=mysite.settings_standins
 "$VENV_PY" manage.py simulate_call --server uvicorn \
-    --scenario barge_in_tail --scenario goodbye_drain | tee "$WORK/uvicorn.txt"
+    --scenario barge_in_tail --scenario goodbye_drain \
+    --scenario tool_order_status --scenario transfer_billing | tee "$WORK/uvicorn.txt"
 "$VENV_PY" manage.py simulate_call --server daphne \
     --scenario barge_in_second_item | tee "$WORK/daphne.txt"
 

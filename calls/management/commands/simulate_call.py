@@ -26,9 +26,11 @@ ADMIN = "http://127.0.0.1:8000"
 
 
 def serves(project: Project, scenario: Scenario) -> bool:
-    """Whether `project` gives the scenario's caller the agent it needs. Every host gives
-    the default one; the tool and transfer scenarios need the reference host's shop agent
-    for its demo customer (`make demo` seeds them: `manage.py seed_shop`)."""
+    """Whether `project` is known to give the scenario's caller the agent it needs. Every
+    host gives the default one; the tool and transfer scenarios need an agent with the
+    shop's tools for its demo customer: the reference host's (`make demo` seeds the
+    customer: `manage.py seed_shop`), or a host's own that does as the README's example
+    (named with `--scenario`, they run in any host, and their verdict says)."""
     if scenario.expect.agent is None:
         return True
     return (
@@ -106,15 +108,16 @@ class Command(BaseCommand):
             chosen = [BY_NAME[name] for name in DEMO]
         else:
             chosen = [BY_NAME[name] for name in options["scenario"]]
-            if foreign := [s.name for s in chosen if not serves(project, s)]:
-                raise CommandError(
-                    f"{', '.join(foreign)}: calls as the reference host's demo customer, whom "
-                    "only that host's shop agent serves; this project has none"
-                )
-        if left_out := [s.name for s in chosen if not serves(project, s)]:
+        unsure = [s.name for s in chosen if not serves(project, s)]
+        if unsure and options["scenario"]:
+            self.stdout.write(
+                f"{', '.join(unsure)}: the caller needs an agent with the shop's tools (the "
+                "reference host's, or one like the README's example); the verdict says"
+            )
+        elif unsure:
             chosen = [s for s in chosen if serves(project, s)]
             self.stdout.write(
-                f"Left out: {', '.join(left_out)} (they call as the reference host's demo "
+                f"Left out: {', '.join(unsure)} (they call as the reference host's demo "
                 "customer, whom only that host's shop agent serves)"
             )
         if options["delay_ms"] < 0 or options["jitter_ms"] < 0:
