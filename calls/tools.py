@@ -11,8 +11,9 @@
         return {"status": order.status}
 
 A tool is sync or async. A sync one runs on a thread of the tools' pool with
-the Django ORM available (its connections closed around each call, as a
-request's are); an async one runs on the event loop and must not block it.
+the Django ORM available (the threads keep their connections; one is closed
+when a tool raises or leaves a transaction open); an async one runs on the
+event loop and must not block it.
 Each has a timeout (`timeout_s`, else `CALLBRIDGE["TOOL_TIMEOUT_S"]`). The
 JSON schema the model sees comes from the signature (str, int, float, bool,
 `Literal`, enums, lists, `X | None`, defaults; `Annotated[str, "words"]`

@@ -34,7 +34,12 @@ from calls.frontdoor.tokens import mint_stream_token
 from calls.live.config import BridgeConfig, default_agent
 from calls.live.logcontext import call_context
 from calls.live.process import current
-from calls.live.realtime import open_session
+from calls.live.realtime import (
+    RealtimeConnection,
+    connect_timed,
+    discard_connecting,
+    open_session,
+)
 from calls.models import CallSession
 from calls.review.stored import review_calls
 
@@ -81,11 +86,16 @@ async def voice_webhook(request: HttpRequest) -> HttpResponse:
         )
         process = current()
         settings = callbridge_settings()
-        # The host's hooks choose the call's agent (bounded; the default when they fail),
-        # before its model session is configured.
-        agent, source = await process.tools.choose_agent(
-            info, default_agent(settings), settings.AGENT_HOOK_TIMEOUT_S
-        )
+        # The model session connects while the host's hooks choose the call's agent
+        # (bounded; the default when they fail); it is configured for the agent then.
+        connecting = _connect_ahead(request)
+        try:
+            agent, source = await process.tools.choose_agent(
+                info, default_agent(settings), settings.AGENT_HOOK_TIMEOUT_S
+            )
+        except BaseException:
+            _drop(connecting)
+            raise
         fields = {
             "account_sid": info.account_sid,
             "from_number": info.from_number,
@@ -94,11 +104,17 @@ async def voice_webhook(request: HttpRequest) -> HttpResponse:
             "agent_name": agent.name[:100],
             "agent": {**agent.stored(), "source": str(source)},
         }
-        call_sid, created = await process.db.run(_answer, call_sid, fields)
+        try:
+            call_sid, created = await process.db.run(_answer, call_sid, fields)
+        except BaseException:
+            _drop(connecting)
+            raise
         logger.info("voice webhook: %s call, agent %s (%s)", _new(created), agent.name, source)
-        if created:
+        if created and connecting is not None:
             # Only for a new call: a retried (or replayed) webhook opens nothing more.
-            _open_model_ahead(request, call_sid, agent)
+            _open_model_ahead(call_sid, agent, connecting)
+        else:
+            _drop(connecting)
         response = VoiceResponse()
         response.append(_connect(call_sid))
         return HttpResponse(str(response), content_type=_TWIML)
@@ -108,23 +124,47 @@ def _new(created: bool) -> str:
     return "new" if created else "retried"
 
 
-def _open_model_ahead(request: HttpRequest, call_sid: str, agent: Agent) -> None:
-    """Open the call's model session now, for its stream's `start` (`calls.live.preopen`).
+Connecting = asyncio.Future[tuple[RealtimeConnection, float]]
+
+
+def _connect_ahead(request: HttpRequest) -> Connecting | None:
+    """Start connecting the call's model session now, for its stream's `start`
+    (`calls.live.preopen`); None where nothing is opened ahead.
 
     Only where the event loop outlives this request and serves the stream: an
     ASGI server's (Django's synchronous test client runs each request on a
     loop of its own, and gets nothing opened). Not while this process hands
-    its calls over. Whatever goes wrong here, the caller is still answered:
-    the stream then opens its session at `start`.
+    its calls over, nor past the sessions it lets wait. Whatever goes wrong
+    here, the caller is still answered: the stream then opens its session at
+    `start`.
     """
     process = current()
     if not isinstance(request, ASGIRequest) or process.shutdown.draining:
-        return
+        return None
+    if not process.preopened.accepting():
+        return None
+    try:
+        return asyncio.ensure_future(connect_timed(BridgeConfig.from_django()))
+    except Exception:
+        logger.exception("could not start connecting the model session ahead")
+        return None
+
+
+def _open_model_ahead(call_sid: str, agent: Agent, connecting: Connecting) -> None:
+    """Configure the connecting session for the call's agent, for its stream to take."""
     try:
         config = BridgeConfig.from_django(agent)
-        process.preopened.open(call_sid, functools.partial(open_session, config, ahead=True))
+        opener = functools.partial(open_session, config, ahead=True, connecting=connecting)
+        if current().preopened.open(call_sid, opener) is None:
+            _drop(connecting)
     except Exception:
+        _drop(connecting)
         logger.exception("could not start opening the model session ahead")
+
+
+def _drop(connecting: Connecting | None) -> None:
+    if connecting is not None:
+        discard_connecting(connecting)
 
 
 # Twilio may ask before the closing process has written why (it writes the end

@@ -83,6 +83,11 @@ class PreopenedSessions:
         self._waiting[call_sid] = _Waiting(opening, expiry)
         return opening
 
+    def accepting(self) -> bool:
+        """Whether `open` would open one now (sessions are opened ahead, and fewer than
+        `limit` wait)."""
+        return self.keep_s > 0 and len(self._waiting) < self.limit
+
     def waiting(self, call_sid: str) -> bool:
         """Whether a session opened ahead waits for this call's stream."""
         return call_sid in self._waiting

@@ -23,7 +23,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from typing import Any
 
-from django.db import close_old_connections
+from django.db import connections
 
 from callcore import RunTool, ToolResult
 from callcore import tools as outcome
@@ -261,27 +261,36 @@ def _checked(chosen: Agent) -> Agent:
 
 
 def _with_connections(method: Callable[..., Any], args: tuple[Any, ...]) -> Any:
-    """Host code with the ORM: stale connections closed before and after, as a request's."""
-    close_old_connections()
-    try:
-        return method(*args)
-    finally:
-        close_old_connections()
+    """Host code with the ORM, on a thread that keeps its connections."""
+    return _fresh_after_failure(method, *args)
 
 
 def _timed(function: Callable[..., Any], kwargs: dict[str, Any]) -> tuple[Any, float, float]:
     """A sync tool on its thread: its value, when it started and returned."""
-    close_old_connections()
     started = _now()
     try:
-        value = function(**kwargs)
+        value = _fresh_after_failure(function, **kwargs)
     except BaseException as exc:
         exc.started_at, exc.returned_at = started, _now()  # type: ignore[attr-defined]
         raise
+    return value, started, _now()
+
+
+def _fresh_after_failure(function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """Run host code on a host thread. Like the call path's database threads, these
+    keep their connections from call to call (a connection a call must not wait to
+    open, a hundred at once at a burst of calls); one left in a broken state, or in
+    a transaction the host code did not end, is closed, and the next call opens
+    another."""
+    try:
+        return function(*args, **kwargs)
+    except BaseException:
+        connections.close_all()
+        raise
     finally:
-        returned = _now()
-        close_old_connections()
-    return value, started, returned
+        for connection in connections.all(initialized_only=True):
+            if connection.in_atomic_block or connection.needs_rollback:
+                connection.close()
 
 
 async def _awaited(
