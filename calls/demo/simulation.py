@@ -47,7 +47,7 @@ LOST_MARK_HANGUP_WITHIN_MS = 1000
 # A tone "heard in full" may miss at most this much (one frame, plus rounding).
 FULL_TOLERANCE_MS = 25
 # While a tool runs the caller never hears more silence than this: the holding line
-# is asked for after TOOL_HOLD_AFTER_MS (1000) of it, and the model's answer and the
+# is asked for after TOOL_HOLD_AFTER_MS (700) of it, and the model's answer and the
 # link take their time before it is heard.
 TOOL_SILENCE_MS = 2000
 # Twilio dials the transfer this soon after the handoff's final mark came back: the

@@ -88,9 +88,13 @@ def tool_span_ms(offset_ms: int, details: Mapping[str, object]) -> tuple[int, in
 
 
 def _arguments(arguments: object, chars: int = ARGUMENTS_CHARS) -> str:
-    """A tool call's (redacted) arguments in one line: `order_id="A1", express=true`."""
+    """A tool call's (redacted) arguments in one line: `express=true, order_id="A1"`.
+
+    By name: PostgreSQL's jsonb keeps no order of its own, and the same call
+    must read the same on every database.
+    """
     if isinstance(arguments, Mapping):
-        text = ", ".join(f"{key}={_json(value)}" for key, value in arguments.items())
+        text = ", ".join(f"{key}={_json(value)}" for key, value in sorted(arguments.items()))
     elif arguments in (None, ""):
         text = ""
     else:

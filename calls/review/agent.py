@@ -72,7 +72,7 @@ def agent_facts(agent_name: str, agent: Mapping[str, object]) -> AgentFacts:
         voice=_text(agent.get("voice")),
         language=_text(agent.get("language")),
         tools=tuple(_text(t) for t in tools) if isinstance(tools, list) else (),
-        transfer_targets=tuple((_text(k), _text(v)) for k, v in targets.items())
+        transfer_targets=tuple((_text(k), _text(v)) for k, v in sorted(targets.items()))
         if isinstance(targets, Mapping)
         else (),
         turn_detection=_turn_detection(agent),

@@ -9,9 +9,10 @@ presses keys and follows `<Dial>`.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +28,7 @@ from simulators import signals as tones
 from simulators.realtime import RealtimeScript, Reply, ToolCall
 from simulators.realtime.session import RealtimeSession
 from simulators.scenarios import GREETING
-from simulators.stack import LocalStack
+from simulators.stack import LocalStack, Server
 from simulators.twilio import CallerScript, Dtmf, Silence, SpeakWhenHeard
 from simulators.twilio.timeline import Timeline
 from tests.e2e import agents
@@ -43,24 +44,41 @@ GREETING_MS = 400
 ASK = SpeakWhenHeard(tone=1, after_ms=GREETING_MS + 100, speech_ms=300)
 
 
-@pytest_asyncio.fixture(
-    scope="module", loop_scope="module", params=["uvicorn", "daphne"], ids=lambda s: s
-)
-async def stack(
-    request: Any, django_db_setup: Any, django_db_blocker: Any, tmp_path_factory: Any
-) -> AsyncIterator[LocalStack]:
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def stacks(
+    django_db_setup: Any, django_db_blocker: Any, tmp_path_factory: Any
+) -> AsyncIterator[list[LocalStack]]:
+    """The project under Uvicorn and under Daphne, side by side on the test database:
+    every test makes its calls on both at once."""
     with django_db_blocker.unblock():
         url = database_url(connection.settings_dict)
-    events = tmp_path_factory.mktemp("agents") / "events.jsonl"
-    env = {
-        "AGENT_GREETING": GREETING,
-        "AGENT_HOOKS": "tests.e2e.agents.Hooks",
-        "AGENT_HOOK_TIMEOUT_S": "0.5",
-        agents.EVENTS_PATH_VARIABLE: str(events),
-    }
-    async with LocalStack(database_url=url, server=request.param, env=env) as running:
-        running.events_path = events  # type: ignore[attr-defined]
-        yield running
+    async with contextlib.AsyncExitStack() as running:
+        started = []
+        for server in SERVERS:
+            events = tmp_path_factory.mktemp(f"agents-{server}") / "events.jsonl"
+            env = {
+                "AGENT_GREETING": GREETING,
+                "AGENT_HOOKS": "tests.e2e.agents.Hooks",
+                "AGENT_HOOK_TIMEOUT_S": "0.5",
+                agents.EVENTS_PATH_VARIABLE: str(events),
+            }
+            stack = LocalStack(database_url=url, server=server, env=env)
+            stack.events_path = events  # type: ignore[attr-defined]
+            started.append(stack)
+        await asyncio.gather(*(running.enter_async_context(stack) for stack in started))
+        yield started
+
+
+SERVERS: tuple[Server, ...] = ("uvicorn", "daphne")
+
+
+async def on_both(stacks: list[LocalStack], check: Callable[[LocalStack], Awaitable[None]]) -> None:
+    """`check` under each server at once; a failure says under which."""
+    outcomes = await asyncio.gather(*(check(stack) for stack in stacks), return_exceptions=True)
+    for stack, outcome in zip(stacks, outcomes, strict=True):
+        if isinstance(outcome, BaseException):
+            outcome.add_note(f"under {stack.server}")
+            raise outcome
 
 
 async def place_call(
@@ -129,214 +147,247 @@ def longest_silence_ms(timeline: Timeline, after: float, until: float) -> float:
 # --- tools ---------------------------------------------------------------------------------
 
 
-async def test_a_tool_call_is_run_with_the_orm_and_answered(stack: LocalStack) -> None:
-    lookup = ToolCall("order_status", {"order_number": "42"}, call_id="call_order")
-    call_sid, timeline, session = await place_call(
-        stack,
-        (Reply(500, "Let me check.", tool_calls=(lookup,)), Reply(700, "It has shipped.")),
-        CallerScript(segments=(ASK, Silence(2500)), hangup="stop"),
-    )
-    assert {"end_call", "order_status", "slow_lookup", "transfer_call"} <= set(
-        session.recording.tool_names()
-    )
-    [output] = session.recording.function_call_outputs()
-    assert output.call_id == "call_order"
-    assert json.loads(output.output) == {"order": "42", "status": "shipped", "calls_seen": 1}
-    # The answer is asked for after the result, and heard in full.
-    [after] = [c for c in session.recording.response_creates() if c.at > output.at]
-    assert after.response == {}
-    assert timeline.heard_ms[3] == pytest.approx(700, abs=40)
+async def test_a_tool_call_is_run_with_the_orm_and_answered(stacks: list[LocalStack]) -> None:
+    async def check(stack: LocalStack) -> None:
+        lookup = ToolCall("order_status", {"order_number": "42"}, call_id="call_order")
+        call_sid, timeline, session = await place_call(
+            stack,
+            (Reply(500, "Let me check.", tool_calls=(lookup,)), Reply(700, "It has shipped.")),
+            CallerScript(segments=(ASK, Silence(2500)), hangup="stop"),
+        )
+        assert {"end_call", "order_status", "slow_lookup", "transfer_call"} <= set(
+            session.recording.tool_names()
+        )
+        [output] = session.recording.function_call_outputs()
+        assert output.call_id == "call_order"
+        assert json.loads(output.output) == {"order": "42", "status": "shipped", "calls_seen": 1}
+        # The answer is asked for after the result, and heard in full.
+        [after] = [c for c in session.recording.response_creates() if c.at > output.at]
+        assert after.response == {}
+        assert timeline.heard_ms[3] == pytest.approx(700, abs=40)
 
-    call = await ended(call_sid)
-    assert call.agent_name == "tester"
-    assert call.agent["source"] == "hook"
-    assert call.agent["transfer_targets"] == {"billing": agents.TRANSFER_NUMBER}
-    [record] = await rows(call_sid, RecordKind.TOOL_CALL)
-    assert record["outcome"] == "ok"
-    assert record["name"] == "order_status"
-    assert record["arguments"] == {"order_number": "42"}
-    assert record["answer_asked"] is True
+        call = await ended(call_sid)
+        assert call.agent_name == "tester"
+        assert call.agent["source"] == "hook"
+        assert call.agent["transfer_targets"] == {"billing": agents.TRANSFER_NUMBER}
+        [record] = await rows(call_sid, RecordKind.TOOL_CALL)
+        assert record["outcome"] == "ok"
+        assert record["name"] == "order_status"
+        assert record["arguments"] == {"order_number": "42"}
+        assert record["answer_asked"] is True
 
-    events = await heard_by_receivers(stack, call_sid, "call_ended_async")
-    said = [event["what"] for event in events]
-    # The raising receiver of call_started and call_ended takes nothing from the others.
-    assert said[0] == "call_started"
-    assert events[0]["agent_name"] == "tester"
-    assert "tool_called" in said
-    [tool_called] = [event for event in events if event["what"] == "tool_called"]
-    assert (tool_called["name"], tool_called["outcome"]) == ("order_status", "ok")
-    assert {"call_ended", "call_ended_async"} <= set(said)
+        events = await heard_by_receivers(stack, call_sid, "call_ended_async")
+        said = [event["what"] for event in events]
+        # The raising receiver of call_started and call_ended takes nothing from the others.
+        assert said[0] == "call_started"
+        assert events[0]["agent_name"] == "tester"
+        assert "tool_called" in said
+        [tool_called] = [event for event in events if event["what"] == "tool_called"]
+        assert (tool_called["name"], tool_called["outcome"]) == ("order_status", "ok")
+        assert {"call_ended", "call_ended_async"} <= set(said)
+
+    await on_both(stacks, check)
 
 
 async def test_a_slow_tool_never_leaves_the_caller_in_more_than_2_s_of_silence(
-    stack: LocalStack,
+    stacks: list[LocalStack],
 ) -> None:
-    slow = ToolCall("slow_lookup", {"order_number": "7"})
-    call_sid, timeline, session = await place_call(
-        stack,
-        (
-            Reply(500, "Let me look that up.", tool_calls=(slow,)),
-            # The holding line, after the live service's time to first audio.
-            Reply(1200, "Still looking, one moment.", latency_ms=800),
-            Reply(700, "It is packed."),
-        ),
-        CallerScript(segments=(ASK, Silence(5500)), hangup="stop"),
-    )
-    assert timeline.heard_ms[4] == pytest.approx(700, abs=40)  # the answer came
-    asked_at = timeline.tone_started_at[2]
-    answered_at = timeline.tone_started_at[4]
-    assert answered_at - asked_at > agents.SLOW_TOOL_S
-    silence_ms = longest_silence_ms(timeline, asked_at, answered_at)
-    assert silence_ms <= 2000, f"the caller heard nothing for {silence_ms:.0f} ms"
-    holding = [
-        c for c in session.recording.response_creates() if c.response.get("tool_choice") == "none"
-    ]
-    assert holding
-    assert "still working" in (holding[0].instructions or "")
+    async def check(stack: LocalStack) -> None:
+        slow = ToolCall("slow_lookup", {"order_number": "7"})
+        call_sid, timeline, session = await place_call(
+            stack,
+            (
+                Reply(500, "Let me look that up.", tool_calls=(slow,)),
+                # The holding line, after the live service's time to first audio.
+                Reply(1200, "Still looking, one moment.", latency_ms=800),
+                Reply(700, "It is packed."),
+            ),
+            CallerScript(segments=(ASK, Silence(5500)), hangup="stop"),
+        )
+        assert timeline.heard_ms[4] == pytest.approx(700, abs=40)  # the answer came
+        asked_at = timeline.tone_started_at[2]
+        answered_at = timeline.tone_started_at[4]
+        assert answered_at - asked_at > agents.SLOW_TOOL_S
+        silence_ms = longest_silence_ms(timeline, asked_at, answered_at)
+        assert silence_ms <= 2000, f"the caller heard nothing for {silence_ms:.0f} ms"
+        holding = [
+            c
+            for c in session.recording.response_creates()
+            if c.response.get("tool_choice") == "none"
+        ]
+        assert holding
+        assert "still working" in (holding[0].instructions or "")
 
-    await ended(call_sid)
-    [hold, *_] = await rows(call_sid, RecordKind.TOOL_HOLD)
-    assert hold["silent_ms"] >= 650  # TOOL_HOLD_AFTER_MS, 700 by default
-    [record] = await rows(call_sid, RecordKind.TOOL_CALL)
-    assert record["outcome"] == "ok"
-    assert record["duration_ms"] >= agents.SLOW_TOOL_S * 1000
+        await ended(call_sid)
+        [hold, *_] = await rows(call_sid, RecordKind.TOOL_HOLD)
+        assert hold["silent_ms"] >= 650  # TOOL_HOLD_AFTER_MS, 700 by default
+        [record] = await rows(call_sid, RecordKind.TOOL_CALL)
+        assert record["outcome"] == "ok"
+        assert record["duration_ms"] >= agents.SLOW_TOOL_S * 1000
+
+    await on_both(stacks, check)
 
 
 async def test_a_failing_tool_is_an_error_for_the_model_not_the_end_of_the_call(
-    stack: LocalStack,
+    stacks: list[LocalStack],
 ) -> None:
-    broken = ToolCall("broken_tool", {"order_number": "1"})
-    call_sid, timeline, session = await place_call(
-        stack,
-        (Reply(400, "Let me check.", tool_calls=(broken,)), Reply(600, "Sorry, that failed.")),
-        CallerScript(segments=(ASK, Silence(2500)), hangup="stop"),
-    )
-    [output] = session.recording.function_call_outputs()
-    assert json.loads(output.output) == {"error": "the tool failed"}
-    assert timeline.heard_ms[3] == pytest.approx(600, abs=40)
-    call = await ended(call_sid)
-    assert call.end_reason == "caller_hangup"
-    [record] = await rows(call_sid, RecordKind.TOOL_CALL)
-    assert record["outcome"] == "error"
+    async def check(stack: LocalStack) -> None:
+        broken = ToolCall("broken_tool", {"order_number": "1"})
+        call_sid, timeline, session = await place_call(
+            stack,
+            (Reply(400, "Let me check.", tool_calls=(broken,)), Reply(600, "Sorry, that failed.")),
+            CallerScript(segments=(ASK, Silence(2500)), hangup="stop"),
+        )
+        [output] = session.recording.function_call_outputs()
+        assert json.loads(output.output) == {"error": "the tool failed"}
+        assert timeline.heard_ms[3] == pytest.approx(600, abs=40)
+        call = await ended(call_sid)
+        assert call.end_reason == "caller_hangup"
+        [record] = await rows(call_sid, RecordKind.TOOL_CALL)
+        assert record["outcome"] == "error"
+
+    await on_both(stacks, check)
 
 
 async def test_a_tool_the_caller_interrupts_finishes_and_the_model_gets_its_result(
-    stack: LocalStack,
+    stacks: list[LocalStack],
 ) -> None:
-    medium = ToolCall("medium_lookup", {"order_number": "9"})
-    call_sid, timeline, session = await place_call(
-        stack,
-        (
-            Reply(3000, "Let me look that up for you in our back office.", tool_calls=(medium,)),
-            Reply(500, "Sure, go on."),
-            Reply(600, "Your order is packed."),
-        ),
-        CallerScript(
-            segments=(ASK, SpeakWhenHeard(tone=2, after_ms=800, speech_ms=500), Silence(3500)),
-            hangup="stop",
-        ),
-    )
-    assert len(timeline.clears) == 1  # the barge-in
-    [output] = session.recording.function_call_outputs()
-    assert json.loads(output.output)["status"] == "packed"
-    await ended(call_sid)
-    [record] = await rows(call_sid, RecordKind.TOOL_CALL)
-    assert record["outcome"] == "ok"
-    assert record["caller_spoke"] is True
+    async def check(stack: LocalStack) -> None:
+        medium = ToolCall("medium_lookup", {"order_number": "9"})
+        call_sid, timeline, session = await place_call(
+            stack,
+            (
+                Reply(
+                    3000, "Let me look that up for you in our back office.", tool_calls=(medium,)
+                ),
+                Reply(500, "Sure, go on."),
+                Reply(600, "Your order is packed."),
+            ),
+            CallerScript(
+                segments=(ASK, SpeakWhenHeard(tone=2, after_ms=800, speech_ms=500), Silence(3500)),
+                hangup="stop",
+            ),
+        )
+        assert len(timeline.clears) == 1  # the barge-in
+        [output] = session.recording.function_call_outputs()
+        assert json.loads(output.output)["status"] == "packed"
+        await ended(call_sid)
+        [record] = await rows(call_sid, RecordKind.TOOL_CALL)
+        assert record["outcome"] == "ok"
+        assert record["caller_spoke"] is True
+
+    await on_both(stacks, check)
 
 
 # --- transfer ------------------------------------------------------------------------------
 
 
-async def test_a_transfer_is_heard_in_full_then_dialled(stack: LocalStack) -> None:
-    transfer = ToolCall("transfer_call", {"target": "billing", "reason": "a refund"})
-    call_sid, timeline, _ = await place_call(
-        stack,
-        (Reply(1500, "Putting you through to billing.", tool_calls=(transfer,)),),
-        CallerScript(segments=(ASK,), hangup=None),
-    )
-    assert timeline.dialed == agents.TRANSFER_NUMBER
-    assert timeline.heard_ms[2] == pytest.approx(1500, abs=40)  # the handoff, in full
-    assert timeline.last_echo_at is not None
-    assert timeline.dialed_at is not None
-    assert timeline.dialed_at - timeline.last_echo_at <= 0.3
-    assert timeline.closed_by == "server"
+async def test_a_transfer_is_heard_in_full_then_dialled(stacks: list[LocalStack]) -> None:
+    async def check(stack: LocalStack) -> None:
+        transfer = ToolCall("transfer_call", {"target": "billing", "reason": "a refund"})
+        call_sid, timeline, _ = await place_call(
+            stack,
+            (Reply(1500, "Putting you through to billing.", tool_calls=(transfer,)),),
+            CallerScript(segments=(ASK,), hangup=None),
+        )
+        assert timeline.dialed == agents.TRANSFER_NUMBER
+        assert timeline.heard_ms[2] == pytest.approx(1500, abs=40)  # the handoff, in full
+        assert timeline.last_echo_at is not None
+        assert timeline.dialed_at is not None
+        assert timeline.dialed_at - timeline.last_echo_at <= 0.3
+        assert timeline.closed_by == "server"
 
-    call = await ended(call_sid)
-    assert call.end_reason == "transferred"
-    assert call.transfer_target == "billing"
-    [drain] = await rows(call_sid, RecordKind.DRAIN_COMPLETED)
-    assert drain["final_mark_echoed"] is True
-    events = await heard_by_receivers(stack, call_sid, "call_ended")
-    said = [event["what"] for event in events]
-    assert said.index("call_transferred") < said.index("call_ended")
-    [transferred] = [event for event in events if event["what"] == "call_transferred"]
-    assert transferred["target"] == "billing"
+        call = await ended(call_sid)
+        assert call.end_reason == "transferred"
+        assert call.transfer_target == "billing"
+        [drain] = await rows(call_sid, RecordKind.DRAIN_COMPLETED)
+        assert drain["final_mark_echoed"] is True
+        events = await heard_by_receivers(stack, call_sid, "call_ended")
+        said = [event["what"] for event in events]
+        assert said.index("call_transferred") < said.index("call_ended")
+        [transferred] = [event for event in events if event["what"] == "call_transferred"]
+        assert transferred["target"] == "billing"
+
+    await on_both(stacks, check)
 
 
-async def test_a_barge_in_during_the_handoff_cancels_the_transfer(stack: LocalStack) -> None:
-    transfer = ToolCall("transfer_call", {"target": "billing"})
-    call_sid, timeline, session = await place_call(
-        stack,
-        (
-            Reply(3000, "Let me put you through to billing, one moment.", tool_calls=(transfer,)),
-            Reply(600, "Of course, what else?"),
-        ),
-        CallerScript(
-            segments=(ASK, SpeakWhenHeard(tone=2, after_ms=800, speech_ms=500), Silence(2500)),
-            hangup="stop",
-        ),
-    )
-    assert timeline.dialed is None
-    assert timeline.heard_ms[3] == pytest.approx(600, abs=40)  # the conversation went on
-    [told] = session.recording.function_call_outputs()
-    assert json.loads(told.output) == {"transferred": False, "reason": "barge_in"}
-    call = await ended(call_sid)
-    assert call.end_reason == "caller_hangup"
-    assert call.transfer_target == ""
-    [cancelled] = await rows(call_sid, RecordKind.HANGUP_CANCELLED)
-    assert cancelled["transfer_target"] == "billing"
+async def test_a_barge_in_during_the_handoff_cancels_the_transfer(stacks: list[LocalStack]) -> None:
+    async def check(stack: LocalStack) -> None:
+        transfer = ToolCall("transfer_call", {"target": "billing"})
+        call_sid, timeline, session = await place_call(
+            stack,
+            (
+                Reply(
+                    3000, "Let me put you through to billing, one moment.", tool_calls=(transfer,)
+                ),
+                Reply(600, "Of course, what else?"),
+            ),
+            CallerScript(
+                segments=(ASK, SpeakWhenHeard(tone=2, after_ms=800, speech_ms=500), Silence(2500)),
+                hangup="stop",
+            ),
+        )
+        assert timeline.dialed is None
+        assert timeline.heard_ms[3] == pytest.approx(600, abs=40)  # the conversation went on
+        [told] = session.recording.function_call_outputs()
+        assert json.loads(told.output) == {"transferred": False, "reason": "barge_in"}
+        call = await ended(call_sid)
+        assert call.end_reason == "caller_hangup"
+        assert call.transfer_target == ""
+        [cancelled] = await rows(call_sid, RecordKind.HANGUP_CANCELLED)
+        assert cancelled["transfer_target"] == "billing"
+
+    await on_both(stacks, check)
 
 
 # --- the keypad and the hooks ----------------------------------------------------------------
 
 
-async def test_keypad_digits_reach_the_model_and_the_hosts_hook(stack: LocalStack) -> None:
-    call_sid, timeline, session = await place_call(
-        stack,
-        (Reply(600, "Order 42, got it."),),
-        CallerScript(
-            segments=(Silence(800), Dtmf("42#", gap_ms=100), Silence(2000)), hangup="stop"
-        ),
-    )
-    assert [press.digit for press in timeline.dtmf] == ["4", "2", "#"]
-    typed = [
-        event["item"]
-        for event in session.recording.received_of("conversation.item.create")
-        if event["item"].get("role") == "user"
-    ]
-    assert len(typed) == 1
-    assert "42" in typed[0]["content"][0]["text"]
-    assert timeline.heard_ms[2] == pytest.approx(600, abs=40)  # the model answered it
-    await ended(call_sid)
-    assert [r["digits"] for r in await rows(call_sid, RecordKind.KEYPAD_INPUT)] == ["42"]
-    events = await heard_by_receivers(stack, call_sid, "keypad")
-    assert {"what": "keypad", "call_sid": call_sid, "digits": "42"} in events
-
-
-async def test_a_slow_or_raising_agent_hook_gives_the_default_agent(stack: LocalStack) -> None:
-    async def greeted_by_default(number: str, source: str) -> None:
+async def test_keypad_digits_reach_the_model_and_the_hosts_hook(stacks: list[LocalStack]) -> None:
+    async def check(stack: LocalStack) -> None:
         call_sid, timeline, session = await place_call(
-            stack, (), CallerScript(segments=(Silence(1200),), hangup="stop"), number
+            stack,
+            (Reply(600, "Order 42, got it."),),
+            CallerScript(
+                segments=(Silence(800), Dtmf("42#", gap_ms=100), Silence(2000)), hangup="stop"
+            ),
         )
-        assert timeline.heard_ms[1] == pytest.approx(GREETING_MS, abs=40)  # greeted all the same
-        assert "order_status" not in session.recording.tool_names()
-        call = await ended(call_sid)
-        assert (call.agent_name, call.agent["source"]) == ("default", source)
-        assert call.end_reason == "caller_hangup"
+        assert [press.digit for press in timeline.dtmf] == ["4", "2", "#"]
+        typed = [
+            event["item"]
+            for event in session.recording.received_of("conversation.item.create")
+            if event["item"].get("role") == "user"
+        ]
+        assert len(typed) == 1
+        assert "42" in typed[0]["content"][0]["text"]
+        assert timeline.heard_ms[2] == pytest.approx(600, abs=40)  # the model answered it
+        await ended(call_sid)
+        assert [r["digits"] for r in await rows(call_sid, RecordKind.KEYPAD_INPUT)] == ["42"]
+        events = await heard_by_receivers(stack, call_sid, "keypad")
+        assert {"what": "keypad", "call_sid": call_sid, "digits": "42"} in events
 
-    # Both at once (their scripts are the same): a slow hook holds up no other call.
-    await asyncio.gather(
-        greeted_by_default(agents.SLOW_HOOK, "default_after_timeout"),
-        greeted_by_default(agents.RAISING_HOOK, "default_after_error"),
-    )
+    await on_both(stacks, check)
+
+
+async def test_a_slow_or_raising_agent_hook_gives_the_default_agent(
+    stacks: list[LocalStack],
+) -> None:
+    async def check(stack: LocalStack) -> None:
+        async def greeted_by_default(number: str, source: str) -> None:
+            call_sid, timeline, session = await place_call(
+                stack, (), CallerScript(segments=(Silence(1200),), hangup="stop"), number
+            )
+            # Greeted all the same.
+            assert timeline.heard_ms[1] == pytest.approx(GREETING_MS, abs=40)
+            assert "order_status" not in session.recording.tool_names()
+            call = await ended(call_sid)
+            assert (call.agent_name, call.agent["source"]) == ("default", source)
+            assert call.end_reason == "caller_hangup"
+
+        # Both at once (their scripts are the same): a slow hook holds up no other call.
+        await asyncio.gather(
+            greeted_by_default(agents.SLOW_HOOK, "default_after_timeout"),
+            greeted_by_default(agents.RAISING_HOOK, "default_after_error"),
+        )
+
+    await on_both(stacks, check)

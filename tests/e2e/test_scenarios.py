@@ -82,6 +82,11 @@ ON_DAPHNE_TOO = frozenset(
      "truncate_refused_negative"}
 )  # fmt: skip
 assert set(BY_NAME) >= ON_DAPHNE_TOO, "a scenario renamed: say which runs under Daphne too"
+# What these show (a slow tool's holding line, a transfer the caller cuts off) is
+# tested on both servers, with its silences and messages, by test_agents; the
+# demo (`make demo-all`) judges them as scenarios.
+SHOWN_BY_TEST_AGENTS = frozenset({"tool_slow_courier", "transfer_cancelled"})
+assert set(BY_NAME) >= SHOWN_BY_TEST_AGENTS, "a scenario renamed: say where it is tested"
 
 
 async def seed_for(scenario: Scenario) -> None:
@@ -95,6 +100,8 @@ async def seed_for(scenario: Scenario) -> None:
 async def test_scenario_meets_its_expectations(stack: LocalStack, name: str) -> None:
     if stack.server == "daphne" and name not in ON_DAPHNE_TOO:
         pytest.skip("under Uvicorn only: the server's paths are those of another scenario")
+    if name in SHOWN_BY_TEST_AGENTS:
+        pytest.skip("tested under both servers by tests/e2e/test_agents.py")
     scenario = BY_NAME[name]
     await seed_for(scenario)
     log_start = server_log_size(stack)

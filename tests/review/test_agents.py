@@ -80,7 +80,7 @@ def test_the_call_page_shows_the_agent_that_answered(staff_client: Client) -> No
     assert field(body, "agent_voice") == "marin"
     assert field(body, "agent_language") == "en"
     assert field(body, "agent_tools") == "lookup_order, check_stock"
-    assert field(body, "agent_transfer_targets") == "Sales (+15550003333), Billing (+15550004444)"
+    assert field(body, "agent_transfer_targets") == "Billing (+15550004444), Sales (+15550003333)"
     assert field(body, "agent_turn_detection") == (
         "VAD threshold 0.6, silence 500 ms, prefix padding 300 ms"
     )
@@ -111,7 +111,7 @@ def test_the_timeline_of_the_call_page_draws_its_tools_keypad_and_transfer(
     assert 'data-kind="tool" data-offset-ms="4200" data-end-ms="5350"' in body
     assert 'class="tl-tool tl-tool--error"' in body
     assert 'data-dispatch-ms="0.8" data-reply-ms="1.3"' in body
-    assert "arguments: order_id=&quot;A-4521&quot;, card=&quot;[redacted]&quot;" in body
+    assert "arguments: card=&quot;[redacted]&quot;, order_id=&quot;A-4521&quot;" in body
     assert "error: stock service unavailable" in body
     assert 'data-kind="hold" data-offset-ms="5200"' in body
     assert 'data-kind="keypad" data-offset-ms="3100"' in body

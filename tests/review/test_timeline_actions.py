@@ -104,7 +104,7 @@ def test_a_tool_call_is_a_bar_in_a_lane_of_its_own_for_as_long_as_it_ran() -> No
     }
     assert tool.title.splitlines() == [
         "tool lookup_order: ok in 1150 ms, 4.200 s to 5.350 s",
-        'arguments: order_id="A-4521", card="[redacted]"',
+        'arguments: card="[redacted]", order_id="A-4521"',
         "dispatch 0.8 ms (arguments complete to function started), "
         "reply 1.2 ms (function returned to its output sent)",
         "the model was asked to answer with its result",
@@ -134,7 +134,7 @@ def test_a_failed_timed_out_refused_or_unrun_tool_says_so() -> None:
 
     assert [(t.variant, t.label.text if t.label else "") for t in tools] == [
         ("error", "lookup_order: failed"),
-        ("timeout", 'slow timed out 10000 ms · order_id="A-4521", card="[redacted]"'),  # inside
+        ("timeout", 'slow timed out 10000 ms · card="[redacted]", order_id="A-4521"'),  # inside
         ("unknown_tool", "ghost: unknown tool"),
         ("not_run", "late: not run"),
         ("other", "odd: something_new"),
