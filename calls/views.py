@@ -35,7 +35,7 @@ from calls.live.config import BridgeConfig, default_agent
 from calls.live.logcontext import call_context
 from calls.live.process import current
 from calls.live.realtime import (
-    RealtimeConnection,
+    Connecting,
     connect_timed,
     discard_connecting,
     open_session,
@@ -122,9 +122,6 @@ async def voice_webhook(request: HttpRequest) -> HttpResponse:
 
 def _new(created: bool) -> str:
     return "new" if created else "retried"
-
-
-Connecting = asyncio.Future[tuple[RealtimeConnection, float]]
 
 
 def _connect_ahead(request: HttpRequest) -> Connecting | None:

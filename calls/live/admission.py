@@ -28,8 +28,8 @@ from calls.live.config import BridgeConfig
 from calls.live.handover import conversation_so_far, reclaim
 from calls.live.process import CallProcess
 from calls.live.realtime import (
+    Connecting,
     OpenedModel,
-    RealtimeConnection,
     connect_timed,
     discard_connecting,
     open_session,
@@ -96,7 +96,7 @@ async def admit(start: Start, process: CallProcess) -> Admitted | Refused:
     # that ran in this process; else it connects now, while the database claims
     # the stream (and tells the call's agent), and is configured for the agent
     # then. Either way the greeting starts sooner, and a refused stream closes it.
-    connecting: asyncio.Future[tuple[RealtimeConnection, float]] | None = None
+    connecting: Connecting | None = None
     if not process.preopened.waiting(start.call_sid):
         connecting = asyncio.ensure_future(connect_timed(BridgeConfig.from_django()))
     try:

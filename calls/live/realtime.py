@@ -9,7 +9,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from openai import AsyncOpenAI
 from websockets.asyncio.connection import Connection
@@ -21,6 +21,7 @@ from calls.live.config import BridgeConfig
 from calls.live.wsframe import client_text_frame
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 class RealtimeConnection(Protocol):
@@ -164,6 +165,10 @@ class OpenedModel:
     ahead: bool = False
 
 
+# A connection under way (`connect_timed`): the connection, and its connect time in ms.
+Connecting = asyncio.Future[tuple[RealtimeConnection, float]]
+
+
 async def connect_timed(config: BridgeConfig) -> tuple[RealtimeConnection, float]:
     """A connected (not yet configured) session, and how long connecting took (ms)."""
     started = time.monotonic()
@@ -206,28 +211,23 @@ def _socket(connection: RealtimeConnection) -> Any:
 
 def discard_model(opening: asyncio.Future[OpenedModel]) -> None:
     """A session nobody will use (its stream was refused, or ended first): stop or close it."""
-
-    def close_when_open(future: asyncio.Future[OpenedModel]) -> None:
-        if not future.cancelled() and future.exception() is None:
-            task = asyncio.ensure_future(close_quietly(future.result().connection))
-            _closing.add(task)
-            task.add_done_callback(_closing.discard)
-
-    opening.cancel()
-    opening.add_done_callback(close_when_open)
+    _discard(opening, lambda opened: opened.connection)
 
 
-def discard_connecting(connecting: asyncio.Future[tuple[RealtimeConnection, float]]) -> None:
+def discard_connecting(connecting: Connecting) -> None:
     """A connection begun (`connect_timed`) for a stream that was refused: stop or close it."""
+    _discard(connecting, lambda connected: connected[0])
 
-    def close_when_open(future: asyncio.Future[tuple[RealtimeConnection, float]]) -> None:
-        if not future.cancelled() and future.exception() is None:
-            task = asyncio.ensure_future(close_quietly(future.result()[0]))
+
+def _discard(future: asyncio.Future[T], connection_of: Callable[[T], RealtimeConnection]) -> None:
+    def close_when_open(done: asyncio.Future[T]) -> None:
+        if not done.cancelled() and done.exception() is None:
+            task = asyncio.ensure_future(close_quietly(connection_of(done.result())))
             _closing.add(task)
             task.add_done_callback(_closing.discard)
 
-    connecting.cancel()
-    connecting.add_done_callback(close_when_open)
+    future.cancel()
+    future.add_done_callback(close_when_open)
 
 
 async def close_quietly(connection: RealtimeConnection) -> None:
