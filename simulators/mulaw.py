@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from functools import lru_cache
 
 SILENCE_BYTE = 0xFF
 _BIAS = 0x84
@@ -55,3 +56,16 @@ def encode(samples: Iterable[int] | Sequence[int]) -> bytes:
 def silence(n_bytes: int) -> bytes:
     """Return `n_bytes` of mu-law digital silence."""
     return bytes([SILENCE_BYTE]) * n_bytes
+
+
+@lru_cache(maxsize=16)
+def _scaled(gain: float) -> tuple[int, ...]:
+    return tuple(round(gain * value) for value in DECODE_TABLE)
+
+
+def mix(audio: bytes, other: bytes, gain: float) -> bytes:
+    """`audio` + `gain` x `other` (same length), mixed in linear PCM, clipped, re-encoded."""
+    if len(other) != len(audio):
+        raise ValueError(f"cannot mix {len(other)} samples into {len(audio)}")
+    table, scaled = DECODE_TABLE, _scaled(gain)
+    return encode([table[a] + scaled[b] for a, b in zip(audio, other, strict=True)])

@@ -486,7 +486,7 @@ SCENARIOS: tuple[Scenario, ...] = (
         caller=CallerScript(
             segments=(
                 SpeakWhenHeard(tone=1, after_ms=900, speech_ms=500),
-                SpeakWhenHeard(tone=2, after_ms=800, speech_ms=500),
+                SpeakWhenHeard(tone=2, after_ms=800, speech_ms=700),
                 Silence(2200),
             ),
             hangup="stop",
@@ -684,7 +684,7 @@ SCENARIOS: tuple[Scenario, ...] = (
             )
         ),
         caller=CallerScript(
-            segments=(ASK, SpeakWhenHeard(tone=2, after_ms=1000, speech_ms=500), Silence(2500)),
+            segments=(ASK, SpeakWhenHeard(tone=2, after_ms=1000, speech_ms=700), Silence(2500)),
             hangup="stop",
         ),
         expect=Expect(

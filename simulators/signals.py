@@ -1,12 +1,14 @@
-"""Synthetic voice-like signals: identifying response tones, caller speech, the tone detector."""
+"""Synthetic sounds: identifying response tones, caller speech and noises, the tone detector."""
 
 from __future__ import annotations
 
 import itertools
 import math
+import random
 from functools import lru_cache
+from typing import Literal
 
-from simulators import mulaw
+from simulators import lsb, mulaw
 
 SAMPLE_RATE_HZ = 8000
 BYTES_PER_MS = 8
@@ -34,6 +36,16 @@ _SPEECH_RMS = 5000.0
 _RAMP_SAMPLES = 240  # 30 ms soft attack and release
 _SILENCE_RMS = 60.0
 _MIN_CROSSINGS = 4
+# Noises: one seeded period of white noise (512 ms), steady for line noise, shaped
+# into a burst for a cough. Both stay well above the VAD's -30 dBFS (RMS ~1036).
+_NOISE_PERIOD_SAMPLES = 4096
+_NOISE_SEED = 31931
+_LINE_NOISE_RMS = 3000.0  # about -21 dBFS
+_COUGH_PEAK_RMS = 12000.0  # about -9 dBFS
+_COUGH_END_GAIN = 0.25  # the burst decays to -12 dB by its end...
+_COUGH_ATTACK_SAMPLES = 40  # ...after a 5 ms attack, and closes with a 5 ms release
+
+NoiseKind = Literal["cough", "noise"]
 
 
 def tone_for_response(response_index: int) -> int:
@@ -113,6 +125,45 @@ def speech_audio(start_sample: int, n_samples: int, total_samples: int) -> bytes
     return _render(_speech_linear(), start_sample, n_samples, total_samples)
 
 
+@lru_cache(maxsize=1)
+def _white_noise() -> tuple[float, ...]:
+    rng = random.Random(_NOISE_SEED)
+    raw = [rng.gauss(0.0, 1.0) for _ in range(_NOISE_PERIOD_SAMPLES)]
+    scale = math.sqrt(sum(v * v for v in raw) / len(raw))
+    return tuple(v / scale for v in raw)
+
+
+@lru_cache(maxsize=1)
+def _line_noise_linear() -> tuple[int, ...]:
+    return tuple(round(v * _LINE_NOISE_RMS) for v in _white_noise())
+
+
+def _cough_gain(i: int, total_samples: int) -> float:
+    if i < _COUGH_ATTACK_SAMPLES:
+        return i / _COUGH_ATTACK_SAMPLES
+    if i >= total_samples - _COUGH_ATTACK_SAMPLES:
+        return (total_samples - i) / _COUGH_ATTACK_SAMPLES * _COUGH_END_GAIN
+    decay_samples = max(1, total_samples - _COUGH_ATTACK_SAMPLES)
+    return float(_COUGH_END_GAIN ** ((i - _COUGH_ATTACK_SAMPLES) / decay_samples))
+
+
+def noise_audio(kind: NoiseKind, start_sample: int, n_samples: int, total_samples: int) -> bytes:
+    """Mu-law samples [start, start + n) of a noise of `total_samples`, seeded (deterministic).
+
+    "noise" is steady broadband line noise (RMS ~3000, about -21 dBFS) with soft
+    edges; "cough" a broadband burst with a sharp attack (5 ms) to RMS ~12000 (about
+    -9 dBFS), decaying to a quarter of that by its end. Neither carries a tone.
+    """
+    if kind == "noise":
+        return _render(_line_noise_linear(), start_sample, n_samples, total_samples)
+    noise = _white_noise()
+    period = len(noise)
+    return mulaw.encode(
+        round(noise[i % period] * _COUGH_PEAK_RMS * _cough_gain(i, total_samples))
+        for i in range(start_sample, start_sample + n_samples)
+    )
+
+
 def rms(samples: list[int]) -> float:
     """Root mean square of linear samples (0.0 for none)."""
     if not samples:
@@ -120,15 +171,21 @@ def rms(samples: list[int]) -> float:
     return math.sqrt(sum(s * s for s in samples) / len(samples))
 
 
-@lru_cache(maxsize=8192)
 def detect_tone(frame: bytes) -> int:
     """Which response tone a mu-law frame (typically 20 ms) carries.
 
     Returns the tone number (1..MAX_TONE), `SILENCE`, or `UNKNOWN`. The frequency is
     estimated from the span between the first and last zero crossing, so a frame that
     is only partly filled with a tone (its start or end) is still attributed.
-    Cached: response tones are periodic, so the same frames come back again and again.
+    The LSBs (where the stand-ins write their watermarks) are ignored, and the
+    answer cached: response tones are periodic, so the same frames come back again
+    and again.
     """
+    return _tone_of(lsb.ignored(frame))
+
+
+@lru_cache(maxsize=8192)
+def _tone_of(frame: bytes) -> int:
     samples = mulaw.decode(frame)
     if rms(samples) < _SILENCE_RMS:
         return SILENCE

@@ -23,7 +23,7 @@ import re
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
-from simulators import signals
+from simulators import position, signals
 from simulators.realtime import events
 from simulators.realtime.conversation import Conversation, Item
 from simulators.realtime.events import Event, EventNames
@@ -232,10 +232,12 @@ class ResponseRun:
                     delta["obfuscation"] = events.obfuscation(rng)
                 await host.send(events.event(names.transcript_delta, **where, **delta))
                 words_sent = word_goal
-            audio = signals.tone_audio(
-                item.tone, item_ms * signals.BYTES_PER_MS, chunk_ms * signals.BYTES_PER_MS,
-                total_samples,
-            )  # fmt: skip
+            offset = item_ms * signals.BYTES_PER_MS
+            n_samples = chunk_ms * signals.BYTES_PER_MS
+            # Every sample says where it is in the item (`simulators.position`).
+            audio = position.stamp(
+                signals.tone_audio(item.tone, offset, n_samples, total_samples), offset
+            )
             item_ms += chunk_ms
             self.audio_ms_sent += chunk_ms
             item.item.audio_ms = item_ms

@@ -19,6 +19,7 @@ from simulators.realtime.item_events import ItemEvents
 from simulators.realtime.recording import SessionRecording
 from simulators.realtime.responder import ResponseRun
 from simulators.realtime.script import Disconnect, Fault, GoSilent, RealtimeScript, SendError
+from simulators.realtime.transcription import Turn, transcript
 from simulators.realtime.vad import EnergyVad, SpeechStarted, VadConfig, VadEvent
 
 logger = logging.getLogger(__name__)
@@ -55,8 +56,9 @@ class RealtimeSession:
         # A GoSilent fault: nothing more is sent (and maybe nothing more read).
         self.silent = False
         self.caller_turns = 0  # user audio items committed, in order
-        self._turn_of: dict[str, int] = {}  # item id -> its turn number, until transcribed
+        self._turns: dict[str, Turn] = {}  # item id -> its turn, until transcribed
         self._speech_item_id: str | None = None
+        self._speech_start_ms = 0  # the current speech's `audio_start_ms`
         # The caller's turn whose transcription waits for its answer's first events.
         self._transcript_due: str | None = None
         self._auto_response_pending = False
@@ -187,6 +189,7 @@ class RealtimeSession:
         td = self.turn_detection or {}
         if isinstance(decision, SpeechStarted):
             self._speech_item_id = events.new_id("item")
+            self._speech_start_ms = decision.audio_start_ms
             await self.send(
                 events.event(
                     "input_audio_buffer.speech_started",
@@ -207,7 +210,7 @@ class RealtimeSession:
                 item_id=item_id,
             )
         )
-        await self._commit_user_audio(item_id)
+        await self._commit_user_audio(item_id, self._speech_start_ms, decision.audio_end_ms)
         if td.get("create_response", True) and self.active is None:
             # The transcription comes once the answer has started, as the service sends it.
             self._transcript_due = item_id
@@ -223,9 +226,11 @@ class RealtimeSession:
         if item_id is not None:
             await self._transcribe(item_id)
 
-    async def _commit_user_audio(self, item_id: str) -> None:
+    async def _commit_user_audio(
+        self, item_id: str, audio_start_ms: int | None = None, audio_end_ms: int | None = None
+    ) -> None:
         self.caller_turns += 1
-        self._turn_of[item_id] = self.caller_turns
+        self._turns[item_id] = Turn(self.caller_turns, audio_start_ms, audio_end_ms)
         previous = self.conversation.add(Item(item_id, "message", "user"))
         await self.send(
             events.event("input_audio_buffer.committed", previous_item_id=previous, item_id=item_id)
@@ -238,22 +243,22 @@ class RealtimeSession:
             )
 
     async def _transcribe(self, item_id: str) -> None:
-        """Input transcription, when the session asked for it (GA or beta field)."""
+        """Input transcription, when the session asked for it (GA or beta field): the
+        words heard in the item's own audio (`transcription.transcript`)."""
+        turn = self._turns.pop(item_id, None) or Turn(self.caller_turns)
         audio_input = self.session.get("audio", {}).get("input", {})
         if not (audio_input.get("transcription") or self.session.get("input_audio_transcription")):
             return
-        transcript = self.script.caller_turn(self._turn_of.pop(item_id, self.caller_turns))
+        text = transcript(self.script, turn, self.recording.input_audio)
         where = {"item_id": item_id, "content_index": 0}
         await self.send(
-            events.event(
-                "conversation.item.input_audio_transcription.delta", **where, delta=transcript
-            )
+            events.event("conversation.item.input_audio_transcription.delta", **where, delta=text)
         )
         await self.send(
             events.event(
                 "conversation.item.input_audio_transcription.completed",
                 **where,
-                transcript=transcript,
+                transcript=text,
             )
         )
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import lru_cache
 
-from simulators import mulaw, signals
+from simulators import lsb, mulaw, signals
 
 
 @dataclass(frozen=True)
@@ -106,8 +106,13 @@ class EnergyVad:
         return SpeechStopped(self.position_ms)
 
 
-@lru_cache(maxsize=4096)
 def _window_rms(window: bytes) -> float:
     # Input audio repeats (digital silence, periodic test speech): cached, a load
-    # generator serving hundreds of sessions stays cheap.
+    # generator serving hundreds of sessions stays cheap. The LSBs, where the words
+    # travel (`simulators.watermark`), would defeat the cache: they are ignored.
+    return _rms(lsb.ignored(window))
+
+
+@lru_cache(maxsize=4096)
+def _rms(window: bytes) -> float:
     return signals.rms(mulaw.decode(window))

@@ -4,12 +4,16 @@ from simulators.twilio.caller import TwilioCaller
 from simulators.twilio.script import (
     CallerScript,
     Dtmf,
+    Leak,
+    Noise,
     SendText,
     Silence,
     SpeakWhenHeard,
     Speech,
 )
 from simulators.twilio.timeline import (
+    AnswerHeard,
+    CallerSound,
     ClearRecord,
     HeardSegment,
     KeyPress,
@@ -27,13 +31,17 @@ from simulators.twilio.webhook import (
 )
 
 __all__ = [
+    "AnswerHeard",
     "CallerScript",
+    "CallerSound",
     "ClearRecord",
     "Dtmf",
     "Followup",
     "HeardSegment",
     "KeyPress",
+    "Leak",
     "MarkRecord",
+    "Noise",
     "SendText",
     "Silence",
     "SpeakWhenHeard",

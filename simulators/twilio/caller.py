@@ -10,14 +10,14 @@ import urllib.parse
 from collections.abc import Callable
 from typing import TypeVar
 
-from simulators import mulaw, signals
+from simulators import signals
 from simulators.link import Link, LinkProfile
 from simulators.twilio import messages, webhook
 from simulators.twilio.messages import StreamIds
-from simulators.twilio.microphone import Microphone
+from simulators.twilio.microphone import Microphone, Tick
 from simulators.twilio.playback import Playback
 from simulators.twilio.script import CallerScript, Hangup
-from simulators.twilio.timeline import KeyPress, MarkRecord, Timeline
+from simulators.twilio.timeline import CallerSound, KeyPress, MarkRecord, Timeline
 from simulators.waiting import DEFAULT_TIMEOUT_S, Notifier
 from simulators.wsclient import WebSocketClient
 
@@ -26,7 +26,6 @@ logger = logging.getLogger(__name__)
 T = TypeVar("T")
 
 FRAME_S = 0.02
-_SILENT_FRAME = mulaw.silence(signals.FRAME_BYTES)
 _CLOSE = None  # sent down the uplink after `stop`: the socket closes when it arrives
 
 
@@ -91,7 +90,12 @@ class TwilioCaller:
             downlink or LinkProfile(delay_ms=latency_ms), self._handle, rng=rng
         )
         self.timeline = Timeline()
-        self.playback = Playback(self.timeline, underrun_threshold_ms=underrun_threshold_ms)
+        # A speakerphone hears what played `delay_ms` ago: keep at least that, and a frame.
+        leak = self.script.leak
+        history_ms = max(1000, leak.delay_ms + 2 * signals.FRAME_MS) if leak else 1000
+        self.playback = Playback(
+            self.timeline, underrun_threshold_ms=underrun_threshold_ms, history_ms=history_ms
+        )
         self.microphone = Microphone(self.script)
         self.notifier = Notifier()
         self.webhook_result: webhook.HttpResult | None = None
@@ -281,7 +285,12 @@ class TwilioCaller:
             return
         now = time.monotonic()
         self._echo(self.playback.advance(now))
-        tick = self.microphone.tick(now, self.timeline.tone_started_at)
+        # The frame holds what the microphone took in over the 20 ms up to this tick's
+        # time on the schedule (the timer may fire a little late): no sample twice or lost.
+        frame_end = t0 + chunk * FRAME_S
+        tick = self.microphone.tick(
+            now, self.timeline.tone_started_at, self.playback, frame_end=frame_end
+        )
         for text in tick.texts:
             self._send(text)
         for digit in tick.digits:
@@ -292,14 +301,23 @@ class TwilioCaller:
             if self.script.hangup is not None:
                 self.hangup_now(self.script.hangup)
                 return
-            frame = _SILENT_FRAME  # script over: keep the line open until the app hangs up
-        if tick.speech_onset:
-            self.timeline.speech_started_at.append(now)
+            # Script over: keep the line open until the app hangs up.
+            frame = self.microphone.ambient(self.playback, frame_end)
+        self._record_sound(tick, now)
         timestamp = self._first_timestamp_ms + 20 * (chunk - 1) + self._clock_rng.randint(-1, 1)
         self._send(messages.media(self.ids, self._next_sequence(), chunk, timestamp, frame))
         self.timeline.media_sent += 1
         self.notifier.notify()
         self._schedule(t0 + (chunk + 1) * FRAME_S, self._tick, chunk + 1, t0)
+
+    def _record_sound(self, tick: Tick, now: float) -> None:
+        timeline = self.timeline
+        if tick.speech_onset and tick.sound is not None:
+            timeline.sounds.append(CallerSound(tick.sound, now, text=tick.text))
+            if tick.sound == "speech":
+                timeline.speech_started_at.append(now)
+        if tick.sound_end and timeline.sounds:
+            timeline.sounds[-1].ended_at = now + FRAME_S
 
     async def hangup(self, mode: Hangup = "stop") -> None:
         """End the call from the caller's side: `stop` then close, or drop the TCP connection."""

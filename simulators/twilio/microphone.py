@@ -4,18 +4,30 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Protocol
 
-from simulators import mulaw, signals
+from simulators import mulaw, signals, watermark
 from simulators.twilio.script import (
     CallerScript,
     Dtmf,
+    Noise,
     SendText,
     Silence,
+    SoundKind,
     SpeakWhenHeard,
     Speech,
 )
 
 _SILENT_FRAME = mulaw.silence(signals.FRAME_BYTES)
+_FRAME_S = signals.FRAME_MS / 1000.0
+
+
+class PlayedAudio(Protocol):
+    """What the phone played: the speakerphone's source (`Playback` is one)."""
+
+    def played(self, start: float, n_samples: int) -> bytes:
+        """The `n_samples` mu-law samples that played from monotonic time `start` on."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -28,13 +40,23 @@ class Tick:
     digits: str = ""
     """DTMF digits pressed at this tick (a `dtmf` message each)."""
     speaking: bool = False
+    """The caller makes a sound in this frame (speech or noise)."""
     speech_onset: bool = False
-    """This frame is the first of an utterance."""
+    """This frame is the first of a sound (an utterance, a cough, a noise)."""
+    sound: SoundKind | None = None
+    """The kind of sound this frame carries (None: the caller is silent)."""
+    text: str = ""
+    """The words of the sound this frame belongs to ("" for none)."""
+    sound_end: bool = False
+    """This frame is the last of its sound."""
 
 
 @dataclass
 class _Utterance:
     total_samples: int
+    kind: SoundKind
+    words: str | None
+    """The text its packets carry ("" for a noise's empty packet), None: no packet."""
     done_samples: int = 0
 
 
@@ -48,13 +70,25 @@ class Microphone:
     _utterance: _Utterance | None = None
     _digit: int = 0  # the next digit of the current Dtmf segment
 
-    def tick(self, now: float, tone_started_at: Mapping[int, float]) -> Tick:
-        """Next frame; `tone_started_at` maps tone -> when its audio began playing."""
+    def tick(
+        self,
+        now: float,
+        tone_started_at: Mapping[int, float],
+        played: PlayedAudio | None = None,
+        *,
+        frame_end: float | None = None,
+    ) -> Tick:
+        """Next frame; `tone_started_at` maps tone -> when its audio began playing.
+
+        With a speakerphone (`CallerScript.leak`), `played` is what the phone
+        played, and the frame is the sound captured until `frame_end` (default
+        `now`, the tick's own time): samples [frame_end - 20 ms, frame_end).
+        """
         texts: list[str] = []
+        end = now if frame_end is None else frame_end
         while True:
             if self._utterance is not None:
-                onset = self._utterance.done_samples == 0
-                return Tick(self._speak(), tuple(texts), speaking=True, speech_onset=onset)
+                return self._speak(tuple(texts), played, end)
             if self._index >= len(self.script.segments):
                 return Tick(None, tuple(texts))
             segment = self.script.segments[self._index]
@@ -62,12 +96,15 @@ class Microphone:
                 texts.append(segment.text)
                 self._index += 1
             elif isinstance(segment, Speech):
-                self._begin(segment.ms)
+                self._begin(segment.ms, "speech", segment.text or None)
+            elif isinstance(segment, Noise):
+                self._begin(segment.ms, segment.kind, "")
             elif isinstance(segment, SpeakWhenHeard):
                 started = tone_started_at.get(segment.tone)
                 if started is None or now < started + segment.after_ms / 1000.0:
-                    return Tick(_SILENT_FRAME, tuple(texts))
-                self._begin(segment.speech_ms)
+                    return Tick(self.ambient(played, end), tuple(texts))
+                words = (segment.text or None) if segment.sound == "speech" else ""
+                self._begin(segment.speech_ms, segment.sound, words)
             elif isinstance(segment, Dtmf):
                 digit = ""
                 if self._left_ms is None:
@@ -81,7 +118,7 @@ class Microphone:
                 self._left_ms -= signals.FRAME_MS
                 if self._left_ms <= 0:
                     self._left_ms = None
-                return Tick(_SILENT_FRAME, tuple(texts), digits=digit)
+                return Tick(self.ambient(played, end), tuple(texts), digits=digit)
             elif isinstance(segment, Silence):
                 if self._left_ms is None:
                     self._left_ms = segment.ms
@@ -90,20 +127,49 @@ class Microphone:
                     self._index += 1
                     continue
                 self._left_ms -= signals.FRAME_MS
-                return Tick(_SILENT_FRAME, tuple(texts))
+                return Tick(self.ambient(played, end), tuple(texts))
 
-    def _begin(self, ms: int) -> None:
+    def ambient(self, played: PlayedAudio | None, frame_end: float) -> bytes:
+        """The frame while the caller makes no sound: silence, or what leaks in."""
+        return self._leaked(_SILENT_FRAME, played, frame_end)
+
+    def _leaked(self, own: bytes, played: PlayedAudio | None, frame_end: float) -> bytes:
+        leak = self.script.leak
+        if leak is None or played is None:
+            return own
+        start = frame_end - _FRAME_S - leak.delay_ms / 1000.0
+        echo = played.played(start, len(own))
+        if echo.count(mulaw.SILENCE_BYTE) == len(echo):
+            return own  # nothing played then: the caller's own sound, untouched
+        return mulaw.mix(own, echo, leak.gain)
+
+    def _begin(self, ms: int, kind: SoundKind, words: str | None) -> None:
         frames = max(1, -(-ms // signals.FRAME_MS))
-        self._utterance = _Utterance(frames * signals.FRAME_BYTES)
+        self._utterance = _Utterance(frames * signals.FRAME_BYTES, kind, words)
         self._index += 1
 
-    def _speak(self) -> bytes:
+    def _speak(self, texts: tuple[str, ...], played: PlayedAudio | None, frame_end: float) -> Tick:
         utterance = self._utterance
         assert utterance is not None
-        frame = signals.speech_audio(
-            utterance.done_samples, signals.FRAME_BYTES, utterance.total_samples
-        )
-        utterance.done_samples += signals.FRAME_BYTES
-        if utterance.done_samples >= utterance.total_samples:
+        done, total = utterance.done_samples, utterance.total_samples
+        n = signals.FRAME_BYTES
+        if utterance.kind == "speech":
+            own = signals.speech_audio(done, n, total)
+        else:
+            own = signals.noise_audio(utterance.kind, done, n, total)
+        frame = self._leaked(own, played, frame_end)
+        if utterance.words is not None:
+            frame = watermark.embed(frame, utterance.words, done)
+        utterance.done_samples += n
+        ended = utterance.done_samples >= total
+        if ended:
             self._utterance = None
-        return frame
+        return Tick(
+            frame,
+            texts,
+            speaking=True,
+            speech_onset=done == 0,
+            sound=utterance.kind,
+            text=utterance.words or "",
+            sound_end=ended,
+        )

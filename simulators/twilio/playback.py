@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import itertools
+import math
 from collections import deque
 from dataclasses import dataclass
 
-from simulators import signals
+from simulators import mulaw, position, signals
 from simulators.twilio.timeline import (
     ClearRecord,
     HeardSegment,
@@ -16,22 +18,40 @@ from simulators.twilio.timeline import (
 
 # A mark is due when playback reaches it; allow for float rounding in deadlines only.
 _EPSILON_S = 1e-6
+# Which sample plays at a time: float rounding must not move it by one.
+_EPSILON_SAMPLES = 1e-3
 
 
-@dataclass
+@dataclass(frozen=True)
 class _Scheduled:
     start: float
     end: float
     tone: int
+    audio: bytes
+    position: int | None
+    """Offset of its first sample in its audio item (`simulators.position`)."""
 
 
 class Playback:
-    """Plays received media like a phone; all times are monotonic seconds passed in."""
+    """Plays received media like a phone; all times are monotonic seconds passed in.
 
-    def __init__(self, timeline: Timeline, *, underrun_threshold_ms: float = 1.0) -> None:
+    The audio that played in the last `history_ms` is kept, sample for sample
+    (`played`): what a speakerphone's microphone hears again.
+    """
+
+    def __init__(
+        self,
+        timeline: Timeline,
+        *,
+        underrun_threshold_ms: float = 1.0,
+        history_ms: float = 1000.0,
+    ) -> None:
         self.timeline = timeline
         self._threshold_ms = underrun_threshold_ms
+        self._history_s = history_ms / 1000.0
         self._queue: deque[_Scheduled] = deque()
+        self._history: deque[_Scheduled] = deque()  # played, oldest first
+        self._now = -math.inf  # the latest time playback was moved to
         self._pending_marks: deque[MarkRecord] = deque()
         self.play_end = 0.0
         """When the audio buffered so far finishes playing."""
@@ -68,7 +88,8 @@ class Playback:
             self._run_late_s, self._run_marked = late_s, False
         for piece, tone in zip(pieces, tones, strict=True):
             end = start + len(piece) / (signals.BYTES_PER_MS * 1000.0)
-            self._queue.append(_Scheduled(start, end, tone))
+            where = position.read(piece) if tone >= 1 else None
+            self._queue.append(_Scheduled(start, end, tone, piece, where))
             start = end
         self.play_end = start
         self.queued_ms += len(payload) / signals.BYTES_PER_MS
@@ -96,6 +117,7 @@ class Playback:
         """Record what has played by `now`."""
         timeline = self.timeline
         queue = self._queue
+        self._now = max(self._now, now)
         while queue and queue[0].start <= now:
             head = queue[0]
             if head.tone >= 1 and head.tone not in timeline.tone_started_at:
@@ -103,7 +125,37 @@ class Playback:
             if head.end > now:
                 break
             queue.popleft()
-            timeline.add_heard(HeardSegment(head.start, head.end, head.tone))
+            self._played(head)
+        history = self._history
+        while history and history[0].end < now - self._history_s:
+            history.popleft()
+
+    def _played(self, piece: _Scheduled) -> None:
+        self.timeline.add_heard(HeardSegment(piece.start, piece.end, piece.tone, piece.position))
+        self._history.append(piece)
+
+    def played(self, start: float, n_samples: int) -> bytes:
+        """The `n_samples` mu-law samples that played from monotonic time `start` on.
+
+        Silence where nothing played (a gap, before the first audio, after a
+        `clear`, or later than playback was last moved to), and where it is older
+        than `history_ms`. The sample playing at time t is the one whose 1/8000 s
+        began at or before t.
+        """
+        out = bytearray(mulaw.silence(n_samples))
+        if start >= self._now:
+            return bytes(out)
+        rate = signals.SAMPLE_RATE_HZ
+        known = min(n_samples, math.floor((self._now - start) * rate + _EPSILON_SAMPLES))
+        end = start + n_samples / rate
+        for piece in itertools.chain(self._history, self._queue):
+            if piece.start >= end:
+                break
+            shift = math.floor((start - piece.start) * rate + _EPSILON_SAMPLES)
+            low, high = max(0, -shift), min(known, len(piece.audio) - shift)
+            if low < high:
+                out[low:high] = piece.audio[low + shift : high + shift]
+        return bytes(out)
 
     def next_mark_due(self) -> float | None:
         return self._pending_marks[0].due_at if self._pending_marks else None
@@ -114,7 +166,8 @@ class Playback:
         dropped_ms = self.buffered_ms(now)
         if self._queue and self._queue[0].start < now:
             head = self._queue[0]
-            self.timeline.add_heard(HeardSegment(head.start, now, head.tone))
+            heard = math.floor((now - head.start) * signals.SAMPLE_RATE_HZ + _EPSILON_SAMPLES)
+            self._played(_Scheduled(head.start, now, head.tone, head.audio[:heard], head.position))
         self._queue.clear()
         self.play_end = min(self.play_end, now)
         self._last_tone = signals.SILENCE

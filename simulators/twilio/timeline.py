@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import itertools
 from collections import defaultdict
 from dataclasses import dataclass, field
 
 from simulators import signals
+from simulators.twilio.script import SoundKind
+
+# How far a heard frame may start from where the one before it ended and still be
+# "in order": re-framing and partial frames move it a little, never this much.
+IN_ORDER_TOLERANCE_MS = 40
 
 
 @dataclass(frozen=True)
@@ -16,6 +22,10 @@ class HeardSegment:
     end: float
     tone: int
     """Response tone (1..), `signals.SILENCE` or `signals.UNKNOWN`."""
+    position: int | None = None
+    """For a response tone: the offset, in samples within its audio item, of the
+    segment's first sample (`simulators.position`); negative by the padding when
+    the frame opens with silence before the item's audio. None when unreadable."""
 
     @property
     def ms(self) -> float:
@@ -68,6 +78,53 @@ class Underrun:
 
 
 @dataclass
+class CallerSound:
+    """A sound the caller made: speech (with its words, if any), a cough, line noise.
+
+    `started_at` is when its first frame was sent (for speech, the matching
+    `Timeline.speech_started_at`); `ended_at` is one frame after its last frame
+    was sent, so `ended_at - started_at` is its length, give or take the send
+    timers' lateness (None while it lasts).
+    """
+
+    kind: SoundKind
+    started_at: float
+    ended_at: float | None = None
+    text: str = ""
+
+
+@dataclass(frozen=True)
+class AnswerHeard:
+    """How the caller heard one audio item of an answer (see `Timeline.answer_heard`).
+
+    Positions are offsets within the item, read from the audio that played;
+    frames whose position could not be read count in none of the `_ms` sums
+    below but do count for the times and gaps.
+    """
+
+    heard_ms: float
+    """Distinct audio of the item heard: each position counted once."""
+    last_position_ms: float | None
+    """Where in the item the last heard frame ended (None: no position read)."""
+    in_order: bool
+    """Every heard frame began within `IN_ORDER_TOLERANCE_MS` (40 ms) of where the
+    frame before it ended, backwards or forwards, the first frame measured from the
+    item's start; frames whose position is unreadable are passed over (neither
+    checked nor moving where the next should begin). Pauses in time do not matter."""
+    repeated_ms: float
+    """Audio heard again: every hearing of a position after its first."""
+    skipped_ms: float
+    """Audio never heard before the furthest position heard (an unheard start included)."""
+    gaps_ms: list[float]
+    """The silences between consecutive heard frames of the item, in order (each > 0)."""
+    gap_total_ms: float
+    first_heard_at: float | None
+    """When its first heard frame began playing (None: nothing of it was heard)."""
+    last_heard_at: float | None
+    """When its last heard frame stopped playing."""
+
+
+@dataclass
 class Timeline:
     """The caller's record of one call."""
 
@@ -82,6 +139,9 @@ class Timeline:
     media_bytes_received: int = 0
     media_sent: int = 0
     speech_started_at: list[float] = field(default_factory=list)
+    """When each utterance's first frame was sent (speech only; see `sounds`)."""
+    sounds: list[CallerSound] = field(default_factory=list)
+    """Every sound the caller made, speech and noises, in order."""
     dtmf: list[KeyPress] = field(default_factory=list)
     """Keys pressed (`Dtmf` segments), in order."""
     webhook_sent_at: float | None = None
@@ -140,6 +200,45 @@ class Timeline:
         ends = [s.end for s in self.heard if s.tone == tone]
         return max(ends) if ends else None
 
+    def answer_heard(self, tone: int, *, min_gap_ms: float = 0.0) -> AnswerHeard:
+        """How the caller heard the audio item carrying `tone`, by the positions in the
+        item read from the audio that played (`HeardSegment.position`; see `AnswerHeard`).
+
+        Gaps of at most `min_gap_ms` (say, a playback buffer running dry for a
+        fraction of a millisecond) are left out of `gaps_ms` and `gap_total_ms`.
+        Tones wrap after `signals.MAX_TONE` items: a later item of the same tone
+        mixes in.
+        """
+        segments = [s for s in self.heard if s.tone == tone]
+        tolerance = IN_ORDER_TOLERANCE_MS * signals.BYTES_PER_MS
+        spans: list[tuple[int, int]] = []
+        in_order, expected, last_end = True, 0, None
+        for segment in segments:
+            if segment.position is None:
+                continue
+            in_order = in_order and abs(segment.position - expected) <= tolerance
+            expected = last_end = segment.position + round(segment.ms * signals.BYTES_PER_MS)
+            if last_end > max(0, segment.position):
+                spans.append((max(0, segment.position), last_end))
+        distinct = _union_samples(spans)
+        gaps = [
+            gap
+            for a, b in itertools.pairwise(segments)
+            if (gap := (b.start - a.end) * 1000.0) > max(0.0, min_gap_ms)
+        ]
+        per_ms = signals.BYTES_PER_MS
+        return AnswerHeard(
+            heard_ms=distinct / per_ms,
+            last_position_ms=None if last_end is None else last_end / per_ms,
+            in_order=in_order,
+            repeated_ms=(sum(end - start for start, end in spans) - distinct) / per_ms,
+            skipped_ms=(max((end for _, end in spans), default=0) - distinct) / per_ms,
+            gaps_ms=gaps,
+            gap_total_ms=sum(gaps),
+            first_heard_at=segments[0].start if segments else None,
+            last_heard_at=segments[-1].end if segments else None,
+        )
+
     def mark(self, name: str) -> MarkRecord | None:
         return next((m for m in self.marks if m.name == name), None)
 
@@ -155,3 +254,13 @@ class Timeline:
     def round_trips_ms(self) -> list[float]:
         """The round trips the link gave the first mark of each run of audio (see MarkRecord)."""
         return [m.round_trip_s * 1000.0 for m in self.marks if m.round_trip_s is not None]
+
+
+def _union_samples(spans: list[tuple[int, int]]) -> int:
+    """How many samples the half-open spans cover together."""
+    covered, reach = 0, 0
+    for start, end in sorted(spans):
+        if end > reach:
+            covered += end - max(start, reach)
+            reach = end
+    return covered

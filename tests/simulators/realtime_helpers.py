@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import copy
 import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -63,10 +64,22 @@ async def recv_until(
         seen.append(event)
 
 
-async def start_session(conn: AsyncRealtimeConnection) -> dict[str, Any]:
+def transcribing_session(*, create_response: bool, interrupt_response: bool) -> dict[str, Any]:
+    """`PCMU_SESSION` with input transcription, and the two turn detection choices given."""
+    session = copy.deepcopy(PCMU_SESSION)
+    session["audio"]["input"]["transcription"] = {"model": "gpt-4o-mini-transcribe"}
+    detection = session["audio"]["input"]["turn_detection"]
+    detection["create_response"] = create_response
+    detection["interrupt_response"] = interrupt_response
+    return session
+
+
+async def start_session(
+    conn: AsyncRealtimeConnection, session: dict[str, Any] | None = None
+) -> dict[str, Any]:
     created = await recv(conn)
     assert created["type"] == "session.created"
-    await send(conn, {"type": "session.update", "session": PCMU_SESSION})
+    await send(conn, {"type": "session.update", "session": session or PCMU_SESSION})
     updated, _ = await recv_until(conn, "session.updated")
     return updated
 
