@@ -38,6 +38,8 @@ class PlayoutConfig:
     - `drain_margin_ms`: how long a hangup waits past the final echo's due time.
     - `link_rtt_prior_ms`, `link_jitter_prior_ms`: the round trip to Twilio's
       player and its jitter, assumed until the call has measured them.
+    - `history_ms`: how far back `heard_audio` can say what the caller heard
+      (sent audio is kept at least this long after it played).
 
     Raises `ValueError` on a value that is not an int, is negative, or breaks
     the relations above.
@@ -56,6 +58,7 @@ class PlayoutConfig:
     drain_margin_ms: int = 400
     link_rtt_prior_ms: int = 100
     link_jitter_prior_ms: int = 20
+    history_ms: int = 2000
 
     def __post_init__(self) -> None:
         for field in fields(self):

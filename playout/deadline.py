@@ -15,10 +15,11 @@ class PlayoutDeadline:
     delayed by the network must not hold pacing back for the rest of an
     answer (that leaves a gap in the caller's ear), and the next timely echo
     pulls it back. `deadline` takes the furthest end ever seen, so it only
-    moves forward until `reset` (a cancel).
+    moves forward until `reset` (a cancel), `cut` (a pause) or `hold`.
 
     `deadline` also covers audio held locally, but only while audio is
-    playing: pacing sends it on back-to-back, so it extends the playout.
+    playing and pacing is not held: pacing sends it on back-to-back, so it
+    extends the playout.
     """
 
     def __init__(self) -> None:
@@ -26,6 +27,8 @@ class PlayoutDeadline:
         # `_run_at`; an anchor, not a running sum, so float error cannot pile up.
         self._run_at: float | None = None
         self._run_pos = 0
+        # The anchor is a run's start (a send into a dry player), not an echo.
+        self._run_started = False
         self.deadline: float | None = None
 
     def sent_end(self, sent_pos: int) -> float | None:
@@ -44,11 +47,25 @@ class PlayoutDeadline:
         end = self.sent_end(sent_pos)
         if end is None or end < now:  # dry: this frame starts playing now
             self._run_at, self._run_pos = now, sent_pos
+            self._run_started = True
 
     def on_echo(self, now: float, mark_pos: int) -> None:
-        """Evidence: audio up to `mark_pos` finished by `now`; the rest plays from `now`."""
-        if self._run_at is not None:
-            self._run_at, self._run_pos = now, mark_pos
+        """Evidence: audio up to `mark_pos` finished by `now`; the rest plays from `now`.
+
+        Unless a run began after `now` that, by the echo, found the player dry:
+        that run started when it was sent, as the anchor already says.
+        """
+        run_at = self._run_at
+        if run_at is None:
+            return
+        if (
+            self._run_started
+            and now < run_at
+            and mark_pos + (run_at - now) * BYTES_PER_SECOND >= self._run_pos
+        ):
+            return
+        self._run_at, self._run_pos = now, mark_pos
+        self._run_started = False
 
     def extend(self, now: float, sent_pos: int, pending_bytes: int) -> None:
         """Move the deadline forward to cover what was sent and, while playing, what is held."""
@@ -59,6 +76,22 @@ class PlayoutDeadline:
             end += pending_bytes / BYTES_PER_SECOND
         if self.deadline is None or end > self.deadline:
             self.deadline = end
+
+    def hold(self, sent_pos: int) -> None:
+        """A hold: the audio held locally will not follow; only what was sent plays on."""
+        end = self.sent_end(sent_pos)
+        if end is not None and self.deadline is not None and end < self.deadline:
+            self.deadline = end
+
+    def cut(self, now: float, sent_pos: int) -> None:
+        """A pause's clear at `now`: playback stopped then (or when it ran dry, if earlier).
+
+        Nothing sent is left to play: the next frame starts a run.
+        """
+        end = self.sent_end(sent_pos)
+        if end is not None:
+            self.deadline = min(end, now)
+        self._run_at = None
 
     def reset(self) -> None:
         """A cancel: nothing is playing any more."""

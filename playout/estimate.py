@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from playout.config import BYTES_PER_SECOND
 
@@ -16,16 +17,31 @@ _BYTE_SLACK = 1e-6
 
 @dataclass(slots=True)
 class _Anchor:
-    """From time `t` on: position = clamp(p + (now - t) * rate, floor, cap)."""
+    """From time `t` on: position = clamp(p + (now - t) * rate, floor, cap).
+
+    `restart`: a send into a dry player began a run here, from `p` (all that
+    had been sent before).
+    """
 
     t: float
     p: float
     floor: float
     cap: float
+    restart: bool = False
 
     def at(self, now: float) -> float:
         line = self.p + (now - self.t) * BYTES_PER_SECOND
         return max(self.floor, min(line, self.cap))
+
+
+class Stretch(NamedTuple):
+    """From `since` until `until` the player is at axis position `line + (t - since) x rate`
+    while that is below `cap`, and dry from there."""
+
+    since: float
+    until: float
+    line: float
+    cap: int
 
 
 class HeardEstimate:
@@ -37,6 +53,9 @@ class HeardEstimate:
     estimate ahead or behind. Going behind never makes the reported position
     decrease: it holds (the floor) until the corrected line catches up. The
     position never exceeds what was sent.
+
+    Anchors are only ever added at the latest time: the past keeps what was
+    believed then, which `lines` reads back (what was playing when).
     """
 
     def __init__(self, now: float, pos: int) -> None:
@@ -44,22 +63,53 @@ class HeardEstimate:
         self.reset(now, pos)
 
     def reset(self, now: float, pos: int) -> None:
-        """Start over at `now`: everything up to `pos` is accounted for (played or dropped)."""
-        self._anchors.clear()
-        self._anchors.append(_Anchor(now, pos, pos, pos))
+        """Start over at `now`: everything up to `pos` is accounted for (played or dropped).
 
-    @property
-    def start(self) -> float:
-        """The earliest time with retained evidence; earlier times clamp to it."""
-        return self._anchors[0].t
+        `position` reads `pos` for any earlier time; `lines` still sees the past.
+        """
+        self._reset_at = now
+        self._reset_pos = pos
+        self.cut(now, pos)
+
+    def cut(self, now: float, pos: int) -> None:
+        """A clear at `now`: playback stopped at `pos`, and nothing beyond it is sent."""
+        anchors = self._anchors
+        if anchors and anchors[-1].t >= now:
+            anchors.pop()  # it held from `now` on only
+        anchors.append(_Anchor(now, pos, pos, pos))
 
     def position(self, now: float) -> int:
-        """Axis bytes heard by `now` (may be in the past, back to `start`)."""
+        """Axis bytes heard by `now` (may be in the past, back to the last reset)."""
+        if now < self._reset_at:
+            return self._reset_pos
         for anchor in reversed(self._anchors):
             if anchor.t <= now:
                 return int(anchor.at(now) + _BYTE_SLACK)
         first = self._anchors[0]
         return int(first.floor + _BYTE_SLACK)
+
+    def lines(self, start: float, end: float) -> list[Stretch]:
+        """What was playing over [start, end), by the estimate of the time, in time order.
+
+        Stretches follow the line, not the floored position: it is where the
+        evidence puts the player (after an echo behind the estimate, a little
+        audio is taken to play twice). Times before the oldest anchor kept
+        are left out.
+        """
+        stretches: list[Stretch] = []
+        until = end
+        for anchor in reversed(self._anchors):
+            if anchor.t < until:
+                since = max(anchor.t, start)
+                cap = int(anchor.cap)
+                # A dry anchor may lie at -inf (nothing sent yet): no arithmetic on it.
+                line = anchor.p + (since - anchor.t) * BYTES_PER_SECOND if anchor.p < cap else cap
+                stretches.append(Stretch(since, until, line, cap))
+                until = anchor.t
+            if anchor.t <= start:
+                break
+        stretches.reverse()
+        return stretches
 
     def playing(self, now: float) -> bool:
         """Whether audio sent is still (estimated) unplayed at `now`."""
@@ -76,20 +126,36 @@ class HeardEstimate:
         sent = last.cap
         if last.t >= now:
             self._anchors.pop()
-        self._anchors.append(_Anchor(now, sent, sent, sent + size))
+        self._anchors.append(_Anchor(now, sent, sent, sent + size, restart=True))
 
     def on_echo(self, now: float, pos: int) -> None:
         """Evidence: audio up to axis `pos` finished playing at `now`.
 
         An echo can describe a moment before the last anchor (it is dated back
-        by the link's round trip): it is carried forward to that anchor's time.
+        by the link's round trip): it is carried forward to that anchor's time,
+        through any run begun meanwhile that the player, by the echo, reached
+        dry (it started that run when it was sent, not straight on).
         """
         last = self._anchors[-1]
         if now < last.t:
-            pos = int(pos + (last.t - now) * BYTES_PER_SECOND)
+            line = float(pos)
+            for anchor in self._after(now):
+                if anchor.restart and line + (anchor.t - now) * BYTES_PER_SECOND >= anchor.p:
+                    line, now = anchor.p, anchor.t
+            pos = int(line + (last.t - now) * BYTES_PER_SECOND + _BYTE_SLACK)
             now = last.t
         heard = last.at(now)
         pos_f = float(min(pos, last.cap))
-        if last.t >= now:
+        if last.t >= now and not last.restart:  # a run's start stays, for later echoes
             self._anchors.pop()
         self._anchors.append(_Anchor(now, pos_f, heard, last.cap))
+
+    def _after(self, t: float) -> list[_Anchor]:
+        """The anchors later than `t`, in time order."""
+        later: list[_Anchor] = []
+        for anchor in reversed(self._anchors):
+            if anchor.t <= t:
+                break
+            later.append(anchor)
+        later.reverse()
+        return later

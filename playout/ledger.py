@@ -15,8 +15,10 @@ class SentLedger:
     """A continuous byte axis of everything sent to Twilio since the tracker began.
 
     Positions are bytes of mu-law audio; the axis never restarts, so a mark's
-    position is comparable across cancels. Each item records the runs of the
-    axis it occupies, so a heard position maps back to an item offset.
+    position is comparable across cancels. A pause rewinds it to the heard
+    point, and the same audio is sent again at the same positions. Each item
+    records the runs of the axis it occupies, so a heard position maps back
+    to an item offset.
     """
 
     def __init__(self) -> None:
@@ -48,6 +50,29 @@ class SentLedger:
             if run.end <= pos:
                 return None
         return None
+
+    def rewind(self, pos: int) -> list[tuple[ItemAudio, int]]:
+        """Take back everything sent beyond `pos` (a pause): the axis goes on from `pos`.
+
+        Returns the (item, bytes) taken, in axis order. The same audio, sent
+        again, lies at the same positions, so what a position means never
+        changes; marks past `pos` must be cleared first.
+        """
+        taken: list[tuple[ItemAudio, int]] = []
+        runs = self._runs
+        while runs and runs[-1].end > pos:
+            run = runs[-1]
+            cut_to = max(run.start, pos)
+            taken.append((run.item, run.end - cut_to))
+            run.item.sent_bytes -= run.end - cut_to
+            if cut_to > run.start:
+                run.end = cut_to
+                break
+            runs.pop()
+            run.item.runs.pop()  # an item's runs are in axis order: this is its last
+        self._sent = min(self._sent, pos)
+        taken.reverse()
+        return taken
 
     def drop_after(self, pos: int) -> None:
         """Forget that anything beyond `pos` was sent: Twilio's clear threw it away.

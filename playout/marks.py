@@ -32,17 +32,17 @@ class PlacedMark:
 
 
 class MarkBook:
-    """Outstanding marks in axis order, and the names a cancel turned into non-evidence."""
+    """Outstanding marks in axis order, and the names a clear turned into non-evidence."""
 
     def __init__(self) -> None:
         self._seq = 0
         self._outstanding: deque[PlacedMark] = deque()
         self._names: set[str] = set()
-        self._cleared: dict[str, int] = {}
+        self._cleared: dict[str, EchoResult] = {}
 
     @property
     def outstanding(self) -> int:
-        """Marks sent and not yet echoed (live generation only: a cancel clears the rest)."""
+        """Marks sent and not yet echoed (since the last clear: a cancel or pause)."""
         return len(self._outstanding)
 
     def place(
@@ -76,18 +76,22 @@ class MarkBook:
                 if mark.name == name:
                     return EchoResult.ACCEPTED, mark
             raise AssertionError("outstanding mark index out of step")  # pragma: no cover
-        if self._cleared.pop(name, None) is not None:
-            return EchoResult.CLEARED_BY_CANCEL, None
+        cleared = self._cleared.pop(name, None)
+        if cleared is not None:
+            return cleared, None
         parsed = _NAME.fullmatch(name)
         if parsed is not None and int(parsed.group(1)) < generation:
             return EchoResult.STALE_GENERATION, None
         return EchoResult.UNKNOWN, None
 
-    def clear(self) -> int:
-        """A cancel: every outstanding mark's echo will come back unplayed. Returns their count."""
+    def clear(self, result: EchoResult = EchoResult.CLEARED_BY_CANCEL) -> int:
+        """A clear: every outstanding mark's echo will come back unplayed, judged `result`.
+
+        Returns their count.
+        """
         count = len(self._outstanding)
         for mark in self._outstanding:
-            self._cleared[mark.name] = mark.generation
+            self._cleared[mark.name] = result
         self._outstanding.clear()
         self._names.clear()
         while len(self._cleared) > _CLEARED_HISTORY:

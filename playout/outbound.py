@@ -11,25 +11,30 @@ class AudioFrame:
 
     `payload` is at most `frame_ms` long (160 bytes at 20 ms); only the last
     frame of an item's audio may be shorter, and it is never padded.
-    `generation` is the cancel epoch it belongs to: the shell must drop it if
-    `PlayoutTracker.is_live(generation)` turned false while it awaited a send.
+    `generation` is the cancel epoch it belongs to; `epoch` the send epoch
+    (bumped by every clear the tracker asks for: each cancel and pause). The
+    shell must drop it if `PlayoutTracker.is_current(epoch)` turned false
+    while it awaited a send (which implies `is_live(generation)` did, too).
     """
 
     payload: bytes
     generation: int
     response_id: str
     item_id: str
+    epoch: int = 0
 
 
 @dataclass(frozen=True, slots=True)
 class MarkOut:
     """A Twilio `mark` to send right after the frames that precede it.
 
-    `name` is unique within the tracker; its echo goes to `mark_echoed`.
+    `name` is unique within the tracker; its echo goes to `mark_echoed`. Like
+    a frame, it is dropped unsent once its `epoch` is no longer current.
     """
 
     name: str
     generation: int
+    epoch: int = 0
 
 
 Outbound = AudioFrame | MarkOut

@@ -61,6 +61,21 @@ class PendingAudio:
         item.pending_bytes += len(audio)
         self._bytes += len(audio)
 
+    def push_front(self, chunks: list[tuple[ItemAudio, bytes]]) -> None:
+        """Put audio taken back from Twilio (a pause) in front of everything held, in order."""
+        segments = self._segments
+        for item, audio in reversed(chunks):
+            if not audio:
+                continue
+            head = segments[0] if segments else None
+            if head is not None and head.item is item:
+                head.data[: head.read] = audio
+                head.read = 0
+            else:
+                segments.appendleft(_Segment(item, bytearray(audio)))
+            item.pending_bytes += len(audio)
+            self._bytes += len(audio)
+
     def next_frame_size(self) -> int:
         """Bytes of the frame that may go out next; 0 if none (empty, or a held partial)."""
         segments = self._segments

@@ -1,4 +1,5 @@
-"""Frozen answers the tracker gives: cancel outcome, drain status, echo verdicts, snapshots."""
+"""Frozen answers the tracker gives: cancel and pause outcomes, drain status, echo verdicts,
+snapshots."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ class SpeakingReason(enum.StrEnum):
     """Which rule of `is_speaking` fired, in priority order."""
 
     PLAYOUT = "playout"  # now < deadline + one way + grace + 2 x jitter
+    HELD = "held"  # a hold or pause keeps the answer's audio back: the AI's turn goes on
     AWAITING_ECHO = "awaiting_echo"  # marks unechoed, within the echo-wait bound
     PENDING_AUDIO = "pending_audio"  # audio held locally, model audio within held_audio_ms
     RECENT_OUTPUT = "recent_output"  # legacy fallback: model audio within recent_output_ms
@@ -21,7 +23,20 @@ class EchoResult(enum.StrEnum):
     ACCEPTED = "accepted"
     UNKNOWN = "unknown"  # not ours, or already echoed (or implied by a later echo)
     CLEARED_BY_CANCEL = "cleared_by_cancel"  # returned by `clear`: not evidence of playback
+    CLEARED_BY_PAUSE = "cleared_by_pause"  # returned by a pause's `clear`: not evidence either
     STALE_GENERATION = "stale_generation"  # ours, from a cancelled generation
+
+
+class HoldState(enum.StrEnum):
+    """Whether pacing feeds Twilio (`PlayoutTracker.hold`, `pause`, `resume`).
+
+    FLOWING -hold-> HELD -pause-> PAUSED; `pause` also from FLOWING; `resume`
+    and `cancel` go back to FLOWING from either; `hold` while PAUSED stays PAUSED.
+    """
+
+    FLOWING = "flowing"  # frames go out as paced
+    HELD = "held"  # no new frames; what Twilio already holds plays on
+    PAUSED = "paused"  # no new frames; Twilio cleared, the unheard audio back in pending
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +78,28 @@ class CancelOutcome:
     cancelled_generation: int
     evidence: PlayoutSnapshot
     marks_cleared: int
+
+
+@dataclass(frozen=True, slots=True)
+class PauseOutcome:
+    """What a pause (Twilio `clear`, the same answer to go on) did.
+
+    - `item_id`, `heard_ms`: the item the caller was hearing when the clear
+      landed, and how much of it was heard (the resume goes on from there);
+      None and 0 when nothing of the live generation had been heard.
+    - `requeued_ms`: audio sent but not heard, back at the front of pending.
+    - `epoch`: the new send epoch; frames and marks handed out before it are
+      stale (see `PlayoutTracker.pause`).
+    - `marks_cleared`: outstanding marks whose echoes are now ignored.
+    - `evidence`: the tracker's snapshot just before the pause.
+    """
+
+    item_id: str | None
+    heard_ms: int
+    requeued_ms: int
+    epoch: int
+    marks_cleared: int
+    evidence: PlayoutSnapshot
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,11 +161,13 @@ class PlayoutSnapshot:
 
     Durations in integer ms. `pending_*` is audio held locally; `unplayed_ms`
     is sent but not yet played per the heard-position estimate; `sent_ms` is
-    sent since start or the last cancel. `deadline` is monotonic seconds (None:
-    nothing sent since start/last cancel) and `deadline_offset_ms` = deadline -
-    now. `next_send_at` is when the next frame may go out (None: nothing
-    sendable). `model_audio_age_ms` is since the last accepted model audio.
-    `link_rtt_ms` and `link_jitter_ms` are the link estimate in use.
+    sent since start or the last cancel (less what a pause took back).
+    `deadline` is monotonic seconds (None: nothing sent since start/last
+    cancel) and `deadline_offset_ms` = deadline - now. `next_send_at` is when
+    the next frame may go out (None: nothing sendable, or held).
+    `model_audio_age_ms` is since the last accepted model audio. `link_rtt_ms`
+    and `link_jitter_ms` are the link estimate in use; `hold` is a `HoldState`
+    value.
     """
 
     generation: int
@@ -146,3 +185,4 @@ class PlayoutSnapshot:
     speaking_reason: str | None
     link_rtt_ms: int = 0
     link_jitter_ms: int = 0
+    hold: str = HoldState.FLOWING

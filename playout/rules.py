@@ -21,6 +21,7 @@ class Timing:
     recent_s: float
     echo_wait_s: float
     drain_margin_s: float
+    history_s: float
 
     @classmethod
     def of(cls, config: PlayoutConfig) -> Timing:
@@ -34,6 +35,7 @@ class Timing:
             recent_s=config.recent_output_ms / 1000,
             echo_wait_s=config.echo_wait_ms / 1000,
             drain_margin_s=config.drain_margin_ms / 1000,
+            history_s=config.history_ms / 1000,
         )
 
 
@@ -64,22 +66,29 @@ def speaking_reason(
     outstanding_marks: int,
     pending_bytes: int,
     last_audio_at: float | None,
+    held_back: bool = False,
 ) -> SpeakingReason | None:
     """Which rule says the AI is being heard at `now`, in priority order; None if none does.
 
     1. The playout truth: now < deadline + slack.heard (the caller is still
-       hearing it); or live marks still unechoed and now < deadline +
-       slack.echo + echo_wait (Twilio has not confirmed the end; bounded, so a
-       lost echo cannot keep it speaking).
+       hearing it); then `held_back` (a hold or pause keeps the answer's
+       audio back: the AI's turn is suspended, not over); then live marks
+       still unechoed and now < deadline + slack.echo + echo_wait (Twilio has
+       not confirmed the end; bounded, so a lost echo cannot keep it speaking).
     2. Audio held locally and model audio received less than held_audio_ms ago.
     3. Fallback: model audio received less than recent_output_ms ago (the
        moment between a delta's arrival and its first frame going out).
     """
-    if deadline is not None:
-        if now < deadline + slack.heard_s:
-            return SpeakingReason.PLAYOUT
-        if outstanding_marks and now < deadline + slack.echo_s + timing.echo_wait_s:
-            return SpeakingReason.AWAITING_ECHO
+    if deadline is not None and now < deadline + slack.heard_s:
+        return SpeakingReason.PLAYOUT
+    if held_back:
+        return SpeakingReason.HELD
+    if (
+        deadline is not None
+        and outstanding_marks
+        and now < deadline + slack.echo_s + timing.echo_wait_s
+    ):
+        return SpeakingReason.AWAITING_ECHO
     if last_audio_at is not None:
         age = now - last_audio_at
         if pending_bytes and age < timing.held_s:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from playout.config import BYTES_PER_MS, BYTES_PER_SECOND, PlayoutConfig
 from playout.deadline import PlayoutDeadline
 from playout.estimate import HeardEstimate
+from playout.history import SentAudio
 from playout.items import ItemAudio, ResponseAudio, judge_items
 from playout.ledger import SentLedger
 from playout.link import LinkEstimate
@@ -14,7 +15,10 @@ from playout.pending import PendingAudio
 from playout.reports import (
     CancelOutcome,
     DrainStatus,
+    EchoResult,
+    HoldState,
     MarkEcho,
+    PauseOutcome,
     PlayoutSnapshot,
     SpeakingReason,
 )
@@ -42,8 +46,9 @@ class PlayoutTracker:
     queued behind it, will have finished playing to the caller (assuming
     pacing continues, which `next_deadline()` makes possible). It exists once
     something was sent since start or the last cancel, only moves forward,
-    and is reset (None) by `cancel`. Audio held while nothing is playing does
-    not count until its first frame goes out.
+    and is reset (None) by `cancel`; `hold` takes the audio held here off it,
+    and `pause` ends it where the caller stopped hearing. Audio held while
+    nothing is playing does not count until its first frame goes out.
 
     The link: Twilio's player lags our sends by one way, and a mark's echo
     reaches us one way after the audio before it played. The tracker keeps
@@ -51,6 +56,13 @@ class PlayoutTracker:
     play from `t`, which is where a clear sent at `t` lands), so an echo
     arriving at `t` says its audio played at `t - round trip`. The round trip
     is measured per call (`link`, from clean echoes; priors until then).
+
+    While the bridge judges a sound the caller made (a backchannel, noise,
+    echo, or an interruption), `hold` stops feeding Twilio, `pause` also
+    stops what the caller hears (a `clear`, the unheard audio taken back),
+    `resume` goes on from exactly the byte where the caller stopped hearing,
+    and `cancel` makes it a barge-in. Every `clear` starts a new send epoch
+    (`epoch`, `is_current`): output handed out before it is stale.
     """
 
     def __init__(self, config: PlayoutConfig | None = None) -> None:
@@ -69,6 +81,12 @@ class PlayoutTracker:
         self._heard = HeardEstimate(float("-inf"), 0)
         self._marks = MarkBook()
         self._end = PlayoutDeadline()
+        self._history = SentAudio(2 * (cfg.history_ms + cfg.lead_ms) * BYTES_PER_MS)
+        self._hold = HoldState.FLOWING
+        # Bumped by every clear (cancel, pause): output of an earlier epoch is stale.
+        self._epoch = 0
+        # Pacing resumed with audio held: the run it starts has no start hold.
+        self._resumed = False
         self.link = LinkEstimate(cfg.link_rtt_prior_ms, cfg.link_jitter_prior_ms)
         # The player ran dry and a new run started: its first mark's echo is a clean
         # round-trip sample.
@@ -81,7 +99,8 @@ class PlayoutTracker:
         self._gen_start_pos = 0
         self._confirmed_pos = 0
         self._mark_pos = 0
-        self._end_mark_due = False
+        # A mark is ready to follow the audio sent (an item's end, or a hold's start).
+        self._mark_due = False
         # Responses created and not yet done, of any generation: the model is generating.
         self._open_responses: set[str] = set()
         # `next_deadline()` as of the last input (None: not known yet). Every input
@@ -98,6 +117,15 @@ class PlayoutTracker:
     def is_live(self, generation: int) -> bool:
         """Whether output of `generation` may still be sent."""
         return generation == self._generation
+
+    @property
+    def epoch(self) -> int:
+        """The send epoch (bumped by each cancel and pause: each `clear`)."""
+        return self._epoch
+
+    def is_current(self, epoch: int) -> bool:
+        """Whether a frame or mark of send epoch `epoch` may still be sent (no clear since)."""
+        return epoch == self._epoch
 
     def is_live_response(self, response_id: str) -> bool:
         """Whether the response belongs to the live generation (an unknown one does)."""
@@ -154,7 +182,7 @@ class PlayoutTracker:
             self._held_since = now
         self._pending.push(item, audio)
         self._last_audio_at = now
-        self._end.extend(now, self._ledger.sent_pos, self._pending.held_bytes)
+        self._extend(now)
         return True
 
     def audio_done(self, response_id: str, item_id: str, now: float) -> None:
@@ -228,11 +256,14 @@ class PlayoutTracker:
         `mark_interval_ms` of sent audio; but when less than that is left of
         the send under way, that mark waits for the send's end: the frames sent
         together go to Twilio as one message, which a mark would split in two.
+        While held (`hold`, `pause`) it hands out marks only.
         """
         now = self._advance(now)
         out: list[Outbound] = []
-        if self._end_mark_due:
+        if self._mark_due:
             self._place_mark(now, out)
+        if self._hold is not HoldState.FLOWING:
+            return self._finish_poll(now, out)
         send_at = self.next_send_at()
         if send_at is not None and send_at > now + _EPSILON_S:
             return self._finish_poll(now, out)  # not yet down to the refill level
@@ -249,7 +280,11 @@ class PlayoutTracker:
             item, payload, item_ended = self._pending.pop_frame()
             self._heard.on_send(now, size)
             self._ledger.append(item, size)
-            out.append(AudioFrame(payload, item.generation, item.response_id, item.item_id))
+            self._history.append(payload)
+            self._resumed = False
+            out.append(
+                AudioFrame(payload, item.generation, item.response_id, item.item_id, self._epoch)
+            )
             if item_ended or (
                 self._ledger.sent_pos - self._mark_pos >= interval
                 and self._send_left(now) >= interval
@@ -270,14 +305,30 @@ class PlayoutTracker:
         return min(self._pending.held_bytes, int(room + _EPSILON_S))
 
     def _finish_poll(self, now: float, out: list[Outbound]) -> list[Outbound]:
-        self._end.extend(now, self._ledger.sent_pos, self._pending.held_bytes)
+        self._extend(now)
+        if self._history.oversized:
+            self._history.forget_before(self._oldest_needed(now))
         return out
+
+    def _extend(self, now: float) -> None:
+        """The deadline covers what was sent and, unless held, what pacing sends on."""
+        following = self._pending.held_bytes if self._hold is HoldState.FLOWING else 0
+        self._end.extend(now, self._ledger.sent_pos, following)
+
+    def _oldest_needed(self, now: float) -> int:
+        """The lowest axis position still to play, or played within `history_ms`."""
+        oldest = self._heard.position(now)
+        for _, _, line, cap in self._heard.lines(now - self._timing.history_s, now):
+            if line < cap:
+                oldest = min(oldest, int(line))
+        return oldest
 
     def mark_echoed(self, name: str, now: float) -> MarkEcho:
         """Twilio echoed mark `name`: evidence that the audio before it has played.
 
-        Echoes of marks outstanding at a cancel (Twilio's `clear` returns them
-        all at once) and of dead generations are not evidence and change nothing.
+        Echoes of marks outstanding at a cancel or pause (Twilio's `clear`
+        returns them all at once) and of dead generations are not evidence and
+        change nothing.
         """
         now = self._advance(now)
         result, mark = self._marks.echo(name, self._generation)
@@ -305,7 +356,7 @@ class PlayoutTracker:
         self._confirmed_pos = max(self._confirmed_pos, mark.pos)
         self._heard.on_echo(played_at, mark.pos)
         self._end.on_echo(played_at, mark.pos)
-        self._end.extend(now, self._ledger.sent_pos, self._pending.held_bytes)
+        self._extend(now)
         return MarkEcho(
             name,
             result,
@@ -324,7 +375,9 @@ class PlayoutTracker:
         Drops pending audio, takes sent-but-unplayed audio as never heard,
         turns outstanding marks into cleared ones, bumps the generation and
         resets the deadline. The outcome says what to truncate and delete,
-        and carries the evidence (a snapshot) taken just before.
+        and carries the evidence (a snapshot) taken just before. During a
+        hold or pause it is the same (the audio a pause took back is unheard
+        too: it goes), and it ends the hold.
         """
         now = self._advance(now)
         evidence = self.snapshot(now)
@@ -342,6 +395,9 @@ class PlayoutTracker:
         cancelled = tuple(response.response_id for response in self._gen_responses)
 
         marks_cleared = self._marks.clear()
+        self._epoch += 1
+        self._hold = HoldState.FLOWING
+        self._resumed = False
         self._pending.clear()
         self._ledger.drop_after(heard_pos)
         old_generation = self._generation
@@ -352,7 +408,7 @@ class PlayoutTracker:
         self._end.reset()
         self._last_audio_at = None
         self._gen_start_pos = self._confirmed_pos = self._mark_pos = sent_pos
-        self._end_mark_due = False
+        self._mark_due = False
         self._fresh_run = False
         return CancelOutcome(
             truncate=truncate,
@@ -366,6 +422,105 @@ class PlayoutTracker:
             marks_cleared=marks_cleared,
         )
 
+    # --- hold, pause, resume: while the bridge judges a sound of the caller's ---------
+
+    @property
+    def held(self) -> bool:
+        """Whether pacing is held (by `hold` or `pause`) until `resume` or `cancel`."""
+        return self._hold is not HoldState.FLOWING
+
+    def hold(self, now: float) -> None:
+        """Stop feeding Twilio: `poll` sends no frames until `resume` (or a `cancel`).
+
+        Model audio is still accepted, into pending. What Twilio holds plays
+        on; if some of it follows the last mark, a mark goes after it (at the
+        next `poll`), so its echo dates the end of what the caller hears.
+        The deadline stops counting the audio held here. Idempotent; while
+        paused it changes nothing.
+        """
+        now = self._advance(now)
+        if self._hold is not HoldState.FLOWING:
+            return
+        self._hold = HoldState.HELD
+        self._resumed = False
+        self._end.hold(self._ledger.sent_pos)
+        if self._heard.playing(now) and self._ledger.sent_pos != self._mark_pos:
+            self._mark_due = True
+
+    def pause(self, now: float) -> PauseOutcome:
+        """Stop what the caller hears: the shell sends Twilio `clear` right after. A hold, too.
+
+        The clear lands where a frame sent at `now` would (the tracker's clock
+        is that of our sends). Audio sent and, by the estimate, not heard by
+        `now` goes back to the front of pending, in order and with its items,
+        and the axis forgets it: `resume` sends it again from exactly the
+        heard byte. Outstanding marks are cleared (their echoes read
+        `CLEARED_BY_PAUSE`, not evidence); the estimate and the deadline are
+        those of a player that ran dry at the heard point. The generation does
+        not change: it is the same answer, to go on.
+
+        The shell's part: the `clear` goes before anything still queued to
+        Twilio, and every frame and mark handed out by an earlier `poll` and
+        not sent yet is dropped (its epoch is no longer current: check
+        `is_current(out.epoch)` at sending, as `is_live(out.generation)` after a
+        cancel); its audio is among what was taken back. Outbound of the new
+        epoch (`PauseOutcome.epoch`) is sent as usual. Idempotent but for the
+        clear: a second pause takes nothing back.
+        """
+        now = self._advance(now)
+        evidence = self.snapshot(now)
+        heard_pos = self._heard.position(now)
+        item_id = self.playing_item(now)
+        heard_ms = 0 if item_id is None else self.heard_ms(item_id, now)
+        marks_cleared = self._marks.clear(EchoResult.CLEARED_BY_PAUSE)
+        taken = self._ledger.rewind(heard_pos)
+        audio = self._history.take_back(heard_pos)
+        chunks: list[tuple[ItemAudio, bytes]] = []
+        offset = 0
+        for item, size in taken:
+            chunks.append((item, audio[offset : offset + size]))
+            offset += size
+        if not self._pending.held_bytes:
+            self._held_since = now
+        self._pending.push_front(chunks)
+        self._heard.cut(now, heard_pos)
+        self._end.cut(now, heard_pos)
+        # Up to the heard point the player's state is known (nothing plays past it).
+        self._confirmed_pos = self._mark_pos = heard_pos
+        self._mark_due = False
+        self._fresh_run = False
+        self._resumed = False
+        self._hold = HoldState.PAUSED
+        self._epoch += 1
+        return PauseOutcome(
+            item_id=item_id,
+            heard_ms=heard_ms,
+            requeued_ms=len(audio) // BYTES_PER_MS,
+            epoch=self._epoch,
+            marks_cleared=marks_cleared,
+            evidence=evidence,
+        )
+
+    def resume(self, now: float) -> None:
+        """End a hold or pause: pacing goes on from the first byte not heard.
+
+        A run it starts (after a pause, or a hold long enough for Twilio to
+        run dry) goes at once, without the start hold, and its first mark's
+        echo is a clean link sample like any fresh run's. After a short hold,
+        pacing tops Twilio up as it would have. Idempotent.
+        """
+        now = self._advance(now)
+        if self._hold is HoldState.FLOWING:
+            return
+        self._hold = HoldState.FLOWING
+        self._resumed = self._pending.held_bytes > 0
+
+    def _held_back(self) -> bool:
+        """A hold keeps audio of the answer back: held here, or still to come from the model."""
+        if self._hold is HoldState.FLOWING:
+            return False
+        return bool(self._pending.held_bytes) or any(not item.done for item in self._gen_items)
+
     # --- queries (change nothing) ----------------------------------------------
 
     def speaking_reason(self, now: float) -> SpeakingReason | None:
@@ -378,6 +533,7 @@ class PlayoutTracker:
             self._marks.outstanding,
             self._pending.held_bytes,
             self._last_audio_at,
+            self._held_back(),
         )
 
     def is_speaking(self, now: float) -> bool:
@@ -410,6 +566,31 @@ class PlayoutTracker:
             return 0
         return item.heard_bytes(self._heard.position(now)) // BYTES_PER_MS
 
+    def audible(self, now: float) -> bool:
+        """Whether AI audio is reaching the caller at `now`, by the estimate.
+
+        On the clock of our sends, like every answer here: the caller's ear
+        lags it by one way. False in a pause (after its clear) and in a hold
+        once the audio sent has played out.
+        """
+        return self._heard.playing(now)
+
+    def heard_audio(self, start: float, end: float) -> bytes:
+        """The mu-law audio the caller heard over [start, end), for echo detection.
+
+        Exactly `round((end - start) x 8000)` bytes: at each sample time
+        `start + k / 8000`, the byte of AI audio the estimate (as it stood
+        then) says was playing, and silence (0xFF) where nothing was:
+        before a run, between runs, after a clear cut it. Times are on the
+        clock of our sends (shift the caller's audio back by the round trip
+        to compare). Audio played more than `history_ms` before the latest
+        input may read as silence. A few slices of kept bytes, no per-sample work.
+        """
+        count = round((end - start) * BYTES_PER_SECOND)
+        if count <= 0:
+            return b""
+        return self._history.render(self._heard.lines(start, end), start, count)
+
     def playing_item(self, now: float) -> str | None:
         """The item of the last audio heard by `now` in the live generation, None if none."""
         pos = self._heard.position(now)
@@ -421,14 +602,15 @@ class PlayoutTracker:
     def next_send_at(self) -> float | None:
         """When the next frame may go out (None: nothing sendable; it may be in the past)."""
         size = self._pending.next_frame_size()
-        if not size:
+        if not size or self._hold is not HoldState.FLOWING:
             return None
         timing = self._timing
         sent_end = self._end.sent_end(self._ledger.sent_pos)
         if sent_end is None or sent_end <= self._now:
             # The player is dry: this starts a run (see `start_hold_ms`).
             if (
-                self._pending.held_bytes >= timing.start_fill_bytes
+                self._resumed
+                or self._pending.held_bytes >= timing.start_fill_bytes
                 or size < self.config.frame_bytes  # the item's last, short frame
                 or self._pending.head_item_done()
             ):
@@ -450,7 +632,7 @@ class PlayoutTracker:
         return self._wakeup[0]
 
     def _next_wakeup(self) -> float | None:
-        if self._end_mark_due:
+        if self._mark_due:
             return self._now  # an end mark is ready to go
         return next_wakeup(
             self._timing,
@@ -510,6 +692,7 @@ class PlayoutTracker:
             speaking_reason=self.speaking_reason(now),
             link_rtt_ms=seconds_to_ms(self.link.rtt_s),
             link_jitter_ms=seconds_to_ms(self.link.jitter_s),
+            hold=self._hold,
         )
 
     # --- internals ---------------------------------------------------------------
@@ -538,10 +721,10 @@ class PlayoutTracker:
         item.done = True
         # With audio still held, the end mark follows its last frame in `poll`.
         if item.pending_bytes == 0 and item.sent_bytes > 0:
-            self._end_mark_due = True
+            self._mark_due = True
 
     def _place_mark(self, now: float, out: list[Outbound]) -> None:
-        self._end_mark_due = False
+        self._mark_due = False
         pos = self._ledger.sent_pos
         sent_end = self._end.sent_end(pos)
         if pos == self._mark_pos or sent_end is None:
@@ -560,4 +743,4 @@ class PlayoutTracker:
         )
         self._fresh_run = False
         self._mark_pos = pos
-        out.append(MarkOut(mark.name, mark.generation))
+        out.append(MarkOut(mark.name, mark.generation, self._epoch))

@@ -2,9 +2,18 @@
 
 from __future__ import annotations
 
+import bisect
+import math
 from dataclasses import dataclass
 
-from playout import AudioFrame, CancelOutcome, MarkEcho, PlayoutConfig, PlayoutTracker
+from playout import (
+    AudioFrame,
+    CancelOutcome,
+    MarkEcho,
+    PauseOutcome,
+    PlayoutConfig,
+    PlayoutTracker,
+)
 
 BYTES_PER_S = 8000
 EPS = 1e-6
@@ -17,6 +26,12 @@ class Played:
     start: float
     end: float
     item_id: str
+    payload: bytes = b""
+
+    @property
+    def heard(self) -> bytes:
+        """The bytes of the frame that played (all, unless a clear cut it)."""
+        return self.payload[: round((self.end - self.start) * BYTES_PER_S)]
 
 
 class ReferencePlayer:
@@ -44,7 +59,7 @@ class ReferencePlayer:
         start = self._run_start + self._run_bytes / BYTES_PER_S
         self._run_bytes += len(frame.payload)
         self.play_end = self._run_start + self._run_bytes / BYTES_PER_S
-        self.played.append(Played(start, self.play_end, frame.item_id))
+        self.played.append(Played(start, self.play_end, frame.item_id, frame.payload))
         self.payload += frame.payload
 
     def receive_mark(self, now: float, name: str) -> None:
@@ -77,6 +92,27 @@ class ReferencePlayer:
     def buffered_s(self, now: float) -> float:
         return max(0.0, self.play_end - now)
 
+    def heard_payload(self, item_id: str | None = None) -> bytes:
+        """Every byte that played, in order (of one item, if given)."""
+        return b"".join(p.heard for p in self.played if item_id in (None, p.item_id))
+
+    def audio(self, start: float, end: float) -> bytes:
+        """What played at each sample time over [start, end) (0xFF where nothing did),
+        sample by sample: the slow, obvious truth `heard_audio` is checked against."""
+        # What played never overlaps: in time order (frames a clear emptied left out).
+        played = [p for p in self.played if p.end > p.start]
+        starts = [p.start for p in played]
+        out = bytearray()
+        for k in range(round((end - start) * BYTES_PER_S)):
+            t = start + k / BYTES_PER_S
+            i = bisect.bisect_right(starts, t + 1e-9) - 1
+            frame = played[i] if i >= 0 else None
+            if frame is not None and t + 1e-9 < frame.end:
+                out.append(frame.payload[math.floor((t - frame.start) * BYTES_PER_S + 1e-6)])
+            else:
+                out.append(0xFF)
+        return bytes(out)
+
 
 class Shell:
     """Drives a tracker like the asyncio shell would: wakes at `next_deadline()`, sends at once.
@@ -99,6 +135,7 @@ class Shell:
         self.max_lead_s = 0.0
         self.gaps: list[float] = []
         self.deadline_regressions: list[tuple[float, float]] = []
+        self.sent_while_held: list[float] = []
         self._sendable = False
         self._last_deadline: float | None = None
 
@@ -112,9 +149,13 @@ class Shell:
     def poll(self) -> None:
         for name in self.player.due_echoes(self.now):
             self.echoes.append(self.tracker.mark_echoed(name, self.now))
+        held = self.tracker.held
         for out in self.tracker.poll(self.now):
             assert self.tracker.is_live(out.generation)
+            assert self.tracker.is_current(out.epoch)
             if isinstance(out, AudioFrame):
+                if held:
+                    self.sent_while_held.append(self.now)
                 self.frames.append(out)
                 self.sent_at.append(self.now)
                 self.player.receive_frame(self.now, out)
@@ -158,3 +199,22 @@ class Shell:
         self._sendable = False
         self.poll()
         return outcome
+
+    def hold(self) -> None:
+        self.tracker.hold(self.now)
+        self._last_deadline = None  # a hold takes the audio held here off the deadline
+        self._sendable = False
+        self.poll()
+
+    def pause(self) -> PauseOutcome:
+        outcome = self.tracker.pause(self.now)
+        self._last_deadline = None
+        for name in self.player.clear(self.now + self.player.delay_s):
+            self.echoes.append(self.tracker.mark_echoed(name, self.now))
+        self._sendable = False
+        self.poll()
+        return outcome
+
+    def resume(self) -> None:
+        self.tracker.resume(self.now)
+        self.poll()

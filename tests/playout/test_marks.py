@@ -153,3 +153,24 @@ def test_a_stalled_batch_of_echoes_does_not_hold_pacing_back() -> None:
     assert held == []
     assert tracker.heard_ms("i1", 4.5) == 4000
     assert gaps == [], f"playback ran dry while audio waited, at {gaps[:5]}"
+
+
+def test_an_echo_dated_before_a_new_run_began_does_not_move_that_run_ahead() -> None:
+    """The first answer played out at 0.1; the next began at 0.15, before the first's
+    end mark echoed (0.2, a round trip later). The player was dry in between: the echo
+    says nothing of the new run, neither of what is heard nor of how far to send."""
+    from .harness import EPS
+
+    shell = Shell(delay_s=0.05, echo_delay_s=0.05)
+    tracker = shell.tracker
+    tracker.audio_delta("r1", "i1", b"\x10" * (100 * 8), 0.0)
+    tracker.audio_done("r1", "i1", 0.0)
+    shell.run_until(0.15)
+    tracker.audio_delta("r2", "i2", b"\x20" * (2000 * 8), 0.15)
+    tracker.audio_done("r2", "i2", 0.15)
+    shell.run_until(0.25)
+    assert [e.position_ms for e in shell.echoes if e.accepted] == [100]
+    assert tracker.heard_ms("i2", 0.25) == 100
+    shell.run_until(3.0)
+    assert shell.max_lead_s <= 0.3 + EPS
+    assert shell.gaps == []

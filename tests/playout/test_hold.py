@@ -1,0 +1,410 @@
+"""Hold, pause and resume: the bridge's doubt about a caller's sound, byte-exact."""
+
+from __future__ import annotations
+
+import pytest
+
+from playout import (
+    AudioFrame,
+    EchoResult,
+    HoldState,
+    MarkOut,
+    PlayoutConfig,
+    PlayoutTracker,
+    SpeakingReason,
+    Truncation,
+)
+
+from .harness import Shell
+
+#: A link measured as instant, so each echo's lateness is the player's alone.
+INSTANT = PlayoutConfig(link_rtt_prior_ms=0, link_jitter_prior_ms=0)
+
+
+def pattern(size: int, seed: int = 0) -> bytes:
+    """Audio whose every byte says where it came from (never 0xFF, mu-law silence)."""
+    return bytes((seed + i) % 251 for i in range(size))
+
+
+def answer(shell: Shell, ms: int, item: str = "i1", seed: int = 0, done: bool = True) -> bytes:
+    audio = pattern(ms * 8, seed)
+    for at in range(0, len(audio), 1234):  # uneven deltas, as the model sends them
+        assert shell.tracker.audio_delta("r1", item, audio[at : at + 1234], shell.now)
+    if done:
+        shell.tracker.audio_done("r1", item, shell.now)
+    return audio
+
+
+def sent(shell: Shell) -> bytes:
+    return b"".join(frame.payload for frame in shell.frames)
+
+
+def test_hold_sends_nothing_new_and_resume_goes_on_in_order() -> None:
+    shell = Shell()
+    audio = answer(shell, 2000, done=False)
+    shell.run_until(0.25)  # sent: 500 ms (the lead, topped up at 0.1 and 0.2)
+    shell.hold()
+    assert shell.tracker.held
+    before = len(shell.frames)
+    more = pattern(400 * 8, seed=len(audio))
+    assert shell.tracker.audio_delta("r1", "i1", more, 0.3)  # still accepted, held here
+    shell.run_until(1.0)
+    assert len(shell.frames) == before
+    assert shell.tracker.next_send_at() is None
+    assert shell.tracker.drain_status(1.0).pending_bytes == 2400 * 8 - 500 * 8
+    shell.hold()  # idempotent
+    shell.resume()
+    shell.tracker.audio_done("r1", "i1", shell.now)
+    shell.run_until(5.0)
+    assert sent(shell) == audio + more
+    assert shell.player.heard_payload() == audio + more
+    assert shell.sent_while_held == []
+
+
+def test_a_hold_marks_the_end_of_what_twilio_still_plays() -> None:
+    shell = Shell(PlayoutConfig(mark_interval_ms=250, link_rtt_prior_ms=0))
+    answer(shell, 2000)
+    shell.run_until(0.25)  # 500 ms sent, the last mark after 300 ms of it
+    assert shell.tracker.snapshot(0.25).outstanding_marks == 1
+    shell.hold()
+    # A mark follows the last frame sent: its echo, when that audio has played,
+    # dates the end of what the caller hears.
+    assert shell.tracker.snapshot(0.25).outstanding_marks == 2
+    shell.run_until(1.0)
+    accepted = [e for e in shell.echoes if e.accepted]
+    assert [e.position_ms for e in accepted] == [300, 500]
+    assert shell.tracker.drain_status(1.0).final_mark_echoed
+
+
+def test_pause_resends_from_the_heard_byte_at_the_link_prior() -> None:
+    """No echo yet (the player is 100 ms away): the estimate alone places the clear."""
+    shell = Shell(delay_s=0.1, echo_delay_s=0.1)
+    audio = answer(shell, 2000)
+    shell.run_until(0.25)
+    assert shell.tracker.link.samples == 0
+    pending_before = shell.tracker.drain_status(0.25).pending_bytes
+
+    outcome = shell.pause()
+
+    assert (outcome.item_id, outcome.heard_ms, outcome.requeued_ms) == ("i1", 250, 250)
+    assert outcome.evidence.hold == HoldState.FLOWING
+    assert shell.tracker.drain_status(0.25).pending_bytes == pending_before + 250 * 8
+    shell.run_until(0.6)
+    resumed_at = len(shell.frames)
+    shell.resume()
+    assert shell.frames[resumed_at].payload == audio[2000 : 2000 + 160]
+    shell.run_until(5.0)
+    # The clear landed at 0.35, when the caller had heard exactly 250 ms: every byte
+    # once, in order.
+    assert shell.player.heard_payload() == audio
+    assert shell.gaps == []
+
+
+def test_pause_resends_from_the_heard_byte_once_echoes_placed_the_player() -> None:
+    shell = Shell(delay_s=0.06, echo_delay_s=0.06)
+    audio = answer(shell, 3000)
+    shell.run_until(1.0)
+    assert shell.tracker.link.rtt_s == pytest.approx(0.12)
+    outcome = shell.pause()
+    assert outcome.heard_ms == 1000
+    shell.run_until(1.3)
+    shell.resume()
+    shell.run_until(6.0)
+    assert shell.player.heard_payload() == audio
+
+
+def test_pause_follows_an_echo_that_put_the_player_behind() -> None:
+    """The player stalled 100 ms: the pause takes back from where it really is."""
+    tracker = PlayoutTracker(PlayoutConfig(lead_ms=1000, link_rtt_prior_ms=0))
+    audio = pattern(1000 * 8)
+    tracker.audio_delta("r1", "i1", audio, 0.0)
+    tracker.audio_done("r1", "i1", 0.0)
+    names = [o.name for o in tracker.poll(0.0) if isinstance(o, MarkOut)]
+    tracker.mark_echoed(names[0], 0.1)
+    tracker.mark_echoed(names[2], 0.4)  # due at 0.3
+    outcome = tracker.pause(0.5)
+    assert (outcome.heard_ms, outcome.requeued_ms) == (400, 600)
+    tracker.resume(0.6)
+    resent = [o for o in tracker.poll(0.6) if isinstance(o, AudioFrame)]
+    assert b"".join(f.payload for f in resent) == audio[3200:]
+
+
+def test_a_pause_across_items_gives_each_its_own_audio_back_in_order() -> None:
+    shell = Shell()
+    first = answer(shell, 110, item="a")
+    second = answer(shell, 250, item="b", seed=5)
+    shell.run_until(0.05)  # all of a and 180 ms of b sent (the lead); 50 ms of a heard
+    outcome = shell.pause()
+    assert (outcome.item_id, outcome.heard_ms, outcome.requeued_ms) == ("a", 50, 240)
+    assert shell.tracker.heard_ms("b", 0.05) == 0
+    shell.run_until(0.2)
+    resumed_at = len(shell.frames)
+    shell.resume()
+    shell.run_until(2.0)
+    again = shell.frames[resumed_at:]
+    assert [f.item_id for f in again[:4]] == ["a", "a", "a", "b"]  # 60 ms of a: 20+20+20
+    assert shell.player.heard_payload("a") == first
+    assert shell.player.heard_payload("b") == second
+    # Each item's end mark follows its own last frame again.
+    ends = [(e.item_id, e.position_ms) for e in shell.echoes if e.accepted]
+    assert ("a", 110) in ends
+    assert ("b", 360) in ends
+
+
+def test_an_echo_from_before_a_resumed_run_does_not_move_it_ahead() -> None:
+    """Held until Twilio ran dry at 0.5, resumed at 0.55: the echo of the last mark
+    (dated 0.5, arriving a round trip later) says nothing about the new run, which
+    started when it was sent."""
+    shell = Shell(delay_s=0.05, echo_delay_s=0.05)
+    audio = answer(shell, 1500)
+    shell.run_until(0.25)
+    shell.hold()
+    shell.run_until(0.55)
+    shell.resume()
+    shell.run_until(0.65)  # the echo of the mark after 500 ms came at 0.6
+    assert shell.tracker.heard_ms("i1", 0.65) == 600
+    assert shell.tracker.snapshot(0.65).unplayed_ms == 300  # the lead, just topped up
+    outcome = shell.pause()
+    assert (outcome.heard_ms, outcome.requeued_ms) == (600, 300)
+    shell.resume()
+    shell.run_until(3.0)
+    assert shell.player.heard_payload() == audio
+    assert shell.gaps == []
+
+
+def test_marks_cleared_by_a_pause_are_not_evidence() -> None:
+    shell = Shell(delay_s=0.05, echo_delay_s=0.05)
+    answer(shell, 2000)
+    shell.run_until(0.42)
+    heard = shell.tracker.heard_ms("i1", 0.42)
+    samples = shell.tracker.link.samples
+    outstanding = shell.tracker.snapshot(0.42).outstanding_marks
+    echoes_before = len(shell.echoes)
+
+    outcome = shell.pause()
+
+    returned = shell.echoes[echoes_before:]
+    assert outcome.marks_cleared == outstanding == len(returned) > 0
+    assert {e.result for e in returned} == {EchoResult.CLEARED_BY_PAUSE}
+    assert not any(e.link_sample for e in returned)
+    assert shell.tracker.link.samples == samples
+    assert shell.tracker.heard_ms("i1", 0.42) == heard
+    assert shell.tracker.heard_ms("i1", 2.0) == heard  # nothing plays in a pause
+    assert shell.tracker.snapshot(0.42).outstanding_marks == 0
+
+
+def test_a_paused_tracker_hands_out_no_stale_output() -> None:
+    """Output handed out before a clear is of an old epoch: the shell drops it unsent."""
+    tracker = PlayoutTracker()
+    tracker.audio_delta("r1", "i1", pattern(1000 * 8), 0.0)
+    queued = tracker.poll(0.0)  # the shell has not sent these yet
+    assert {o.epoch for o in queued} == {0}
+    outcome = tracker.pause(0.0)
+    assert outcome.epoch == tracker.epoch == 1
+    assert not any(tracker.is_current(o.epoch) for o in queued)
+    assert all(tracker.is_live(o.generation) for o in queued)  # the same answer goes on
+    assert outcome.requeued_ms == 300  # none of it was heard
+    tracker.resume(0.0)
+    again = tracker.poll(0.0)
+    assert all(tracker.is_current(o.epoch) for o in again)
+    assert [o.payload for o in again if isinstance(o, AudioFrame)] == [
+        o.payload for o in queued if isinstance(o, AudioFrame)
+    ]
+    tracker.cancel(0.1)
+    assert not any(tracker.is_current(o.epoch) for o in again)
+
+
+def test_resume_after_a_pause_starts_at_once_and_measures_the_link() -> None:
+    config = PlayoutConfig(start_hold_ms=20, start_fill_ms=100, link_rtt_prior_ms=100)
+    tracker = PlayoutTracker(config)
+    tracker.audio_delta("r1", "i1", pattern(60 * 8), 1.0)  # the answer goes on
+    assert tracker.poll(1.0) == []
+    assert len(tracker.poll(1.02)) == 3  # the start hold: 20 ms
+    tracker.pause(1.03)  # 10 ms heard, 50 ms back in pending (less than the fill)
+    tracker.resume(1.035)
+    assert tracker.next_send_at() == 1.035  # no start hold
+    out = tracker.poll(1.035)
+    assert [len(o.payload) for o in out if isinstance(o, AudioFrame)] == [160, 160]
+    tracker.audio_done("r1", "i1", 1.035)
+    out = tracker.poll(1.035)
+    (mark,) = [o for o in out if isinstance(o, MarkOut)]
+    echo = tracker.mark_echoed(mark.name, 1.035 + 0.05 + 0.03)
+    assert echo.link_sample
+    assert tracker.link.rtt_s == pytest.approx(0.03)
+
+
+def test_cancel_in_a_pause_truncates_to_what_was_heard_at_the_pause() -> None:
+    shell = Shell()
+    answer(shell, 1000)
+    answer(shell, 500, item="i2", seed=3)
+    shell.run_until(0.25)
+    shell.pause()
+    shell.run_until(1.0)  # a long doubt: nothing is heard meanwhile
+    outcome = shell.cancel()
+    assert outcome.truncate == Truncation("i1", 250)
+    assert outcome.delete_item_ids == ("i2",)
+    assert outcome.evidence.hold == HoldState.PAUSED
+    assert outcome.evidence.pending_ms == 1250
+    assert outcome.evidence.unplayed_ms == 0
+    tracker = shell.tracker
+    assert not tracker.held
+    assert tracker.snapshot(1.0).pending_ms == 0
+    assert tracker.heard_ms("i1", 1.0) == 250
+
+
+def test_cancel_in_a_hold_truncates_to_what_the_sent_audio_played() -> None:
+    shell = Shell()
+    answer(shell, 1000)
+    shell.run_until(0.25)
+    shell.hold()  # 500 ms sent: it plays on
+    shell.run_until(1.0)
+    outcome = shell.cancel()
+    assert outcome.truncate == Truncation("i1", 500)
+    assert outcome.evidence.hold == HoldState.HELD
+    assert not shell.tracker.held
+
+
+def test_audible_and_speaking_through_a_hold() -> None:
+    shell = Shell()
+    tracker = shell.tracker
+    answer(shell, 2000)
+    shell.run_until(0.25)
+    assert tracker.audible(0.25)
+    assert tracker.speaking_reason(0.25) == SpeakingReason.PLAYOUT
+    shell.hold()
+    shell.run_until(0.45)
+    assert tracker.audible(0.45)  # what Twilio holds (to 0.5) plays on
+    shell.run_until(0.55)
+    assert not tracker.audible(0.55)
+    # The deadline is the end of what was sent; the caller hears it up to one way
+    # (0: measured) + grace (40) + twice the jitter (40, the prior) on.
+    assert tracker.snapshot(0.55).deadline == pytest.approx(0.5)
+    assert tracker.speaking_reason(0.579) == SpeakingReason.PLAYOUT
+    assert tracker.speaking_reason(0.581) == SpeakingReason.HELD
+    shell.run_until(3.0)
+    assert tracker.speaking_reason(3.0) == SpeakingReason.HELD
+    assert tracker.snapshot(3.0).hold == HoldState.HELD
+    shell.resume()
+    assert tracker.audible(3.0)
+    assert tracker.speaking_reason(3.0) == SpeakingReason.PLAYOUT
+    shell.run_until(10.0)
+    assert not tracker.is_speaking(10.0)
+
+
+def test_audible_and_speaking_through_a_pause() -> None:
+    shell = Shell()
+    tracker = shell.tracker
+    answer(shell, 2000)
+    shell.run_until(0.25)
+    shell.pause()
+    assert not tracker.audible(0.25)  # the clear lands where a frame sent now would
+    # The caller may still hear it until the deadline + one way + grace + 2 x jitter.
+    assert tracker.snapshot(0.25).deadline == pytest.approx(0.25)
+    assert tracker.speaking_reason(0.329) == SpeakingReason.PLAYOUT
+    assert tracker.speaking_reason(0.331) == SpeakingReason.HELD
+    shell.run_until(2.0)
+    assert tracker.speaking_reason(2.0) == SpeakingReason.HELD
+    assert not tracker.audible(2.0)
+    tracker.hold(2.0)  # a hold while paused stays a pause
+    assert tracker.snapshot(2.0).hold == HoldState.PAUSED
+    shell.resume()
+    assert tracker.audible(2.0)
+    shell.run_until(10.0)
+    assert not tracker.is_speaking(10.0)
+
+
+def test_a_hold_with_nothing_held_keeps_nothing_speaking() -> None:
+    """All the answer sent and complete: the hold holds no audio; only the playout speaks."""
+    shell = Shell()
+    answer(shell, 200)
+    shell.run_until(0.1)
+    shell.hold()
+    shell.run_until(2.0)
+    assert shell.tracker.speaking_reason(2.0) is None
+    assert shell.tracker.drain_status(2.0).done
+
+
+def test_a_hold_on_an_answer_still_coming_is_speaking() -> None:
+    shell = Shell()
+    answer(shell, 200, done=False)
+    shell.run_until(0.1)
+    shell.hold()
+    shell.run_until(2.0)  # nothing held here yet, but the model's answer is open
+    assert shell.tracker.speaking_reason(2.0) == SpeakingReason.HELD
+    shell.tracker.audio_done("r1", "i1", 2.0)
+    assert shell.tracker.speaking_reason(2.0) is None
+
+
+def test_drain_is_not_done_while_audio_is_held() -> None:
+    shell = Shell()
+    audio = answer(shell, 1000)
+    shell.tracker.response_done("r1", 0.0)
+    shell.run_until(0.25)
+    shell.pause()
+    shell.run_until(30.0)
+    status = shell.tracker.drain_status(30.0)
+    assert not status.done
+    assert status.pending_ms == 750
+    assert status.expected_wait_ms == 750
+    shell.resume()
+    shell.run_until(32.0)
+    assert shell.tracker.drain_status(32.0).done
+    assert shell.player.heard_payload() == audio
+
+
+def test_heard_audio_across_a_run_a_gap_and_a_pause() -> None:
+    shell = Shell()
+    tracker = shell.tracker
+    first = answer(shell, 200, item="a")  # plays 0.0-0.2
+    shell.run_until(0.5)
+    second = answer(shell, 1000, item="b", seed=7)  # from 0.5
+    shell.run_until(0.8)
+    shell.pause()  # 300 ms of b heard
+    shell.run_until(1.0)
+    shell.resume()  # the rest of b: 1.0-1.7
+    shell.run_until(2.5)
+
+    silence = b"\xff"
+    expected = (
+        first
+        + silence * (300 * 8)
+        + second[: 300 * 8]
+        + silence * (200 * 8)
+        + second[300 * 8 :]
+        + silence * (300 * 8)
+    )
+    assert tracker.heard_audio(0.0, 2.0) == expected
+    assert shell.player.audio(0.0, 2.0) == expected
+    for start in (0.1234, 0.19, 0.49, 0.7999, 0.95, 1.69):
+        window = tracker.heard_audio(start, start + 0.35)
+        assert len(window) == 2800
+        assert window == shell.player.audio(start, start + 0.35)
+    assert tracker.heard_audio(0.3, 0.3) == b""
+    assert tracker.heard_audio(-1.0, 0.0) == silence * 8000
+
+
+def test_heard_audio_follows_echoes_and_survives_a_cancel() -> None:
+    shell = Shell(delay_s=0.04, echo_delay_s=0.04)
+    answer(shell, 1500)
+    shell.run_until(0.9)
+    before = shell.tracker.heard_audio(0.5, 0.9)
+    shell.cancel()
+    shell.run_until(1.2)
+    # On the clock of our sends: the player is one way later.
+    assert shell.tracker.heard_audio(0.5, 0.9) == before
+    assert before == shell.player.audio(0.54, 0.94)
+    assert shell.tracker.heard_audio(0.9, 1.2) == b"\xff" * 2400
+
+
+def test_heard_audio_keeps_history_ms_only() -> None:
+    shell = Shell(PlayoutConfig(history_ms=100))
+    answer(shell, 10000)
+    shell.run_until(10.5)
+    assert shell.tracker.heard_audio(0.0, 1.0) == b"\xff" * 8000  # forgotten
+    assert shell.tracker.heard_audio(9.85, 10.05) == shell.player.audio(9.85, 10.05)
+
+
+def test_history_ms_is_validated() -> None:
+    assert PlayoutConfig().history_ms == 2000
+    with pytest.raises(ValueError, match="history_ms"):
+        PlayoutConfig(history_ms=-1)
