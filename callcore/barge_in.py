@@ -9,7 +9,8 @@ from callcore.input_clock import InputClock
 from callcore.outputs import BargeIn, Log, Output, Record
 from callcore.protocol.realtime import SpeechStarted
 from callcore.records import BargeInFigures, ItemHeard, RecordKind
-from playout import CancelOutcome, PlayoutTracker
+from callcore.turns import Decided
+from playout import CancelOutcome, PlayoutSnapshot, PlayoutTracker
 
 OffsetMs = Callable[[float], int]
 
@@ -85,9 +86,15 @@ def barge_in(
     items: tuple[ItemHeard, ...],
     frame_ms: int,
     offset_ms: OffsetMs,
+    stopped: PlayoutSnapshot | None = None,
 ) -> BargeIn:
-    """The barge-in, from what the tracker's cancel did (its evidence was taken before)."""
-    evidence = outcome.evidence
+    """The barge-in, from what the tracker's cancel did (its evidence was taken before).
+
+    `stopped`: the evidence of the pause that had already stopped what the caller
+    heard (the answer paused while their sound was judged): what they were kept
+    from hearing is what was left then.
+    """
+    evidence = outcome.evidence if stopped is None else stopped
     truncate = outcome.truncate
     return BargeIn(
         clear=clear,
@@ -117,3 +124,21 @@ def barge_in(
         pending_frames=evidence.pending_frames,
         unplayed_frames=evidence.unplayed_ms // frame_ms,
     )
+
+
+def verdict_details(decided: Decided, offset_ms: OffsetMs) -> dict[str, object]:
+    """A turn verdict's record: what it was, what settled it, when, and its evidence."""
+    return {
+        "verdict": str(decided.verdict),
+        "decided_by": str(decided.decided_by),
+        "decision_ms": decided.decision_ms,
+        "speech_onset_offset_ms": offset_ms(decided.onset),
+        "item_ids": list(decided.item_ids),
+        "voice_ms": decided.voice_ms,
+        "sounds": decided.sounds,
+        "voice_frames": decided.voice_frames,
+        "echo_frames": decided.echo_frames,
+        "words": decided.words,
+        "paused": decided.paused,
+        "interruptible": decided.interruptible,
+    }

@@ -24,7 +24,13 @@ from dataclasses import dataclass, field
 from typing import Any, assert_never
 
 from callcore.asks import ALREADY_ACTIVE, Asks
-from callcore.barge_in import barge_in, heard_at, judge_silent_speech, speech_onset
+from callcore.barge_in import (
+    barge_in,
+    heard_at,
+    judge_silent_speech,
+    speech_onset,
+    verdict_details,
+)
 from callcore.conversation import Conversation, Turn
 from callcore.counters import (
     LOGGED_PROTOCOL_ERRORS,
@@ -36,6 +42,7 @@ from callcore.goodbye import Goodbye, Transfer
 from callcore.intervals import PlayoutIntervals
 from callcore.keypad import Keypad, keypad_words
 from callcore.lifecycle import DRAINING_PHASES, GOODBYE_PHASES, Event, Lifecycle, Phase
+from callcore.listening import Listener
 from callcore.outputs import (
     CallUpdate,
     EndOfCall,
@@ -53,14 +60,28 @@ from callcore.session import QUIET_WORDS, ModelSession, catch_up
 from callcore.tools import ToolCalls, ToolResult
 from callcore.transcripts import Transcripts
 from callcore.truncates import Truncates
+from callcore.turns import (
+    Act,
+    Answer,
+    Decided,
+    Forget,
+    Interrupt,
+    Pause,
+    Resume,
+    TurnPolicy,
+    Verdict,
+)
 from callcore.uplink import Uplink
 from callcore.watchdog import Quiet, WatchdogConfig
-from playout import BYTES_PER_MS, CancelOutcome, PlayoutConfig, PlayoutTracker
+from playout import BYTES_PER_MS, CancelOutcome, PlayoutConfig, PlayoutSnapshot, PlayoutTracker
 
 # Model events that show it heard the caller's audio (an answer, or their words
 # written down). Speech events alone are not enough: a session can detect a turn
 # and then go quiet, and the next one must hear the question.
 _HEARD_THE_CALLER = (rt.ResponseCreated, rt.AudioDelta, rt.InputTranscribed)
+# The phases in which the caller's sounds are judged: the model hears them and the AI
+# may hold the turn (a goodbye is cut by an interruption as any answer is).
+_JUDGED_PHASES = (Phase.TALKING, Phase.CLOSING, Phase.DRAINING, Phase.LAST_WORDS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,6 +118,11 @@ class CoreConfig:
     )
     # Keypad digits go to the model once the caller pauses this long (`callcore.keypad`).
     keypad_pause_ms: int = 1500
+    # How the caller's sounds while the AI has the turn are judged (`callcore.turns`).
+    turns: TurnPolicy = field(default_factory=TurnPolicy)
+    # False: the greeting is a passage heard whole (a legal notice): the caller's
+    # speech does not cut it, and is answered once it has been heard.
+    greeting_interruptible: bool = True
 
 
 class CallCore:
@@ -123,15 +149,20 @@ class CallCore:
         self.asks = Asks()
         self.tools = ToolCalls(config.tool_hold_after_ms, config.tool_hold_instructions)
         self.keypad = Keypad(config.keypad_pause_ms)
+        self.listener = Listener(config.turns, config.playout.frame_ms)
+        # The response of a passage that must be heard whole, from its ask until heard.
+        self._passage: str | None = None
+        self._passage_asked = False
+        # When the answer was paused for a sound being judged (tracker clock), and the
+        # evidence then: what the caller was kept from hearing.
+        self._paused_at: float | None = None
+        self._pause_evidence: PlayoutSnapshot | None = None
         self.counters = CallCounters()
         self.twilio = StreamMessages(config.stream_sid, config.media_message_ms)
         self._caller_speaking = False
         # Answers whose words are settled (what was heard of a cut one): later
         # transcripts of them do not change the conversation.
         self._settled: set[str] = set()
-        # Responses server VAD cancelled as the caller began to speak (interrupt_response)
-        # while nothing of them was heard: their function calls are cut off.
-        self._interrupted: set[str] = set()
         self._started_at = started_at
         self._out: deque[Output] = deque([Record(RecordKind.STREAM_STARTED, started_at)])
 
@@ -178,6 +209,7 @@ class CallCore:
             life.handover_by if goodbye.transfer is None else None,
             self.tools.hold_at,
             self.keypad.due,
+            self.listener.judge.next_timer() if phase in _JUDGED_PHASES else None,
         ):
             if at is not None and (due is None or at < due):
                 due = at
@@ -214,6 +246,7 @@ class CallCore:
                 self._ask(None, now)
         elif self.config.greeting_instructions:
             self._flush_uplink()
+            self._passage_asked = not self.config.greeting_interruptible
             self._ask(self.config.greeting_instructions, now)
 
     def model_open_failed(self, error: str, now: float) -> None:
@@ -273,6 +306,8 @@ class CallCore:
             Log(logging.WARNING, "model %s: opening replacement session %d", (what, attempt))
         )
         self.life.move(Event.FAULT)
+        # The sound being judged is the old session's to hear: nothing stays paused for it.
+        self._act(self.listener.judge.reset(), now)
         self.truncates.forget()
         self.tools.orphan()
         # The old session's answers are over; what of them was sent still plays.
@@ -361,15 +396,15 @@ class CallCore:
                 self._function_call(event, now)
             case rt.SpeechStopped():
                 self._caller_speaking = False
-                watchdog.response_due(now)  # server VAD answers now
                 self._out.append(
                     Record(
                         RecordKind.SPEECH_STOPPED,
                         now,
                         self.tracker.playout_status(now),
-                        {"audio_end_ms": event.audio_end_ms},
+                        {"audio_end_ms": event.audio_end_ms, "item_id": event.item_id},
                     )
                 )
+                self._act(self.listener.judge.speech_stopped(event.item_id, now), now)
             case rt.ItemTruncated():
                 self.truncates.truncated(event.item_id, event.audio_end_ms)
                 details = {"item_id": event.item_id, "audio_end_ms": event.audio_end_ms}
@@ -388,7 +423,10 @@ class CallCore:
                 if event.item_id not in self._settled and self._may_have_been_heard(event):
                     self._turn_words(event.item_id, "assistant", event.transcript, now)
             case rt.InputTranscribed():
-                self._turn_words(event.item_id, "user", event.transcript, now)
+                if self.listener.words(event.item_id, event.transcript):
+                    self._turn_words(event.item_id, "user", event.transcript, now)
+                judged = self.listener.judge.transcript(event.item_id, event.transcript, now)
+                self._act(judged, now)
             case rt.Ignored():
                 self._out.append(Log(logging.DEBUG, "Realtime event ignored: %s", (event.type,)))
             case rt.ItemDeleted():
@@ -416,6 +454,9 @@ class CallCore:
 
     def _response_created(self, event: rt.ResponseCreated, now: float) -> None:
         self.asks.created()
+        if self._passage_asked:
+            self._passage_asked = False
+            self._passage = event.response_id
         generation = self.tracker.response_started(event.response_id, now)
         self.counters.responses += 1
         self._out.append(
@@ -526,9 +567,7 @@ class CallCore:
         if not self.tools.take(call.call_id):
             return
         tracker = self.tracker
-        live = tracker.is_live_response(call.response_id) and (
-            call.response_id not in self._interrupted
-        )
+        live = tracker.is_live_response(call.response_id)
         status = tracker.playout_status(now)
         if not live:
             self._out += self.tools.cut_off(call, now, status)
@@ -621,11 +660,107 @@ class CallCore:
         onset = speech_onset(
             event, self.config.prefix_padding_ms, self.uplink.clock, tracker.link.rtt_s
         )
-        if not tracker.is_speaking(now):
-            # Server VAD cancels what it is generating (interrupt_response).
-            self._interrupted |= tracker.generating_ids()
+        ai_turn = self._ai_turn(now)
+        if not ai_turn:
             self._out += judge_silent_speech(tracker, onset, now, self.offset_ms)
-            return
+        judged = self.listener.judge.speech_started(
+            event.item_id, now, ai_turn=ai_turn, onset=onset
+        )
+        self._act(judged, now)
+
+    def _ai_turn(self, now: float) -> bool:
+        """The AI holds the turn: heard, held for the caller, or answering."""
+        tracker = self.tracker
+        return tracker.held or tracker.generating() or tracker.is_speaking(now)
+
+    def _interruptible(self, now: float) -> bool:
+        """Whether the caller may cut what the AI says now (not a passage heard whole)."""
+        passage = self._passage
+        if passage is None:
+            return True
+        tracker = self.tracker
+        if passage in tracker.generating_ids() or tracker.is_speaking(now) or tracker.held:
+            return False
+        self._passage = None
+        return True
+
+    def _act(self, acts: Sequence[Act], now: float) -> None:
+        """Carry out what the judge of the caller's sounds decided (`callcore.turns`)."""
+        onset: float | None = None
+        for act in acts:
+            match act:
+                case Decided():
+                    onset = act.onset
+                    self._out += self._verdict(act, now)
+                case Pause():
+                    self._pause(now)
+                case Resume():
+                    self._resume(now)
+                case Interrupt(deferred=False):
+                    if self._ai_turn(now):
+                        self._barge_in(now, onset)
+                case Interrupt():
+                    # A passage heard whole: the caller's turn is answered after it.
+                    self._out.append(Log(logging.INFO, "caller spoke during a passage; it goes on"))
+                case Answer():
+                    words = self.listener.answered(act.item_id)
+                    if words is not None:
+                        self._turn_words(act.item_id, "user", words, now)
+                    self._ask(None, now, wait=True)
+                case Forget():
+                    self.listener.forgotten(act.item_id)
+                    self.conversation.forget(act.item_id)
+                    self._out.append(ToModel(rt.item_delete(act.item_id)))
+                case _:
+                    assert_never(act)
+
+    def _verdict(self, decided: Decided, now: float) -> list[Output]:
+        details = verdict_details(decided, self.offset_ms)
+        if decided.verdict is Verdict.INTERRUPTION and decided.interruptible:
+            # Paused: the caller stopped hearing the AI then; else with the barge-in, now.
+            stopped = now if self._paused_at is None else self._paused_at
+            details["stopped_hearing_ms"] = round((stopped - decided.onset) * 1000)
+        return [
+            Log(
+                logging.INFO,
+                "[TURN] %s (%s) decided %d ms after the caller began",
+                (str(decided.verdict), str(decided.decided_by), decided.decision_ms),
+            ),
+            Record(RecordKind.TURN_VERDICT, now, self.tracker.playout_status(now), details),
+        ]
+
+    def _pause(self, now: float) -> None:
+        """Stop what the caller hears while their sound is judged; the rest is kept."""
+        outcome = self.tracker.pause(now)
+        self._paused_at = now
+        self._pause_evidence = outcome.evidence
+        self._drop_unsent(None)
+        # The clear leaves first: every millisecond before it, the caller hears the AI.
+        self._out.appendleft(ToTwilio(self.twilio.clear()))
+        details = {
+            "item_id": outcome.item_id,
+            "heard_ms": outcome.heard_ms,
+            "requeued_ms": outcome.requeued_ms,
+        }
+        status = self.tracker.playout_status(now)
+        self._out.append(Record(RecordKind.ANSWER_PAUSED, now, status, details))
+
+    def _resume(self, now: float) -> None:
+        """The sound was not an interruption: the answer goes on from where it was heard."""
+        paused_at, self._paused_at = self._paused_at, None
+        self._pause_evidence = None
+        self.tracker.resume(now)
+        gap_ms = None if paused_at is None else round((now - paused_at) * 1000)
+        status = self.tracker.playout_status(now)
+        self._out.append(Record(RecordKind.ANSWER_RESUMED, now, status, {"gap_ms": gap_ms}))
+        self._pump(now)
+
+    def _barge_in(self, now: float, onset: float | None) -> None:
+        """The caller has the turn: clear what plays, cancel what is generating, truncate
+        the model's memory to what the caller heard, delete what they never heard."""
+        tracker = self.tracker
+        stopped, self._pause_evidence = self._pause_evidence, None
+        self._paused_at = None
         # The evidence at the onset, before the cancel changes the estimate.
         heard_at_onset_ms = heard_at(tracker, onset)
         response_cancelled = tracker.generating()
@@ -647,6 +782,7 @@ class CallCore:
                 items=items,
                 frame_ms=self.config.playout.frame_ms,
                 offset_ms=self.offset_ms,
+                stopped=stopped,
             )
         )
         self._flush_uplink()
@@ -691,15 +827,16 @@ class CallCore:
             items.append(ItemHeard(item_id, "deleted", 0))
         return _words(heard), _words(cut), tuple(items)
 
-    def _drop_unsent(self, generation: int) -> None:
-        """Audio and marks of a cancelled generation still queued here never leave."""
+    def _drop_unsent(self, generation: int | None) -> None:
+        """Audio and marks of a cancelled generation (None: of any, a pause took them back
+        to send again) still queued here never leave."""
         self._out = deque(
             out
             for out in self._out
             if not (
                 isinstance(out, ToTwilio)
                 and out.generation is not None
-                and out.generation <= generation
+                and (generation is None or out.generation <= generation)
             )
         )
 
@@ -717,6 +854,16 @@ class CallCore:
         append = self.uplink.audio(media, now)
         if append is not None:
             self._out.append(ToModel(append))
+        if self.life.phase in _JUDGED_PHASES:
+            judged = self.listener.frame(
+                media.audio,
+                self.tracker,
+                now,
+                ai_turn=self._ai_turn(now),
+                interruptible=self._interruptible(now),
+            )
+            if judged:
+                self._act(judged, now)
 
     def _flush_uplink(self) -> None:
         """Caller audio held for the next append goes now (before any other client event)."""
@@ -788,6 +935,8 @@ class CallCore:
             return
         if self.life.phase is Phase.TALKING and self._model_quiet(now):
             return
+        if self.life.phase in _JUDGED_PHASES:
+            self._act(self.listener.judge.timer(now), now)
         self._pump(now)
 
     def _model_quiet(self, now: float) -> bool:

@@ -70,6 +70,9 @@ class RecordKind(_Labelled):
     SPEECH_STARTED = "speech_started", "Caller speech started"
     SPEECH_STOPPED = "speech_stopped", "Caller speech stopped"
     BARGE_IN = "barge_in", "Barge-in"
+    TURN_VERDICT = "turn_verdict", "Caller sound judged (backchannel, noise, echo, interruption)"
+    ANSWER_PAUSED = "answer_paused", "Answer paused while a caller sound is judged"
+    ANSWER_RESUMED = "answer_resumed", "Answer resumed where the caller stopped hearing it"
     USER_SPEECH_AI_SILENT = "user_speech_ai_silent", "User speech while AI silent"
     CANCELLED = "cancelled", "Response cancelled"
     TRUNCATED = "truncated", "Model memory truncated"
@@ -214,6 +217,8 @@ class FindingRule(_Labelled):
     SLOW_REACTION = "slow_reaction", "slow reaction"
     MISSING_ENDED_AT = "missing_ended_at", "no end recorded"
     SLOW_LINK = "slow_link", "slow link"
+    LONG_RESUME_GAP = "long_resume_gap", "long gap in an answer"
+    LATE_INTERRUPTION = "late_interruption", "interruption heard late"
 
 
 def rule_label(rule: str) -> str:

@@ -64,6 +64,16 @@ class Agent:
     vad_threshold: float | None = None
     silence_duration_ms: int | None = None
     prefix_padding_ms: int | None = None
+    # The caller's voice this long while the agent speaks interrupts it, whatever they
+    # say (None: `TURN_INTERRUPT_AFTER_MS`); shorter sounds are judged by their words.
+    interrupt_after_ms: int | None = None
+    # Phrases that never interrupt the agent ("uh-huh") and ones that always do
+    # ("stop"), in the call's language; None: the built-in ones of `language`.
+    backchannels: tuple[str, ...] | None = None
+    stop_phrases: tuple[str, ...] | None = None
+    # False: the greeting is a passage heard whole (a legal notice); the caller's
+    # speech does not cut it and is answered once it has been heard.
+    greeting_interruptible: bool = True
 
     def over(self, default: Agent) -> Agent:
         """This agent with `default`'s values wherever it gives none."""
@@ -71,7 +81,15 @@ class Agent:
         for key in ("instructions", "voice", "language"):
             if not getattr(self, key):
                 chosen[key] = getattr(default, key)
-        for key in ("greeting", "vad_threshold", "silence_duration_ms", "prefix_padding_ms"):
+        for key in (
+            "greeting",
+            "vad_threshold",
+            "silence_duration_ms",
+            "prefix_padding_ms",
+            "interrupt_after_ms",
+            "backchannels",
+            "stop_phrases",
+        ):
             if getattr(self, key) is None:
                 chosen[key] = getattr(default, key)
         return replace(self, **chosen)
@@ -81,6 +99,9 @@ class Agent:
         values = asdict(self)
         values["tools"] = list(self.tools)
         values["transfer_targets"] = dict(self.transfer_targets)
+        for key in ("backchannels", "stop_phrases"):
+            phrases = getattr(self, key)
+            values[key] = None if phrases is None else list(phrases)
         return values
 
     @classmethod
@@ -89,6 +110,9 @@ class Agent:
         known = {key: values[key] for key in cls.__dataclass_fields__ if key in values}
         known["tools"] = tuple(known.get("tools") or ())
         known["transfer_targets"] = dict(known.get("transfer_targets") or {})
+        for key in ("backchannels", "stop_phrases"):
+            if known.get(key) is not None:
+                known[key] = tuple(known[key])
         return cls(**known)
 
 

@@ -275,6 +275,28 @@ class CallbridgeSettings:
             maximum=10000,
         ),
     )
+    TURN_INTERRUPT_AFTER_MS: int = _setting(
+        550,
+        Spec(
+            AGENT,
+            "The caller's voice this long while the AI speaks is an interruption, "
+            "whatever they say; shorter sounds are judged by their words (a "
+            "backchannel, noise, or an interruption). Per agent: `interrupt_after_ms`.",
+            minimum=200,
+            maximum=5000,
+        ),
+    )
+    TURN_STOP_TARGET_MS: int = _setting(
+        450,
+        Spec(
+            AGENT,
+            "A caller who interrupts hears the AI no later than this after they began: "
+            "while their sound is judged, the answer is paused in time for it (and "
+            "resumed where they stopped hearing it if it was not an interruption).",
+            minimum=150,
+            maximum=2000,
+        ),
+    )
     CALL_APOLOGY: str = _setting(
         "Sorry, we are having technical difficulties. Please call again later. Goodbye.",
         Spec(AGENT, "What the caller hears when the call cannot go on (the model lost)."),

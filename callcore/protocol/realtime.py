@@ -339,7 +339,8 @@ class SessionConfig:
 
 
 def session_update(config: SessionConfig, instructions: str | None = None) -> str:
-    """Mu-law in and out (Twilio's format, no transcoding), server VAD, end_call tool."""
+    """Mu-law in and out (Twilio's format, no transcoding), server VAD for speech events
+    only (no answer or cancel of its own), end_call tool."""
     audio_input: dict[str, Any] = {
         "format": {"type": "audio/pcmu"},
         "turn_detection": {
@@ -347,8 +348,10 @@ def session_update(config: SessionConfig, instructions: str | None = None) -> st
             "threshold": config.vad_threshold,
             "prefix_padding_ms": config.prefix_padding_ms,
             "silence_duration_ms": config.silence_duration_ms,
-            "create_response": True,
-            "interrupt_response": True,
+            # The bridge owns the turn (`callcore.turns`): it judges what the caller
+            # says while the AI speaks, and asks for the answer when their turn ends.
+            "create_response": False,
+            "interrupt_response": False,
         },
     }
     if config.input_transcription_model:

@@ -151,6 +151,8 @@ class CallBridge:
                 tool_hold_after_ms=config.tool_hold_after_ms,
                 tool_hold_instructions=config.tool_hold_instructions,
                 keypad_pause_ms=config.keypad_pause_ms,
+                turns=config.turns,
+                greeting_interruptible=config.greeting_interruptible,
             ),
             started_at,
         )

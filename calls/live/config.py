@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import TypeVar
 
 from callcore.protocol.realtime import SessionConfig
+from callcore.turns import TurnPolicy, default_backchannels, default_stop_phrases
 from calls.agents import Agent
 from calls.conf import CallbridgeSettings, callbridge_settings
 from calls.tools import registered_tools
@@ -26,6 +27,25 @@ def default_agent(settings: CallbridgeSettings | None = None) -> Agent:
         vad_threshold=settings.OPENAI_VAD_THRESHOLD,
         silence_duration_ms=settings.OPENAI_VAD_SILENCE_DURATION_MS,
         prefix_padding_ms=settings.OPENAI_VAD_PREFIX_PADDING_MS,
+        interrupt_after_ms=settings.TURN_INTERRUPT_AFTER_MS,
+    )
+
+
+def _turns(agent: Agent, settings: CallbridgeSettings) -> TurnPolicy:
+    """How the agent's calls judge the caller's sounds (its own phrases, or its language's)."""
+    return TurnPolicy(
+        interrupt_after_ms=_or(agent.interrupt_after_ms, settings.TURN_INTERRUPT_AFTER_MS),
+        stop_target_ms=settings.TURN_STOP_TARGET_MS,
+        backchannels=(
+            default_backchannels(agent.language)
+            if agent.backchannels is None
+            else agent.backchannels
+        ),
+        stop_phrases=(
+            default_stop_phrases(agent.language)
+            if agent.stop_phrases is None
+            else agent.stop_phrases
+        ),
     )
 
 
@@ -61,6 +81,8 @@ class BridgeConfig:
     tool_hold_after_ms: int = 1000
     tool_hold_instructions: str = ""
     keypad_pause_ms: int = 1500
+    turns: TurnPolicy = field(default_factory=TurnPolicy)
+    greeting_interruptible: bool = True
 
     @property
     def greeting_instructions(self) -> str:
@@ -103,6 +125,8 @@ class BridgeConfig:
             # so the holding line keeps its voice, manner and language.
             tool_hold_instructions=f"{_instructions(agent)}\n\n{settings.TOOL_HOLD_INSTRUCTIONS}",
             keypad_pause_ms=settings.KEYPAD_PAUSE_MS,
+            turns=_turns(agent, settings),
+            greeting_interruptible=agent.greeting_interruptible,
             greeting=agent.greeting or "",
             uplink_chunk_ms=settings.UPLINK_CHUNK_MS,
             media_message_ms=settings.TWILIO_MEDIA_MESSAGE_MS,

@@ -3,8 +3,8 @@
 Calls are read newest first, `CHUNK_SIZE` at a time, so a review of 100,000
 calls holds one chunk's rows in memory. Each chunk costs a constant number of
 queries (one for the calls, one for their barge-ins, one for the playout-log
-kinds the findings need: speech, drains, tool calls, transfers); the figures and
-suspect rules themselves live in `calls.review.findings`.
+kinds the findings need: speech, drains, tool calls, transfers, caller sounds and the
+answer's pauses); the figures and suspect rules themselves live in `calls.review.findings`.
 """
 
 from __future__ import annotations
@@ -49,6 +49,9 @@ DIAGNOSTIC_KINDS = (
     RecordKind.MARK_STATS,
     RecordKind.TOOL_CALL,
     RecordKind.TRANSFER_REQUESTED,
+    RecordKind.TURN_VERDICT,
+    RecordKind.ANSWER_PAUSED,
+    RecordKind.ANSWER_RESUMED,
 )
 CALL_FIELDS = (
     "id",

@@ -1,4 +1,5 @@
-"""Per-call findings from plain rows: barge-ins, drains, estimate quality, suspect rules.
+"""Per-call findings from plain rows: barge-ins, caller sounds, drains, estimate quality,
+suspect rules.
 
 Pure: no queries and no clock; `calls.review.diagnostics` loads the rows and passes
 `now`. Durations are integer milliseconds unless a name says otherwise.
@@ -15,7 +16,15 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from callcore.records import FINAL_STATES, CallState, EndReason, FindingRule, RecordKind
+from callcore.turns import Verdict
 from calls.review.actions import tool_span_ms
+from calls.review.sounds import (
+    AnswerPause,
+    PauseOutcome,
+    TurnVerdict,
+    answer_pauses,
+    turn_verdicts,
+)
 
 _ENDED_AGO = re.compile(r"^playout_ended_(\d+)ms_ago$")
 _ACTIVE = re.compile(r"^playout_active_(\d+)ms$")
@@ -37,6 +46,10 @@ class Thresholds:
     # every placement of the caller less certain.
     slow_link_ms: int = 400
     unstable_link_ms: int = 80
+    # The caller heard this much silence in an answer paused while their sound was judged.
+    long_resume_gap_ms: int = 300
+    # A caller who interrupted went on hearing the AI this long after they began.
+    late_interruption_ms: int = 450
 
 
 @dataclass(frozen=True)
@@ -158,6 +171,8 @@ class CallDiagnostics:
     barge_ins: list[BargeIn] = field(default_factory=list)
     silent_speech: list[SilentSpeech] = field(default_factory=list)
     tool_calls: list[ToolCall] = field(default_factory=list)
+    turn_verdicts: list[TurnVerdict] = field(default_factory=list)  # by when each was judged
+    pauses: list[AnswerPause] = field(default_factory=list)  # by when each began
     drains: list[Drain] = field(default_factory=list)
     quality: EstimateQuality | None = None
     link: Link | None = None
@@ -207,6 +222,8 @@ def diagnose_call(
             for _, kind, offset, _, details in log_rows
             if kind == RecordKind.TOOL_CALL
         ],
+        turn_verdicts=turn_verdicts(_kind_rows(log_rows)),
+        pauses=answer_pauses(_kind_rows(log_rows)),
         drains=drains,
         quality=_quality(
             details for _, kind, _, _, details in log_rows if kind == RecordKind.MARK_STATS
@@ -214,6 +231,10 @@ def diagnose_call(
         link=_link(call),
     )
     return replace(diagnostics, suspects=list(_suspects(call, diagnostics, thresholds, now)))
+
+
+def _kind_rows(log_rows: Sequence[LogRow]) -> list[tuple[str, int, Mapping[str, Any]]]:
+    return [(kind, offset, details) for _, kind, offset, _, details in log_rows]
 
 
 def _link(call: Mapping[str, Any]) -> Link | None:
@@ -387,6 +408,7 @@ def _suspects(
                 f"barge-in reaction {barge_in.reaction_ms:.1f} ms "
                 f"(> {thresholds.slow_reaction_ms:g} ms)",
             )
+    yield from _sound_suspects(diag, thresholds)
     link = diag.link
     if link is not None:
         if link.rtt_p95_ms is not None and link.rtt_p95_ms > thresholds.slow_link_ms:
@@ -414,6 +436,35 @@ def _suspects(
                 FindingRule.MISSING_ENDED_AT,
                 None,
                 f"still streaming {_age(now - opened)} after it started",
+            )
+
+
+def _sound_suspects(diag: CallDiagnostics, thresholds: Thresholds) -> Iterable[Suspect]:
+    """Caller sounds: a long silence in an answer paused for one, an interruption the caller
+    went on hearing the AI through."""
+    for verdict in diag.turn_verdicts:
+        stopped = verdict.stopped_hearing_ms
+        if (
+            verdict.verdict == Verdict.INTERRUPTION
+            and verdict.interruptible
+            and stopped is not None
+            and stopped > thresholds.late_interruption_ms
+        ):
+            yield Suspect(
+                FindingRule.LATE_INTERRUPTION,
+                verdict.offset_ms,
+                f"the caller heard the AI for {stopped} ms after they began to interrupt "
+                f"(> {thresholds.late_interruption_ms} ms; decided by {verdict.decided_by} "
+                f"in {verdict.decision_ms} ms)",
+            )
+    for pause in diag.pauses:
+        gap = pause.gap_ms
+        resumed = pause.outcome == PauseOutcome.RESUMED
+        if resumed and gap is not None and gap > thresholds.long_resume_gap_ms:
+            yield Suspect(
+                FindingRule.LONG_RESUME_GAP,
+                pause.ended_offset_ms,
+                f"answer resumed after {gap} ms of silence (> {thresholds.long_resume_gap_ms} ms)",
             )
 
 

@@ -14,6 +14,7 @@ from datetime import tzinfo
 from typing import TYPE_CHECKING, Any
 
 from callcore.records import FindingRule
+from callcore.turns import Verdict
 from calls.review.findings import (
     BargeIn,
     CallDiagnostics,
@@ -23,6 +24,7 @@ from calls.review.findings import (
     Thresholds,
     ToolCall,
 )
+from calls.review.sounds import VERDICTS, AnswerPause, PauseOutcome, TurnVerdict
 
 if TYPE_CHECKING:
     from calls.review.diagnostics import ReviewedCall
@@ -30,6 +32,7 @@ if TYPE_CHECKING:
 WIDTH = 120
 _FIGURES_COLUMN = 23  # "1234.567 s  barge-in   ": where an event's figures start
 TOOL_ERROR_CHARS = 60  # of a tool's error in its line; the whole is in the JSON
+WORDS_CHARS = 60  # of a caller's words in a verdict's line; the whole is in the JSON
 
 
 @dataclass(frozen=True)
@@ -85,16 +88,20 @@ def thresholds_json(thresholds: Thresholds) -> dict[str, Any]:
         "slow_reaction_ms": thresholds.slow_reaction_ms,
         "slow_link_ms": thresholds.slow_link_ms,
         "unstable_link_ms": thresholds.unstable_link_ms,
+        "long_resume_gap_ms": thresholds.long_resume_gap_ms,
+        "late_interruption_ms": thresholds.late_interruption_ms,
         "stale_streaming_s": int(thresholds.stale_streaming.total_seconds()),
     }
 
 
 def call_json(reviewed: ReviewedCall, url: str) -> dict[str, Any]:
-    """`CallDiagnostics.to_json()` plus the admin URL, the duration and barge-in onsets."""
+    """`CallDiagnostics.to_json()` plus the admin URL, the duration, barge-in onsets and the
+    caller sounds counted by verdict."""
     diagnostics = reviewed.diagnostics
     data = diagnostics.to_json()
     data["admin_url"] = url
     data["duration_s"] = _duration_s(diagnostics)
+    data["turn_verdict_counts"] = verdict_counts(diagnostics.turn_verdicts)
     for barge_in, onset in zip(data["barge_ins"], reviewed.barge_in_onsets_ms, strict=True):
         barge_in["onset_ms_after_playout_end"] = onset
     return data
@@ -141,10 +148,21 @@ def call_lines(reviewed: ReviewedCall, url: str, tz: tzinfo) -> list[str]:
     if d.agent_name:  # a line of its own: a full SID leaves the header no room for it
         lines += wrap("  ", [f"agent {d.agent_name}"], "    ")
     lines += wrap("  ", _link_figures(d), "    ")
+    if d.turn_verdicts or d.pauses:
+        lines += wrap("  ", _sound_counts(d), "    ")
     lines.append(url if len("  admin " + url) > WIDTH else f"  admin {url}")
     for _, event in sorted(_events(reviewed), key=lambda e: _order(e[0])):
         lines += event
     return lines
+
+
+def verdict_counts(verdicts: Sequence[TurnVerdict]) -> dict[str, int]:
+    """How many sounds were judged each verdict: every known verdict (0 when none), then any
+    other the rows hold."""
+    counts = {str(verdict): 0 for verdict in VERDICTS}
+    for judged in verdicts:
+        counts[judged.verdict] = counts.get(judged.verdict, 0) + 1
+    return counts
 
 
 def wrap(head: str, parts: Sequence[str], indent: str) -> list[str]:
@@ -193,6 +211,14 @@ def heard_cut(heard: str, cut: str, indent: str) -> str:
 def _events(reviewed: ReviewedCall) -> Iterable[tuple[int | None, list[str]]]:
     """(offset ms, lines) per event; suspects after the facts at the same offset."""
     d = reviewed.diagnostics
+    # A verdict first: an interruption's barge-in, at the same offset, is what it decided.
+    for verdict in d.turn_verdicts:
+        yield verdict.offset_ms, _event(verdict.offset_ms, "verdict", _verdict(verdict))
+    for pause in d.pauses:
+        if pause.paused_offset_ms is not None:
+            yield pause.paused_offset_ms, _event(pause.paused_offset_ms, "paused", _paused(pause))
+        if pause.outcome == PauseOutcome.RESUMED and pause.ended_offset_ms is not None:
+            yield pause.ended_offset_ms, _event(pause.ended_offset_ms, "resumed", _resumed(pause))
     for barge_in, onset in zip(d.barge_ins, reviewed.barge_in_onsets_ms, strict=True):
         yield barge_in.offset_ms, _barge_in(barge_in, onset)
     for speech in d.silent_speech:
@@ -274,6 +300,48 @@ def _tool(tool: ToolCall) -> list[str]:
     if tool.error:
         parts.append(f'error "{_keep_start(" ".join(tool.error.split()), TOOL_ERROR_CHARS)}"')
     return parts + (["caller spoke meanwhile"] if tool.caller_spoke else [])
+
+
+def _sound_counts(d: CallDiagnostics) -> list[str]:
+    counts = verdict_counts(d.turn_verdicts)
+    by_verdict = ", ".join(f"{verdict} {count}" for verdict, count in counts.items())
+    paused = sum(1 for pause in d.pauses if pause.paused_offset_ms is not None)
+    resumed = sum(1 for pause in d.pauses if pause.outcome == PauseOutcome.RESUMED)
+    return [
+        f"caller sounds {len(d.turn_verdicts)} ({by_verdict})",
+        f"answer paused {paused}, resumed {resumed}",
+    ]
+
+
+def _verdict(v: TurnVerdict) -> list[str]:
+    parts = [v.verdict, f"by {v.decided_by}", f"decided {v.decision_ms} ms"]
+    if v.verdict == Verdict.INTERRUPTION:
+        if v.interruptible:
+            parts.append(f"stopped hearing {_ms(v.stopped_hearing_ms)} ms")
+        else:
+            parts.append("not interruptible: the passage went on")
+    parts.append(f"voice {_ms(v.voice_ms)} ms")
+    if v.words:
+        parts.append(f'words "{_keep_start(v.words, WORDS_CHARS)}"')
+    return parts + (["paused"] if v.paused else [])
+
+
+def _paused(pause: AnswerPause) -> list[str]:
+    parts = [
+        f"item {pause.item_id or '-'}",
+        f"heard {_ms(pause.heard_ms)} ms",
+        f"requeued {_ms(pause.requeued_ms)} ms",
+    ]
+    if pause.outcome == PauseOutcome.INTERRUPTED:
+        return [*parts, "then interrupted"]
+    return parts + (["never resumed"] if pause.outcome == PauseOutcome.OPEN else [])
+
+
+def _resumed(pause: AnswerPause) -> list[str]:
+    parts = [f"gap {_ms(pause.gap_ms)} ms"]
+    if pause.paused_offset_ms is None:
+        return [*parts, "its pause not logged"]
+    return parts
 
 
 def _link_figures(d: CallDiagnostics) -> list[str]:

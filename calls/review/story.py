@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from callcore.records import EndReason, RecordKind, rule_label
 from calls.review.actions import keypad_events, tool_events, transfer_events
 from calls.review.event import Event, TimelineRow, at_s, detail_int, detail_str, join_lines
+from calls.review.sounds import pause_events, sound_events
 from playout import parse_playout_status
 
 __all__ = ["Event", "Finding", "Story", "SuspectRow", "TimelineRow", "read_story"]
@@ -66,7 +67,9 @@ class Story:
     dropped: tuple[Event, ...]  # what a barge-in's clear dropped, never heard
     heard: tuple[Event, ...]  # the AI audio the caller heard, response by response
     items: tuple[Event, ...]  # where the next audio item of an answer began (newer models)
+    pauses: tuple[Event, ...]  # the answer paused while a caller's sound was judged
     speech: tuple[Event, ...]  # the caller's speech, each followed by the decision on it
+    sounds: tuple[Event, ...]  # what each caller sound during the AI's turn was judged to be
     keypad: tuple[Event, ...]  # keypad digits given to the model
     tools: tuple[Event, ...]  # tool calls while they ran, and the holding lines meanwhile
     drains: tuple[Event, ...]  # hangup and transfer drains
@@ -97,7 +100,9 @@ def read_story(
         dropped=tuple(_dropped_events(rows, call)),
         heard=tuple(_heard_events(call)),
         items=tuple(_item_events(call)),
+        pauses=tuple(pause_events(rows, call.extent_ms)),
         speech=tuple(_speech_events(rows, call)),
+        sounds=tuple(sound_events(rows)),
         keypad=tuple(keypad_events(rows)),
         tools=tuple(tool_events(rows)),
         drains=tuple(_drain_events(rows, call)),
@@ -701,11 +706,13 @@ def _header(rows: Sequence[TimelineRow], call: _Call, link_rtt_ms: int | None) -
     barge_ins = sum(1 for kind, *_ in rows if kind == RecordKind.BARGE_IN)
     tools = sum(1 for kind, *_ in rows if kind == RecordKind.TOOL_CALL)
     tool_calls = f" · {tools} tool call{'s' * (tools != 1)}" if tools else ""
+    judged = sum(1 for kind, *_ in rows if kind == RecordKind.TURN_VERDICT)
+    sounds = f" · {judged} caller sound{'s' * (judged != 1)} judged" if judged else ""
     length = "still open" if call.ended_ms is None else f"{at_s(call.ended_ms)} long"
     link = "not measured" if link_rtt_ms is None else f"{link_rtt_ms} ms"
     return (
         f"Call {length} · {len(call.names)} response{'s' * (len(call.names) != 1)} · "
-        f"{barge_ins} barge-in{'s' * (barge_ins != 1)}{tool_calls} · "
+        f"{barge_ins} barge-in{'s' * (barge_ins != 1)}{tool_calls}{sounds} · "
         f"link round trip to Twilio: {link}"
     )
 

@@ -7,11 +7,12 @@ returns. Times are ms since the stream started; x/y figures are SVG user units (
 rounded to 0.1.
 
 Lanes, top to bottom: findings (flags, only when there are some), the AI audio the
-caller heard (and what a barge-in dropped), the caller's speech from its real
-onset and the keypad digits given to the model, the agent's tool calls and holding
-lines (only when there are some), the hangup and transfer drains, and the model's and
-the protocol's errors. Each lane has a band of label rows above it, as many as its
-labels need.
+caller heard (what a barge-in dropped, and where the answer paused while a caller's
+sound was judged), the caller's speech from its real onset and the keypad digits given
+to the model, the caller's sounds during the AI's turn and what each was judged to be
+(only when there are some), the agent's tool calls and holding lines (only when there
+are some), the hangup and transfer drains, and the model's and the protocol's errors.
+Each lane has a band of label rows above it, as many as its labels need.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 
+from calls.review.event import at_s
 from calls.review.story import Event, Finding, SuspectRow, TimelineRow, read_story
 
 __all__ = [
@@ -31,6 +33,7 @@ __all__ = [
     "Lane",
     "Line",
     "Shape",
+    "SoundEntry",
     "SuspectEntry",
     "SuspectRow",
     "Tick",
@@ -50,17 +53,20 @@ CHAR_WIDTH = 6.5  # of the 11 px label font, generous, so estimates never overla
 LANE_GAP = 8
 TICK_STEPS_MS = (100, 200, 500, 1000, 2000, 5000, 10_000, 15_000, 30_000, 60_000, 120_000)
 MIN_TICK_PX = 56
+_INSIDE_KINDS = ("playout", "drain", "tool", "verdict")  # bars that hold their words
 
 # (key, name, height): top to bottom.
 LANES = (
     ("findings", "Findings", 18),
     ("ai", "AI audio", 36),
     ("caller", "Caller", 24),
+    ("sounds", "Caller sounds", 20),
     ("tools", "Tools", 20),
     ("hangup", "Hangup", 20),
     ("errors", "Errors", 20),
 )
-_ONLY_WHEN_USED = ("findings", "tools")  # lanes drawn only when the call has some
+_ONLY_WHEN_USED = ("findings", "sounds", "tools")  # lanes drawn only when the call has some
+_SOUND_KINDS = ("verdict", "pause")  # what the list of caller sounds under the picture tells
 
 
 @dataclass(frozen=True)
@@ -155,6 +161,18 @@ class SuspectEntry:
 
 
 @dataclass(frozen=True)
+class SoundEntry:
+    """A caller's sound judged, or a pause of the answer, in words, for the list under the
+    picture; `element_id` is its bar."""
+
+    kind: str  # "verdict" or "pause"
+    variant: str  # the verdict, or how the pause ended
+    at: str
+    words: str
+    element_id: str
+
+
+@dataclass(frozen=True)
 class Timeline:
     width: int
     height: int
@@ -173,6 +191,7 @@ class Timeline:
     leaders: list[Line]  # from band labels down to their lane, drawn under everything
     shapes: list[Shape]  # in drawing order
     suspects: list[SuspectEntry]
+    sounds: list[SoundEntry]  # in offset order
 
     @property
     def px_per_s(self) -> float:
@@ -203,7 +222,9 @@ def build_timeline(
         *story.dropped,
         *story.heard,
         *story.items,
+        *story.pauses,
         *story.speech,
+        *story.sounds,
         *story.keypad,
         *story.tools,
         *story.drains,
@@ -257,6 +278,7 @@ def build_timeline(
         leaders=leaders,
         shapes=shapes,
         suspects=_suspect_entries(story.findings, shapes),
+        sounds=_sound_entries(shapes),
     )
 
 
@@ -276,6 +298,24 @@ def _suspect_entries(findings: Sequence[Finding], shapes: Sequence[Shape]) -> li
             element_id="" if finding.offset_ms is None else next(flags),
         )
         for finding in findings
+    ]
+
+
+def _sound_entries(shapes: Sequence[Shape]) -> list[SoundEntry]:
+    """Each verdict and pause by its bar's start: its tooltip's first line is its sentence."""
+    told = sorted(
+        (shape for shape in shapes if shape.kind in _SOUND_KINDS),
+        key=lambda shape: shape.offset_ms,
+    )
+    return [
+        SoundEntry(
+            shape.kind,
+            shape.variant,
+            at_s(shape.offset_ms),
+            shape.title.split("\n", 1)[0],
+            shape.element_id,
+        )
+        for shape in told
     ]
 
 
@@ -299,7 +339,7 @@ class _Frame:
 
 def _inside_text(event: Event, x1: float, x2: float | None) -> str:
     """The words drawn inside a bar, cut to fit; "" when even its label does not fit."""
-    if event.kind not in ("playout", "drain", "tool") or x2 is None or not event.label:
+    if event.kind not in _INSIDE_KINDS or x2 is None or not event.label:
         return ""
     chars = int((x2 - x1 - 8) // CHAR_WIDTH)
     text = event.inside or event.label

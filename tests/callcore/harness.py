@@ -31,11 +31,26 @@ from callcore import (
 )
 from callcore.protocol import realtime as rt
 from callcore.protocol.twilio import Media
+from callcore.turns import TurnPolicy
 from playout import AudioFrame, PlayoutConfig
+from simulators import signals
 from tests.playout.harness import ReferencePlayer
 
 STREAM_SID = "MZ" + "1" * 32
 EPS = 1e-9
+# The old rule, for tests of what a barge-in does: any voice while the AI holds the
+# turn interrupts it at once (tests of the judgement itself use the default policy).
+INTERRUPT_AT_ONCE = TurnPolicy(interrupt_after_ms=0)
+
+
+def _media(audio: bytes) -> Media:
+    return Media(base64.b64encode(audio).decode(), audio, 0, "inbound")
+
+
+_SILENCE = _media(b"\xff" * 160)
+# The caller's voice (not a tone the AI could have said: the meter tells them apart).
+_VOICE_FRAMES = tuple(_media(signals.speech_audio(n * 160, 160, 160 * 400)) for n in range(12, 24))
+VOICE = _VOICE_FRAMES[0]
 
 
 def tone(value: int, ms: int) -> bytes:
@@ -52,7 +67,9 @@ class Sent:
 class CoreRun:
     """One call's core, driven by hand; `now` only moves forward."""
 
-    config: CoreConfig = field(default_factory=lambda: CoreConfig(stream_sid=STREAM_SID))
+    config: CoreConfig = field(
+        default_factory=lambda: CoreConfig(stream_sid=STREAM_SID, turns=INTERRUPT_AT_ONCE)
+    )
     link_delay_s: float = 0.0
     now: float = 0.0
     core: CallCore = field(init=False)
@@ -96,7 +113,6 @@ class CoreRun:
                 case ToTwilio():
                     self._to_twilio(out.text, out.generation)
                 case BargeIn():
-                    self.clears.append(self.now)
                     self.cleared_below = out.generation
                     self._to_twilio(out.clear)
                     barge_in = out.reacted(self.now)
@@ -143,6 +159,7 @@ class CoreRun:
         elif event == "mark":
             self.player.receive_mark(self.now, message["mark"]["name"])
         elif event == "clear":
+            self.clears.append(self.now)
             # The clear reaches the player one way later; the marks it returns come back.
             for name in self.player.clear(self.now + self.player.delay_s):
                 self.core.mark_echoed(name, self.now)
@@ -190,14 +207,34 @@ class CoreRun:
             self.event(rt.ResponseDone(response_id, "completed", ()))
 
     def caller_speaks(self, at: float, onset_ms: int | None = None) -> None:
+        """The caller's voice reaches us at `at` (one frame), and the service says so.
+
+        With the harness's policy (`interrupt_after_ms` 0, the old rule) any voice
+        while the AI holds the turn is an interruption, decided on that frame.
+        """
         self.step(at)
+        self.core.caller_audio(VOICE, self.now)
+        self.settle()
         self.event(rt.SpeechStarted(onset_ms, "item_user"))
 
+    def caller_voice(self, ms: int, words: str | None = None, item_id: str = "item_user") -> None:
+        """`ms` of the caller's voice from now, a frame every 20 ms; the service's speech
+        events around it; its words (None: no transcript) once the service commits it."""
+        for n in range(ms // 20):
+            self.core.caller_audio(_VOICE_FRAMES[n % len(_VOICE_FRAMES)], self.now)
+            self.settle()
+            if n == 8:  # the service's VAD takes ~160 ms to be sure
+                self.event(rt.SpeechStarted(None, item_id))
+            self.step(self.now + 0.02)
+        self.caller_audio(200)  # the service's silence, then its commit
+        self.event(rt.SpeechStopped(None, item_id))
+        if words is not None:
+            self.event(rt.InputTranscribed(item_id, words))
+
     def caller_audio(self, ms: int) -> None:
-        """`ms` of caller audio, one 20 ms frame per 20 ms of time."""
-        frame = Media(base64.b64encode(b"\xff" * 160).decode(), b"\xff" * 160, 0, "inbound")
+        """`ms` of caller audio (silence), one 20 ms frame per 20 ms of time."""
         for _ in range(ms // 20):
-            self.core.caller_audio(frame, self.now)
+            self.core.caller_audio(_SILENCE, self.now)
             self.settle()
             self.step(self.now + 0.02)
 
@@ -228,5 +265,6 @@ def greeting_run(**playout: Any) -> CoreRun:
         stream_sid=STREAM_SID,
         playout=PlayoutConfig(**playout),
         greeting_instructions="Greet the caller.",
+        turns=INTERRUPT_AT_ONCE,
     )
     return CoreRun(config=config)

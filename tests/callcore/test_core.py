@@ -9,7 +9,15 @@ import pytest
 from callcore import BargeIn, CoreConfig, EndReason, RecordKind, ToTwilio
 from callcore.protocol import realtime as rt
 from callcore.protocol.twilio import Media
-from tests.callcore.harness import STREAM_SID, CoreRun, Sent, greeting_run, tone
+from tests.callcore.harness import (
+    INTERRUPT_AT_ONCE,
+    STREAM_SID,
+    VOICE,
+    CoreRun,
+    Sent,
+    greeting_run,
+    tone,
+)
 
 
 def test_the_greeting_is_requested_once_the_model_session_is_open() -> None:
@@ -40,7 +48,9 @@ def test_caller_audio_goes_to_the_model_in_order_two_frames_an_append() -> None:
 
 
 def test_with_a_chunk_of_one_frame_each_frame_goes_as_it_came() -> None:
-    run = CoreRun(config=CoreConfig(stream_sid=STREAM_SID, uplink_chunk_ms=20))
+    run = CoreRun(
+        config=CoreConfig(stream_sid=STREAM_SID, uplink_chunk_ms=20, turns=INTERRUPT_AT_ONCE)
+    )
     sent = frame(bytes(range(160)))
     run.core.caller_audio(sent, 0.0)
     run.settle()
@@ -116,9 +126,9 @@ def test_the_clear_goes_first_and_queued_audio_of_the_cancelled_answer_never_lea
     run.answer("r1", "i1", 2000)
     run.step(1.0)
     # The refill due at 1.1 s is handed over but not yet sent (the shell is busy)
-    # when the speech event arrives: the clear overtakes it, and it is dropped.
+    # when the caller's voice arrives: the clear overtakes it, and it is dropped.
     run.core.timer(1.1)
-    run.core.model_event(rt.SpeechStarted(None, "u1"), 1.12)
+    run.core.caller_audio(VOICE, 1.12)
 
     outputs = []
     while (out := run.core.pop_output()) is not None:
@@ -127,11 +137,11 @@ def test_the_clear_goes_first_and_queued_audio_of_the_cancelled_answer_never_lea
     assert not any(isinstance(out, ToTwilio) for out in outputs)
 
 
-def test_reaction_is_from_the_speech_event_to_the_clear_sent() -> None:
+def test_reaction_is_from_the_deciding_frame_to_the_clear_sent() -> None:
     run = CoreRun()
     run.answer("r1", "i1", 2000)
     run.step(1.0)
-    run.core.model_event(rt.SpeechStarted(None, "u1"), 1.0)
+    run.core.caller_audio(VOICE, 1.0)
     out = run.core.pop_output()
     assert isinstance(out, BargeIn)
     assert out.figures.reaction_ms == 0  # not sent yet
@@ -404,7 +414,7 @@ def test_a_model_that_cannot_be_reached_ends_the_call() -> None:
 
 
 def test_an_idle_call_wakes_only_to_probe_the_model() -> None:
-    run = CoreRun(config=CoreConfig(stream_sid=STREAM_SID))
+    run = CoreRun(config=CoreConfig(stream_sid=STREAM_SID, turns=INTERRUPT_AT_ONCE))
     assert run.core.next_timer() == 5.0  # the probe, 5 s after the model's last sign of life
     run.answer("r1", "i1", 200)
     run.step(4.0)

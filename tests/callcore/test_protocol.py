@@ -157,7 +157,8 @@ def test_session_update_is_mulaw_both_ways_with_vad_and_end_call() -> None:
     assert session["audio"]["output"] == {"format": {"type": "audio/pcmu"}, "voice": "marin"}
     vad = session["audio"]["input"]["turn_detection"]
     assert vad["type"] == "server_vad"
-    assert vad["create_response"] is vad["interrupt_response"] is True
+    # The bridge owns the turn: the service neither answers nor cancels on its own.
+    assert vad["create_response"] is vad["interrupt_response"] is False
     assert vad["prefix_padding_ms"] == 300
     assert [tool["name"] for tool in session["tools"]] == ["end_call"]
     assert session["instructions"] == "Be brief."

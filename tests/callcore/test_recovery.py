@@ -11,7 +11,7 @@ from callcore import CoreConfig, EndReason, RecordKind, WatchdogConfig
 from callcore.conversation import MAX_SEED_TURNS, Conversation
 from callcore.protocol import realtime as rt
 from callcore.protocol.twilio import Media
-from tests.callcore.harness import STREAM_SID, CoreRun, greeting_run, tone
+from tests.callcore.harness import INTERRUPT_AT_ONCE, STREAM_SID, CoreRun, greeting_run, tone
 
 
 def frame(audio: bytes) -> Media:
@@ -23,7 +23,7 @@ BOUND_S = 5.0
 
 def conversation_run(**config: object) -> CoreRun:
     """A call with one exchange: the caller's words and the AI's answer, heard in full."""
-    run = CoreRun(config=CoreConfig(stream_sid=STREAM_SID, **config))  # type: ignore[arg-type]
+    run = CoreRun(config=CoreConfig(stream_sid=STREAM_SID, turns=INTERRUPT_AT_ONCE, **config))  # type: ignore[arg-type]
     run.event(rt.SpeechStarted(0, "u1"), at=0.1)
     run.event(rt.SpeechStopped(900, "u1"), at=1.0)
     run.event(rt.InputTranscribed("u1", "What time do you open?"))

@@ -9,7 +9,7 @@ import pytest
 from callcore import CoreConfig, EndReason, RecordKind, ToolResult
 from callcore import tools as outcome
 from callcore.protocol import realtime as rt
-from tests.callcore.harness import STREAM_SID, CoreRun, tone
+from tests.callcore.harness import INTERRUPT_AT_ONCE, STREAM_SID, CoreRun, tone
 
 HOLD_MS = 1000
 
@@ -21,6 +21,7 @@ def tool_run(**config: object) -> CoreRun:
         "tool_hold_instructions": "Say you are still checking.",
         "transfer_targets": {"billing": "+15550001111"},
         "keypad_pause_ms": 1500,
+        "turns": INTERRUPT_AT_ONCE,
     }
     return CoreRun(config=CoreConfig(**{**defaults, **config}))  # type: ignore[arg-type]
 
@@ -214,17 +215,18 @@ def test_a_replaced_session_is_told_the_old_ones_call_with_its_result() -> None:
     assert record.details["session_replaced"] is True
 
 
-def test_a_result_racing_server_vads_answer_waits_for_it_and_is_answered_once() -> None:
+def test_a_result_racing_the_callers_answer_waits_for_it_and_is_answered_after() -> None:
     run = tool_run()
     ask_tool(run, ms=0)
     run.caller_speaks(0.2)
-    run.event(rt.SpeechStopped(900, "item_user"))  # server VAD answers now
+    run.event(rt.SpeechStopped(900, "item_user"))  # the caller's turn ends: answered
+    assert creates(run) == [{"type": "response.create"}]
     run.step(0.5)
     result(run, started=0.0)
-    assert creates(run) == []  # an answer is due from server VAD: ours waits for it
-    run.event(rt.ResponseCreated("vad"))
-    run.event(rt.ResponseDone("vad", "completed", ()))
-    assert creates(run) == [{"type": "response.create"}]
+    assert len(creates(run)) == 1  # an answer is on its way: the result's waits for it
+    run.event(rt.ResponseCreated("r2"))
+    run.event(rt.ResponseDone("r2", "completed", ()))
+    assert len(creates(run)) == 2
 
 
 def test_a_refused_answer_to_a_result_is_asked_again_once_the_active_one_ends() -> None:

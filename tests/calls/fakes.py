@@ -28,7 +28,10 @@ from calls.frontdoor.signatures import stream_url
 from calls.frontdoor.tokens import mint_stream_token
 from calls.live.feed import LiveFeed
 from calls.models import CallSession
+from simulators import signals
 from tests.conftest import twilio_signature
+
+SILENT_FRAME = b"\xff" * 160
 
 TIMEOUT = 5
 
@@ -107,6 +110,21 @@ class FakeSession:
                 "response": {"id": response_id, "status": status, "output": output or []},
             }
         )
+
+    async def speech_stopped(self, words: str | None = None) -> None:
+        """The caller's speech ended: the service commits it, then (`words`) transcribes it."""
+        await self.send(
+            {"type": "input_audio_buffer.speech_stopped", "audio_end_ms": 0, "item_id": "item_user"}
+        )
+        if words is not None:
+            await self.send(
+                {
+                    "type": "conversation.item.input_audio_transcription.completed",
+                    "item_id": "item_user",
+                    "content_index": 0,
+                    "transcript": words,
+                }
+            )
 
     async def speech_started(self, audio_start_ms: int = 0) -> None:
         await self.send(
@@ -245,6 +263,16 @@ class TwilioStream:
             }
         )
 
+    async def voice(self, ms: int) -> None:
+        """`ms` of the caller's voice, then a little silence, a frame every 20 ms as Twilio
+        sends them (the bridge dates a sound by its frames' arrival)."""
+        frames = ms // 20
+        for n in range(frames + 4):
+            voiced = n < frames
+            audio = signals.speech_audio(n * 160, 160, frames * 160) if voiced else SILENT_FRAME
+            await self.media(audio)
+            await asyncio.sleep(0.02)
+
     async def echo_mark(self, name: str) -> None:
         await self.send({"event": "mark", "streamSid": self.stream_sid, "mark": {"name": name}})
 
@@ -377,3 +405,11 @@ class WatchedFeed(LiveFeed):
             ):
                 self._published.clear()
                 await self._published.wait()
+
+
+async def caller_says_stop(twilio: TwilioStream, model: FakeSession) -> None:
+    """A short "stop" over the AI: the caller's voice, the service's speech events and its
+    words; the bridge judges it an interruption by its words."""
+    await twilio.voice(160)  # short: over before the bridge would pause the answer
+    await model.speech_started()
+    await model.speech_stopped("Stop.")

@@ -37,6 +37,7 @@ from tests.calls.fakes import (
     FakeSession,
     TwilioStream,
     WatchedFeed,
+    caller_says_stop,
     make_call,
 )
 
@@ -191,7 +192,7 @@ async def test_start_marks_the_call_streaming_and_configures_the_session(live: C
 
     assert update["audio"]["input"]["format"] == {"type": "audio/pcmu"}
     assert update["audio"]["output"]["format"] == {"type": "audio/pcmu"}
-    assert update["audio"]["input"]["turn_detection"]["interrupt_response"] is True
+    assert update["audio"]["input"]["turn_detection"]["interrupt_response"] is False
     assert update["tools"][0]["name"] == "end_call"
     row = await call_row()
     assert (row.status, row.stream_sid) == ("streaming", live.twilio.stream_sid)
@@ -386,7 +387,7 @@ async def test_barge_in_mid_generation_clears_cancels_and_truncates(live: Call) 
     await live.model.audio("resp_1", "item_1", tone(0x11, 1000))
     await live.twilio.receive_audio(4000)  # 500 ms handed over: about 200 ms played
 
-    await live.model.speech_started(audio_start_ms=0)
+    await caller_says_stop(live.twilio, live.model)
     await live.twilio.receive_until("clear")
 
     await live.model.expect("response.cancel")
@@ -425,7 +426,7 @@ async def test_the_reaction_lasts_until_the_clear_has_been_sent(
     await model.audio("resp_1", "item_1", tone(0x11, 2000))
     await twilio.receive_audio(4000)
 
-    await model.speech_started()
+    await caller_says_stop(twilio, model)
     await twilio.receive_until("clear")
     await model.expect("conversation.item.truncate")
     await twilio.communicator.disconnect()
@@ -446,7 +447,7 @@ async def test_barge_in_in_the_playout_tail(live: Call, caplog: pytest.LogCaptur
     await live.model.response_done("resp_1")
     await live.twilio.receive_audio(8 * 1000)  # about 700 ms into playback
 
-    await live.model.speech_started()
+    await caller_says_stop(live.twilio, live.model)
     await live.twilio.receive_until("clear")
 
     truncate = await live.model.expect("conversation.item.truncate")
@@ -507,7 +508,7 @@ async def test_goodbye_interrupted_by_the_caller_keeps_the_call(live: Call) -> N
     await say_goodbye(live, 1000)
     await live.twilio.receive_audio(2400)
 
-    await live.model.speech_started()
+    await caller_says_stop(live.twilio, live.model)
     await live.twilio.receive_until("clear")
 
     output = await live.model.expect("conversation.item.create")

@@ -264,11 +264,11 @@ async def test_a_tool_the_caller_interrupts_finishes_and_the_model_gets_its_resu
                 Reply(600, "Your order is packed."),
             ),
             CallerScript(
-                segments=(ASK, SpeakWhenHeard(tone=2, after_ms=800, speech_ms=500), Silence(3500)),
+                segments=(ASK, SpeakWhenHeard(tone=2, after_ms=800, speech_ms=700), Silence(3500)),
                 hangup="stop",
             ),
         )
-        assert len(timeline.clears) == 1  # the barge-in
+        assert len(timeline.clears) == 2  # the answer paused, then the barge-in
         [output] = session.recording.function_call_outputs()
         assert json.loads(output.output)["status"] == "packed"
         await ended(call_sid)

@@ -101,6 +101,50 @@ class CallBuilder:
             cut_off_ms=cut_off_ms,
         )
 
+    def verdict(
+        self,
+        offset_ms: int,
+        verdict: str,
+        decided_by: str,
+        decision_ms: int,
+        *,
+        voice_ms: int = 360,
+        words: str = "",
+        paused: bool = False,
+        interruptible: bool = True,
+        **details: Any,
+    ) -> CallBuilder:
+        """A caller's sound judged at `offset_ms`, `decision_ms` after it began."""
+        figures: dict[str, Any] = {
+            "verdict": verdict,
+            "decided_by": decided_by,
+            "decision_ms": decision_ms,
+            "speech_onset_offset_ms": offset_ms - decision_ms,
+            "item_ids": ["item_user_1"],
+            "voice_ms": voice_ms,
+            "sounds": 1,
+            "voice_frames": voice_ms // 20,
+            "echo_frames": 0,
+            "words": words,
+            "paused": paused,
+            "interruptible": interruptible,
+        }
+        return self.log(
+            RecordKind.TURN_VERDICT, offset_ms, "playout_active_900ms", **figures | details
+        )
+
+    def pause(self, offset_ms: int, heard_ms: int, requeued_ms: int = 900) -> CallBuilder:
+        return self.log(
+            RecordKind.ANSWER_PAUSED,
+            offset_ms,
+            item_id="item_1",
+            heard_ms=heard_ms,
+            requeued_ms=requeued_ms,
+        )
+
+    def resume(self, offset_ms: int, gap_ms: int | None) -> CallBuilder:
+        return self.log(RecordKind.ANSWER_RESUMED, offset_ms, gap_ms=gap_ms)
+
     def save(self) -> CallSession:
         PlayoutLog.objects.bulk_create(self.rows)
         review_calls([self.call.pk])  # as the record writer does once a call's rows are in
@@ -173,6 +217,40 @@ def goodbye_call(sid: str = GOODBYE_SID) -> CallSession:
         .save()
     )
     return with_link(call, rtt_p50=120, rtt_p95=180, jitter=15)
+
+
+SOUNDS_SID = "CA" + "s" * 32
+
+
+def sounds_call(sid: str = SOUNDS_SID) -> CallSession:
+    """The caller says "uh-huh" (the answer paused, then resumed after a 420 ms gap), coughs,
+    the AI's voice comes back through a speakerphone, then the caller interrupts and hears
+    the AI for 600 ms after they began."""
+    return (
+        new_call(sid)
+        .log(RecordKind.STREAM_STARTED, 0)
+        .playout("resp_1", 600, 6401)
+        .pause(2000, heard_ms=1400)
+        .verdict(2450, "backchannel", "backchannel_words", 1200, words="uh-huh", paused=True)
+        .resume(2450, gap_ms=420)
+        .verdict(4000, "noise", "not_speech", 300, voice_ms=120)
+        .verdict(5000, "echo", "echo", 250, voice_ms=200, echo_frames=9)
+        .pause(6100, heard_ms=5500)
+        .verdict(
+            6400,
+            "interruption",
+            "length",
+            900,
+            voice_ms=900,
+            words="wait, stop",
+            paused=True,
+            stopped_hearing_ms=600,
+        )
+        .barge_in(6400, remaining_ms=2600)
+        .log(RecordKind.SPEECH_STOPPED, 7500, audio_end_ms=7300)
+        .log(RecordKind.STREAM_ENDED, 9500, end_reason="caller_hangup")
+        .save()
+    )
 
 
 TRANSFER_SID = "CA" + "t" * 32

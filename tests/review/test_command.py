@@ -19,7 +19,14 @@ from callcore.records import CallState
 from calls.models import BargeInEvent, CallSession
 from calls.review import diagnostics
 from tests.callbridge import configure
-from tests.review.conftest import GOODBYE_SID, goodbye_call, new_call, with_link
+from tests.review.conftest import (
+    GOODBYE_SID,
+    SOUNDS_SID,
+    goodbye_call,
+    new_call,
+    sounds_call,
+    with_link,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -73,6 +80,113 @@ def test_text_shows_the_figures_and_the_suspects() -> None:
         "Summary: 1 call(s) examined, 1 with suspects "
         "(missed_barge_in 1, drain_before_final_mark 1)."
     )
+
+
+def test_caller_sounds_are_counted_and_listed_in_time_order_with_their_suspects() -> None:
+    sounds_call()
+
+    out = run()
+
+    _, _, sounds, admin, *events = block(out, SOUNDS_SID)
+    assert sounds == (
+        "  caller sounds 4 (backchannel 1, noise 1, echo 1, interruption 1)  "
+        "answer paused 2, resumed 1"
+    )
+    assert admin.startswith("  admin /admin/calls/callsession/")
+    assert events == [
+        "   2.000 s  paused     item item_1  heard 1400 ms  requeued 900 ms",
+        "   2.450 s  verdict    backchannel  by backchannel_words  decided 1200 ms  voice 360 ms  "
+        'words "uh-huh"  paused',
+        "   2.450 s  resumed    gap 420 ms",
+        "   2.450 s  ! long_resume_gap  answer resumed after 420 ms of silence (> 300 ms)",
+        "   4.000 s  verdict    noise  by not_speech  decided 300 ms  voice 120 ms",
+        "   5.000 s  verdict    echo  by echo  decided 250 ms  voice 200 ms",
+        "   6.100 s  paused     item item_1  heard 5500 ms  requeued 900 ms  then interrupted",
+        "   6.400 s  verdict    interruption  by length  decided 900 ms  stopped hearing 600 ms  "
+        'voice 900 ms  words "wait, stop"',
+        "                       paused",
+        "   6.400 s  barge-in   onset 2800 ms before playout end  reaction 0.4 ms  2600 ms left  "
+        "audio_end 3000 ms  cancelled",
+        '                       heard "Your order ships on"  cut "Monday by express courier."',
+        "   6.400 s  ! late_interruption  the caller heard the AI for 600 ms after they began to "
+        "interrupt (> 450 ms; decided by",
+        "                                 length in 900 ms)",
+    ]
+    assert out.rstrip().endswith(
+        "Summary: 1 call(s) examined, 1 with suspects (long_resume_gap 1, late_interruption 1)."
+    )
+
+
+def test_caller_sounds_in_json_with_their_thresholds() -> None:
+    sounds_call()
+
+    report = run_json()
+    lenient = run_json("--long-resume-gap-ms", "420", "--late-interruption-ms", "600")
+
+    (call,) = report["calls"]
+    assert call["turn_verdict_counts"] == {
+        "backchannel": 1,
+        "noise": 1,
+        "echo": 1,
+        "interruption": 1,
+    }
+    assert [
+        (v["offset_ms"], v["verdict"], v["decided_by"], v["decision_ms"], v["stopped_hearing_ms"])
+        for v in call["turn_verdicts"]
+    ] == [
+        (2450, "backchannel", "backchannel_words", 1200, None),
+        (4000, "noise", "not_speech", 300, None),
+        (5000, "echo", "echo", 250, None),
+        (6400, "interruption", "length", 900, 600),
+    ]
+    assert call["turn_verdicts"][0]["words"] == "uh-huh"
+    assert call["turn_verdicts"][0]["speech_onset_offset_ms"] == 1250
+    assert call["pauses"] == [
+        {
+            "paused_offset_ms": 2000,
+            "outcome": "resumed",
+            "ended_offset_ms": 2450,
+            "gap_ms": 420,
+            "item_id": "item_1",
+            "heard_ms": 1400,
+            "requeued_ms": 900,
+        },
+        {
+            "paused_offset_ms": 6100,
+            "outcome": "interrupted",
+            "ended_offset_ms": 6400,
+            "gap_ms": None,
+            "item_id": "item_1",
+            "heard_ms": 5500,
+            "requeued_ms": 900,
+        },
+    ]
+    assert rules(report, SOUNDS_SID) == ["late_interruption", "long_resume_gap"]
+    assert (
+        report["thresholds"]["long_resume_gap_ms"],
+        report["thresholds"]["late_interruption_ms"],
+    ) == (300, 450)
+    assert rules(lenient, SOUNDS_SID) == []
+    assert (
+        lenient["thresholds"]["long_resume_gap_ms"],
+        lenient["thresholds"]["late_interruption_ms"],
+    ) == (420, 600)
+
+
+def test_the_new_rules_select_calls() -> None:
+    sounds_call()
+    goodbye_call()
+
+    late = run_json("--rule", "late_interruption")
+    gap = run("--rule", "long_resume_gap")
+
+    assert [c["call_sid"] for c in late["calls"]] == [SOUNDS_SID]
+    assert rules(late, SOUNDS_SID) == ["late_interruption"]
+    assert late["suspect_calls_by_rule"]["late_interruption"] == 1
+    assert late["suspect_calls_by_rule"]["long_resume_gap"] == 0
+    assert GOODBYE_SID not in gap
+    assert "! long_resume_gap  answer resumed after 420 ms" in gap
+    assert "late_interruption" not in "\n".join(block(gap, SOUNDS_SID))
 
 
 def test_without_a_measured_link_the_marks_give_the_estimate_quality() -> None:
@@ -386,6 +500,8 @@ def test_summary_counts_examined_and_suspect_calls_by_rule() -> None:
         "slow_reaction": 1,
         "missing_ended_at": 0,
         "slow_link": 0,
+        "long_resume_gap": 0,
+        "late_interruption": 0,
     }
     assert run("--suspects-only").splitlines()[-1] == out.splitlines()[-1]
     assert "CA-fine" not in run("--suspects-only")
@@ -452,6 +568,8 @@ def test_a_short_or_ambiguous_prefix_is_a_clear_error() -> None:
         (["--last", "many"], "'many' is not a whole number"),
         (["--suspect-window-ms", "-5"], "'-5' must be 0 or more"),
         (["--slow-reaction-ms", "fast"], "'fast' is not a number"),
+        (["--long-resume-gap-ms", "-1"], "'-1' must be 0 or more"),
+        (["--late-interruption-ms", "soon"], "'soon' is not a whole number"),
         (["--call", "CA1", "--last", "3"], "cannot be combined"),
     ],
 )

@@ -122,3 +122,81 @@ def test_parse_since(text: str, expected: datetime) -> None:
 def test_parse_since_rejects(text: str) -> None:
     with pytest.raises(ValueError, match="cannot read"):
         parse_since(text, NOW)
+
+
+def interruption(offset_ms: int, stopped_hearing_ms: int | None, **details: Any) -> LogRow:
+    figures = {
+        "verdict": "interruption",
+        "decided_by": "length",
+        "decision_ms": 700,
+        "speech_onset_offset_ms": offset_ms - 700,
+        "voice_ms": 700,
+        "words": "",
+        "paused": False,
+        "interruptible": True,
+        "stopped_hearing_ms": stopped_hearing_ms,
+    }
+    return (1, "turn_verdict", offset_ms, "", figures | details)
+
+
+def test_a_resumed_answer_with_a_long_gap_is_suspect_above_its_threshold() -> None:
+    rows: list[LogRow] = [
+        (1, "answer_paused", 1000, "", {"item_id": "item_1", "heard_ms": 800, "requeued_ms": 400}),
+        (1, "answer_resumed", 1300, "", {"gap_ms": 300}),
+        (1, "answer_paused", 2000, "", {"item_id": "item_1", "heard_ms": 1500}),
+        (1, "answer_resumed", 2400, "", {"gap_ms": 301}),
+        (1, "answer_resumed", 5000, "", {"gap_ms": None}),
+    ]
+
+    suspects = diagnose(rows).suspects
+    lenient = diagnose_call(call_row(), [], rows, Thresholds(long_resume_gap_ms=400), NOW)
+
+    assert [(s.rule, s.offset_ms, s.message) for s in suspects] == [
+        ("long_resume_gap", 2400, "answer resumed after 301 ms of silence (> 300 ms)")
+    ]
+    assert lenient.suspects == []
+
+
+def test_an_interruption_heard_late_is_suspect_only_where_the_caller_could_cut_in() -> None:
+    rows: list[LogRow] = [
+        interruption(1000, 450),
+        interruption(2000, 451),
+        interruption(3000, 2000, interruptible=False),  # a passage heard whole: it goes on
+        interruption(4000, None),
+        (1, "turn_verdict", 5000, "", {"verdict": "backchannel", "stopped_hearing_ms": 900}),
+    ]
+
+    suspects = diagnose(rows).suspects
+    lenient = diagnose_call(call_row(), [], rows, Thresholds(late_interruption_ms=500), NOW)
+
+    assert [(s.rule, s.offset_ms, s.message) for s in suspects] == [
+        (
+            "late_interruption",
+            2000,
+            "the caller heard the AI for 451 ms after they began to interrupt "
+            "(> 450 ms; decided by length in 700 ms)",
+        )
+    ]
+    assert lenient.suspects == []
+
+
+def test_the_verdicts_and_pauses_are_read_with_the_call() -> None:
+    rows: list[LogRow] = [
+        (1, "answer_paused", 1000, "", {"item_id": "item_1", "heard_ms": 800, "requeued_ms": 400}),
+        interruption(1500, 500, paused=True, words="hold on"),
+    ]
+
+    diagnostics = diagnose(rows)
+
+    (verdict,) = diagnostics.turn_verdicts
+    assert (verdict.offset_ms, verdict.verdict, verdict.words) == (1500, "interruption", "hold on")
+    assert (verdict.speech_onset_offset_ms, verdict.stopped_hearing_ms) == (800, 500)
+    (pause,) = diagnostics.pauses
+    assert (pause.paused_offset_ms, pause.outcome, pause.ended_offset_ms) == (
+        1000,
+        "interrupted",
+        1500,
+    )
+    as_json = diagnostics.to_json()
+    assert as_json["turn_verdicts"][0]["decided_by"] == "length"
+    assert as_json["pauses"][0]["heard_ms"] == 800

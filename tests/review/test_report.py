@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from calls.review.diagnostics import ReviewedCall
@@ -16,8 +18,10 @@ from calls.review.report import (
     call_lines,
     heard_cut,
     summary_lines,
+    verdict_counts,
     wrap,
 )
+from calls.review.sounds import AnswerPause, PauseOutcome, TurnVerdict
 
 STARTED = datetime(2025, 1, 15, 12, 0, 0, 250000, tzinfo=UTC)
 
@@ -158,3 +162,87 @@ def test_the_text_report_separates_calls_by_a_blank_line_and_ends_with_the_summa
     block, summary = text.split("\n\n")
     assert block.startswith("CA-report  ")
     assert summary == "Summary: 1 call(s) examined, 1 with suspects.\n"
+
+
+SOUND = TurnVerdict(
+    offset_ms=0,
+    verdict="interruption",
+    decided_by="length",
+    decision_ms=800,
+    speech_onset_offset_ms=0,
+    voice_ms=800,
+    words="",
+    paused=False,
+    interruptible=True,
+)
+
+
+def sounds_reviewed() -> ReviewedCall:
+    def judged(offset_ms: int, verdict: str, **fields: Any) -> TurnVerdict:
+        return replace(SOUND, offset_ms=offset_ms, verdict=verdict, **fields)
+
+    diagnostics = CallDiagnostics(
+        call_sid="CA-sounds",
+        status="completed",
+        started_at=STARTED,
+        ended_at=STARTED + timedelta(seconds=20),
+        end_reason="caller_hangup",
+        responses=2,
+        ai_audio_ms=5000,
+        turn_verdicts=[
+            judged(3000, "interruption", interruptible=False, words="x" * 200),
+            judged(4000, "interruption", stopped_hearing_ms=None),
+            judged(5000, "laughter", decided_by="new_rule"),
+        ],
+        pauses=[
+            AnswerPause(None, PauseOutcome.RESUMED, 6000, 250),
+            AnswerPause(7000, PauseOutcome.OPEN, None, None, "item_9", 120, 40),
+        ],
+    )
+    return ReviewedCall(pk=8, diagnostics=diagnostics)
+
+
+def test_caller_sounds_lines_say_what_the_rows_did_not() -> None:
+    _, _, sounds, _, *events = call_lines(sounds_reviewed(), "/admin/y/", UTC)
+
+    assert sounds == (
+        "  caller sounds 3 (backchannel 0, noise 0, echo 0, interruption 2, laughter 1)  "
+        "answer paused 1, resumed 1"
+    )
+    assert events == [
+        "   3.000 s  verdict    interruption  by length  decided 800 ms  "
+        "not interruptible: the passage went on  voice 800 ms",
+        '                       words "' + "x" * 59 + '…"',
+        "   4.000 s  verdict    interruption  by length  decided 800 ms  stopped hearing - ms  "
+        "voice 800 ms",
+        "   5.000 s  verdict    laughter  by new_rule  decided 800 ms  voice 800 ms",
+        "   6.000 s  resumed    gap 250 ms  its pause not logged",
+        "   7.000 s  paused     item item_9  heard 120 ms  requeued 40 ms  never resumed",
+    ]
+
+
+def test_verdicts_are_counted_every_known_one_first() -> None:
+    counts = verdict_counts(sounds_reviewed().diagnostics.turn_verdicts)
+
+    assert list(counts.items()) == [
+        ("backchannel", 0),
+        ("noise", 0),
+        ("echo", 0),
+        ("interruption", 2),
+        ("laughter", 1),
+    ]
+    assert verdict_counts([]) == {"backchannel": 0, "noise": 0, "echo": 0, "interruption": 0}
+
+
+def test_json_counts_the_verdicts_and_gives_the_new_thresholds() -> None:
+    report = JsonReport(Thresholds(long_resume_gap_ms=250))
+
+    document = json.loads(
+        report.opening() + report.call(sounds_reviewed(), "/s/") + report.closing(Totals(1))
+    )
+
+    assert document["thresholds"]["long_resume_gap_ms"] == 250
+    assert document["thresholds"]["late_interruption_ms"] == 450
+    assert document["calls"][0]["turn_verdict_counts"]["interruption"] == 2
+    assert document["calls"][0]["pauses"][1]["outcome"] == "open"
+    assert document["suspect_calls_by_rule"]["late_interruption"] == 0

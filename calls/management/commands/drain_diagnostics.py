@@ -1,4 +1,5 @@
-"""The `drain_diagnostics` command: review calls' barge-ins, tool calls, drains and suspects."""
+"""The `drain_diagnostics` command: review calls' barge-ins, caller sounds, tool calls, drains
+and suspects."""
 
 from __future__ import annotations
 
@@ -53,9 +54,10 @@ def _non_negative_float(text: str) -> float:
 
 class Command(BaseCommand):
     help = (
-        "Per call: a header with its figures and admin link, then its barge-ins, speech "
-        "while the AI was judged silent, tool calls, hangup and transfer drains and "
-        "suspects in time order. "
+        "Per call: a header with its figures, its caller sounds counted by verdict and its "
+        "admin link, then its barge-ins, speech while the AI was judged silent, caller "
+        "sounds judged and the answer's pauses and resumes, tool calls, hangup and transfer "
+        "drains and suspects in time order. "
         "Selects the 20 most recent calls unless told otherwise; calls are read and "
         "printed a chunk at a time, so any selection runs in bounded memory."
     )
@@ -111,6 +113,20 @@ class Command(BaseCommand):
             help="a link to Twilio with more jitter than this is suspect (default %(default)s)",
         )
         parser.add_argument(
+            "--long-resume-gap-ms",
+            type=_whole_number(0),
+            default=Thresholds.long_resume_gap_ms,
+            help="an answer resumed after more silence than this, paused while a caller's "
+            "sound was judged, is suspect (default %(default)s)",
+        )
+        parser.add_argument(
+            "--late-interruption-ms",
+            type=_whole_number(0),
+            default=Thresholds.late_interruption_ms,
+            help="an interruption the caller went on hearing the AI through for longer than "
+            "this, from when they began, is suspect (default %(default)s)",
+        )
+        parser.add_argument(
             "--suspects-only", action="store_true", help="list only calls with suspects"
         )
         parser.add_argument(
@@ -135,6 +151,8 @@ class Command(BaseCommand):
             slow_reaction_ms=options["slow_reaction_ms"],
             slow_link_ms=options["slow_link_ms"],
             unstable_link_ms=options["unstable_link_ms"],
+            long_resume_gap_ms=options["long_resume_gap_ms"],
+            late_interruption_ms=options["late_interruption_ms"],
         )
         chunks: Iterable[Sequence[CallRow]]
         if prefixes:

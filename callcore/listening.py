@@ -1,0 +1,95 @@
+"""The caller's side of the turn: each frame heard against what the caller hears, then judged.
+
+The meter (`callcore.voice`) tells the caller's own sound from the AI's voice
+coming back to their microphone; the judge (`callcore.turns`) makes verdicts
+of those sounds, the service's speech events and the caller's words. This
+keeps what joins them: when a frame is worth metering, the moment it was
+captured, the AI audio the caller heard around it, and the caller's words
+until their item's verdict says whether they are a turn of the conversation.
+"""
+
+from __future__ import annotations
+
+from callcore.turns import Act, TurnJudge, TurnPolicy
+from callcore.voice import VoiceMeter
+from playout import PlayoutTracker
+
+# The AI audio an echo in a caller frame can come from: up to this long before the
+# frame (the speakerphone's own delay)...
+_ECHO_DELAY_S = 0.25
+# ...give or take this much (where the estimate puts the caller's ear).
+_ECHO_SLACK_S = 0.04
+# The pause goes this much before the stop target, besides the link's jitter (the
+# caller's onset is dated by a frame that came over it, and the clear goes over it).
+_PAUSE_MARGIN_S = 0.01
+
+
+class Listener:
+    """Meter, judge and the caller's words, for one call."""
+
+    def __init__(self, policy: TurnPolicy, frame_ms: int) -> None:
+        self.meter = VoiceMeter()
+        self.judge = TurnJudge(policy, frame_ms)
+        self._frame_s = frame_ms / 1000
+        # The caller's words waiting for their item's verdict; and the items judged.
+        self._words: dict[str, str] = {}
+        self._turns: set[str] = set()
+        self._forgotten: set[str] = set()
+        self.frames_metered = 0
+
+    def frame(
+        self,
+        audio: bytes,
+        tracker: PlayoutTracker,
+        now: float,
+        *,
+        ai_turn: bool,
+        interruptible: bool,
+    ) -> list[Act]:
+        """One frame of the caller's audio, arrived at `now`.
+
+        Metered only while the AI holds the turn or a sound is being judged:
+        otherwise the caller simply speaks, and nothing here costs anything.
+        """
+        judge = self.judge
+        if not (ai_turn or judge.deciding):
+            return []
+        link = tracker.link
+        # The frame left the caller's phone one way before it arrived; the tracker's
+        # clock is a way behind the phone's (see `PlayoutTracker`): a round trip.
+        captured = now - link.rtt_s - len(audio) / 8000
+        reference = tracker.heard_audio(
+            captured - _ECHO_DELAY_S - _ECHO_SLACK_S, captured + self._frame_s + _ECHO_SLACK_S
+        )
+        self.frames_metered += 1
+        sound = self.meter.feed(audio, reference).verdict
+        return judge.frame(
+            captured,
+            sound,
+            now,
+            ai_turn=ai_turn,
+            interruptible=interruptible,
+            margin_s=link.jitter_s + _PAUSE_MARGIN_S,
+        )
+
+    # --- the caller's words ----------------------------------------------------------------
+
+    def words(self, item_id: str, text: str) -> bool:
+        """The service's transcript of an item: whether they are the words of a turn of the
+        conversation (False: kept until the item's verdict, or dropped if it was forgotten)."""
+        if item_id in self._forgotten:
+            return False
+        if item_id in self._turns or not self.judge.judging(item_id):
+            return True
+        self._words[item_id] = text
+        return False
+
+    def answered(self, item_id: str) -> str | None:
+        """The item is a turn: its words, if they came already."""
+        self._turns.add(item_id)
+        return self._words.pop(item_id, None)
+
+    def forgotten(self, item_id: str) -> None:
+        """The item is not a turn: its words are nobody's."""
+        self._forgotten.add(item_id)
+        self._words.pop(item_id, None)

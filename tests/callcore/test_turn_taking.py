@@ -1,0 +1,153 @@
+"""The core with the bridge owning the turn: what each verdict does to the call (stepped clock).
+
+The harness's caller speaks real voice frames (the meter tells them from the
+AI's tone); the service's speech events and transcript follow as the
+service sends them.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from callcore import CoreConfig, RecordKind
+from callcore.protocol import realtime as rt
+from callcore.turns import TurnPolicy
+from tests.callcore.harness import STREAM_SID, CoreRun
+
+ANSWER_MS = 5000
+
+
+def turn_run(**config: object) -> CoreRun:
+    run = CoreRun(config=CoreConfig(stream_sid=STREAM_SID, **config))  # type: ignore[arg-type]
+    return run
+
+
+def verdicts(run: CoreRun) -> list[dict[str, object]]:
+    return [record.details for record in run.of_kind(RecordKind.TURN_VERDICT)]
+
+
+def creates(run: CoreRun) -> list[dict[str, object]]:
+    return run.model_events("response.create")
+
+
+def test_a_backchannel_pauses_and_resumes_the_answer_where_it_was_heard() -> None:
+    run = turn_run()
+    run.answer("r1", "a1", ANSWER_MS)
+    run.step(1.5)
+    run.caller_voice(400, "Mm-hmm.")
+    run.step(7.0)
+
+    [verdict] = verdicts(run)
+    assert verdict["verdict"] == "backchannel"
+    assert verdict["decided_by"] == "backchannel_words"
+    assert verdict["paused"] is True
+    [paused] = run.of_kind(RecordKind.ANSWER_PAUSED)
+    [resumed] = run.of_kind(RecordKind.ANSWER_RESUMED)
+    assert resumed.details["gap_ms"] == pytest.approx((resumed.at - paused.at) * 1000, abs=1)
+    # Every millisecond of the answer was heard, the pause's gap aside.
+    assert run.heard_ms() == pytest.approx(ANSWER_MS, abs=1)
+    assert len(run.clears) == 1  # the pause's; no barge-in
+    assert run.barge_ins == []
+    assert creates(run) == []  # the "uh-huh" is not answered...
+    deleted = [e["item_id"] for e in run.model_events("conversation.item.delete")]
+    assert deleted == ["item_user"]  # ...and gone from the model's memory
+    assert run.model_events("conversation.item.truncate") == []
+
+
+def test_a_short_sound_with_no_pause_is_never_heard_as_a_gap() -> None:
+    run = turn_run()
+    run.answer("r1", "a1", ANSWER_MS)
+    run.step(1.5)
+    run.caller_voice(160, "")
+    run.step(7.0)
+
+    assert [v["verdict"] for v in verdicts(run)] == ["noise"]
+    assert run.clears == []
+    assert run.heard_ms() == pytest.approx(ANSWER_MS, abs=1)
+
+
+def test_a_long_sound_interrupts_at_the_pause_and_truncates_to_what_was_heard() -> None:
+    run = turn_run()
+    run.answer("r1", "a1", ANSWER_MS)
+    run.step(1.0)
+    started = run.now
+    run.caller_voice(1000, "Wait, stop, I need to change my order.")
+
+    [verdict] = verdicts(run)
+    assert verdict["verdict"] == "interruption"
+    assert verdict["decided_by"] == "length"
+    [barge_in] = run.barge_ins
+    [paused] = run.of_kind(RecordKind.ANSWER_PAUSED)
+    # Heard until the pause (the caller stopped hearing the AI then), not the verdict.
+    heard = run.heard_ms()
+    assert heard == pytest.approx((paused.at - 0.0) * 1000, abs=21)
+    assert barge_in.figures.audio_end_ms == pytest.approx(heard, abs=1)
+    # The pause came in time for the stop target, counted from the caller's onset.
+    assert paused.at - started <= 0.45
+    assert verdict["stopped_hearing_ms"] <= 450
+    # The caller's turn is answered once the service commits it.
+    assert creates(run) == [{"type": "response.create"}]
+
+
+def test_a_short_stop_is_an_interruption_once_its_words_come() -> None:
+    run = turn_run()
+    run.answer("r1", "a1", ANSWER_MS)
+    run.step(1.0)
+    run.caller_voice(400, "Stop.")
+
+    [verdict] = verdicts(run)
+    assert (verdict["verdict"], verdict["decided_by"]) == ("interruption", "stop_words")
+    assert len(run.barge_ins) == 1
+    assert creates(run) == [{"type": "response.create"}]
+    assert len(run.model_events("conversation.item.truncate")) == 1
+
+
+def test_echo_is_forgotten_and_never_answered() -> None:
+    run = turn_run()
+    run.answer("r1", "a1", ANSWER_MS)
+    run.step(1.0)
+    # The service took the AI's voice coming back for speech; the meter heard only echo.
+    run.core.listener.judge._recent_loud.extend([True] * 15)
+    run.event(rt.SpeechStarted(None, "item_echo"))
+    run.step(5.5)
+    run.event(rt.SpeechStopped(None, "item_echo"))
+
+    assert [v["verdict"] for v in verdicts(run)] == ["echo"]
+    assert run.clears == []
+    assert creates(run) == []
+    assert [e["item_id"] for e in run.model_events("conversation.item.delete")] == ["item_echo"]
+
+
+def test_speech_while_the_ai_is_silent_is_answered_when_it_ends() -> None:
+    run = turn_run()
+    run.step(0.5)
+    run.caller_voice(700, "When are you open?")
+
+    assert verdicts(run) == []
+    assert run.of_kind(RecordKind.USER_SPEECH_AI_SILENT)
+    assert creates(run) == [{"type": "response.create"}]
+
+
+def test_a_greeting_heard_whole_is_not_cut_and_the_caller_is_answered_after() -> None:
+    run = turn_run(greeting_instructions="Read the notice.", greeting_interruptible=False)
+    run.answer("r1", "a1", 3000)
+    run.step(0.5)
+    run.caller_voice(900, "Hello? Can I speak to someone?")
+    run.step(4.0)
+
+    [verdict] = verdicts(run)
+    assert verdict["verdict"] == "interruption"
+    assert verdict["interruptible"] is False
+    assert run.clears == []
+    assert run.heard_ms() == pytest.approx(3000, abs=1)
+    assert len(creates(run)) == 2  # the greeting, then the caller's answer
+
+
+def test_the_agents_own_threshold_decides_by_length() -> None:
+    run = turn_run(turns=TurnPolicy(interrupt_after_ms=300))
+    run.answer("r1", "a1", ANSWER_MS)
+    run.step(1.0)
+    run.caller_voice(400, "Uh-huh.")
+
+    assert [v["decided_by"] for v in verdicts(run)] == ["length"]
+    assert len(run.barge_ins) == 1

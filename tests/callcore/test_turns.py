@@ -1,0 +1,263 @@
+"""The turn judge on a stepped clock: backchannels, noise, echo and interruptions."""
+
+from __future__ import annotations
+
+import pytest
+
+from callcore.turns import (
+    Answer,
+    Decided,
+    DecidedBy,
+    Forget,
+    Interrupt,
+    Pause,
+    Resume,
+    TurnJudge,
+    TurnPolicy,
+    Verdict,
+    default_backchannels,
+    words_of,
+)
+from callcore.voice import Sound
+
+FRAME = 0.02
+MARGIN = 0.04
+
+
+class Caller:
+    """Feeds the judge 20 ms frames on a stepped clock; `captured` lags `now` by the round trip."""
+
+    def __init__(self, judge: TurnJudge, rtt_s: float = 0.12) -> None:
+        self.judge = judge
+        self.now = 10.0
+        self.rtt_s = rtt_s
+        self.acts: list[object] = []
+        self.ai_turn = True
+        self.interruptible = True
+
+    def frames(self, sound: Sound, ms: int) -> list[object]:
+        acts: list[object] = []
+        for _ in range(ms // 20):
+            self.now += FRAME
+            due = self.judge.next_timer()
+            if due is not None and due <= self.now:
+                acts += self.judge.timer(self.now)
+            acts += self.judge.frame(
+                self.now - self.rtt_s,
+                sound,
+                self.now,
+                ai_turn=self.ai_turn,
+                interruptible=self.interruptible,
+                margin_s=MARGIN,
+            )
+        self.acts += acts
+        return acts
+
+    def until_quiet(self, ms: int = 3000) -> list[object]:
+        return self.frames(Sound.SILENT, ms)
+
+    def event(self, acts: list[object]) -> list[object]:
+        self.acts += acts
+        return acts
+
+
+def kinds(acts: list[object]) -> list[type]:
+    return [type(act) for act in acts]
+
+
+def verdicts(acts: list[object]) -> list[Decided]:
+    return [act for act in acts if isinstance(act, Decided)]
+
+
+@pytest.fixture
+def caller() -> Caller:
+    return Caller(TurnJudge(TurnPolicy()))
+
+
+def test_a_short_backchannel_plays_through_and_is_forgotten(caller: Caller) -> None:
+    # The voice ends (and is seen to, 60 ms later) before the pause would be due.
+    assert caller.frames(Sound.VOICE, 160) == []
+    assert caller.event(caller.judge.speech_started("item_u", caller.now, ai_turn=True)) == []
+    assert caller.frames(Sound.SILENT, 80) == []
+    assert caller.judge.speech_stopped("item_u", caller.now) == []
+    acts = caller.judge.transcript("item_u", "Uh-huh.", caller.now)
+    [decided] = verdicts(acts)
+    assert decided.verdict is Verdict.BACKCHANNEL
+    assert decided.decided_by is DecidedBy.BACKCHANNEL_WORDS
+    assert decided.voice_ms == 160
+    assert not decided.paused
+    assert Forget("item_u") in acts
+    assert not any(isinstance(act, Interrupt | Answer) for act in acts)
+    assert not caller.judge.deciding
+
+
+def test_a_longer_backchannel_is_paused_at_the_stop_target_and_resumed(caller: Caller) -> None:
+    first_at = caller.now + FRAME
+    acts = caller.frames(Sound.VOICE, 440)
+    assert kinds(acts) == [Pause]
+    onset = first_at - caller.rtt_s
+    acts = caller.frames(Sound.SILENT, 60)
+    assert kinds(acts) == [Resume]
+    caller.judge.speech_started("item_u", caller.now, ai_turn=True)
+    caller.judge.speech_stopped("item_u", caller.now)
+    [decided] = verdicts(caller.judge.transcript("item_u", "mm-hmm", caller.now))
+    assert decided.verdict is Verdict.BACKCHANNEL
+    assert decided.paused
+    assert decided.onset == pytest.approx(onset)
+
+
+def test_the_pause_is_timed_from_the_onset(caller: Caller) -> None:
+    caller.frames(Sound.VOICE, 20)
+    onset = caller.now - caller.rtt_s  # the frame's capture time, as the caller passes it
+    due = caller.judge.next_timer()
+    assert due == pytest.approx(onset + 0.45 - MARGIN)
+
+
+def test_a_long_sound_is_an_interruption_by_length(caller: Caller) -> None:
+    caller.judge.speech_started("item_i", caller.now, ai_turn=True)  # no voice yet: waits
+    acts = caller.frames(Sound.VOICE, 600)
+    [decided] = verdicts(acts)
+    assert decided.verdict is Verdict.INTERRUPTION
+    assert decided.decided_by is DecidedBy.LENGTH
+    assert kinds(acts) == [Pause, Decided, Interrupt]
+    # From the onset: the voice it takes (its last frame seen a round trip later).
+    assert decided.decision_ms == pytest.approx(TurnPolicy().interrupt_after_ms + 110, abs=1)
+    # The caller goes on; their turn is answered once the service commits it.
+    caller.frames(Sound.VOICE, 800)
+    assert caller.judge.speech_stopped("item_i", caller.now) == [Answer("item_i")]
+
+
+def test_a_short_stop_interrupts_when_its_words_come(caller: Caller) -> None:
+    caller.frames(Sound.VOICE, 400)
+    caller.judge.speech_started("item_s", caller.now, ai_turn=True)
+    assert kinds(caller.frames(Sound.SILENT, 60)) == [Resume]  # it was paused
+    caller.judge.speech_stopped("item_s", caller.now)
+    acts = caller.judge.transcript("item_s", "Stop!", caller.now)
+    [decided] = verdicts(acts)
+    assert decided.verdict is Verdict.INTERRUPTION
+    assert decided.decided_by is DecidedBy.STOP_WORDS
+    assert Interrupt() in acts
+    assert Answer("item_s") in acts
+
+
+def test_a_cough_the_service_never_heard_as_speech_is_noise(caller: Caller) -> None:
+    caller.frames(Sound.VOICE, 140)
+    acts = caller.frames(Sound.SILENT, 600)
+    [decided] = verdicts(acts)
+    assert decided.verdict is Verdict.NOISE
+    assert decided.decided_by is DecidedBy.NOT_SPEECH
+    assert not any(isinstance(act, Interrupt | Forget | Answer) for act in acts)
+
+
+def test_line_noise_with_no_words_is_noise_and_forgotten(caller: Caller) -> None:
+    caller.frames(Sound.VOICE, 300)
+    caller.judge.speech_started("item_n", caller.now, ai_turn=True)
+    caller.frames(Sound.SILENT, 100)
+    caller.judge.speech_stopped("item_n", caller.now)
+    acts = caller.judge.transcript("item_n", "", caller.now)
+    [decided] = verdicts(acts)
+    assert (decided.verdict, decided.decided_by) == (Verdict.NOISE, DecidedBy.NO_WORDS)
+    assert Forget("item_n") in acts
+
+
+def test_no_words_in_time_judges_a_short_sound_a_backchannel(caller: Caller) -> None:
+    caller.frames(Sound.VOICE, 300)
+    caller.judge.speech_started("item_q", caller.now, ai_turn=True)
+    caller.frames(Sound.SILENT, 100)
+    caller.judge.speech_stopped("item_q", caller.now)
+    acts = caller.frames(Sound.SILENT, 3000)
+    [decided] = verdicts(acts)
+    assert (decided.verdict, decided.decided_by) == (Verdict.BACKCHANNEL, DecidedBy.SHORT)
+    assert Forget("item_q") in acts
+
+
+def test_echo_is_judged_at_the_speech_start_and_forgotten(caller: Caller) -> None:
+    assert caller.frames(Sound.ECHO, 400) == []
+    acts = caller.judge.speech_started("item_e", caller.now, ai_turn=True)
+    [decided] = verdicts(acts)
+    assert (decided.verdict, decided.decided_by) == (Verdict.ECHO, DecidedBy.ECHO)
+    assert not any(isinstance(act, Pause | Interrupt) for act in acts)
+    assert caller.frames(Sound.ECHO, 5000) == []  # the whole answer comes back: nothing
+    assert caller.judge.speech_stopped("item_e", caller.now) == [Forget("item_e")]
+
+
+def test_the_caller_speaking_over_the_echo_interrupts(caller: Caller) -> None:
+    caller.frames(Sound.ECHO, 400)
+    caller.judge.speech_started("item_e", caller.now, ai_turn=True)
+    acts = caller.frames(Sound.VOICE, 700)
+    [decided] = verdicts(acts)
+    assert decided.verdict is Verdict.INTERRUPTION
+    assert decided.item_ids == ("item_e",)
+    assert caller.judge.speech_stopped("item_e", caller.now) == [Answer("item_e")]
+
+
+def test_a_click_is_not_judged(caller: Caller) -> None:
+    acts = caller.frames(Sound.VOICE, 40) + caller.frames(Sound.SILENT, 800)
+    assert acts == []
+    assert not caller.judge.deciding
+
+
+def test_speech_while_the_ai_is_silent_is_a_turn(caller: Caller) -> None:
+    caller.ai_turn = False
+    assert caller.frames(Sound.VOICE, 1000) == []
+    assert caller.judge.speech_started("item_t", caller.now, ai_turn=False) == []
+    assert caller.judge.speech_stopped("item_t", caller.now) == [Answer("item_t")]
+
+
+def test_a_passage_that_is_not_interruptible_is_never_held(caller: Caller) -> None:
+    caller.interruptible = False
+    acts = caller.frames(Sound.VOICE, 800)
+    assert not any(isinstance(act, Pause) for act in acts)
+    [decided] = verdicts(acts)
+    assert decided.verdict is Verdict.INTERRUPTION
+    assert not decided.interruptible
+    assert Interrupt(deferred=True) in acts
+
+
+def test_two_backchannels_apart_are_judged_together_by_their_words(caller: Caller) -> None:
+    caller.frames(Sound.VOICE, 200)
+    caller.judge.speech_started("item_a", caller.now, ai_turn=True)
+    caller.frames(Sound.SILENT, 300)
+    assert kinds(caller.frames(Sound.VOICE, 200)) == []
+    caller.frames(Sound.SILENT, 100)
+    caller.judge.speech_stopped("item_a", caller.now)
+    [decided] = verdicts(caller.judge.transcript("item_a", "Yeah. Okay.", caller.now))
+    assert decided.verdict is Verdict.BACKCHANNEL
+    assert decided.sounds == 2
+
+
+def test_a_breath_between_words_does_not_restart_the_length(caller: Caller) -> None:
+    caller.frames(Sound.VOICE, 300)
+    caller.frames(Sound.SILENT, 60)  # the sound ends (the answer resumes)...
+    acts = caller.frames(Sound.VOICE, 300)  # ...but it was a breath: one run of 660 ms
+    [decided] = verdicts(acts)
+    assert decided.decided_by is DecidedBy.LENGTH
+    assert decided.sounds == 2
+
+
+@pytest.mark.parametrize(
+    ("text", "verdict", "by"),
+    [
+        ("Uh-huh.", Verdict.BACKCHANNEL, DecidedBy.BACKCHANNEL_WORDS),
+        ("Mm-hmm", Verdict.BACKCHANNEL, DecidedBy.BACKCHANNEL_WORDS),
+        ("yeah, okay, I see", Verdict.BACKCHANNEL, DecidedBy.BACKCHANNEL_WORDS),
+        ("Wait, stop, I need to ask something", Verdict.INTERRUPTION, DecidedBy.STOP_WORDS),
+        ("hold on", Verdict.INTERRUPTION, DecidedBy.STOP_WORDS),
+        ("No.", Verdict.INTERRUPTION, DecidedBy.WORDS),
+        ("  ", Verdict.NOISE, DecidedBy.NO_WORDS),
+    ],
+)
+def test_words(text: str, verdict: Verdict, by: DecidedBy) -> None:
+    assert TurnPolicy().judge_words(text) == (verdict, by)
+
+
+def test_words_in_the_calls_language() -> None:
+    policy = TurnPolicy(backchannels=default_backchannels("es"), stop_phrases=("espera",))
+    assert policy.judge_words("Sí, vale.")[0] is Verdict.BACKCHANNEL
+    assert policy.judge_words("¡Espera!")[0] is Verdict.INTERRUPTION
+    assert words_of("D\u2019accord\u2026") == ("d'accord",)
+
+
+def test_a_policy_refuses_nonsense() -> None:
+    with pytest.raises(ValueError, match="interrupt_after_ms"):
+        TurnPolicy(interrupt_after_ms=-1)
