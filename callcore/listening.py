@@ -52,7 +52,7 @@ class Listener:
         otherwise the caller simply speaks, and nothing here costs anything.
         """
         judge = self.judge
-        if not (ai_turn or judge.deciding):
+        if not (ai_turn or judge.wants_frames):
             return []
         link = tracker.link
         # The frame left the caller's phone one way before it arrived; the tracker's

@@ -264,8 +264,11 @@ class _Episode:
 
 # Loud frames remembered to tell whether the service's speech start was the AI's echo.
 _RECENT_LOUD = 15
-# Share of those that must be echo.
+# Share of those since the service's speech began that must be echo...
 _ECHO_SHARE = 0.8
+# ...counting from this long before it began (its onset is the service's estimate).
+_ECHO_LOOKBACK_S = 0.1
+_ECHO_UNKNOWN_ONSET_S = 0.5
 # A lone sound shorter than this is a click, not something the caller said.
 _BLIP_MS = 100
 
@@ -279,15 +282,24 @@ class TurnJudge:
         self._episode: _Episode | None = None
         # Items already judged, waiting to be committed (speech stopped) to be acted on.
         self._judged: dict[str, Verdict] = {}
-        self._recent_loud: deque[bool] = deque(maxlen=_RECENT_LOUD)  # True: echo
+        # Loud frames lately: when each was captured, and whether it was echo.
+        self._recent_loud: deque[tuple[float, bool]] = deque(maxlen=_RECENT_LOUD)
         # The caller has the turn (an interruption): their voice, until it ends, opens
         # no new sound to judge. When it was last heard.
         self._turn_voice_end: float | None = None
+        # Voiced frames in a row while the AI does not hold the turn.
+        self._free_voice = 0
 
     @property
     def deciding(self) -> bool:
         """A sound is being judged (the answer may be held or paused for it)."""
         return self._episode is not None
+
+    @property
+    def wants_frames(self) -> bool:
+        """Frames matter while the AI does not hold the turn too: a sound is being judged,
+        the caller's interruption goes on, or an item judged echo may turn out theirs."""
+        return self._episode is not None or bool(self._judged) or self._turn_voice_end is not None
 
     @property
     def pausing(self) -> bool:
@@ -334,7 +346,7 @@ class TurnJudge:
         sent this much before the stop target (the clear's own trip varies).
         """
         if sound is not Sound.SILENT:
-            self._recent_loud.append(sound is Sound.ECHO)
+            self._recent_loud.append((captured_at, sound is Sound.ECHO))
         turn_voice_end = self._turn_voice_end
         if turn_voice_end is not None:
             if sound is not Sound.VOICE:
@@ -346,10 +358,13 @@ class TurnJudge:
                 return []
             self._turn_voice_end = None  # that turn's voice ended long ago: a new sound
         episode = self._episode
+        if sound is not Sound.VOICE:
+            self._free_voice = 0
         if sound is Sound.VOICE:
             acts: list[Act] = []
             if episode is None:
                 if not ai_turn:
+                    self._caller_speaks_freely()
                     return []
                 episode = self._open(captured_at, interruptible, margin_s)
             elif episode.phase is _Phase.WAITING:
@@ -388,7 +403,11 @@ class TurnJudge:
             return []
         if not ai_turn:
             return []  # the caller's turn: answered when it ends
-        loud = self._recent_loud
+        start = now if onset is None else min(onset, now)
+        # The loud frames since the speech the service heard began (and a little before;
+        # its onset unknown, the service's detection takes a few hundred ms).
+        since = start - (_ECHO_LOOKBACK_S if onset is not None else _ECHO_UNKNOWN_ONSET_S)
+        loud = [echo for at, echo in self._recent_loud if at >= since]
         if loud and sum(loud) >= _ECHO_SHARE * len(loud):
             # The service took the AI's own voice, come back, for speech.
             self._judged[item_id] = Verdict.ECHO
@@ -410,7 +429,6 @@ class TurnJudge:
                 )
             ]
         # Speech the meter did not hear as the caller's voice: judged by its words.
-        start = now if onset is None else min(onset, now)
         episode = _Episode(onset=start, interruptible=True, phase=_Phase.WAITING)
         episode.items.append(item_id)
         episode.words_due = now + self.policy.words_wait_ms / 1000
@@ -453,6 +471,9 @@ class TurnJudge:
         if episode.service_due is not None and now >= episode.service_due:
             return self._decide(episode, Verdict.NOISE, DecidedBy.NOT_SPEECH, now)
         if episode.words_due is not None and now >= episode.words_due:
+            if not episode.voice_frames and episode.echo_frames:
+                # Speech to the service, nothing but the AI's own voice to the meter.
+                return self._decide(episode, Verdict.ECHO, DecidedBy.ECHO, now)
             if episode.words:
                 verdict, decided_by = self.policy.judge_words(" ".join(episode.words))
                 return self._decide(episode, verdict, decided_by, now)
@@ -473,6 +494,17 @@ class TurnJudge:
         self._episode = episode
         self._listen(episode, onset, margin_s)
         return episode
+
+    def _caller_speaks_freely(self) -> None:
+        """The caller's own voice while the AI does not hold the turn: the service's
+        speech judged the AI's echo (it began while the AI spoke) goes on with the
+        caller's words in it, and is their turn after all."""
+        self._free_voice += 1
+        if self._free_voice * self._frame_s * 1000 < _BLIP_MS or not self._judged:
+            return
+        for item_id, verdict in list(self._judged.items()):
+            if verdict is Verdict.ECHO:
+                del self._judged[item_id]
 
     def _adopt_echo_items(self, episode: _Episode) -> None:
         """The service's speech judged an echo goes on with the caller's own voice in it:

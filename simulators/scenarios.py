@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from simulators.link import LinkProfile
 from simulators.realtime import Disconnect, GoSilent, Part, RealtimeScript, Reply, ToolCall
 from simulators.signals import tone_for_item
-from simulators.twilio import CallerScript, Silence, SpeakWhenHeard
+from simulators.twilio import CallerScript, Leak, Silence, SpeakWhenHeard
 
 GREETING = "Hello, thanks for calling. How can I help?"
 # Long answers with about as many words as people say in that time (2.5 a second),
@@ -50,6 +50,13 @@ SHOP_GREETING = "Hello Ada, thanks for calling the shop. How can I help?"
 DEMO_ORDER = "1042"
 # The caller asks once the greeting has played (what a greeting_answer caller does).
 ASK = SpeakWhenHeard(tone=1, after_ms=1300, speech_ms=700)
+# A question once the greeting has played (the turn-taking scenarios), over the internet.
+QUESTION = SpeakWhenHeard(tone=1, after_ms=800, speech_ms=700, text="When are you open tomorrow?")
+HOURS = (
+    "We open at nine tomorrow morning and close at six in the evening, and on Saturday "
+    "we open at ten and close at four."
+)
+PHONE_LINE = LinkProfile(delay_ms=60, jitter_ms=20)
 
 
 @dataclass(frozen=True)
@@ -84,6 +91,13 @@ class Expect:
     # The transfer target (the agent's name for it) Twilio must dial once the handoff
     # line has played; None: the caller is never transferred.
     transferred_to: str | None = None
+    # The verdicts on the caller's sounds while the AI spoke, in order (None: any).
+    verdicts: tuple[str, ...] | None = None
+    # A response the caller's sounds must not cut: at least 98 % of it heard, in order,
+    # with at most 200 ms of gap in all, not truncated, and the sounds never answered.
+    heard_whole: int | None = None
+    # The caller who interrupts hears no AI audio later than this after they began.
+    stopped_within_ms: int | None = None
 
 
 @dataclass(frozen=True)
@@ -702,6 +716,127 @@ SCENARIOS: tuple[Scenario, ...] = (
     ),
 )
 
+# The caller's sounds while the AI speaks (`callcore.turns`).
+SCENARIOS += (
+    Scenario(
+        name="backchannel",
+        title="Uh-huh is not an interruption",
+        story=(
+            "The caller says 'uh-huh' while the AI answers: the answer goes on (paused for "
+            "a moment at most, and resumed where the caller stopped hearing it), the "
+            "'uh-huh' is never answered and leaves the model's memory."
+        ),
+        realtime=RealtimeScript(replies=(Reply(600, GREETING), Reply(5000, HOURS))),
+        caller=CallerScript(
+            segments=(
+                QUESTION,
+                SpeakWhenHeard(tone=2, after_ms=1500, speech_ms=350, text="Uh-huh."),
+                Silence(4500),
+            ),
+            hangup="stop",
+        ),
+        expect=Expect(
+            end_reason="caller_hangup",
+            closed_by="caller",
+            ai_silent_speech=1,
+            verdicts=("backchannel",),
+            heard_whole=2,
+        ),
+        link=PHONE_LINE,
+    ),
+    Scenario(
+        name="cough_and_line_noise",
+        title="A cough and line noise are not interruptions",
+        story=(
+            "A cough (too short for the service to call it speech) and 300 ms of line "
+            "noise (speech to the service, no words) during the answer: it goes on."
+        ),
+        realtime=RealtimeScript(replies=(Reply(600, GREETING), Reply(5000, HOURS))),
+        caller=CallerScript(
+            segments=(
+                QUESTION,
+                SpeakWhenHeard(tone=2, after_ms=1200, speech_ms=150, sound="cough"),
+                SpeakWhenHeard(tone=2, after_ms=2600, speech_ms=300, sound="noise"),
+                Silence(3500),
+            ),
+            hangup="stop",
+        ),
+        expect=Expect(
+            end_reason="caller_hangup",
+            closed_by="caller",
+            ai_silent_speech=1,
+            verdicts=("noise", "noise"),
+            heard_whole=2,
+        ),
+        link=PHONE_LINE,
+    ),
+    Scenario(
+        name="speakerphone",
+        title="The AI's own voice, leaking back through a speakerphone",
+        story=(
+            "What the caller hears leaks back into their microphone 40 ms late, loud "
+            "enough for the service to hear speech: the bridge hears its own voice in it "
+            "(echo), the greeting's and the answer's; the caller's question, which the "
+            "service hears as the greeting's echo going on, is answered all the same, and "
+            "the 10 s answer plays whole, never interrupted, never answered."
+        ),
+        realtime=RealtimeScript(replies=(Reply(600, GREETING), Reply(10_000, HOURS))),
+        caller=CallerScript(
+            segments=(QUESTION, Silence(11_500)),
+            hangup="stop",
+            leak=Leak(delay_ms=40, gain=0.35),
+        ),
+        expect=Expect(
+            end_reason="caller_hangup",
+            closed_by="caller",
+            verdicts=("echo", "echo"),
+            heard_whole=2,
+        ),
+        link=PHONE_LINE,
+    ),
+    Scenario(
+        name="real_interruption",
+        title="A real interruption stops the AI at once",
+        story=(
+            "'Wait, stop, I need to change my order': the answer is paused within 450 ms "
+            "of the caller's first sound, judged an interruption by its length, truncated "
+            "to what was heard, and the caller is answered."
+        ),
+        realtime=RealtimeScript(
+            replies=(
+                Reply(600, GREETING),
+                Reply(5000, HOURS),
+                Reply(1000, "Of course, what would you like to change?"),
+            )
+        ),
+        caller=CallerScript(
+            segments=(
+                QUESTION,
+                SpeakWhenHeard(
+                    tone=2,
+                    after_ms=1500,
+                    speech_ms=1400,
+                    text="Wait, stop, I need to change my order.",
+                ),
+                Silence(2500),
+            ),
+            hangup="stop",
+        ),
+        expect=Expect(
+            end_reason="caller_hangup",
+            closed_by="caller",
+            barge_ins=1,
+            interrupted_tone=2,
+            model_still_generating=False,
+            ai_silent_speech=1,
+            heard_in_full=(1, 3),
+            verdicts=("interruption",),
+            stopped_within_ms=450,
+        ),
+        link=PHONE_LINE,
+    ),
+)
+
 BY_NAME = {scenario.name: scenario for scenario in SCENARIOS}
 DEMO = (
     "barge_in_tail",
@@ -712,4 +847,7 @@ DEMO = (
     "tool_order_status",
     "tool_slow_courier",
     "transfer_billing",
+    "backchannel",
+    "speakerphone",
+    "real_interruption",
 )

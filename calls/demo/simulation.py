@@ -247,6 +247,7 @@ def judge(result: ScenarioResult) -> list[Check]:
     checks += _agent_checks(result)
     checks += _tool_checks(result)
     checks += _transfer_checks(result)
+    checks += _turn_checks(result)
     recovered = len(result.logs_of("model_recovered"))
     checks.append(Check("model sessions replaced", recovered == expect.model_recoveries,
                         f"{recovered}, expected {expect.model_recoveries}"))  # fmt: skip
@@ -404,6 +405,62 @@ def _transfer_checks(result: ScenarioResult) -> list[Check]:
             f"{len(drains)} drain(s), final mark echoed: {echoed}",
         ),
     ]
+
+
+# The most of an answer a sound that is not an interruption may keep from the caller.
+WHOLE_SHARE = 0.98
+WHOLE_GAP_MS = 200
+
+
+def _turn_checks(result: ScenarioResult) -> list[Check]:
+    """The verdicts on the caller's sounds, an answer they must not cut, and how soon a
+    real interruption stops the AI (by what the caller heard, from the answer's own
+    position marks)."""
+    expect = result.scenario.expect
+    timeline = result.timeline
+    checks = []
+    if expect.verdicts is not None:
+        verdicts = tuple(row.details.get("verdict") for row in result.logs_of("turn_verdict"))
+        checks.append(Check("the caller's sounds judged", verdicts == expect.verdicts,
+                            f"{', '.join(map(str, verdicts)) or 'none'}, expected "
+                            f"{', '.join(expect.verdicts) or 'none'}"))  # fmt: skip
+    if expect.heard_whole is not None:
+        tone = expect.heard_whole
+        heard = timeline.answer_heard(tone, min_gap_ms=1)
+        wanted = result.scenario.reply_ms(tone)
+        checks.append(
+            Check(
+                f"response {tone} heard whole, in order",
+                heard.heard_ms >= WHOLE_SHARE * wanted and heard.in_order,
+                f"{heard.heard_ms:.0f} of {wanted} ms, in order: {heard.in_order}",
+            )
+        )
+        checks.append(
+            Check(
+                f"at most {WHOLE_GAP_MS} ms of gap in it",
+                heard.gap_total_ms <= WHOLE_GAP_MS,
+                f"{heard.gap_total_ms:.0f} ms in {len(heard.gaps_ms)} gap(s)",
+            )
+        )
+        truncates = result.model_received("conversation.item.truncate")
+        checks.append(Check("not truncated", not truncates, f"{len(truncates)} truncate(s)"))
+        later = timeline.heard_ms_by_tone().get(tone + 1, 0.0)
+        checks.append(Check("the caller's sounds not answered", later == 0,
+                            f"{later:.0f} ms of a response after it"))  # fmt: skip
+    if expect.stopped_within_ms is not None and expect.interrupted_tone is not None:
+        heard = timeline.answer_heard(expect.interrupted_tone, min_gap_ms=1)
+        onsets = [s.started_at for s in timeline.sounds if heard.first_heard_at is not None
+                  and s.started_at > heard.first_heard_at]  # fmt: skip
+        stopped = (
+            None
+            if not onsets or heard.last_heard_at is None
+            else (heard.last_heard_at - onsets[0]) * 1000
+        )
+        checks.append(Check(f"the AI stopped within {expect.stopped_within_ms} ms",
+                            stopped is not None and stopped <= expect.stopped_within_ms,
+                            "never heard" if stopped is None else
+                            f"last heard {stopped:.0f} ms after the caller began"))  # fmt: skip
+    return checks
 
 
 def _truncate_rejected_checks(result: ScenarioResult) -> list[Check]:

@@ -107,7 +107,9 @@ def test_echo_is_forgotten_and_never_answered() -> None:
     run.answer("r1", "a1", ANSWER_MS)
     run.step(1.0)
     # The service took the AI's voice coming back for speech; the meter heard only echo.
-    run.core.listener.judge._recent_loud.extend([True] * 15)
+    run.core.listener.judge._recent_loud.extend(
+        [(run.now - 0.2 + n * 0.02, True) for n in range(10)]
+    )
     run.event(rt.SpeechStarted(None, "item_echo"))
     run.step(5.5)
     run.event(rt.SpeechStopped(None, "item_echo"))

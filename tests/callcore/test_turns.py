@@ -261,3 +261,12 @@ def test_words_in_the_calls_language() -> None:
 def test_a_policy_refuses_nonsense() -> None:
     with pytest.raises(ValueError, match="interrupt_after_ms"):
         TurnPolicy(interrupt_after_ms=-1)
+
+
+def test_echo_the_caller_goes_on_speaking_into_is_their_turn(caller: Caller) -> None:
+    caller.frames(Sound.ECHO, 400)
+    [decided] = verdicts(caller.judge.speech_started("item_e", caller.now, ai_turn=True))
+    assert decided.verdict is Verdict.ECHO
+    caller.ai_turn = False  # the AI's words end; the service's speech goes on: the caller's
+    assert caller.frames(Sound.VOICE, 700) == []
+    assert caller.judge.speech_stopped("item_e", caller.now) == [Answer("item_e")]

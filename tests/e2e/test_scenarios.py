@@ -87,6 +87,10 @@ assert set(BY_NAME) >= ON_DAPHNE_TOO, "a scenario renamed: say which runs under 
 # demo (`make demo-all`) judges them as scenarios.
 SHOWN_BY_TEST_AGENTS = frozenset({"tool_slow_courier", "transfer_cancelled"})
 assert set(BY_NAME) >= SHOWN_BY_TEST_AGENTS, "a scenario renamed: say where it is tested"
+# The caller's sounds are tested on both servers, with their gaps and stop times, by
+# test_turns; here one of them proves the scenarios' own checks of them.
+SHOWN_BY_TEST_TURNS = frozenset({"cough_and_line_noise", "speakerphone", "real_interruption"})
+assert set(BY_NAME) >= SHOWN_BY_TEST_TURNS, "a scenario renamed: say where it is tested"
 
 
 async def seed_for(scenario: Scenario) -> None:
@@ -102,6 +106,8 @@ async def test_scenario_meets_its_expectations(stack: LocalStack, name: str) -> 
         pytest.skip("under Uvicorn only: the server's paths are those of another scenario")
     if name in SHOWN_BY_TEST_AGENTS:
         pytest.skip("tested under both servers by tests/e2e/test_agents.py")
+    if name in SHOWN_BY_TEST_TURNS:
+        pytest.skip("tested under both servers by tests/e2e/test_turns.py")
     scenario = BY_NAME[name]
     await seed_for(scenario)
     log_start = server_log_size(stack)
