@@ -191,14 +191,17 @@ class Shell:
 
     def cancel(self) -> CancelOutcome:
         outcome = self.tracker.cancel(self.now)
+        self._cleared()
+        return outcome
+
+    def _cleared(self) -> None:
+        """Twilio's clear, sent now: it reaches the player one way later; the marks it
+        returns come back at once (the tracker knows them as cleared, whenever they arrive)."""
         self._last_deadline = None
-        # The clear reaches the player one way later; the marks it returns come back at once
-        # (the tracker knows them as cleared, whenever they arrive).
         for name in self.player.clear(self.now + self.player.delay_s):
             self.echoes.append(self.tracker.mark_echoed(name, self.now))
         self._sendable = False
         self.poll()
-        return outcome
 
     def hold(self) -> None:
         self.tracker.hold(self.now)
@@ -208,11 +211,7 @@ class Shell:
 
     def pause(self) -> PauseOutcome:
         outcome = self.tracker.pause(self.now)
-        self._last_deadline = None
-        for name in self.player.clear(self.now + self.player.delay_s):
-            self.echoes.append(self.tracker.mark_echoed(name, self.now))
-        self._sendable = False
-        self.poll()
+        self._cleared()
         return outcome
 
     def resume(self) -> None:
