@@ -150,6 +150,8 @@ class CallCore:
         self.tools = ToolCalls(config.tool_hold_after_ms, config.tool_hold_instructions)
         self.keypad = Keypad(config.keypad_pause_ms)
         self.listener = Listener(config.turns, config.playout.frame_ms)
+        # A tool's result waits for the caller's turn to be answered with it.
+        self._tool_answer_owed = False
         # The response of a passage that must be heard whole, from its ask until heard.
         self._passage: str | None = None
         self._passage_asked = False
@@ -380,7 +382,8 @@ class CallCore:
                 self._caller_speaking = True
                 self.tools.caller_spoke()
                 self.conversation.begin(event.item_id, "user")
-                watchdog.caller_speaking()
+                if not self.asks.in_flight:
+                    watchdog.caller_speaking()  # an answer asked for is still awaited
                 self._speech_started(event, now)
             case rt.ResponseCreated():
                 watchdog.response_started(event.response_id, now)
@@ -425,7 +428,9 @@ class CallCore:
             case rt.InputTranscribed():
                 if self.listener.words(event.item_id, event.transcript):
                     self._turn_words(event.item_id, "user", event.transcript, now)
-                judged = self.listener.judge.transcript(event.item_id, event.transcript, now)
+                judged = self.listener.judge.transcript(
+                    event.item_id, event.transcript, now, ai_turn=self._ai_turn(now)
+                )
                 self._act(judged, now)
             case rt.Ignored():
                 self._out.append(Log(logging.DEBUG, "Realtime event ignored: %s", (event.type,)))
@@ -600,6 +605,10 @@ class CallCore:
         self._out += tools.finished(result, now, status, self.offset_ms(started), answer)
         if answer:
             self._answer(now)
+        elif self._caller_speaking:
+            # Their turn's answer will have the result; if their sound is judged not a
+            # turn (a backchannel), the result is answered when it is.
+            self._tool_answer_owed = True
         self._pump(now)
 
     def _answer(self, now: float) -> None:
@@ -664,14 +673,16 @@ class CallCore:
         if not ai_turn:
             self._out += judge_silent_speech(tracker, onset, now, self.offset_ms)
         judged = self.listener.judge.speech_started(
-            event.item_id, now, ai_turn=ai_turn, onset=onset
+            event.item_id, now, ai_turn=ai_turn, onset=onset, interruptible=self._interruptible(now)
         )
         self._act(judged, now)
 
     def _ai_turn(self, now: float) -> bool:
-        """The AI holds the turn: heard, held for the caller, or answering."""
+        """The AI holds the turn: heard, held for the caller, answering, or asked to."""
         tracker = self.tracker
-        return tracker.held or tracker.generating() or tracker.is_speaking(now)
+        return (
+            tracker.held or tracker.generating() or self.asks.in_flight or tracker.is_speaking(now)
+        )
 
     def _interruptible(self, now: float) -> bool:
         """Whether the caller may cut what the AI says now (not a passage heard whole)."""
@@ -706,6 +717,7 @@ class CallCore:
                     words = self.listener.answered(act.item_id)
                     if words is not None:
                         self._turn_words(act.item_id, "user", words, now)
+                    self._tool_answer_owed = False  # this answer has the result too
                     self._ask(None, now, wait=True)
                 case Forget():
                     self.listener.forgotten(act.item_id)
@@ -713,6 +725,12 @@ class CallCore:
                     self._out.append(ToModel(rt.item_delete(act.item_id)))
                 case _:
                     assert_never(act)
+        if self._tool_answer_owed and not (
+            self._caller_speaking or self.listener.judge.deciding or self.tools.running
+        ):
+            # The caller's sound was no turn: the tool's result is answered now.
+            self._tool_answer_owed = False
+            self._answer(now)
 
     def _verdict(self, decided: Decided, now: float) -> list[Output]:
         details = verdict_details(decided, self.offset_ms)
@@ -936,7 +954,7 @@ class CallCore:
         if self.life.phase is Phase.TALKING and self._model_quiet(now):
             return
         if self.life.phase in _JUDGED_PHASES:
-            self._act(self.listener.judge.timer(now), now)
+            self._act(self.listener.judge.timer(now, ai_turn=self._ai_turn(now)), now)
         self._pump(now)
 
     def _model_quiet(self, now: float) -> bool:

@@ -61,6 +61,7 @@ class DecidedBy(enum.StrEnum):
     NOT_SPEECH = "not_speech"  # the service heard no speech in it
     SHORT = "short"  # short, and no words came in time
     ECHO = "echo"  # the loud frames were the AI's own voice coming back
+    REPLY = "reply"  # backchannel words, once the AI had finished: a reply ("Yes.")
 
 
 # Backchannels and always-stop phrases per language (ISO-639-1), lower case.
@@ -289,6 +290,8 @@ class TurnJudge:
         self._turn_voice_end: float | None = None
         # Voiced frames in a row while the AI does not hold the turn.
         self._free_voice = 0
+        # Items of the caller's interruption not yet committed: its answer waits for them.
+        self._unanswered: set[str] = set()
 
     @property
     def deciding(self) -> bool:
@@ -349,11 +352,13 @@ class TurnJudge:
             self._recent_loud.append((captured_at, sound is Sound.ECHO))
         turn_voice_end = self._turn_voice_end
         if turn_voice_end is not None:
+            # The caller's (or the line's) sound goes on through breaths between words.
+            join_s = self.policy.join_ms / 1000
             if sound is not Sound.VOICE:
-                if self._ended(captured_at, turn_voice_end):
+                if captured_at + self._frame_s - turn_voice_end >= join_s:
                     self._turn_voice_end = None
                 return []
-            if captured_at - turn_voice_end < self.policy.voice_end_ms / 1000:
+            if captured_at - turn_voice_end < join_s:
                 self._turn_voice_end = captured_at + self._frame_s
                 return []
             self._turn_voice_end = None  # that turn's voice ended long ago: a new sound
@@ -376,14 +381,20 @@ class TurnJudge:
             if run_ms >= _BLIP_MS:
                 self._adopt_echo_items(episode)
             if run_ms >= self.policy.interrupt_after_ms:
-                acts += self._decide(episode, Verdict.INTERRUPTION, DecidedBy.LENGTH, now)
+                if episode.items:
+                    acts += self._decide(episode, Verdict.INTERRUPTION, DecidedBy.LENGTH, now)
+                else:
+                    # Long, and still not speech to the service: the line's noise (a TV,
+                    # traffic). Ignored until it stops; speech over it the service reports.
+                    acts += self._decide(episode, Verdict.NOISE, DecidedBy.NOT_SPEECH, now)
+                    self._turn_voice_end = episode.voice_end
             return acts
         if episode is None:
             return []
         if sound is Sound.ECHO:
             episode.echo_frames += 1
         if episode.phase is _Phase.LISTENING and self._ended(captured_at, episode.voice_end):
-            return self._sound_ended(episode, now)
+            return self._sound_ended(episode, now, ai_turn)
         return []
 
     def _ended(self, captured_at: float, voice_end: float) -> bool:
@@ -392,7 +403,13 @@ class TurnJudge:
         return captured_at + self._frame_s - voice_end >= self.policy.voice_end_ms / 1000 - 1e-9
 
     def speech_started(
-        self, item_id: str, now: float, *, ai_turn: bool, onset: float | None = None
+        self,
+        item_id: str,
+        now: float,
+        *,
+        ai_turn: bool,
+        onset: float | None = None,
+        interruptible: bool = True,
     ) -> list[Act]:
         """The service heard speech begin (item `item_id`); `onset`: when, by its account,
         on the tracker's clock (None: unknown, taken as `now`)."""
@@ -429,7 +446,7 @@ class TurnJudge:
                 )
             ]
         # Speech the meter did not hear as the caller's voice: judged by its words.
-        episode = _Episode(onset=start, interruptible=True, phase=_Phase.WAITING)
+        episode = _Episode(onset=start, interruptible=interruptible, phase=_Phase.WAITING)
         episode.items.append(item_id)
         episode.words_due = now + self.policy.words_wait_ms / 1000
         self._episode = episode
@@ -439,15 +456,19 @@ class TurnJudge:
         """The service committed the item (the caller's speech ended)."""
         verdict = self._judged.pop(item_id, None)
         if verdict is not None:
-            return [Answer(item_id)] if verdict is Verdict.INTERRUPTION else [Forget(item_id)]
+            if verdict is not Verdict.INTERRUPTION:
+                return [Forget(item_id)]
+            # The caller's turn is answered once, when its last item is in.
+            self._unanswered.discard(item_id)
+            return [] if self._unanswered else [Answer(item_id)]
         episode = self._episode
         if episode is not None and item_id in episode.items:
             episode.committed.add(item_id)
             return []
         return [Answer(item_id)]  # a turn taken while the AI was silent
 
-    def transcript(self, item_id: str, text: str, now: float) -> list[Act]:
-        """The service's transcript of an item."""
+    def transcript(self, item_id: str, text: str, now: float, *, ai_turn: bool) -> list[Act]:
+        """The service's transcript of an item; `ai_turn`: the AI still holds the turn."""
         episode = self._episode
         if episode is None or item_id not in episode.items:
             return []
@@ -456,10 +477,16 @@ class TurnJudge:
             episode.words.append(text.strip())
         if episode.phase is _Phase.LISTENING or not episode.transcribed >= set(episode.items):
             return []  # the caller is still speaking, or more words are to come
+        return self._by_words(episode, now, ai_turn)
+
+    def _by_words(self, episode: _Episode, now: float, ai_turn: bool) -> list[Act]:
         verdict, decided_by = self.policy.judge_words(" ".join(episode.words))
+        if verdict is Verdict.BACKCHANNEL and not ai_turn:
+            # The AI has finished: "yes", "okay" now answer it (a question, maybe).
+            verdict, decided_by = Verdict.INTERRUPTION, DecidedBy.REPLY
         return self._decide(episode, verdict, decided_by, now)
 
-    def timer(self, now: float) -> list[Act]:
+    def timer(self, now: float, *, ai_turn: bool = True) -> list[Act]:
         episode = self._episode
         if episode is None:
             return []
@@ -475,8 +502,7 @@ class TurnJudge:
                 # Speech to the service, nothing but the AI's own voice to the meter.
                 return self._decide(episode, Verdict.ECHO, DecidedBy.ECHO, now)
             if episode.words:
-                verdict, decided_by = self.policy.judge_words(" ".join(episode.words))
-                return self._decide(episode, verdict, decided_by, now)
+                return self._by_words(episode, now, ai_turn)
             return self._decide(episode, Verdict.BACKCHANNEL, DecidedBy.SHORT, now)
         return []
 
@@ -484,6 +510,7 @@ class TurnJudge:
         """The AI's turn was cut another way (a new session, the call ending): nothing held."""
         episode, self._episode = self._episode, None
         self._judged.clear()
+        self._unanswered.clear()
         self._turn_voice_end = None
         return [Resume()] if episode is not None and episode.paused else []
 
@@ -532,7 +559,7 @@ class TurnJudge:
         if episode.interruptible and not episode.paused:
             episode.pause_due = start + self.policy.stop_target_ms / 1000 - margin_s
 
-    def _sound_ended(self, episode: _Episode, now: float) -> list[Act]:
+    def _sound_ended(self, episode: _Episode, now: float, ai_turn: bool) -> list[Act]:
         episode.phase = _Phase.WAITING
         episode.pause_due = None
         policy = self.policy
@@ -541,8 +568,7 @@ class TurnJudge:
             self._episode = None
             return [Resume()] if episode.paused else []
         if episode.items and episode.transcribed >= set(episode.items):
-            verdict, decided_by = policy.judge_words(" ".join(episode.words))
-            return self._decide(episode, verdict, decided_by, now)
+            return self._by_words(episode, now, ai_turn)
         episode.words_due = now + policy.words_wait_ms / 1000
         if not episode.items:
             episode.service_due = now + policy.service_wait_ms / 1000
@@ -577,9 +603,13 @@ class TurnJudge:
                 self._turn_voice_end = episode.voice_end
         elif episode.paused:
             acts.append(Resume())
-        for item_id in episode.items:
-            if item_id in episode.committed:
-                acts.append(Answer(item_id) if verdict is Verdict.INTERRUPTION else Forget(item_id))
-            else:
-                self._judged[item_id] = verdict
+        waiting = [item_id for item_id in episode.items if item_id not in episode.committed]
+        for item_id in waiting:
+            self._judged[item_id] = verdict
+        if verdict is not Verdict.INTERRUPTION:
+            acts += [Forget(item_id) for item_id in episode.items if item_id in episode.committed]
+        elif waiting:
+            self._unanswered.update(waiting)  # answered when the last of them is in
+        elif episode.items:
+            acts.append(Answer(episode.items[-1]))
         return acts

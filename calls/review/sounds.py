@@ -30,6 +30,7 @@ DECIDED_BY: dict[str, str] = {
     DecidedBy.NOT_SPEECH: "as the service heard no speech in it",
     DecidedBy.SHORT: "as it was short and no words came in time",
     DecidedBy.ECHO: "as the AI's own voice coming back",
+    DecidedBy.REPLY: "as a reply: its words came once the AI had finished",
 }
 WORDS_CHARS = 120  # of the caller's words in a sentence; the row has them all
 

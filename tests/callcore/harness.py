@@ -207,26 +207,36 @@ class CoreRun:
             self.event(rt.ResponseDone(response_id, "completed", ()))
 
     def caller_speaks(self, at: float, onset_ms: int | None = None) -> None:
-        """The caller's voice reaches us at `at` (one frame), and the service says so.
+        """The service hears the caller speak at `at`, and their voice reaches us (a frame).
 
         With the harness's policy (`interrupt_after_ms` 0, the old rule) any voice
         while the AI holds the turn is an interruption, decided on that frame.
         """
         self.step(at)
+        self.event(rt.SpeechStarted(onset_ms, "item_user"))
         self.core.caller_audio(VOICE, self.now)
         self.settle()
-        self.event(rt.SpeechStarted(onset_ms, "item_user"))
 
-    def caller_voice(self, ms: int, words: str | None = None, item_id: str = "item_user") -> None:
+    def caller_voice(
+        self,
+        ms: int,
+        words: str | None = None,
+        item_id: str | None = "item_user",
+        *,
+        committed: bool = True,
+    ) -> None:
         """`ms` of the caller's voice from now, a frame every 20 ms; the service's speech
-        events around it; its words (None: no transcript) once the service commits it."""
+        events around it (`item_id` None: it hears no speech in it, a noise), and, once
+        it commits the item (`committed`), its words (None: no transcript)."""
         for n in range(ms // 20):
             self.core.caller_audio(_VOICE_FRAMES[n % len(_VOICE_FRAMES)], self.now)
             self.settle()
-            if n == 8:  # the service's VAD takes ~160 ms to be sure
+            if n == 8 and item_id is not None:  # the service's VAD takes ~160 ms to be sure
                 self.event(rt.SpeechStarted(None, item_id))
             self.step(self.now + 0.02)
         self.caller_audio(200)  # the service's silence, then its commit
+        if item_id is None or not committed:
+            return
         self.event(rt.SpeechStopped(None, item_id))
         if words is not None:
             self.event(rt.InputTranscribed(item_id, words))

@@ -61,7 +61,7 @@ def test_with_a_chunk_of_one_frame_each_frame_goes_as_it_came() -> None:
 def test_held_caller_audio_goes_before_the_next_client_event() -> None:
     run = CoreRun()
     run.answer("r1", "i1", 1000)
-    run.core.caller_audio(frame(b"\x07" * 160), 0.1)
+    run.core.caller_audio(frame(b"\xfe" * 160), 0.1)  # held for the next append
     run.caller_speaks(0.2)
     kinds = [event["type"] for event in run.model]
     assert kinds[-2:] == ["input_audio_buffer.append", "conversation.item.truncate"]
@@ -128,6 +128,7 @@ def test_the_clear_goes_first_and_queued_audio_of_the_cancelled_answer_never_lea
     # The refill due at 1.1 s is handed over but not yet sent (the shell is busy)
     # when the caller's voice arrives: the clear overtakes it, and it is dropped.
     run.core.timer(1.1)
+    run.core.model_event(rt.SpeechStarted(None, "u1"), 1.12)
     run.core.caller_audio(VOICE, 1.12)
 
     outputs = []
@@ -141,6 +142,7 @@ def test_reaction_is_from_the_deciding_frame_to_the_clear_sent() -> None:
     run = CoreRun()
     run.answer("r1", "i1", 2000)
     run.step(1.0)
+    run.core.model_event(rt.SpeechStarted(None, "u1"), 1.0)
     run.core.caller_audio(VOICE, 1.0)
     out = run.core.pop_output()
     assert isinstance(out, BargeIn)

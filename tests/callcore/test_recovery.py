@@ -103,12 +103,21 @@ def test_a_quiet_model_is_no_fault_while_nothing_is_owed() -> None:
     assert run.replacements == []
 
 
-def test_the_caller_speaking_again_disarms_a_due_answer() -> None:
+def test_the_caller_speaking_again_disarms_a_due_answer_not_yet_asked() -> None:
     run = conversation_run()
-    run.event(rt.SpeechStopped(3000, "u1"), at=3.0)
+    run.event(rt.SpeechStarted(2000, "u1"), at=2.0)
     run.event(rt.SpeechStarted(3500, "u2"), at=3.5)  # they carry on talking
     run.step(3.0 + BOUND_S + 1)
     assert run.replacements == []
+
+
+def test_an_answer_asked_for_is_awaited_though_the_caller_speaks_again() -> None:
+    run = conversation_run()
+    run.event(rt.SpeechStopped(3000, "u1"), at=3.0)  # their turn ends: the bridge asks
+    assert run.model_events("response.create")
+    run.event(rt.SpeechStarted(3500, "u2"), at=3.5)  # they carry on talking
+    run.step(3.0 + BOUND_S + 1)
+    assert [attempt for _, attempt in run.replacements] == [1]  # the model never answered
 
 
 def test_a_greeting_that_never_starts_is_requested_again_from_a_new_session() -> None:

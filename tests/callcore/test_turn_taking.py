@@ -11,8 +11,9 @@ import pytest
 
 from callcore import CoreConfig, RecordKind
 from callcore.protocol import realtime as rt
+from callcore.tools import ToolResult
 from callcore.turns import TurnPolicy
-from tests.callcore.harness import STREAM_SID, CoreRun
+from tests.callcore.harness import STREAM_SID, CoreRun, tone
 
 ANSWER_MS = 5000
 
@@ -153,3 +154,85 @@ def test_the_agents_own_threshold_decides_by_length() -> None:
 
     assert [v["decided_by"] for v in verdicts(run)] == ["length"]
     assert len(run.barge_ins) == 1
+
+
+def test_a_yes_overlapping_the_end_of_the_answer_is_a_reply_and_answered() -> None:
+    run = turn_run()
+    run.answer("r1", "a1", 2000)
+    run.step(1.85)
+    run.caller_voice(400, "Yes.")
+    run.step(4.0)
+
+    [verdict] = verdicts(run)
+    assert (verdict["verdict"], verdict["decided_by"]) == ("interruption", "reply")
+    assert creates(run) == [{"type": "response.create"}]
+    assert run.model_events("conversation.item.delete") == []
+
+
+def test_a_long_noise_the_service_never_hears_as_speech_does_not_cut_the_answer() -> None:
+    run = turn_run()
+    run.answer("r1", "a1", ANSWER_MS)
+    run.step(1.0)
+    run.caller_voice(3000, item_id=None)  # a TV: loud, never speech to the service
+    run.step(7.0)
+
+    assert [(v["verdict"], v["decided_by"]) for v in verdicts(run)] == [("noise", "not_speech")]
+    assert run.barge_ins == []
+    assert run.heard_ms() == pytest.approx(ANSWER_MS, abs=1)
+    assert creates(run) == []
+
+
+def test_a_turn_of_two_items_is_answered_once_when_the_last_is_in() -> None:
+    run = turn_run()
+    run.answer("r1", "a1", ANSWER_MS)
+    run.step(1.0)
+    run.caller_voice(300, "Yeah,", item_id="u1")  # committed, its words in...
+    run.caller_voice(1500, item_id="u2", committed=False)  # ...and they go on: interrupting
+    assert len(run.barge_ins) == 1
+    assert creates(run) == []  # not while the caller is still speaking
+    run.event(rt.SpeechStopped(None, "u2"))
+    assert creates(run) == [{"type": "response.create"}]
+
+
+def test_a_tools_result_during_a_backchannel_is_answered_after_it() -> None:
+    run = turn_run(tool_hold_after_ms=10_000)
+    run.event(rt.ResponseCreated("r1"))
+    run.event(rt.AudioDelta("r1", "a1", tone(0x44, 2000)))
+    run.event(rt.FunctionCallDone("r1", "call_1", "lookup", "{}"))
+    run.event(rt.ResponseDone("r1", "completed", ()))
+    run.step(0.5)
+    run.caller_voice(400, item_id="u1", committed=False)
+    run.core.tool_finished(
+        ToolResult("call_1", "ok", '{"status": "packed"}', {}, run.now, 0.1), run.now
+    )
+    run.settle()
+    assert creates(run) == []  # the caller speaks: their turn might answer it
+    run.event(rt.SpeechStopped(None, "u1"))
+    run.event(rt.InputTranscribed("u1", "Okay."))
+    assert [v["verdict"] for v in verdicts(run)] == ["backchannel"]
+    assert creates(run) == [{"type": "response.create"}]  # the result's answer
+
+
+def test_a_greeting_heard_whole_is_not_cut_when_the_service_hears_speech_first() -> None:
+    run = turn_run(greeting_instructions="Read the notice.", greeting_interruptible=False)
+    run.answer("r1", "a1", 3000)
+    run.step(0.5)
+    run.event(rt.SpeechStarted(None, "u1"))
+    run.caller_voice(900, item_id=None)
+    run.event(rt.SpeechStopped(None, "u1"))
+    run.step(4.0)
+
+    assert run.clears == []
+    assert run.heard_ms() == pytest.approx(3000, abs=1)
+
+
+def test_a_sound_while_an_answer_is_asked_for_is_judged_not_answered_apart() -> None:
+    run = turn_run()
+    run.step(0.5)
+    run.caller_voice(700, "When are you open?", item_id="q")
+    assert len(creates(run)) == 1  # asked; the service has not started it yet
+    run.caller_voice(300, "Mm.", item_id="m")
+    run.event(rt.ResponseCreated("r1"))
+    run.event(rt.ResponseDone("r1", "completed", ()))
+    assert len(creates(run)) == 1
+    assert [v["verdict"] for v in verdicts(run)] == ["backchannel"]

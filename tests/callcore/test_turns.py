@@ -80,7 +80,7 @@ def test_a_short_backchannel_plays_through_and_is_forgotten(caller: Caller) -> N
     assert caller.event(caller.judge.speech_started("item_u", caller.now, ai_turn=True)) == []
     assert caller.frames(Sound.SILENT, 80) == []
     assert caller.judge.speech_stopped("item_u", caller.now) == []
-    acts = caller.judge.transcript("item_u", "Uh-huh.", caller.now)
+    acts = caller.judge.transcript("item_u", "Uh-huh.", caller.now, ai_turn=True)
     [decided] = verdicts(acts)
     assert decided.verdict is Verdict.BACKCHANNEL
     assert decided.decided_by is DecidedBy.BACKCHANNEL_WORDS
@@ -100,7 +100,7 @@ def test_a_longer_backchannel_is_paused_at_the_stop_target_and_resumed(caller: C
     assert kinds(acts) == [Resume]
     caller.judge.speech_started("item_u", caller.now, ai_turn=True)
     caller.judge.speech_stopped("item_u", caller.now)
-    [decided] = verdicts(caller.judge.transcript("item_u", "mm-hmm", caller.now))
+    [decided] = verdicts(caller.judge.transcript("item_u", "mm-hmm", caller.now, ai_turn=True))
     assert decided.verdict is Verdict.BACKCHANNEL
     assert decided.paused
     assert decided.onset == pytest.approx(onset)
@@ -132,7 +132,7 @@ def test_a_short_stop_interrupts_when_its_words_come(caller: Caller) -> None:
     caller.judge.speech_started("item_s", caller.now, ai_turn=True)
     assert kinds(caller.frames(Sound.SILENT, 60)) == [Resume]  # it was paused
     caller.judge.speech_stopped("item_s", caller.now)
-    acts = caller.judge.transcript("item_s", "Stop!", caller.now)
+    acts = caller.judge.transcript("item_s", "Stop!", caller.now, ai_turn=True)
     [decided] = verdicts(acts)
     assert decided.verdict is Verdict.INTERRUPTION
     assert decided.decided_by is DecidedBy.STOP_WORDS
@@ -154,7 +154,7 @@ def test_line_noise_with_no_words_is_noise_and_forgotten(caller: Caller) -> None
     caller.judge.speech_started("item_n", caller.now, ai_turn=True)
     caller.frames(Sound.SILENT, 100)
     caller.judge.speech_stopped("item_n", caller.now)
-    acts = caller.judge.transcript("item_n", "", caller.now)
+    acts = caller.judge.transcript("item_n", "", caller.now, ai_turn=True)
     [decided] = verdicts(acts)
     assert (decided.verdict, decided.decided_by) == (Verdict.NOISE, DecidedBy.NO_WORDS)
     assert Forget("item_n") in acts
@@ -206,7 +206,9 @@ def test_speech_while_the_ai_is_silent_is_a_turn(caller: Caller) -> None:
 
 def test_a_passage_that_is_not_interruptible_is_never_held(caller: Caller) -> None:
     caller.interruptible = False
-    acts = caller.frames(Sound.VOICE, 800)
+    acts = caller.frames(Sound.VOICE, 200)
+    caller.judge.speech_started("item_p", caller.now, ai_turn=True, interruptible=False)
+    acts += caller.frames(Sound.VOICE, 600)
     assert not any(isinstance(act, Pause) for act in acts)
     [decided] = verdicts(acts)
     assert decided.verdict is Verdict.INTERRUPTION
@@ -221,13 +223,14 @@ def test_two_backchannels_apart_are_judged_together_by_their_words(caller: Calle
     assert kinds(caller.frames(Sound.VOICE, 200)) == []
     caller.frames(Sound.SILENT, 100)
     caller.judge.speech_stopped("item_a", caller.now)
-    [decided] = verdicts(caller.judge.transcript("item_a", "Yeah. Okay.", caller.now))
+    [decided] = verdicts(caller.judge.transcript("item_a", "Yeah. Okay.", caller.now, ai_turn=True))
     assert decided.verdict is Verdict.BACKCHANNEL
     assert decided.sounds == 2
 
 
 def test_a_breath_between_words_does_not_restart_the_length(caller: Caller) -> None:
     caller.frames(Sound.VOICE, 300)
+    caller.judge.speech_started("item_b", caller.now, ai_turn=True)
     caller.frames(Sound.SILENT, 60)  # the sound ends (the answer resumes)...
     acts = caller.frames(Sound.VOICE, 300)  # ...but it was a breath: one run of 660 ms
     [decided] = verdicts(acts)
