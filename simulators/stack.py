@@ -354,6 +354,11 @@ class LocalStack:
         """SIGTERM the server and wait for it to exit, as a deploy stops it."""
         await self._server.stop()
 
+    @property
+    def queued_scripts(self) -> int:
+        """Scripts queued and not yet taken by a connection."""
+        return len(self._scripts)
+
     def drop_queued_scripts(self) -> None:
         """Scripts queued for connections that never came (a scenario's unused replacements)."""
         self._scripts.clear()

@@ -88,8 +88,10 @@ assert set(BY_NAME) >= ON_DAPHNE_TOO, "a scenario renamed: say which runs under 
 SHOWN_BY_TEST_AGENTS = frozenset({"tool_slow_courier", "transfer_cancelled"})
 assert set(BY_NAME) >= SHOWN_BY_TEST_AGENTS, "a scenario renamed: say where it is tested"
 # The caller's sounds are tested on both servers, with their gaps and stop times, by
-# test_turns; here one of them proves the scenarios' own checks of them.
-SHOWN_BY_TEST_TURNS = frozenset({"cough_and_line_noise", "speakerphone", "real_interruption"})
+# test_turns; the demo (`make demo`) judges them as scenarios.
+SHOWN_BY_TEST_TURNS = frozenset(
+    {"backchannel", "cough_and_line_noise", "speakerphone", "real_interruption"}
+)
 assert set(BY_NAME) >= SHOWN_BY_TEST_TURNS, "a scenario renamed: say where it is tested"
 
 

@@ -69,6 +69,9 @@ def test_the_demo_leaves_the_shop_scenarios_out_where_the_host_has_no_shop(
         "speech_after_playout",
         "goodbye_drain",
         "goodbye_final_mark_lost",
+        "backchannel",
+        "speakerphone",
+        "real_interruption",
     ]
     assert all(serves(REFERENCE, BY_NAME[name]) for name in DEMO)
     assert {"tool_order_status", "tool_slow_courier", "transfer_billing"} <= set(DEMO)
