@@ -35,7 +35,6 @@ class Listener:
         self._words: dict[str, str] = {}
         self._turns: set[str] = set()
         self._forgotten: set[str] = set()
-        self.frames_metered = 0
 
     def frame(
         self,
@@ -58,11 +57,10 @@ class Listener:
         # The frame left the caller's phone one way before it arrived; the tracker's
         # clock is a way behind the phone's (see `PlayoutTracker`): a round trip.
         captured = now - link.rtt_s - len(audio) / 8000
-        reference = tracker.heard_audio(
-            captured - _ECHO_DELAY_S - _ECHO_SLACK_S, captured + self._frame_s + _ECHO_SLACK_S
-        )
-        self.frames_metered += 1
-        sound = self.meter.feed(audio, reference).verdict
+        start = captured - _ECHO_DELAY_S - _ECHO_SLACK_S
+        end = captured + self._frame_s + _ECHO_SLACK_S
+        # What the caller heard around the frame, read only if the frame is loud.
+        sound = self.meter.feed(audio, lambda: tracker.heard_audio(start, end)).verdict
         return judge.frame(
             captured,
             sound,

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import enum
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -54,6 +55,10 @@ def _dbfs(mean_square: float) -> float:
     if mean_square <= 0.0:
         return MIN_DBFS
     return max(MIN_DBFS, 10.0 * math.log10(mean_square / (FULL_SCALE * FULL_SCALE)))
+
+
+# The AI audio a frame is judged against, or a function that makes it.
+Reference = bytes | Callable[[], bytes]
 
 
 class Sound(enum.StrEnum):
@@ -245,12 +250,14 @@ class VoiceMeter:
         """The echo path followed, as a lag into the reference (None until found)."""
         return self._tracked_lag
 
-    def feed(self, frame: bytes, reference: bytes = b"") -> FrameVoice:
+    def feed(self, frame: bytes, reference: Reference = b"") -> FrameVoice:
         """Judge one mu-law `frame` against `reference`, the mu-law AI audio around it.
 
         `reference` must cover the frame's capture with margins for the echo
         delay and for the uncertainty of its alignment; empty when the AI was
-        not playing. A reference shorter than the frame is not searched.
+        not playing. A reference shorter than the frame is not searched. It may
+        be given as a function that makes it: called only for a loud frame (most
+        frames are quiet, and need no reference at all).
         """
         x = _decode(frame)
         n = len(x)
@@ -258,6 +265,8 @@ class VoiceMeter:
         level = _dbfs(energy / n) if n else MIN_DBFS
         if not n or energy < self._floor_mean_square * n:
             return FrameVoice(level, False, Sound.SILENT, 0.0, None, 0.0, level, Search.NONE)
+        if callable(reference):
+            reference = reference()
         last = len(reference) - n
         if last < 0 or not reference.translate(None, self._inaudible):
             return FrameVoice(level, True, Sound.VOICE, 0.0, None, 0.0, level, Search.NONE)

@@ -318,3 +318,23 @@ def test_a_reference_shorter_than_the_frame_is_not_searched() -> None:
 def test_config_is_validated(changes: dict[str, float]) -> None:
     with pytest.raises(ValueError, match="VoiceConfig"):
         VoiceConfig(**changes)  # type: ignore[arg-type]
+
+
+def test_a_quiet_frame_never_asks_for_its_reference() -> None:
+    def reference() -> bytes:
+        raise AssertionError("a quiet frame needs no reference")
+
+    assert VoiceMeter().feed(b"\xff" * 160, reference).verdict is Sound.SILENT
+
+
+def test_a_loud_frame_is_judged_against_the_reference_it_asks_for() -> None:
+    ai = signals.tone_audio(3, 0, 160 * 30, 160 * 30)
+    asked: list[bool] = []
+
+    def reference() -> bytes:
+        asked.append(True)
+        return ai
+
+    frame = ai[160 * 10 : 160 * 11]
+    assert VoiceMeter().feed(frame, reference).verdict is Sound.ECHO
+    assert asked == [True]
