@@ -11,7 +11,7 @@ until their item's verdict says whether they are a turn of the conversation.
 from __future__ import annotations
 
 from callcore.turns import Act, TurnJudge, TurnPolicy
-from callcore.voice import VoiceMeter
+from callcore.voice import Sound, VoiceMeter
 from playout import PlayoutTracker
 
 # The AI audio an echo in a caller frame can come from: up to this long before the
@@ -60,7 +60,12 @@ class Listener:
         start = captured - _ECHO_DELAY_S - _ECHO_SLACK_S
         end = captured + self._frame_s + _ECHO_SLACK_S
         # What the caller heard around the frame, read only if the frame is loud.
-        sound = self.meter.feed(audio, lambda: tracker.heard_audio(start, end)).verdict
+        meter = self.meter
+        sound = (
+            Sound.SILENT
+            if meter.quiet(audio)
+            else meter.feed(audio, lambda: tracker.heard_audio(start, end)).verdict
+        )
         return judge.frame(
             captured,
             sound,

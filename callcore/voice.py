@@ -243,7 +243,14 @@ class VoiceMeter:
         self._inaudible = bytes(
             b for b in range(256) if abs(_DECODE[b]) * self.config.max_echo_gain < floor
         )
+        # Bytes below the floor: a frame of nothing else has its RMS below it too.
+        self._below_floor = bytes(b for b in range(256) if abs(_DECODE[b]) < floor)
         self._tracked_lag: int | None = None
+
+    def quiet(self, frame: bytes) -> bool:
+        """Whether `frame` is surely below the floor (every sample is): `feed` would say
+        SILENT. Costs a byte scan, no decoding: most of a call's frames are quiet."""
+        return not frame.translate(None, self._below_floor)
 
     @property
     def tracked_lag(self) -> int | None:

@@ -338,3 +338,14 @@ def test_a_loud_frame_is_judged_against_the_reference_it_asks_for() -> None:
     frame = ai[160 * 10 : 160 * 11]
     assert VoiceMeter().feed(frame, reference).verdict is Sound.ECHO
     assert asked == [True]
+
+
+@pytest.mark.parametrize("level_dbfs", [-60.0, -45.0, -38.0, -30.0, -10.0])
+def test_a_frame_the_byte_scan_calls_quiet_is_silent_to_the_meter(level_dbfs: float) -> None:
+    meter = VoiceMeter()
+    amplitude = 32768 * 10 ** (level_dbfs / 20)
+    frame = mulaw.encode([round(amplitude * math.sin(n / 3)) for n in range(160)])
+    if meter.quiet(frame):
+        assert meter.feed(frame).verdict is Sound.SILENT
+    # The scan goes by the peak (here the amplitude), below the -35 dBFS floor.
+    assert meter.quiet(frame) == (level_dbfs < -35)
