@@ -51,6 +51,8 @@ class RunFigures:
     reaction_ms: list[float] = field(default_factory=list)
     server_reaction_ms: list[float] = field(default_factory=list)
     truncate_err_ms: list[float] = field(default_factory=list)
+    """Truncation minus what the caller heard (ms): > 0 the model is told of audio the
+    caller never heard, < 0 it forgets audio they did."""
     setup_ms: list[float] = field(default_factory=list)
     """`start` sent by the caller to the greeting's `response.create` received by the
     stand-in (the wire): the session connected and configured, the stream claimed,
@@ -82,6 +84,10 @@ class RunFigures:
     @property
     def rss_per_call_mb(self) -> float:
         return (self.usage.rss_peak_mb - self.usage.rss_before_mb) / self.calls
+
+    @property
+    def truncate_abs_ms(self) -> list[float]:
+        return [abs(error) for error in self.truncate_err_ms]
 
     @property
     def holds(self) -> bool:
@@ -178,7 +184,7 @@ def judge(
             wire_ms = 1000 * (call["clears_at"][0] - session["speech_started_at"][0])
             figures.reaction_ms.append(wire_ms)
         if barge_ins[0].audio_end_ms is not None:
-            error = abs(barge_ins[0].audio_end_ms - heard.get(GREETING_TONE, 0.0))
+            error = barge_ins[0].audio_end_ms - heard.get(GREETING_TONE, 0.0)
             figures.truncate_err_ms.append(error)
     return figures
 
@@ -195,8 +201,12 @@ def print_run(f: RunFigures) -> None:
         f"({1024 * f.rss_per_call_mb:.0f} KiB per call)",
         f"    caught {f.caught}/{f.calls} (+{f.extra_barge_ins} extra); reaction on the wire "
         f"p50 {median(f.reaction_ms):.1f} / p99 {percentile(f.reaction_ms, 99):.1f} ms "
-        f"(server-side p99 {percentile(f.server_reaction_ms, 99):.2f} ms); |truncation error| "
-        f"p50 {median(f.truncate_err_ms):.0f} / p95 {percentile(f.truncate_err_ms, 95):.0f} ms",
+        f"(server-side p99 {percentile(f.server_reaction_ms, 99):.2f} ms)",
+        f"    truncation error |p50| {median(f.truncate_abs_ms):.0f} / |p95| "
+        f"{percentile(f.truncate_abs_ms, 95):.0f} ms, signed p5 "
+        f"{percentile(f.truncate_err_ms, 5):.0f} / p50 {median(f.truncate_err_ms):.0f} / p95 "
+        f"{percentile(f.truncate_err_ms, 95):.0f} ms ({sum(e > 40 for e in f.truncate_abs_ms)} "
+        "beyond 40 ms)",
         f"    underruns {f.underruns}; set-up p50 {median(f.setup_ms):.0f} / p95 "
         f"{percentile(f.setup_ms, 95):.0f} ms on the wire, {median(f.server_setup_ms):.0f} / "
         f"{percentile(f.server_setup_ms, 95):.0f} ms in the server (connecting to the model "
@@ -218,8 +228,10 @@ COLUMNS: list[tuple[str, Callable[[RunFigures], float], str]] = [
     ("caught%", lambda f: 100 * f.caught / f.calls, "{:.0f}"),
     ("react p50", lambda f: median(f.reaction_ms), "{:.1f}"),
     ("react p99", lambda f: percentile(f.reaction_ms, 99), "{:.1f}"),
-    ("trunc p50", lambda f: median(f.truncate_err_ms), "{:.0f}"),
-    ("trunc p95", lambda f: percentile(f.truncate_err_ms, 95), "{:.0f}"),
+    ("trunc p50", lambda f: median(f.truncate_abs_ms), "{:.0f}"),
+    ("trunc p95", lambda f: percentile(f.truncate_abs_ms, 95), "{:.0f}"),
+    ("tr s.p5", lambda f: percentile(f.truncate_err_ms, 5), "{:.0f}"),
+    ("tr s.p95", lambda f: percentile(f.truncate_err_ms, 95), "{:.0f}"),
     ("underruns", lambda f: f.underruns, "{:.0f}"),
     ("ms/call-s", lambda f: f.cpu_ms_per_call_s, "{:.2f}"),
     ("KiB/call", lambda f: 1024 * f.rss_per_call_mb, "{:.0f}"),

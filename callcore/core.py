@@ -31,6 +31,7 @@ from callcore.barge_in import (
     speech_onset,
     verdict_details,
 )
+from callcore.caller_clock import CallerClock
 from callcore.conversation import Conversation, Turn
 from callcore.counters import (
     LOGGED_PROTOCOL_ERRORS,
@@ -139,6 +140,9 @@ class CallCore:
         self.life = Lifecycle()
         self.tracker = PlayoutTracker(config.playout)
         self.uplink = Uplink(config.uplink_chunk_ms)
+        # How late the caller's frames were read, by Twilio's media clock (recorded at
+        # the end: a busy process's lateness, per call).
+        self.caller_clock = CallerClock()
         self.session = ModelSession(config.watchdog, config.max_model_recoveries, started_at)
         self.goodbye = Goodbye()
         self.intervals = PlayoutIntervals()
@@ -869,6 +873,7 @@ class CallCore:
             # the caller hears): nothing to forward to the model.
             self.counters.empty_frames += 1
             return
+        self.caller_clock.frame(media.timestamp_ms, len(media.audio) / 8000, now)
         append = self.uplink.audio(media, now)
         if append is not None:
             self._out.append(ToModel(append))
@@ -1072,7 +1077,7 @@ class CallCore:
         )
         self._out += self.tools.abandoned(now, status, str(reason))
         counters = self.counters
-        ended = counters.at_end(str(reason))
+        ended = counters.at_end(str(reason)) | self.caller_clock.lateness().as_details()
         transfer = self.goodbye.transfer if reason is EndReason.TRANSFERRED else None
         target = {"transfer_target": transfer.target} if transfer is not None else {}
         self._out.append(Record(RecordKind.STREAM_ENDED, now, status, {**ended, **target}))

@@ -1,0 +1,77 @@
+"""Twilio's media clock read on ours: a late server dates what it reads by when it came."""
+
+from __future__ import annotations
+
+import pytest
+
+from callcore.caller_clock import CallerClock
+
+FRAME = 0.02
+
+
+def feed(clock: CallerClock, start_ms: int, count: int, read_at: list[float]) -> list[float]:
+    """Frames `start_ms`, +20, ... read at the given times; their on-time arrivals."""
+    return [clock.frame(start_ms + 20 * k, FRAME, read_at[k]) for k in range(count)]
+
+
+def test_frames_read_as_they_come_are_on_time_and_so_is_what_follows_them() -> None:
+    clock = CallerClock()
+    reads = [10.0 + 0.02 * k for k in range(50)]
+    assert feed(clock, 120, 50, reads) == pytest.approx(reads)
+    assert clock.dated(reads[-1] + 0.015) == pytest.approx(reads[-1] + 0.015)
+    late = clock.lateness()
+    assert (late.frames, late.p95_ms, late.max_ms, late.over_20ms) == (50, 0, 0, 0)
+    assert clock.offset_change() == 0.0
+
+
+def test_a_busy_loop_reads_a_burst_late_and_the_clock_dates_it_back() -> None:
+    clock = CallerClock()
+    feed(clock, 120, 20, [10.0 + 0.02 * k for k in range(20)])
+    # The loop stalls 90 ms: the next five frames (and an echo after the last) are
+    # read together, at 10.49.
+    on_time = feed(clock, 520, 5, [10.49] * 5)
+    assert on_time == pytest.approx([10.4, 10.42, 10.44, 10.46, 10.48])
+    # The echo came between the last frame and the next (due at 10.50): its middle.
+    assert clock.dated(10.49) == pytest.approx(10.49)  # still within a frame: maybe on time
+    assert clock.dated(10.55) == pytest.approx(10.49)
+    late = clock.lateness()
+    assert late.max_ms == 90
+    assert late.over_20ms == 4
+
+
+def test_frames_that_were_all_late_are_found_late_once_one_comes_on_time() -> None:
+    """At a call's start every frame may be read late: what was dated by them moves
+    back once a frame read on time shows it (the link's round trips with it)."""
+    clock = CallerClock()
+    feed(clock, 120, 10, [10.1 + 0.02 * k for k in range(10)])  # 100 ms late, all of them
+    assert clock.offset_change() == 0.0
+    clock.frame(320, FRAME, 10.2)  # on time at last
+    assert clock.offset_change() == pytest.approx(-0.1)
+    assert clock.offset_change() == 0.0  # reported once
+
+
+@pytest.mark.parametrize(
+    "stamps",
+    [
+        [0] * 20,  # no clock at all (as the tests' harness sends)
+        [100, 120, 140, 60, 80, 100, 5000, 5020] + [5040 + 20 * k for k in range(12)],
+        [10**15] * 20,
+        [-20 * k for k in range(20)],
+    ],
+)
+def test_timestamps_that_are_no_clock_date_everything_when_it_is_read(
+    stamps: list[int],
+) -> None:
+    clock = CallerClock()
+    reads = [10.0 + 0.02 * k for k in range(len(stamps))]
+    for stamp, read in zip(stamps, reads, strict=True):
+        assert clock.frame(stamp, FRAME, read) <= read
+        assert clock.dated(read) == read
+    assert clock.lateness().max_ms == 0
+
+
+def test_a_frame_late_beyond_any_lateness_restarts_the_clock() -> None:
+    clock = CallerClock()
+    feed(clock, 120, 10, [10.0 + 0.02 * k for k in range(10)])
+    assert clock.frame(320, FRAME, 12.0) == 12.0  # 1.8 s late: a fault, not lateness
+    assert clock.frame(340, FRAME, 12.02) == pytest.approx(12.02)
