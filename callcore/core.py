@@ -140,8 +140,8 @@ class CallCore:
         self.life = Lifecycle()
         self.tracker = PlayoutTracker(config.playout)
         self.uplink = Uplink(config.uplink_chunk_ms)
-        # How late the caller's frames were read, by Twilio's media clock (recorded at
-        # the end: a busy process's lateness, per call).
+        # When the caller's frames (and the echoes between them) reached us, had we been
+        # on time: the evidence is dated by that, not by when a busy loop read it.
         self.caller_clock = CallerClock()
         self.session = ModelSession(config.watchdog, config.max_model_recoveries, started_at)
         self.goodbye = Goodbye()
@@ -751,6 +751,13 @@ class CallCore:
             Record(RecordKind.TURN_VERDICT, now, self.tracker.playout_status(now), details),
         ]
 
+    @property
+    def judging_sound(self) -> bool:
+        """A sound of the caller's is being judged: the next timer may pause or cut the
+        answer (a `clear`, dated by the `now` it is given: the shell gives it the time the
+        clear can leave)."""
+        return self.listener.judge.deciding
+
     def _pause(self, now: float) -> None:
         """Stop what the caller hears while their sound is judged; the rest is kept."""
         outcome = self.tracker.pause(now)
@@ -873,14 +880,20 @@ class CallCore:
             # the caller hears): nothing to forward to the model.
             self.counters.empty_frames += 1
             return
-        self.caller_clock.frame(media.timestamp_ms, len(media.audio) / 8000, now)
-        append = self.uplink.audio(media, now)
+        clock = self.caller_clock
+        arrived = clock.frame(media.timestamp_ms, len(media.audio) / 8000, now)
+        if change := clock.offset_change():
+            # Echoes it dated were read late by that much more (or less): so were the
+            # link's round trips, measured from them.
+            self.tracker.link.redate(change)
+        append = self.uplink.audio(media, arrived)
         if append is not None:
             self._out.append(ToModel(append))
         if self.life.phase in _JUDGED_PHASES:
             judged = self.listener.frame(
                 media.audio,
                 self.tracker,
+                arrived,
                 now,
                 ai_turn=self._ai_turn(now),
                 interruptible=self._interruptible(now),
@@ -897,7 +910,7 @@ class CallCore:
     def mark_echoed(self, name: str, now: float) -> None:
         if self.life.ended:
             return
-        echo = self.tracker.mark_echoed(name, now)
+        echo = self.tracker.mark_echoed(name, now, self.caller_clock.dated(now))
         if echo.accepted:
             self.intervals.note_echo(echo)
             self.counters.estimate_errors_ms.append(abs(echo.estimate_error_ms))

@@ -40,12 +40,13 @@ class Listener:
         self,
         audio: bytes,
         tracker: PlayoutTracker,
+        arrived: float,
         now: float,
         *,
         ai_turn: bool,
         interruptible: bool,
     ) -> list[Act]:
-        """One frame of the caller's audio, arrived at `now`.
+        """One frame of the caller's audio, read at `now`; it `arrived` (on time) then.
 
         Metered only while the AI holds the turn or a sound is being judged:
         otherwise the caller simply speaks, and nothing here costs anything.
@@ -56,7 +57,7 @@ class Listener:
         link = tracker.link
         # The frame left the caller's phone one way before it arrived; the tracker's
         # clock is a way behind the phone's (see `PlayoutTracker`): a round trip.
-        captured = now - link.rtt_s - len(audio) / 8000
+        captured = arrived - link.rtt_s - len(audio) / 8000
         start = captured - _ECHO_DELAY_S - _ECHO_SLACK_S
         end = captured + self._frame_s + _ECHO_SLACK_S
         # What the caller heard around the frame, read only if the frame is loud.

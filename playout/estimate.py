@@ -28,6 +28,7 @@ class _Anchor:
     floor: float
     cap: float
     restart: bool = False
+    echo: bool = False
 
     def at(self, now: float) -> float:
         line = self.p + (now - self.t) * BYTES_PER_SECOND
@@ -148,7 +149,11 @@ class HeardEstimate:
         pos_f = float(min(pos, last.cap))
         if last.t >= now and not last.restart:  # a run's start stays, for later echoes
             self._anchors.pop()
-        self._anchors.append(_Anchor(now, pos_f, heard, last.cap))
+        self._anchors.append(_Anchor(now, pos_f, heard, last.cap, echo=True))
+
+    def follows_echo(self) -> bool:
+        """Whether the latest line was placed by an echo (not a run's start, nor a cut)."""
+        return self._anchors[-1].echo
 
     def _after(self, t: float) -> list[_Anchor]:
         """The anchors later than `t`, in time order."""

@@ -27,6 +27,11 @@ class SentAudio:
         self._start = 0
 
     @property
+    def start(self) -> int:
+        """The first axis position kept."""
+        return self._start
+
+    @property
     def end(self) -> int:
         """Axis position just after the last byte sent."""
         return self._start + len(self._data)

@@ -47,8 +47,12 @@ class LinkEstimate:
         self._prior_jitter_s = prior_jitter_ms / 1000
         self._recent: deque[float] = deque(maxlen=_WINDOW)
         self._all: list[float] = []
+        self._clears: deque[float] = deque(maxlen=_WINDOW)
         self.rtt_s = self._prior_rtt_s
         self.jitter_s = self._prior_jitter_s
+        # How much later than a round trip a run's first echo comes: the player's own
+        # lead before it starts a run (a jitter buffer; a phone that starts late).
+        self.lead_s = 0.0
 
     @property
     def one_way_s(self) -> float:
@@ -68,10 +72,38 @@ class LinkEstimate:
         rtt_s = max(0.0, rtt_s)
         self._recent.append(rtt_s)
         self._all.append(rtt_s)
+        self._estimate()
+
+    def clear_sample(self, rtt_s: float) -> None:
+        """A clear's trip: from its send to the first mark it returned (seconds).
+
+        Twilio acts on a clear as it arrives, so this is the round trip of the
+        link alone, without the player's lead: a run's first echo later than
+        that tells the lead (`lead_s`). Echoes are still dated with the round
+        trip of runs (`rtt_s`): it is what their line is made of.
+        """
+        self._clears.append(max(0.0, rtt_s))
+        self._estimate()
+
+    def redate(self, shift_s: float) -> None:
+        """The clock that dated the samples so far was off by `shift_s` (< 0: it dated
+        them late, e.g. taking a busy server's lateness for the link): they move by it."""
+        if not shift_s:
+            return
+        self._all = [max(0.0, rtt + shift_s) for rtt in self._all]
+        self._recent = deque(self._all[-_WINDOW:], maxlen=_WINDOW)
+        self._clears = deque((max(0.0, rtt + shift_s) for rtt in self._clears), maxlen=_WINDOW)
+        if self._all or self._clears:
+            self._estimate()
+
+    def _estimate(self) -> None:
         ordered = sorted(self._recent)
-        self.rtt_s = _quantile(ordered, 0.5)
         if len(ordered) >= _JITTER_SAMPLES:
             self.jitter_s = (_quantile(ordered, 0.9) - _quantile(ordered, 0.1)) / 2
+        if ordered:
+            self.rtt_s = _quantile(ordered, 0.5)
+        if ordered and self._clears:
+            self.lead_s = max(0.0, self.rtt_s - _quantile(sorted(self._clears), 0.5))
 
     def stats(self) -> LinkStats:
         if not self._all:

@@ -45,6 +45,10 @@ class MarkBook:
         """Marks sent and not yet echoed (since the last clear: a cancel or pause)."""
         return len(self._outstanding)
 
+    def newest(self) -> PlacedMark | None:
+        """The last mark placed and not yet echoed (nor cleared)."""
+        return self._outstanding[-1] if self._outstanding else None
+
     def place(
         self,
         generation: int,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from playout.config import BYTES_PER_MS, BYTES_PER_SECOND, PlayoutConfig
 from playout.deadline import PlayoutDeadline
 from playout.estimate import HeardEstimate
@@ -24,6 +26,26 @@ from playout.reports import (
 )
 from playout.rules import Slack, Timing, drain_done, next_wakeup, speaking_reason
 from playout.status import format_playout_status, seconds_to_ms
+
+# Echoes of marks a clear returned: not evidence of playback, but of the clear's arrival.
+_CLEARED = (EchoResult.CLEARED_BY_CANCEL, EchoResult.CLEARED_BY_PAUSE)
+
+
+@dataclass(frozen=True, slots=True)
+class _Clear:
+    """A clear sent at `sent_at`, the player cut at `heard_pos` by the estimate then:
+    by a line an echo placed (`follows_echo`), dated with round trip `rtt_s`, or by
+    the sends alone; `heard_before`: the furthest echoed position then; `newest`: the
+    last mark it returns, whose echo was due at `played_out_at` had it played."""
+
+    sent_at: float
+    rtt_s: float
+    heard_pos: int
+    heard_before: int
+    follows_echo: bool
+    newest: str
+    played_out_at: float
+
 
 # The share of an echo's correction taken when it is within the link's jitter.
 _NOISE_GAIN = 0.25
@@ -88,6 +110,11 @@ class PlayoutTracker:
         # Pacing resumed with audio held: the run it starts has no start hold.
         self._resumed = False
         self.link = LinkEstimate(cfg.link_rtt_prior_ms, cfg.link_jitter_prior_ms)
+        # The last clear, until the first mark it returned comes back (its trip); the
+        # epoch a pause's clear began; audio a pause's cut moved back, in all (bytes).
+        self._clear: _Clear | None = None
+        self._clear_epoch = -1
+        self.recut_bytes = 0
         # The player ran dry and a new run started: its first mark's echo is a clean
         # round-trip sample.
         self._fresh_run = False
@@ -323,22 +350,29 @@ class PlayoutTracker:
                 oldest = min(oldest, int(line))
         return oldest
 
-    def mark_echoed(self, name: str, now: float) -> MarkEcho:
+    def mark_echoed(self, name: str, now: float, arrived: float | None = None) -> MarkEcho:
         """Twilio echoed mark `name`: evidence that the audio before it has played.
 
+        `arrived` (<= `now`): when the echo reached us, if it was read late
+        (`callcore.caller_clock`); the evidence is dated by it, not by the read.
         Echoes of marks outstanding at a cancel or pause (Twilio's `clear`
         returns them all at once) and of dead generations are not evidence and
         change nothing.
         """
         now = self._advance(now)
+        at = now if arrived is None else min(arrived, now)
         result, mark = self._marks.echo(name, self._generation)
         if mark is None:
+            clear = self._clear
+            if result in _CLEARED and clear is not None and clear.newest == name:
+                self._clear_returned(at)
+                self._extend(now)
             return MarkEcho(name, result)
         if mark.clean:
             # All its audio went at once into an empty player: the lateness is the link.
-            self.link.sample(now - mark.expected_at)
+            self.link.sample(at - mark.expected_at)
         # When the audio before the mark played, on the clock of our sends.
-        played_at = now - self.link.rtt_s
+        played_at = at - self.link.rtt_s
         measured_at = played_at
         line_at = self._end.sent_end(mark.pos)
         if line_at is not None and line_at < mark.sent_at and played_at <= mark.sent_at:
@@ -365,7 +399,7 @@ class PlayoutTracker:
             item_id=mark.item_id,
             position_ms=mark.pos // BYTES_PER_MS,
             estimate_error_ms=seconds_to_ms(measured_at - mark.expected_at),
-            round_trip_ms=seconds_to_ms(now - mark.sent_at),
+            round_trip_ms=seconds_to_ms(at - mark.sent_at),
             link_sample=mark.clean,
         )
 
@@ -394,6 +428,7 @@ class PlayoutTracker:
             response_id = self._gen_responses[-1].response_id
         cancelled = tuple(response.response_id for response in self._gen_responses)
 
+        self._clearing(now, heard_pos)
         marks_cleared = self._marks.clear()
         self._epoch += 1
         self._hold = HoldState.FLOWING
@@ -472,7 +507,27 @@ class PlayoutTracker:
         heard_pos = self._heard.position(now)
         item_id = self.playing_item(now)
         heard_ms = 0 if item_id is None else self.heard_ms(item_id, now)
+        self._clearing(now, heard_pos)
         marks_cleared = self._marks.clear(EchoResult.CLEARED_BY_PAUSE)
+        requeued = self._take_back(now, heard_pos)
+        self._mark_due = False
+        self._fresh_run = False
+        self._resumed = False
+        self._hold = HoldState.PAUSED
+        self._epoch += 1
+        self._clear_epoch = self._epoch
+        return PauseOutcome(
+            item_id=item_id,
+            heard_ms=heard_ms,
+            requeued_ms=requeued // BYTES_PER_MS,
+            epoch=self._epoch,
+            marks_cleared=marks_cleared,
+            evidence=evidence,
+        )
+
+    def _take_back(self, now: float, heard_pos: int) -> int:
+        """The player stopped at `heard_pos` at `now`: what was sent beyond it goes back to
+        the front of pending, in order and with its items (bytes taken back)."""
         taken = self._ledger.rewind(heard_pos)
         audio = self._history.take_back(heard_pos)
         chunks: list[tuple[ItemAudio, bytes]] = []
@@ -480,26 +535,60 @@ class PlayoutTracker:
         for item, size in taken:
             chunks.append((item, audio[offset : offset + size]))
             offset += size
-        if not self._pending.held_bytes:
+        if audio and not self._pending.held_bytes:
             self._held_since = now
         self._pending.push_front(chunks)
         self._heard.cut(now, heard_pos)
         self._end.cut(now, heard_pos)
         # Up to the heard point the player's state is known (nothing plays past it).
         self._confirmed_pos = self._mark_pos = heard_pos
-        self._mark_due = False
-        self._fresh_run = False
-        self._resumed = False
-        self._hold = HoldState.PAUSED
-        self._epoch += 1
-        return PauseOutcome(
-            item_id=item_id,
-            heard_ms=heard_ms,
-            requeued_ms=len(audio) // BYTES_PER_MS,
-            epoch=self._epoch,
-            marks_cleared=marks_cleared,
-            evidence=evidence,
+        return len(audio)
+
+    def _clearing(self, now: float, heard_pos: int) -> None:
+        """A clear goes at `now`, cutting the player at `heard_pos` by the estimate (call
+        before the marks are cleared). Twilio returns the marks still outstanding when it
+        arrives: the newest one's return times the clear's trip, if it comes before its
+        audio could have played out (an echo of a mark that played while the clear was on
+        its way looks the same, and comes when it played)."""
+        newest = self._marks.newest()
+        if newest is None:
+            return
+        follows_echo = self._heard.follows_echo()
+        self._clear = _Clear(
+            now,
+            self.link.rtt_s,
+            heard_pos,
+            self._confirmed_pos,
+            follows_echo,
+            newest.name,
+            newest.expected_at,
         )
+
+    def _clear_returned(self, at: float) -> None:
+        """The first mark a clear returned came back at `at`: its trip is the link's
+        round trip without the player's lead (`LinkEstimate.clear_sample`). If a pause's
+        cut was placed with a longer round trip, the caller stopped earlier than it
+        said (the line the echo placed was that much early): the cut moves back, and
+        what they did not hear goes back to pending."""
+        clear, self._clear = self._clear, None
+        if clear is None or at >= clear.played_out_at - 2 * self.link.jitter_s:
+            return  # it may have played: no evidence of the clear
+        trip_s = at - clear.sent_at
+        self.link.clear_sample(trip_s)
+        late_s = clear.rtt_s - trip_s
+        # Within the link's jitter one trip says too little: a repeat is worse than a skip.
+        noise_s = 2 * self.link.jitter_s
+        if (
+            not clear.follows_echo
+            or late_s <= noise_s
+            or self._hold is not HoldState.PAUSED
+            or self._epoch != self._clear_epoch
+        ):
+            return
+        heard_pos = max(clear.heard_before, clear.heard_pos - round(late_s * BYTES_PER_SECOND))
+        if heard_pos < clear.heard_pos and heard_pos >= self._history.start:
+            self._take_back(self._now, heard_pos)
+            self.recut_bytes += clear.heard_pos - heard_pos
 
     def resume(self, now: float) -> None:
         """End a hold or pause: pacing goes on from the first byte not heard.

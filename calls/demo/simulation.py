@@ -190,8 +190,9 @@ def _link_checks(result: ScenarioResult, link: LinkProfile | None) -> list[Check
     """The call's measured round trip against the one the simulated link really gave.
 
     The stand-in knows, for the first mark of each run of audio, how long that
-    run's first frame and the mark's echo spent on the link; their median is
-    the round trip the call had to find.
+    run's first frame spent on the link, and the least the way back took (the
+    media timestamps let the call take each echo's own uplink jitter out); their
+    median is the round trip the call had to find.
     """
     if link is None or result.call is None:
         return []

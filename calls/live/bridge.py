@@ -169,6 +169,8 @@ class CallBridge:
         self._session_tasks: list[asyncio.Task[None]] = []
         self._tasks: list[asyncio.Task[None]] = []
         self._draining = False
+        # A timer fired that the drain is to run (see `_on_timer`).
+        self._timer_due = False
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at: float | None = None
         self._ending: asyncio.Future[None] | None = None
@@ -248,7 +250,16 @@ class CallBridge:
         self._draining = True
         core = self.core
         try:
-            while (out := core.pop_output()) is not None:
+            while True:
+                if self._timer_due:
+                    # A timer that may clear Twilio runs here, in a task already: the
+                    # clear leaves at the time it is dated by, not a loop turn later.
+                    self._timer_due = False
+                    core.timer(_now())
+                if (out := core.pop_output()) is None:
+                    if self._timer_due:
+                        continue
+                    break
                 match out:
                     case ToTwilio():
                         await self._twilio.send_text(out.text)
@@ -359,6 +370,12 @@ class CallBridge:
     def _on_timer(self) -> None:
         self._timer = None
         self._timer_at = None
+        if self.core.judging_sound:
+            # It may pause or cut the answer: decided in the drain, when the clear can go.
+            self._timer_due = True
+            if not self._draining:
+                self._spawn_drain()
+            return
         self.core.timer(_now())
         if self._draining:
             return  # the drain in progress takes the outputs, then re-arms

@@ -102,6 +102,8 @@ class TwilioCaller:
         self.stream: webhook.StreamInstruction | None = None
         self._ws: WebSocketClient | None = None
         self._sequence = 0
+        # The least time a media frame took on the uplink (see `MarkRecord.round_trip_s`).
+        self._uplink_least_s = float("inf")
         self._timers: set[asyncio.TimerHandle] = set()
         self._hanging_up = False
 
@@ -267,9 +269,10 @@ class TwilioCaller:
 
     # --- uplink: Twilio to the app --------------------------------------------------------
 
-    def _send(self, text: str | None) -> None:
-        """A frame for the server (None: close the socket); it arrives over the uplink."""
-        self._uplink.send(text)
+    def _send(self, text: str | None) -> float:
+        """A frame for the server (None: close the socket); it arrives over the uplink
+        (returns how long it will take)."""
+        return self._uplink.send(text)
 
     def _transmit(self, text: str | None) -> None:
         if self._ws is None:
@@ -305,7 +308,8 @@ class TwilioCaller:
             frame = self.microphone.ambient(self.playback, frame_end)
         self._record_sound(tick, now)
         timestamp = self._first_timestamp_ms + 20 * (chunk - 1) + self._clock_rng.randint(-1, 1)
-        self._send(messages.media(self.ids, self._next_sequence(), chunk, timestamp, frame))
+        took = self._send(messages.media(self.ids, self._next_sequence(), chunk, timestamp, frame))
+        self._uplink_least_s = min(self._uplink_least_s, took)
         self.timeline.media_sent += 1
         self.notifier.notify()
         self._schedule(t0 + (chunk + 1) * FRAME_S, self._tick, chunk + 1, t0)
@@ -390,7 +394,7 @@ class TwilioCaller:
             record.echoed_at = now
             back_s = self._uplink.send(messages.mark(self.ids, self._next_sequence(), record.name))
             if record.run_late_s is not None and not record.cleared:
-                record.round_trip_s = record.run_late_s + back_s
+                record.round_trip_s = record.run_late_s + min(back_s, self._uplink_least_s)
 
     def _echo_lost(self, record: MarkRecord) -> bool:
         """Whether the script's fault loses this echo (`CallerScript.withhold_echoes_from_tone`).

@@ -48,8 +48,10 @@ class MarkRecord:
     """The first mark of a run of audio that began in an empty buffer: how long that
     run's first frame spent on the link to Twilio (None for every other mark)."""
     round_trip_s: float | None = None
-    """For a run's first mark: that frame's time on the link plus its echo's on the
-    way back, the round trip the app can measure from it."""
+    """For a run's first mark: that frame's time on the link plus the way back, the
+    round trip the app can measure from it. The way back is the uplink's least time
+    so far, not the echo's own: the media timestamps (Twilio's clock) let the app
+    date the echo by when it would have come on the uplink's quickest path."""
 
 
 @dataclass(frozen=True)

@@ -40,11 +40,16 @@ class ReferencePlayer:
     `delay_s` is the network from us to the player: audio (and a clear) reach
     it that much after they were sent. `echo_delay_s` is the way back: a
     mark's echo reaches us that much after the player reached the mark.
+    `lead_s`: a run starts that much after its first frame arrives (a jitter
+    buffer, a phone that starts late); a clear acts as it arrives.
     """
 
-    def __init__(self, delay_s: float = 0.0, echo_delay_s: float = 0.0) -> None:
+    def __init__(
+        self, delay_s: float = 0.0, echo_delay_s: float = 0.0, lead_s: float = 0.0
+    ) -> None:
         self.delay_s = delay_s
         self.echo_delay_s = echo_delay_s
+        self.lead_s = lead_s
         self.play_end = float("-inf")
         # The current run of back-to-back audio: its start and bytes so far (no float drift).
         self._run_start = float("-inf")
@@ -55,7 +60,7 @@ class ReferencePlayer:
 
     def receive_frame(self, now: float, frame: AudioFrame) -> None:
         if now + self.delay_s >= self.play_end:
-            self._run_start, self._run_bytes = now + self.delay_s, 0
+            self._run_start, self._run_bytes = now + self.delay_s + self.lead_s, 0
         start = self._run_start + self._run_bytes / BYTES_PER_S
         self._run_bytes += len(frame.payload)
         self.play_end = self._run_start + self._run_bytes / BYTES_PER_S
@@ -123,11 +128,15 @@ class Shell:
     """
 
     def __init__(
-        self, config: PlayoutConfig | None = None, delay_s: float = 0.0, echo_delay_s: float = 0.0
+        self,
+        config: PlayoutConfig | None = None,
+        delay_s: float = 0.0,
+        echo_delay_s: float = 0.0,
+        lead_s: float = 0.0,
     ) -> None:
         self.config = config or PlayoutConfig()
         self.tracker = PlayoutTracker(self.config)
-        self.player = ReferencePlayer(delay_s, echo_delay_s)
+        self.player = ReferencePlayer(delay_s, echo_delay_s, lead_s)
         self.now = 0.0
         self.frames: list[AudioFrame] = []
         self.sent_at: list[float] = []
@@ -195,11 +204,12 @@ class Shell:
         return outcome
 
     def _cleared(self) -> None:
-        """Twilio's clear, sent now: it reaches the player one way later; the marks it
-        returns come back at once (the tracker knows them as cleared, whenever they arrive)."""
+        """Twilio's clear, sent now: it reaches the player one way later, and the marks it
+        returns come back the other way (the clear's own round trip)."""
         self._last_deadline = None
-        for name in self.player.clear(self.now + self.player.delay_s):
-            self.echoes.append(self.tracker.mark_echoed(name, self.now))
+        reached = self.now + self.player.delay_s
+        returned = [(reached, name) for name in self.player.clear(reached)]
+        self.player.marks = returned + self.player.marks
         self._sendable = False
         self.poll()
 

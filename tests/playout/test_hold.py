@@ -182,6 +182,7 @@ def test_marks_cleared_by_a_pause_are_not_evidence() -> None:
     echoes_before = len(shell.echoes)
 
     outcome = shell.pause()
+    shell.run_until(0.52)  # the clear's round trip: its marks come back
 
     returned = shell.echoes[echoes_before:]
     assert outcome.marks_cleared == outstanding == len(returned) > 0
@@ -408,3 +409,33 @@ def test_history_ms_is_validated() -> None:
     assert PlayoutConfig().history_ms == 2000
     with pytest.raises(ValueError, match="history_ms"):
         PlayoutConfig(history_ms=-1)
+
+
+def test_a_pause_placed_with_the_players_lead_moves_back_when_the_clear_returns() -> None:
+    """The player starts runs 100 ms late: the echoes, dated with a round trip that
+    holds that lead, put it 100 ms further on than it is, and the pause's cut with it.
+    The marks the clear returns measure the link alone: the cut moves back 100 ms, and
+    the resumed answer goes on from the byte the caller really stopped at."""
+    shell = Shell(delay_s=0.02, echo_delay_s=0.02, lead_s=0.1)
+    audio = answer(shell, 3000)
+    shell.run_until(1.0)
+    outcome = shell.pause()
+    # By the estimate; the clear reached the player at 1.02, 900 ms into a run begun at 0.12.
+    assert outcome.heard_ms == 1000
+    shell.run_until(1.2)  # the clear's marks came back at 1.04
+    assert shell.tracker.recut_bytes == 100 * 8
+    assert shell.tracker.heard_ms("i1", 1.2) == 900
+    shell.resume()
+    shell.run_until(6.0)
+    assert shell.player.heard_payload() == audio  # every byte once, in order
+
+
+def test_a_pause_on_a_line_the_sends_placed_is_not_moved_by_the_clears_return() -> None:
+    """No echo yet: the cut is where the sends put the player, whatever the round trip."""
+    shell = Shell(delay_s=0.05, echo_delay_s=0.05)
+    answer(shell, 2000)
+    shell.run_until(0.08)
+    outcome = shell.pause()
+    shell.run_until(0.3)
+    assert shell.tracker.recut_bytes == 0
+    assert shell.tracker.heard_ms("i1", 0.3) == outcome.heard_ms

@@ -146,3 +146,34 @@ def test_a_mark_sent_after_its_audio_played_measures_the_link_from_its_own_send(
     assert echo.link_sample
     assert tracker.link.rtt_s == pytest.approx(0.03)
     assert echo.estimate_error_ms == 0
+
+
+def test_a_clears_returned_marks_measure_the_link_without_the_players_lead() -> None:
+    """A player that starts each run 100 ms after its audio arrives: a run's first echo
+    says 40 + 100 ms, the marks a clear returns say the link's own 40 ms."""
+    shell = Shell(delay_s=0.02, echo_delay_s=0.02, lead_s=0.1)
+    answer(shell, 3000)
+    shell.run_until(1.0)
+    assert shell.tracker.link.rtt_s == pytest.approx(0.14)
+    shell.cancel()
+    shell.run_until(1.1)
+    link = shell.tracker.link
+    assert link.rtt_s == pytest.approx(0.14)
+    assert link.lead_s == pytest.approx(0.1)
+    assert link.samples == 1  # a clear's trip is not a run's sample
+
+
+def test_samples_a_late_clock_dated_move_back_when_it_learns_how_late() -> None:
+    link = LinkEstimate(prior_rtt_ms=100, prior_jitter_ms=20)
+    link.redate(-0.05)  # nothing measured yet: the prior stands
+    assert link.rtt_s == pytest.approx(0.1)
+    for rtt in (0.12, 0.13, 0.14):
+        link.sample(rtt)
+    link.clear_sample(0.09)
+    assert link.lead_s == pytest.approx(0.04)
+    link.redate(-0.08)
+    assert link.rtt_s == pytest.approx(0.05)
+    assert link.lead_s == pytest.approx(0.04)
+    assert link.stats().rtt_p50_ms == 50
+    link.redate(-1.0)  # never below nothing
+    assert link.rtt_s == 0.0
