@@ -325,6 +325,35 @@ class CallbridgeSettings:
             maximum=60,
         ),
     )
+    MAX_ACTIVE_CALLS: int = _setting(
+        100,
+        Spec(
+            CALLS,
+            "A process takes at most this many calls at once; the voice webhook turns "
+            "the next away (`OVERFLOW_NUMBER`, else busy). 0: no limit. What one core "
+            "carries: README, Capacity.",
+            minimum=0,
+        ),
+    )
+    ADMIT_MAX_LOOP_LAG_MS: int = _setting(
+        100,
+        Spec(
+            CALLS,
+            "A process whose event loop ran later than this through the last second (the "
+            "median) takes no new call: the calls in flight keep their truth. 0: never "
+            "refuse for it.",
+            minimum=0,
+            maximum=1000,
+        ),
+    )
+    OVERFLOW_NUMBER: str = _setting(
+        "",
+        Spec(
+            CALLS,
+            "Where a call turned away is dialled (E.164, another line or a person); "
+            "empty: it is rejected as busy.",
+        ),
+    )
     MODEL_PREOPEN_MAX: int = _setting(
         200, Spec(CALLS, "At most this many sessions opened ahead wait at once.", minimum=0)
     )

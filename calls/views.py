@@ -32,6 +32,7 @@ from calls.conf import callbridge_settings
 from calls.frontdoor.signatures import public_url, stream_url, twilio_signed
 from calls.frontdoor.tokens import mint_stream_token
 from calls.live.config import BridgeConfig, default_agent
+from calls.live.load import Refusal
 from calls.live.logcontext import call_context
 from calls.live.process import current
 from calls.live.realtime import (
@@ -86,6 +87,9 @@ async def voice_webhook(request: HttpRequest) -> HttpResponse:
         )
         process = current()
         settings = callbridge_settings()
+        refusal = process.load.refusal(len(process.roster))
+        if refusal is not None:
+            return _turn_away(refusal, settings.OVERFLOW_NUMBER)
         # The model session connects while the host's hooks choose the call's agent
         # (bounded; the default when they fail); it is configured for the agent then.
         connecting = _connect_ahead(request)
@@ -118,6 +122,19 @@ async def voice_webhook(request: HttpRequest) -> HttpResponse:
         response = VoiceResponse()
         response.append(_connect(call_sid))
         return HttpResponse(str(response), content_type=_TWIML)
+
+
+def _turn_away(refusal: Refusal, overflow: str) -> HttpResponse:
+    """This process cannot take the call and keep the truth of those in flight: Twilio
+    dials the overflow number, or rejects the call as busy (the caller's phone says so)."""
+    where = "dialling the overflow number" if overflow else "rejected as busy"
+    logger.warning("new call turned away, %s: %s", where, refusal.reason)
+    response = VoiceResponse()
+    if overflow:
+        response.append(_dial(overflow))
+    else:
+        response.reject(reason="busy")
+    return HttpResponse(str(response), content_type=_TWIML)
 
 
 def _new(created: bool) -> str:

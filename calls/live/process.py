@@ -35,6 +35,7 @@ from calls.live.db import CallPathDatabase
 from calls.live.feed import LiveFeed
 from calls.live.handover import Shutdown
 from calls.live.host import HostDispatcher
+from calls.live.load import Load
 from calls.live.preopen import PreopenedSessions
 from calls.live.roster import LiveCall, Roster
 from calls.live.tools import HostCode
@@ -56,6 +57,10 @@ class ProcessConfig:
     agent_hooks: str = "calls.agents.AgentHooks"
     tool_threads: int = 8
     tool_timeout_s: float = 10.0
+    # Admission (`calls.live.load`): calls a process takes at most, the loop's lateness
+    # past which it takes none (0: no limit).
+    max_active_calls: int = 100
+    admit_max_loop_lag_ms: int = 100
 
     @classmethod
     def from_django(cls) -> ProcessConfig:
@@ -70,6 +75,8 @@ class ProcessConfig:
             agent_hooks=settings.AGENT_HOOKS,
             tool_threads=settings.TOOL_THREADS,
             tool_timeout_s=settings.TOOL_TIMEOUT_S,
+            max_active_calls=settings.MAX_ACTIVE_CALLS,
+            admit_max_loop_lag_ms=settings.ADMIT_MAX_LOOP_LAG_MS,
         )
 
 
@@ -86,6 +93,7 @@ class CallProcess:
         )
         self.preopened = PreopenedSessions(config.preopen_s, config.preopen_max)
         self.feed = LiveFeed()
+        self.load = Load(config.max_active_calls, config.admit_max_loop_lag_ms)
         self.shutdown = Shutdown(self.roster, self.preopened, config.handover_grace_s)
         self.db = CallPathDatabase()
         # The host's hooks and tools, on threads of their own.
@@ -104,8 +112,9 @@ class CallProcess:
 
     def serve(self) -> None:
         """In the server's event loop, once it runs: the SIGTERM handover goes in front
-        of the server's own handlers (idempotent)."""
+        of the server's own handlers (idempotent); the loop's lateness is measured from now."""
         self.shutdown.install()
+        self.load.start()
 
     def call_started(self, call: LiveCall) -> None:
         self.roster.add(call)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 import time
 import xml.etree.ElementTree as ET
+from typing import Any
 
 import pytest
 from django.db import IntegrityError
@@ -15,6 +16,7 @@ from calls.conf import callbridge_settings
 from calls.frontdoor.tokens import verify_stream_token
 from calls.models import CallSession
 from calls.views import _answer
+from tests.callbridge import configure
 from tests.conftest import TEST_PUBLIC_BASE_URL, twilio_signature
 
 # The views do their database work on threads of their own: real transactions.
@@ -289,3 +291,27 @@ async def test_the_front_door_does_its_sync_work_on_one_kept_thread() -> None:
     assert len(threads) == 2
     assert threads[0] == threads[1]
     assert threads[0].startswith("front-door")
+
+
+@pytest.mark.parametrize(("overflow", "verb"), [("", "Reject"), ("+15550009999", "Dial/Number")])
+def test_a_process_whose_loop_runs_late_turns_the_call_away_and_records_nothing(
+    client: Client, call_process: Any, settings: Any, overflow: str, verb: str, caplog: Any
+) -> None:
+    configure(settings, OVERFLOW_NUMBER=overflow)
+    now = time.monotonic()
+    call_process.load.lag.woke(now - 0.2, now)  # the loop just woke 200 ms late
+
+    response = post_signed(client, "/twilio/voice/", VOICE_PARAMS)
+
+    assert response.status_code == 200
+    root = ET.fromstring(response.content)
+    found = root.find(f"./{verb}")
+    assert found is not None
+    if overflow:
+        assert found.text == overflow
+    else:
+        assert found.get("reason") == "busy"
+    assert root.find("./Connect") is None
+    assert not CallSession.objects.exists()
+    assert "new call turned away" in caplog.text
+    assert "event loop 200 ms late (limit 100 ms)" in caplog.text

@@ -1,0 +1,116 @@
+"""How loaded this process is, and whether it may take one more call.
+
+A server whose event loop runs late dates what it reads late, sends late and
+judges late: past some load every call in the process loses its truth at
+once. So the loop's lateness is measured all the time (a timer that asks to
+wake every `interval_s` and notes how late it woke), and the voice webhook
+asks `Load.refusal` before it takes a new call: refused when the process
+already carries `max_calls`, or when its loop ran later than `max_lag_ms`
+through the last second (the median of its wakes: one late wake is no
+load). A refused call is turned away at the door (Twilio is told to dial
+the overflow number, or to reject the call as busy), and the calls in
+flight keep their truth.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+
+# How often the loop is asked to wake, and how far back its lateness counts.
+_INTERVAL_S = 0.05
+_WINDOW_S = 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    """Why a new call is turned away (safe to log)."""
+
+    calls: int
+    lag_ms: int
+    reason: str
+
+
+class LoopLag:
+    """The event loop's lateness: how late a timer set for every `interval_s` wakes.
+
+    Sans-IO at its core (`woke`, `recent_ms`, stepped-clock tests); `run` is the
+    task that feeds it on the process's loop.
+    """
+
+    def __init__(
+        self,
+        interval_s: float = _INTERVAL_S,
+        window_s: float = _WINDOW_S,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.interval_s = interval_s
+        self.window_s = window_s
+        self._clock = clock
+        # (woke at, late by) over the window.
+        self._recent: deque[tuple[float, float]] = deque()
+        self.worst_s = 0.0
+
+    def woke(self, planned: float, now: float) -> None:
+        """The timer planned for `planned` ran at `now`."""
+        late = max(0.0, now - planned)
+        self._recent.append((now, late))
+        self.worst_s = max(self.worst_s, late)
+        while self._recent and self._recent[0][0] < now - self.window_s:
+            self._recent.popleft()
+
+    def recent_ms(self, now: float | None = None) -> int:
+        """How late the loop ran over the last window: the median of its wakes (ms; 0
+        when none). A loop that is late most of the time is overloaded; one late wake
+        (a collection, a burst of calls starting) is not."""
+        now = self._clock() if now is None else now
+        lates = sorted(late for at, late in self._recent if at >= now - self.window_s)
+        return round(lates[len(lates) // 2] * 1000) if lates else 0
+
+    async def run(self) -> None:
+        """Measure the running loop until cancelled."""
+        while True:
+            planned = self._clock() + self.interval_s
+            await asyncio.sleep(self.interval_s)
+            self.woke(planned, self._clock())
+
+
+class Load:
+    """The process's load, and the admission rule for a new call."""
+
+    def __init__(self, max_calls: int, max_lag_ms: int, lag: LoopLag | None = None) -> None:
+        self.max_calls = max_calls
+        self.max_lag_ms = max_lag_ms
+        self.lag = lag or LoopLag()
+        self.refused = 0
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        """On the process's event loop, once it runs (idempotent)."""
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self.lag.run(), name="loop-lag")
+
+    async def aclose(self) -> None:
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    def refusal(self, calls: int, now: float | None = None) -> Refusal | None:
+        """Whether a new call must be turned away, with `calls` already in this process."""
+        lag_ms = self.lag.recent_ms(now)
+        if self.max_calls and calls >= self.max_calls:
+            refusal = Refusal(calls, lag_ms, f"{calls} calls in progress (limit {self.max_calls})")
+        elif self.max_lag_ms and lag_ms > self.max_lag_ms:
+            refusal = Refusal(
+                calls, lag_ms, f"event loop {lag_ms} ms late (limit {self.max_lag_ms} ms)"
+            )
+        else:
+            return None
+        self.refused += 1
+        return refusal
