@@ -108,6 +108,9 @@ async def run_once(
         env = {"AGENT_GREETING": "Hello, thanks for calling. How can I help?"}
         env |= {"LOG_LEVEL": args.log_level, "DJANGO_DEBUG": "false"}
         env |= {"DJANGO_SECRET_KEY": secrets.token_urlsafe(40)}
+        if not args.admit:
+            # Every call is taken, however loaded the server: the figures are its own.
+            env |= {"MAX_ACTIVE_CALLS": "0", "ADMIT_MAX_LOOP_LAG_MS": "0"}
         env |= dict(setting.split("=", 1) for setting in args.env)
         process = ServerProcess(
             database_url=args.database_url,
@@ -202,6 +205,12 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--keep-logs", action="store_true", help="keep logs and results")
     parser.add_argument(
         "--env", action="append", default=[], metavar="NAME=VALUE", help="a server setting"
+    )
+    parser.add_argument(
+        "--admit",
+        action="store_true",
+        help="keep the admission limits (MAX_ACTIVE_CALLS, ADMIT_MAX_LOOP_LAG_MS): calls "
+        "over them are turned away and count as failed",
     )
     parser.add_argument(
         "--py-spy", action="store_true", help="profile the server (folded stacks kept in logs)"

@@ -45,6 +45,9 @@ ENV = {
     "LOG_LEVEL": "WARNING",
     "DJANGO_SECURE_SSL_REDIRECT": "false",
     "DJANGO_ALLOWED_HOSTS": "localhost,127.0.0.1,calls.simulated.test",
+    # Every call is taken (no admission limits): the figures are the servers' own.
+    "MAX_ACTIVE_CALLS": "0",
+    "ADMIT_MAX_LOOP_LAG_MS": "0",
 }
 
 

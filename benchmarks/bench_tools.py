@@ -78,6 +78,9 @@ async def run_once(
             "LOG_LEVEL": "WARNING",
             "DJANGO_DEBUG": "false",
             "DJANGO_SECRET_KEY": secrets.token_urlsafe(40),
+            # Every call is taken (no admission limits): the figures are the server's own.
+            "MAX_ACTIVE_CALLS": "0",
+            "ADMIT_MAX_LOOP_LAG_MS": "0",
         }
         env |= dict(setting.split("=", 1) for setting in args.env)
         process = ServerProcess(

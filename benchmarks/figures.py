@@ -68,6 +68,10 @@ class RunFigures:
     """Connecting to the model (its handshake answered), from when that began: at
     the voice webhook for a session opened ahead, so it may exceed the set-up."""
     opened_ahead: int = 0
+    late_p95_ms: list[float] = field(default_factory=list)
+    """Per call, the server's own record: how late it read the caller's frames (p95),
+    by Twilio's media clock: the event loop's lateness as the calls felt it."""
+    late_max_ms: list[float] = field(default_factory=list)
     underruns: int = 0
     underrun_notes: list[str] = field(default_factory=list)
     answers_in_full: int = 0
@@ -120,6 +124,18 @@ def _server_setup(call_sids: list[str]) -> list[dict[str, Any]]:
     )
 
 
+def _lateness(call_sids: list[str]) -> list[dict[str, Any]]:
+    """Each call's record of how late the server read its frames (`stream_ended`)."""
+    from callcore.records import RecordKind
+    from calls.models import PlayoutLog
+
+    return list(
+        PlayoutLog.objects.filter(
+            call__call_sid__in=call_sids, kind=RecordKind.STREAM_ENDED
+        ).values_list("details", flat=True)
+    )
+
+
 def judge(
     server: str,
     calls: int,
@@ -147,6 +163,10 @@ def judge(
     figures.server_setup_ms = [float(d["setup_ms"]) for d in setups if "setup_ms" in d]
     figures.connect_ms = [float(d["connect_ms"]) for d in setups if "connect_ms" in d]
     figures.opened_ahead = sum(bool(d.get("opened_ahead")) for d in setups)
+    for ended in _lateness(list(rows)):
+        if "late_p95_ms" in ended:
+            figures.late_p95_ms.append(float(ended["late_p95_ms"]))
+            figures.late_max_ms.append(float(ended["late_max_ms"]))
     for call in evidence.calls:
         row = rows.get(call["call_sid"])
         if call["error"] or row is None or row.end_reason not in EXPECTED_ENDS:
@@ -198,7 +218,9 @@ def print_run(f: RunFigures) -> None:
         f"  {f.server} N={f.calls} #{f.repeat}: {f.failed} failed; server CPU "
         f"{u.server_cpu_s:.2f} s ({f.cpu_pct:.0f}% of a core, {f.cpu_ms_per_call_s:.2f} ms per "
         f"call-second), RSS {u.rss_before_mb:.0f} -> {u.rss_peak_mb:.0f} MB "
-        f"({1024 * f.rss_per_call_mb:.0f} KiB per call)",
+        f"({1024 * f.rss_per_call_mb:.0f} KiB per call); frames read late p95 "
+        f"{median(f.late_p95_ms):.0f} ms (median of calls), worst "
+        f"{max(f.late_max_ms, default=0):.0f} ms",
         f"    caught {f.caught}/{f.calls} (+{f.extra_barge_ins} extra); reaction on the wire "
         f"p50 {median(f.reaction_ms):.1f} / p99 {percentile(f.reaction_ms, 99):.1f} ms "
         f"(server-side p99 {percentile(f.server_reaction_ms, 99):.2f} ms)",
@@ -234,6 +256,7 @@ COLUMNS: list[tuple[str, Callable[[RunFigures], float], str]] = [
     ("tr s.p95", lambda f: percentile(f.truncate_err_ms, 95), "{:.0f}"),
     ("underruns", lambda f: f.underruns, "{:.0f}"),
     ("ms/call-s", lambda f: f.cpu_ms_per_call_s, "{:.2f}"),
+    ("late p95", lambda f: median(f.late_p95_ms), "{:.0f}"),
     ("KiB/call", lambda f: 1024 * f.rss_per_call_mb, "{:.0f}"),
     ("setup p50", lambda f: median(f.setup_ms), "{:.0f}"),
     ("setup p95", lambda f: percentile(f.setup_ms, 95), "{:.0f}"),
