@@ -219,6 +219,7 @@ class ServingProcess:
                 process = current()
                 process.end_remaining()
                 await process.feed.aclose()
+                await process.load.aclose()
                 await asyncio.to_thread(process.stop)
                 await send({"type": "lifespan.shutdown.complete"})
                 return
