@@ -28,13 +28,13 @@ from callcore.records import (
     twilio_end_reason,
 )
 from calls.agents import Agent, CallInfo
-from calls.conf import callbridge_settings
+from calls.conf import CallbridgeSettings, callbridge_settings
 from calls.frontdoor.signatures import public_url, stream_url, twilio_signed
 from calls.frontdoor.tokens import mint_stream_token
 from calls.live.config import BridgeConfig, default_agent
 from calls.live.load import Refusal
 from calls.live.logcontext import call_context
-from calls.live.process import current
+from calls.live.process import CallProcess, current
 from calls.live.realtime import (
     Connecting,
     connect_timed,
@@ -87,41 +87,55 @@ async def voice_webhook(request: HttpRequest) -> HttpResponse:
         )
         process = current()
         settings = callbridge_settings()
-        refusal = process.load.refusal(len(process.roster))
+        refusal = process.load.admit(len(process.roster))
         if refusal is not None:
             return _turn_away(refusal, settings.OVERFLOW_NUMBER)
-        # The model session connects while the host's hooks choose the call's agent
-        # (bounded; the default when they fail); it is configured for the agent then.
-        connecting = _connect_ahead(request)
         try:
-            agent, source = await process.tools.choose_agent(
-                info, default_agent(settings), settings.AGENT_HOOK_TIMEOUT_S
-            )
+            return await _take(request, process, settings, info)
         except BaseException:
-            _drop(connecting)
+            process.load.release()
             raise
-        fields = {
-            "account_sid": info.account_sid,
-            "from_number": info.from_number,
-            "to_number": info.to_number,
-            "direction": info.direction,
-            "agent_name": agent.name[:100],
-            "agent": {**agent.stored(), "source": str(source)},
-        }
-        try:
-            call_sid, created = await process.db.run(_answer, call_sid, fields)
-        except BaseException:
-            _drop(connecting)
-            raise
-        logger.info("voice webhook: %s call, agent %s (%s)", _new(created), agent.name, source)
-        if created and connecting is not None:
-            # Only for a new call: a retried (or replayed) webhook opens nothing more.
-            _open_model_ahead(call_sid, agent, connecting)
-        else:
-            _drop(connecting)
-        response = VoiceResponse()
-        response.append(_connect(call_sid))
-        return HttpResponse(str(response), content_type=_TWIML)
+
+
+async def _take(
+    request: HttpRequest, process: CallProcess, settings: CallbridgeSettings, info: CallInfo
+) -> HttpResponse:
+    """The call is admitted: its agent, its row, its model session opened ahead, TwiML."""
+    call_sid = info.call_sid
+    # The model session connects while the host's hooks choose the call's agent
+    # (bounded; the default when they fail); it is configured for the agent then.
+    connecting = _connect_ahead(request)
+    try:
+        agent, source = await process.tools.choose_agent(
+            info, default_agent(settings), settings.AGENT_HOOK_TIMEOUT_S
+        )
+    except BaseException:
+        _drop(connecting)
+        raise
+    fields = {
+        "account_sid": info.account_sid,
+        "from_number": info.from_number,
+        "to_number": info.to_number,
+        "direction": info.direction,
+        "agent_name": agent.name[:100],
+        "agent": {**agent.stored(), "source": str(source)},
+    }
+    try:
+        call_sid, created = await process.db.run(_answer, call_sid, fields)
+    except BaseException:
+        _drop(connecting)
+        raise
+    logger.info("voice webhook: %s call, agent %s (%s)", _new(created), agent.name, source)
+    if not created:
+        process.load.release()  # counted when it was first taken
+    if created and connecting is not None:
+        # Only for a new call: a retried (or replayed) webhook opens nothing more.
+        _open_model_ahead(call_sid, agent, connecting)
+    else:
+        _drop(connecting)
+    response = VoiceResponse()
+    response.append(_connect(call_sid))
+    return HttpResponse(str(response), content_type=_TWIML)
 
 
 def _turn_away(refusal: Refusal, overflow: str) -> HttpResponse:

@@ -24,6 +24,8 @@ from dataclasses import dataclass
 # How often the loop is asked to wake, and how far back its lateness counts.
 _INTERVAL_S = 0.05
 _WINDOW_S = 1.0
+# How long a call admitted at the webhook counts before its stream arrives.
+_EXPECT_S = 10.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,11 +84,20 @@ class LoopLag:
 class Load:
     """The process's load, and the admission rule for a new call."""
 
-    def __init__(self, max_calls: int, max_lag_ms: int, lag: LoopLag | None = None) -> None:
+    def __init__(
+        self,
+        max_calls: int,
+        max_lag_ms: int,
+        lag: LoopLag | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.max_calls = max_calls
         self.max_lag_ms = max_lag_ms
-        self.lag = lag or LoopLag()
+        self.lag = lag or LoopLag(clock=clock)
         self.refused = 0
+        self._clock = clock
+        # When each call admitted at the webhook, and not yet streaming here, was admitted.
+        self._expected: deque[float] = deque()
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
@@ -101,8 +112,36 @@ class Load:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
 
-    def refusal(self, calls: int, now: float | None = None) -> Refusal | None:
-        """Whether a new call must be turned away, with `calls` already in this process."""
+    def admit(self, streaming: int) -> Refusal | None:
+        """Turn a new call away (the refusal), or admit it: it counts from now, before its
+        stream comes (a burst of calls all pass the webhook before the first streams)."""
+        refusal = self.refusal(streaming)
+        if refusal is None:
+            self._expected.append(self._clock())
+        return refusal
+
+    def release(self) -> None:
+        """A call admitted will not stream after all (a retried webhook, a failure)."""
+        if self._expected:
+            self._expected.pop()
+
+    def joined(self) -> None:
+        """A call's stream began here: it counts in the roster now (the oldest expected)."""
+        if self._expected:
+            self._expected.popleft()
+
+    def expected(self, now: float | None = None) -> int:
+        """Calls admitted and not yet streaming (for `_EXPECT_S` at most: Twilio connects
+        the stream within seconds, or another process took it)."""
+        now = self._clock() if now is None else now
+        while self._expected and self._expected[0] < now - _EXPECT_S:
+            self._expected.popleft()
+        return len(self._expected)
+
+    def refusal(self, streaming: int, now: float | None = None) -> Refusal | None:
+        """Whether a new call must be turned away, with `streaming` calls in this process
+        (and those admitted, still to stream)."""
+        calls = streaming + self.expected(now)
         lag_ms = self.lag.recent_ms(now)
         if self.max_calls and calls >= self.max_calls:
             refusal = Refusal(calls, lag_ms, f"{calls} calls in progress (limit {self.max_calls})")

@@ -85,3 +85,23 @@ def test_the_measuring_task_runs_on_the_loop_and_stops() -> None:
         return load._task is None
 
     assert asyncio.run(main())
+
+
+def test_calls_admitted_count_until_their_stream_comes_or_for_ten_seconds() -> None:
+    clock = Clock()
+    load = Load(max_calls=3, max_lag_ms=0, lag=LoopLag(clock=clock), clock=clock)
+    assert load.admit(streaming=0) is None
+    assert load.admit(streaming=0) is None
+    assert load.admit(streaming=0) is None  # a burst: three webhooks before any stream
+    refusal = load.admit(streaming=0)
+    assert refusal is not None
+    assert refusal.reason == "3 calls in progress (limit 3)"
+    load.joined()  # one streams now: it counts once, in the roster
+    assert load.admit(streaming=1) is not None
+    load.release()  # one was a retried webhook: counted when first taken
+    assert load.expected() == 1
+    assert load.admit(streaming=1) is None
+    clock.now += 10.5  # the two expected never came
+    assert load.expected() == 0
+    assert load.admit(streaming=1) is None
+    assert load.refused == 2

@@ -315,3 +315,11 @@ def test_a_process_whose_loop_runs_late_turns_the_call_away_and_records_nothing(
     assert not CallSession.objects.exists()
     assert "new call turned away" in caplog.text
     assert "event loop 200 ms late (limit 100 ms)" in caplog.text
+
+
+def test_a_call_taken_counts_once_before_its_stream_and_a_retry_adds_nothing(
+    client: Client, call_process: Any
+) -> None:
+    post_signed(client, "/twilio/voice/", VOICE_PARAMS)
+    post_signed(client, "/twilio/voice/", VOICE_PARAMS)  # Twilio retried the webhook
+    assert call_process.load.expected() == 1
