@@ -910,7 +910,21 @@ class CallCore:
     def mark_echoed(self, name: str, now: float) -> None:
         if self.life.ended:
             return
-        echo = self.tracker.mark_echoed(name, now, self.caller_clock.dated(now))
+        tracker = self.tracker
+        recut = tracker.recut_bytes
+        echo = tracker.mark_echoed(name, now, self.caller_clock.dated(now))
+        if tracker.recut_bytes != recut:
+            self._out.append(
+                Log(
+                    logging.INFO,
+                    "[PAUSE] the clear's marks came back: the caller stopped %d ms earlier "
+                    "than the cut (the player's lead %d ms); that audio is resumed too",
+                    (
+                        (tracker.recut_bytes - recut) // 8,
+                        round(tracker.link.lead_s * 1000),
+                    ),
+                )
+            )
         if echo.accepted:
             self.intervals.note_echo(echo)
             self.counters.estimate_errors_ms.append(abs(echo.estimate_error_ms))
