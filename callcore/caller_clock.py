@@ -17,9 +17,10 @@ later (the message may well have come when we read it).
 
 Sans-IO: every input takes `now` (monotonic seconds) and the frame's fields.
 Timestamps that do not advance like a clock (none, constant, backwards, a
-jump) restart the offset from the frame at hand, taken as on time: with no
-usable timestamps it dates everything when it is read, as a plain server
-clock would.
+jump ahead of ours) restart the offset from the frame at hand, taken as on
+time: with no usable timestamps it dates everything when it is read, as a
+plain server clock would. A gap in the frames (none sent for a while) keeps
+the offset.
 """
 
 from __future__ import annotations
@@ -35,10 +36,11 @@ _WINDOW_S = 10.0
 # The window keeps the least offset of each bucket of this long (a few dozen entries).
 _BUCKET_S = 0.25
 # A frame later than this is taken as a clock fault, not lateness: the offset
-# restarts (a server this late has lost the truth anyway; the admission limit
-# is there to keep it from being this late).
-_MAX_LATENESS_S = 0.5
-# A timestamp step outside [0.5, 3] frames (plus a ms of Twilio's rounding) is a fault.
+# restarts (the admission limit keeps a server far from this late).
+_MAX_LATENESS_S = 5.0
+# A timestamp step under half a frame (constant, backwards) is no clock; one over
+# three frames is a gap in the frames, or Twilio's clock jumping ahead (a fault
+# when it puts the frame before our clock's time).
 _MIN_STEP = 0.5
 _MAX_STEP = 3.0
 # A change of the offset smaller than this is not worth re-dating anything.
@@ -80,6 +82,7 @@ class CallerClock:
         self._offset_change = 0.0
         self._last_ts_ms: int | None = None
         self._last_on_time: float | None = None
+        self._last_lateness = 0.0
         self._last_frame_s = 0.02
         self._histogram = [0] * (len(_EDGES_MS) + 1)
         self._frames = 0
@@ -97,16 +100,21 @@ class CallerClock:
         if last is None:
             return self._restart(now, offset)
         step_s = (timestamp_ms - last) / 1000
-        if not _MIN_STEP * duration_s - 0.001 <= step_s <= _MAX_STEP * duration_s + 0.001:
-            return self._restart(now, offset)  # the clock jumped: this frame is on time
+        if step_s < _MIN_STEP * duration_s - 0.001:
+            return self._restart(now, offset)  # constant or backwards: no clock
         least = self._least(now, offset)
         lateness = offset - least
-        if lateness > _MAX_LATENESS_S:
+        if lateness > _MAX_LATENESS_S or (
+            offset < least and step_s > _MAX_STEP * duration_s + 0.001
+        ):
+            # Later than any server is, or a jump ahead that puts this frame before
+            # the clock's time: Twilio's clock moved, not ours.
             return self._restart(now, offset)
         if self._offset is not None:
             self._offset_change += least - self._offset
         self._offset = least
         self._count(lateness)
+        self._last_lateness = lateness
         self._last_on_time = on_time = now - lateness
         return on_time
 
@@ -127,7 +135,9 @@ class CallerClock:
         last = self._last_on_time
         if last is None or now <= last + self._last_frame_s:
             return now
-        return last + self._last_frame_s / 2
+        # Never earlier than the last frame was late: after a gap in the caller's frames
+        # (none sent for a while) the message may have come at any time since.
+        return max(last + self._last_frame_s / 2, now - self._last_lateness)
 
     def _least(self, now: float, offset: float) -> float:
         """The least offset over the window, this frame's included."""
@@ -147,11 +157,14 @@ class CallerClock:
         return min(bucket[1], offsets[0][1]) if offsets else bucket[1]
 
     def _restart(self, now: float, offset: float | None) -> float:
-        """No lateness to read (yet): the frame is taken as on time, the window starts over."""
+        """No lateness to read (yet): the frame is taken as on time, the window starts
+        over, and what the clock learns from here moves nothing dated before."""
         self._offsets.clear()
         self._bucket = None if offset is None else (now, offset)
-        self._offset = offset
+        self._offset = None
+        self._offset_change = 0.0
         self._count(0.0)
+        self._last_lateness = 0.0
         self._last_on_time = now
         return now
 

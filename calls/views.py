@@ -87,13 +87,13 @@ async def voice_webhook(request: HttpRequest) -> HttpResponse:
         )
         process = current()
         settings = callbridge_settings()
-        refusal = process.load.admit(len(process.roster))
+        refusal = process.load.admit(call_sid, len(process.roster))
         if refusal is not None:
             return _turn_away(refusal, settings.OVERFLOW_NUMBER)
         try:
             return await _take(request, process, settings, info)
         except BaseException:
-            process.load.release()
+            process.load.release(call_sid)
             raise
 
 
@@ -126,8 +126,6 @@ async def _take(
         _drop(connecting)
         raise
     logger.info("voice webhook: %s call, agent %s (%s)", _new(created), agent.name, source)
-    if not created:
-        process.load.release()  # counted when it was first taken
     if created and connecting is not None:
         # Only for a new call: a retried (or replayed) webhook opens nothing more.
         _open_model_ahead(call_sid, agent, connecting)

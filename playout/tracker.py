@@ -33,18 +33,22 @@ _CLEARED = (EchoResult.CLEARED_BY_CANCEL, EchoResult.CLEARED_BY_PAUSE)
 
 @dataclass(frozen=True, slots=True)
 class _Clear:
-    """A clear sent at `sent_at`, the player cut at `heard_pos` by the estimate then:
-    by a line an echo placed (`follows_echo`), dated with round trip `rtt_s`, or by
-    the sends alone; `heard_before`: the furthest echoed position then; `newest`: the
-    last mark it returns, whose echo was due at `played_out_at` had it played."""
+    """A clear sent at `sent_at`, starting send epoch `epoch`, the player cut at
+    `heard_pos` by the estimate then: by a line an echo placed (`follows_echo`),
+    dated with round trip `rtt_s` (jitter `jitter_s`), or by the sends alone;
+    `heard_before`: the furthest echoed position then; `newest`: the last mark it
+    returns, whose audio ends at `played_out_at` on the clock of our sends (its own
+    echo, had it played, would come a round trip after that)."""
 
     sent_at: float
     rtt_s: float
+    jitter_s: float
     heard_pos: int
     heard_before: int
     follows_echo: bool
     newest: str
     played_out_at: float
+    epoch: int
 
 
 # The share of an echo's correction taken when it is within the link's jitter.
@@ -110,10 +114,9 @@ class PlayoutTracker:
         # Pacing resumed with audio held: the run it starts has no start hold.
         self._resumed = False
         self.link = LinkEstimate(cfg.link_rtt_prior_ms, cfg.link_jitter_prior_ms)
-        # The last clear, until the first mark it returned comes back (its trip); the
-        # epoch a pause's clear began; audio a pause's cut moved back, in all (bytes).
+        # The last clear, until the newest mark it returned comes back (its trip); the
+        # audio pauses' cuts moved back when it did, in all (bytes).
         self._clear: _Clear | None = None
-        self._clear_epoch = -1
         self.recut_bytes = 0
         # The player ran dry and a new run started: its first mark's echo is a clean
         # round-trip sample.
@@ -515,7 +518,6 @@ class PlayoutTracker:
         self._resumed = False
         self._hold = HoldState.PAUSED
         self._epoch += 1
-        self._clear_epoch = self._epoch
         return PauseOutcome(
             item_id=item_id,
             heard_ms=heard_ms,
@@ -550,18 +552,20 @@ class PlayoutTracker:
         arrives: the newest one's return times the clear's trip, if it comes before its
         audio could have played out (an echo of a mark that played while the clear was on
         its way looks the same, and comes when it played)."""
+        self._clear = None  # an earlier clear's return no longer says where this one cut
         newest = self._marks.newest()
         if newest is None:
             return
-        follows_echo = self._heard.follows_echo()
         self._clear = _Clear(
             now,
             self.link.rtt_s,
+            self.link.jitter_s,
             heard_pos,
             self._confirmed_pos,
-            follows_echo,
+            self._heard.follows_echo(),
             newest.name,
             newest.expected_at,
+            self._epoch + 1,
         )
 
     def _clear_returned(self, at: float) -> None:
@@ -571,21 +575,29 @@ class PlayoutTracker:
         said (the line the echo placed was that much early): the cut moves back, and
         what they did not hear goes back to pending."""
         clear, self._clear = self._clear, None
-        if clear is None or at >= clear.played_out_at - 2 * self.link.jitter_s:
-            return  # it may have played: no evidence of the clear
+        if clear is None:
+            return
+        noise_s = 2 * clear.jitter_s
+        if clear.played_out_at - clear.sent_at < clear.rtt_s + noise_s:
+            # Its audio ended, by the line, within a round trip of the clear: its echo
+            # may be its own (it played while the clear was on its way), not the clear's.
+            return
         trip_s = at - clear.sent_at
         self.link.clear_sample(trip_s)
         late_s = clear.rtt_s - trip_s
         # Within the link's jitter one trip says too little: a repeat is worse than a skip.
-        noise_s = 2 * self.link.jitter_s
         if (
             not clear.follows_echo
             or late_s <= noise_s
             or self._hold is not HoldState.PAUSED
-            or self._epoch != self._clear_epoch
+            or self._epoch != clear.epoch
         ):
             return
-        heard_pos = max(clear.heard_before, clear.heard_pos - round(late_s * BYTES_PER_SECOND))
+        heard_pos = max(
+            clear.heard_before,
+            self._gen_start_pos,
+            clear.heard_pos - round(late_s * BYTES_PER_SECOND),
+        )
         if heard_pos < clear.heard_pos and heard_pos >= self._history.start:
             self._take_back(self._now, heard_pos)
             self.recut_bytes += clear.heard_pos - heard_pos

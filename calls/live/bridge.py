@@ -182,6 +182,7 @@ class CallBridge:
 
     def start(self) -> None:
         self.process.call_started(self)
+        self.process.load.joined(self.call.call_sid)
         self._spawn(self._run_uplink(self._model_opening, self._uplink, 0), "uplink")
         self._spawn_drain()
 
@@ -257,8 +258,6 @@ class CallBridge:
                     self._timer_due = False
                     core.timer(_now())
                 if (out := core.pop_output()) is None:
-                    if self._timer_due:
-                        continue
                     break
                 match out:
                     case ToTwilio():
@@ -275,7 +274,7 @@ class CallBridge:
                         self._carry_out(out)
         finally:
             self._draining = False
-        self._arm_timer()
+            self._arm_timer()
 
     def _drain_now(self) -> None:
         """What needs no waiting (client events, records) at once, in order, without a

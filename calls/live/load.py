@@ -55,6 +55,8 @@ class LoopLag:
         self._clock = clock
         # (woke at, late by) over the window.
         self._recent: deque[tuple[float, float]] = deque()
+        # When the measuring task's next wake is due (None: it is not running).
+        self._due: float | None = None
         self.worst_s = 0.0
 
     def woke(self, planned: float, now: float) -> None:
@@ -66,17 +68,21 @@ class LoopLag:
             self._recent.popleft()
 
     def recent_ms(self, now: float | None = None) -> int:
-        """How late the loop ran over the last window: the median of its wakes (ms; 0
-        when none). A loop that is late most of the time is overloaded; one late wake
-        (a collection, a burst of calls starting) is not."""
+        """How late the loop ran over the last window: the median of its wakes, and of
+        the wake still due if it is late already (ms; 0 when none). A loop that is late
+        most of the time is overloaded; one late wake (a collection, a burst of calls
+        starting) is not; a loop that just stalled longer than the window is."""
         now = self._clock() if now is None else now
-        lates = sorted(late for at, late in self._recent if at >= now - self.window_s)
+        lates = [late for at, late in self._recent if at >= now - self.window_s]
+        if self._due is not None and now > self._due:
+            lates.append(now - self._due)  # the wake still to come is this late already
+        lates.sort()
         return round(lates[len(lates) // 2] * 1000) if lates else 0
 
     async def run(self) -> None:
         """Measure the running loop until cancelled."""
         while True:
-            planned = self._clock() + self.interval_s
+            self._due = planned = self._clock() + self.interval_s
             await asyncio.sleep(self.interval_s)
             self.woke(planned, self._clock())
 
@@ -96,8 +102,8 @@ class Load:
         self.lag = lag or LoopLag(clock=clock)
         self.refused = 0
         self._clock = clock
-        # When each call admitted at the webhook, and not yet streaming here, was admitted.
-        self._expected: deque[float] = deque()
+        # The calls admitted at the webhook and not yet streaming here, by call SID: when.
+        self._expected: dict[str, float] = {}
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
@@ -112,31 +118,36 @@ class Load:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
 
-    def admit(self, streaming: int) -> Refusal | None:
+    def admit(self, call_sid: str, streaming: int) -> Refusal | None:
         """Turn a new call away (the refusal), or admit it: it counts from now, before its
-        stream comes (a burst of calls all pass the webhook before the first streams)."""
+        stream comes (a burst of calls all pass the webhook before the first streams).
+        A call admitted already (a retried webhook) is admitted again, counted once."""
+        if call_sid in self._expected:
+            return None
         refusal = self.refusal(streaming)
         if refusal is None:
-            self._expected.append(self._clock())
+            self._expected[call_sid] = self._clock()
         return refusal
 
-    def release(self) -> None:
-        """A call admitted will not stream after all (a retried webhook, a failure)."""
-        if self._expected:
-            self._expected.pop()
+    def release(self, call_sid: str) -> None:
+        """The call admitted will not stream after all (its webhook failed)."""
+        self._expected.pop(call_sid, None)
 
-    def joined(self) -> None:
-        """A call's stream began here: it counts in the roster now (the oldest expected)."""
-        if self._expected:
-            self._expected.popleft()
+    def joined(self, call_sid: str) -> None:
+        """A call's stream began here: it counts in the roster now."""
+        self._expected.pop(call_sid, None)
 
     def expected(self, now: float | None = None) -> int:
         """Calls admitted and not yet streaming (for `_EXPECT_S` at most: Twilio connects
         the stream within seconds, or another process took it)."""
         now = self._clock() if now is None else now
-        while self._expected and self._expected[0] < now - _EXPECT_S:
-            self._expected.popleft()
-        return len(self._expected)
+        expected = self._expected
+        while expected:
+            call_sid, at = next(iter(expected.items()))
+            if at >= now - _EXPECT_S:
+                break
+            del expected[call_sid]
+        return len(expected)
 
     def refusal(self, streaming: int, now: float | None = None) -> Refusal | None:
         """Whether a new call must be turned away, with `streaming` calls in this process

@@ -118,7 +118,6 @@ class CallProcess:
 
     def call_started(self, call: LiveCall) -> None:
         self.roster.add(call)
-        self.load.joined()
         self.shutdown.call_joined(call)
 
     def call_ended(self, call: LiveCall) -> None:

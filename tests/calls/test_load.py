@@ -90,18 +90,29 @@ def test_the_measuring_task_runs_on_the_loop_and_stops() -> None:
 def test_calls_admitted_count_until_their_stream_comes_or_for_ten_seconds() -> None:
     clock = Clock()
     load = Load(max_calls=3, max_lag_ms=0, lag=LoopLag(clock=clock), clock=clock)
-    assert load.admit(streaming=0) is None
-    assert load.admit(streaming=0) is None
-    assert load.admit(streaming=0) is None  # a burst: three webhooks before any stream
-    refusal = load.admit(streaming=0)
+    for call_sid in ("CA1", "CA2", "CA3"):  # a burst: three webhooks before any stream
+        assert load.admit(call_sid, streaming=0) is None
+    assert load.admit("CA2", streaming=0) is None  # a retry: admitted, counted once
+    refusal = load.admit("CA4", streaming=0)
     assert refusal is not None
     assert refusal.reason == "3 calls in progress (limit 3)"
-    load.joined()  # one streams now: it counts once, in the roster
-    assert load.admit(streaming=1) is not None
-    load.release()  # one was a retried webhook: counted when first taken
+    load.joined("CA1")  # it streams now: it counts once, in the roster
+    load.joined("CA9")  # a call handed over from another process takes nobody's place
+    assert load.admit("CA4", streaming=1) is not None
+    load.release("CA3")  # its webhook failed
+    load.release("CA3")
     assert load.expected() == 1
-    assert load.admit(streaming=1) is None
-    clock.now += 10.5  # the two expected never came
+    assert load.admit("CA4", streaming=1) is None
+    clock.now += 10.5  # CA2 and CA4 never came
     assert load.expected() == 0
-    assert load.admit(streaming=1) is None
+    assert load.admit("CA5", streaming=1) is None
     assert load.refused == 2
+
+
+def test_a_loop_that_just_stalled_longer_than_the_window_is_late() -> None:
+    clock = Clock()
+    lag = LoopLag(interval_s=0.05, window_s=1.0, clock=clock)
+    lag.woke(100.0, 100.001)
+    lag._due = 100.05  # the measuring task's next wake, as `run` sets it
+    clock.now = 101.6  # stalled 1.5 s: no wake in the window
+    assert lag.recent_ms() == 1550
