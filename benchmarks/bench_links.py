@@ -1,6 +1,6 @@
 """Truncation over a real network: audio_end_ms against what the caller really heard.
 
-    .venv/bin/python benchmarks/bench_links.py [--runs 5] [--server uvicorn]
+    .venv/bin/python benchmarks/bench_links.py [--runs 5] [--server uvicorn] [--link "150 ms + 40"]
 
 Serves the project (a fresh SQLite file) and runs every barge-in scenario
 `--runs` times over each link: the Twilio stand-in delays every message by
@@ -64,7 +64,7 @@ async def one_run(stack: Any, scenario: Any, link: Any, seed: int) -> tuple[floa
     return truncates[0]["audio_end_ms"] - heard, (timeline, row)
 
 
-async def bench(runs: int, server: str, database_url: str) -> None:
+async def bench(runs: int, server: str, database_url: str, links: list[str]) -> None:
     from simulators.link import LinkProfile
     from simulators.scenarios import BY_NAME, GREETING
     from simulators.stack import LocalStack
@@ -75,6 +75,8 @@ async def bench(runs: int, server: str, database_url: str) -> None:
               f"{'error min / median / max ms':>28}  {'max |err|':>9}  "
               f"{'rtt measured - given ms':>24}  {'underruns (max ms)':>18}")  # fmt: skip
         for label, (delay, jitter) in LINKS.items():
+            if links and label not in links:
+                continue
             link = LinkProfile(delay, jitter)
             worst = 0.0
             for name in SCENARIOS:
@@ -103,11 +105,12 @@ async def bench(runs: int, server: str, database_url: str) -> None:
                     else "-"
                 )
                 underruns = f"{len(gaps)} ({max(gaps):.0f})" if gaps else "0"
+                beyond = sum(abs(e) > 40 for e in errors)
                 print(
                     f"{label:<13} {name:<22} {len(errors):>2}  "
                     f"{min(errors):+8.0f} / {statistics.median(errors):+6.0f} / "
                     f"{max(errors):+6.0f}  {max(abs(e) for e in errors):>9.0f}  {rtt:>24}  "
-                    f"{underruns:>18}",
+                    f"{underruns:>18}  {beyond} beyond 40 ms",
                     flush=True,
                 )
             print(f"{label:<13} worst |error| {worst:.0f} ms", flush=True)
@@ -117,6 +120,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--server", choices=["uvicorn", "daphne"], default="uvicorn")
+    parser.add_argument(
+        "--link", action="append", default=[], choices=list(LINKS), help="only these links"
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         database_url = f"sqlite:///{tmp}/bench.sqlite3"
@@ -136,7 +142,7 @@ def main() -> None:
         import django
 
         django.setup()
-        asyncio.run(bench(args.runs, args.server, database_url))
+        asyncio.run(bench(args.runs, args.server, database_url, args.link))
 
 
 if __name__ == "__main__":
