@@ -33,6 +33,9 @@ from dataclasses import dataclass
 # read on time even under a busy loop, short enough to follow the two clocks'
 # drift (tens of ppm: under a ms over the window).
 _WINDOW_S = 10.0
+# A message read after a gap in the frames is dated back no more than frames were
+# late over this long (the uplink's jitter, a busy loop's lateness).
+_RECENT_S = 1.0
 # The window keeps the least offset of each bucket of this long (a few dozen entries).
 _BUCKET_S = 0.25
 # A frame later than this is taken as a clock fault, not lateness: the offset
@@ -82,7 +85,8 @@ class CallerClock:
         self._offset_change = 0.0
         self._last_ts_ms: int | None = None
         self._last_on_time: float | None = None
-        self._last_lateness = 0.0
+        # (read at, lateness) of the last `_RECENT_S` of frames, lateness decreasing.
+        self._late: deque[tuple[float, float]] = deque()
         self._last_frame_s = 0.02
         self._histogram = [0] * (len(_EDGES_MS) + 1)
         self._frames = 0
@@ -114,7 +118,7 @@ class CallerClock:
             self._offset_change += least - self._offset
         self._offset = least
         self._count(lateness)
-        self._last_lateness = lateness
+        self._note_lateness(now, lateness)
         self._last_on_time = on_time = now - lateness
         return on_time
 
@@ -131,13 +135,26 @@ class CallerClock:
     def dated(self, now: float) -> float:
         """When a message read at `now`, after the last frame, reached us at the latest
         had we been on time: within a frame of that frame's on-time arrival (its middle
-        when we are later than that), or `now` if earlier."""
+        when we are later than that), or `now` if earlier; never back by more than the
+        frames of the last second were late."""
         last = self._last_on_time
         if last is None or now <= last + self._last_frame_s:
             return now
-        # Never earlier than the last frame was late: after a gap in the caller's frames
+        # Never earlier than frames were late lately: after a gap in the caller's frames
         # (none sent for a while) the message may have come at any time since.
-        return max(last + self._last_frame_s / 2, now - self._last_lateness)
+        return max(last + self._last_frame_s / 2, now - self._recent_lateness())
+
+    def _note_lateness(self, now: float, lateness: float) -> None:
+        late = self._late
+        while late and late[-1][1] <= lateness:
+            late.pop()
+        late.append((now, lateness))
+        while late[0][0] < now - _RECENT_S:
+            late.popleft()
+
+    def _recent_lateness(self) -> float:
+        """The most a frame was late over the last `_RECENT_S` (0 for none)."""
+        return self._late[0][1] if self._late else 0.0
 
     def _least(self, now: float, offset: float) -> float:
         """The least offset over the window, this frame's included."""
@@ -164,7 +181,7 @@ class CallerClock:
         self._offset = None
         self._offset_change = 0.0
         self._count(0.0)
-        self._last_lateness = 0.0
+        self._late.clear()
         self._last_on_time = now
         return now
 
