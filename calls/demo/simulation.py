@@ -587,9 +587,12 @@ def _heard_words_check(
     """The recorded heard/cut words: the answer (as far as it was generated) split where
     the caller was cut off.
 
-    The stand-in spreads an answer's words evenly over its audio, so the caller
-    had begun ceil(words x heard / length) of them; the bridge places words by
-    the audio delta they came with, so one word either way is exact enough.
+    The stand-in spreads an answer's words evenly over its audio, so up to the
+    truncation the answer had begun ceil(words x audio_end / length) of them; the
+    bridge places words by the audio delta they came with, so one word either way
+    is exact enough. (Where the truncation lies against what the caller heard is
+    the truncation's own check, with the link's tolerance: over a jittery link
+    words of 50 ms are within it.)
     """
     reply, number = result.scenario.part(tone)
     # The items of the answer before the one cut were heard whole: their words come
@@ -598,14 +601,15 @@ def _heard_words_check(
     part = reply.parts[number - 1]
     words = [word for each in reply.parts for word in each.transcript.split()]
     heard_words, cut_words = event.heard_text.split(), event.cut_text.split()
-    begun = len(before) + math.ceil(len(part.transcript.split()) * heard_ms / part.audio_ms)
+    cut_at_ms = heard_ms if event.audio_end_ms is None else event.audio_end_ms
+    begun = len(before) + math.ceil(len(part.transcript.split()) * cut_at_ms / part.audio_ms)
     said = heard_words + cut_words
     ok = bool(said) and said == words[: len(said)] and abs(len(heard_words) - begun) <= 1
     return Check(
         "heard and cut words",
         ok,
         f"heard {len(heard_words)} word(s) ({event.heard_text!r}), cut {len(cut_words)}, "
-        f"the caller had begun {begun} of {len(words)}",
+        f"the answer had begun {begun} of {len(words)} where it was truncated",
     )
 
 
