@@ -37,8 +37,7 @@ class _Clear:
     `heard_pos` by the estimate then: by a line an echo placed (`follows_echo`),
     dated with round trip `rtt_s` (jitter `jitter_s`), or by the sends alone;
     `heard_before`: the furthest echoed position then; `newest`: the last mark it
-    returns, whose audio ends at `played_out_at` on the clock of our sends (its own
-    echo, had it played, would come a round trip after that)."""
+    returns."""
 
     sent_at: float
     rtt_s: float
@@ -47,7 +46,6 @@ class _Clear:
     heard_before: int
     follows_echo: bool
     newest: str
-    played_out_at: float
     epoch: int
 
 
@@ -368,7 +366,7 @@ class PlayoutTracker:
         if mark is None:
             clear = self._clear
             if result in _CLEARED and clear is not None and clear.newest == name:
-                self._clear_returned(at)
+                self._clear_returned(clear, at)
                 self._extend(now)
             return MarkEcho(name, result)
         if mark.clean:
@@ -549,39 +547,35 @@ class PlayoutTracker:
     def _clearing(self, now: float, heard_pos: int) -> None:
         """A clear goes at `now`, cutting the player at `heard_pos` by the estimate (call
         before the marks are cleared). Twilio returns the marks still outstanding when it
-        arrives: the newest one's return times the clear's trip, if it comes before its
-        audio could have played out (an echo of a mark that played while the clear was on
-        its way looks the same, and comes when it played)."""
+        arrives: the newest one's return times the clear's trip, when its audio runs on
+        (by the line) a round trip past the clear (an echo of a mark that played while
+        the clear was on its way looks the same, and comes when it played)."""
         self._clear = None  # an earlier clear's return no longer says where this one cut
         newest = self._marks.newest()
-        if newest is None:
+        link = self.link
+        if newest is None or newest.expected_at - now < link.rtt_s + 2 * link.jitter_s:
+            # None outstanding, or the newest one's audio ends (by the line) within a
+            # round trip of the clear: its echo may be its own, not the clear's.
             return
         self._clear = _Clear(
             now,
-            self.link.rtt_s,
-            self.link.jitter_s,
+            link.rtt_s,
+            link.jitter_s,
             heard_pos,
             self._confirmed_pos,
             self._heard.follows_echo(),
             newest.name,
-            newest.expected_at,
             self._epoch + 1,
         )
 
-    def _clear_returned(self, at: float) -> None:
-        """The first mark a clear returned came back at `at`: its trip is the link's
+    def _clear_returned(self, clear: _Clear, at: float) -> None:
+        """The newest mark `clear` returned came back at `at`: its trip is the link's
         round trip without the player's lead (`LinkEstimate.clear_sample`). If a pause's
         cut was placed with a longer round trip, the caller stopped earlier than it
         said (the line the echo placed was that much early): the cut moves back, and
         what they did not hear goes back to pending."""
-        clear, self._clear = self._clear, None
-        if clear is None:
-            return
+        self._clear = None
         noise_s = 2 * clear.jitter_s
-        if clear.played_out_at - clear.sent_at < clear.rtt_s + noise_s:
-            # Its audio ended, by the line, within a round trip of the clear: its echo
-            # may be its own (it played while the clear was on its way), not the clear's.
-            return
         trip_s = at - clear.sent_at
         self.link.clear_sample(trip_s)
         late_s = clear.rtt_s - trip_s
