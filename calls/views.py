@@ -32,7 +32,6 @@ from calls.conf import CallbridgeSettings, callbridge_settings
 from calls.frontdoor.signatures import public_url, stream_url, twilio_signed
 from calls.frontdoor.tokens import mint_stream_token
 from calls.live.config import BridgeConfig, default_agent
-from calls.live.load import Refusal
 from calls.live.logcontext import call_context
 from calls.live.process import CallProcess, current
 from calls.live.realtime import (
@@ -87,9 +86,9 @@ async def voice_webhook(request: HttpRequest) -> HttpResponse:
         )
         process = current()
         settings = callbridge_settings()
-        refusal = process.load.admit(call_sid, len(process.roster))
-        if refusal is not None:
-            return _turn_away(refusal, settings.OVERFLOW_NUMBER)
+        refused = process.load.admit(call_sid, len(process.roster))
+        if refused is not None:
+            return _turn_away(refused, settings.OVERFLOW_NUMBER)
         try:
             return await _take(request, process, settings, info)
         except BaseException:
@@ -136,11 +135,11 @@ async def _take(
     return HttpResponse(str(response), content_type=_TWIML)
 
 
-def _turn_away(refusal: Refusal, overflow: str) -> HttpResponse:
+def _turn_away(reason: str, overflow: str) -> HttpResponse:
     """This process cannot take the call and keep the truth of those in flight: Twilio
     dials the overflow number, or rejects the call as busy (the caller's phone says so)."""
     where = "dialling the overflow number" if overflow else "rejected as busy"
-    logger.warning("new call turned away, %s: %s", where, refusal.reason)
+    logger.warning("new call turned away, %s: %s", where, reason)
     response = VoiceResponse()
     if overflow:
         response.append(_dial(overflow))

@@ -19,22 +19,12 @@ import contextlib
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
 
 # How often the loop is asked to wake, and how far back its lateness counts.
 _INTERVAL_S = 0.05
 _WINDOW_S = 1.0
 # How long a call admitted at the webhook counts before its stream arrives.
 _EXPECT_S = 10.0
-
-
-@dataclass(frozen=True, slots=True)
-class Refusal:
-    """Why a new call is turned away (safe to log)."""
-
-    calls: int
-    lag_ms: int
-    reason: str
 
 
 class LoopLag:
@@ -118,16 +108,17 @@ class Load:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
 
-    def admit(self, call_sid: str, streaming: int) -> Refusal | None:
-        """Turn a new call away (the refusal), or admit it: it counts from now, before its
-        stream comes (a burst of calls all pass the webhook before the first streams).
-        A call admitted already (a retried webhook) is admitted again, counted once."""
+    def admit(self, call_sid: str, streaming: int) -> str | None:
+        """Turn a new call away (why, safe to log), or admit it (None): it counts from
+        now, before its stream comes (a burst of calls all pass the webhook before the
+        first streams). A call admitted already (a retried webhook) is admitted again,
+        counted once."""
         if call_sid in self._expected:
             return None
-        refusal = self.refusal(streaming)
-        if refusal is None:
+        reason = self.refusal(streaming)
+        if reason is None:
             self._expected[call_sid] = self._clock()
-        return refusal
+        return reason
 
     def release(self, call_sid: str) -> None:
         """The call admitted will not stream after all (its webhook failed)."""
@@ -149,18 +140,16 @@ class Load:
             del expected[call_sid]
         return len(expected)
 
-    def refusal(self, streaming: int, now: float | None = None) -> Refusal | None:
-        """Whether a new call must be turned away, with `streaming` calls in this process
-        (and those admitted, still to stream)."""
+    def refusal(self, streaming: int, now: float | None = None) -> str | None:
+        """Why a new call must be turned away (safe to log), with `streaming` calls in
+        this process (and those admitted, still to stream); None: it may come in."""
         calls = streaming + self.expected(now)
         lag_ms = self.lag.recent_ms(now)
         if self.max_calls and calls >= self.max_calls:
-            refusal = Refusal(calls, lag_ms, f"{calls} calls in progress (limit {self.max_calls})")
+            reason = f"{calls} calls in progress (limit {self.max_calls})"
         elif self.max_lag_ms and lag_ms > self.max_lag_ms:
-            refusal = Refusal(
-                calls, lag_ms, f"event loop {lag_ms} ms late (limit {self.max_lag_ms} ms)"
-            )
+            reason = f"event loop {lag_ms} ms late (limit {self.max_lag_ms} ms)"
         else:
             return None
         self.refused += 1
-        return refusal
+        return reason
