@@ -85,6 +85,21 @@ _HEARD_THE_CALLER = (rt.ResponseCreated, rt.AudioDelta, rt.InputTranscribed)
 _JUDGED_PHASES = (Phase.TALKING, Phase.CLOSING, Phase.DRAINING, Phase.LAST_WORDS)
 
 
+def _recut_line(moved_ms: int, lead_s: float) -> tuple[str, tuple[int, ...]]:
+    """The log line of a pause's cut moved when its clear's marks came back."""
+    if moved_ms < 0:
+        return (
+            "[PAUSE] the clear's marks came back: the caller stopped %d ms earlier than the "
+            "cut (the player's lead %d ms); that audio is resumed too",
+            (-moved_ms, round(lead_s * 1000)),
+        )
+    return (
+        "[PAUSE] the clear's marks came back: it took %d ms longer than the audio, and the "
+        "caller heard that much more than the cut; the answer resumes after it",
+        (moved_ms,),
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class CoreConfig:
     """What one call needs to know; durations in integer ms."""
@@ -764,8 +779,12 @@ class CallCore:
         self._paused_at = now
         self._pause_evidence = outcome.evidence
         self._drop_unsent(None)
-        # The clear leaves first: every millisecond before it, the caller hears the AI.
+        # The clear leaves first (every millisecond before it, the caller hears the AI),
+        # behind only the mark that ends what was sent, when one is due: its echo says
+        # when the caller stopped hearing.
         self._out.appendleft(ToTwilio(self.twilio.clear()))
+        if (mark := outcome.closing_mark) is not None:
+            self._out.appendleft(ToTwilio(self.twilio.mark(mark.name)))
         details = {
             "item_id": outcome.item_id,
             "heard_ms": outcome.heard_ms,
@@ -913,18 +932,8 @@ class CallCore:
         tracker = self.tracker
         recut = tracker.recut_bytes
         echo = tracker.mark_echoed(name, now, self.caller_clock.dated(now))
-        if tracker.recut_bytes != recut:
-            self._out.append(
-                Log(
-                    logging.INFO,
-                    "[PAUSE] the clear's marks came back: the caller stopped %d ms earlier "
-                    "than the cut (the player's lead %d ms); that audio is resumed too",
-                    (
-                        (tracker.recut_bytes - recut) // 8,
-                        round(tracker.link.lead_s * 1000),
-                    ),
-                )
-            )
+        if moved := tracker.recut_bytes - recut:
+            self._out.append(Log(logging.INFO, *_recut_line(round(moved / 8), tracker.link.lead_s)))
         if echo.accepted:
             self.intervals.note_echo(echo)
             self.counters.estimate_errors_ms.append(abs(echo.estimate_error_ms))

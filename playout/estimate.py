@@ -28,7 +28,6 @@ class _Anchor:
     floor: float
     cap: float
     restart: bool = False
-    echo: bool = False
 
     def at(self, now: float) -> float:
         line = self.p + (now - self.t) * BYTES_PER_SECOND
@@ -112,6 +111,13 @@ class HeardEstimate:
         stretches.reverse()
         return stretches
 
+    def line(self, now: float) -> tuple[float, float]:
+        """Where the latest evidence puts the player at `now` had it audio to play (the
+        last line, neither held at its floor nor stopped at what was sent), and since
+        when that line holds."""
+        last = self._anchors[-1]
+        return last.t, last.p + (now - last.t) * BYTES_PER_SECOND
+
     def playing(self, now: float) -> bool:
         """Whether audio sent is still (estimated) unplayed at `now`."""
         last = self._anchors[-1]
@@ -149,11 +155,7 @@ class HeardEstimate:
         pos_f = float(min(pos, last.cap))
         if last.t >= now and not last.restart:  # a run's start stays, for later echoes
             self._anchors.pop()
-        self._anchors.append(_Anchor(now, pos_f, heard, last.cap, echo=True))
-
-    def follows_echo(self) -> bool:
-        """Whether the latest line was placed by an echo (not a run's start, nor a cut)."""
-        return self._anchors[-1].echo
+        self._anchors.append(_Anchor(now, pos_f, heard, last.cap))
 
     def _after(self, t: float) -> list[_Anchor]:
         """The anchors later than `t`, in time order."""

@@ -76,6 +76,24 @@ class PendingAudio:
             item.pending_bytes += len(audio)
             self._bytes += len(audio)
 
+    def take_front(self, size: int) -> list[tuple[ItemAudio, bytes]]:
+        """Remove and return up to `size` bytes from the front, in order, with their items
+        (audio a pause took back that the caller heard after all)."""
+        taken: list[tuple[ItemAudio, bytes]] = []
+        segments = self._segments
+        while size > 0 and segments:
+            head = segments[0]
+            part = bytes(head.data[head.read : head.read + size])
+            head.read += len(part)
+            head.item.pending_bytes -= len(part)
+            self._bytes -= len(part)
+            size -= len(part)
+            if part:
+                taken.append((head.item, part))
+            if head.available == 0:
+                segments.popleft()
+        return taken
+
     def next_frame_size(self) -> int:
         """Bytes of the frame that may go out next; 0 if none (empty, or a held partial)."""
         segments = self._segments

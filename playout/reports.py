@@ -6,6 +6,8 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
+from playout.outbound import MarkOut
+
 
 class SpeakingReason(enum.StrEnum):
     """Which rule of `is_speaking` fired, in priority order."""
@@ -92,6 +94,10 @@ class PauseOutcome:
       stale (see `PlayoutTracker.pause`).
     - `marks_cleared`: outstanding marks whose echoes are now ignored.
     - `evidence`: the tracker's snapshot just before the pause.
+    - `closing_mark`: a mark to send just before the clear, when audio sent
+      after the last mark still plays: the clear returns it, or it echoes as
+      the player runs dry first; either way its echo dates when the caller
+      stopped hearing, and the cut moves there (`PlayoutTracker.recut_bytes`).
     """
 
     item_id: str | None
@@ -100,6 +106,7 @@ class PauseOutcome:
     epoch: int
     marks_cleared: int
     evidence: PlayoutSnapshot
+    closing_mark: MarkOut | None = None
 
 
 @dataclass(frozen=True, slots=True)

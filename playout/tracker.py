@@ -34,17 +34,22 @@ _CLEARED = (EchoResult.CLEARED_BY_CANCEL, EchoResult.CLEARED_BY_PAUSE)
 @dataclass(frozen=True, slots=True)
 class _Clear:
     """A clear sent at `sent_at`, starting send epoch `epoch`, the player cut at
-    `heard_pos` by the estimate then: by a line an echo placed (`follows_echo`),
-    dated with round trip `rtt_s` (jitter `jitter_s`), or by the sends alone;
-    `heard_before`: the furthest echoed position then; `newest`: the last mark it
-    returns."""
+    `heard_pos` by the estimate then. `line_pos`: where the estimate's line had the
+    player, had it audio to play (the line holds from `line_since`; before it, the
+    estimate's past), on the clock of sends and of echoes dated with round trip
+    `rtt_s` (jitter `jitter_s`; `measured`: not the prior). `heard_before`: the
+    furthest echoed position then; `sent_pos`: the end of what had been sent, where
+    `newest`, the last mark it returns, lies."""
 
     sent_at: float
     rtt_s: float
     jitter_s: float
     heard_pos: int
+    line_since: float
+    line_pos: float
     heard_before: int
-    follows_echo: bool
+    sent_pos: int
+    measured: bool
     newest: str
     epoch: int
 
@@ -112,8 +117,9 @@ class PlayoutTracker:
         # Pacing resumed with audio held: the run it starts has no start hold.
         self._resumed = False
         self.link = LinkEstimate(cfg.link_rtt_prior_ms, cfg.link_jitter_prior_ms)
-        # The last clear, until the newest mark it returned comes back (its trip); the
-        # audio pauses' cuts moved back when it did, in all (bytes).
+        # The last clear, until the newest mark it returned comes back (its trip); how far
+        # pauses' cuts moved when theirs did, in all (bytes): back (< 0), the caller had
+        # stopped earlier; on (> 0), the clear took longer than the audio had.
         self._clear: _Clear | None = None
         self.recut_bytes = 0
         # The player ran dry and a new run started: its first mark's echo is a clean
@@ -508,6 +514,11 @@ class PlayoutTracker:
         heard_pos = self._heard.position(now)
         item_id = self.playing_item(now)
         heard_ms = 0 if item_id is None else self.heard_ms(item_id, now)
+        closing: list[Outbound] = []
+        if self._ledger.sent_pos != self._mark_pos:
+            # The last frames went without a mark: one goes after them, before the clear,
+            # so that the newest mark ends what was sent (`_clearing`).
+            self._place_mark(now, closing)
         self._clearing(now, heard_pos)
         marks_cleared = self._marks.clear(EchoResult.CLEARED_BY_PAUSE)
         requeued = self._take_back(now, heard_pos)
@@ -523,6 +534,7 @@ class PlayoutTracker:
             epoch=self._epoch,
             marks_cleared=marks_cleared,
             evidence=evidence,
+            closing_mark=closing[0] if closing and isinstance(closing[0], MarkOut) else None,
         )
 
     def _take_back(self, now: float, heard_pos: int) -> int:
@@ -546,55 +558,79 @@ class PlayoutTracker:
 
     def _clearing(self, now: float, heard_pos: int) -> None:
         """A clear goes at `now`, cutting the player at `heard_pos` by the estimate (call
-        before the marks are cleared). Twilio returns the marks still outstanding when it
-        arrives: the newest one's return times the clear's trip, when its audio runs on
-        (by the line) a round trip past the clear (an echo of a mark that played while
-        the clear was on its way looks the same, and comes when it played)."""
+        before the marks are cleared). When the newest mark outstanding ends what was
+        sent, its echo says when the player stopped: as the clear arrived (which returns
+        it), or earlier, as the player ran dry at it (its own echo). Either way its trip
+        dates where the caller stopped hearing. An older mark's echo could be its own,
+        with audio played after it before the clear arrived: it dates nothing."""
         self._clear = None  # an earlier clear's return no longer says where this one cut
         newest = self._marks.newest()
-        link = self.link
-        if newest is None or newest.expected_at - now < link.rtt_s + 2 * link.jitter_s:
-            # None outstanding, or the newest one's audio ends (by the line) within a
-            # round trip of the clear: its echo may be its own, not the clear's.
+        sent_pos = self._ledger.sent_pos
+        if newest is None or newest.pos != sent_pos:
             return
+        link = self.link
+        line_since, line_pos = self._heard.line(now)
         self._clear = _Clear(
             now,
             link.rtt_s,
             link.jitter_s,
             heard_pos,
+            line_since,
+            line_pos,
             self._confirmed_pos,
-            self._heard.follows_echo(),
+            sent_pos,
+            link.samples > 0,
             newest.name,
             self._epoch + 1,
         )
 
     def _clear_returned(self, clear: _Clear, at: float) -> None:
         """The newest mark `clear` returned came back at `at`: its trip is the link's
-        round trip without the player's lead (`LinkEstimate.clear_sample`). If a pause's
-        cut was placed with a longer round trip, the caller stopped earlier than it
-        said (the line the echo placed was that much early): the cut moves back, and
-        what they did not hear goes back to pending."""
+        round trip without the player's lead (`LinkEstimate.clear_sample`), and it
+        dates when the player stopped, on the clock of our sends (whose round trip
+        holds the lead). A pause's cut moves to where the line was then: back, when the
+        player's lead put it that much behind the line, and what the caller did not
+        hear goes back to pending; on, when the clear took longer down than the audio
+        had (the caller heard more), and that audio is taken as sent and heard."""
         self._clear = None
-        noise_s = 2 * clear.jitter_s
         trip_s = at - clear.sent_at
         self.link.clear_sample(trip_s)
-        late_s = clear.rtt_s - trip_s
-        # Within the link's jitter one trip says too little: a repeat is worse than a skip.
         if (
-            not clear.follows_echo
-            or late_s <= noise_s
+            not clear.measured  # the prior round trip: the trip's difference says nothing
             or self._hold is not HoldState.PAUSED
             or self._epoch != clear.epoch
+            or self._ledger.sent_pos != clear.heard_pos  # moved since (cannot be, paused)
         ):
             return
+        stopped_at = clear.sent_at + trip_s - clear.rtt_s
+        if stopped_at >= clear.line_since:
+            stopped = clear.line_pos + (stopped_at - clear.sent_at) * BYTES_PER_SECOND
+        else:
+            stopped = self._heard.position(stopped_at)  # before the line: as known then
         heard_pos = max(
-            clear.heard_before,
-            self._gen_start_pos,
-            clear.heard_pos - round(late_s * BYTES_PER_SECOND),
+            clear.heard_before, self._gen_start_pos, min(round(stopped), clear.sent_pos)
         )
+        # Within the link's jitter one trip says too little: a repeat or a skip would be
+        # likelier than not to be wrong.
+        if abs(heard_pos - clear.heard_pos) <= 2 * clear.jitter_s * BYTES_PER_SECOND:
+            return
         if heard_pos < clear.heard_pos and heard_pos >= self._history.start:
             self._take_back(self._now, heard_pos)
-            self.recut_bytes += clear.heard_pos - heard_pos
+        elif heard_pos > clear.heard_pos:
+            self._heard_after_all(self._now, heard_pos)
+        else:
+            return
+        self.recut_bytes += heard_pos - clear.heard_pos
+
+    def _heard_after_all(self, now: float, heard_pos: int) -> None:
+        """The player stopped at `heard_pos`, beyond the pause's cut: the audio up to it,
+        at the front of pending (the cut took it back), is sent and heard after all."""
+        for item, audio in self._pending.take_front(heard_pos - self._ledger.sent_pos):
+            self._ledger.append(item, len(audio))
+            self._history.append(audio)
+        self._heard.cut(now, heard_pos)
+        self._end.cut(now, heard_pos)
+        self._confirmed_pos = self._mark_pos = heard_pos
 
     def resume(self, now: float) -> None:
         """End a hold or pause: pacing goes on from the first byte not heard.

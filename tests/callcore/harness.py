@@ -71,6 +71,8 @@ class CoreRun:
         default_factory=lambda: CoreConfig(stream_sid=STREAM_SID, turns=INTERRUPT_AT_ONCE)
     )
     link_delay_s: float = 0.0
+    # A clear's own way down (None: the audio's).
+    clear_delay_s: float | None = None
     now: float = 0.0
     core: CallCore = field(init=False)
     player: ReferencePlayer = field(init=False)
@@ -160,9 +162,12 @@ class CoreRun:
             self.player.receive_mark(self.now, message["mark"]["name"])
         elif event == "clear":
             self.clears.append(self.now)
-            # The clear reaches the player one way later; the marks it returns come back.
-            for name in self.player.clear(self.now + self.player.delay_s):
-                self.core.mark_echoed(name, self.now)
+            # The clear reaches the player one way later; the marks it returns come back
+            # the other way.
+            down = self.player.delay_s if self.clear_delay_s is None else self.clear_delay_s
+            reached = self.now + down
+            returned = [(reached, name) for name in self.player.clear(reached)]
+            self.player.marks = returned + self.player.marks
         else:
             raise AssertionError(f"unexpected event to Twilio: {event}")
 

@@ -90,6 +90,24 @@ def test_a_long_sound_interrupts_at_the_pause_and_truncates_to_what_was_heard() 
     assert creates(run) == [{"type": "response.create"}]
 
 
+def test_a_clear_slower_than_the_audio_moves_the_cut_on_to_what_was_heard() -> None:
+    """The pause's clear takes 80 ms down, the audio 20: the caller heard 60 ms more than
+    the cut said. The marks it returns time it (a mark after the last frames goes first
+    when due), and the truncation is what the caller heard, not the cut."""
+    run = CoreRun(config=CoreConfig(stream_sid=STREAM_SID), link_delay_s=0.02, clear_delay_s=0.08)
+    run.answer("r1", "a1", ANSWER_MS)
+    run.step(1.0)
+    run.caller_voice(1000, "Wait, stop, I need to change my order.")
+
+    [barge_in] = run.barge_ins
+    heard = run.heard_ms()
+    assert barge_in.figures.audio_end_ms == pytest.approx(heard, abs=2)
+    [paused] = run.of_kind(RecordKind.ANSWER_PAUSED)
+    assert heard - paused.details["heard_ms"] == pytest.approx(60, abs=2)
+    [line] = [log for log in run.logs if "the clear's marks came back" in log]
+    assert "it took 60 ms longer than the audio" in line
+
+
 def test_a_short_stop_is_an_interruption_once_its_words_come() -> None:
     run = turn_run()
     run.answer("r1", "a1", ANSWER_MS)

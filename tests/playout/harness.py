@@ -133,8 +133,12 @@ class Shell:
         delay_s: float = 0.0,
         echo_delay_s: float = 0.0,
         lead_s: float = 0.0,
+        clear_delay_s: float | None = None,
     ) -> None:
         self.config = config or PlayoutConfig()
+        # A clear's own way down (Twilio's player acts on it as it arrives): the audio's
+        # unless given.
+        self.clear_delay_s = delay_s if clear_delay_s is None else clear_delay_s
         self.tracker = PlayoutTracker(self.config)
         self.player = ReferencePlayer(delay_s, echo_delay_s, lead_s)
         self.now = 0.0
@@ -207,7 +211,7 @@ class Shell:
         """Twilio's clear, sent now: it reaches the player one way later, and the marks it
         returns come back the other way (the clear's own round trip)."""
         self._last_deadline = None
-        reached = self.now + self.player.delay_s
+        reached = self.now + self.clear_delay_s
         returned = [(reached, name) for name in self.player.clear(reached)]
         self.player.marks = returned + self.player.marks
         self._sendable = False
@@ -221,6 +225,8 @@ class Shell:
 
     def pause(self) -> PauseOutcome:
         outcome = self.tracker.pause(self.now)
+        if outcome.closing_mark is not None:
+            self.player.receive_mark(self.now, outcome.closing_mark.name)
         self._cleared()
         return outcome
 

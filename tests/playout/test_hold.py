@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import assume, example, given, settings
+from hypothesis import strategies as st
 
 from playout import (
     AudioFrame,
@@ -423,11 +425,132 @@ def test_a_pause_placed_with_the_players_lead_moves_back_when_the_clear_returns(
     # By the estimate; the clear reached the player at 1.02, 900 ms into a run begun at 0.12.
     assert outcome.heard_ms == 1000
     shell.run_until(1.2)  # the clear's marks came back at 1.04
-    assert shell.tracker.recut_bytes == 100 * 8
+    assert shell.tracker.recut_bytes == -100 * 8
     assert shell.tracker.heard_ms("i1", 1.2) == 900
     shell.resume()
     shell.run_until(6.0)
     assert shell.player.heard_payload() == audio  # every byte once, in order
+
+
+def test_a_pause_whose_clear_took_longer_than_the_audio_moves_on_when_it_returns() -> None:
+    """The clear takes 70 ms down where the audio took 20: the caller heard 50 ms more
+    than the cut said. The marks it returns time its trip: the cut moves on 50 ms (what
+    is truncated is what was heard), and the answer resumes after it, not repeating it."""
+    shell = Shell(delay_s=0.02, echo_delay_s=0.02, clear_delay_s=0.07)
+    audio = answer(shell, 3000)
+    shell.run_until(1.0)
+    outcome = shell.pause()
+    assert outcome.heard_ms == 1000  # by the estimate: where a clear 20 ms down lands
+    shell.run_until(1.2)  # the clear reached the player at 1.07; its marks came back at 1.09
+    assert shell.tracker.recut_bytes == 50 * 8
+    assert shell.tracker.heard_ms("i1", 1.2) == 1050
+    assert shell.cancel().truncate == Truncation("i1", 1050)
+    assert shell.player.heard_payload() == audio[: 1050 * 8]
+
+
+def test_a_clear_slower_than_the_rest_of_the_answer_moves_the_cut_to_its_end() -> None:
+    """The clear takes 170 ms down; the 100 ms left of the answer played out before it
+    arrived, so the last mark echoes by itself, a round trip after the answer's end, as
+    the clear's marks would: the cut moves to the end, and nothing is sent again."""
+    shell = Shell(delay_s=0.02, echo_delay_s=0.02, clear_delay_s=0.17)
+    audio = answer(shell, 1100)
+    shell.run_until(1.0)
+    shell.pause()
+    shell.run_until(1.3)
+    assert shell.tracker.recut_bytes == 100 * 8
+    assert shell.tracker.heard_ms("i1", 1.3) == 1100
+    shell.resume()
+    shell.run_until(3.0)
+    assert shell.player.heard_payload() == audio
+    assert shell.tracker.drain_status(3.0).done
+
+
+def test_a_clear_within_the_links_jitter_moves_nothing() -> None:
+    """30 ms slower than the audio, within twice the link's jitter (20 ms, the prior):
+    one trip says too little to move the cut."""
+    shell = Shell(delay_s=0.02, echo_delay_s=0.02, clear_delay_s=0.05)
+    answer(shell, 3000)
+    shell.run_until(1.0)
+    shell.pause()
+    shell.run_until(1.2)
+    assert shell.tracker.recut_bytes == 0
+    assert shell.tracker.heard_ms("i1", 1.2) == 1000
+
+
+def trickle(shell: Shell, audio: bytes, sent: int, until: float, chunk: int) -> int:
+    """The model's audio arriving as fast as it plays, `chunk` bytes at a time, until
+    `until`: from byte `sent` on; returns how far it got."""
+    while sent < len(audio) and shell.now < until - 1e-9:
+        shell.tracker.audio_delta("r1", "i1", audio[sent : sent + chunk], shell.now)
+        sent += chunk
+        if sent >= len(audio):
+            shell.tracker.audio_done("r1", "i1", shell.now)
+        shell.run_until(min(shell.now + chunk / 8000, until))
+    shell.run_until(max(until, shell.now))
+    return sent
+
+
+def test_a_pause_while_the_answer_comes_in_marks_the_end_of_what_was_sent() -> None:
+    """The answer comes as it plays, 200 ms ahead: each 60 ms of it goes out as it comes,
+    and the last frames followed the last mark. The pause sends one after them, before
+    the clear; its echo times the clear's trip (70 ms down, the audio's 20), and the cut
+    moves on the 50 ms the caller heard."""
+    shell = Shell(delay_s=0.02, echo_delay_s=0.02, clear_delay_s=0.07)
+    audio = pattern(3000 * 8)
+    assert shell.tracker.audio_delta("r1", "i1", audio[:1600], 0.0)
+    got = trickle(shell, audio, 1600, 1.04, chunk=480)
+    outcome = shell.pause()
+    assert outcome.closing_mark is not None
+    assert outcome.heard_ms == 1040
+    got = trickle(shell, audio, got, 1.24, chunk=480)
+    assert shell.tracker.recut_bytes == 50 * 8
+    shell.resume()
+    trickle(shell, audio, got, 6.0, chunk=480)
+    assert shell.player.heard_payload() == audio
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    pause_ms=st.integers(600, 2500),
+    one_way_ms=st.integers(0, 100),
+    clear_ms=st.integers(0, 200),
+    lead_ms=st.sampled_from([0, 0, 40, 100]),
+    resume_after_ms=st.integers(0, 500),
+    chunk=st.sampled_from([None, 480, 560, 1234]),
+)
+# The clear stopped the player before the run the last send began had reached it.
+@example(pause_ms=1080, one_way_ms=2, clear_ms=0, lead_ms=0, resume_after_ms=0, chunk=1234)
+def test_a_paused_answer_resumed_after_the_clear_returned_is_heard_once_in_order(
+    pause_ms: int,
+    one_way_ms: int,
+    clear_ms: int,
+    lead_ms: int,
+    resume_after_ms: int,
+    chunk: int | None,
+) -> None:
+    """Whatever the clear's own trip and the player's lead, and whether the answer came
+    at once or comes as it plays (`chunk`), once the clear's marks are back the cut is
+    where the player stopped: resumed, every byte heard once, in order (a link measured
+    without jitter, so every difference is acted on). A player with a lead while the
+    answer trickles in makes the link unmeasurable (a run the sends took for one into a
+    dry player was not), so the lead is tried with the answer all at once."""
+    assume(chunk is None or lead_ms == 0)
+    shell = Shell(
+        INSTANT,
+        delay_s=one_way_ms / 1000,
+        echo_delay_s=one_way_ms / 1000,
+        lead_s=lead_ms / 1000,
+        clear_delay_s=clear_ms / 1000,
+    )
+    audio = pattern(3000 * 8)
+    size = chunk or len(audio)
+    got = trickle(shell, audio, 0, pause_ms / 1000, chunk=size)
+    shell.pause()
+    returned = shell.now + (clear_ms + one_way_ms + resume_after_ms) / 1000 + 0.001
+    got = trickle(shell, audio, got, returned, chunk=size)
+    shell.resume()
+    trickle(shell, audio, got, shell.now + 5.0, chunk=size)
+    assert shell.player.heard_payload() == audio
 
 
 def test_a_pause_on_a_line_the_sends_placed_is_not_moved_by_the_clears_return() -> None:
