@@ -46,6 +46,9 @@ _MAX_LATENESS_S = 5.0
 # when it puts the frame before our clock's time).
 _MIN_STEP = 0.5
 _MAX_STEP = 3.0
+# Frames in a row on one clock before it dates messages better than reading them
+# does: the least offset of fewer could still carry the uplink's jitter.
+_DATING_FRAMES = 10
 # A change of the offset smaller than this is not worth re-dating anything.
 _CHANGE_S = 0.001
 # A timestamp beyond this (about 115 days of stream) is not one.
@@ -91,6 +94,8 @@ class CallerClock:
         self._histogram = [0] * (len(_EDGES_MS) + 1)
         self._frames = 0
         self._max_s = 0.0
+        # Frames read on the current offset since the last restart.
+        self._on_clock = 0
 
     def frame(self, timestamp_ms: int, duration_s: float, now: float) -> float:
         """A media frame of `duration_s` read at `now`: when it reached us, had we been on time."""
@@ -117,6 +122,7 @@ class CallerClock:
         if self._offset is not None:
             self._offset_change += least - self._offset
         self._offset = least
+        self._on_clock += 1
         self._count(lateness)
         self._note_lateness(now, lateness)
         self._last_on_time = on_time = now - lateness
@@ -183,7 +189,14 @@ class CallerClock:
         self._count(0.0)
         self._late.clear()
         self._last_on_time = now
+        self._on_clock = 0
         return now
+
+    @property
+    def dating(self) -> bool:
+        """Whether `dated` dates by Twilio's clock (within a frame of when a message
+        came), not by when it was read: the offset held over enough frames."""
+        return self._on_clock >= _DATING_FRAMES
 
     def lateness(self) -> Lateness:
         """The call's frames so far, by how late they were read."""

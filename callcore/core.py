@@ -931,7 +931,8 @@ class CallCore:
             return
         tracker = self.tracker
         recut = tracker.recut_bytes
-        echo = tracker.mark_echoed(name, now, self.caller_clock.dated(now))
+        clock = self.caller_clock
+        echo = tracker.mark_echoed(name, now, clock.dated(now) if clock.dating else None)
         if moved := tracker.recut_bytes - recut:
             self._out.append(Log(logging.INFO, *_recut_line(round(moved / 8), tracker.link.lead_s)))
         if echo.accepted:

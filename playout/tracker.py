@@ -360,8 +360,10 @@ class PlayoutTracker:
     def mark_echoed(self, name: str, now: float, arrived: float | None = None) -> MarkEcho:
         """Twilio echoed mark `name`: evidence that the audio before it has played.
 
-        `arrived` (<= `now`): when the echo reached us, if it was read late
-        (`callcore.caller_clock`); the evidence is dated by it, not by the read.
+        `arrived` (<= `now`): when the echo reached us, dated by Twilio's clock
+        (`callcore.caller_clock`: within a frame, whenever it was read); the
+        evidence is dated by it, not by the read. None: dated by the read, with
+        the uplink's jitter in it.
         Echoes of marks outstanding at a cancel or pause (Twilio's `clear`
         returns them all at once) and of dead generations are not evidence and
         change nothing.
@@ -372,7 +374,7 @@ class PlayoutTracker:
         if mark is None:
             clear = self._clear
             if result in _CLEARED and clear is not None and clear.newest == name:
-                self._clear_returned(clear, at)
+                self._clear_returned(clear, at, dated=arrived is not None)
                 self._extend(now)
             return MarkEcho(name, result)
         if mark.clean:
@@ -584,7 +586,7 @@ class PlayoutTracker:
             self._epoch + 1,
         )
 
-    def _clear_returned(self, clear: _Clear, at: float) -> None:
+    def _clear_returned(self, clear: _Clear, at: float, *, dated: bool) -> None:
         """The newest mark `clear` returned came back at `at`: its trip is the link's
         round trip without the player's lead (`LinkEstimate.clear_sample`), and it
         dates when the player stopped, on the clock of our sends (whose round trip
@@ -610,9 +612,13 @@ class PlayoutTracker:
         heard_pos = max(
             clear.heard_before, self._gen_start_pos, min(round(stopped), clear.sent_pos)
         )
-        # Within the link's jitter one trip says too little: a repeat or a skip would be
-        # likelier than not to be wrong.
-        if abs(heard_pos - clear.heard_pos) <= 2 * clear.jitter_s * BYTES_PER_SECOND:
+        # Within what one trip can tell, a repeat or a skip would be likelier than not to
+        # be wrong: a frame, when Twilio's clock dated the echo; else the uplink's jitter
+        # is in it too.
+        noise_s = 2 * clear.jitter_s
+        if dated:
+            noise_s = min(noise_s, self.config.frame_ms / 1000)
+        if abs(heard_pos - clear.heard_pos) <= noise_s * BYTES_PER_SECOND:
             return
         if heard_pos < clear.heard_pos and heard_pos >= self._history.start:
             self._take_back(self._now, heard_pos)

@@ -87,3 +87,18 @@ def test_a_stall_is_lateness_but_a_frame_later_than_any_stall_restarts_the_clock
     assert clock.frame(340, FRAME, 18.0) == 18.0  # 7.8 s: a fault, not lateness
     assert clock.frame(360, FRAME, 18.02) == pytest.approx(18.02)
     assert clock.offset_change() == 0.0  # what a restart learns moves nothing before it
+
+
+def test_the_clock_dates_once_ten_frames_in_a_row_kept_to_it() -> None:
+    """Until then its least offset may still hold the uplink's jitter: what it dates is
+    no better than the read (`PlayoutTracker` then allows for that jitter)."""
+    clock = CallerClock()
+    feed(clock, 120, 10, [10.0 + 0.02 * k for k in range(10)])
+    assert not clock.dating  # the first frame starts the clock; nine more kept to it
+    clock.frame(320, FRAME, 10.2)
+    assert clock.dating
+    clock.frame(320, FRAME, 10.22)  # constant: no clock
+    assert not clock.dating
+    for _ in range(5):
+        clock.frame(0, FRAME, 10.24)
+    assert not clock.dating

@@ -134,11 +134,14 @@ class Shell:
         echo_delay_s: float = 0.0,
         lead_s: float = 0.0,
         clear_delay_s: float | None = None,
+        dated_echoes: bool = False,
     ) -> None:
         self.config = config or PlayoutConfig()
         # A clear's own way down (Twilio's player acts on it as it arrives): the audio's
         # unless given.
         self.clear_delay_s = delay_s if clear_delay_s is None else clear_delay_s
+        # Echoes dated as by Twilio's clock (`arrived` given: here, exactly when they came).
+        self.dated_echoes = dated_echoes
         self.tracker = PlayoutTracker(self.config)
         self.player = ReferencePlayer(delay_s, echo_delay_s, lead_s)
         self.now = 0.0
@@ -161,7 +164,8 @@ class Shell:
 
     def poll(self) -> None:
         for name in self.player.due_echoes(self.now):
-            self.echoes.append(self.tracker.mark_echoed(name, self.now))
+            arrived = self.now if self.dated_echoes else None
+            self.echoes.append(self.tracker.mark_echoed(name, self.now, arrived))
         held = self.tracker.held
         for out in self.tracker.poll(self.now):
             assert self.tracker.is_live(out.generation)

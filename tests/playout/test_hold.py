@@ -465,16 +465,20 @@ def test_a_clear_slower_than_the_rest_of_the_answer_moves_the_cut_to_its_end() -
     assert shell.tracker.drain_status(3.0).done
 
 
-def test_a_clear_within_the_links_jitter_moves_nothing() -> None:
-    """30 ms slower than the audio, within twice the link's jitter (20 ms, the prior):
-    one trip says too little to move the cut."""
-    shell = Shell(delay_s=0.02, echo_delay_s=0.02, clear_delay_s=0.05)
+@pytest.mark.parametrize(("dated", "moved_ms"), [(False, 0), (True, 30)])
+def test_a_clear_within_the_links_jitter_moves_the_cut_only_on_echoes_twilio_dated(
+    dated: bool, moved_ms: int
+) -> None:
+    """30 ms slower than the audio: within twice the link's jitter (20 ms, the prior),
+    which is in an echo dated as it was read, so one trip says too little to move the
+    cut; an echo Twilio's clock dated is good to a frame (20 ms), and it moves."""
+    shell = Shell(delay_s=0.02, echo_delay_s=0.02, clear_delay_s=0.05, dated_echoes=dated)
     answer(shell, 3000)
     shell.run_until(1.0)
     shell.pause()
     shell.run_until(1.2)
-    assert shell.tracker.recut_bytes == 0
-    assert shell.tracker.heard_ms("i1", 1.2) == 1000
+    assert shell.tracker.recut_bytes == moved_ms * 8
+    assert shell.tracker.heard_ms("i1", 1.2) == 1000 + moved_ms
 
 
 def trickle(shell: Shell, audio: bytes, sent: int, until: float, chunk: int) -> int:
