@@ -28,8 +28,13 @@ $(STAMP): requirements.txt requirements-dev.txt
 
 install: $(STAMP)
 
+# Two workers (pytest-xdist): the end-to-end calls one after another on one of them
+# (tests/conftest.py), the rest of the suite beside them. Then the calls across server
+# processes, on their own: they stall the one Redis server every worker shares.
+TEST_WORKERS ?= 2
 test: $(STAMP)
-	$(DEV) $(PY) -m pytest
+	$(DEV) $(PY) -m pytest -n $(TEST_WORKERS) --dist loadgroup --ignore=tests/e2e/test_processes.py
+	$(DEV) $(PY) -m pytest tests/e2e/test_processes.py
 
 # The distribution as a host installs it: the wheel into a fresh virtualenv, a new
 # `django-admin startproject` with the README's edits, simulated calls through it.
