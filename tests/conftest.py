@@ -15,23 +15,11 @@ TEST_AUTH_TOKEN = "test-auth-token-0123456789abcdef"
 TEST_PUBLIC_BASE_URL = "https://calls.example.test"
 
 
-@pytest.hookimpl(tryfirst=True)
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Under pytest-xdist (`make test`: `--dist loadgroup`) the end-to-end calls run one
-    after another on one worker, so no two real-time calls of different tests overlap;
-    the rest of the suite runs beside them on the other workers."""
-    if not config.pluginmanager.hasplugin("xdist"):
-        return
-    calls = pytest.mark.xdist_group("e2e")
-    for item in items:
-        if "e2e" in item.path.parts:
-            item.add_marker(calls)
-
-
 @pytest.fixture(scope="session", autouse=True)
 def _channel_layer_of_this_worker() -> None:
-    """Under pytest-xdist (`make test`), each worker's Redis channel layer keeps its keys
-    under a prefix of its own: two workers' groups (the live view's) never meet."""
+    """Under pytest-xdist (`make test`), a worker's Redis channel layer keeps its keys
+    under a prefix of its own: its groups (the live view's) never meet those of a test
+    run beside it."""
     from django.conf import settings
 
     worker = os.environ.get("PYTEST_XDIST_WORKER")
