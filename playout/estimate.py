@@ -111,6 +111,15 @@ class HeardEstimate:
         stretches.reverse()
         return stretches
 
+    def play_on(self, since: float, pos: int) -> bool:
+        """The cut at `since`, the last thing known, was early: the player went on from
+        it to `pos`, and stopped there. False (nothing changed) if something came after."""
+        last = self._anchors[-1]
+        if last.t != since or last.p != last.cap or pos <= last.cap:
+            return False
+        last.cap = float(pos)
+        return True
+
     def line(self, now: float) -> tuple[float, float]:
         """Where the latest evidence puts the player at `now` had it audio to play (the
         last line, neither held at its floor nor stopped at what was sent), and since

@@ -39,7 +39,9 @@ class _Clear:
     estimate's past), on the clock of sends and of echoes dated with round trip
     `rtt_s` (jitter `jitter_s`; `measured`: not the prior). `heard_before`: the
     furthest echoed position then; `sent_pos`: the end of what had been sent, where
-    `newest`, the last mark it returns, lies."""
+    `newest`, the last mark it returns, lies. `times_link`: that mark's audio runs a
+    round trip past the clear, so its echo can only be the clear's (the link's own
+    round trip, `LinkEstimate.clear_sample`), never the player's reaching it first."""
 
     sent_at: float
     rtt_s: float
@@ -50,6 +52,7 @@ class _Clear:
     heard_before: int
     sent_pos: int
     measured: bool
+    times_link: bool
     newest: str
     epoch: int
 
@@ -507,8 +510,10 @@ class PlayoutTracker:
         Twilio, and every frame and mark handed out by an earlier `poll` and
         not sent yet is dropped (its epoch is no longer current: check
         `is_current(out.epoch)` at sending, as `is_live(out.generation)` after a
-        cancel); its audio is among what was taken back. Outbound of the new
-        epoch (`PauseOutcome.epoch`) is sent as usual. Idempotent but for the
+        cancel); its audio is among what was taken back. The outcome's
+        `closing_mark`, if any, goes right before the clear, unchecked (it ends
+        the epoch the clear ends). Outbound of the new epoch
+        (`PauseOutcome.epoch`) is sent as usual. Idempotent but for the
         clear: a second pause takes nothing back.
         """
         now = self._advance(now)
@@ -582,6 +587,7 @@ class PlayoutTracker:
             self._confirmed_pos,
             sent_pos,
             link.samples > 0,
+            newest.expected_at - now >= link.rtt_s + 2 * link.jitter_s,
             newest.name,
             self._epoch + 1,
         )
@@ -596,7 +602,8 @@ class PlayoutTracker:
         had (the caller heard more), and that audio is taken as sent and heard."""
         self._clear = None
         trip_s = at - clear.sent_at
-        self.link.clear_sample(trip_s)
+        if clear.times_link:
+            self.link.clear_sample(trip_s)
         if (
             not clear.measured  # the prior round trip: the trip's difference says nothing
             or self._hold is not HoldState.PAUSED
@@ -615,27 +622,29 @@ class PlayoutTracker:
         # Within what one trip can tell, a repeat or a skip would be likelier than not to
         # be wrong: a frame, when Twilio's clock dated the echo; else the uplink's jitter
         # is in it too.
-        noise_s = 2 * clear.jitter_s
-        if dated:
-            noise_s = min(noise_s, self.config.frame_ms / 1000)
+        noise_s = self.config.frame_ms / 1000
+        if not dated:
+            noise_s = max(noise_s, 2 * clear.jitter_s)
         if abs(heard_pos - clear.heard_pos) <= noise_s * BYTES_PER_SECOND:
             return
         if heard_pos < clear.heard_pos and heard_pos >= self._history.start:
             self._take_back(self._now, heard_pos)
         elif heard_pos > clear.heard_pos:
-            self._heard_after_all(self._now, heard_pos)
+            self._heard_after_all(clear.sent_at, heard_pos)
         else:
             return
         self.recut_bytes += heard_pos - clear.heard_pos
 
-    def _heard_after_all(self, now: float, heard_pos: int) -> None:
-        """The player stopped at `heard_pos`, beyond the pause's cut: the audio up to it,
-        at the front of pending (the cut took it back), is sent and heard after all."""
+    def _heard_after_all(self, cut_at: float, heard_pos: int) -> None:
+        """The player stopped at `heard_pos`, beyond the pause's cut at `cut_at`: the audio
+        up to it, at the front of pending (the cut took it back), is sent and heard after
+        all, and the estimate's past says it played on from the cut to there."""
         for item, audio in self._pending.take_front(heard_pos - self._ledger.sent_pos):
             self._ledger.append(item, len(audio))
             self._history.append(audio)
-        self._heard.cut(now, heard_pos)
-        self._end.cut(now, heard_pos)
+        if not self._heard.play_on(cut_at, heard_pos):
+            self._heard.cut(self._now, heard_pos)
+        self._end.cut(self._now, heard_pos)
         self._confirmed_pos = self._mark_pos = heard_pos
 
     def resume(self, now: float) -> None:

@@ -167,7 +167,7 @@ class CoreRun:
             down = self.player.delay_s if self.clear_delay_s is None else self.clear_delay_s
             reached = self.now + down
             returned = [(reached, name) for name in self.player.clear(reached)]
-            self.player.marks = returned + self.player.marks
+            self.player.marks += returned
         else:
             raise AssertionError(f"unexpected event to Twilio: {event}")
 

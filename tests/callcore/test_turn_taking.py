@@ -108,6 +108,24 @@ def test_a_clear_slower_than_the_audio_moves_the_cut_on_to_what_was_heard() -> N
     assert "it took 60 ms longer than the audio" in line
 
 
+def test_a_pause_marks_the_end_of_what_was_sent_right_before_its_clear() -> None:
+    """The answer comes as it plays, 60 ms at a time: the frames sent last followed the
+    last mark. The pause sends a mark after them, then the clear, at once."""
+    run = turn_run()
+    run.event(rt.ResponseCreated("r1"))
+    run.event(rt.AudioDelta("r1", "a1", tone(0x44, 200)))
+    for step in range(1, 18):
+        run.step(0.06 * step)
+        run.event(rt.AudioDelta("r1", "a1", tone(0x44, 60)))
+    run.caller_voice(1000, "Wait, stop, I need to change my order.")
+
+    sent = [(s.at, s.message["event"]) for s in run.twilio]
+    at = [event for _, event in sent].index("clear")
+    assert sent[at - 2][1] == "media"
+    assert sent[at - 1] == (sent[at][0], "mark")
+    assert sent[at - 2][0] < sent[at][0]
+
+
 def test_a_short_stop_is_an_interruption_once_its_words_come() -> None:
     run = turn_run()
     run.answer("r1", "a1", ANSWER_MS)

@@ -79,8 +79,10 @@ class ReferencePlayer:
         return due
 
     def clear(self, now: float) -> list[str]:
-        names = [name for _, name in self.marks]
-        self.marks = []
+        """The clear arrives at `now`: the marks not reached yet come back (the names);
+        those reached before it echo by themselves, as they were going to."""
+        names = [name for at, name in self.marks if at > now]
+        self.marks = [(at, name) for at, name in self.marks if at <= now]
         for played in self.played:
             played.end = min(played.end, max(played.start, now))
         self.play_end = min(self.play_end, now)
@@ -217,7 +219,7 @@ class Shell:
         self._last_deadline = None
         reached = self.now + self.clear_delay_s
         returned = [(reached, name) for name in self.player.clear(reached)]
-        self.player.marks = returned + self.player.marks
+        self.player.marks += returned
         self._sendable = False
         self.poll()
 

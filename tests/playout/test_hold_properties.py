@@ -106,12 +106,16 @@ class Model:
     def check_books(self) -> None:
         self.book_frames()
         tracker = self.shell.tracker
-        # The marks a pause's clear returned came back, and put the cut further back:
-        # what the caller had not heard after all is pending again (nothing was sent since).
+        # The marks a pause's clear returned came back and moved the cut (nothing was sent
+        # since): back, what the caller had not heard after all is pending again; on,
+        # what they had heard left pending as sent.
         recut, self.recut_seen = tracker.recut_bytes - self.recut_seen, tracker.recut_bytes
-        if recut:
-            kept = self.kept[tracker.generation]
-            del kept[len(kept) - recut :]
+        kept = self.kept.setdefault(tracker.generation, bytearray())
+        if recut < 0:
+            del kept[len(kept) + recut :]
+        elif recut > 0:
+            received = self.received[tracker.generation]
+            kept.extend(received[len(kept) : len(kept) + recut])
         live = tracker.generation
         for generation, received in self.received.items():
             kept = bytes(self.kept.get(generation, b""))
