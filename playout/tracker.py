@@ -521,11 +521,11 @@ class PlayoutTracker:
         heard_pos = self._heard.position(now)
         item_id = self.playing_item(now)
         heard_ms = 0 if item_id is None else self.heard_ms(item_id, now)
-        closing: list[Outbound] = []
+        closing: MarkOut | None = None
         if self._ledger.sent_pos != self._mark_pos:
             # The last frames went without a mark: one goes after them, before the clear,
             # so that the newest mark ends what was sent (`_clearing`).
-            self._place_mark(now, closing)
+            closing = self._place_mark(now, [])
         self._clearing(now, heard_pos)
         marks_cleared = self._marks.clear(EchoResult.CLEARED_BY_PAUSE)
         requeued = self._take_back(now, heard_pos)
@@ -541,7 +541,7 @@ class PlayoutTracker:
             epoch=self._epoch,
             marks_cleared=marks_cleared,
             evidence=evidence,
-            closing_mark=closing[0] if closing and isinstance(closing[0], MarkOut) else None,
+            closing_mark=closing,
         )
 
     def _take_back(self, now: float, heard_pos: int) -> int:
@@ -869,12 +869,12 @@ class PlayoutTracker:
         if item.pending_bytes == 0 and item.sent_bytes > 0:
             self._mark_due = True
 
-    def _place_mark(self, now: float, out: list[Outbound]) -> None:
+    def _place_mark(self, now: float, out: list[Outbound]) -> MarkOut | None:
         self._mark_due = False
         pos = self._ledger.sent_pos
         sent_end = self._end.sent_end(pos)
         if pos == self._mark_pos or sent_end is None:
-            return  # a mark already follows the last byte sent
+            return None  # a mark already follows the last byte sent
         item = self._ledger.item_at(pos - 1)
         mark = self._marks.place(
             self._generation,
@@ -889,4 +889,6 @@ class PlayoutTracker:
         )
         self._fresh_run = False
         self._mark_pos = pos
-        out.append(MarkOut(mark.name, mark.generation, self._epoch))
+        placed = MarkOut(mark.name, mark.generation, self._epoch)
+        out.append(placed)
+        return placed
