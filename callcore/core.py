@@ -66,6 +66,7 @@ from callcore.turns import (
     Answer,
     Decided,
     Forget,
+    Hold,
     Interrupt,
     Pause,
     Resume,
@@ -174,8 +175,11 @@ class CallCore:
         # The response of a passage that must be heard whole, from its ask until heard.
         self._passage: str | None = None
         self._passage_asked = False
-        # When the answer was paused for a sound being judged (tracker clock), and the
-        # evidence then: what the caller was kept from hearing.
+        # Until when the caller may hear the answer while a sound is judged (`Hold`).
+        self._hold_until: float | None = None
+        # When the caller stopped hearing the answer paused for a sound being judged
+        # (tracker clock), and the evidence when it was held: what they were kept from
+        # hearing.
         self._paused_at: float | None = None
         self._pause_evidence: PlayoutSnapshot | None = None
         self.counters = CallCounters()
@@ -722,6 +726,8 @@ class CallCore:
                 case Decided():
                     onset = act.onset
                     self._out += self._verdict(act, now)
+                case Hold():
+                    self._hold(act.until, now)
                 case Pause():
                     self._pause(now)
                 case Resume():
@@ -773,11 +779,45 @@ class CallCore:
         clear can leave)."""
         return self.listener.judge.deciding
 
+    def _hold(self, target: float, now: float) -> None:
+        """A sound began: send nothing the caller would hear after its stop target."""
+        tracker = self.tracker
+        until = self.listener.hold_until(target, tracker, dated=self.caller_clock.dating)
+        self._hold_until = until
+        if self._pause_evidence is None:
+            # The evidence before the hold takes the audio held here off the deadline.
+            self._pause_evidence = tracker.snapshot(now)
+        tracker.hold(now, until)
+        self._pump(now)
+
     def _pause(self, now: float) -> None:
-        """Stop what the caller hears while their sound is judged; the rest is kept."""
-        outcome = self.tracker.pause(now)
+        """Stop what the caller hears while their sound is judged; the rest is kept.
+
+        When the hold ends what Twilio plays by its `until`, the answer simply runs
+        out then: nothing is cleared, nothing sent again. Otherwise (the hold came
+        after more had gone), Twilio is cleared now.
+        """
+        tracker = self.tracker
+        until = self._hold_until
+        ends = tracker.plays_until(now)
+        if until is not None and tracker.held and (ends is None or ends <= until + 1e-9):
+            self._paused_at = now if ends is None else ends
+            item_id = tracker.playing_item(now)
+            details: dict[str, object] = {
+                "item_id": item_id,
+                "heard_ms": 0 if item_id is None else tracker.heard_ms(item_id, now),
+                "requeued_ms": 0,
+                "cleared": False,
+                # The caller hears the held answer this much longer, to its end.
+                "stop_in_ms": round((self._paused_at - now) * 1000),
+            }
+            status = tracker.playout_status(now)
+            self._out.append(Record(RecordKind.ANSWER_PAUSED, now, status, details))
+            return
+        outcome = tracker.pause(now)
         self._paused_at = now
-        self._pause_evidence = outcome.evidence
+        if self._pause_evidence is None:
+            self._pause_evidence = outcome.evidence
         self._drop_unsent(None)
         # The clear leaves first (every millisecond before it, the caller hears the AI),
         # behind only the mark that ends what was sent, when one is due: its echo says
@@ -789,18 +829,23 @@ class CallCore:
             "item_id": outcome.item_id,
             "heard_ms": outcome.heard_ms,
             "requeued_ms": outcome.requeued_ms,
+            "cleared": True,
+            "stop_in_ms": 0,
         }
-        status = self.tracker.playout_status(now)
+        status = tracker.playout_status(now)
         self._out.append(Record(RecordKind.ANSWER_PAUSED, now, status, details))
 
     def _resume(self, now: float) -> None:
-        """The sound was not an interruption: the answer goes on from where it was heard."""
+        """The sound was not an interruption: the answer goes on from where it was heard
+        (held: from the first byte not sent; paused: from the byte the caller last heard)."""
         paused_at, self._paused_at = self._paused_at, None
-        self._pause_evidence = None
+        self._pause_evidence = self._hold_until = None
         self.tracker.resume(now)
-        gap_ms = None if paused_at is None else round((now - paused_at) * 1000)
-        status = self.tracker.playout_status(now)
-        self._out.append(Record(RecordKind.ANSWER_RESUMED, now, status, {"gap_ms": gap_ms}))
+        if paused_at is not None:
+            # The silence the caller hears: none if the held audio has not run out yet.
+            gap_ms = max(0, round((now - paused_at) * 1000))
+            status = self.tracker.playout_status(now)
+            self._out.append(Record(RecordKind.ANSWER_RESUMED, now, status, {"gap_ms": gap_ms}))
         self._pump(now)
 
     def _barge_in(self, now: float, onset: float | None) -> None:
@@ -808,7 +853,7 @@ class CallCore:
         the model's memory to what the caller heard, delete what they never heard."""
         tracker = self.tracker
         stopped, self._pause_evidence = self._pause_evidence, None
-        self._paused_at = None
+        self._paused_at = self._hold_until = None
         # The evidence at the onset, before the cancel changes the estimate.
         heard_at_onset_ms = heard_at(tracker, onset)
         response_cancelled = tracker.generating()

@@ -22,6 +22,10 @@ _ECHO_SLACK_S = 0.04
 # The pause goes this much before the stop target, besides the link's jitter (the
 # caller's onset is dated by a frame that came over it, and the clear goes over it).
 _PAUSE_MARGIN_S = 0.01
+# The hold ends what the caller hears this much before the stop target (where the
+# estimate puts their ear), besides the link's jitter when Twilio's clock does not date
+# the caller's frames (the onset's frame came over the link, maybe late).
+_HOLD_MARGIN_S = 0.01
 
 
 class Listener:
@@ -75,6 +79,12 @@ class Listener:
             interruptible=interruptible,
             margin_s=link.jitter_s + _PAUSE_MARGIN_S,
         )
+
+    @staticmethod
+    def hold_until(target: float, tracker: PlayoutTracker, *, dated: bool) -> float:
+        """Until when the caller may hear the answer while a sound whose stop target is
+        `target` is judged; `dated`: the caller's frames are dated by Twilio's clock."""
+        return target - _HOLD_MARGIN_S - (0.0 if dated else tracker.link.jitter_s)
 
     # --- the caller's words ----------------------------------------------------------------
 

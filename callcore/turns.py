@@ -13,12 +13,14 @@ answer). The evidence, in the order it comes:
   committed);
 - the service's transcription of the item: the caller's words.
 
-While it decides, the answer plays on; if the sound still goes on when the
-caller would otherwise hear the AI later than `stop_target_ms` after they
-began, the answer is paused (Twilio cleared, the unheard audio kept), and a
-sound that then ends short resumes it where the caller stopped hearing it.
-(Holding back audio from the onset would not stop the caller hearing it any
-sooner than the pause does, and would open a gap for every short sound.)
+While it decides, the answer plays on up to the stop target
+(`stop_target_ms` after the caller began) and not after: from the onset the
+answer is held there (`Hold`: Twilio is fed only what plays by then), so if
+the sound goes on, the answer runs out at the target, with nothing to clear,
+take back or send again; a sound that ends first lets it go on without a
+gap. If the hold came too late (Twilio already had more), the answer is
+paused ahead of the target (Twilio cleared, the unheard audio kept). A sound
+that ends short resumes it where the caller stopped hearing it.
 A sound longer than `interrupt_after_ms` is an interruption; so are words
 that are not a backchannel, and the always-stop phrases. No words (the
 service heard no speech, or its transcript is empty) is noise; the AI's
@@ -26,7 +28,7 @@ own voice coming back (the meter explains the loud frames by what the
 caller heard) is echo.
 
 Sans-IO: every input takes `now`, and returns the acts for the core to carry
-out in order (`Pause`, `Resume`, `Interrupt`, `Forget`, `Answer`,
+out in order (`Hold`, `Pause`, `Resume`, `Interrupt`, `Forget`, `Answer`,
 `Decided`). `next_timer()` says when to call `timer(now)`.
 """
 
@@ -111,8 +113,8 @@ class TurnPolicy:
     - `interrupt_after_ms`: the caller's voice this long is an interruption,
       whatever the words (backchannels are shorter).
     - `stop_target_ms`: the caller must hear no AI audio later than this after
-      they began an interruption: the answer is paused (Twilio cleared) in
-      time for it while the sound goes on undecided.
+      they began an interruption: the answer is held (or paused) there while
+      the sound goes on undecided.
     - `voice_end_ms`: this long without voice ends a sound (and resumes a paused
       answer: every millisecond here is one more of silence the caller hears).
     - `join_ms`: voice back within this long goes on with the sound before (a
@@ -177,8 +179,17 @@ def _made_of(words: tuple[str, ...], phrases: frozenset[tuple[str, ...]]) -> boo
 
 
 @dataclass(frozen=True, slots=True)
+class Hold:
+    """Send the caller nothing they would hear after `until` (the stop target, on the
+    tracker's clock): if the sound goes on, the answer runs out then, no clear needed."""
+
+    until: float
+
+
+@dataclass(frozen=True, slots=True)
 class Pause:
-    """Clear Twilio now and keep the unheard audio: the caller stops hearing the AI."""
+    """The stop target is near: the caller stops hearing the AI by then (Twilio is
+    cleared unless the hold already ends what it plays in time); the unheard is kept."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -231,7 +242,7 @@ class Decided:
         return round((self.at - self.onset) * 1000)
 
 
-Act = Pause | Resume | Interrupt | Forget | Answer | Decided
+Act = Hold | Pause | Resume | Interrupt | Forget | Answer | Decided
 
 
 class _Phase(enum.Enum):
@@ -256,6 +267,7 @@ class _Episode:
     committed: set[str] = field(default_factory=set)
     words: list[str] = field(default_factory=list)
     transcribed: set[str] = field(default_factory=set)
+    held: bool = False  # the answer is held at the stop target (`Hold`), or paused
     paused: bool = False
     ever_paused: bool = False
     pause_due: float | None = None
@@ -371,9 +383,11 @@ class TurnJudge:
                 if not ai_turn:
                     self._caller_speaks_freely()
                     return []
-                episode = self._open(captured_at, interruptible, margin_s)
+                episode = _Episode(onset=captured_at, interruptible=interruptible)
+                self._episode = episode
+                acts += self._listen(episode, captured_at, margin_s)
             elif episode.phase is _Phase.WAITING:
-                self._new_sound(episode, captured_at, margin_s)
+                acts += self._new_sound(episode, captured_at, margin_s)
             episode.voice_frames += 1
             episode.voice_end = captured_at + self._frame_s
             run_ms = round((episode.voice_end - episode.run_start) * 1000)
@@ -493,7 +507,7 @@ class TurnJudge:
         if episode.pause_due is not None and now >= episode.pause_due:
             episode.pause_due = None
             if episode.phase is _Phase.LISTENING and not episode.paused:
-                episode.paused = episode.ever_paused = True
+                episode.paused = episode.ever_paused = episode.held = True
                 return [Pause()]
         if episode.service_due is not None and now >= episode.service_due:
             return self._decide(episode, Verdict.NOISE, DecidedBy.NOT_SPEECH, now)
@@ -512,15 +526,9 @@ class TurnJudge:
         self._judged.clear()
         self._unanswered.clear()
         self._turn_voice_end = None
-        return [Resume()] if episode is not None and episode.paused else []
+        return [] if episode is None else self._go_on(episode)
 
     # --- steps ----------------------------------------------------------------------------
-
-    def _open(self, onset: float, interruptible: bool, margin_s: float) -> _Episode:
-        episode = _Episode(onset=onset, interruptible=interruptible)
-        self._episode = episode
-        self._listen(episode, onset, margin_s)
-        return episode
 
     def _caller_speaks_freely(self) -> None:
         """The caller's own voice while the AI does not hold the turn: the service's
@@ -541,7 +549,7 @@ class TurnJudge:
                 del self._judged[item_id]
                 episode.items.append(item_id)
 
-    def _new_sound(self, episode: _Episode, start: float, margin_s: float) -> None:
+    def _new_sound(self, episode: _Episode, start: float, margin_s: float) -> list[Act]:
         if episode.voice_frames == 0:
             episode.onset = start  # the first voice of a sound the service reported first
         else:
@@ -552,12 +560,23 @@ class TurnJudge:
             # A breath between words, not a new sound: the run (and its stop target)
             # goes on, so an answer resumed in the breath is paused again at once.
             start = episode.run_start
-        self._listen(episode, start, margin_s)
+        return self._listen(episode, start, margin_s)
 
-    def _listen(self, episode: _Episode, start: float, margin_s: float) -> None:
+    def _listen(self, episode: _Episode, start: float, margin_s: float) -> list[Act]:
+        """A run of voice from `start`: the caller hears none of the answer after the stop
+        target (held there, paused ahead of it in case the hold came too late)."""
         episode.run_start = start
-        if episode.interruptible and not episode.paused:
-            episode.pause_due = start + self.policy.stop_target_ms / 1000 - margin_s
+        if not episode.interruptible or episode.paused:
+            return []
+        target = start + self.policy.stop_target_ms / 1000
+        episode.pause_due = target - margin_s
+        episode.held = True
+        return [Hold(target)]
+
+    def _go_on(self, episode: _Episode) -> list[Act]:
+        """The answer goes on (it was held or paused for the sound)."""
+        held, episode.held, episode.paused = episode.held, False, False
+        return [Resume()] if held else []
 
     def _sound_ended(self, episode: _Episode, now: float, ai_turn: bool) -> list[Act]:
         episode.phase = _Phase.WAITING
@@ -566,16 +585,13 @@ class TurnJudge:
         if episode.sounds == 1 and not episode.items and episode.voice_ms < _BLIP_MS:
             # A click, or a frame of echo the meter could not explain: nothing to judge.
             self._episode = None
-            return [Resume()] if episode.paused else []
+            return self._go_on(episode)
         if episode.items and episode.transcribed >= set(episode.items):
             return self._by_words(episode, now, ai_turn)
         episode.words_due = now + policy.words_wait_ms / 1000
         if not episode.items:
             episode.service_due = now + policy.service_wait_ms / 1000
-        if episode.paused:
-            episode.paused = False
-            return [Resume()]
-        return []
+        return self._go_on(episode)
 
     def _decide(
         self, episode: _Episode, verdict: Verdict, decided_by: DecidedBy, now: float
@@ -601,8 +617,8 @@ class TurnJudge:
             acts.append(Interrupt(deferred=not episode.interruptible))
             if episode.phase is _Phase.LISTENING:
                 self._turn_voice_end = episode.voice_end
-        elif episode.paused:
-            acts.append(Resume())
+        else:
+            acts += self._go_on(episode)
         waiting = [item_id for item_id in episode.items if item_id not in episode.committed]
         for item_id in waiting:
             self._judged[item_id] = verdict

@@ -115,6 +115,8 @@ class PlayoutTracker:
         self._end = PlayoutDeadline()
         self._history = SentAudio(2 * (cfg.history_ms + cfg.lead_ms) * BYTES_PER_MS)
         self._hold = HoldState.FLOWING
+        # While held: nothing goes out that would play after this (-inf: nothing at all).
+        self._horizon = float("-inf")
         # Bumped by every clear (cancel, pause): output of an earlier epoch is stale.
         self._epoch = 0
         # Pacing resumed with audio held: the run it starts has no start hold.
@@ -293,22 +295,27 @@ class PlayoutTracker:
         `mark_interval_ms` of sent audio; but when less than that is left of
         the send under way, that mark waits for the send's end: the frames sent
         together go to Twilio as one message, which a mark would split in two.
-        While held (`hold`, `pause`) it hands out marks only.
+        While paused it hands out marks only; while held, the frames that play
+        out by the hold's `until`, then a mark after the last of them.
         """
         now = self._advance(now)
         out: list[Outbound] = []
         if self._mark_due:
             self._place_mark(now, out)
-        if self._hold is not HoldState.FLOWING:
-            return self._finish_poll(now, out)
         send_at = self.next_send_at()
-        if send_at is not None and send_at > now + _EPSILON_S:
-            return self._finish_poll(now, out)  # not yet down to the refill level
+        if send_at is None or send_at > now + _EPSILON_S:
+            return self._finish_poll(now, out)  # nothing to send, or not yet down to refill
         interval = self.config.mark_interval_bytes
+        horizon = self._horizon if self._hold is HoldState.HELD else float("inf")
         while size := self._pending.next_frame_size():
             sent_pos = self._ledger.sent_pos
             start = self._end.frame_start(now, sent_pos)
             if start + size / BYTES_PER_SECOND - now > self._timing.lead_s + _EPSILON_S:
+                break
+            if start + size / BYTES_PER_SECOND > horizon + _EPSILON_S:
+                # Held: this frame would play after the hold's `until`. The last one sent
+                # gets its mark (its echo dates the end of what the caller hears).
+                self._mark_due = True
                 break
             sent_end = self._end.sent_end(sent_pos)
             if sent_end is None or sent_end < now:
@@ -330,9 +337,9 @@ class PlayoutTracker:
         if (
             out
             and isinstance(out[-1], AudioFrame)
-            and self._ledger.sent_pos - self._mark_pos >= interval
+            and (self._mark_due or self._ledger.sent_pos - self._mark_pos >= interval)
         ):
-            self._place_mark(now, out)  # the interval's mark, at the send's end
+            self._place_mark(now, out)  # the interval's (or the hold's) mark, at the send's end
         return self._finish_poll(now, out)
 
     def _send_left(self, now: float) -> int:
@@ -476,23 +483,41 @@ class PlayoutTracker:
         """Whether pacing is held (by `hold` or `pause`) until `resume` or `cancel`."""
         return self._hold is not HoldState.FLOWING
 
-    def hold(self, now: float) -> None:
-        """Stop feeding Twilio: `poll` sends no frames until `resume` (or a `cancel`).
+    def hold(self, now: float, until: float | None = None) -> None:
+        """Stop feeding Twilio: `poll` sends no frame that would play after `until`
+        (None: no frame at all) until `resume` (or a `cancel`).
 
         Model audio is still accepted, into pending. What Twilio holds plays
-        on; if some of it follows the last mark, a mark goes after it (at the
-        next `poll`), so its echo dates the end of what the caller hears.
-        The deadline stops counting the audio held here. Idempotent; while
+        on, and pacing tops it up to `until` (the caller hears the answer up to
+        then, and not after, without a `clear`); once nothing more may go, a
+        mark follows the last frame sent, if none does, so its echo dates the
+        end of what the caller hears. The deadline stops counting the audio
+        held here. A second hold may bring `until` earlier, not later; while
         paused it changes nothing.
         """
         now = self._advance(now)
-        if self._hold is not HoldState.FLOWING:
+        horizon = float("-inf") if until is None else until
+        if self._hold is HoldState.PAUSED:
             return
-        self._hold = HoldState.HELD
-        self._resumed = False
-        self._end.hold(self._ledger.sent_pos)
-        if self._heard.playing(now) and self._ledger.sent_pos != self._mark_pos:
+        if self._hold is HoldState.HELD:
+            self._horizon = min(self._horizon, horizon)
+        else:
+            self._hold = HoldState.HELD
+            self._horizon = horizon
+            self._resumed = False
+            self._end.hold(self._ledger.sent_pos)
+        if (
+            self.next_send_at() is None
+            and self._heard.playing(now)
+            and self._ledger.sent_pos != self._mark_pos
+        ):
             self._mark_due = True
+
+    def plays_until(self, now: float) -> float | None:
+        """When the audio sent so far ends playing, by the estimate (None: it has by `now`,
+        or nothing was sent): while held, when the caller stops hearing the answer."""
+        end = self._end.sent_end(self._ledger.sent_pos)
+        return end if end is not None and end > now else None
 
     def pause(self, now: float) -> PauseOutcome:
         """Stop what the caller hears: the shell sends Twilio `clear` right after. A hold, too.
@@ -748,10 +773,14 @@ class PlayoutTracker:
     def next_send_at(self) -> float | None:
         """When the next frame may go out (None: nothing sendable; it may be in the past)."""
         size = self._pending.next_frame_size()
-        if not size or self._hold is not HoldState.FLOWING:
+        if not size or self._hold is HoldState.PAUSED:
             return None
         timing = self._timing
         sent_end = self._end.sent_end(self._ledger.sent_pos)
+        if self._hold is HoldState.HELD:
+            start = self._now if sent_end is None else max(sent_end, self._now)
+            if start + size / BYTES_PER_SECOND > self._horizon + _EPSILON_S:
+                return None  # it would play after the hold's `until` (later, later still)
         if sent_end is None or sent_end <= self._now:
             # The player is dry: this starts a run (see `start_hold_ms`).
             if (

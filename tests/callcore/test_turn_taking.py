@@ -13,9 +13,15 @@ from callcore import CoreConfig, RecordKind
 from callcore.protocol import realtime as rt
 from callcore.tools import ToolResult
 from callcore.turns import TurnPolicy
+from playout import PlayoutConfig
 from tests.callcore.harness import STREAM_SID, CoreRun, tone
 
 ANSWER_MS = 5000
+
+
+# Twilio holds up to 800 ms of the answer: at the caller's onset it already has more than
+# plays by the stop target, and the pause clears it.
+LATE_HOLD = CoreConfig(stream_sid=STREAM_SID, playout=PlayoutConfig(lead_ms=800))
 
 
 def turn_run(**config: object) -> CoreRun:
@@ -44,10 +50,13 @@ def test_a_backchannel_pauses_and_resumes_the_answer_where_it_was_heard() -> Non
     assert verdict["paused"] is True
     [paused] = run.of_kind(RecordKind.ANSWER_PAUSED)
     [resumed] = run.of_kind(RecordKind.ANSWER_RESUMED)
-    assert resumed.details["gap_ms"] == pytest.approx((resumed.at - paused.at) * 1000, abs=1)
-    # Every millisecond of the answer was heard, the pause's gap aside.
+    # Held at the stop target from the onset: the answer ran out then, nothing cleared.
+    assert paused.details["cleared"] is False
+    stopped = paused.at + paused.details["stop_in_ms"] / 1000
+    assert resumed.details["gap_ms"] == pytest.approx((resumed.at - stopped) * 1000, abs=1)
+    # Every millisecond of the answer was heard, once, the pause's gap aside.
     assert run.heard_ms() == pytest.approx(ANSWER_MS, abs=1)
-    assert len(run.clears) == 1  # the pause's; no barge-in
+    assert run.clears == []
     assert run.barge_ins == []
     assert creates(run) == []  # the "uh-huh" is not answered...
     deleted = [e["item_id"] for e in run.model_events("conversation.item.delete")]
@@ -79,12 +88,17 @@ def test_a_long_sound_interrupts_at_the_pause_and_truncates_to_what_was_heard() 
     assert verdict["decided_by"] == "length"
     [barge_in] = run.barge_ins
     [paused] = run.of_kind(RecordKind.ANSWER_PAUSED)
-    # Heard until the pause (the caller stopped hearing the AI then), not the verdict.
+    # Heard until the held answer ran out (the caller stopped hearing the AI then), not
+    # the verdict; nothing was cleared before the barge-in's own clear.
+    assert paused.details["cleared"] is False
+    stopped = paused.at + paused.details["stop_in_ms"] / 1000
     heard = run.heard_ms()
-    assert heard == pytest.approx((paused.at - 0.0) * 1000, abs=21)
+    assert heard == pytest.approx((stopped - 0.0) * 1000, abs=1)
     assert barge_in.figures.audio_end_ms == pytest.approx(heard, abs=1)
-    # The pause came in time for the stop target, counted from the caller's onset.
-    assert paused.at - started <= 0.45
+    assert len(run.clears) == 1
+    # It ran out in time for the stop target, counted from the caller's onset.
+    assert stopped - started <= 0.45
+    assert verdict["stopped_hearing_ms"] == pytest.approx((stopped - started) * 1000, abs=21)
     assert verdict["stopped_hearing_ms"] <= 450
     # The caller's turn is answered once the service commits it.
     assert creates(run) == [{"type": "response.create"}]
@@ -94,7 +108,7 @@ def test_a_clear_slower_than_the_audio_moves_the_cut_on_to_what_was_heard() -> N
     """The pause's clear takes 80 ms down, the audio 20: the caller heard 60 ms more than
     the cut said. The marks it returns time it (a mark after the last frames goes first
     when due), and the truncation is what the caller heard, not the cut."""
-    run = CoreRun(config=CoreConfig(stream_sid=STREAM_SID), link_delay_s=0.02, clear_delay_s=0.08)
+    run = CoreRun(config=LATE_HOLD, link_delay_s=0.02, clear_delay_s=0.08)
     run.answer("r1", "a1", ANSWER_MS)
     run.step(1.0)
     run.caller_voice(1000, "Wait, stop, I need to change my order.")
@@ -109,11 +123,13 @@ def test_a_clear_slower_than_the_audio_moves_the_cut_on_to_what_was_heard() -> N
 
 
 def test_a_pause_marks_the_end_of_what_was_sent_right_before_its_clear() -> None:
-    """The answer comes as it plays, 60 ms at a time: the frames sent last followed the
-    last mark. The pause sends a mark after them, then the clear, at once."""
-    run = turn_run()
+    """The answer comes as it plays, 60 ms at a time, 600 ms ahead (more than plays by the
+    stop target: the hold is too late): the frames sent last followed the last mark. The
+    hold sends a mark after them, as nothing more may go: the newest mark when the pause
+    clears ends what was sent (its echo, or its return, says when the caller stopped)."""
+    run = CoreRun(config=LATE_HOLD)
     run.event(rt.ResponseCreated("r1"))
-    run.event(rt.AudioDelta("r1", "a1", tone(0x44, 200)))
+    run.event(rt.AudioDelta("r1", "a1", tone(0x44, 600)))
     for step in range(1, 18):
         run.step(0.06 * step)
         run.event(rt.AudioDelta("r1", "a1", tone(0x44, 60)))
@@ -121,9 +137,11 @@ def test_a_pause_marks_the_end_of_what_was_sent_right_before_its_clear() -> None
 
     sent = [(s.at, s.message["event"]) for s in run.twilio]
     at = [event for _, event in sent].index("clear")
-    assert sent[at - 2][1] == "media"
-    assert sent[at - 1] == (sent[at][0], "mark")
-    assert sent[at - 2][0] < sent[at][0]
+    [paused] = run.of_kind(RecordKind.ANSWER_PAUSED)
+    assert paused.details["cleared"] is True
+    before = [event for _, event in sent[:at]]
+    assert before[-1] == "mark"
+    assert before[-2] == "media"
 
 
 def test_a_short_stop_is_an_interruption_once_its_words_come() -> None:

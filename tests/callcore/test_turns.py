@@ -9,6 +9,7 @@ from callcore.turns import (
     Decided,
     DecidedBy,
     Forget,
+    Hold,
     Interrupt,
     Pause,
     Resume,
@@ -75,10 +76,12 @@ def caller() -> Caller:
 
 
 def test_a_short_backchannel_plays_through_and_is_forgotten(caller: Caller) -> None:
-    # The voice ends (and is seen to, 60 ms later) before the pause would be due.
-    assert caller.frames(Sound.VOICE, 160) == []
+    # The answer is held at the stop target from the onset (the frame's capture)...
+    onset = caller.now + FRAME - caller.rtt_s
+    assert caller.frames(Sound.VOICE, 160) == [Hold(pytest.approx(onset + 0.45))]
     assert caller.event(caller.judge.speech_started("item_u", caller.now, ai_turn=True)) == []
-    assert caller.frames(Sound.SILENT, 80) == []
+    # ...and goes on as the voice ends (seen to 60 ms later), before the pause was due.
+    assert caller.frames(Sound.SILENT, 80) == [Resume()]
     assert caller.judge.speech_stopped("item_u", caller.now) == []
     acts = caller.judge.transcript("item_u", "Uh-huh.", caller.now, ai_turn=True)
     [decided] = verdicts(acts)
@@ -94,7 +97,7 @@ def test_a_short_backchannel_plays_through_and_is_forgotten(caller: Caller) -> N
 def test_a_longer_backchannel_is_paused_at_the_stop_target_and_resumed(caller: Caller) -> None:
     first_at = caller.now + FRAME
     acts = caller.frames(Sound.VOICE, 440)
-    assert kinds(acts) == [Pause]
+    assert kinds(acts) == [Hold, Pause]
     onset = first_at - caller.rtt_s
     acts = caller.frames(Sound.SILENT, 60)
     assert kinds(acts) == [Resume]
@@ -119,7 +122,7 @@ def test_a_long_sound_is_an_interruption_by_length(caller: Caller) -> None:
     [decided] = verdicts(acts)
     assert decided.verdict is Verdict.INTERRUPTION
     assert decided.decided_by is DecidedBy.LENGTH
-    assert kinds(acts) == [Pause, Decided, Interrupt]
+    assert kinds(acts) == [Hold, Pause, Decided, Interrupt]
     # From the onset: the voice it takes (its last frame seen a round trip later).
     assert decided.decision_ms == pytest.approx(TurnPolicy().interrupt_after_ms + 110, abs=1)
     # The caller goes on; their turn is answered once the service commits it.
@@ -193,7 +196,7 @@ def test_the_caller_speaking_over_the_echo_interrupts(caller: Caller) -> None:
 
 def test_a_click_is_not_judged(caller: Caller) -> None:
     acts = caller.frames(Sound.VOICE, 40) + caller.frames(Sound.SILENT, 800)
-    assert acts == []
+    assert kinds(acts) == [Hold, Resume]  # held from its first frame, on as it ends
     assert not caller.judge.deciding
 
 
@@ -220,7 +223,7 @@ def test_two_backchannels_apart_are_judged_together_by_their_words(caller: Calle
     caller.frames(Sound.VOICE, 200)
     caller.judge.speech_started("item_a", caller.now, ai_turn=True)
     caller.frames(Sound.SILENT, 300)
-    assert kinds(caller.frames(Sound.VOICE, 200)) == []
+    assert kinds(caller.frames(Sound.VOICE, 200)) == [Hold]  # a new sound: held anew
     caller.frames(Sound.SILENT, 100)
     caller.judge.speech_stopped("item_a", caller.now)
     [decided] = verdicts(caller.judge.transcript("item_a", "Yeah. Okay.", caller.now, ai_turn=True))
@@ -231,8 +234,12 @@ def test_two_backchannels_apart_are_judged_together_by_their_words(caller: Calle
 def test_a_breath_between_words_does_not_restart_the_length(caller: Caller) -> None:
     caller.frames(Sound.VOICE, 300)
     caller.judge.speech_started("item_b", caller.now, ai_turn=True)
-    caller.frames(Sound.SILENT, 60)  # the sound ends (the answer resumes)...
+    onset = caller.now - 0.3 + FRAME - caller.rtt_s
+    # The sound ends (the pause was due just before it was seen to)...
+    assert kinds(caller.frames(Sound.SILENT, 60)) == [Pause, Resume]
     acts = caller.frames(Sound.VOICE, 300)  # ...but it was a breath: one run of 660 ms
+    # Held again at the first run's stop target (long past): paused at once.
+    assert acts[:2] == [Hold(pytest.approx(onset + 0.45)), Pause()]
     [decided] = verdicts(acts)
     assert decided.decided_by is DecidedBy.LENGTH
     assert decided.sounds == 2

@@ -154,6 +154,7 @@ class Shell:
         self.gaps: list[float] = []
         self.deadline_regressions: list[tuple[float, float]] = []
         self.sent_while_held: list[float] = []
+        self.hold_until = float("-inf")
         self._sendable = False
         self._last_deadline: float | None = None
 
@@ -173,11 +174,13 @@ class Shell:
             assert self.tracker.is_live(out.generation)
             assert self.tracker.is_current(out.epoch)
             if isinstance(out, AudioFrame):
-                if held:
-                    self.sent_while_held.append(self.now)
                 self.frames.append(out)
                 self.sent_at.append(self.now)
                 self.player.receive_frame(self.now, out)
+                # On the tracker's clock (our sends'), when the player will have played it.
+                ends = self.player.play_end - self.player.delay_s - self.player.lead_s
+                if held and ends > self.hold_until + EPS:
+                    self.sent_while_held.append(self.now)  # it plays after the hold's `until`
             else:
                 self.player.receive_mark(self.now, out.name)
         lead = self.player.buffered_s(self.now) - self.player.delay_s
@@ -223,8 +226,9 @@ class Shell:
         self._sendable = False
         self.poll()
 
-    def hold(self) -> None:
-        self.tracker.hold(self.now)
+    def hold(self, until: float | None = None) -> None:
+        self.tracker.hold(self.now, until)
+        self.hold_until = float("-inf") if until is None else until
         self._last_deadline = None  # a hold takes the audio held here off the deadline
         self._sendable = False
         self.poll()

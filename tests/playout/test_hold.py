@@ -78,6 +78,73 @@ def test_a_hold_marks_the_end_of_what_twilio_still_plays() -> None:
     assert shell.tracker.drain_status(1.0).final_mark_echoed
 
 
+def test_a_hold_until_a_time_plays_the_answer_up_to_it_and_marks_where_it_ends() -> None:
+    """The caller hears the answer up to `until` and not after, without a clear: pacing
+    tops Twilio up to it, a mark follows the last frame, and `resume` goes on from the
+    next byte, each sent once."""
+    shell = Shell(PlayoutConfig(mark_interval_ms=250, link_rtt_prior_ms=0))
+    tracker = shell.tracker
+    audio = answer(shell, 3000)
+    shell.run_until(0.15)  # 400 ms sent (the lead, topped up at 0.1)
+    # Not a frame's end: the last frame that fits ends at 0.54, in the middle of the
+    # refill at 0.3 (pacing would send to 0.6).
+    shell.hold(until=0.55)
+    assert tracker.held
+    shell.run_until(0.5)
+    assert tracker.plays_until(0.5) == pytest.approx(0.54)
+    assert tracker.next_send_at() is None  # the next frame would play after 0.55
+    shell.run_until(1.0)
+    assert sent(shell) == audio[: 540 * 8]
+    assert shell.sent_while_held == []
+    assert shell.player.heard_payload() == audio[: 540 * 8]
+    assert tracker.plays_until(1.0) is None
+    accepted = [e.position_ms for e in shell.echoes if e.accepted]
+    assert accepted[-1] == 540  # the hold's mark: the end of what the caller heard
+    assert tracker.heard_ms("i1", 1.0) == 540
+    shell.resume()
+    shell.run_until(5.0)
+    assert sent(shell) == audio
+    assert shell.player.heard_payload() == audio
+
+
+def test_a_hold_until_a_time_already_sent_past_sends_nothing_more() -> None:
+    """The audio sent already plays beyond `until`: what was sent plays on (the shell
+    clears it if it must); a second hold moves `until` earlier, never later."""
+    shell = Shell()
+    tracker = shell.tracker
+    answer(shell, 2000)
+    shell.run_until(0.25)  # 500 ms sent
+    shell.hold(until=0.4)
+    before = len(shell.frames)
+    shell.hold(until=0.9)  # not later: still 0.4
+    shell.run_until(0.45)
+    assert len(shell.frames) == before
+    assert tracker.plays_until(0.45) == pytest.approx(0.5)
+    outcome = shell.pause()
+    assert outcome.requeued_ms == 50
+    shell.resume()
+    shell.run_until(5.0)
+    assert shell.player.heard_payload() == pattern(2000 * 8)
+
+
+def test_a_hold_until_a_time_still_comes_in_and_then_a_full_hold() -> None:
+    """Audio that comes in while held goes out as long as it plays by `until`; a hold
+    without `until` then stops it at once."""
+    shell = Shell()
+    tracker = shell.tracker
+    answer(shell, 100, done=False)
+    shell.run_until(0.05)  # the start hold: nothing yet, too little
+    shell.hold(until=1.0)
+    assert tracker.audio_delta("r1", "i1", pattern(300 * 8, seed=100 * 8), 0.1)
+    shell.run_until(0.2)
+    assert len(sent(shell)) > 0
+    shell.hold()
+    count = len(shell.frames)
+    assert tracker.audio_delta("r1", "i1", pattern(500 * 8, seed=400 * 8), 0.3)
+    shell.run_until(2.0)
+    assert len(shell.frames) == count
+
+
 def test_pause_resends_from_the_heard_byte_at_the_link_prior() -> None:
     """No echo yet (the player is 100 ms away): the estimate alone places the clear."""
     shell = Shell(delay_s=0.1, echo_delay_s=0.1)
