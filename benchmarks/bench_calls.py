@@ -19,8 +19,11 @@ greeting's `response.create` arrived), joined through the call rows'
 `model_session_id`.
 
 Per N it prints: barge-ins caught; reaction p50/p99, from `speech_started`
-leaving the stand-in to the `clear` reaching the caller (two loopback hops
-included); |truncation error| p50/p95 against what the caller heard;
+leaving the stand-in to the first `clear` reaching the caller (two loopback hops
+included); when the caller stopped hearing the AI, from their first voiced
+frame to the last of the greeting they heard (a clear, or the answer held at
+the stop target running out: no clear needed); |truncation error| p50/p95
+against what the caller heard;
 underruns; server CPU ms per call-second and RSS per call; set-up latency
 p50/p95 (`start` sent to the greeting's `response.create` received: the
 session connected and configured, the stream claimed; `session.update` itself

@@ -50,6 +50,9 @@ class RunFigures:
     extra_barge_ins: int = 0
     reaction_ms: list[float] = field(default_factory=list)
     server_reaction_ms: list[float] = field(default_factory=list)
+    stop_ms: list[float] = field(default_factory=list)
+    """The caller's first voiced frame to the last of the greeting they heard (ms): when
+    they stopped hearing the AI, by a clear or by the answer held running out."""
     truncate_err_ms: list[float] = field(default_factory=list)
     """Truncation minus what the caller heard (ms): > 0 the model is told of audio the
     caller never heard, < 0 it forgets audio they did."""
@@ -203,6 +206,9 @@ def judge(
         if session is not None and session["speech_started_at"]:
             wire_ms = 1000 * (call["clears_at"][0] - session["speech_started_at"][0])
             figures.reaction_ms.append(wire_ms)
+        last_heard = call.get("greeting_last_heard_at")
+        if call["speech_started_at"] and last_heard is not None:
+            figures.stop_ms.append(1000 * (last_heard - call["speech_started_at"][0]))
         if barge_ins[0].audio_end_ms is not None:
             error = barge_ins[0].audio_end_ms - heard.get(GREETING_TONE, 0.0)
             figures.truncate_err_ms.append(error)
@@ -223,7 +229,9 @@ def print_run(f: RunFigures) -> None:
         f"{max(f.late_max_ms, default=0):.0f} ms",
         f"    caught {f.caught}/{f.calls} (+{f.extra_barge_ins} extra); reaction on the wire "
         f"p50 {median(f.reaction_ms):.1f} / p99 {percentile(f.reaction_ms, 99):.1f} ms "
-        f"(server-side p99 {percentile(f.server_reaction_ms, 99):.2f} ms)",
+        f"(server-side p99 {percentile(f.server_reaction_ms, 99):.2f} ms); stopped hearing "
+        f"the AI p50 {median(f.stop_ms):.0f} / p99 {percentile(f.stop_ms, 99):.0f} ms after "
+        "they began",
         f"    truncation error |p50| {median(f.truncate_abs_ms):.0f} / |p95| "
         f"{percentile(f.truncate_abs_ms, 95):.0f} ms, signed p5 "
         f"{percentile(f.truncate_err_ms, 5):.0f} / p50 {median(f.truncate_err_ms):.0f} / p95 "
@@ -250,6 +258,7 @@ COLUMNS: list[tuple[str, Callable[[RunFigures], float], str]] = [
     ("caught%", lambda f: 100 * f.caught / f.calls, "{:.0f}"),
     ("react p50", lambda f: median(f.reaction_ms), "{:.1f}"),
     ("react p99", lambda f: percentile(f.reaction_ms, 99), "{:.1f}"),
+    ("stop p99", lambda f: percentile(f.stop_ms, 99), "{:.0f}"),
     ("trunc p50", lambda f: median(f.truncate_abs_ms), "{:.0f}"),
     ("trunc p95", lambda f: percentile(f.truncate_abs_ms, 95), "{:.0f}"),
     ("tr s.p5", lambda f: percentile(f.truncate_err_ms, 5), "{:.0f}"),

@@ -182,6 +182,7 @@ def call_evidence(caller: TwilioCaller, error: str) -> dict[str, Any]:
             for gap in timeline.underruns
         ],
         "answer_last_heard_at": timeline.last_heard(ANSWER_TONE),
+        "greeting_last_heard_at": timeline.last_heard(GREETING_TONE),
     }
 
 

@@ -780,9 +780,19 @@ class CallCore:
         return self.listener.judge.deciding
 
     def _hold(self, target: float, now: float) -> None:
-        """A sound began: send nothing the caller would hear after its stop target."""
+        """A sound began: send nothing the caller would hear after its stop target.
+
+        Only when Twilio has no more than plays by then, with room for echoes to move
+        where the estimate puts the player (twice the link's jitter): otherwise the
+        answer flows on and the pause clears Twilio ahead of the target, as if there
+        were no hold.
+        """
         tracker = self.tracker
         until = self.listener.hold_until(target, tracker, dated=self.caller_clock.dating)
+        ends = tracker.plays_until(now)
+        room = 2 * tracker.link.jitter_s
+        if tracker.held or (ends is not None and ends + room > until + 1e-9):
+            return
         self._hold_until = until
         if self._pause_evidence is None:
             # The evidence before the hold takes the audio held here off the deadline.
@@ -793,14 +803,13 @@ class CallCore:
     def _pause(self, now: float) -> None:
         """Stop what the caller hears while their sound is judged; the rest is kept.
 
-        When the hold ends what Twilio plays by its `until`, the answer simply runs
-        out then: nothing is cleared, nothing sent again. Otherwise (the hold came
-        after more had gone), Twilio is cleared now.
+        Held (the hold was in time), the answer simply runs out where the audio sent
+        ends: nothing is cleared, nothing sent again. Otherwise (no hold: Twilio had
+        more than plays by the target), Twilio is cleared now.
         """
         tracker = self.tracker
-        until = self._hold_until
-        ends = tracker.plays_until(now)
-        if until is not None and tracker.held and (ends is None or ends <= until + 1e-9):
+        if self._hold_until is not None and tracker.held:
+            ends = tracker.plays_until(now)
             self._paused_at = now if ends is None else ends
             item_id = tracker.playing_item(now)
             details: dict[str, object] = {
@@ -840,12 +849,16 @@ class CallCore:
         (held: from the first byte not sent; paused: from the byte the caller last heard)."""
         paused_at, self._paused_at = self._paused_at, None
         self._pause_evidence = self._hold_until = None
-        self.tracker.resume(now)
+        tracker = self.tracker
+        tracker.resume(now)
         if paused_at is not None:
             # The silence the caller hears: none if the held audio has not run out yet.
-            gap_ms = max(0, round((now - paused_at) * 1000))
-            status = self.tracker.playout_status(now)
-            self._out.append(Record(RecordKind.ANSWER_RESUMED, now, status, {"gap_ms": gap_ms}))
+            details: dict[str, object] = {"gap_ms": max(0, round((now - paused_at) * 1000))}
+            if (by := tracker.resuming_by()) is not None:
+                # It waits for the pause's clear to come back: this much longer at most.
+                details["waits_ms"] = round((by - now) * 1000)
+            status = tracker.playout_status(now)
+            self._out.append(Record(RecordKind.ANSWER_RESUMED, now, status, details))
         self._pump(now)
 
     def _barge_in(self, now: float, onset: float | None) -> None:

@@ -127,6 +127,9 @@ class PlayoutTracker:
         # stopped earlier; on (> 0), the clear took longer than the audio had.
         self._clear: _Clear | None = None
         self.recut_bytes = 0
+        # A resume asked for while the pause's clear was still out: it waits for the
+        # clear's marks (they may move the cut), until this time at the latest.
+        self._resume_by: float | None = None
         # The player ran dry and a new run started: its first mark's echo is a clean
         # round-trip sample.
         self._fresh_run = False
@@ -300,6 +303,8 @@ class PlayoutTracker:
         """
         now = self._advance(now)
         out: list[Outbound] = []
+        if self._resume_by is not None and now >= self._resume_by:
+            self.resume(now)  # the clear's marks never came back in time
         if self._mark_due:
             self._place_mark(now, out)
         send_at = self.next_send_at()
@@ -385,6 +390,8 @@ class PlayoutTracker:
             clear = self._clear
             if result in _CLEARED and clear is not None and clear.newest == name:
                 self._clear_returned(clear, at, dated=arrived is not None)
+                if self._resume_by is not None:
+                    self._go_on()  # the resume that waited for them
                 self._extend(now)
             return MarkEcho(name, result)
         if mark.clean:
@@ -452,6 +459,7 @@ class PlayoutTracker:
         self._epoch += 1
         self._hold = HoldState.FLOWING
         self._resumed = False
+        self._resume_by = None
         self._pending.clear()
         self._ledger.drop_after(heard_pos)
         old_generation = self._generation
@@ -557,6 +565,7 @@ class PlayoutTracker:
         self._mark_due = False
         self._fresh_run = False
         self._resumed = False
+        self._resume_by = None
         self._hold = HoldState.PAUSED
         self._epoch += 1
         return PauseOutcome(
@@ -679,12 +688,42 @@ class PlayoutTracker:
         run dry) goes at once, without the start hold, and its first mark's
         echo is a clean link sample like any fresh run's. After a short hold,
         pacing tops Twilio up as it would have. Idempotent.
+
+        After a pause whose clear's marks have not come back yet (on a measured
+        link), it waits for them, since they may move the cut (`resuming_by`):
+        at most a round trip, twice the jitter and a frame after the clear; a
+        `poll` then goes on. Still held meanwhile.
         """
         now = self._advance(now)
         if self._hold is HoldState.FLOWING:
             return
+        clear = self._clear
+        if (
+            self._hold is HoldState.PAUSED
+            and clear is not None
+            and clear.measured
+            and clear.epoch == self._epoch
+        ):
+            # The pause's clear is still out: its marks may say the caller stopped
+            # elsewhere than the cut, which only a resume not yet sent can follow. It
+            # waits for them, a round trip and twice the jitter (and a frame) at most.
+            if self._resume_by is None:
+                frame_s = self.config.frame_ms / 1000
+                self._resume_by = clear.sent_at + clear.rtt_s + 2 * clear.jitter_s + frame_s
+            if now < self._resume_by:
+                return
+            self._clear = None  # too late to say anything now
+        self._go_on()
+
+    def resuming_by(self) -> float | None:
+        """A resume waiting for the pause's clear to come back goes by then at the latest
+        (None: none waits)."""
+        return self._resume_by
+
+    def _go_on(self) -> None:
         self._hold = HoldState.FLOWING
         self._resumed = self._pending.held_bytes > 0
+        self._resume_by = None
 
     def _held_back(self) -> bool:
         """A hold keeps audio of the answer back: held here, or still to come from the model."""
@@ -809,7 +848,7 @@ class PlayoutTracker:
     def _next_wakeup(self) -> float | None:
         if self._mark_due:
             return self._now  # an end mark is ready to go
-        return next_wakeup(
+        wakeup = next_wakeup(
             self._timing,
             self._slack(),
             self._now,
@@ -819,6 +858,9 @@ class PlayoutTracker:
             self._pending.held_bytes,
             self._last_audio_at,
         )
+        if self._resume_by is not None and (wakeup is None or self._resume_by < wakeup):
+            return self._resume_by
+        return wakeup
 
     def drain_status(self, now: float) -> DrainStatus:
         """Whether a hangup may go ahead without cutting the last audio (see `DrainStatus`)."""

@@ -30,7 +30,7 @@ from simulators.link import LinkProfile
 from simulators.realtime import FunctionCallOutput, RealtimeSession, ResponseCreate
 from simulators.scenarios import Scenario
 from simulators.stack import LocalStack
-from simulators.twilio import Timeline
+from simulators.twilio import Timeline, Underrun
 
 # How close the truncate point must be to what the caller really heard, on a
 # steady link. A jittery one adds its jitter: the clear's own trip is late by
@@ -53,6 +53,10 @@ TOOL_SILENCE_MS = 2000
 # Twilio dials the transfer this soon after the handoff's final mark came back: the
 # stream closes on the echo, and the action URL answers at once.
 TRANSFER_WITHIN_MS = 300
+# A gap in an answer that begins this soon after the caller began a sound is the bridge
+# holding the answer at the sound's stop target (TURN_STOP_TARGET_MS, 450), not an
+# underrun; how long it lasts is the gap checks' to judge.
+HELD_GAP_S = 0.5
 
 
 @dataclass(frozen=True)
@@ -212,6 +216,19 @@ def _link_checks(result: ScenarioResult, link: LinkProfile | None) -> list[Check
     ]
 
 
+def held_for_a_sound(timeline: Timeline, gap: Underrun) -> bool:
+    """Whether a gap in an answer began within `HELD_GAP_S` of a sound the caller began:
+    the bridge holding the answer at the sound's stop target, not the audio running
+    late (its length is judged by the gap checks)."""
+    began = gap.at - gap.gap_ms / 1000
+    return any(s.started_at <= began <= s.started_at + HELD_GAP_S for s in timeline.sounds)
+
+
+def unprompted_underruns(timeline: Timeline) -> list[Underrun]:
+    """The caller's underruns, but for the answer held for a sound of theirs."""
+    return [gap for gap in timeline.underruns if not held_for_a_sound(timeline, gap)]
+
+
 def judge(result: ScenarioResult) -> list[Check]:
     expect = result.scenario.expect
     timeline = result.timeline
@@ -224,9 +241,8 @@ def judge(result: ScenarioResult) -> list[Check]:
               f"{call.end_reason if call else None!r}, expected {expect.end_reason!r}"),
         Check("closed by", timeline.closed_by == expect.closed_by,
               f"{timeline.closed_by}, expected {expect.closed_by}"),
-        Check("no underruns", not timeline.underruns,
-              ", ".join(f"{u.gap_ms:.0f} ms in tone {u.tone}" for u in timeline.underruns)
-              or "none"),
+        Check("no underruns", not (underruns := unprompted_underruns(timeline)),
+              ", ".join(f"{u.gap_ms:.0f} ms in tone {u.tone}" for u in underruns) or "none"),
         Check("barge-ins", len(result.barge_ins) == expect.barge_ins,
               f"{len(result.barge_ins)}, expected {expect.barge_ins}"),
         Check("speech while AI silent", silent == expect.ai_silent_speech,
@@ -547,14 +563,17 @@ def _barge_in_checks(result: ScenarioResult) -> list[Check]:
     timeline = result.timeline
     event = result.barge_ins[0]
     tone = expect.interrupted_tone
-    # One clear; or two, when the answer was paused while the caller's sound was judged
-    # (that clear stopped what they heard; the barge-in's finds Twilio empty).
-    pauses = len(result.logs_of("answer_paused"))
+    # One clear; or two, when a pause cleared Twilio while the caller's sound was judged
+    # (that clear stopped what they heard; the barge-in's finds Twilio empty). A pause
+    # the hold made (the answer ran out at the stop target) clears nothing.
+    paused = result.logs_of("answer_paused")
+    cleared = sum(1 for pause in paused if pause.details.get("cleared", True))
     checks = [
         Check(
             "Twilio buffer cleared",
-            len(timeline.clears) == 1 + pauses,
-            f"{len(timeline.clears)} clear(s), the answer paused {pauses} time(s)",
+            len(timeline.clears) == 1 + cleared,
+            f"{len(timeline.clears)} clear(s), the answer paused {len(paused)} time(s), "
+            f"{cleared} by a clear",
         )
     ]
     if timeline.clears and tone is not None:
@@ -674,8 +693,9 @@ def describe(result: ScenarioResult) -> list[str]:
         returned = f"{len(clear.marks_returned)} marks returned"
         lines.append((clear.at - t0, "twilio", f"clear: {dropped}, {returned}"))
     for gap in timeline.underruns:
+        what = "held for their sound" if held_for_a_sound(timeline, gap) else "UNDERRUN"
         lines.append(
-            (gap.at - t0, "caller", f"UNDERRUN: {gap.gap_ms:.0f} ms gap in response {gap.tone}")
+            (gap.at - t0, "caller", f"{what}: {gap.gap_ms:.0f} ms gap in response {gap.tone}")
         )
     for press in timeline.dtmf:
         lines.append((press.at - t0, "caller", f"presses {press.digit}"))

@@ -332,6 +332,8 @@ def _paused(pause: AnswerPause) -> list[str]:
         f"heard {_ms(pause.heard_ms)} ms",
         f"requeued {_ms(pause.requeued_ms)} ms",
     ]
+    if pause.cleared is False:
+        parts[-1] = f"held, ran out in {_ms(pause.stop_in_ms)} ms"
     if pause.outcome == PauseOutcome.INTERRUPTED:
         return [*parts, "then interrupted"]
     return parts + (["never resumed"] if pause.outcome == PauseOutcome.OPEN else [])

@@ -81,7 +81,9 @@ class AnswerPause:
     `ended_offset_ms`), or open (never resumed; `ended_offset_ms` None). A resume whose
     pause was not logged has `paused_offset_ms` None. `heard_ms` is how much of item
     `item_id` the caller had heard at the pause, `requeued_ms` the audio taken back to be
-    sent again.
+    sent again. `cleared`: Twilio was cleared (the hold at the stop target came too
+    late), or not (the held answer ran out `stop_in_ms` after the pause); None in rows
+    from before holds.
     """
 
     paused_offset_ms: int | None
@@ -91,6 +93,8 @@ class AnswerPause:
     item_id: str = ""
     heard_ms: int | None = None
     requeued_ms: int | None = None
+    cleared: bool | None = None
+    stop_in_ms: int | None = None
 
 
 def turn_verdict(offset_ms: int, details: Mapping[str, object]) -> TurnVerdict:
@@ -177,6 +181,9 @@ def pause_words(p: AnswerPause) -> str:
         )
     heard = "" if p.heard_ms is None else f"{span(p.heard_ms)} of its item heard"
     requeued = "" if p.requeued_ms is None else f"{span(p.requeued_ms)} kept to send again"
+    if p.cleared is False:
+        # Held at the stop target: nothing was taken back; the answer ran out.
+        requeued = f"held: it ran out {span(p.stop_in_ms or 0)} later, nothing cleared"
     figures = ", ".join(part for part in (heard, requeued) if part)
     paused = f"The answer paused at {at_s(p.paused_offset_ms)} while a caller's sound was judged"
     paused += f" ({figures})" if figures else ""
@@ -236,6 +243,8 @@ def _pause(
         item_id=detail_str(details, "item_id"),
         heard_ms=detail_int(details, "heard_ms"),
         requeued_ms=detail_int(details, "requeued_ms"),
+        cleared=cleared if isinstance(cleared := details.get("cleared"), bool) else None,
+        stop_in_ms=detail_int(details, "stop_in_ms"),
     )
 
 

@@ -104,6 +104,25 @@ def test_a_long_sound_interrupts_at_the_pause_and_truncates_to_what_was_heard() 
     assert creates(run) == [{"type": "response.create"}]
 
 
+def test_a_resume_waits_for_the_pauses_clear_to_say_where_the_caller_stopped() -> None:
+    """Twilio's player starts each run 50 ms late (its jitter buffer): the caller hears
+    the answer 50 ms behind the estimate, and the pause's cut is 50 ms too far. A "yeah"
+    of 300 ms ends before the clear's marks are back to say so: the resume waits for them
+    (a round trip at most), so the answer goes on from where the caller really stopped,
+    heard whole and once (resumed at once, the 50 ms between were never heard)."""
+    run = CoreRun(config=CoreConfig(stream_sid=STREAM_SID), link_delay_s=0.06)
+    run.player.lead_s = 0.05
+    run.answer("r1", "a1", ANSWER_MS)
+    run.step(1.5)
+    run.caller_voice(300, "Yeah.")
+    run.step(8.0)
+
+    assert run.heard_ms() == pytest.approx(ANSWER_MS, abs=1)
+    assert any("the caller stopped 50 ms earlier than the cut" in log for log in run.logs)
+    [resumed] = run.of_kind(RecordKind.ANSWER_RESUMED)
+    assert resumed.details["waits_ms"] > 0
+
+
 def test_a_clear_slower_than_the_audio_moves_the_cut_on_to_what_was_heard() -> None:
     """The pause's clear takes 80 ms down, the audio 20: the caller heard 60 ms more than
     the cut said. The marks it returns time it (a mark after the last frames goes first
@@ -124,9 +143,8 @@ def test_a_clear_slower_than_the_audio_moves_the_cut_on_to_what_was_heard() -> N
 
 def test_a_pause_marks_the_end_of_what_was_sent_right_before_its_clear() -> None:
     """The answer comes as it plays, 60 ms at a time, 600 ms ahead (more than plays by the
-    stop target: the hold is too late): the frames sent last followed the last mark. The
-    hold sends a mark after them, as nothing more may go: the newest mark when the pause
-    clears ends what was sent (its echo, or its return, says when the caller stopped)."""
+    stop target: no hold, the pause clears): the frames sent last followed the last mark.
+    The pause sends a mark after them, then the clear, at once."""
     run = CoreRun(config=LATE_HOLD)
     run.event(rt.ResponseCreated("r1"))
     run.event(rt.AudioDelta("r1", "a1", tone(0x44, 600)))
@@ -139,9 +157,9 @@ def test_a_pause_marks_the_end_of_what_was_sent_right_before_its_clear() -> None
     at = [event for _, event in sent].index("clear")
     [paused] = run.of_kind(RecordKind.ANSWER_PAUSED)
     assert paused.details["cleared"] is True
-    before = [event for _, event in sent[:at]]
-    assert before[-1] == "mark"
-    assert before[-2] == "media"
+    assert sent[at - 2][1] == "media"
+    assert sent[at - 1] == (sent[at][0], "mark")
+    assert sent[at - 2][0] < sent[at][0]
 
 
 def test_a_short_stop_is_an_interruption_once_its_words_come() -> None:

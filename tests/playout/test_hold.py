@@ -145,6 +145,36 @@ def test_a_hold_until_a_time_still_comes_in_and_then_a_full_hold() -> None:
     assert len(shell.frames) == count
 
 
+def test_a_resume_waits_for_the_pauses_clear_until_a_round_trip_at_most() -> None:
+    """The clear's marks never come back (lost): the resume waits a round trip, twice the
+    jitter and a frame after the clear, and then goes on from the cut."""
+    shell = Shell(delay_s=0.03, echo_delay_s=0.03)
+    tracker = shell.tracker
+    audio = answer(shell, 3000)
+    shell.run_until(1.0)  # echoes: the link is measured
+    link = tracker.link
+    assert link.samples > 0
+    rtt_s, jitter_s = link.rtt_s, link.jitter_s
+    shell.pause()
+    shell.player.marks.clear()  # the marks the clear returns are lost on the way
+    shell.run_until(1.02)
+    tracker.resume(1.02)
+    by = tracker.resuming_by()
+    assert by is not None
+    assert 1.0 + rtt_s <= by <= 1.0 + rtt_s + 2 * jitter_s + 0.02 + 1e-9
+    assert tracker.held
+    deadline = tracker.next_deadline()
+    assert deadline is not None
+    assert deadline <= by
+    shell.run_until(by - 0.001)
+    assert tracker.held
+    shell.run_until(by)
+    assert not tracker.held
+    assert tracker.resuming_by() is None
+    shell.run_until(6.0)
+    assert shell.player.heard_payload() == audio
+
+
 def test_pause_resends_from_the_heard_byte_at_the_link_prior() -> None:
     """No echo yet (the player is 100 ms away): the estimate alone places the clear."""
     shell = Shell(delay_s=0.1, echo_delay_s=0.1)
@@ -602,9 +632,12 @@ def test_a_pause_while_the_answer_comes_in_marks_the_end_of_what_was_sent() -> N
     lead_ms=st.sampled_from([0, 0, 40, 100]),
     resume_after_ms=st.integers(0, 500),
     chunk=st.sampled_from([None, 480, 560, 1234]),
+    hold=st.none() | st.tuples(st.integers(0, 300), st.integers(0, 500)),
 )
 # The clear stopped the player before the run the last send began had reached it.
-@example(pause_ms=1080, one_way_ms=2, clear_ms=0, lead_ms=0, resume_after_ms=0, chunk=1234)
+@example(
+    pause_ms=1080, one_way_ms=2, clear_ms=0, lead_ms=0, resume_after_ms=0, chunk=1234, hold=None
+)
 def test_a_paused_answer_resumed_after_the_clear_returned_is_heard_once_in_order(
     pause_ms: int,
     one_way_ms: int,
@@ -612,6 +645,7 @@ def test_a_paused_answer_resumed_after_the_clear_returned_is_heard_once_in_order
     lead_ms: int,
     resume_after_ms: int,
     chunk: int | None,
+    hold: tuple[int, int] | None,
 ) -> None:
     """Whatever the clear's own trip and the player's lead, and whether the answer came
     at once or comes as it plays (`chunk`), once the clear's marks are back the cut is
@@ -619,7 +653,8 @@ def test_a_paused_answer_resumed_after_the_clear_returned_is_heard_once_in_order
     or a skip of at most a frame (what one trip cannot tell; a link measured without
     jitter, so every difference beyond that is acted on). A player with a lead while the
     answer trickles in makes the link unmeasurable (a run the sends took for one into a
-    dry player was not), so the lead is tried with the answer all at once."""
+    dry player was not), so the lead is tried with the answer all at once. `hold`: a
+    hold (until some time after it) some time before the pause, as for a caller's sound."""
     assume(chunk is None or lead_ms == 0)
     shell = Shell(
         INSTANT,
@@ -630,7 +665,12 @@ def test_a_paused_answer_resumed_after_the_clear_returned_is_heard_once_in_order
     )
     audio = pattern(3000 * 8)
     size = chunk or len(audio)
-    got = trickle(shell, audio, 0, pause_ms / 1000, chunk=size)
+    got = 0
+    if hold is not None:
+        before_ms, until_ms = hold
+        got = trickle(shell, audio, got, (pause_ms - before_ms) / 1000, chunk=size)
+        shell.hold(until=shell.now + until_ms / 1000)
+    got = trickle(shell, audio, got, pause_ms / 1000, chunk=size)
     shell.pause()
     returned = shell.now + (clear_ms + one_way_ms + resume_after_ms) / 1000 + 0.001
     got = trickle(shell, audio, got, returned, chunk=size)

@@ -137,6 +137,22 @@ def test_pauses_pair_with_their_resume_or_the_interruption_that_ended_them() -> 
     ]
 
 
+def test_a_pause_the_hold_made_says_the_answer_ran_out_and_nothing_was_cleared() -> None:
+    held = {"item_id": "item_1", "heard_ms": 900, "requeued_ms": 0}
+    rows: list[KindRow] = [
+        ("answer_paused", 1000, held | {"cleared": False, "stop_in_ms": 30}),
+        ("answer_resumed", 1200, {"gap_ms": 170}),
+        ("answer_paused", 3000, held | {"cleared": True, "stop_in_ms": 0, "requeued_ms": 80}),
+        ("answer_resumed", 3200, {"gap_ms": 200}),
+    ]
+
+    first, second = answer_pauses(rows)
+    assert (first.cleared, first.stop_in_ms) == (False, 30)
+    assert "held: it ran out 30 ms later, nothing cleared" in pause_words(first)
+    assert (second.cleared, second.requeued_ms) == (True, 80)
+    assert "80 ms kept to send again" in pause_words(second)
+
+
 def test_a_pause_during_a_passage_heard_whole_waits_for_its_resume() -> None:
     rows: list[KindRow] = [
         ("answer_paused", 1000, {"item_id": "item_1", "heard_ms": 900}),
