@@ -803,14 +803,22 @@ class CallCore:
     def _pause(self, now: float) -> None:
         """Stop what the caller hears while their sound is judged; the rest is kept.
 
-        Held (the hold was in time), the answer simply runs out where the audio sent
-        ends: nothing is cleared, nothing sent again. Otherwise (no hold: Twilio had
-        more than plays by the target), Twilio is cleared now.
+        Held, and what Twilio has still ends by the hold's `until` (echoes may have
+        moved it on since the hold), the answer simply runs out there: nothing is
+        cleared, nothing sent again. Already paused, its resume waiting for the
+        clear's marks (a new sound came meanwhile), it stays paused. Otherwise
+        (no hold, or one the player fell behind), Twilio is cleared now.
         """
         tracker = self.tracker
-        if self._hold_until is not None and tracker.held:
-            ends = tracker.plays_until(now)
+        until = self._hold_until
+        ends = tracker.plays_until(now)
+        if tracker.resuming_by() is not None:
+            tracker.stay_paused(now)
+            self._paused_at = now
+            return
+        if until is not None and tracker.held and (ends is None or ends <= until + 1e-9):
             self._paused_at = now if ends is None else ends
+            self._pause_evidence = tracker.snapshot(now)
             item_id = tracker.playing_item(now)
             details: dict[str, object] = {
                 "item_id": item_id,

@@ -291,8 +291,9 @@ class CallbridgeSettings:
         Spec(
             AGENT,
             "A caller who interrupts hears the AI no later than this after they began: "
-            "while their sound is judged, the answer is paused in time for it (and "
-            "resumed where they stopped hearing it if it was not an interruption).",
+            "while their sound is judged, the answer is held there (or paused in time "
+            "for it), and resumed where they stopped hearing it if it was not an "
+            "interruption.",
             minimum=150,
             maximum=2000,
         ),

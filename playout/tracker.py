@@ -354,6 +354,13 @@ class PlayoutTracker:
         return min(self._pending.held_bytes, int(room + _EPSILON_S))
 
     def _finish_poll(self, now: float, out: list[Outbound]) -> list[Outbound]:
+        if (
+            self._hold is HoldState.HELD
+            and self._ledger.sent_pos != self._mark_pos
+            and self.next_send_at() is None
+            and self._heard.playing(now)
+        ):
+            self._place_mark(now, out)  # held: nothing more goes, a mark ends what did
         self._extend(now)
         if self._history.oversized:
             self._history.forget_before(self._oldest_needed(now))
@@ -714,6 +721,12 @@ class PlayoutTracker:
                 return
             self._clear = None  # too late to say anything now
         self._go_on()
+
+    def stay_paused(self, now: float) -> None:
+        """A resume waiting for the pause's clear (`resuming_by`) is called off: the
+        answer stays paused, and the clear's marks may still move its cut."""
+        self._advance(now)
+        self._resume_by = None
 
     def resuming_by(self) -> float | None:
         """A resume waiting for the pause's clear to come back goes by then at the latest

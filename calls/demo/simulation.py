@@ -53,10 +53,11 @@ TOOL_SILENCE_MS = 2000
 # Twilio dials the transfer this soon after the handoff's final mark came back: the
 # stream closes on the echo, and the action URL answers at once.
 TRANSFER_WITHIN_MS = 300
-# A gap in an answer that begins this soon after the caller began a sound is the bridge
-# holding the answer at the sound's stop target (TURN_STOP_TARGET_MS, 450), not an
-# underrun; how long it lasts is the gap checks' to judge.
-HELD_GAP_S = 0.5
+# A gap in an answer that begins about this long after the caller began a sound (the
+# stop target, TURN_STOP_TARGET_MS, less the hold's 10 ms and the onset's dating), give
+# or take the slack, is the bridge holding the answer for the sound, not an underrun.
+HELD_GAP_S = 0.42
+HELD_GAP_SLACK_S = 0.06
 
 
 @dataclass(frozen=True)
@@ -216,17 +217,22 @@ def _link_checks(result: ScenarioResult, link: LinkProfile | None) -> list[Check
     ]
 
 
-def held_for_a_sound(timeline: Timeline, gap: Underrun) -> bool:
-    """Whether a gap in an answer began within `HELD_GAP_S` of a sound the caller began:
-    the bridge holding the answer at the sound's stop target, not the audio running
-    late (its length is judged by the gap checks)."""
+def held_for_a_sound(result: ScenarioResult, gap: Underrun) -> bool:
+    """Whether a gap in an answer is the bridge holding it at a sound's stop target (it
+    says it paused the answer, and the gap began `HELD_GAP_S` after a sound the caller
+    began, give or take a frame), not the audio running late; how long it lasts is the
+    gap checks' to judge."""
+    if not result.logs_of("answer_paused"):
+        return False
     began = gap.at - gap.gap_ms / 1000
-    return any(s.started_at <= began <= s.started_at + HELD_GAP_S for s in timeline.sounds)
+    return any(
+        abs(began - (s.started_at + HELD_GAP_S)) <= HELD_GAP_SLACK_S for s in result.timeline.sounds
+    )
 
 
-def unprompted_underruns(timeline: Timeline) -> list[Underrun]:
+def unprompted_underruns(result: ScenarioResult) -> list[Underrun]:
     """The caller's underruns, but for the answer held for a sound of theirs."""
-    return [gap for gap in timeline.underruns if not held_for_a_sound(timeline, gap)]
+    return [gap for gap in result.timeline.underruns if not held_for_a_sound(result, gap)]
 
 
 def judge(result: ScenarioResult) -> list[Check]:
@@ -241,7 +247,7 @@ def judge(result: ScenarioResult) -> list[Check]:
               f"{call.end_reason if call else None!r}, expected {expect.end_reason!r}"),
         Check("closed by", timeline.closed_by == expect.closed_by,
               f"{timeline.closed_by}, expected {expect.closed_by}"),
-        Check("no underruns", not (underruns := unprompted_underruns(timeline)),
+        Check("no underruns", not (underruns := unprompted_underruns(result)),
               ", ".join(f"{u.gap_ms:.0f} ms in tone {u.tone}" for u in underruns) or "none"),
         Check("barge-ins", len(result.barge_ins) == expect.barge_ins,
               f"{len(result.barge_ins)}, expected {expect.barge_ins}"),
@@ -693,7 +699,7 @@ def describe(result: ScenarioResult) -> list[str]:
         returned = f"{len(clear.marks_returned)} marks returned"
         lines.append((clear.at - t0, "twilio", f"clear: {dropped}, {returned}"))
     for gap in timeline.underruns:
-        what = "held for their sound" if held_for_a_sound(timeline, gap) else "UNDERRUN"
+        what = "held for their sound" if held_for_a_sound(result, gap) else "UNDERRUN"
         lines.append(
             (gap.at - t0, "caller", f"{what}: {gap.gap_ms:.0f} ms gap in response {gap.tone}")
         )

@@ -14,6 +14,7 @@ from callcore.protocol import realtime as rt
 from callcore.tools import ToolResult
 from callcore.turns import TurnPolicy
 from playout import PlayoutConfig
+from tests.callcore import harness
 from tests.callcore.harness import STREAM_SID, CoreRun, tone
 
 ANSWER_MS = 5000
@@ -121,6 +122,41 @@ def test_a_resume_waits_for_the_pauses_clear_to_say_where_the_caller_stopped() -
     assert any("the caller stopped 50 ms earlier than the cut" in log for log in run.logs)
     [resumed] = run.of_kind(RecordKind.ANSWER_RESUMED)
     assert resumed.details["waits_ms"] > 0
+
+
+def harness_frames() -> tuple[tuple[bytes, ...], bytes]:
+    return tuple(harness._VOICE_FRAMES), harness._SILENCE
+
+
+def test_a_new_sound_while_the_resume_waits_for_the_clear_keeps_the_answer_paused() -> None:
+    """A "yeah" ends, its resume waits for the pause's clear to come back, and the caller
+    breathes on meanwhile (100 ms more of the same sound): the answer stays paused (no
+    second clear, the first one's marks still move the cut), and is heard whole, once,
+    when the sound ends."""
+    run = CoreRun(config=CoreConfig(stream_sid=STREAM_SID), link_delay_s=0.06)
+    run.player.lead_s = 0.05
+    run.answer("r1", "a1", ANSWER_MS)
+    run.step(1.5)
+    voiced, quiet = harness_frames()
+    for n in range(15):  # 300 ms of voice
+        run.core.caller_audio(voiced[n % len(voiced)], run.now)
+        run.settle()
+        run.step(run.now + 0.02)
+    for _ in range(2):  # 40 ms of quiet: the sound ended, its resume waits
+        run.core.caller_audio(quiet, run.now)
+        run.settle()
+        run.step(run.now + 0.02)
+    assert run.core.tracker.resuming_by() is not None
+    for n in range(5):  # 100 ms more of it, past when the clear's marks come back
+        run.core.caller_audio(voiced[n % len(voiced)], run.now)
+        run.settle()
+        run.step(run.now + 0.02)
+    assert run.core.tracker.held  # not resumed while the caller still speaks
+    run.caller_audio(300)
+    run.step(9.0)
+
+    assert len(run.clears) == 1
+    assert run.heard_ms() == pytest.approx(ANSWER_MS, abs=1)
 
 
 def test_a_clear_slower_than_the_audio_moves_the_cut_on_to_what_was_heard() -> None:

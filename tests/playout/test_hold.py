@@ -145,6 +145,22 @@ def test_a_hold_until_a_time_still_comes_in_and_then_a_full_hold() -> None:
     assert len(shell.frames) == count
 
 
+def test_a_hold_marks_the_end_when_audio_that_came_later_does_not_fit() -> None:
+    """All of the answer so far sent, unmarked; held until just past it; the next audio
+    would play after `until`: a mark follows the last frame sent all the same."""
+    shell = Shell(PlayoutConfig(mark_interval_ms=1000, link_rtt_prior_ms=0))
+    tracker = shell.tracker
+    answer(shell, 200, done=False)
+    shell.run_until(0.05)
+    assert tracker.snapshot(0.05).outstanding_marks == 0
+    shell.hold(until=0.21)
+    assert tracker.audio_delta("r1", "i1", pattern(300 * 8, seed=200 * 8), 0.06)
+    shell.run_until(0.06)
+    assert tracker.snapshot(0.06).outstanding_marks == 1
+    shell.run_until(1.0)
+    assert [e.position_ms for e in shell.echoes if e.accepted][-1] == 200
+
+
 def test_a_resume_waits_for_the_pauses_clear_until_a_round_trip_at_most() -> None:
     """The clear's marks never come back (lost): the resume waits a round trip, twice the
     jitter and a frame after the clear, and then goes on from the cut."""

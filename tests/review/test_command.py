@@ -150,6 +150,8 @@ def test_caller_sounds_in_json_with_their_thresholds() -> None:
             "item_id": "item_1",
             "heard_ms": 1400,
             "requeued_ms": 900,
+            "cleared": None,
+            "stop_in_ms": None,
         },
         {
             "paused_offset_ms": 6100,
@@ -159,6 +161,8 @@ def test_caller_sounds_in_json_with_their_thresholds() -> None:
             "item_id": "item_1",
             "heard_ms": 5500,
             "requeued_ms": 900,
+            "cleared": None,
+            "stop_in_ms": None,
         },
     ]
     assert rules(report, SOUNDS_SID) == ["late_interruption", "long_resume_gap"]
