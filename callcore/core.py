@@ -178,8 +178,8 @@ class CallCore:
         # Until when the caller may hear the answer while a sound is judged (`Hold`).
         self._hold_until: float | None = None
         # When the caller stopped hearing the answer paused for a sound being judged
-        # (tracker clock), and the evidence when it was held: what they were kept from
-        # hearing.
+        # (tracker clock), and the evidence then (or when it was held, before any pause):
+        # what they were kept from hearing.
         self._paused_at: float | None = None
         self._pause_evidence: PlayoutSnapshot | None = None
         self.counters = CallCounters()
@@ -810,12 +810,12 @@ class CallCore:
         (no hold, or one the player fell behind), Twilio is cleared now.
         """
         tracker = self.tracker
-        until = self._hold_until
-        ends = tracker.plays_until(now)
         if tracker.resuming_by() is not None:
             tracker.stay_paused(now)
             self._paused_at = now
             return
+        until = self._hold_until
+        ends = tracker.plays_until(now)
         if until is not None and tracker.held and (ends is None or ends <= until + 1e-9):
             self._paused_at = now if ends is None else ends
             self._pause_evidence = tracker.snapshot(now)
@@ -833,8 +833,7 @@ class CallCore:
             return
         outcome = tracker.pause(now)
         self._paused_at = now
-        if self._pause_evidence is None:
-            self._pause_evidence = outcome.evidence
+        self._pause_evidence = outcome.evidence
         self._drop_unsent(None)
         # The clear leaves first (every millisecond before it, the caller hears the AI),
         # behind only the mark that ends what was sent, when one is due: its echo says

@@ -318,10 +318,7 @@ class PlayoutTracker:
             if start + size / BYTES_PER_SECOND - now > self._timing.lead_s + _EPSILON_S:
                 break
             if start + size / BYTES_PER_SECOND > horizon + _EPSILON_S:
-                # Held: this frame would play after the hold's `until`. The last one sent
-                # gets its mark (its echo dates the end of what the caller hears).
-                self._mark_due = True
-                break
+                break  # held: it would play after the hold's `until` (`_finish_poll` marks)
             sent_end = self._end.sent_end(sent_pos)
             if sent_end is None or sent_end < now:
                 self._fresh_run = True
@@ -342,9 +339,9 @@ class PlayoutTracker:
         if (
             out
             and isinstance(out[-1], AudioFrame)
-            and (self._mark_due or self._ledger.sent_pos - self._mark_pos >= interval)
+            and self._ledger.sent_pos - self._mark_pos >= interval
         ):
-            self._place_mark(now, out)  # the interval's (or the hold's) mark, at the send's end
+            self._place_mark(now, out)  # the interval's mark, at the send's end
         return self._finish_poll(now, out)
 
     def _send_left(self, now: float) -> int:
@@ -504,9 +501,9 @@ class PlayoutTracker:
 
         Model audio is still accepted, into pending. What Twilio holds plays
         on, and pacing tops it up to `until` (the caller hears the answer up to
-        then, and not after, without a `clear`); once nothing more may go, a
-        mark follows the last frame sent, if none does, so its echo dates the
-        end of what the caller hears. The deadline stops counting the audio
+        then, and not after, without a `clear`); once nothing more may go, the
+        next `poll` puts a mark after the last frame sent, if none follows it,
+        so its echo dates the end of what the caller hears. The deadline stops counting the audio
         held here. A second hold may bring `until` earlier, not later; while
         paused it changes nothing.
         """
@@ -521,12 +518,6 @@ class PlayoutTracker:
             self._horizon = horizon
             self._resumed = False
             self._end.hold(self._ledger.sent_pos)
-        if (
-            self.next_send_at() is None
-            and self._heard.playing(now)
-            and self._ledger.sent_pos != self._mark_pos
-        ):
-            self._mark_due = True
 
     def plays_until(self, now: float) -> float | None:
         """When the audio sent so far ends playing, by the estimate (None: it has by `now`,
