@@ -123,7 +123,8 @@ class TurnPolicy:
       then it is judged short (a backchannel, or noise if the service heard
       no speech).
     - `service_wait_ms`: a short sound the service has not reported as speech
-      this long after it ended is noise.
+      this long after it ended is noise; so is a long one (`interrupt_after_ms`
+      and more) this long after it grew that long.
     - `backchannels`, `stop_phrases`: phrases that never / always interrupt.
     """
 
@@ -397,11 +398,13 @@ class TurnJudge:
             if run_ms >= self.policy.interrupt_after_ms:
                 if episode.items:
                     acts += self._decide(episode, Verdict.INTERRUPTION, DecidedBy.LENGTH, now)
-                else:
-                    # Long, and still not speech to the service: the line's noise (a TV,
-                    # traffic). Ignored until it stops; speech over it the service reports.
-                    acts += self._decide(episode, Verdict.NOISE, DecidedBy.NOT_SPEECH, now)
-                    self._turn_voice_end = episode.voice_end
+                elif episode.service_due is None:
+                    # Long, and not speech to the service yet. Its word may still be on
+                    # its way: it hears the onset only when we forward it, and we read
+                    # its reply as late as we read these frames (a busy loop, a slow
+                    # model link). Not speech `service_wait_ms` from now, it is the
+                    # line's noise (`timer`); the answer stays held meanwhile.
+                    episode.service_due = now + self.policy.service_wait_ms / 1000
             return acts
         if episode is None:
             return []
@@ -431,6 +434,9 @@ class TurnJudge:
         if episode is not None:
             episode.items.append(item_id)
             episode.service_due = None
+            if episode.voice_ms >= self.policy.interrupt_after_ms:
+                # Long already: the service's word came after it grew so (`frame`).
+                return self._decide(episode, Verdict.INTERRUPTION, DecidedBy.LENGTH, now)
             return []
         if not ai_turn:
             return []  # the caller's turn: answered when it ends
@@ -510,7 +516,13 @@ class TurnJudge:
                 episode.paused = episode.ever_paused = episode.held = True
                 return [Pause()]
         if episode.service_due is not None and now >= episode.service_due:
-            return self._decide(episode, Verdict.NOISE, DecidedBy.NOT_SPEECH, now)
+            going_on = episode.phase is _Phase.LISTENING
+            acts = self._decide(episode, Verdict.NOISE, DecidedBy.NOT_SPEECH, now)
+            if going_on:
+                # The line's noise (a TV, traffic): ignored until it stops; speech over
+                # it the service reports.
+                self._turn_voice_end = episode.voice_end
+            return acts
         if episode.words_due is not None and now >= episode.words_due:
             if not episode.voice_frames and episode.echo_frames:
                 # Speech to the service, nothing but the AI's own voice to the meter.
@@ -582,6 +594,10 @@ class TurnJudge:
         episode.phase = _Phase.WAITING
         episode.pause_due = None
         policy = self.policy
+        if episode.voice_ms >= policy.interrupt_after_ms and not episode.items:
+            # Long, and the service's word on it still to come (`frame`): an
+            # interruption if it heard speech, else noise; held (or paused) till then.
+            return []
         if episode.sounds == 1 and not episode.items and episode.voice_ms < _BLIP_MS:
             # A click, or a frame of echo the meter could not explain: nothing to judge.
             self._episode = None

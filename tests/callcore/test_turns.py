@@ -130,6 +130,55 @@ def test_a_long_sound_is_an_interruption_by_length(caller: Caller) -> None:
     assert caller.judge.speech_stopped("item_i", caller.now) == [Answer("item_i")]
 
 
+def test_a_long_sound_whose_speech_start_is_late_is_still_an_interruption(caller: Caller) -> None:
+    # Our loop, or the model's link, is late: the service's speech start comes in after
+    # the sound grew long enough to decide. Not taken for the line's noise meanwhile.
+    acts = caller.frames(Sound.VOICE, 600)
+    assert verdicts(acts) == []
+    assert kinds(acts) == [Hold, Pause]
+    acts = caller.frames(Sound.VOICE, 300)
+    assert verdicts(acts) == []
+    acts = caller.judge.speech_started("item_l", caller.now, ai_turn=True)
+    [decided] = verdicts(acts)
+    assert (decided.verdict, decided.decided_by) == (Verdict.INTERRUPTION, DecidedBy.LENGTH)
+    assert Interrupt() in acts
+
+
+def test_a_long_sound_that_ends_before_the_services_word_stays_paused(caller: Caller) -> None:
+    """600 ms of voice, ended, and the service's speech start read only after that (a
+    busy loop): the answer is not resumed meanwhile; the speech start makes it an
+    interruption."""
+    acts = caller.frames(Sound.VOICE, 600) + caller.frames(Sound.SILENT, 200)
+    assert kinds(acts) == [Hold, Pause]
+    acts = caller.judge.speech_started("item_l", caller.now, ai_turn=True)
+    [decided] = verdicts(acts)
+    assert (decided.verdict, decided.decided_by) == (Verdict.INTERRUPTION, DecidedBy.LENGTH)
+    assert decided.voice_ms == 600
+
+
+def test_a_long_noise_that_ends_is_judged_when_the_service_has_not_heard_speech(
+    caller: Caller,
+) -> None:
+    acts = caller.frames(Sound.VOICE, 600) + caller.frames(Sound.SILENT, 600)
+    [decided] = verdicts(acts)
+    assert (decided.verdict, decided.decided_by) == (Verdict.NOISE, DecidedBy.NOT_SPEECH)
+    assert kinds(acts) == [Hold, Pause, Decided, Resume]
+
+
+def test_a_long_sound_never_speech_to_the_service_is_noise_after_its_wait(caller: Caller) -> None:
+    acts = caller.frames(Sound.VOICE, 540)
+    assert verdicts(acts) == []
+    long_at = caller.now + FRAME  # the frame that makes it 550 ms long
+    acts = caller.frames(Sound.VOICE, 1000)
+    [decided] = verdicts(acts)
+    assert (decided.verdict, decided.decided_by) == (Verdict.NOISE, DecidedBy.NOT_SPEECH)
+    wait_s = TurnPolicy().service_wait_ms / 1000
+    assert decided.at == pytest.approx(long_at + wait_s, abs=FRAME)
+    assert Resume() in acts  # the answer goes on over the noise
+    assert caller.frames(Sound.VOICE, 2000) == []  # ignored while it goes on
+    assert not caller.judge.deciding
+
+
 def test_a_short_stop_interrupts_when_its_words_come(caller: Caller) -> None:
     caller.frames(Sound.VOICE, 400)
     caller.judge.speech_started("item_s", caller.now, ai_turn=True)
