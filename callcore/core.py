@@ -182,6 +182,12 @@ class CallCore:
         # what they were kept from hearing.
         self._paused_at: float | None = None
         self._pause_evidence: PlayoutSnapshot | None = None
+        # An interruption decided while the pause's clear was still out: the barge-in
+        # (truncation to what was heard) waits for its marks, which may move the cut
+        # (`PlayoutTracker.settling_by`). The caller's onset; whether their turn's
+        # answer waits behind it.
+        self._barge_in_waits: tuple[float | None] | None = None
+        self._answer_waits = False
         self.counters = CallCounters()
         self.twilio = StreamMessages(config.stream_sid, config.media_message_ms)
         self._caller_speaking = False
@@ -235,6 +241,7 @@ class CallCore:
             self.tools.hold_at,
             self.keypad.due,
             self.listener.judge.next_timer() if phase in _JUDGED_PHASES else None,
+            self.tracker.settle_deadline() if self._barge_in_waits is not None else None,
         ):
             if at is not None and (due is None or at < due):
                 due = at
@@ -331,6 +338,8 @@ class CallCore:
             Log(logging.WARNING, "model %s: opening replacement session %d", (what, attempt))
         )
         self.life.move(Event.FAULT)
+        # A barge-in waiting for the pause's clear goes now: the old session's to truncate.
+        self._settle_barge_in(now, wait=False)
         # The sound being judged is the old session's to hear: nothing stays paused for it.
         self._act(self.listener.judge.reset(), now)
         self.truncates.forget()
@@ -733,8 +742,14 @@ class CallCore:
                 case Resume():
                     self._resume(now)
                 case Interrupt(deferred=False):
-                    if self._ai_turn(now):
+                    if not self._ai_turn(now) or self._barge_in_waits is not None:
+                        pass
+                    elif self.tracker.cut_settled(now):
                         self._barge_in(now, onset)
+                    else:
+                        # The pause's clear has not come back yet: it may say the caller
+                        # stopped elsewhere than the cut. Nothing plays meanwhile.
+                        self._barge_in_waits = (onset,)
                 case Interrupt():
                     # A passage heard whole: the caller's turn is answered after it.
                     self._out.append(Log(logging.INFO, "caller spoke during a passage; it goes on"))
@@ -743,7 +758,10 @@ class CallCore:
                     if words is not None:
                         self._turn_words(act.item_id, "user", words, now)
                     self._tool_answer_owed = False  # this answer has the result too
-                    self._ask(None, now, wait=True)
+                    if self._barge_in_waits is not None:
+                        self._answer_waits = True  # after the truncation
+                    else:
+                        self._ask(None, now, wait=True)
                 case Forget():
                     self.listener.forgotten(act.item_id)
                     self.conversation.forget(act.item_id)
@@ -771,6 +789,12 @@ class CallCore:
             ),
             Record(RecordKind.TURN_VERDICT, now, self.tracker.playout_status(now), details),
         ]
+
+    def sends_due(self, now: float) -> bool:
+        """Whether `timer(now)` would send Twilio audio or a mark: the shell runs it where
+        what it sends leaves at once (each frame is dated by when it is sent, and what
+        the caller heard by that)."""
+        return self.tracker.sends_due(now)
 
     @property
     def judging_sound(self) -> bool:
@@ -867,6 +891,19 @@ class CallCore:
             status = tracker.playout_status(now)
             self._out.append(Record(RecordKind.ANSWER_RESUMED, now, status, details))
         self._pump(now)
+
+    def _settle_barge_in(self, now: float, wait: bool = True) -> None:
+        """A barge-in that waited for the pause's clear goes ahead once the cut is settled
+        (the clear's marks came back, or are overdue; at once, `wait` False); then the
+        caller's answer."""
+        waits = self._barge_in_waits
+        if waits is None or (wait and not self.tracker.cut_settled(now)):
+            return
+        self._barge_in_waits = None
+        self._barge_in(now, waits[0])
+        if self._answer_waits:
+            self._answer_waits = False
+            self._ask(None, now, wait=True)
 
     def _barge_in(self, now: float, onset: float | None) -> None:
         """The caller has the turn: clear what plays, cancel what is generating, truncate
@@ -965,11 +1002,19 @@ class CallCore:
             self.counters.empty_frames += 1
             return
         clock = self.caller_clock
+        tracker = self.tracker
         arrived = clock.frame(media.timestamp_ms, len(media.audio) / 8000, now)
         if change := clock.offset_change():
             # Echoes it dated were read late by that much more (or less): so were the
             # link's round trips, measured from them.
-            self.tracker.link.redate(change)
+            tracker.link.redate(change)
+        tracker.twilio_read(arrived, dated=clock.dating)
+        if (
+            self._barge_in_waits is not None or tracker.resuming_by() is not None
+        ) and tracker.cut_settled(now):
+            # The pause's clear's marks are overdue by Twilio's clock: what waited goes on.
+            self._settle_barge_in(now)
+            self._pump(now)
         append = self.uplink.audio(media, arrived)
         if append is not None:
             self._out.append(ToModel(append))
@@ -1000,6 +1045,7 @@ class CallCore:
         echo = tracker.mark_echoed(name, now, clock.dated(now) if clock.dating else None)
         if moved := tracker.recut_bytes - recut:
             self._out.append(Log(logging.INFO, *_recut_line(round(moved / 8), tracker.link.lead_s)))
+        self._settle_barge_in(now)
         if echo.accepted:
             self.intervals.note_echo(echo)
             self.counters.estimate_errors_ms.append(abs(echo.estimate_error_ms))
@@ -1060,6 +1106,7 @@ class CallCore:
             return
         if self.life.phase is Phase.TALKING and self._model_quiet(now):
             return
+        self._settle_barge_in(now)
         if self.life.phase in _JUDGED_PHASES:
             self._act(self.listener.judge.timer(now, ai_turn=self._ai_turn(now)), now)
         self._pump(now)

@@ -60,6 +60,11 @@ class _Clear:
 # The share of an echo's correction taken when it is within the link's jitter.
 _NOISE_GAIN = 0.25
 
+# A pause's clear's marks are waited for until Twilio's clock says they are overdue (a
+# frame sent after they were due has been read: Twilio sends echoes and frames in
+# order); with no frame to say so, this much longer on ours.
+_CLEAR_OVERDUE_UNREAD_S = 1.0
+
 # Float slack when comparing a computed send time with the `now` the shell
 # woke at, so waking exactly at `next_deadline()` always sends.
 _EPSILON_S = 1e-9
@@ -130,6 +135,10 @@ class PlayoutTracker:
         # A resume asked for while the pause's clear was still out: it waits for the
         # clear's marks (they may move the cut), until this time at the latest.
         self._resume_by: float | None = None
+        # The latest of the caller's frames read: when it reached us, had we been on time
+        # (`twilio_read`), and whether Twilio's clock dated it.
+        self._twilio_at = float("-inf")
+        self._twilio_dated = False
         # The player ran dry and a new run started: its first mark's echo is a clean
         # round-trip sample.
         self._fresh_run = False
@@ -303,8 +312,8 @@ class PlayoutTracker:
         """
         now = self._advance(now)
         out: list[Outbound] = []
-        if self._resume_by is not None and now >= self._resume_by:
-            self.resume(now)  # the clear's marks never came back in time
+        if self._resume_by is not None:
+            self.cut_settled(now)  # the clear's marks may be overdue: the resume goes on
         if self._mark_due:
             self._place_mark(now, out)
         send_at = self.next_send_at()
@@ -695,23 +704,65 @@ class PlayoutTracker:
         now = self._advance(now)
         if self._hold is HoldState.FLOWING:
             return
-        clear = self._clear
-        if (
-            self._hold is HoldState.PAUSED
-            and clear is not None
-            and clear.measured
-            and clear.epoch == self._epoch
-        ):
+        due = self.settling_by()
+        if due is not None:
             # The pause's clear is still out: its marks may say the caller stopped
             # elsewhere than the cut, which only a resume not yet sent can follow. It
-            # waits for them, a round trip and twice the jitter (and a frame) at most.
+            # waits for them (`cut_settled` lets it go on when they are overdue).
             if self._resume_by is None:
-                frame_s = self.config.frame_ms / 1000
-                self._resume_by = clear.sent_at + clear.rtt_s + 2 * clear.jitter_s + frame_s
-            if now < self._resume_by:
-                return
-            self._clear = None  # too late to say anything now
+                self._resume_by = due
+            self.cut_settled(now)
+            return
         self._go_on()
+
+    def settling_by(self) -> float | None:
+        """Paused, the pause's clear still out on a measured link: when its marks are due
+        back at the latest (a round trip, twice the jitter and a frame after it), on the
+        clock of Twilio's frames; until they are, the pause's cut may still move (a
+        truncation, a resume wait for it). None: the cut is settled."""
+        clear = self._clear
+        if (
+            self._hold is not HoldState.PAUSED
+            or clear is None
+            or not clear.measured
+            or clear.epoch != self._epoch
+        ):
+            return None
+        return clear.sent_at + clear.rtt_s + 2 * clear.jitter_s + self.config.frame_ms / 1000
+
+    def twilio_read(self, arrived: float, *, dated: bool) -> None:
+        """A frame of the caller's was read; it reached us at `arrived` had we been on
+        time (`callcore.caller_clock`; `dated`: by Twilio's clock). Every echo Twilio
+        sent before it has been read too."""
+        self._twilio_at = max(self._twilio_at, arrived)
+        if dated is not self._twilio_dated:
+            self._twilio_dated = dated
+            self._wakeup = None  # a wait's deadline on our clock moves
+
+    def settle_deadline(self) -> float | None:
+        """When, on our clock, a wait for the pause's clear gives up if no frame says so
+        first (None: nothing to wait for): with frames dated by Twilio's clock, read
+        late by a busy loop, a while after `settling_by`."""
+        due = self.settling_by()
+        if due is None or not self._twilio_dated:
+            return due
+        return due + _CLEAR_OVERDUE_UNREAD_S
+
+    def cut_settled(self, now: float) -> bool:
+        """Whether the pause's cut is settled: its clear's marks came back, or they are
+        overdue (then it is as it was, and a resume waiting for them goes on). Overdue:
+        a caller's frame read since says so on Twilio's clock, or (with no frame to say
+        so) `settle_deadline` has passed."""
+        due = self.settling_by()
+        if due is None:
+            return True
+        deadline = self.settle_deadline()
+        if self._twilio_at < due and (deadline is None or now < deadline):
+            return False
+        self._clear = None  # too late to say anything now
+        if self._resume_by is not None:
+            self._go_on()
+        return True
 
     def stay_paused(self, now: float) -> None:
         """A resume waiting for the pause's clear (`resuming_by`) is called off: the
@@ -813,6 +864,13 @@ class PlayoutTracker:
         item = self._ledger.item_at(pos - 1)
         return None if item is None else item.item_id
 
+    def sends_due(self, now: float) -> bool:
+        """Whether a `poll` at `now` would hand out a frame or a mark."""
+        if self._mark_due:
+            return True
+        at = self.next_send_at()
+        return at is not None and at <= now + _EPSILON_S
+
     def next_send_at(self) -> float | None:
         """When the next frame may go out (None: nothing sendable; it may be in the past)."""
         size = self._pending.next_frame_size()
@@ -862,8 +920,10 @@ class PlayoutTracker:
             self._pending.held_bytes,
             self._last_audio_at,
         )
-        if self._resume_by is not None and (wakeup is None or self._resume_by < wakeup):
-            return self._resume_by
+        if self._resume_by is not None:
+            settle = self.settle_deadline()
+            if settle is not None and (wakeup is None or settle < wakeup):
+                return settle
         return wakeup
 
     def drain_status(self, now: float) -> DrainStatus:

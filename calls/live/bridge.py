@@ -369,8 +369,10 @@ class CallBridge:
     def _on_timer(self) -> None:
         self._timer = None
         self._timer_at = None
-        if self.core.judging_sound:
-            # It may pause or cut the answer: decided in the drain, when the clear can go.
+        if self.core.judging_sound or self.core.sends_due(_now()):
+            # It may pause or cut the answer, or send audio: done in the drain, when the
+            # clear or the frames can go (dated by when they leave, not a loop turn before
+            # a busy loop gets to send them).
             self._timer_due = True
             if not self._draining:
                 self._spawn_drain()

@@ -426,6 +426,32 @@ async def test_barge_in_mid_generation_clears_cancels_and_truncates(live: Call) 
     assert log.playout_status.startswith("playout_active_")
 
 
+async def test_a_timer_that_sends_audio_runs_where_the_audio_leaves(
+    live: Call, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With the caller silent, pacing timers send the answer's frames. Each timer due to
+    send runs in the drain, which sends at once: the frames are dated when they leave,
+    not a loop turn (or, on a busy loop, hundreds of ms) before the drain gets to them."""
+    bridge = live.bridge
+    core = bridge.core
+    timers: list[tuple[bool, bool]] = []  # (frames or a mark due, run in the drain)
+    real_timer = core.timer
+
+    def timer(now: float) -> None:
+        timers.append((core.sends_due(now), bridge._draining))
+        real_timer(now)
+
+    monkeypatch.setattr(core, "timer", timer)
+    await live.model.response_created("resp_1")
+    await live.model.audio("resp_1", "item_1", tone(0x11, 1500))
+    await live.model.audio_done("resp_1", "item_1")
+    await live.twilio.receive_audio(1500 * 8)
+
+    sending = [in_drain for due, in_drain in timers if due]
+    assert len(sending) >= 3, timers
+    assert all(sending), timers
+
+
 async def test_the_reaction_lasts_until_the_clear_has_been_sent(
     realtime: FakeRealtime, call: CallSession
 ) -> None:

@@ -705,3 +705,78 @@ def test_a_pause_before_the_link_is_measured_is_not_moved_by_the_clears_return()
     shell.run_until(0.3)
     assert shell.tracker.recut_bytes == 0
     assert shell.tracker.heard_ms("i1", 0.3) == outcome.heard_ms
+
+
+def _paused_with_the_clear_out(lead_s: float = 0.1) -> tuple[Shell, float]:
+    """An answer paused at 1.0 (the player starts runs `lead_s` late, so the cut is that
+    far ahead of the caller); the caller's frames read so far reached us by 1.0."""
+    shell = Shell(delay_s=0.02, echo_delay_s=0.02, lead_s=lead_s, dated_echoes=True)
+    answer(shell, 3000)
+    shell.run_until(1.0)
+    shell.tracker.twilio_read(1.0, dated=True)
+    assert shell.pause().heard_ms == 1000
+    due = shell.tracker.settling_by()
+    assert due is not None
+    assert due > 1.04  # a round trip (the lead in it), twice the jitter and a frame
+    return shell, due
+
+
+def test_a_cut_waits_for_its_clears_marks_read_late_on_twilios_clock() -> None:
+    """A busy server reads the caller's frames, and the marks the clear returns among
+    them, 300 ms late. On our clock the marks are overdue; the frames read so far say
+    Twilio had not sent them yet: the cut is not settled (a truncation waits). Read at
+    last, they move it back to where the caller stopped, as they would have on time."""
+    shell, due = _paused_with_the_clear_out()
+    tracker = shell.tracker
+    tracker.twilio_read(1.03, dated=True)  # read at 1.33
+    assert not tracker.cut_settled(1.33)
+    assert tracker.settle_deadline() == pytest.approx(due + 1.0)
+    for name in shell.player.due_echoes(1.04):  # they came at 1.04, read at 1.34
+        tracker.mark_echoed(name, 1.34, 1.04)
+    assert tracker.cut_settled(1.34)
+    assert tracker.recut_bytes == -100 * 8
+    assert tracker.cancel(1.34).truncate == Truncation("i1", 900)
+
+
+def test_a_cut_whose_clears_marks_are_lost_stands_once_a_later_frame_is_read() -> None:
+    """The marks never come back: a frame Twilio sent after they were due says so (it
+    sends echoes and frames in order), whatever our clock says; the cut stands."""
+    shell, due = _paused_with_the_clear_out()
+    tracker = shell.tracker
+    shell.player.marks.clear()
+    tracker.twilio_read(due - 0.005, dated=True)
+    assert not tracker.cut_settled(due + 0.5)
+    tracker.twilio_read(due, dated=True)
+    assert tracker.cut_settled(due + 0.5)
+    assert tracker.settling_by() is None
+    assert tracker.cancel(due + 0.5).truncate == Truncation("i1", 1000)
+
+
+def test_with_no_frame_to_say_so_the_cut_stands_a_while_after_it_was_due() -> None:
+    """Frames dated by Twilio's clock stop coming: our clock decides, a second late; with
+    frames dated by their reading (no Twilio clock), it decides at once."""
+    shell, due = _paused_with_the_clear_out()
+    shell.player.marks.clear()
+    assert not shell.tracker.cut_settled(due + 0.99)
+    assert shell.tracker.cut_settled(due + 1.0)
+    shell, due = _paused_with_the_clear_out()
+    shell.player.marks.clear()
+    shell.tracker.twilio_read(1.0, dated=False)
+    assert shell.tracker.settle_deadline() == pytest.approx(due)
+    assert not shell.tracker.cut_settled(due - 0.001)
+    assert shell.tracker.cut_settled(due)
+
+
+def test_a_resume_waiting_on_twilios_clock_goes_on_when_a_frame_says_the_marks_are_lost() -> None:
+    shell, due = _paused_with_the_clear_out(lead_s=0.0)
+    tracker = shell.tracker
+    shell.player.marks.clear()
+    tracker.resume(1.01)
+    assert tracker.resuming_by() == pytest.approx(due)
+    assert tracker.settle_deadline() == pytest.approx(due + 1.0)
+    tracker.poll(due + 0.2)  # late on our clock, not on Twilio's: still waiting
+    assert tracker.held
+    tracker.twilio_read(due + 0.001, dated=True)
+    tracker.poll(due + 0.2)
+    assert not tracker.held
+    assert tracker.resuming_by() is None
