@@ -7,10 +7,13 @@ service sends them.
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from callcore import CoreConfig, RecordKind
 from callcore.protocol import realtime as rt
+from callcore.protocol.twilio import Media
 from callcore.tools import ToolResult
 from callcore.turns import TurnPolicy
 from playout import PlayoutConfig
@@ -344,3 +347,69 @@ def test_a_sound_while_an_answer_is_asked_for_is_judged_not_answered_apart() -> 
     run.event(rt.ResponseDone("r1", "completed", ()))
     assert len(creates(run)) == 1
     assert [v["verdict"] for v in verdicts(run)] == ["backchannel"]
+
+
+def test_a_barge_in_decided_before_the_late_read_clears_marks_truncates_to_what_was_heard() -> None:
+    """The loop stalls 600 ms just before the pause is due (other calls' work; Twilio's
+    player has 800 ms ahead, it plays on): the pause's clear leaves late, and the
+    caller's frames queued meanwhile, read after it, already hold enough voice for an
+    interruption. The marks the clear returns come after them: the player starts runs
+    50 ms late, so they move the cut 50 ms back. The truncation waits for them (Twilio's
+    clock says they are not overdue: the frames read were sent before the clear went),
+    and is what the caller heard, not the cut."""
+    run = CoreRun(config=LATE_HOLD, link_delay_s=0.02)  # Twilio has 800 ms ahead
+    run.player.lead_s = 0.05
+    run.answer("r1", "a1", ANSWER_MS)
+    voiced, quiet = harness_frames()
+    sent = 0  # frames Twilio sent: its clock, 20 ms a frame
+
+    def frame(audio: object, read_at: float) -> None:
+        nonlocal sent
+        sent += 1
+        assert isinstance(audio, Media)
+        run.core.caller_audio(dataclasses.replace(audio, timestamp_ms=20 * sent), read_at)
+        run.settle()
+
+    for _ in range(50):  # a second of silence, read on time: the caller clock dates
+        frame(quiet, run.now)
+        run.step(run.now + 0.02)
+    assert run.core.caller_clock.dating
+    frame(voiced[0], run.now)  # the caller begins; the service hears speech
+    run.event(rt.SpeechStarted(None, "item_user"))
+    pause_due = run.core.next_timer()
+    assert pause_due is not None
+    n = 1
+    while run.now + 0.02 < pause_due:
+        run.step(run.now + 0.02)
+        frame(voiced[n % len(voiced)], run.now)
+        n += 1
+    # The stall: Twilio's frames (one every 20 ms) and echoes queue up unread.
+    arrivals = [run.now + 0.02 * k for k in range(1, 31)]
+    run.now += 0.6
+    run.core.timer(run.now)  # the pause, late
+    run.settle()
+    assert run.clears == [pytest.approx(run.now)]
+    cut = run.of_kind(RecordKind.ANSWER_PAUSED)[0].details["heard_ms"]
+    read_at = run.now
+    for at in arrivals:  # read in order, each a little after the last
+        read_at += 0.0005
+        for name in run.player.due_echoes(at):
+            run.core.mark_echoed(name, read_at)
+        frame(voiced[n % len(voiced)], read_at)
+        n += 1
+    run.now = read_at
+    [verdict] = run.of_kind(RecordKind.TURN_VERDICT)
+    assert verdict.details["verdict"] == "interruption"
+    assert run.barge_ins == []  # it waits for the clear's marks
+    while not run.barge_ins:  # back on time: the marks come back
+        run.step(run.now + 0.02)
+        frame(voiced[n % len(voiced)], run.now)
+        n += 1
+    heard = run.heard_ms()
+    [barge_in] = run.barge_ins
+    assert heard == pytest.approx(cut - 50, abs=2)
+    # Within a frame: Twilio's clock dates a message read between two frames no closer.
+    assert barge_in.figures.audio_end_ms == pytest.approx(heard, abs=20)
+    # The caller's turn is answered after the truncation, not before it.
+    kinds = [event["type"] for event in run.model]
+    assert "response.create" not in kinds[: kinds.index("conversation.item.truncate")]
