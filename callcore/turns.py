@@ -597,6 +597,8 @@ class TurnJudge:
         if episode.voice_ms >= policy.interrupt_after_ms and not episode.items:
             # Long, and the service's word on it still to come (`frame`): an
             # interruption if it heard speech, else noise; held (or paused) till then.
+            if episode.service_due is None:  # a later, shorter run of it ended
+                episode.service_due = now + policy.service_wait_ms / 1000
             return []
         if episode.sounds == 1 and not episode.items and episode.voice_ms < _BLIP_MS:
             # A click, or a frame of echo the meter could not explain: nothing to judge.

@@ -179,6 +179,20 @@ def test_a_long_sound_never_speech_to_the_service_is_noise_after_its_wait(caller
     assert not caller.judge.deciding
 
 
+def test_a_long_noise_back_after_a_breath_is_still_judged(caller: Caller) -> None:
+    """A long noise ends, comes back before it was judged (a new run, short) and ends
+    again, the service never hearing speech: judged noise all the same, not left paused
+    for good."""
+    caller.frames(Sound.VOICE, 600)
+    caller.frames(Sound.SILENT, 300)  # longer than a breath: what comes next is a new run
+    caller.frames(Sound.VOICE, 100)
+    acts = caller.frames(Sound.SILENT, 1000)
+    [decided] = verdicts(acts)
+    assert (decided.verdict, decided.decided_by) == (Verdict.NOISE, DecidedBy.NOT_SPEECH)
+    assert Resume() in acts
+    assert not caller.judge.deciding
+
+
 def test_a_short_stop_interrupts_when_its_words_come(caller: Caller) -> None:
     caller.frames(Sound.VOICE, 400)
     caller.judge.speech_started("item_s", caller.now, ai_turn=True)
