@@ -319,6 +319,10 @@ class CallCore:
 
     def _model_fault(self, what: str, owed: bool, now: float) -> None:
         """Replace the session (the conversation carried over), or end the call if we can't."""
+        # A barge-in waiting for the pause's clear goes now, the old session's to
+        # truncate; the answer that waited behind it is the new session's to give.
+        owed = owed or self._answer_waits
+        self._settle_barge_in(now, wait=False, answer=False)
         session = self.session
         status = self.tracker.playout_status(now)
         attempt = session.fault(owed, now)
@@ -338,8 +342,6 @@ class CallCore:
             Log(logging.WARNING, "model %s: opening replacement session %d", (what, attempt))
         )
         self.life.move(Event.FAULT)
-        # A barge-in waiting for the pause's clear goes now: the old session's to truncate.
-        self._settle_barge_in(now, wait=False)
         # The sound being judged is the old session's to hear: nothing stays paused for it.
         self._act(self.listener.judge.reset(), now)
         self.truncates.forget()
@@ -604,7 +606,7 @@ class CallCore:
         if not self.tools.take(call.call_id):
             return
         tracker = self.tracker
-        live = tracker.is_live_response(call.response_id)
+        live = self._live_response(call.response_id)
         status = tracker.playout_status(now)
         if not live:
             self._out += self.tools.cut_off(call, now, status)
@@ -612,6 +614,11 @@ class CallCore:
             self._transfer_asked(call, now, status)
         else:
             self._out.append(self.tools.asked(call, now))
+
+    def _live_response(self, response_id: str) -> bool:
+        """Whether the response is not cut off: neither cancelled nor of an answer the
+        caller interrupted (a barge-in waiting for the pause's clear is one)."""
+        return self._barge_in_waits is None and self.tracker.is_live_response(response_id)
 
     def tool_finished(self, result: ToolResult, now: float) -> None:
         """A tool's result (the shell ran it): its output for the model, and an answer.
@@ -644,7 +651,11 @@ class CallCore:
         self._pump(now)
 
     def _answer(self, now: float) -> None:
-        """Ask for the answer the caller is owed, once no response is active or due."""
+        """Ask for the answer the caller is owed, once no response is active or due (and
+        after a barge-in's truncation that waits for the pause's clear)."""
+        if self._barge_in_waits is not None:
+            self._answer_waits = True
+            return
         busy = self.tracker.generating() or self.session.watchdog.answer_owed
         self._asked(self.asks.ask(None, busy=busy, wait=True), now)
 
@@ -666,7 +677,7 @@ class CallCore:
     def _end_call_asked(self, call_id: str, response_id: str, now: float) -> None:
         """The model called end_call (from either event that says so)."""
         tracker = self.tracker
-        live = tracker.is_live_response(response_id)
+        live = self._live_response(response_id)
         out = self.goodbye.requested(call_id, live, now, tracker.playout_status(now))
         if out and self.life.move(Event.GOODBYE_ASKED):
             self._out.append(Log(logging.INFO, "model asked to end the call"))
@@ -791,10 +802,16 @@ class CallCore:
         ]
 
     def sends_due(self, now: float) -> bool:
-        """Whether `timer(now)` would send Twilio audio or a mark: the shell runs it where
-        what it sends leaves at once (each frame is dated by when it is sent, and what
-        the caller heard by that)."""
-        return self.tracker.sends_due(now)
+        """Whether `timer(now)` would, or may, send Twilio audio or a mark (frames due; a
+        resume or a barge-in waiting for a pause's clear): the shell runs it where what
+        it sends leaves at once (each frame is dated by when it is sent, and what the
+        caller heard by that)."""
+        tracker = self.tracker
+        return (
+            tracker.sends_due(now)
+            or tracker.resuming_by() is not None
+            or self._barge_in_waits is not None
+        )
 
     @property
     def judging_sound(self) -> bool:
@@ -886,23 +903,24 @@ class CallCore:
             # The silence the caller hears: none if the held audio has not run out yet.
             details: dict[str, object] = {"gap_ms": max(0, round((now - paused_at) * 1000))}
             if (by := tracker.resuming_by()) is not None:
-                # It waits for the pause's clear to come back: this much longer at most.
+                # It waits for the pause's clear to come back, due this much later (on
+                # Twilio's clock: a busy server reads them later still).
                 details["waits_ms"] = round((by - now) * 1000)
             status = tracker.playout_status(now)
             self._out.append(Record(RecordKind.ANSWER_RESUMED, now, status, details))
         self._pump(now)
 
-    def _settle_barge_in(self, now: float, wait: bool = True) -> None:
+    def _settle_barge_in(self, now: float, wait: bool = True, answer: bool = True) -> None:
         """A barge-in that waited for the pause's clear goes ahead once the cut is settled
         (the clear's marks came back, or are overdue; at once, `wait` False); then the
-        caller's answer."""
+        answer that waited behind it (unless `answer` is False: the caller of this owes it)."""
         waits = self._barge_in_waits
         if waits is None or (wait and not self.tracker.cut_settled(now)):
             return
         self._barge_in_waits = None
         self._barge_in(now, waits[0])
-        if self._answer_waits:
-            self._answer_waits = False
+        answer_waits, self._answer_waits = self._answer_waits, False
+        if answer_waits and answer:
             self._ask(None, now, wait=True)
 
     def _barge_in(self, now: float, onset: float | None) -> None:

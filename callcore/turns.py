@@ -567,7 +567,11 @@ class TurnJudge:
         else:
             episode.sounds += 1
         episode.phase = _Phase.LISTENING
-        episode.words_due = episode.service_due = None
+        episode.words_due = None
+        if episode.items or episode.voice_ms < self.policy.interrupt_after_ms:
+            episode.service_due = None
+        # else: long, and waiting for the service's word since it grew so; it keeps
+        # waiting from then, not from each new run (choppy noise: a TV, typing).
         if episode.voice_frames and start - episode.voice_end < self.policy.join_ms / 1000:
             # A breath between words, not a new sound: the run (and its stop target)
             # goes on, so an answer resumed in the breath is paused again at once.

@@ -133,7 +133,7 @@ class PlayoutTracker:
         self._clear: _Clear | None = None
         self.recut_bytes = 0
         # A resume asked for while the pause's clear was still out: it waits for the
-        # clear's marks (they may move the cut), until this time at the latest.
+        # clear's marks (they may move the cut), due back by this time (`settling_by`).
         self._resume_by: float | None = None
         # The latest of the caller's frames read: when it reached us, had we been on time
         # (`twilio_read`), and whether Twilio's clock dated it.
@@ -697,9 +697,10 @@ class PlayoutTracker:
         pacing tops Twilio up as it would have. Idempotent.
 
         After a pause whose clear's marks have not come back yet (on a measured
-        link), it waits for them, since they may move the cut (`resuming_by`):
-        at most a round trip, twice the jitter and a frame after the clear; a
-        `poll` then goes on. Still held meanwhile.
+        link), it waits for them, since they may move the cut (`resuming_by`),
+        until they are back or overdue (`cut_settled`: due a round trip, twice
+        the jitter and a frame after the clear, on Twilio's clock); a `poll`
+        then goes on. Still held meanwhile.
         """
         now = self._advance(now)
         if self._hold is HoldState.FLOWING:
@@ -771,7 +772,8 @@ class PlayoutTracker:
         self._resume_by = None
 
     def resuming_by(self) -> float | None:
-        """A resume waiting for the pause's clear to come back goes by then at the latest
+        """A resume waiting for the pause's clear to come back: when its marks are due
+        (`settling_by`; it goes on once they are back or overdue, `cut_settled`)
         (None: none waits)."""
         return self._resume_by
 

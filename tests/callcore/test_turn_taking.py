@@ -349,67 +349,107 @@ def test_a_sound_while_an_answer_is_asked_for_is_judged_not_answered_apart() -> 
     assert [v["verdict"] for v in verdicts(run)] == ["backchannel"]
 
 
-def test_a_barge_in_decided_before_the_late_read_clears_marks_truncates_to_what_was_heard() -> None:
+class LateRead:
     """The loop stalls 600 ms just before the pause is due (other calls' work; Twilio's
     player has 800 ms ahead, it plays on): the pause's clear leaves late, and the
     caller's frames queued meanwhile, read after it, already hold enough voice for an
     interruption. The marks the clear returns come after them: the player starts runs
-    50 ms late, so they move the cut 50 ms back. The truncation waits for them (Twilio's
-    clock says they are not overdue: the frames read were sent before the clear went),
-    and is what the caller heard, not the cut."""
-    run = CoreRun(config=LATE_HOLD, link_delay_s=0.02)  # Twilio has 800 ms ahead
-    run.player.lead_s = 0.05
-    run.answer("r1", "a1", ANSWER_MS)
-    voiced, quiet = harness_frames()
-    sent = 0  # frames Twilio sent: its clock, 20 ms a frame
+    50 ms late, so they move the cut 50 ms back. Set up to the verdict; `on_time` goes
+    on, a voiced frame read every 20 ms as it comes."""
 
-    def frame(audio: object, read_at: float) -> None:
-        nonlocal sent
-        sent += 1
-        assert isinstance(audio, Media)
-        run.core.caller_audio(dataclasses.replace(audio, timestamp_ms=20 * sent), read_at)
+    def __init__(self) -> None:
+        self.run = run = CoreRun(config=LATE_HOLD, link_delay_s=0.02)
+        run.player.lead_s = 0.05
+        run.answer("r1", "a1", ANSWER_MS)
+        self.voiced, quiet = harness_frames()
+        self.sent = 0  # frames Twilio sent: its clock, 20 ms a frame
+        self.n = 0
+        for _ in range(50):  # a second of silence, read on time: the caller clock dates
+            self.frame(quiet, run.now)
+            run.step(run.now + 0.02)
+        assert run.core.caller_clock.dating
+        self.voice(run.now)  # the caller begins; the service hears speech
+        run.event(rt.SpeechStarted(None, "item_user"))
+        pause_due = run.core.next_timer()
+        assert pause_due is not None
+        while run.now + 0.02 < pause_due:
+            self.on_time()
+        # The stall: Twilio's frames (one every 20 ms) and echoes queue up unread.
+        arrivals = [run.now + 0.02 * k for k in range(1, 31)]
+        run.now += 0.6
+        run.core.timer(run.now)  # the pause, late
         run.settle()
+        assert run.clears == [pytest.approx(run.now)]
+        self.cut = run.of_kind(RecordKind.ANSWER_PAUSED)[0].details["heard_ms"]
+        read_at = run.now
+        for at in arrivals:  # read in order, each a little after the last
+            read_at += 0.0005
+            for name in run.player.due_echoes(at):
+                run.core.mark_echoed(name, read_at)
+            self.voice(read_at)
+        run.now = read_at
+        [verdict] = run.of_kind(RecordKind.TURN_VERDICT)
+        assert verdict.details["verdict"] == "interruption"
+        assert run.barge_ins == []  # it waits for the clear's marks
 
-    for _ in range(50):  # a second of silence, read on time: the caller clock dates
-        frame(quiet, run.now)
-        run.step(run.now + 0.02)
-    assert run.core.caller_clock.dating
-    frame(voiced[0], run.now)  # the caller begins; the service hears speech
-    run.event(rt.SpeechStarted(None, "item_user"))
-    pause_due = run.core.next_timer()
-    assert pause_due is not None
-    n = 1
-    while run.now + 0.02 < pause_due:
-        run.step(run.now + 0.02)
-        frame(voiced[n % len(voiced)], run.now)
-        n += 1
-    # The stall: Twilio's frames (one every 20 ms) and echoes queue up unread.
-    arrivals = [run.now + 0.02 * k for k in range(1, 31)]
-    run.now += 0.6
-    run.core.timer(run.now)  # the pause, late
-    run.settle()
-    assert run.clears == [pytest.approx(run.now)]
-    cut = run.of_kind(RecordKind.ANSWER_PAUSED)[0].details["heard_ms"]
-    read_at = run.now
-    for at in arrivals:  # read in order, each a little after the last
-        read_at += 0.0005
-        for name in run.player.due_echoes(at):
-            run.core.mark_echoed(name, read_at)
-        frame(voiced[n % len(voiced)], read_at)
-        n += 1
-    run.now = read_at
-    [verdict] = run.of_kind(RecordKind.TURN_VERDICT)
-    assert verdict.details["verdict"] == "interruption"
-    assert run.barge_ins == []  # it waits for the clear's marks
+    def frame(self, audio: Media, read_at: float) -> None:
+        self.sent += 1
+        self.run.core.caller_audio(dataclasses.replace(audio, timestamp_ms=20 * self.sent), read_at)
+        self.run.settle()
+
+    def voice(self, read_at: float) -> None:
+        self.frame(self.voiced[self.n % len(self.voiced)], read_at)
+        self.n += 1
+
+    def on_time(self) -> None:
+        self.run.step(self.run.now + 0.02)
+        self.voice(self.run.now)
+
+
+def test_a_barge_in_decided_before_the_late_read_clears_marks_truncates_to_what_was_heard() -> None:
+    """The truncation waits for the clear's marks (Twilio's clock says they are not
+    overdue: the frames read were sent before the clear went), and is what the caller
+    heard, not the cut. Their turn ends meanwhile: answered after the truncation."""
+    call = LateRead()
+    run = call.run
+    run.event(rt.SpeechStopped(None, "item_user"))
+    assert run.model_events("response.create") == []
+    # A timer may release it: the shell runs that where what it sends leaves at once.
+    assert run.core.sends_due(run.now)
     while not run.barge_ins:  # back on time: the marks come back
-        run.step(run.now + 0.02)
-        frame(voiced[n % len(voiced)], run.now)
-        n += 1
+        call.on_time()
     heard = run.heard_ms()
     [barge_in] = run.barge_ins
-    assert heard == pytest.approx(cut - 50, abs=2)
+    assert heard == pytest.approx(call.cut - 50, abs=2)
     # Within a frame: Twilio's clock dates a message read between two frames no closer.
     assert barge_in.figures.audio_end_ms == pytest.approx(heard, abs=20)
-    # The caller's turn is answered after the truncation, not before it.
     kinds = [event["type"] for event in run.model]
-    assert "response.create" not in kinds[: kinds.index("conversation.item.truncate")]
+    assert kinds.index("conversation.item.truncate") < kinds.index("response.create")
+
+
+def test_a_function_call_of_the_answer_cut_while_its_barge_in_waits_is_not_run() -> None:
+    """The interrupted answer's tool call completes while its barge-in waits for the
+    clear's marks: the caller never heard the AI say it would, so it is not run."""
+    call = LateRead()
+    run = call.run
+    run.event(rt.FunctionCallDone("r1", "call_1", "lookup_order", "{}"))
+    assert run.tools == []
+    while not run.barge_ins:
+        call.on_time()
+    assert run.tools == []
+
+
+def test_a_model_fault_while_the_barge_in_waits_truncates_and_owes_the_new_session() -> None:
+    """The model's socket closes while the barge-in waits, the caller's turn over: the
+    barge-in goes at once (the old session's), and the new session is asked for the
+    answer, not the old one."""
+    call = LateRead()
+    run = call.run
+    run.event(rt.SpeechStopped(None, "item_user"))
+    run.core.model_closed(False, run.now)
+    run.settle()
+    assert len(run.barge_ins) == 1
+    [fault] = run.of_kind(RecordKind.MODEL_FAULT)
+    assert fault.details["answer_owed"] is True
+    assert run.replacements
+    assert run.model[-1] == {"type": "response.create"}

@@ -183,14 +183,30 @@ def test_a_long_noise_back_after_a_breath_is_still_judged(caller: Caller) -> Non
     """A long noise ends, comes back before it was judged (a new run, short) and ends
     again, the service never hearing speech: judged noise all the same, not left paused
     for good."""
-    caller.frames(Sound.VOICE, 600)
-    caller.frames(Sound.SILENT, 300)  # longer than a breath: what comes next is a new run
-    caller.frames(Sound.VOICE, 100)
-    acts = caller.frames(Sound.SILENT, 1000)
+    acts = caller.frames(Sound.VOICE, 600)
+    acts += caller.frames(Sound.SILENT, 300)  # longer than a breath: a new run comes next
+    acts += caller.frames(Sound.VOICE, 100)
+    acts += caller.frames(Sound.SILENT, 1000)
     [decided] = verdicts(acts)
     assert (decided.verdict, decided.decided_by) == (Verdict.NOISE, DecidedBy.NOT_SPEECH)
     assert Resume() in acts
     assert not caller.judge.deciding
+
+
+@pytest.mark.parametrize("gap_ms", [100, 260])  # breaths within the sound; new runs
+def test_a_choppy_long_noise_is_judged_after_the_wait_from_when_it_grew_long(
+    caller: Caller, gap_ms: int
+) -> None:
+    """Music, a TV, typing: 600 ms, then 300 ms bursts with gaps, the service never
+    hearing speech. Judged noise 400 ms after it grew long, not left held while each
+    burst starts the wait over."""
+    acts = caller.frames(Sound.VOICE, 600)
+    for _ in range(4):
+        acts += caller.frames(Sound.SILENT, gap_ms) + caller.frames(Sound.VOICE, 300)
+    [decided] = verdicts(acts)
+    assert (decided.verdict, decided.decided_by) == (Verdict.NOISE, DecidedBy.NOT_SPEECH)
+    assert decided.decision_ms <= 550 + 400 + 120 + 2 * 20  # the round trip, two frames
+    assert Resume() in acts
 
 
 def test_a_short_stop_interrupts_when_its_words_come(caller: Caller) -> None:
