@@ -50,9 +50,13 @@ class WebSocketClient(asyncio.Protocol):
         uri = parse_uri(url)
         loop = asyncio.get_running_loop()
         client = cls(url, headers, max_size)
-        async with asyncio.timeout(timeout_s):
-            await loop.create_connection(lambda: client, uri.host, uri.port)
-            await client._opened
+        try:
+            async with asyncio.timeout(timeout_s):
+                await loop.create_connection(lambda: client, uri.host, uri.port)
+                await client._opened
+        except BaseException:
+            client.abort()  # a handshake answered after we gave up opens nothing
+            raise
         return client
 
     @property
@@ -122,6 +126,8 @@ class WebSocketClient(asyncio.Protocol):
     def _process(self) -> None:
         for event in self._protocol.events_received():
             if isinstance(event, Response):
+                if self._opened.done():
+                    continue  # the opener gave up (its timeout) before the answer came
                 if self._protocol.handshake_exc is not None:
                     self._opened.set_exception(self._protocol.handshake_exc)
                 else:
