@@ -643,7 +643,10 @@ class PlayoutTracker:
         had (the caller heard more), and that audio is taken as sent and heard."""
         self._clear = None
         trip_s = at - clear.sent_at
-        if clear.times_link:
+        # Dated by Twilio's clock a frame or more before the clear left (its dating is
+        # good to a frame): Twilio sent it before it could have had the clear.
+        own = dated and trip_s <= -self.config.frame_ms / 1000
+        if clear.times_link and not own:
             self.link.clear_sample(trip_s)
         if (
             not clear.measured  # the prior round trip: the trip's difference says nothing
@@ -653,7 +656,12 @@ class PlayoutTracker:
         ):
             return
         stopped_at = clear.sent_at + trip_s - clear.rtt_s
-        if stopped_at >= clear.line_since:
+        if own:
+            # The player's own echo, at the end of what was sent (a busy server read it
+            # after the pause): the caller heard all of it. No round trip, however
+            # measured, puts the player anywhere else.
+            stopped = float(clear.sent_pos)
+        elif stopped_at >= clear.line_since:
             stopped = clear.line_pos + (stopped_at - clear.sent_at) * BYTES_PER_SECOND
         else:
             stopped = self._heard.position(stopped_at)  # before the line: as known then

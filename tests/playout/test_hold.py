@@ -780,3 +780,33 @@ def test_a_resume_waiting_on_twilios_clock_goes_on_when_a_frame_says_the_marks_a
     tracker.poll(due + 0.2)
     assert not tracker.held
     assert tracker.resuming_by() is None
+
+
+def test_the_players_own_echo_read_after_a_late_pause_keeps_all_it_heard() -> None:
+    """The link's one round-trip sample came 60 ms late (its echo held up once), the
+    echoes after it on time: the line follows them, the round trip stays 60 ms long.
+    A second answer plays out whole; the server, busy, pauses only after the player ran
+    dry, and reads the last mark's own echo, which Twilio sent before the clear left,
+    only after the pause. Dated by Twilio's clock it says the player reached the end of
+    what was sent: nothing moves (taken for the clear's return, with the long round
+    trip, it moved the cut back short of what the caller heard)."""
+    shell = Shell(delay_s=0.002, echo_delay_s=0.002, dated_echoes=True)
+    tracker = shell.tracker
+    answer(shell, 1000, item="i1")
+    shell.poll()
+    at, name = shell.player.marks[0]
+    shell.player.marks[0] = (at + 0.06, name)  # the first echo, held up on the way
+    shell.run_until(2.0)
+    assert tracker.link.samples == 1
+    assert tracker.link.rtt_s == pytest.approx(0.064)
+    answer(shell, 300, item="i2", seed=7)
+    shell.poll()  # sent at once: played 2.002-2.302, its end echoed at 2.304
+    echoes = [(at + 0.002, name) for at, name in shell.player.marks]
+    shell.player.marks.clear()  # sent by Twilio, not read yet
+    shell.advance(2.5)
+    outcome = shell.pause()
+    assert outcome.heard_ms == 300
+    for arrived, name in echoes:  # read at 2.6, dated when they came
+        tracker.mark_echoed(name, 2.6, arrived)
+    assert tracker.recut_bytes == 0
+    assert tracker.heard_ms("i2", 2.6) == 300
