@@ -643,10 +643,15 @@ class PlayoutTracker:
         had (the caller heard more), and that audio is taken as sent and heard."""
         self._clear = None
         trip_s = at - clear.sent_at
-        # Dated by Twilio's clock a frame or more before the clear left (its dating is
-        # good to a frame): Twilio sent it before it could have had the clear.
-        own = dated and trip_s <= -self.config.frame_ms / 1000
-        if clear.times_link and not own:
+        # The cut at the end of what was sent (the estimate has the player done), and
+        # the echo dated by Twilio's clock a frame or more before the clear left: the
+        # player's own echo, at that end, read after the pause by a busy server. The
+        # caller heard all of it: no round trip, however measured, moves the cut back.
+        # (Mid-audio, an echo dated early is likelier a return dated early: Twilio
+        # sending its frames late makes them look earlier than they came.)
+        if dated and trip_s <= -self.config.frame_ms / 1000 and clear.heard_pos == clear.sent_pos:
+            return
+        if clear.times_link:
             self.link.clear_sample(trip_s)
         if (
             not clear.measured  # the prior round trip: the trip's difference says nothing
@@ -656,12 +661,7 @@ class PlayoutTracker:
         ):
             return
         stopped_at = clear.sent_at + trip_s - clear.rtt_s
-        if own:
-            # The player's own echo, at the end of what was sent (a busy server read it
-            # after the pause): the caller heard all of it. No round trip, however
-            # measured, puts the player anywhere else.
-            stopped = float(clear.sent_pos)
-        elif stopped_at >= clear.line_since:
+        if stopped_at >= clear.line_since:
             stopped = clear.line_pos + (stopped_at - clear.sent_at) * BYTES_PER_SECOND
         else:
             stopped = self._heard.position(stopped_at)  # before the line: as known then

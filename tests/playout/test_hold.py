@@ -810,3 +810,21 @@ def test_the_players_own_echo_read_after_a_late_pause_keeps_all_it_heard() -> No
         tracker.mark_echoed(name, 2.6, arrived)
     assert tracker.recut_bytes == 0
     assert tracker.heard_ms("i2", 2.6) == 300
+
+
+def test_a_clears_return_dated_early_mid_answer_is_not_taken_for_the_players_own() -> None:
+    """Twilio sent its frames late, so the clear's return is dated 30 ms before the clear
+    left. The cut is mid-answer (the player had 400 ms more): the echo is not the
+    player's own at the end of what was sent, and the cut does not jump there."""
+    shell = Shell(delay_s=0.002, echo_delay_s=0.002, dated_echoes=True)
+    tracker = shell.tracker
+    answer(shell, 3000)
+    shell.run_until(1.0)
+    sent_ms = len(sent(shell)) // 8
+    outcome = shell.pause()
+    assert outcome.heard_ms < sent_ms - 100
+    returned = [name for _, name in shell.player.marks]
+    shell.player.marks.clear()
+    for name in returned:
+        tracker.mark_echoed(name, 1.05, 0.97)
+    assert tracker.heard_ms("i1", 1.05) <= outcome.heard_ms
