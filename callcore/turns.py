@@ -398,13 +398,13 @@ class TurnJudge:
             if run_ms >= self.policy.interrupt_after_ms:
                 if episode.items:
                     acts += self._decide(episode, Verdict.INTERRUPTION, DecidedBy.LENGTH, now)
-                elif episode.service_due is None:
+                else:
                     # Long, and not speech to the service yet. Its word may still be on
                     # its way: it hears the onset only when we forward it, and we read
                     # its reply as late as we read these frames (a busy loop, a slow
                     # model link). Not speech `service_wait_ms` from now, it is the
                     # line's noise (`timer`); the answer stays held meanwhile.
-                    episode.service_due = now + self.policy.service_wait_ms / 1000
+                    self._wait_for_service(episode, now)
             return acts
         if episode is None:
             return []
@@ -589,6 +589,12 @@ class TurnJudge:
         episode.held = True
         return [Hold(target)]
 
+    def _wait_for_service(self, episode: _Episode, now: float) -> None:
+        """The service has `service_wait_ms` from now to call the sound speech, unless
+        it is given that time already."""
+        if episode.service_due is None:
+            episode.service_due = now + self.policy.service_wait_ms / 1000
+
     def _go_on(self, episode: _Episode) -> list[Act]:
         """The answer goes on (it was held or paused for the sound)."""
         held, episode.held, episode.paused = episode.held, False, False
@@ -601,8 +607,7 @@ class TurnJudge:
         if episode.voice_ms >= policy.interrupt_after_ms and not episode.items:
             # Long, and the service's word on it still to come (`frame`): an
             # interruption if it heard speech, else noise; held (or paused) till then.
-            if episode.service_due is None:  # a later, shorter run of it ended
-                episode.service_due = now + policy.service_wait_ms / 1000
+            self._wait_for_service(episode, now)  # (a later, shorter run of it ended)
             return []
         if episode.sounds == 1 and not episode.items and episode.voice_ms < _BLIP_MS:
             # A click, or a frame of echo the meter could not explain: nothing to judge.

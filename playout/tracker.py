@@ -133,8 +133,8 @@ class PlayoutTracker:
         self._clear: _Clear | None = None
         self.recut_bytes = 0
         # A resume asked for while the pause's clear was still out: it waits for the
-        # clear's marks (they may move the cut), due back by this time (`settling_by`).
-        self._resume_by: float | None = None
+        # clear's marks (they may move the cut; due back by `settling_by`).
+        self._resume_waits = False
         # The latest of the caller's frames read: when it reached us, had we been on time
         # (`twilio_read`), and whether Twilio's clock dated it.
         self._twilio_at = float("-inf")
@@ -312,7 +312,7 @@ class PlayoutTracker:
         """
         now = self._advance(now)
         out: list[Outbound] = []
-        if self._resume_by is not None:
+        if self._resume_waits:
             self.cut_settled(now)  # the clear's marks may be overdue: the resume goes on
         if self._mark_due:
             self._place_mark(now, out)
@@ -403,7 +403,7 @@ class PlayoutTracker:
             clear = self._clear
             if result in _CLEARED and clear is not None and clear.newest == name:
                 self._clear_returned(clear, at, dated=arrived is not None)
-                if self._resume_by is not None:
+                if self._resume_waits:
                     self._go_on()  # the resume that waited for them
                 self._extend(now)
             return MarkEcho(name, result)
@@ -472,7 +472,7 @@ class PlayoutTracker:
         self._epoch += 1
         self._hold = HoldState.FLOWING
         self._resumed = False
-        self._resume_by = None
+        self._resume_waits = False
         self._pending.clear()
         self._ledger.drop_after(heard_pos)
         old_generation = self._generation
@@ -572,7 +572,7 @@ class PlayoutTracker:
         self._mark_due = False
         self._fresh_run = False
         self._resumed = False
-        self._resume_by = None
+        self._resume_waits = False
         self._hold = HoldState.PAUSED
         self._epoch += 1
         return PauseOutcome(
@@ -713,13 +713,11 @@ class PlayoutTracker:
         now = self._advance(now)
         if self._hold is HoldState.FLOWING:
             return
-        due = self.settling_by()
-        if due is not None:
+        if self.settling_by() is not None:
             # The pause's clear is still out: its marks may say the caller stopped
             # elsewhere than the cut, which only a resume not yet sent can follow. It
             # waits for them (`cut_settled` lets it go on when they are overdue).
-            if self._resume_by is None:
-                self._resume_by = due
+            self._resume_waits = True
             self.cut_settled(now)
             return
         self._go_on()
@@ -753,9 +751,10 @@ class PlayoutTracker:
         first (None: nothing to wait for): with frames dated by Twilio's clock, read
         late by a busy loop, a while after `settling_by`."""
         due = self.settling_by()
-        if due is None or not self._twilio_dated:
-            return due
-        return due + _CLEAR_OVERDUE_UNREAD_S
+        return None if due is None else self._give_up_at(due)
+
+    def _give_up_at(self, due: float) -> float:
+        return due + _CLEAR_OVERDUE_UNREAD_S if self._twilio_dated else due
 
     def cut_settled(self, now: float) -> bool:
         """Whether the pause's cut is settled: its clear's marks came back, or they are
@@ -765,11 +764,10 @@ class PlayoutTracker:
         due = self.settling_by()
         if due is None:
             return True
-        deadline = self.settle_deadline()
-        if self._twilio_at < due and (deadline is None or now < deadline):
+        if self._twilio_at < due and now < self._give_up_at(due):
             return False
         self._clear = None  # too late to say anything now
-        if self._resume_by is not None:
+        if self._resume_waits:
             self._go_on()
         return True
 
@@ -777,18 +775,18 @@ class PlayoutTracker:
         """A resume waiting for the pause's clear (`resuming_by`) is called off: the
         answer stays paused, and the clear's marks may still move its cut."""
         self._advance(now)
-        self._resume_by = None
+        self._resume_waits = False
 
     def resuming_by(self) -> float | None:
         """A resume waiting for the pause's clear to come back: when its marks are due
         (`settling_by`; it goes on once they are back or overdue, `cut_settled`)
         (None: none waits)."""
-        return self._resume_by
+        return self.settling_by() if self._resume_waits else None
 
     def _go_on(self) -> None:
         self._hold = HoldState.FLOWING
         self._resumed = self._pending.held_bytes > 0
-        self._resume_by = None
+        self._resume_waits = False
 
     def _held_back(self) -> bool:
         """A hold keeps audio of the answer back: held here, or still to come from the model."""
@@ -930,7 +928,7 @@ class PlayoutTracker:
             self._pending.held_bytes,
             self._last_audio_at,
         )
-        if self._resume_by is not None:
+        if self._resume_waits:
             settle = self.settle_deadline()
             if settle is not None and (wakeup is None or settle < wakeup):
                 return settle
