@@ -164,6 +164,8 @@ async def test_forged_signature_is_refused(realtime: FakeRealtime, call: CallSes
         mint_stream_token("CA" + "8" * 32, time.time()),  # another call's token
         mint_stream_token(CALL_SID, time.time() - 3600),  # expired
     ],
+    # Stable ids: each test process collects these, at its own second.
+    ids=["empty", "malformed", "another_call", "expired"],
 )
 async def test_bad_stream_token_is_refused(
     realtime: FakeRealtime, call: CallSession, token: str
