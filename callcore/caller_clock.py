@@ -148,7 +148,7 @@ class CallerClock:
             return now
         # Never earlier than frames were late lately: after a gap in the caller's frames
         # (none sent for a while) the message may have come at any time since.
-        return max(last + self._last_frame_s / 2, now - self._recent_lateness())
+        return max(last + self._last_frame_s / 2, now - self.recent_lateness_s)
 
     def _note_lateness(self, now: float, lateness: float) -> None:
         late = self._late
@@ -158,8 +158,10 @@ class CallerClock:
         while late[0][0] < now - _RECENT_S:
             late.popleft()
 
-    def _recent_lateness(self) -> float:
-        """The most a frame was late over the last `_RECENT_S` (0 for none)."""
+    @property
+    def recent_lateness_s(self) -> float:
+        """The most a frame was read late over the last `_RECENT_S`, by Twilio's clock (0:
+        none late, or no clock to tell): how late this server's loop runs lately."""
         return self._late[0][1] if self._late else 0.0
 
     def _least(self, now: float, offset: float) -> float:

@@ -140,6 +140,9 @@ class CoreConfig:
     # False: the greeting is a passage heard whole (a legal notice): the caller's
     # speech does not cut it, and is answered once it has been heard.
     greeting_interruptible: bool = True
+    # False: Twilio holds `playout.lead_ms` whatever the link; a sound's hold then mostly
+    # comes too late and its pause clears Twilio (see `Listener.lead_for_holds`).
+    hold_lead: bool = True
 
 
 class CallCore:
@@ -820,6 +823,17 @@ class CallCore:
         clear can leave)."""
         return self.listener.judge.deciding
 
+    def _limit_lead(self, now: float) -> None:
+        """While the caller may cut the answer, Twilio holds no more than lets a sound's
+        hold come in time (`Listener.lead_for_holds`), when the link and our loop allow."""
+        lead = None
+        if self.config.hold_lead and self._interruptible(now):
+            clock = self.caller_clock
+            lead = self.listener.lead_for_holds(
+                self.tracker, dated=clock.dating, late_s=clock.recent_lateness_s
+            )
+        self.tracker.limit_lead(lead)
+
     def _hold(self, target: float, now: float) -> None:
         """A sound began: send nothing the caller would hear after its stop target.
 
@@ -831,7 +845,7 @@ class CallCore:
         tracker = self.tracker
         until = self.listener.hold_until(target, tracker, dated=self.caller_clock.dating)
         ends = tracker.plays_until(now)
-        room = 2 * tracker.link.jitter_s
+        room = self.listener.hold_room(tracker)
         if tracker.held or (ends is not None and ends + room > until + 1e-9):
             return
         self._hold_until = until
@@ -1157,6 +1171,7 @@ class CallCore:
     def _pump(self, now: float) -> None:
         """Frames and marks due now; then whether the AI stopped being heard, or the drain ended."""
         tracker = self.tracker
+        self._limit_lead(now)
         out = tracker.poll(now)
         if out:
             status = tracker.playout_status(now)

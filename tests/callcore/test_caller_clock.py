@@ -102,3 +102,15 @@ def test_the_clock_dates_once_ten_frames_in_a_row_kept_to_it() -> None:
     for _ in range(5):
         clock.frame(0, FRAME, 10.24)
     assert not clock.dating
+
+
+def test_the_loops_recent_lateness_is_the_most_a_frame_was_late_in_the_last_second() -> None:
+    clock = CallerClock()
+    assert clock.recent_lateness_s == 0.0
+    feed(clock, 120, 20, [10.0 + 0.02 * k for k in range(20)])
+    assert clock.recent_lateness_s == pytest.approx(0.0)
+    feed(clock, 520, 5, [10.57] * 5)  # a stall: the first of them read 170 ms late
+    assert clock.recent_lateness_s == pytest.approx(0.17)
+    # A second and more of frames read as they come: the stall is no longer recent.
+    feed(clock, 700, 60, [10.58 + 0.02 * k for k in range(60)])
+    assert clock.recent_lateness_s == pytest.approx(0.0)
