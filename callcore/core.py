@@ -184,6 +184,9 @@ class CallCore:
         # (tracker clock), and the evidence then (or when it was held, before any pause):
         # what they were kept from hearing.
         self._paused_at: float | None = None
+        # A resume asked for while the pause's clear was still out (it waits for its marks:
+        # `PlayoutTracker.resuming_by`): when. It is recorded once the answer goes on.
+        self._resume_asked: float | None = None
         self._pause_evidence: PlayoutSnapshot | None = None
         # An interruption decided while the pause's clear was still out: the barge-in
         # (truncation to what was heard) waits for its marks, which may move the cut
@@ -866,8 +869,9 @@ class CallCore:
         """
         tracker = self.tracker
         if tracker.resuming_by() is not None:
+            # The resume never went on: the caller's silence goes on from the pause.
             tracker.stay_paused(now)
-            self._paused_at = now
+            self._resume_asked = None
             return
         until = self._hold_until
         ends = tracker.plays_until(now)
@@ -909,20 +913,30 @@ class CallCore:
     def _resume(self, now: float) -> None:
         """The sound was not an interruption: the answer goes on from where it was heard
         (held: from the first byte not sent; paused: from the byte the caller last heard)."""
-        paused_at, self._paused_at = self._paused_at, None
-        self._pause_evidence = self._hold_until = None
         tracker = self.tracker
         tracker.resume(now)
-        if paused_at is not None:
-            # The silence the caller hears: none if the held audio has not run out yet.
-            details: dict[str, object] = {"gap_ms": max(0, round((now - paused_at) * 1000))}
-            if (by := tracker.resuming_by()) is not None:
-                # It waits for the pause's clear to come back, due this much later (on
-                # Twilio's clock: a busy server reads them later still).
-                details["waits_ms"] = round((by - now) * 1000)
-            status = tracker.playout_status(now)
-            self._out.append(Record(RecordKind.ANSWER_RESUMED, now, status, details))
+        if tracker.resuming_by() is not None:
+            # It waits for the pause's clear to come back (its marks may move the cut):
+            # recorded when it goes on (`_pump`), unless a new sound calls it off.
+            self._resume_asked = now
+        else:
+            self._went_on(now)
         self._pump(now)
+
+    def _went_on(self, now: float) -> None:
+        """The answer goes on: the silence the caller heard since it paused (none if the
+        held audio had not run out yet), and how much of it the resume waited for the
+        pause's clear's marks."""
+        paused_at, self._paused_at = self._paused_at, None
+        asked, self._resume_asked = self._resume_asked, None
+        self._pause_evidence = self._hold_until = None
+        if paused_at is None:
+            return
+        details: dict[str, object] = {"gap_ms": max(0, round((now - paused_at) * 1000))}
+        if asked is not None:
+            details["waits_ms"] = round((now - asked) * 1000)
+        status = self.tracker.playout_status(now)
+        self._out.append(Record(RecordKind.ANSWER_RESUMED, now, status, details))
 
     def _settle_barge_in(self, now: float, wait: bool = True, answer: bool = True) -> None:
         """A barge-in that waited for the pause's clear goes ahead once the cut is settled
@@ -942,7 +956,7 @@ class CallCore:
         the model's memory to what the caller heard, delete what they never heard."""
         tracker = self.tracker
         stopped, self._pause_evidence = self._pause_evidence, None
-        self._paused_at = self._hold_until = None
+        self._paused_at = self._hold_until = self._resume_asked = None
         # The evidence at the onset, before the cancel changes the estimate.
         heard_at_onset_ms = heard_at(tracker, onset)
         response_cancelled = tracker.generating()
@@ -1173,6 +1187,8 @@ class CallCore:
         tracker = self.tracker
         self._limit_lead(now)
         out = tracker.poll(now)
+        if self._resume_asked is not None and not tracker.held:
+            self._went_on(now)  # the resume that waited for the pause's clear
         if out:
             status = tracker.playout_status(now)
             self._out += self.intervals.frames_sent(out, now, status)

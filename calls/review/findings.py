@@ -461,10 +461,16 @@ def _sound_suspects(diag: CallDiagnostics, thresholds: Thresholds) -> Iterable[S
         gap = pause.gap_ms
         resumed = pause.outcome == PauseOutcome.RESUMED
         if resumed and gap is not None and gap > thresholds.long_resume_gap_ms:
+            waited = (
+                f"; {pause.waits_ms} ms of it waiting for the clear's marks"
+                if pause.waits_ms
+                else ""
+            )
             yield Suspect(
                 FindingRule.LONG_RESUME_GAP,
                 pause.ended_offset_ms,
-                f"answer resumed after {gap} ms of silence (> {thresholds.long_resume_gap_ms} ms)",
+                f"answer resumed after {gap} ms of silence (> {thresholds.long_resume_gap_ms} ms)"
+                + waited,
             )
 
 

@@ -341,6 +341,8 @@ def _paused(pause: AnswerPause) -> list[str]:
 
 def _resumed(pause: AnswerPause) -> list[str]:
     parts = [f"gap {_ms(pause.gap_ms)} ms"]
+    if pause.waits_ms:
+        parts.append(f"{_ms(pause.waits_ms)} ms of it waiting for the clear's marks")
     if pause.paused_offset_ms is None:
         return [*parts, "its pause not logged"]
     return parts

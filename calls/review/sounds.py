@@ -77,7 +77,8 @@ class AnswerPause:
     """The answer stopped while a caller's sound was judged, and how it went on.
 
     `outcome`: resumed at `ended_offset_ms` after `gap_ms` of silence the caller heard
-    (from the pause to the resumed audio), interrupted (the answer ended at
+    (from the pause to the resumed audio; `waits_ms` of it the resume waited for the
+    pause's clear to come back and say where the caller stopped), interrupted (the answer ended at
     `ended_offset_ms`), or open (never resumed; `ended_offset_ms` None). A resume whose
     pause was not logged has `paused_offset_ms` None. `heard_ms` is how much of item
     `item_id` the caller had heard at the pause, `requeued_ms` the audio taken back to be
@@ -95,6 +96,7 @@ class AnswerPause:
     requeued_ms: int | None = None
     cleared: bool | None = None
     stop_in_ms: int | None = None
+    waits_ms: int | None = None
 
 
 def turn_verdict(offset_ms: int, details: Mapping[str, object]) -> TurnVerdict:
@@ -141,11 +143,11 @@ def answer_pauses(rows: Iterable[KindRow]) -> list[AnswerPause]:
                 pauses.append(_pause(open_, PauseOutcome.OPEN, None))
             open_ = (offset, details)
         elif kind == RecordKind.ANSWER_RESUMED:
-            gap = detail_int(details, "gap_ms")
+            gap, waits = detail_int(details, "gap_ms"), detail_int(details, "waits_ms")
             if open_ is None:
-                pauses.append(AnswerPause(None, PauseOutcome.RESUMED, offset, gap))
+                pauses.append(AnswerPause(None, PauseOutcome.RESUMED, offset, gap, waits_ms=waits))
             else:
-                pauses.append(_pause(open_, PauseOutcome.RESUMED, offset, gap))
+                pauses.append(_pause(open_, PauseOutcome.RESUMED, offset, gap, waits))
             open_ = None
         elif open_ is not None and _cuts_the_answer(kind, details):
             pauses.append(_pause(open_, PauseOutcome.INTERRUPTED, offset))
@@ -177,7 +179,8 @@ def pause_words(p: AnswerPause) -> str:
     if p.paused_offset_ms is None:
         gap = "" if p.gap_ms is None else f" after a {span(p.gap_ms)} gap"
         return (
-            f"The answer resumed at {at_s(p.ended_offset_ms or 0)}{gap} (its pause was not logged)"
+            f"The answer resumed at {at_s(p.ended_offset_ms or 0)}{gap}{_waited(p)}"
+            " (its pause was not logged)"
         )
     heard = "" if p.heard_ms is None else f"{span(p.heard_ms)} of its item heard"
     requeued = "" if p.requeued_ms is None else f"{span(p.requeued_ms)} kept to send again"
@@ -189,10 +192,17 @@ def pause_words(p: AnswerPause) -> str:
     paused += f" ({figures})" if figures else ""
     if p.outcome == PauseOutcome.RESUMED:
         gap = "" if p.gap_ms is None else f": the caller heard {span(p.gap_ms)} of silence"
-        return f"{paused}; resumed at {at_s(p.ended_offset_ms or 0)}{gap}"
+        return f"{paused}; resumed at {at_s(p.ended_offset_ms or 0)}{gap}{_waited(p)}"
     if p.outcome == PauseOutcome.INTERRUPTED:
         return f"{paused}; the sound was an interruption, at {at_s(p.ended_offset_ms or 0)}"
     return f"{paused}; never resumed"
+
+
+def _waited(p: AnswerPause) -> str:
+    """How much of a resume's gap it waited for the pause's clear to come back."""
+    if not p.waits_ms:
+        return ""
+    return f", {span(p.waits_ms)} of it waiting for the clear's marks"
 
 
 def sound_events(rows: Sequence[TimelineRow]) -> list[Event]:
@@ -233,6 +243,7 @@ def _pause(
     outcome: PauseOutcome,
     ended: int | None,
     gap: int | None = None,
+    waits: int | None = None,
 ) -> AnswerPause:
     offset, details = paused
     return AnswerPause(
@@ -245,6 +256,7 @@ def _pause(
         requeued_ms=detail_int(details, "requeued_ms"),
         cleared=cleared if isinstance(cleared := details.get("cleared"), bool) else None,
         stop_in_ms=detail_int(details, "stop_in_ms"),
+        waits_ms=waits,
     )
 
 

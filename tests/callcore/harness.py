@@ -10,6 +10,7 @@ from one deadline to the next.
 from __future__ import annotations
 
 import base64
+import itertools
 import json
 from dataclasses import dataclass, field
 from typing import Any
@@ -266,6 +267,15 @@ class CoreRun:
 
     def twilio_events(self, kind: str) -> list[Sent]:
         return [sent for sent in self.twilio if sent.message["event"] == kind]
+
+    def heard_gaps_ms(self) -> list[float]:
+        """The silences between what the caller heard (over a ms each), in order, in ms."""
+        played = sorted(self.player.played, key=lambda p: p.start)
+        return [
+            1000 * (b.start - a.end)
+            for a, b in itertools.pairwise(played)
+            if b.start - a.end > 0.001
+        ]
 
     def heard_ms(self, until: float | None = None) -> float:
         """Audio the caller heard by `until` (default: now), in ms."""

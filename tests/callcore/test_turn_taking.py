@@ -126,8 +126,12 @@ def test_a_resume_waits_for_the_pauses_clear_to_say_where_the_caller_stopped() -
 
     assert run.heard_ms() == pytest.approx(ANSWER_MS, abs=1)
     assert any("the caller stopped 50 ms earlier than the cut" in log for log in run.logs)
+    [paused] = run.of_kind(RecordKind.ANSWER_PAUSED)
     [resumed] = run.of_kind(RecordKind.ANSWER_RESUMED)
+    # Recorded when it went on: the gap is all the silence, the wait part of it.
     assert resumed.details["waits_ms"] > 0
+    assert resumed.details["gap_ms"] == pytest.approx((resumed.at - paused.at) * 1000, abs=1)
+    assert resumed.details["gap_ms"] > resumed.details["waits_ms"]
 
 
 def test_over_a_60_ms_link_a_backchannels_hold_comes_in_time_and_nothing_is_cleared() -> None:
@@ -208,6 +212,13 @@ def test_a_new_sound_while_the_resume_waits_for_the_clear_keeps_the_answer_pause
 
     assert len(run.clears) == 1
     assert run.heard_ms() == pytest.approx(ANSWER_MS, abs=1)
+    # One pause, one resume (the one that waited never went on): its gap is the caller's
+    # whole silence, from the pause to the answer going on (the player, starting the
+    # resumed run 50 ms late, adds that).
+    [paused] = run.of_kind(RecordKind.ANSWER_PAUSED)
+    [resumed] = run.of_kind(RecordKind.ANSWER_RESUMED)
+    assert resumed.details["gap_ms"] == pytest.approx((resumed.at - paused.at) * 1000, abs=1)
+    assert resumed.details["gap_ms"] == pytest.approx(sum(run.heard_gaps_ms()) - 50, abs=1)
 
 
 def test_a_clear_slower_than_the_audio_moves_the_cut_on_to_what_was_heard() -> None:

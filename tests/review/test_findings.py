@@ -157,6 +157,19 @@ def test_a_resumed_answer_with_a_long_gap_is_suspect_above_its_threshold() -> No
     assert lenient.suspects == []
 
 
+def test_a_long_resume_gap_says_how_much_of_it_waited_for_the_clears_marks() -> None:
+    rows: list[LogRow] = [
+        (1, "answer_paused", 1000, "", {"item_id": "item_1", "heard_ms": 800, "cleared": True}),
+        (1, "answer_resumed", 1420, "", {"gap_ms": 420, "waits_ms": 150}),
+    ]
+
+    [suspect] = diagnose(rows).suspects
+    assert suspect.message == (
+        "answer resumed after 420 ms of silence (> 300 ms); 150 ms of it waiting for the "
+        "clear's marks"
+    )
+
+
 def test_an_interruption_heard_late_is_suspect_only_where_the_caller_could_cut_in() -> None:
     rows: list[LogRow] = [
         interruption(1000, 450),

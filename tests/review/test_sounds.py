@@ -153,6 +153,21 @@ def test_a_pause_the_hold_made_says_the_answer_ran_out_and_nothing_was_cleared()
     assert "80 ms kept to send again" in pause_words(second)
 
 
+def test_a_resume_that_waited_for_the_clear_says_how_much_of_its_gap_that_was() -> None:
+    rows: list[KindRow] = [
+        ("answer_paused", 1000, {"item_id": "item_1", "heard_ms": 900, "cleared": True}),
+        ("answer_resumed", 1380, {"gap_ms": 380, "waits_ms": 130}),
+        ("answer_resumed", 3000, {"gap_ms": 250, "waits_ms": 0}),  # its pause not logged
+    ]
+
+    waited, unlogged = answer_pauses(rows)
+    assert (waited.gap_ms, waited.waits_ms) == (380, 130)
+    assert pause_words(waited).endswith(
+        "the caller heard 380 ms of silence, 130 ms of it waiting for the clear's marks"
+    )
+    assert "waiting" not in pause_words(unlogged)
+
+
 def test_a_pause_during_a_passage_heard_whole_waits_for_its_resume() -> None:
     rows: list[KindRow] = [
         ("answer_paused", 1000, {"item_id": "item_1", "heard_ms": 900}),
