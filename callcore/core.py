@@ -142,7 +142,7 @@ class CoreConfig:
     greeting_interruptible: bool = True
     # False: Twilio holds `playout.lead_ms` whatever the link; a sound's hold then mostly
     # comes too late and its pause clears Twilio (see `Listener.lead_for_holds`).
-    hold_lead: bool = True
+    lead_for_holds: bool = True
 
 
 class CallCore:
@@ -830,7 +830,7 @@ class CallCore:
         """While the caller may cut the answer, Twilio holds no more than lets a sound's
         hold come in time (`Listener.lead_for_holds`), when the link and our loop allow."""
         lead = None
-        if self.config.hold_lead and self._interruptible(now):
+        if self.config.lead_for_holds and self._interruptible(now):
             clock = self.caller_clock
             lead = self.listener.lead_for_holds(
                 self.tracker, dated=clock.dating, late_s=clock.recent_lateness_s
@@ -877,7 +877,8 @@ class CallCore:
         ends = tracker.plays_until(now)
         if until is not None and tracker.held and (ends is None or ends <= until + 1e-9):
             self._paused_at = now if ends is None else ends
-            self._pause_evidence = tracker.snapshot(now)
+            # What the caller was kept from hearing: the rest of the answer, held here too.
+            self._pause_evidence = tracker.snapshot(now, held_back=True)
             item_id = tracker.playing_item(now)
             details: dict[str, object] = {
                 "item_id": item_id,

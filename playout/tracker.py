@@ -986,10 +986,14 @@ class PlayoutTracker:
             safety_wait_ms=0 if safety is None else max(0, seconds_to_ms(safety - now)),
         )
 
-    def snapshot(self, now: float) -> PlayoutSnapshot:
-        """Evidence for logs (see `PlayoutSnapshot`)."""
+    def snapshot(self, now: float, *, held_back: bool = False) -> PlayoutSnapshot:
+        """Evidence for logs (see `PlayoutSnapshot`). `held_back`: while held, the audio the
+        hold keeps here counts as still to play (the deadline leaves it out): what a
+        caller whose answer ran out at the hold was kept from hearing."""
         sent_pos = self._ledger.sent_pos
         offset = self.deadline_offset_ms(now)
+        if held_back and self._hold is HoldState.HELD:
+            offset = max(0, offset or 0) + self._pending.held_bytes // BYTES_PER_MS
         last_audio = self._last_audio_at
         return PlayoutSnapshot(
             generation=self._generation,

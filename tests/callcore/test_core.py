@@ -68,9 +68,9 @@ def test_held_caller_audio_goes_before_the_next_client_event() -> None:
 
 
 def test_an_answer_is_paced_marked_and_heard_in_full() -> None:
-    # The config's lead (`hold_lead` would keep it shorter: tests/callcore/test_turn_taking.py).
+    # The config's lead (`lead_for_holds` keeps it shorter: see test_turn_taking.py).
     run = CoreRun(
-        config=CoreConfig(stream_sid=STREAM_SID, turns=INTERRUPT_AT_ONCE, hold_lead=False)
+        config=CoreConfig(stream_sid=STREAM_SID, turns=INTERRUPT_AT_ONCE, lead_for_holds=False)
     )
     run.answer("r1", "i1", 1000)
     run.step(2.0)

@@ -26,9 +26,11 @@ ANSWER_MS = 5000
 # Twilio holds up to 800 ms of the answer, whatever the link (no lead kept short for holds):
 # at the caller's onset it already has more than plays by the stop target, and the pause
 # clears it.
-LATE_HOLD = CoreConfig(stream_sid=STREAM_SID, playout=PlayoutConfig(lead_ms=800), hold_lead=False)
+LATE_HOLD = CoreConfig(
+    stream_sid=STREAM_SID, playout=PlayoutConfig(lead_ms=800), lead_for_holds=False
+)
 # The config's lead (300 ms) whatever the link: over a 60 ms one, a hold comes too late.
-FULL_LEAD = CoreConfig(stream_sid=STREAM_SID, hold_lead=False)
+FULL_LEAD = CoreConfig(stream_sid=STREAM_SID, lead_for_holds=False)
 
 
 def turn_run(**config: object) -> CoreRun:
@@ -102,6 +104,8 @@ def test_a_long_sound_interrupts_at_the_pause_and_truncates_to_what_was_heard() 
     heard = run.heard_ms()
     assert heard == pytest.approx((stopped - 0.0) * 1000, abs=1)
     assert barge_in.figures.audio_end_ms == pytest.approx(heard, abs=1)
+    # What the caller was kept from hearing: the rest of the answer (held here, not sent).
+    assert barge_in.figures.playout_remaining_ms == pytest.approx(ANSWER_MS - heard, abs=21)
     assert len(run.clears) == 1
     # It ran out in time for the stop target, counted from the caller's onset.
     assert stopped - started <= 0.45
@@ -148,7 +152,7 @@ def test_over_a_60_ms_link_a_backchannels_hold_comes_in_time_and_nothing_is_clea
         assert run.heard_ms() == pytest.approx(ANSWER_MS, abs=1)
         [paused] = run.of_kind(RecordKind.ANSWER_PAUSED)
         [resumed] = run.of_kind(RecordKind.ANSWER_RESUMED)
-        if config.hold_lead:
+        if config.lead_for_holds:
             assert run.core.tracker.lead_s < 0.25
             assert paused.details["cleared"] is False
             assert run.clears == []

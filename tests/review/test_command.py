@@ -152,6 +152,7 @@ def test_caller_sounds_in_json_with_their_thresholds() -> None:
             "requeued_ms": 900,
             "cleared": None,
             "stop_in_ms": None,
+            "waits_ms": None,
         },
         {
             "paused_offset_ms": 6100,
@@ -163,6 +164,7 @@ def test_caller_sounds_in_json_with_their_thresholds() -> None:
             "requeued_ms": 900,
             "cleared": None,
             "stop_in_ms": None,
+            "waits_ms": None,
         },
     ]
     assert rules(report, SOUNDS_SID) == ["late_interruption", "long_resume_gap"]
