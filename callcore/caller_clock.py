@@ -161,7 +161,8 @@ class CallerClock:
     @property
     def recent_lateness_s(self) -> float:
         """The most a frame was read late over the last `_RECENT_S`, by Twilio's clock (0:
-        none late, or no clock to tell): how late this server's loop runs lately."""
+        none late, or no clock to tell): how late this server's loop runs lately, and
+        the uplink's own spread on top (late against its quickest way)."""
         return self._late[0][1] if self._late else 0.0
 
     def _least(self, now: float, offset: float) -> float:

@@ -765,8 +765,11 @@ class CallCore:
                         self._barge_in(now, onset)
                     else:
                         # The pause's clear has not come back yet: it may say the caller
-                        # stopped elsewhere than the cut. Nothing plays meanwhile.
+                        # stopped elsewhere than the cut. Nothing plays meanwhile (a
+                        # resume still waiting for it never goes on).
                         self._barge_in_waits = (onset,)
+                        if self.tracker.resuming_by() is not None:
+                            self._call_off_resume(now)
                 case Interrupt():
                     # A passage heard whole: the caller's turn is answered after it.
                     self._out.append(Log(logging.INFO, "caller spoke during a passage; it goes on"))
@@ -846,6 +849,12 @@ class CallCore:
         were no hold.
         """
         tracker = self.tracker
+        if tracker.resuming_by() is not None:
+            # Paused, its resume waiting for the clear's marks: the caller makes another
+            # sound, so the answer stays paused (it would go on into the sound, to be
+            # cleared again at its target); it resumes when this one ends.
+            self._call_off_resume(now)
+            return
         until = self.listener.hold_until(target, tracker, dated=self.caller_clock.dating)
         ends = tracker.plays_until(now)
         room = self.listener.hold_room(tracker)
@@ -863,16 +872,16 @@ class CallCore:
 
         Held, and what Twilio has still ends by the hold's `until` (echoes may have
         moved it on since the hold), the answer simply runs out there: nothing is
-        cleared, nothing sent again. Already paused, its resume waiting for the
-        clear's marks (a new sound came meanwhile), it stays paused. Otherwise
+        cleared, nothing sent again. Already paused (its resume, waiting for the
+        clear's marks, called off by a new sound), it stays paused. Otherwise
         (no hold, or one the player fell behind), Twilio is cleared now.
         """
         tracker = self.tracker
         if tracker.resuming_by() is not None:
-            # The resume never went on: the caller's silence goes on from the pause.
-            tracker.stay_paused(now)
-            self._resume_asked = None
+            self._call_off_resume(now)
             return
+        if tracker.paused:
+            return  # already (its resume called off by this sound): the silence goes on
         until = self._hold_until
         ends = tracker.plays_until(now)
         if until is not None and tracker.held and (ends is None or ends <= until + 1e-9):
@@ -919,10 +928,18 @@ class CallCore:
         if tracker.resuming_by() is not None:
             # It waits for the pause's clear to come back (its marks may move the cut):
             # recorded when it goes on (`_pump`), unless a new sound calls it off.
-            self._resume_asked = now
+            if self._resume_asked is None:
+                self._resume_asked = now
         else:
             self._went_on(now)
         self._pump(now)
+
+    def _call_off_resume(self, now: float) -> None:
+        """A resume waiting for the pause's clear never goes on: the answer stays paused
+        (the clear's marks may still move its cut), the caller's silence going on from
+        the same pause."""
+        self.tracker.stay_paused(now)
+        self._resume_asked = None
 
     def _went_on(self, now: float) -> None:
         """The answer goes on: the silence the caller heard since it paused (none if the

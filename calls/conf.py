@@ -420,7 +420,9 @@ class CallbridgeSettings:
         400,
         Spec(
             PLAYOUT,
-            "The most unplayed AI audio kept at Twilio (what a barge-in's clear drops there).",
+            "The most unplayed AI audio kept at Twilio (what a barge-in's clear drops there); "
+            "less while the caller may interrupt, when the link allows (a sound's hold then "
+            "comes in time).",
             minimum=40,
             maximum=5000,
         ),
@@ -429,7 +431,8 @@ class CallbridgeSettings:
         200,
         Spec(
             PLAYOUT,
-            "Pacing tops the lead up this much at a time (one media message, one wake-up).",
+            "Pacing tops the lead up this much at a time (one wake-up); at most half of a "
+            "shorter lead kept while the caller may interrupt.",
             minimum=20,
             maximum=5000,
         ),

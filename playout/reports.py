@@ -170,7 +170,9 @@ class PlayoutSnapshot:
     is sent but not yet played per the heard-position estimate; `sent_ms` is
     sent since start or the last cancel (less what a pause took back).
     `deadline` is monotonic seconds (None: nothing sent since start/last
-    cancel) and `deadline_offset_ms` = deadline - now. `next_send_at` is when
+    cancel) and `deadline_offset_ms` = deadline - now; `playout_remaining_ms` is
+    that (0 when past), and with `snapshot(held_back=True)` the audio a hold keeps
+    back too. `next_send_at` is when
     the next frame may go out (None: nothing sendable, or held).
     `model_audio_age_ms` is since the last accepted model audio. `link_rtt_ms`
     and `link_jitter_ms` are the link estimate in use; `hold` is a `HoldState`

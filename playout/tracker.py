@@ -509,6 +509,11 @@ class PlayoutTracker:
         """Whether pacing is held (by `hold` or `pause`) until `resume` or `cancel`."""
         return self._hold is not HoldState.FLOWING
 
+    @property
+    def paused(self) -> bool:
+        """Whether a `pause` stopped what the caller hears (until `resume` or `cancel`)."""
+        return self._hold is HoldState.PAUSED
+
     def hold(self, now: float, until: float | None = None) -> None:
         """Stop feeding Twilio: `poll` sends no frame that would play after `until`
         (None: no frame at all) until `resume` (or a `cancel`).
@@ -583,7 +588,7 @@ class PlayoutTracker:
         clear: a second pause takes nothing back.
         """
         now = self._advance(now)
-        evidence = self.snapshot(now)
+        evidence = self.snapshot(now, held_back=True)  # held: the rest of the answer too
         heard_pos = self._heard.position(now)
         item_id = self.playing_item(now)
         heard_ms = 0 if item_id is None else self.heard_ms(item_id, now)
@@ -988,12 +993,13 @@ class PlayoutTracker:
 
     def snapshot(self, now: float, *, held_back: bool = False) -> PlayoutSnapshot:
         """Evidence for logs (see `PlayoutSnapshot`). `held_back`: while held, the audio the
-        hold keeps here counts as still to play (the deadline leaves it out): what a
-        caller whose answer ran out at the hold was kept from hearing."""
+        hold keeps here counts in `playout_remaining_ms` (the deadline leaves it out):
+        what a caller whose answer was held, then paused or cut, was kept from hearing."""
         sent_pos = self._ledger.sent_pos
         offset = self.deadline_offset_ms(now)
+        remaining = 0 if offset is None else max(0, offset)
         if held_back and self._hold is HoldState.HELD:
-            offset = max(0, offset or 0) + self._pending.held_bytes // BYTES_PER_MS
+            remaining += self._pending.held_bytes // BYTES_PER_MS
         last_audio = self._last_audio_at
         return PlayoutSnapshot(
             generation=self._generation,
@@ -1004,7 +1010,7 @@ class PlayoutTracker:
             outstanding_marks=self._marks.outstanding,
             deadline=self._end.deadline,
             deadline_offset_ms=offset,
-            playout_remaining_ms=0 if offset is None else max(0, offset),
+            playout_remaining_ms=remaining,
             playout_status=format_playout_status(offset),
             next_send_at=self.next_send_at(),
             model_audio_age_ms=None if last_audio is None else seconds_to_ms(now - last_audio),

@@ -37,8 +37,9 @@ def test_no_lead_is_kept_short_when_pacing_could_not_keep_the_player_fed() -> No
     listener = Listener(TurnPolicy(), frame_ms=20)
     # A long link: no lead short enough leaves pacing 80 ms to top it up in.
     assert listener.lead_for_holds(tracker(300, 20), dated=True, late_s=0.0) is None
-    # A loop 60 ms late lately: half the lead must cover twice that.
-    assert listener.lead_for_holds(tracker(140, 20), dated=True, late_s=0.06) is None
-    # 50 ms late on a shorter link: 230 ms, topped up from 115 (twice 50, and 80, fit).
+    # A loop 60 ms late lately: 220 ms, topped up from 110, which covers 80 ms but not
+    # twice the lateness.
+    assert listener.lead_for_holds(tracker(100, 10), dated=True, late_s=0.06) is None
+    # 50 ms late: 230 ms, topped up from 115 (twice 50, and 80, fit).
     short = listener.lead_for_holds(tracker(100, 10), dated=True, late_s=0.05)
     assert short == pytest.approx(0.44 - 0.1 - 0.02 - 0.02 - 0.05 - 0.02)
