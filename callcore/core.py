@@ -140,9 +140,6 @@ class CoreConfig:
     # False: the greeting is a passage heard whole (a legal notice): the caller's
     # speech does not cut it, and is answered once it has been heard.
     greeting_interruptible: bool = True
-    # False: Twilio holds `playout.lead_ms` whatever the link; a sound's hold then mostly
-    # comes too late and its pause clears Twilio (see `Listener.lead_for_holds`).
-    lead_for_holds: bool = True
 
 
 class CallCore:
@@ -829,17 +826,6 @@ class CallCore:
         clear can leave)."""
         return self.listener.judge.deciding
 
-    def _limit_lead(self, now: float) -> None:
-        """While the caller may cut the answer, Twilio holds no more than lets a sound's
-        hold come in time (`Listener.lead_for_holds`), when the link and our loop allow."""
-        lead = None
-        if self.config.lead_for_holds and self._interruptible(now):
-            clock = self.caller_clock
-            lead = self.listener.lead_for_holds(
-                self.tracker, dated=clock.dating, late_s=clock.recent_lateness_s
-            )
-        self.tracker.limit_lead(lead)
-
     def _hold(self, target: float, now: float) -> None:
         """A sound began: send nothing the caller would hear after its stop target.
 
@@ -1203,7 +1189,6 @@ class CallCore:
     def _pump(self, now: float) -> None:
         """Frames and marks due now; then whether the AI stopped being heard, or the drain ended."""
         tracker = self.tracker
-        self._limit_lead(now)
         out = tracker.poll(now)
         if self._resume_asked is not None and not tracker.held:
             self._went_on(now)  # the resume that waited for the pause's clear

@@ -26,10 +26,6 @@ _PAUSE_MARGIN_S = 0.01
 # estimate puts their ear), besides the link's jitter when Twilio's clock does not date
 # the caller's frames (the onset's frame came over the link, maybe late).
 _HOLD_MARGIN_S = 0.01
-# A lead short enough for holds to come in time is worth it only if pacing, topping it up
-# from half of it, still wakes while Twilio has this much left (and twice the loop's
-# recent lateness): else the player could run dry, and the pause clears instead.
-_LEAD_SLACK_S = 0.08
 
 
 class Listener:
@@ -95,30 +91,6 @@ class Listener:
         """How much earlier than the hold's `until` what Twilio has must end for the hold to
         be in time: echoes may move where the estimate puts the player (twice the jitter)."""
         return 2 * tracker.link.jitter_s
-
-    def lead_for_holds(
-        self, tracker: PlayoutTracker, *, dated: bool, late_s: float
-    ) -> float | None:
-        """The most audio Twilio may hold for a sound's hold to come in time (None: no lead
-        short enough is safe; the config's stands, and the pause clears Twilio).
-
-        We read a sound's first frame a round trip and the frame after the caller
-        began (its stop target's clock: `frame`), later by as much as the link's
-        spread (twice its jitter: the frame is dated by the uplink's quickest way)
-        and by our loop's lateness (`late_s`, lately). Twilio must by then hold nothing that
-        plays after the hold's `until`, less its room (`CallCore._hold`). Then the
-        answer runs out at the target with nothing cleared: the caller stops hearing
-        it exactly there, and a sound that ends short resumes it with no clear's marks
-        to wait for.
-        """
-        link = tracker.link
-        target = self.judge.policy.stop_target_ms / 1000
-        until = self.hold_until(target, tracker, dated=dated)
-        read = link.rtt_s + self._frame_s + 2 * link.jitter_s + late_s
-        lead = until - read - self.hold_room(tracker)
-        if lead / 2 < max(_LEAD_SLACK_S, 2 * late_s):
-            return None
-        return lead
 
     # --- the caller's words ----------------------------------------------------------------
 

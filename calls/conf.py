@@ -420,9 +420,7 @@ class CallbridgeSettings:
         400,
         Spec(
             PLAYOUT,
-            "The most unplayed AI audio kept at Twilio (what a barge-in's clear drops there); "
-            "less while the caller may interrupt, when the link allows (a sound's hold then "
-            "comes in time).",
+            "The most unplayed AI audio kept at Twilio (what a barge-in's clear drops there).",
             minimum=40,
             maximum=5000,
         ),
@@ -431,8 +429,7 @@ class CallbridgeSettings:
         200,
         Spec(
             PLAYOUT,
-            "Pacing tops the lead up this much at a time (one wake-up); at most half of a "
-            "shorter lead kept while the caller may interrupt.",
+            "Pacing tops the lead up this much at a time (one media message, one wake-up).",
             minimum=20,
             maximum=5000,
         ),

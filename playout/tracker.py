@@ -126,10 +126,6 @@ class PlayoutTracker:
         self._epoch = 0
         # Pacing resumed with audio held: the run it starts has no start hold.
         self._resumed = False
-        # What Twilio may hold, and how much a top-up sends (`limit_lead`; the config's
-        # unless a shorter lead is asked for).
-        self._lead_s = self._timing.lead_s
-        self._refill_s = self._timing.refill_s
         self.link = LinkEstimate(cfg.link_rtt_prior_ms, cfg.link_jitter_prior_ms)
         # The last clear, until the newest mark it returned comes back (its trip); how far
         # pauses' cuts moved when theirs did, in all (bytes): back (< 0), the caller had
@@ -306,8 +302,7 @@ class PlayoutTracker:
         """Frames and marks to send now, in order.
 
         Once Twilio holds no more than `lead_ms - refill_ms` (the estimate),
-        frames go out while, after sending, it holds at most `lead_ms` (or the
-        shorter lead of `limit_lead`, topped up from half of it). A mark
+        frames go out while, after sending, it holds at most `lead_ms`. A mark
         follows the end of each completed item's audio, and each
         `mark_interval_ms` of sent audio; but when less than that is left of
         the send under way, that mark waits for the send's end: the frames sent
@@ -329,7 +324,7 @@ class PlayoutTracker:
         while size := self._pending.next_frame_size():
             sent_pos = self._ledger.sent_pos
             start = self._end.frame_start(now, sent_pos)
-            if start + size / BYTES_PER_SECOND - now > self._lead_s + _EPSILON_S:
+            if start + size / BYTES_PER_SECOND - now > self._timing.lead_s + _EPSILON_S:
                 break
             if start + size / BYTES_PER_SECOND > horizon + _EPSILON_S:
                 break  # held: it would play after the hold's `until` (`_finish_poll` marks)
@@ -361,7 +356,7 @@ class PlayoutTracker:
     def _send_left(self, now: float) -> int:
         """About how many more bytes this poll will send: what is held, up to the lead."""
         start = self._end.frame_start(now, self._ledger.sent_pos)
-        room = (now + self._lead_s - start) * BYTES_PER_SECOND
+        room = (now + self._timing.lead_s - start) * BYTES_PER_SECOND
         return min(self._pending.held_bytes, int(room + _EPSILON_S))
 
     def _finish_poll(self, now: float, out: list[Outbound]) -> list[Outbound]:
@@ -537,27 +532,6 @@ class PlayoutTracker:
             self._horizon = horizon
             self._resumed = False
             self._end.hold(self._ledger.sent_pos)
-
-    @property
-    def lead_s(self) -> float:
-        """The most unplayed audio Twilio may hold now (`lead_ms`, or less: `limit_lead`)."""
-        return self._lead_s
-
-    def limit_lead(self, lead_s: float | None) -> None:
-        """Let Twilio hold at most `lead_s` of unplayed audio from the next send on (None,
-        or more than `lead_ms`: `lead_ms`; never less than a frame). What it holds
-        already stays. Pacing tops a shorter lead up once Twilio holds half of it
-        (`refill_ms` at most a top-up, as ever): its next wake-up still comes while
-        Twilio has that half left to play."""
-        timing = self._timing
-        if lead_s is None or lead_s >= timing.lead_s:
-            lead, refill = timing.lead_s, timing.refill_s
-        else:
-            lead = max(lead_s, self.config.frame_ms / 1000)
-            refill = min(timing.refill_s, max(lead / 2, self.config.frame_ms / 1000))
-        if (lead, refill) != (self._lead_s, self._refill_s):
-            self._lead_s, self._refill_s = lead, refill
-            self._wakeup = None  # the next send's time moves
 
     def plays_until(self, now: float) -> float | None:
         """When the audio sent so far ends playing, by the estimate (None: it has by `now`,
@@ -932,7 +906,7 @@ class PlayoutTracker:
                 return self._now
             return max(self._now, self._held_since + timing.start_hold_s)
         # Wait until Twilio holds lead - refill, then top it up (see `refill_ms`).
-        return sent_end + max(size / BYTES_PER_SECOND, self._refill_s) - self._lead_s
+        return sent_end + max(size / BYTES_PER_SECOND, timing.refill_s) - timing.lead_s
 
     def next_deadline(self) -> float | None:
         """The next time the shell should call `poll` (and re-check its queries).

@@ -68,10 +68,7 @@ def test_held_caller_audio_goes_before_the_next_client_event() -> None:
 
 
 def test_an_answer_is_paced_marked_and_heard_in_full() -> None:
-    # The config's lead (`lead_for_holds` keeps it shorter: see test_turn_taking.py).
-    run = CoreRun(
-        config=CoreConfig(stream_sid=STREAM_SID, turns=INTERRUPT_AT_ONCE, lead_for_holds=False)
-    )
+    run = CoreRun()
     run.answer("r1", "i1", 1000)
     run.step(2.0)
     assert run.heard_ms() == pytest.approx(1000)

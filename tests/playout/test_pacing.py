@@ -67,41 +67,6 @@ def test_frames_go_out_a_refill_at_a_time() -> None:
     assert shell.gaps == []
 
 
-def test_a_limited_lead_is_kept_and_topped_up_from_half_of_it() -> None:
-    """`limit_lead(0.2)` under the config's 400 / 200: Twilio never holds more than 200 ms
-    from then on, each wake-up tops it up from 100 ms (half), and the audio plays on with
-    no gap. Back to None: the config's lead again."""
-    shell = Shell(PlayoutConfig(lead_ms=400, refill_ms=200))
-    shell.tracker.limit_lead(0.2)
-    assert shell.tracker.lead_s == pytest.approx(0.2)
-    shell.tracker.audio_delta("r1", "i1", b"\x10" * (3000 * 8), 0.0)
-    shell.tracker.audio_done("r1", "i1", 0.0)
-    shell.run_until(1.5)
-
-    assert shell.max_lead_s <= 0.2 + 1e-9
-    batches = sorted({round(t, 6) for t in shell.sent_at})
-    sizes = [sum(1 for t in shell.sent_at if round(t, 6) == b) for b in batches]
-    assert sizes[0] == 10  # the first 200 ms at once
-    assert set(sizes[1:]) == {5}  # then 100 ms per wake-up, while 100 ms still play
-    assert shell.gaps == []
-
-    shell.tracker.limit_lead(None)
-    assert shell.tracker.lead_s == pytest.approx(0.4)
-    shell.run_until(3.5)
-    assert shell.max_lead_s <= 0.4 + 1e-9
-    assert shell.max_lead_s > 0.2 + 1e-9  # the full lead again
-    assert shell.gaps == []
-    assert len(shell.player.payload) == 3000 * 8
-
-
-def test_a_lead_limited_below_a_frame_is_a_frame_and_above_the_config_is_the_config() -> None:
-    tracker = PlayoutTracker(PlayoutConfig(lead_ms=300))
-    tracker.limit_lead(0.005)
-    assert tracker.lead_s == pytest.approx(0.02)
-    tracker.limit_lead(1.0)
-    assert tracker.lead_s == pytest.approx(0.3)
-
-
 def test_a_refill_of_one_frame_sends_a_frame_per_wake_up() -> None:
     shell = Shell(PlayoutConfig(refill_ms=20))
     shell.tracker.audio_delta("r1", "i1", b"\x10" * (1000 * 8), 0.0)
