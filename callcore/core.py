@@ -843,7 +843,7 @@ class CallCore:
             return
         until = self.listener.hold_until(target, tracker, dated=self.caller_clock.dating)
         ends = tracker.plays_until(now)
-        room = self.listener.hold_room(tracker)
+        room = 2 * tracker.link.jitter_s
         if tracker.held or (ends is not None and ends + room > until + 1e-9):
             return
         self._hold_until = until

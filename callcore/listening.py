@@ -86,12 +86,6 @@ class Listener:
         `target` is judged; `dated`: the caller's frames are dated by Twilio's clock."""
         return target - _HOLD_MARGIN_S - (0.0 if dated else tracker.link.jitter_s)
 
-    @staticmethod
-    def hold_room(tracker: PlayoutTracker) -> float:
-        """How much earlier than the hold's `until` what Twilio has must end for the hold to
-        be in time: echoes may move where the estimate puts the player (twice the jitter)."""
-        return 2 * tracker.link.jitter_s
-
     # --- the caller's words ----------------------------------------------------------------
 
     def words(self, item_id: str, text: str) -> bool:
