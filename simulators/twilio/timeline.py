@@ -64,10 +64,13 @@ class ClearRecord:
 
 @dataclass(frozen=True)
 class KeyPress:
-    """A DTMF digit the caller pressed, and when its `dtmf` message was sent."""
+    """A DTMF digit the caller pressed, and when its `dtmf` message was sent (`at`); and
+    when it was due on the stream's 20 ms schedule (`due`: the end of the frame it
+    follows), which a late timer does not move."""
 
     at: float
     digit: str
+    due: float | None = None
 
 
 @dataclass(frozen=True)
