@@ -311,7 +311,7 @@ def print_summary(figures: dict[str, float], label: str) -> None:
 
 async def bench(runs: int, server: Server, database_url: str, root: Path | None) -> None:
     from simulators.realtime import RealtimeScript, Reply
-    from simulators.stack import REFERENCE, LocalStack
+    from simulators.stack import REFERENCE, LocalStack, frozen_heap
 
     script = RealtimeScript(
         replies=(
@@ -340,7 +340,10 @@ async def bench(runs: int, server: Server, database_url: str, root: Path | None)
                 for i, (name, interruption) in enumerate(cases)
             ]
             asks = [silent_ask(stack, base + 500 + i, gate) for i in range(SILENT_CALLS)]
-            outcomes, silent = await asyncio.gather(asyncio.gather(*sounds), asyncio.gather(*asks))
+            with frozen_heap():  # no collection stalls the callers for 100 ms
+                outcomes, silent = await asyncio.gather(
+                    asyncio.gather(*sounds), asyncio.gather(*asks)
+                )
             every.append(print_run(run, list(outcomes), list(silent)))
         if runs > 1:
             medians = {key: statistics.median(f[key] for f in every) for key in every[0]}
