@@ -16,7 +16,7 @@ stand-in stamps into the answer audio): for a non-interruption whether the
 answer was stopped (a FALSE STOP: under 98 % of it heard, truncated in the
 model's memory, or answered with tone 2) and the total gap heard in it; for an
 interruption whether the answer played on to its end (MISSED), the stop
-latency (the sound's first frame sent to the last frame of the answer heard)
+latency (the sound's first sample to the last frame of the answer heard)
 and whether the caller was answered. Then "speech while the AI is silent": the
 caller asks with nothing playing; the end of the question to the first frame
 of the answer heard. With `--runs N` everything is repeated N times and the

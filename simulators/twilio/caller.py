@@ -306,7 +306,7 @@ class TwilioCaller:
                 return
             # Script over: keep the line open until the app hangs up.
             frame = self.microphone.ambient(self.playback, frame_end)
-        self._record_sound(tick, now)
+        self._record_sound(tick, frame_end)
         timestamp = self._first_timestamp_ms + 20 * (chunk - 1) + self._clock_rng.randint(-1, 1)
         took = self._send(messages.media(self.ids, self._next_sequence(), chunk, timestamp, frame))
         self._uplink_least_s = min(self._uplink_least_s, took)
@@ -314,14 +314,17 @@ class TwilioCaller:
         self.notifier.notify()
         self._schedule(t0 + (chunk + 1) * FRAME_S, self._tick, chunk + 1, t0)
 
-    def _record_sound(self, tick: Tick, now: float) -> None:
+    def _record_sound(self, tick: Tick, frame_end: float) -> None:
+        """The caller's sound began (ends) where its first (last) sample was taken in:
+        a frame's samples are the 20 ms up to its `frame_end`, before it is sent."""
         timeline = self.timeline
+        frame_start = frame_end - FRAME_S
         if tick.speech_onset and tick.sound is not None:
-            timeline.sounds.append(CallerSound(tick.sound, now, text=tick.text))
+            timeline.sounds.append(CallerSound(tick.sound, frame_start, text=tick.text))
             if tick.sound == "speech":
-                timeline.speech_started_at.append(now)
+                timeline.speech_started_at.append(frame_start)
         if tick.sound_end and timeline.sounds:
-            timeline.sounds[-1].ended_at = now + FRAME_S
+            timeline.sounds[-1].ended_at = frame_start + tick.sound_ms / 1000.0
 
     async def hangup(self, mode: Hangup = "stop") -> None:
         """End the call from the caller's side: `stop` then close, or drop the TCP connection."""

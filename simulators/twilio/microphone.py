@@ -49,6 +49,9 @@ class Tick:
     """The words of the sound this frame belongs to ("" for none)."""
     sound_end: bool = False
     """This frame is the last of its sound."""
+    sound_ms: float = 0.0
+    """How much of this frame is the sound (ms from the frame's start; a sound whose
+    length is no whole number of frames ends inside its last frame, the rest quiet)."""
 
 
 @dataclass
@@ -101,7 +104,9 @@ class Microphone:
                 self._begin(segment.ms, segment.kind, "")
             elif isinstance(segment, SpeakWhenHeard):
                 started = tone_started_at.get(segment.tone)
-                if started is None or now < started + segment.after_ms / 1000.0:
+                # The sound's first sample is the frame's first: not before it is due.
+                due = None if started is None else started + segment.after_ms / 1000.0
+                if due is None or end - _FRAME_S < due - 1e-9:
                     return Tick(self.ambient(played, end), tuple(texts))
                 words = (segment.text or None) if segment.sound == "speech" else ""
                 self._begin(segment.speech_ms, segment.sound, words)
@@ -144,22 +149,23 @@ class Microphone:
         return mulaw.mix(own, echo, leak.gain)
 
     def _begin(self, ms: int, kind: SoundKind, words: str | None) -> None:
-        frames = max(1, -(-ms // signals.FRAME_MS))
-        self._utterance = _Utterance(frames * signals.FRAME_BYTES, kind, words)
+        samples = max(1, ms * signals.BYTES_PER_MS)
+        self._utterance = _Utterance(samples, kind, words)
         self._index += 1
 
     def _speak(self, texts: tuple[str, ...], played: PlayedAudio | None, frame_end: float) -> Tick:
         utterance = self._utterance
         assert utterance is not None
         done, total = utterance.done_samples, utterance.total_samples
-        n = signals.FRAME_BYTES
+        # The sound's samples in this frame: all of it but at the sound's end.
+        n = min(signals.FRAME_BYTES, total - done)
         if utterance.kind == "speech":
             own = signals.speech_audio(done, n, total)
         else:
             own = signals.noise_audio(utterance.kind, done, n, total)
-        frame = self._leaked(own, played, frame_end)
+        frame = self._leaked(own + _SILENT_FRAME[n:], played, frame_end)
         if utterance.words is not None:
-            frame = watermark.embed(frame, utterance.words, done)
+            frame = watermark.embed(frame[:n], utterance.words, done) + frame[n:]
         utterance.done_samples += n
         ended = utterance.done_samples >= total
         if ended:
@@ -172,4 +178,5 @@ class Microphone:
             sound=utterance.kind,
             text=utterance.words or "",
             sound_end=ended,
+            sound_ms=n / signals.BYTES_PER_MS,
         )

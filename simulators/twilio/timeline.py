@@ -86,10 +86,12 @@ class Underrun:
 class CallerSound:
     """A sound the caller made: speech (with its words, if any), a cough, line noise.
 
-    `started_at` is when its first frame was sent (for speech, the matching
-    `Timeline.speech_started_at`); `ended_at` is one frame after its last frame
-    was sent, so `ended_at - started_at` is its length, give or take the send
-    timers' lateness (None while it lasts).
+    `started_at` is when its first sample was taken in (for speech, the matching
+    `Timeline.speech_started_at`): the start of its first frame, which is sent
+    once its 20 ms are in, on the stream's schedule (a late send timer does not
+    move it). `ended_at` is when its last sample was, inside its last frame when
+    its length is no whole number of frames (None while it lasts); so
+    `ended_at - started_at` is its length.
     """
 
     kind: SoundKind
@@ -144,7 +146,7 @@ class Timeline:
     media_bytes_received: int = 0
     media_sent: int = 0
     speech_started_at: list[float] = field(default_factory=list)
-    """When each utterance's first frame was sent (speech only; see `sounds`)."""
+    """When each utterance began (its first sample; speech only; see `sounds`)."""
     sounds: list[CallerSound] = field(default_factory=list)
     """Every sound the caller made, speech and noises, in order."""
     dtmf: list[KeyPress] = field(default_factory=list)

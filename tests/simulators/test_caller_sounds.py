@@ -113,14 +113,33 @@ def test_a_cough_when_heard_is_a_cough_with_no_words() -> None:
         segments=(SpeakWhenHeard(tone=2, after_ms=100, speech_ms=300, sound="cough"),)
     )
     mic = Microphone(script)
-    assert mic.tick(0.08, {2: 0.0}).sound is None
-    ticks = [mic.tick(0.1 + n * 0.02, {2: 0.0}) for n in range(15)]
+    # A tick's frame is the 20 ms up to it: the cough's first begins 100 ms in.
+    assert mic.tick(0.1, {2: 0.0}).sound is None
+    ticks = [mic.tick(0.12 + n * 0.02, {2: 0.0}) for n in range(15)]
 
     assert {t.sound for t in ticks} == {"cough"}
     n = 300 * signals.BYTES_PER_MS
     cough = b"".join(t.frame or b"" for t in ticks)
     assert cough == watermark.embed(signals.noise_audio("cough", 0, n, n), "")
     assert watermark.decode(cough) == ""
+
+
+def test_a_sound_is_as_long_as_scripted_ending_inside_its_last_frame() -> None:
+    """450 ms is 22 frames and half of a 23rd, the rest of that frame quiet (not 460 ms)."""
+    mic = Microphone(CallerScript(segments=(Speech(450, text="Mm-hmm."), Silence(40))))
+    ticks = [mic.tick(0.02 * (n + 1), {}) for n in range(25)]
+    sounding = [t for t in ticks if t.sound == "speech"]
+    assert len(sounding) == 23
+    assert [t.sound_ms for t in sounding] == [20.0] * 22 + [10.0]
+    assert [t.sound_end for t in sounding] == [False] * 22 + [True]
+    last = sounding[-1].frame
+    assert last is not None
+    assert last[80:] == SILENT[80:]
+    n = 450 * signals.BYTES_PER_MS
+    assert b"".join(t.frame or b"" for t in sounding)[:n] == watermark.embed(
+        signals.speech_audio(0, n, n), "Mm-hmm."
+    )
+    assert watermark.decode(b"".join(t.frame or b"" for t in sounding)) == "Mm-hmm."
 
 
 def test_words_must_fit_their_sound_and_noises_have_none() -> None:

@@ -8,6 +8,7 @@ import itertools
 import re
 import time
 
+import pytest
 from websockets.asyncio.server import ServerConnection
 
 from simulators import signals
@@ -223,10 +224,21 @@ async def test_speak_when_heard_starts_relative_to_playback() -> None:
     async with FakeApp(behaviour) as app:
         timeline = await make_caller(app, script).run()
         onset = timeline.speech_started_at[0] - timeline.tone_started_at[1]
-        assert 0.2 <= onset < 0.2 + 0.045  # on the first 20 ms tick at or after 200 ms
+        # The first frame that begins at or after 200 ms (it is sent 20 ms later, full).
+        assert 0.2 <= onset < 0.2 + 0.045
         payloads = [base64.b64decode(m["media"]["payload"]) for m in app.events("media")]
         voiced = [p for p in payloads if p != b"\xff" * 160]
         assert len(voiced) == 10
+        # The sound began (and ended) where its samples were taken in: its first frame
+        # came to the app no sooner than a frame after the sound began.
+        voiced_at = [
+            at
+            for at, m in app.inbox
+            if m.get("event") == "media" and base64.b64decode(m["media"]["payload"]) in voiced
+        ]
+        [sound] = timeline.sounds
+        assert voiced_at[0] >= sound.started_at + 0.02
+        assert sound.ended_at == pytest.approx(sound.started_at + 0.2, abs=1e-6)
         assert {signals.detect_tone(p) for p in voiced} == {signals.UNKNOWN}
 
 
