@@ -295,6 +295,10 @@ class ServerProcess:
             self._log_file = None
 
 
+_frozen_depth = 0
+"""How many `frozen_heap` are open in this process."""
+
+
 @contextlib.contextmanager
 def frozen_heap() -> Iterator[None]:
     """What this process holds on entry is frozen out of the garbage collector's reach
@@ -306,13 +310,23 @@ def frozen_heap() -> Iterator[None]:
     frames went out that late together, so a server read a sound's end late and
     resumed an answer late (a 350 ms "mm-hmm" heard a 260 to 310 ms gap). Frozen, a
     collection walks only what was made since, and none took 10 ms.
+
+    Nested (a `simulate_call` scenario inside an end-to-end test), the outermost one
+    freezes and unfreezes. Its exit unfreezes all there is, whatever froze it (the
+    collector cannot tell): for a process of stand-ins, never a server's (the server
+    freezes its own at start-up, `calls.asgi`).
     """
-    gc.collect()
-    gc.freeze()
+    global _frozen_depth
+    if _frozen_depth == 0:
+        gc.collect()
+        gc.freeze()
+    _frozen_depth += 1
     try:
         yield
     finally:
-        gc.unfreeze()
+        _frozen_depth -= 1
+        if _frozen_depth == 0:
+            gc.unfreeze()
 
 
 class LocalStack:

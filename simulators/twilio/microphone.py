@@ -51,7 +51,9 @@ class Tick:
     """This frame is the last of its sound."""
     sound_ms: float = 0.0
     """How much of this frame is the sound (ms from the frame's start; a sound whose
-    length is no whole number of frames ends inside its last frame, the rest quiet)."""
+    length is no whole number of frames ends inside its last frame, the rest of it
+    without the sound: quiet, or what a speakerphone leaks in). The script's next
+    segment begins with the next frame."""
 
 
 @dataclass

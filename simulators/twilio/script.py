@@ -20,9 +20,9 @@ class Silence:
 
 
 def _check_words(text: str, ms: int) -> None:
-    """The words must fit in the sound at least once (`watermark`)."""
-    frames = max(1, -(-ms // signals.FRAME_MS))
-    if text and watermark.packet_samples(text) > frames * signals.FRAME_BYTES:
+    """The words must fit in the sound at least once (`watermark`): in its own samples,
+    not in the quiet rest of the frame it ends in."""
+    if text and watermark.packet_samples(text) > max(1, ms * signals.BYTES_PER_MS):
         raise ValueError(f"{ms} ms of speech is too short to carry the words {text!r}")
 
 

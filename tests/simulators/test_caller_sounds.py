@@ -142,6 +142,13 @@ def test_a_sound_is_as_long_as_scripted_ending_inside_its_last_frame() -> None:
     assert watermark.decode(b"".join(t.frame or b"" for t in sounding)) == "Mm-hmm."
 
 
+def test_words_must_fit_in_the_sound_itself_not_the_frame_it_ends_in() -> None:
+    need_ms = -(-watermark.packet_samples("Uh-huh.") // signals.BYTES_PER_MS)  # 12 ms
+    assert Speech(need_ms, text="Uh-huh.").text == "Uh-huh."
+    with pytest.raises(ValueError, match="too short"):
+        Speech(need_ms - 1, text="Uh-huh.")  # its frame has room, the sound has not
+
+
 def test_words_must_fit_their_sound_and_noises_have_none() -> None:
     with pytest.raises(ValueError, match="too short"):
         Speech(20, text="a sentence far too long for twenty milliseconds of audio")
