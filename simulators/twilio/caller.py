@@ -298,7 +298,7 @@ class TwilioCaller:
             self._send(text)
         for digit in tick.digits:
             self._send(messages.dtmf(self.ids, self._next_sequence(), digit))
-            self.timeline.dtmf.append(KeyPress(now, digit, due=frame_end))
+            self.timeline.dtmf.append(KeyPress(now, digit, frame_end))
         frame = tick.frame
         if frame is None:
             if self.script.hangup is not None:

@@ -70,7 +70,7 @@ class KeyPress:
 
     at: float
     digit: str
-    due: float | None = None
+    due: float
 
 
 @dataclass(frozen=True)
