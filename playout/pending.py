@@ -118,15 +118,18 @@ class PendingAudio:
         """The item of the next frame, if one may go out."""
         return self._segments[0].item if self.next_frame_size() else None
 
-    def pop_frame(self) -> tuple[ItemAudio, bytes, bool]:
-        """Take the next frame: (item, payload, whether it ends the item's audio).
+    def pop_frame(self, limit: int | None = None) -> tuple[ItemAudio, bytes, bool]:
+        """Take the next frame, or its first `limit` bytes: (item, payload, whether it
+        ends the item's audio).
 
         "Ends the item's audio" means the item is done and nothing of it is
         left here. Raises `LookupError` if no frame may go out.
         """
         size = self.next_frame_size()
-        if size == 0:
+        if size == 0 or (limit is not None and limit <= 0):
             raise LookupError("no frame may go out")
+        if limit is not None:
+            size = min(size, limit)
         head = self._segments[0]
         payload = bytes(head.data[head.read : head.read + size])
         head.read += size

@@ -68,6 +68,9 @@ _CLEAR_OVERDUE_UNREAD_S = 1.0
 # Float slack when comparing a computed send time with the `now` the shell
 # woke at, so waking exactly at `next_deadline()` always sends.
 _EPSILON_S = 1e-9
+# A hold's last frame goes cut at its `until` (the caller hears the answer up to the
+# stop target, not up to a frame short of it), unless less than this of it would go.
+_MIN_CUT_BYTES = 5 * BYTES_PER_MS
 
 
 class PlayoutTracker:
@@ -308,7 +311,8 @@ class PlayoutTracker:
         the send under way, that mark waits for the send's end: the frames sent
         together go to Twilio as one message, which a mark would split in two.
         While paused it hands out marks only; while held, the frames that play
-        out by the hold's `until`, then a mark after the last of them.
+        out by the hold's `until` (the one it falls in cut short there), then a
+        mark after the last of them.
         """
         now = self._advance(now)
         out: list[Outbound] = []
@@ -320,19 +324,18 @@ class PlayoutTracker:
         if send_at is None or send_at > now + _EPSILON_S:
             return self._finish_poll(now, out)  # nothing to send, or not yet down to refill
         interval = self.config.mark_interval_bytes
-        horizon = self._horizon if self._hold is HoldState.HELD else float("inf")
         while size := self._pending.next_frame_size():
             sent_pos = self._ledger.sent_pos
             start = self._end.frame_start(now, sent_pos)
             if start + size / BYTES_PER_SECOND - now > self._timing.lead_s + _EPSILON_S:
                 break
-            if start + size / BYTES_PER_SECOND > horizon + _EPSILON_S:
+            if (size := self._size_by_horizon(start, size)) == 0:
                 break  # held: it would play after the hold's `until` (`_finish_poll` marks)
             sent_end = self._end.sent_end(sent_pos)
             if sent_end is None or sent_end < now:
                 self._fresh_run = True
             self._end.on_send(now, sent_pos)
-            item, payload, item_ended = self._pending.pop_frame()
+            item, payload, item_ended = self._pending.pop_frame(size)
             self._heard.on_send(now, size)
             self._ledger.append(item, size)
             self._history.append(payload)
@@ -352,6 +355,17 @@ class PlayoutTracker:
         ):
             self._place_mark(now, out)  # the interval's mark, at the send's end
         return self._finish_poll(now, out)
+
+    def _size_by_horizon(self, start: float, size: int) -> int:
+        """How much of the next frame (`size` bytes, playing from `start`) may go: all of
+        it unless held; held, what plays by the hold's `until` (a frame it cuts goes short,
+        the rest waits for the resume), or nothing when that is under `_MIN_CUT_BYTES`."""
+        if self._hold is not HoldState.HELD:
+            return size
+        room = (self._horizon - start) * BYTES_PER_SECOND + _EPSILON_S
+        if room >= size:
+            return size
+        return int(room) if room >= _MIN_CUT_BYTES else 0
 
     def _send_left(self, now: float) -> int:
         """About how many more bytes this poll will send: what is held, up to the lead."""
@@ -515,7 +529,8 @@ class PlayoutTracker:
 
         Model audio is still accepted, into pending. What Twilio holds plays
         on, and pacing tops it up to `until` (the caller hears the answer up to
-        then, and not after, without a `clear`); once nothing more may go, the
+        then, and not after, without a `clear`; the frame `until` falls in goes
+        cut short there, unless under 5 ms of it would); once nothing more may go, the
         next `poll` puts a mark after the last frame sent, if none follows it,
         so its echo dates the end of what the caller hears. The deadline stops counting the audio
         held here. A second hold may bring `until` earlier, not later; while
@@ -893,7 +908,7 @@ class PlayoutTracker:
         sent_end = self._end.sent_end(self._ledger.sent_pos)
         if self._hold is HoldState.HELD:
             start = self._now if sent_end is None else max(sent_end, self._now)
-            if start + size / BYTES_PER_SECOND > self._horizon + _EPSILON_S:
+            if self._size_by_horizon(start, size) == 0:
                 return None  # it would play after the hold's `until` (later, later still)
         if sent_end is None or sent_end <= self._now:
             # The player is dry: this starts a run (see `start_hold_ms`).

@@ -86,21 +86,43 @@ def test_a_hold_until_a_time_plays_the_answer_up_to_it_and_marks_where_it_ends()
     tracker = shell.tracker
     audio = answer(shell, 3000)
     shell.run_until(0.15)  # 400 ms sent (the lead, topped up at 0.1)
-    # Not a frame's end: the last frame that fits ends at 0.54, in the middle of the
+    # Not a frame's end: the frame from 0.54 goes cut at 0.55, in the middle of the
     # refill at 0.3 (pacing would send to 0.6).
     shell.hold(until=0.55)
     assert tracker.held
     shell.run_until(0.5)
-    assert tracker.plays_until(0.5) == pytest.approx(0.54)
-    assert tracker.next_send_at() is None  # the next frame would play after 0.55
+    assert tracker.plays_until(0.5) == pytest.approx(0.55)
+    assert len(shell.frames[-1].payload) == 10 * 8  # the frame the hold cut
+    assert tracker.next_send_at() is None  # the rest of it would play after 0.55
     shell.run_until(1.0)
-    assert sent(shell) == audio[: 540 * 8]
+    assert sent(shell) == audio[: 550 * 8]
     assert shell.sent_while_held == []
-    assert shell.player.heard_payload() == audio[: 540 * 8]
+    assert shell.player.heard_payload() == audio[: 550 * 8]
     assert tracker.plays_until(1.0) is None
     accepted = [e.position_ms for e in shell.echoes if e.accepted]
-    assert accepted[-1] == 540  # the hold's mark: the end of what the caller heard
-    assert tracker.heard_ms("i1", 1.0) == 540
+    assert accepted[-1] == 550  # the hold's mark: the end of what the caller heard
+    assert tracker.heard_ms("i1", 1.0) == 550
+    shell.resume()
+    shell.run_until(5.0)
+    assert sent(shell) == audio
+    assert shell.player.heard_payload() == audio
+
+
+@pytest.mark.parametrize(("until_ms", "heard_ms"), [(544, 540), (545, 545), (559, 559)])
+def test_a_hold_cuts_its_last_frame_unless_too_little_of_it_would_go(
+    until_ms: int, heard_ms: int
+) -> None:
+    """The frame the hold's `until` falls in goes cut there, but not 4 ms of it: the
+    caller hears the answer up to `until` (less than 5 ms short), and the resume goes
+    on from the first byte not sent."""
+    shell = Shell(PlayoutConfig(mark_interval_ms=250, link_rtt_prior_ms=0))
+    audio = answer(shell, 3000)
+    shell.run_until(0.15)
+    shell.hold(until=until_ms / 1000)
+    shell.run_until(1.0)
+    assert sent(shell) == audio[: heard_ms * 8]
+    assert shell.player.heard_payload() == audio[: heard_ms * 8]
+    assert [e.position_ms for e in shell.echoes if e.accepted][-1] == heard_ms
     shell.resume()
     shell.run_until(5.0)
     assert sent(shell) == audio
@@ -146,14 +168,15 @@ def test_a_hold_until_a_time_still_comes_in_and_then_a_full_hold() -> None:
 
 
 def test_a_hold_marks_the_end_when_audio_that_came_later_does_not_fit() -> None:
-    """All of the answer so far sent, unmarked; held until just past it; the next audio
-    would play after `until`: a mark follows the last frame sent all the same."""
+    """All of the answer so far sent, unmarked; held until just past it (less than the
+    least cut frame); the next audio would play after `until`: a mark follows the last
+    frame sent all the same."""
     shell = Shell(PlayoutConfig(mark_interval_ms=1000, link_rtt_prior_ms=0))
     tracker = shell.tracker
     answer(shell, 200, done=False)
     shell.run_until(0.05)
     assert tracker.snapshot(0.05).outstanding_marks == 0
-    shell.hold(until=0.21)
+    shell.hold(until=0.204)
     assert tracker.audio_delta("r1", "i1", pattern(300 * 8, seed=200 * 8), 0.06)
     shell.run_until(0.06)
     assert tracker.snapshot(0.06).outstanding_marks == 1
