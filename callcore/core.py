@@ -829,10 +829,9 @@ class CallCore:
     def _hold(self, target: float, now: float) -> None:
         """A sound began: send nothing the caller would hear after its stop target.
 
-        Only when Twilio has no more than plays by then, with room for echoes to move
-        where the estimate puts the player (twice the link's jitter): otherwise the
-        answer flows on and the pause clears Twilio ahead of the target, as if there
-        were no hold.
+        Only when Twilio has no more than plays by then: otherwise the answer flows
+        on and the pause clears Twilio ahead of the target, as if there were no
+        hold. A hold that echoes move past its `until` is cleared by the pause too.
         """
         tracker = self.tracker
         if tracker.resuming_by() is not None:
@@ -843,8 +842,7 @@ class CallCore:
             return
         until = self.listener.hold_until(target, tracker, dated=self.caller_clock.dating)
         ends = tracker.plays_until(now)
-        room = 2 * tracker.link.jitter_s
-        if tracker.held or (ends is not None and ends + room > until + 1e-9):
+        if tracker.held or (ends is not None and ends > until + 1e-9):
             return
         self._hold_until = until
         if self._pause_evidence is None:
@@ -871,7 +869,12 @@ class CallCore:
         until = self._hold_until
         ends = tracker.plays_until(now)
         if until is not None and tracker.held and (ends is None or ends <= until + 1e-9):
-            self._paused_at = now if ends is None else ends
+            if ends is None:
+                # It ran out already (by the hold's `until`, or where the answer's audio
+                # ended): the caller stopped hearing it then.
+                ran_out = tracker.played_until()
+                ends = now if ran_out is None else min(ran_out, now)
+            self._paused_at = ends
             # What the caller was kept from hearing: the rest of the answer, held here too.
             self._pause_evidence = tracker.snapshot(now, held_back=True)
             item_id = tracker.playing_item(now)
@@ -880,7 +883,8 @@ class CallCore:
                 "heard_ms": 0 if item_id is None else tracker.heard_ms(item_id, now),
                 "requeued_ms": 0,
                 "cleared": False,
-                # The caller hears the held answer this much longer, to its end.
+                # The caller hears the held answer this much longer, to its end (< 0: it
+                # ran out that long before).
                 "stop_in_ms": round((self._paused_at - now) * 1000),
             }
             status = tracker.playout_status(now)

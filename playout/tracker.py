@@ -551,8 +551,13 @@ class PlayoutTracker:
     def plays_until(self, now: float) -> float | None:
         """When the audio sent so far ends playing, by the estimate (None: it has by `now`,
         or nothing was sent): while held, when the caller stops hearing the answer."""
-        end = self._end.sent_end(self._ledger.sent_pos)
+        end = self.played_until()
         return end if end is not None and end > now else None
+
+    def played_until(self) -> float | None:
+        """When the audio sent so far ends playing, by the estimate, past or to come (None:
+        nothing was sent): held, when the caller stopped (or stops) hearing the answer."""
+        return self._end.sent_end(self._ledger.sent_pos)
 
     def pause(self, now: float) -> PauseOutcome:
         """Stop what the caller hears: the shell sends Twilio `clear` right after. A hold, too.

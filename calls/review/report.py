@@ -326,6 +326,12 @@ def _verdict(v: TurnVerdict) -> list[str]:
     return parts + (["paused"] if v.paused else [])
 
 
+def _ran_out(stop_in_ms: int | None) -> str:
+    if stop_in_ms is not None and stop_in_ms < 0:
+        return f"held, had run out {_ms(-stop_in_ms)} ms before"
+    return f"held, ran out in {_ms(stop_in_ms)} ms"
+
+
 def _paused(pause: AnswerPause) -> list[str]:
     parts = [
         f"item {pause.item_id or '-'}",
@@ -333,7 +339,7 @@ def _paused(pause: AnswerPause) -> list[str]:
         f"requeued {_ms(pause.requeued_ms)} ms",
     ]
     if pause.cleared is False:
-        parts[-1] = f"held, ran out in {_ms(pause.stop_in_ms)} ms"
+        parts[-1] = _ran_out(pause.stop_in_ms)
     if pause.outcome == PauseOutcome.INTERRUPTED:
         return [*parts, "then interrupted"]
     return parts + (["never resumed"] if pause.outcome == PauseOutcome.OPEN else [])

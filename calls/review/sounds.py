@@ -83,8 +83,8 @@ class AnswerPause:
     pause was not logged has `paused_offset_ms` None. `heard_ms` is how much of item
     `item_id` the caller had heard at the pause, `requeued_ms` the audio taken back to be
     sent again. `cleared`: Twilio was cleared (the hold at the stop target came too
-    late), or not (the held answer ran out `stop_in_ms` after the pause); None in rows
-    from before holds.
+    late), or not (the held answer ran out `stop_in_ms` after the pause; negative: it
+    had run out that long before); None in rows from before holds.
     """
 
     paused_offset_ms: int | None
@@ -186,7 +186,9 @@ def pause_words(p: AnswerPause) -> str:
     requeued = "" if p.requeued_ms is None else f"{span(p.requeued_ms)} kept to send again"
     if p.cleared is False:
         # Held at the stop target: nothing was taken back; the answer ran out.
-        requeued = f"held: it ran out {span(p.stop_in_ms or 0)} later, nothing cleared"
+        ran_out = p.stop_in_ms or 0
+        when = f"{span(ran_out)} later" if ran_out >= 0 else f"{span(-ran_out)} before"
+        requeued = f"held: it ran out {when}, nothing cleared"
     figures = ", ".join(part for part in (heard, requeued) if part)
     paused = f"The answer paused at {at_s(p.paused_offset_ms)} while a caller's sound was judged"
     paused += f" ({figures})" if figures else ""

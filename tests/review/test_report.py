@@ -221,6 +221,22 @@ def test_caller_sounds_lines_say_what_the_rows_did_not() -> None:
     ]
 
 
+def test_a_held_pause_says_when_the_answer_ran_out_before_or_after_it() -> None:
+    held = {"item_id": "item_1", "heard_ms": 900, "requeued_ms": 0, "cleared": False}
+    diagnostics = replace(
+        sounds_reviewed().diagnostics,
+        turn_verdicts=[],
+        pauses=[
+            AnswerPause(7000, PauseOutcome.RESUMED, 7200, 190, **held, stop_in_ms=20),
+            AnswerPause(9000, PauseOutcome.RESUMED, 9200, 210, **held, stop_in_ms=-10),
+        ],
+    )
+    *_, first, _, second, _ = call_lines(ReviewedCall(pk=8, diagnostics=diagnostics), "/", UTC)
+
+    assert first.endswith("item item_1  heard 900 ms  held, ran out in 20 ms")
+    assert second.endswith("item item_1  heard 900 ms  held, had run out 10 ms before")
+
+
 def test_verdicts_are_counted_every_known_one_first() -> None:
     counts = verdict_counts(sounds_reviewed().diagnostics.turn_verdicts)
 

@@ -144,13 +144,17 @@ def test_a_pause_the_hold_made_says_the_answer_ran_out_and_nothing_was_cleared()
         ("answer_resumed", 1200, {"gap_ms": 170}),
         ("answer_paused", 3000, held | {"cleared": True, "stop_in_ms": 0, "requeued_ms": 80}),
         ("answer_resumed", 3200, {"gap_ms": 200}),
+        # The held answer had run out before the pause came.
+        ("answer_paused", 5000, held | {"cleared": False, "stop_in_ms": -10}),
+        ("answer_resumed", 5200, {"gap_ms": 210}),
     ]
 
-    first, second = answer_pauses(rows)
+    first, second, third = answer_pauses(rows)
     assert (first.cleared, first.stop_in_ms) == (False, 30)
     assert "held: it ran out 30 ms later, nothing cleared" in pause_words(first)
     assert (second.cleared, second.requeued_ms) == (True, 80)
     assert "80 ms kept to send again" in pause_words(second)
+    assert "held: it ran out 10 ms before, nothing cleared" in pause_words(third)
 
 
 def test_a_resume_that_waited_for_the_clear_says_how_much_of_its_gap_that_was() -> None:
