@@ -417,7 +417,7 @@ class CallbridgeSettings:
         20, Spec(PLAYOUT, "One frame of AI audio.", minimum=10, maximum=100, step=10)
     )
     PLAYOUT_LEAD_MS: int = _setting(
-        400,
+        260,
         Spec(
             PLAYOUT,
             "The most unplayed AI audio kept at Twilio (what a barge-in's clear drops there).",
@@ -426,7 +426,7 @@ class CallbridgeSettings:
         ),
     )
     PLAYOUT_REFILL_MS: int = _setting(
-        200,
+        60,
         Spec(
             PLAYOUT,
             "Pacing tops the lead up this much at a time (one media message, one wake-up).",

@@ -149,7 +149,7 @@ def test_the_platform_fails_closed_where_no_check_runs(settings: Any) -> None:
 
 
 def test_a_change_of_the_settings_is_read_again(settings: Any) -> None:
-    assert callbridge_settings().PLAYOUT_LEAD_MS == 400
+    assert callbridge_settings().PLAYOUT_LEAD_MS == 260
     configure(settings, PLAYOUT_LEAD_MS=600)
     assert callbridge_settings().PLAYOUT_LEAD_MS == 600
 

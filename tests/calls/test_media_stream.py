@@ -485,7 +485,7 @@ async def test_barge_in_in_the_playout_tail(live: Call, caplog: pytest.LogCaptur
         await live.model.audio("resp_1", "item_1", tone(0x33, 500))
     await live.model.audio_done("resp_1", "item_1")
     await live.model.response_done("resp_1")
-    await live.twilio.receive_audio(8 * 1000)  # about 700 ms into playback
+    await live.twilio.receive_audio(8 * 800)  # about 540 ms into playback (the lead ahead)
 
     await caller_says_stop(live.twilio, live.model)
     await live.twilio.receive_until("clear")
