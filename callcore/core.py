@@ -102,6 +102,15 @@ def _recut_line(moved_ms: int, lead_s: float) -> tuple[str, tuple[int, ...]]:
 
 
 @dataclass(frozen=True, slots=True)
+class _Held:
+    """The answer held for a sound being judged: the caller may hear it until `until`;
+    the sound began at `onset` (both on the tracker's clock)."""
+
+    until: float
+    onset: float
+
+
+@dataclass(frozen=True, slots=True)
 class CoreConfig:
     """What one call needs to know; durations in integer ms."""
 
@@ -176,7 +185,7 @@ class CallCore:
         self._passage: str | None = None
         self._passage_asked = False
         # Until when the caller may hear the answer while a sound is judged (`Hold`).
-        self._hold_until: float | None = None
+        self._held: _Held | None = None
         # When the caller stopped hearing the answer paused for a sound being judged
         # (tracker clock), and the evidence then (or when it was held, before any pause):
         # what they were kept from hearing.
@@ -844,7 +853,7 @@ class CallCore:
         ends = tracker.plays_until(now)
         if tracker.held or (ends is not None and ends > until + 1e-9):
             return
-        self._hold_until = until
+        self._held = _Held(until, target - self.config.turns.stop_target_ms / 1000)
         if self._pause_evidence is None:
             # The evidence before the hold takes the audio held here off the deadline.
             self._pause_evidence = tracker.snapshot(now)
@@ -866,14 +875,15 @@ class CallCore:
             return
         if tracker.paused:
             return  # already (its resume called off by this sound): the silence goes on
-        until = self._hold_until
+        held = self._held
         ends = tracker.plays_until(now)
-        if until is not None and tracker.held and (ends is None or ends <= until + 1e-9):
+        if held is not None and tracker.held and (ends is None or ends <= held.until + 1e-9):
             if ends is None:
                 # It ran out already (by the hold's `until`, or where the answer's audio
-                # ended): the caller stopped hearing it then.
+                # ended): the caller stopped hearing it then, or at the sound's onset if
+                # nothing was playing by then (the end of an answer long over).
                 ran_out = tracker.played_until()
-                ends = now if ran_out is None else min(ran_out, now)
+                ends = now if ran_out is None else min(max(ran_out, held.onset), now)
             self._paused_at = ends
             # What the caller was kept from hearing: the rest of the answer, held here too.
             self._pause_evidence = tracker.snapshot(now, held_back=True)
@@ -937,7 +947,7 @@ class CallCore:
         pause's clear's marks."""
         paused_at, self._paused_at = self._paused_at, None
         asked, self._resume_asked = self._resume_asked, None
-        self._pause_evidence = self._hold_until = None
+        self._pause_evidence = self._held = None
         if paused_at is None:
             return
         details: dict[str, object] = {"gap_ms": max(0, round((now - paused_at) * 1000))}
@@ -964,7 +974,7 @@ class CallCore:
         the model's memory to what the caller heard, delete what they never heard."""
         tracker = self.tracker
         stopped, self._pause_evidence = self._pause_evidence, None
-        self._paused_at = self._hold_until = self._resume_asked = None
+        self._paused_at = self._held = self._resume_asked = None
         # The evidence at the onset, before the cancel changes the estimate.
         heard_at_onset_ms = heard_at(tracker, onset)
         response_cancelled = tracker.generating()

@@ -9,8 +9,10 @@ from dataclasses import dataclass
 class AudioFrame:
     """One frame of mu-law 8 kHz audio for a Twilio `media` message.
 
-    `payload` is at most `frame_ms` long (160 bytes at 20 ms); only the last
-    frame of an item's audio may be shorter, and it is never padded.
+    `payload` is at most `frame_ms` long (160 bytes at 20 ms); the last frame
+    of an item's audio may be shorter, and so may the frame a hold's `until`
+    cuts (its rest goes after the resume, and the frames after it are offset
+    by as much): none is ever padded.
     `generation` is the cancel epoch it belongs to; `epoch` the send epoch
     (bumped by every clear the tracker asks for: each cancel and pause). The
     shell must drop it if `PlayoutTracker.is_current(epoch)` turned false

@@ -31,7 +31,8 @@ class PendingAudio:
     A frame never spans two items. A trailing partial frame of an item is held
     until more of that item's audio arrives, or the item is done, or audio of
     another item queues behind it (the model moved on); then it goes out
-    short, unpadded.
+    short, unpadded. `pop_frame(limit)` takes the first part of a frame (a
+    hold's last): the rest stays at the front, the next frame's start.
     """
 
     def __init__(self, frame_bytes: int) -> None:

@@ -362,7 +362,7 @@ class PlayoutTracker:
         the rest waits for the resume), or nothing when that is under `_MIN_CUT_BYTES`."""
         if self._hold is not HoldState.HELD:
             return size
-        room = (self._horizon - start) * BYTES_PER_SECOND + _EPSILON_S
+        room = (self._horizon - start + _EPSILON_S) * BYTES_PER_SECOND
         if room >= size:
             return size
         return int(room) if room >= _MIN_CUT_BYTES else 0

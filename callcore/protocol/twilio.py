@@ -215,8 +215,8 @@ class StreamMessages:
         Frames sent together (one refill) go as one `media` message of up to
         `media_message_ms`, as long as they follow each other in one item and
         no mark comes between (the tracker keeps marks at the ends of sends):
-        the same audio, in the same order, in a tenth of the messages at the
-        defaults. Twilio plays a message's payload as it plays frames.
+        the same audio, in the same order, in a third of the messages at the
+        defaults (three frames a refill). Twilio plays a message's payload as it plays frames.
         """
         messages: list[tuple[str, int]] = []
         batch: list[bytes] = []

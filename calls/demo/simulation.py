@@ -54,9 +54,9 @@ TOOL_SILENCE_MS = 2000
 # stream closes on the echo, and the action URL answers at once.
 TRANSFER_WITHIN_MS = 300
 # A gap in an answer that begins about this long after the caller began a sound (the
-# stop target, TURN_STOP_TARGET_MS, less the hold's 10 ms), give or take the slack, is
+# stop target, TURN_STOP_TARGET_MS, less the hold's 20 ms), give or take the slack, is
 # the bridge holding the answer for the sound, not an underrun.
-HELD_GAP_S = 0.44
+HELD_GAP_S = 0.43
 HELD_GAP_SLACK_S = 0.06
 
 

@@ -133,7 +133,7 @@ NOT_INTERRUPTIONS = {
     "yeah": (sounding(2000, 300, "Yeah."), "backchannel"),
     # 400 ms: the pause's own cost is physics (see `callcore.turns`): a backchannel
     # of L ms over this link, held in time, leaves about L + the round trip + 60 - 450
-    # ms of gap (450 ms ones 163 to 210 in `benchmarks/bench_turns.py`).
+    # ms of gap (450 ms ones 179 to 220 in `benchmarks/bench_turns.py`).
     "mm-hmm": (sounding(2500, 400, "Mm-hmm."), "backchannel"),
     "cough": (sounding(1500, 150, sound="cough"), "noise"),
     "line noise": (sounding(2000, 300, sound="noise"), "noise"),
