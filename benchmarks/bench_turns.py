@@ -1,6 +1,7 @@
 """The caller's sounds while the AI speaks: false stops, missed interruptions, stop latency.
 
     .venv/bin/python benchmarks/bench_turns.py [--root /work/base-25] [--server uvicorn] [--runs 1]
+        [--only "uh-huh 450" --only "mm-hmm 450" --times 8]
 
 Serves the project (a fresh SQLite file; from the checkout `--root` when given,
 a before) with no greeting, and places one call per utterance over a 60 ms
@@ -20,8 +21,11 @@ latency (the sound's first sample to the last frame of the answer heard)
 and whether the caller was answered. Then "speech while the AI is silent": the
 caller asks with nothing playing; the end of the question to the first frame
 of the answer heard. With `--runs N` everything is repeated N times and the
-summary gives the median across runs. A checkout that records turn verdicts
-has each call's verdicts printed (PlayoutLog "turn_verdict").
+summary gives the median across runs, and the gaps of each sound over them
+all. `--only NAME` (repeatable) places only those sounds, and no silent
+asks; `--times N` places each sound N times per run (the tail of one sound's
+gaps). A checkout that records turn verdicts has each call's verdicts printed
+(PlayoutLog "turn_verdict").
 """
 
 from __future__ import annotations
@@ -286,6 +290,9 @@ def print_run(run: int, outcomes: list[Outcome], silent: list[float | None]) -> 
         "speech while the AI is silent (question end to answer heard, ms): "
         + ", ".join(fmt(w) for w in silent)
     )
+    figures["sounds not interruptions"] = float(len(others))
+    figures["interruptions"] = float(len(interruptions))
+    figures["silent calls"] = float(len(silent))
     print_summary(figures, f"run {run + 1}")
     return figures
 
@@ -293,23 +300,48 @@ def print_run(run: int, outcomes: list[Outcome], silent: list[float | None]) -> 
 def print_summary(figures: dict[str, float], label: str) -> None:
     f = figures
     print(f"summary ({label})")
-    print(f"  false stops            {f['false stops']:.0f}/{len(NOT_INTERRUPTIONS)}")
-    print(f"  missed interruptions   {f['missed interruptions']:.0f}/{len(INTERRUPTIONS)}")
+    print(f"  false stops            {f['false stops']:.0f}/{f['sounds not interruptions']:.0f}")
+    print(f"  missed interruptions   {f['missed interruptions']:.0f}/{f['interruptions']:.0f}")
     print(
         f"  stop latency ms        p50 {f['stop latency p50']:.0f}  "
         f"p95 {f['stop latency p95']:.0f}  max {f['stop latency max']:.0f}"
     )
     print(f"  gaps in answer ms      p50 {f['gaps p50']:.0f}  max {f['gaps max']:.0f}")
-    print(f"  answered interruptions {f['answered interruptions']:.0f}/{len(INTERRUPTIONS)}")
+    print(f"  answered interruptions {f['answered interruptions']:.0f}/{f['interruptions']:.0f}")
     print(
         f"  AI silent: question end to answer heard ms  p50 {f['silent answer p50']:.0f}  "
         f"p95 {f['silent answer p95']:.0f}  "
-        f"({f['silent calls answered']:.0f}/{SILENT_CALLS} answered)",
+        f"({f['silent calls answered']:.0f}/{f['silent calls']:.0f} answered)",
         flush=True,
     )
 
 
-async def bench(runs: int, server: Server, database_url: str, root: Path | None) -> None:
+def print_gaps_by_sound(outcomes: list[Outcome]) -> None:
+    """Each sound that is not an interruption: its gaps over every run."""
+    by_name: dict[str, list[float]] = {}
+    for o in outcomes:
+        if not o.interruption:
+            by_name.setdefault(o.name, []).append(o.gap_total_ms)
+    if not by_name:
+        return
+    print("gaps in answer ms, each sound over every run (min / median / max, over 200 ms)")
+    for name, gaps in by_name.items():
+        over = sum(gap > 200 for gap in gaps)
+        print(
+            f"  {name:<23} {min(gaps):>4.0f} / {statistics.median(gaps):>4.0f} / "
+            f"{max(gaps):>4.0f}   {over} of {len(gaps)} over 200",
+            flush=True,
+        )
+
+
+async def bench(
+    runs: int,
+    server: Server,
+    database_url: str,
+    root: Path | None,
+    only: list[str] | None = None,
+    times: int = 1,
+) -> None:
     from simulators.realtime import RealtimeScript, Reply
     from simulators.stack import REFERENCE, LocalStack, frozen_heap
 
@@ -330,25 +362,33 @@ async def bench(runs: int, server: Server, database_url: str, root: Path | None)
         print(f"serving {project.root} under {server}; {runs} run(s)", flush=True)
         gate = asyncio.Semaphore(CONCURRENCY)
         every: list[dict[str, float]] = []
+        placed: list[Outcome] = []
+        cases = [(name, False) for name in NOT_INTERRUPTIONS] + [
+            (name, True) for name in INTERRUPTIONS
+        ]
+        if only:
+            cases = [case for case in cases if case[0] in only]
+        cases = [case for case in cases for _ in range(times)]
+        silent_calls = 0 if only else SILENT_CALLS
         for run in range(runs):
-            cases = [(name, False) for name in NOT_INTERRUPTIONS] + [
-                (name, True) for name in INTERRUPTIONS
-            ]
             base = run * 1000
             sounds = [
                 utterance(stack, name, interruption, base + i, gate)
                 for i, (name, interruption) in enumerate(cases)
             ]
-            asks = [silent_ask(stack, base + 500 + i, gate) for i in range(SILENT_CALLS)]
+            asks = [silent_ask(stack, base + 500 + i, gate) for i in range(silent_calls)]
             with frozen_heap():  # no collection stalls the callers for 100 ms
                 outcomes, silent = await asyncio.gather(
                     asyncio.gather(*sounds), asyncio.gather(*asks)
                 )
             every.append(print_run(run, list(outcomes), list(silent)))
+            placed += outcomes
         if runs > 1:
             medians = {key: statistics.median(f[key] for f in every) for key in every[0]}
             print()
             print_summary(medians, f"median of {runs} runs")
+        print()
+        print_gaps_by_sound(placed)
 
 
 def main() -> None:
@@ -356,6 +396,13 @@ def main() -> None:
     parser.add_argument("--root", type=Path, help="serve this checkout (a before)")
     parser.add_argument("--server", choices=["uvicorn", "daphne"], default="uvicorn")
     parser.add_argument("--runs", type=int, default=1)
+    parser.add_argument(
+        "--only",
+        action="append",
+        choices=[*NOT_INTERRUPTIONS, *INTERRUPTIONS],
+        help="place only this sound (repeatable); no silent asks",
+    )
+    parser.add_argument("--times", type=int, default=1, help="each sound this many times a run")
     args = parser.parse_args()
     root = args.root.resolve() if args.root else None
     with tempfile.TemporaryDirectory() as tmp:
@@ -379,7 +426,7 @@ def main() -> None:
         django.setup()
         # Each caller's own story (sockets opened and closed) would bury the table.
         logging.getLogger("simulators").setLevel(logging.WARNING)
-        asyncio.run(bench(args.runs, args.server, database_url, root))
+        asyncio.run(bench(args.runs, args.server, database_url, root, args.only, args.times))
 
 
 if __name__ == "__main__":

@@ -117,6 +117,10 @@ class TurnPolicy:
       the sound goes on undecided.
     - `voice_end_ms`: this long without voice ends a sound (and resumes a paused
       answer: every millisecond here is one more of silence the caller hears).
+      One quiet frame by default: a pause that short inside the caller's words
+      resumes the answer too, and it is held or paused again as their voice
+      comes back (`join_ms`); late in a sound the caller may hear a little of
+      it meanwhile.
     - `join_ms`: voice back within this long goes on with the sound before (a
       breath between words): its length counts from that sound's start.
     - `words_wait_ms`: after a short sound ends, how long its words may take;
@@ -130,7 +134,7 @@ class TurnPolicy:
 
     interrupt_after_ms: int = 550
     stop_target_ms: int = 450
-    voice_end_ms: int = 40
+    voice_end_ms: int = 20
     join_ms: int = 200
     words_wait_ms: int = 2500
     service_wait_ms: int = 400

@@ -298,6 +298,18 @@ class CallbridgeSettings:
             maximum=2000,
         ),
     )
+    TURN_VOICE_END_MS: int = _setting(
+        20,
+        Spec(
+            AGENT,
+            "A sound the caller makes while the AI speaks ends after this long without "
+            "their voice (in whole 20 ms frames): a held or paused answer resumes then, "
+            "so every millisecond is one more of silence in it; a pause this long inside "
+            "their words resumes it too, until their voice comes back.",
+            minimum=20,
+            maximum=1000,
+        ),
+    )
     CALL_APOLOGY: str = _setting(
         "Sorry, we are having technical difficulties. Please call again later. Goodbye.",
         Spec(AGENT, "What the caller hears when the call cannot go on (the model lost)."),

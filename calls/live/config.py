@@ -36,6 +36,7 @@ def _turns(agent: Agent, settings: CallbridgeSettings) -> TurnPolicy:
     return TurnPolicy(
         interrupt_after_ms=_or(agent.interrupt_after_ms, settings.TURN_INTERRUPT_AFTER_MS),
         stop_target_ms=settings.TURN_STOP_TARGET_MS,
+        voice_end_ms=settings.TURN_VOICE_END_MS,
         backchannels=(
             default_backchannels(agent.language)
             if agent.backchannels is None

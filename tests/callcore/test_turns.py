@@ -109,6 +109,38 @@ def test_a_longer_backchannel_is_paused_at_the_stop_target_and_resumed(caller: C
     assert decided.onset == pytest.approx(onset)
 
 
+def test_a_sound_ends_at_its_first_quiet_frame_unless_the_policy_waits_longer() -> None:
+    # Every frame waited is one more of silence in a held answer: one by default...
+    quick = Caller(TurnJudge(TurnPolicy()))
+    quick.frames(Sound.VOICE, 200)
+    assert quick.frames(Sound.SILENT, 20) == [Resume()]
+    # ...two when the agent's policy asks for 40 ms.
+    patient = Caller(TurnJudge(TurnPolicy(voice_end_ms=40)))
+    patient.frames(Sound.VOICE, 200)
+    assert patient.frames(Sound.SILENT, 20) == []
+    assert patient.frames(Sound.SILENT, 20) == [Resume()]
+
+
+def test_a_frame_of_quiet_inside_words_resumes_and_the_voice_back_holds_at_the_same_target(
+    caller: Caller,
+) -> None:
+    onset = caller.now + FRAME - caller.rtt_s
+    caller.frames(Sound.VOICE, 240)
+    caller.judge.speech_started("item_w", caller.now, ai_turn=True)
+    assert caller.frames(Sound.SILENT, 20) == [Resume()]
+    # The same sound: its stop target stands, and so does the pause due before it.
+    acts = caller.frames(Sound.VOICE, 20)
+    assert acts == [Hold(pytest.approx(onset + 0.45))]
+    assert caller.judge.next_timer() == pytest.approx(onset + 0.45 - MARGIN)
+    assert caller.frames(Sound.VOICE, 60) == [Pause()]
+    # Its length counts from its first voice: 550 ms of it, quiet frame and all.
+    assert verdicts(caller.frames(Sound.VOICE, 200)) == []
+    [decided] = verdicts(caller.frames(Sound.VOICE, 20))
+    assert decided.verdict is Verdict.INTERRUPTION
+    assert decided.decided_by is DecidedBy.LENGTH
+    assert decided.sounds == 2
+
+
 def test_the_pause_is_timed_from_the_onset(caller: Caller) -> None:
     caller.frames(Sound.VOICE, 20)
     onset = caller.now - caller.rtt_s  # the frame's capture time, as the caller passes it

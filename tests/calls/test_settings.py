@@ -197,6 +197,16 @@ def test_the_pacing_settings_reach_each_call(settings: Any) -> None:
     assert bridge.media_message_ms == 60
 
 
+def test_the_turn_settings_reach_each_call(settings: Any) -> None:
+    from calls.live.config import BridgeConfig
+
+    configure(settings, TURN_INTERRUPT_AFTER_MS=700, TURN_STOP_TARGET_MS=500, TURN_VOICE_END_MS=60)
+
+    turns = BridgeConfig.from_django().turns
+
+    assert (turns.interrupt_after_ms, turns.stop_target_ms, turns.voice_end_ms) == (700, 500, 60)
+
+
 _PRINT_STARTUP = (
     "import gc, json, sys; import config.asgi; from calls.live.realtime import _client;"
     "young = {id(o) for o in gc.get_objects()};"
