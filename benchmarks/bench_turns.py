@@ -404,6 +404,8 @@ def main() -> None:
     )
     parser.add_argument("--times", type=int, default=1, help="each sound this many times a run")
     args = parser.parse_args()
+    if not 1 <= args.times <= 25:
+        parser.error("--times: 1 to 25 (each call's seed is its place in the run, under 500)")
     root = args.root.resolve() if args.root else None
     with tempfile.TemporaryDirectory() as tmp:
         database_url = f"sqlite:///{tmp}/bench.sqlite3"

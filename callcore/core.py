@@ -186,6 +186,10 @@ class CallCore:
         self._passage_asked = False
         # Until when the caller may hear the answer while a sound is judged (`Hold`).
         self._held: _Held | None = None
+        # The sound ended before what the hold lets the caller hear ran out: the answer
+        # goes on from then (`Listener.release_by`), still held till then, so that voice
+        # back in the meantime (a pause inside words) finds it held, nothing to clear.
+        self._release_at: float | None = None
         # When the caller stopped hearing the answer paused for a sound being judged
         # (tracker clock), and the evidence then (or when it was held, before any pause):
         # what they were kept from hearing.
@@ -252,6 +256,7 @@ class CallCore:
             life.handover_by if goodbye.transfer is None else None,
             self.tools.hold_at,
             self.keypad.due,
+            self._release_at,
             self.listener.judge.next_timer() if phase in _JUDGED_PHASES else None,
             self.tracker.settle_deadline() if self._barge_in_waits is not None else None,
         ):
@@ -356,6 +361,8 @@ class CallCore:
         self.life.move(Event.FAULT)
         # The sound being judged is the old session's to hear: nothing stays paused for it.
         self._act(self.listener.judge.reset(), now)
+        if self._release_at is not None:
+            self._release(now)
         self.truncates.forget()
         self.tools.orphan()
         # The old session's answers are over; what of them was sent still plays.
@@ -849,6 +856,11 @@ class CallCore:
             # cleared again at its target); it resumes when this one ends.
             self._call_off_resume(now)
             return
+        if self._release_at is not None:
+            # Voice back before the held answer went on: it stays held where it was (the
+            # same sound's target, or an earlier one's: no later than the caller may hear).
+            self._release_at = None
+            return
         until = self.listener.hold_until(target, tracker, dated=self.caller_clock.dating)
         ends = tracker.plays_until(now)
         if tracker.held or (ends is not None and ends > until + 1e-9):
@@ -922,7 +934,25 @@ class CallCore:
 
     def _resume(self, now: float) -> None:
         """The sound was not an interruption: the answer goes on from where it was heard
-        (held: from the first byte not sent; paused: from the byte the caller last heard)."""
+        (held: from the first byte not sent; paused: from the byte the caller last heard).
+
+        Held, with a while yet before what Twilio has runs out, it stays held until it
+        must have more (`Listener.release_by`): the caller hears the same, and voice back
+        meanwhile (the sound was a pause inside their words) finds it still held, with
+        nothing to clear.
+        """
+        tracker = self.tracker
+        held = self._held
+        if held is not None and tracker.held and not tracker.paused:
+            release_at = self.listener.release_by(held.until, tracker)
+            if release_at > now:
+                self._release_at = release_at
+                return
+        self._release(now)
+
+    def _release(self, now: float) -> None:
+        """The answer held or paused for a sound goes on."""
+        self._release_at = None
         tracker = self.tracker
         tracker.resume(now)
         if tracker.resuming_by() is not None:
@@ -974,7 +1004,7 @@ class CallCore:
         the model's memory to what the caller heard, delete what they never heard."""
         tracker = self.tracker
         stopped, self._pause_evidence = self._pause_evidence, None
-        self._paused_at = self._held = self._resume_asked = None
+        self._paused_at = self._held = self._resume_asked = self._release_at = None
         # The evidence at the onset, before the cancel changes the estimate.
         heard_at_onset_ms = heard_at(tracker, onset)
         response_cancelled = tracker.generating()
@@ -1173,6 +1203,8 @@ class CallCore:
         self._settle_barge_in(now)
         if self.life.phase in _JUDGED_PHASES:
             self._act(self.listener.judge.timer(now, ai_turn=self._ai_turn(now)), now)
+        if self._release_at is not None and now >= self._release_at:
+            self._release(now)
         self._pump(now)
 
     def _model_quiet(self, now: float) -> bool:

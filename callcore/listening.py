@@ -27,6 +27,9 @@ _PAUSE_MARGIN_S = 0.01
 # within 16 ms before and 10 ms after it), besides the link's jitter when Twilio's clock
 # does not date the caller's frames (the onset's frame came over the link, maybe late).
 _HOLD_MARGIN_S = 0.02
+# A held answer whose sound ended goes on this much (a frame), and the link's jitter,
+# before what Twilio has runs out.
+_RELEASE_AHEAD_S = 0.02
 
 
 class Listener:
@@ -80,6 +83,13 @@ class Listener:
             interruptible=interruptible,
             margin_s=link.jitter_s + _PAUSE_MARGIN_S,
         )
+
+    @staticmethod
+    def release_by(until: float, tracker: PlayoutTracker) -> float:
+        """When a held answer whose sound ended goes on, at the latest: Twilio, which
+        plays what it has until `until`, must have more by then, however late the link
+        brings it, with a frame to spare."""
+        return until - tracker.link.jitter_s - _RELEASE_AHEAD_S
 
     @staticmethod
     def hold_until(target: float, tracker: PlayoutTracker, *, dated: bool) -> float:

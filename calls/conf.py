@@ -303,11 +303,13 @@ class CallbridgeSettings:
         Spec(
             AGENT,
             "A sound the caller makes while the AI speaks ends after this long without "
-            "their voice (in whole 20 ms frames): a held or paused answer resumes then, "
-            "so every millisecond is one more of silence in it; a pause this long inside "
-            "their words resumes it too, until their voice comes back.",
+            "their voice: a held or paused answer resumes then, so every millisecond is "
+            "one more of silence in it; a pause this long inside their words resumes it "
+            "too (late in a sound, the caller may hear a little of it). No longer than "
+            "the 200 ms within which voice back goes on with the same sound.",
             minimum=20,
-            maximum=1000,
+            maximum=200,
+            step=20,
         ),
     )
     CALL_APOLOGY: str = _setting(

@@ -247,6 +247,14 @@ class CoreRun:
         if words is not None:
             self.event(rt.InputTranscribed(item_id, words))
 
+    def caller_sound(self, ms: int) -> None:
+        """`ms` of the caller's voice from now, a frame every 20 ms, and nothing else (the
+        service's events are the test's own)."""
+        for n in range(ms // 20):
+            self.core.caller_audio(_VOICE_FRAMES[n % len(_VOICE_FRAMES)], self.now)
+            self.settle()
+            self.step(self.now + 0.02)
+
     def caller_audio(self, ms: int) -> None:
         """`ms` of caller audio (silence), one 20 ms frame per 20 ms of time."""
         for _ in range(ms // 20):

@@ -88,6 +88,46 @@ def test_the_answer_is_held_whenever_twilio_has_no_more_than_plays_by_the_target
     assert run.heard_ms() == pytest.approx(ANSWER_MS, abs=1)
 
 
+def test_a_pause_inside_the_callers_words_keeps_the_answer_held_with_nothing_to_clear() -> None:
+    """A quiet frame 160 ms into "mm-hmm" ends the sound, and the answer goes on, but
+    still held until Twilio must have more: the voice back a frame later is the same
+    sound, the hold stands, and the answer runs out at its target by itself."""
+    playout = PlayoutConfig(lead_ms=260, refill_ms=60)
+    run = CoreRun(config=CoreConfig(stream_sid=STREAM_SID, playout=playout), link_delay_s=0.06)
+    run.answer("r1", "a1", ANSWER_MS)
+    run.step(1.5)
+    run.caller_sound(160)
+    run.caller_audio(20)
+    run.caller_voice(280, "Mm-hmm.")
+    run.step(8.0)
+
+    [verdict] = verdicts(run)
+    assert verdict["verdict"] == "backchannel"
+    assert verdict["sounds"] == 2
+    [paused] = run.of_kind(RecordKind.ANSWER_PAUSED)
+    assert paused.details["cleared"] is False
+    assert run.clears == []
+    assert run.heard_ms() == pytest.approx(ANSWER_MS, abs=1)
+
+
+def test_a_short_sound_held_answer_goes_on_in_time_to_be_heard_without_a_gap() -> None:
+    """A 160 ms cough: the answer stays held until Twilio must have more, then goes on
+    with nothing of it missed (the release comes before what Twilio has runs out)."""
+    playout = PlayoutConfig(lead_ms=260, refill_ms=60)
+    run = CoreRun(config=CoreConfig(stream_sid=STREAM_SID, playout=playout), link_delay_s=0.06)
+    run.answer("r1", "a1", ANSWER_MS)
+    run.step(1.5)
+    run.caller_sound(160)
+    run.caller_audio(40)
+    assert run.core.tracker.held  # the sound is over, the hold not yet
+    run.step(8.0)
+
+    assert not run.core.tracker.held
+    assert run.clears == []
+    assert run.heard_gaps_ms() == []
+    assert run.heard_ms() == pytest.approx(ANSWER_MS, abs=1)
+
+
 def test_a_sound_while_the_next_answer_is_made_stopped_nothing_the_caller_heard() -> None:
     """The first answer played out seconds ago; the model is making the next (none of it
     sent yet) when the caller interrupts: the answer is held for the sound and the pause

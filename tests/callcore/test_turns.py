@@ -80,7 +80,7 @@ def test_a_short_backchannel_plays_through_and_is_forgotten(caller: Caller) -> N
     onset = caller.now + FRAME - caller.rtt_s
     assert caller.frames(Sound.VOICE, 160) == [Hold(pytest.approx(onset + 0.45))]
     assert caller.event(caller.judge.speech_started("item_u", caller.now, ai_turn=True)) == []
-    # ...and goes on as the voice ends (seen to 60 ms later), before the pause was due.
+    # ...and goes on as the voice ends (at its first quiet frame), before the pause was due.
     assert caller.frames(Sound.SILENT, 80) == [Resume()]
     assert caller.judge.speech_stopped("item_u", caller.now) == []
     acts = caller.judge.transcript("item_u", "Uh-huh.", caller.now, ai_turn=True)
@@ -114,7 +114,7 @@ def test_a_sound_ends_at_its_first_quiet_frame_unless_the_policy_waits_longer() 
     quick = Caller(TurnJudge(TurnPolicy()))
     quick.frames(Sound.VOICE, 200)
     assert quick.frames(Sound.SILENT, 20) == [Resume()]
-    # ...two when the agent's policy asks for 40 ms.
+    # ...two when the policy asks for 40 ms (`TURN_VOICE_END_MS`).
     patient = Caller(TurnJudge(TurnPolicy(voice_end_ms=40)))
     patient.frames(Sound.VOICE, 200)
     assert patient.frames(Sound.SILENT, 20) == []
