@@ -133,8 +133,8 @@ NOT_INTERRUPTIONS = {
     "yeah": (sounding(2000, 300, "Yeah."), "backchannel"),
     # 400 ms: the pause's own cost is physics (see `callcore.turns`): a backchannel
     # of L ms over this link, held in time, leaves about L + the round trip + 40 - 450
-    # ms of gap, and up to a frame more (450 ms ones 154 to 231, 15 of 64 over 200, in
-    # the README's "What it costs").
+    # ms of gap, and up to a frame more (450 ms ones 148 to 264, 15 to 19 of 64 over 200,
+    # in the README's "What it costs").
     "mm-hmm": (sounding(2500, 400, "Mm-hmm."), "backchannel"),
     "cough": (sounding(1500, 150, sound="cough"), "noise"),
     "line noise": (sounding(2000, 300, sound="noise"), "noise"),
