@@ -833,6 +833,7 @@ class CallCore:
             tracker.sends_due(now)
             or tracker.resuming_by() is not None
             or self._barge_in_waits is not None
+            or (self._release_at is not None and now >= self._release_at)
         )
 
     @property
@@ -856,16 +857,21 @@ class CallCore:
             # cleared again at its target); it resumes when this one ends.
             self._call_off_resume(now)
             return
+        onset = target - self.config.turns.stop_target_ms / 1000
         if self._release_at is not None:
-            # Voice back before the held answer went on: it stays held where it was (the
-            # same sound's target, or an earlier one's: no later than the caller may hear).
+            # Voice back before the held answer went on: the same sound finds it held where
+            # it was; a new one (after a click) holds it to its own target.
             self._release_at = None
-            return
+            held = self._held
+            if held is not None and onset <= held.onset + 1e-9:
+                return
+            self._pause_evidence = self._held = None
+            tracker.resume(now)
         until = self.listener.hold_until(target, tracker, dated=self.caller_clock.dating)
         ends = tracker.plays_until(now)
         if tracker.held or (ends is not None and ends > until + 1e-9):
             return
-        self._held = _Held(until, target - self.config.turns.stop_target_ms / 1000)
+        self._held = _Held(until, onset)
         if self._pause_evidence is None:
             # The evidence before the hold takes the audio held here off the deadline.
             self._pause_evidence = tracker.snapshot(now)
@@ -936,14 +942,14 @@ class CallCore:
         """The sound was not an interruption: the answer goes on from where it was heard
         (held: from the first byte not sent; paused: from the byte the caller last heard).
 
-        Held, with a while yet before what Twilio has runs out, it stays held until it
-        must have more (`Listener.release_by`): the caller hears the same, and voice back
-        meanwhile (the sound was a pause inside their words) finds it still held, with
-        nothing to clear.
+        Held, keeping some of the answer back, with a while yet before what Twilio has
+        runs out, it stays held until Twilio must have more (`Listener.release_by`): the
+        caller hears the same, and voice back meanwhile (the sound was a pause inside
+        their words) finds it still held, with nothing to clear.
         """
         tracker = self.tracker
         held = self._held
-        if held is not None and tracker.held and not tracker.paused:
+        if held is not None and tracker.held and not tracker.paused and tracker.holds_back():
             release_at = self.listener.release_by(held.until, tracker)
             if release_at > now:
                 self._release_at = release_at

@@ -813,6 +813,11 @@ class PlayoutTracker:
         self._resumed = self._pending.held_bytes > 0
         self._resume_waits = False
 
+    def holds_back(self) -> bool:
+        """Whether a hold keeps audio of the answer back (held here, or still to come
+        from the model): what a resume would send on."""
+        return self._held_back()
+
     def _held_back(self) -> bool:
         """A hold keeps audio of the answer back: held here, or still to come from the model."""
         if self._hold is HoldState.FLOWING:

@@ -120,12 +120,58 @@ def test_a_short_sound_held_answer_goes_on_in_time_to_be_heard_without_a_gap() -
     run.caller_sound(160)
     run.caller_audio(40)
     assert run.core.tracker.held  # the sound is over, the hold not yet
+    # The timer that lets it go on sends (the shell runs it where frames leave at once).
+    while run.core.tracker.held:
+        due = run.core.next_timer()
+        assert due is not None
+        sends = run.core.sends_due(due)
+        run.step(due)
+    assert sends
     run.step(8.0)
 
     assert not run.core.tracker.held
     assert run.clears == []
     assert run.heard_gaps_ms() == []
     assert run.heard_ms() == pytest.approx(ANSWER_MS, abs=1)
+
+
+def test_a_sound_after_a_click_is_held_to_its_own_target() -> None:
+    """A 60 ms click, then "yeah" 200 ms after it: the click's hold, still kept while
+    the answer waits to go on, gives way to the new sound's own (a later target), so
+    the "yeah", over before that, costs the caller no silence at all."""
+    playout = PlayoutConfig(lead_ms=260, refill_ms=60)
+    run = CoreRun(config=CoreConfig(stream_sid=STREAM_SID, playout=playout), link_delay_s=0.06)
+    run.answer("r1", "a1", ANSWER_MS)
+    run.step(1.5)
+    run.caller_sound(60)
+    run.caller_audio(140)
+    run.caller_voice(200, "Yeah.")
+    run.step(8.0)
+
+    assert [v["verdict"] for v in verdicts(run)] == ["backchannel"]
+    assert run.of_kind(RecordKind.ANSWER_PAUSED) == []
+    assert run.clears == []
+    assert run.heard_gaps_ms() == []
+    assert run.heard_ms() == pytest.approx(ANSWER_MS, abs=1)
+
+
+def test_a_click_as_the_answer_ends_holds_nothing_back_and_the_reply_is_a_turn() -> None:
+    """All of the answer is at Twilio when a click comes: nothing is held back, so the
+    answer goes on at once (not held till the hold's end), and the caller's reply after
+    it is their turn, answered, with nothing cleared."""
+    run = turn_run()
+    run.answer("r1", "a1", 1000)
+    run.step(0.9)
+    run.caller_sound(60)
+    run.caller_audio(20)
+    assert not run.core.tracker.held
+    run.step(1.3)
+    run.caller_voice(600, "What time do you close?")
+    run.step(3.0)
+
+    assert run.clears == []
+    assert run.barge_ins == []
+    assert len(creates(run)) == 1
 
 
 def test_a_sound_while_the_next_answer_is_made_stopped_nothing_the_caller_heard() -> None:
