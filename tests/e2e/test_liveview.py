@@ -115,7 +115,7 @@ async def test_an_operator_sees_the_caller_opens_the_call_and_ends_it(
     assert ended is not None
     assert ended.end_reason == "operator_hangup"
     await row.wait_for(state="detached", timeout=5_000)
-    assert await page.locator("#live-none").is_visible()
+    await page.locator("#live-none").wait_for(state="visible", timeout=5_000)
 
     await stack.stop_server()  # the page's socket drops: it says so, and retries
     await page.wait_for_selector("#live[data-state=reconnecting]", timeout=5_000)
