@@ -33,6 +33,16 @@ def turn_run(**config: object) -> CoreRun:
     return run
 
 
+def phone_run() -> CoreRun:
+    """Over a 60 ms link, Twilio kept 200 to 260 ms ahead (the defaults), 1.5 s into a
+    5 s answer."""
+    playout = PlayoutConfig(lead_ms=260, refill_ms=60)
+    run = CoreRun(config=CoreConfig(stream_sid=STREAM_SID, playout=playout), link_delay_s=0.06)
+    run.answer("r1", "a1", ANSWER_MS)
+    run.step(1.5)
+    return run
+
+
 def verdicts(run: CoreRun) -> list[dict[str, object]]:
     return [record.details for record in run.of_kind(RecordKind.TURN_VERDICT)]
 
@@ -73,10 +83,7 @@ def test_the_answer_is_held_whenever_twilio_has_no_more_than_plays_by_the_target
     before the hold's `until`, if only just, so the answer is held there and runs out by
     itself (no clear, whose landing the link's jitter would move); the "mm-hmm" ends at
     the target and the answer goes on from the first byte not sent."""
-    playout = PlayoutConfig(lead_ms=260, refill_ms=60)
-    run = CoreRun(config=CoreConfig(stream_sid=STREAM_SID, playout=playout), link_delay_s=0.06)
-    run.answer("r1", "a1", ANSWER_MS)
-    run.step(1.5)
+    run = phone_run()
     run.caller_voice(460, "Mm-hmm.")
     run.step(8.0)
 
@@ -92,10 +99,7 @@ def test_a_pause_inside_the_callers_words_keeps_the_answer_held_with_nothing_to_
     """A quiet frame 160 ms into "mm-hmm" ends the sound, and the answer goes on, but
     still held until Twilio must have more: the voice back a frame later is the same
     sound, the hold stands, and the answer runs out at its target by itself."""
-    playout = PlayoutConfig(lead_ms=260, refill_ms=60)
-    run = CoreRun(config=CoreConfig(stream_sid=STREAM_SID, playout=playout), link_delay_s=0.06)
-    run.answer("r1", "a1", ANSWER_MS)
-    run.step(1.5)
+    run = phone_run()
     run.caller_sound(160)
     run.caller_audio(20)
     run.caller_voice(280, "Mm-hmm.")
@@ -113,10 +117,7 @@ def test_a_pause_inside_the_callers_words_keeps_the_answer_held_with_nothing_to_
 def test_a_short_sound_held_answer_goes_on_in_time_to_be_heard_without_a_gap() -> None:
     """A 160 ms cough: the answer stays held until Twilio must have more, then goes on
     with nothing of it missed (the release comes before what Twilio has runs out)."""
-    playout = PlayoutConfig(lead_ms=260, refill_ms=60)
-    run = CoreRun(config=CoreConfig(stream_sid=STREAM_SID, playout=playout), link_delay_s=0.06)
-    run.answer("r1", "a1", ANSWER_MS)
-    run.step(1.5)
+    run = phone_run()
     run.caller_sound(160)
     run.caller_audio(40)
     assert run.core.tracker.held  # the sound is over, the hold not yet
@@ -139,10 +140,7 @@ def test_a_sound_after_a_click_is_held_to_its_own_target() -> None:
     """A 60 ms click, then "yeah" 200 ms after it: the click's hold, still kept while
     the answer waits to go on, gives way to the new sound's own (a later target), so
     the "yeah", over before that, costs the caller no silence at all."""
-    playout = PlayoutConfig(lead_ms=260, refill_ms=60)
-    run = CoreRun(config=CoreConfig(stream_sid=STREAM_SID, playout=playout), link_delay_s=0.06)
-    run.answer("r1", "a1", ANSWER_MS)
-    run.step(1.5)
+    run = phone_run()
     run.caller_sound(60)
     run.caller_audio(140)
     run.caller_voice(200, "Yeah.")
