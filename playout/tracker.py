@@ -813,18 +813,14 @@ class PlayoutTracker:
         self._resumed = self._pending.held_bytes > 0
         self._resume_waits = False
 
+    # --- queries (change nothing) ----------------------------------------------
+
     def holds_back(self) -> bool:
         """Whether a hold keeps audio of the answer back (held here, or still to come
         from the model): what a resume would send on."""
-        return self._held_back()
-
-    def _held_back(self) -> bool:
-        """A hold keeps audio of the answer back: held here, or still to come from the model."""
         if self._hold is HoldState.FLOWING:
             return False
         return bool(self._pending.held_bytes) or any(not item.done for item in self._gen_items)
-
-    # --- queries (change nothing) ----------------------------------------------
 
     def speaking_reason(self, now: float) -> SpeakingReason | None:
         """Which rule says the AI is being heard at `now` (see `rules.speaking_reason`)."""
@@ -836,7 +832,7 @@ class PlayoutTracker:
             self._marks.outstanding,
             self._pending.held_bytes,
             self._last_audio_at,
-            self._held_back(),
+            self.holds_back(),
         )
 
     def is_speaking(self, now: float) -> bool:
